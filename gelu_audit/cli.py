@@ -1,0 +1,256 @@
+"""Command line: parses options, runs the core, places the document, sets the exit code.
+
+The only module that prints or exits. Exit codes (contract): 0 all checks pass; 1 a threshold
+or gate failed, or an implementation raised/returned garbage; 2 usage, configuration,
+environment or internal error, reported in one line (traceback only with GELU_AUDIT_DEBUG=1).
+Heavy modules (torch, mpmath, the core) are imported inside the commands so `--help` is instant.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from gelu_audit import __version__
+from gelu_audit.errors import GeluAuditError, UsageError
+from gelu_audit.progress import ProgressSink
+
+EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+
+
+class RichProgress(ProgressSink):
+    """Progress bars on stderr, only when stderr is a terminal (CI logs stay clean)."""
+
+    def __init__(self, enabled: bool) -> None:
+        from rich.console import Console
+
+        self.console = Console(stderr=True)
+        self.enabled = enabled and self.console.is_terminal
+
+    @contextmanager
+    def task(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
+        if not self.enabled:
+            yield lambda _steps: None
+            return
+        from rich.progress import (
+            BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+            TimeRemainingColumn,
+        )  # fmt: skip
+
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
+        with Progress(*columns, console=self.console, transient=True) as progress:
+            task_id = progress.add_task(description, total=total)
+            yield lambda steps: progress.advance(task_id, steps)
+
+    def log(self, message: str) -> None:
+        click.echo(f"gelu-audit: {message}", err=True)
+
+
+def fail(message: str) -> NoReturn:
+    """One clear line on stderr, exit 2."""
+    click.echo(f"gelu-audit: error: {message}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+def use_color() -> bool:
+    """Colour only on a terminal, and never with NO_COLOR set (https://no-color.org)."""
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def place_document(text: str, output: str | None) -> None:
+    """Write the one document to stdout, or atomically to ``output``."""
+    if output is None or output == "-":
+        click.echo(text, nl=False)
+        return
+    path = Path(output)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except OSError as error:
+        raise UsageError(f"cannot write {output}: {error.strerror}") from None
+
+
+def split_list(values: tuple[str, ...]) -> list[str]:
+    """Options may be repeated or comma-separated: ``-d fp16 -d bf16`` = ``-d fp16,bf16``."""
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
+def default_jobs() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "-V", "--version", prog_name="gelu-audit")
+def cli() -> None:
+    """Audit GELU implementations: ULP accuracy against correctly rounded references, and speed."""
+
+
+# --- accuracy ---------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("-d", "--dtype", "dtypes", multiple=True, metavar="DTYPE",
+              help="fp16, bf16, fp32, fp64 (aliases: half, bfloat16, float, double…); "
+                   "repeat or comma-separate. Default: all four.")
+@click.option("-i", "--impl", "impls", multiple=True, metavar="NAME",
+              help="Implementation name (see `gelu-audit list`); repeatable. Default: all built-ins.")
+@click.option("--device", "devices", multiple=True, metavar="DEVICE",
+              help="cpu, cuda or cuda:N; repeatable. Default: cpu, and cuda when present.")
+@click.option("--samples", type=int, default=None, metavar="N",
+              help="Sample size for fp32/fp64 (defaults 20000 and 10000). fp16/bf16 are exhaustive.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fp32/fp64 sample.")
+@click.option("--range", "value_range", default=None, metavar="LO:HI",
+              help="Only audit inputs in [LO, HI], e.g. -8:8 or :0.")
+@click.option("--max-ulp", type=float, default=None, metavar="N",
+              help="Gate: exit 1 when any case exceeds N ULP (or has non-finite mismatches).")
+@click.option("--against", type=click.Choice(["exact", "formula"]), default="exact", show_default=True,
+              help="What --max-ulp gates: the exact GELU, or the formula each implementation claims.")
+@click.option("--domain-tolerance", type=float, default=None, metavar="ULP",
+              help="ULP tolerance of the accurate domain. Default: --max-ulp, else 2.")
+@click.option("-f", "--format", "output_format", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="Document written to stdout (or to --output).")
+@click.option("-o", "--output", default=None, metavar="FILE", help="Write the document to FILE (atomically).")
+@click.option("-j", "--jobs", type=int, default=None, metavar="N",
+              help="Processes for reference computation. Default: all cores.")
+@click.option("--cache-dir", default=None, metavar="DIR",
+              help="Reference table cache. Default: $GELU_AUDIT_CACHE_DIR or the user cache dir.")
+@click.option("--no-cache", is_flag=True, help="Compute reference tables without reading or writing the cache.")
+@click.option("--top", type=int, default=5, show_default=True, help="Worst inputs kept per case.")
+@click.option("--details", is_flag=True, help="Table format: list worst inputs and histograms too.")
+@click.option("--no-progress", is_flag=True, help="No progress bars on stderr.")
+def accuracy(**options: Any) -> None:
+    """Audit accuracy in ULPs against correctly rounded mpmath references."""
+    from gelu_audit.accuracy import AuditSettings, Gate, run_audit
+    from gelu_audit.environment import collect_environment
+    from gelu_audit.formats import parse_format
+    from gelu_audit.inputs import parse_range
+    from gelu_audit.reference import default_cache_dir
+
+    dtypes = tuple(dict.fromkeys(parse_format(d).name for d in split_list(options["dtypes"])))
+    gate = None
+    if options["max_ulp"] is not None:
+        if not options["max_ulp"] >= 0:
+            raise UsageError(f"--max-ulp must be a non-negative number, not {options['max_ulp']}")
+        gate = Gate(options["max_ulp"], options["against"])
+    if options["domain_tolerance"] is not None and not options["domain_tolerance"] >= 0:
+        raise UsageError("--domain-tolerance must be a non-negative number")
+    if options["jobs"] is not None and options["jobs"] < 1:
+        raise UsageError("--jobs must be at least 1")
+    if options["top"] < 1:
+        raise UsageError("--top must be at least 1")
+    if options["samples"] is not None and options["samples"] < 1:
+        raise UsageError(f"--samples must be a positive number, not {options['samples']}")
+    cache_dir = None if options["no_cache"] else Path(options["cache_dir"] or default_cache_dir())
+    settings = AuditSettings(
+        dtypes=dtypes or AuditSettings.dtypes,
+        implementations=tuple(split_list(options["impls"])),
+        devices=tuple(split_list(options["devices"])),
+        samples=options["samples"],
+        seed=options["seed"],
+        value_range=parse_range(options["value_range"]) if options["value_range"] else None,
+        gate=gate,
+        domain_tolerance=options["domain_tolerance"],
+        jobs=options["jobs"] or default_jobs(),
+        cache_dir=cache_dir,
+        top=options["top"],
+    )
+    report = run_audit(settings, RichProgress(not options["no_progress"]))
+    if options["output_format"] == "json":
+        from gelu_audit.report.json_report import render_json
+
+        text = render_json(report, collect_environment())
+    else:
+        from gelu_audit.report.table import render_table
+
+        color = use_color() and options["output"] is None
+        text = render_table(report, color, options["details"])
+    place_document(text, options["output"])
+    sys.exit(EXIT_OK if report.passed else EXIT_FAILED)
+
+
+# --- list -------------------------------------------------------------------------------------
+
+
+@cli.command("list")
+@click.option("-d", "--dtype", "dtypes", multiple=True, metavar="DTYPE", help="Only these dtypes.")
+@click.option("--device", "devices", multiple=True, metavar="DEVICE", help="Only these devices.")
+@click.option("-f", "--format", "output_format", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+def list_command(dtypes: tuple[str, ...], devices: tuple[str, ...], output_format: str) -> None:
+    """Show the implementations, where each can run here, and why not elsewhere."""
+    from gelu_audit.formats import FORMATS, parse_format
+    from gelu_audit.implementations import (
+        builtin_implementations, device_unavailable_reason, parse_device, unavailable_reason,
+    )  # fmt: skip
+
+    formats = [parse_format(d) for d in split_list(dtypes)] or list(FORMATS.values())
+    device_names = list(dict.fromkeys(parse_device(d) for d in split_list(devices))) or ["cpu", "cuda:0"]
+    rows = []
+    for impl in builtin_implementations():
+        for device in device_names:
+            for fmt in formats:
+                reason = device_unavailable_reason(device) or unavailable_reason(impl, device, fmt)
+                rows.append({"implementation": impl.name, "backend": impl.backend,
+                             "formula": impl.formula, "device": device, "dtype": fmt.name,
+                             "available": reason is None, "reason": reason,
+                             "description": impl.description, "notes": list(impl.notes)})  # fmt: skip
+    if output_format == "json":
+        from gelu_audit.report.serialize import dumps
+
+        click.echo(dumps({"schema": "gelu-audit.list", "schema_version": 1, "implementations": rows}), nl=False)
+        return
+    from rich.table import Table
+
+    from gelu_audit.report.table import render_to_string
+
+    table = Table(header_style="bold")
+    for header in ("implementation", "formula", "computes", *(f"{d}" for d in device_names)):
+        table.add_column(header)
+    for impl in builtin_implementations():
+        cells = []
+        for device in device_names:
+            mine = [r for r in rows if r["implementation"] == impl.name and r["device"] == device]
+            ok = [r["dtype"] for r in mine if r["available"]]
+            reasons = sorted({str(r["reason"]) for r in mine if not r["available"]})
+            cells.append(", ".join(ok) if ok else "—  " + "; ".join(reasons))
+        table.add_row(impl.name, impl.formula, impl.description, *cells)
+    click.echo(render_to_string([table], use_color()), nl=False)
+
+
+# --- entry point ------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry: maps every failure to its exit code and one line."""
+    try:
+        cli.main(args=argv, prog_name="gelu-audit", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.exceptions.UsageError as error:
+        fail(error.format_message().replace("\n", " "))
+    except click.exceptions.Abort:
+        click.echo("gelu-audit: interrupted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("gelu-audit: interrupted", err=True)
+        sys.exit(130)
+    except GeluAuditError as error:
+        fail(str(error))
+    except click.ClickException as error:
+        fail(error.format_message())
+    except Exception as error:  # noqa: BLE001 - the one place that turns bugs into exit 2
+        if os.environ.get("GELU_AUDIT_DEBUG"):
+            traceback.print_exc()
+        fail(f"internal error: {type(error).__name__}: {error} (set GELU_AUDIT_DEBUG=1 for a traceback)")
+    sys.exit(EXIT_OK)

@@ -1,0 +1,64 @@
+"""The run's environment: library versions, CPU and GPU, saved with every report.
+
+Two reports can only be compared honestly when each says what it ran on (pyperf's lesson).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from importlib import metadata
+from typing import Any
+
+from gelu_audit import __version__
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name where the OS tells it, else the platform's processor string."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def collect_environment(include_torch: bool = True) -> dict[str, Any]:
+    """Versions, CPU and (when torch is importable) CUDA devices and CPU kernel capability."""
+    env: dict[str, Any] = {
+        "gelu_audit": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "libraries": {
+            name: _version(name) for name in ("numpy", "mpmath", "ml_dtypes", "torch", "rich", "click")
+        },
+    }
+    if include_torch and env["libraries"]["torch"]:
+        import torch
+
+        env["torch"] = {
+            "threads": torch.get_num_threads(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "mkldnn_available": torch.backends.mkldnn.is_available(),
+            "cuda_available": torch.cuda.is_available(),
+            "cuda_version": torch.version.cuda,
+            "cuda_devices": [
+                torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())
+            ]
+            if torch.cuda.is_available()
+            else [],
+        }
+    return env

@@ -1,0 +1,80 @@
+"""The accuracy report as one JSON document (schema ``gelu-audit.accuracy``)."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from gelu_audit import __version__
+from gelu_audit.accuracy import AuditReport
+from gelu_audit.report.serialize import dumps, jsonable
+
+ACCURACY_SCHEMA = "gelu-audit.accuracy"
+ACCURACY_SCHEMA_VERSION = 1
+
+
+def settings_document(report: AuditReport) -> dict[str, Any]:
+    s = report.settings
+    return {
+        "dtypes": list(s.dtypes),
+        "implementations": list(s.implementations) or "all built-ins",
+        "devices": list(s.devices) or "default (cpu, and cuda when present)",
+        "samples": s.samples,
+        "seed": s.seed,
+        "range": [s.value_range.lo, s.value_range.hi] if s.value_range else None,
+        "max_ulp": s.gate.max_ulp if s.gate else None,
+        "against": s.gate.against if s.gate else None,
+        "domain_tolerance_ulp": s.effective_domain_tolerance,
+        "jobs": s.jobs,
+        "top": s.top,
+    }
+
+
+def summary_document(report: AuditReport) -> dict[str, Any]:
+    worst: dict[str, Any] = {}
+    for case in report.results:
+        if case.exact is None:
+            continue
+        best = worst.get(case.dtype)
+        if best is None or case.exact.max_ulp > best["max_ulp"]:
+            worst[case.dtype] = {
+                "implementation": case.implementation,
+                "device": case.device,
+                "max_ulp": case.exact.max_ulp,
+            }
+    return {
+        "cases": len(report.results),
+        "passed": sum(v.passed for v in report.verdicts),
+        "failed": sum(not v.passed for v in report.verdicts),
+        "errors": sum(case.status != "ok" for case in report.results),
+        "skipped": len(report.skipped),
+        "all_passed": report.passed,
+        "worst_against_exact": worst,
+        "seconds": report.seconds,
+    }
+
+
+def accuracy_document(report: AuditReport, environment: dict[str, Any]) -> dict[str, Any]:
+    """The whole report as JSON-ready data."""
+    results = []
+    for case, verdict in zip(report.results, report.verdicts):
+        entry = jsonable(case)
+        entry["verdict"] = {"passed": verdict.passed, "reasons": list(verdict.reasons)}
+        results.append(entry)
+    return {
+        "schema": ACCURACY_SCHEMA,
+        "schema_version": ACCURACY_SCHEMA_VERSION,
+        "tool": {"name": "gelu-audit", "version": __version__},
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "environment": environment,
+        "settings": settings_document(report),
+        "inputs": {name: inputs.to_json() for name, inputs in report.inputs.items()},
+        "references": report.reference_sources,
+        "results": results,
+        "skipped": jsonable(report.skipped),
+        "summary": summary_document(report),
+    }
+
+
+def render_json(report: AuditReport, environment: dict[str, Any]) -> str:
+    return dumps(accuracy_document(report, environment))

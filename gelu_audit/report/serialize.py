@@ -1,0 +1,73 @@
+"""Turning result dataclasses into JSON-ready data, and reading it back safely."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gelu_audit.errors import ReportFormatError
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON data for dataclasses, numpy scalars, paths and enums.
+
+    JSON has no NaN or infinity: non-finite floats become the strings "nan", "inf", "-inf"
+    (documented in docs/json-schema.md), so every document parses with a strict parser.
+    """
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return value
+    return value
+
+
+def dumps(document: dict[str, Any]) -> str:
+    """A strict-JSON string (no NaN/Infinity tokens) with a trailing newline."""
+    return json.dumps(jsonable(document), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+
+
+def number(value: Any) -> float:
+    """Read back a number written by :func:`jsonable` (strings for non-finite values)."""
+    if isinstance(value, str):
+        return float(value)
+    return float(value)
+
+
+def load_document(path: str | Path, schema: str, versions: tuple[int, ...]) -> dict[str, Any]:
+    """Load a report, refusing files that are not ours or of a version we cannot read."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ReportFormatError(f"cannot read {path}: {error.strerror}") from None
+    except json.JSONDecodeError as error:
+        raise ReportFormatError(f"{path} is not JSON ({error.msg} at line {error.lineno})") from None
+    if not isinstance(document, dict) or document.get("schema") != schema:
+        found = document.get("schema") if isinstance(document, dict) else None
+        raise ReportFormatError(f"{path} is not a {schema} report (schema: {found!r})")
+    if document.get("schema_version") not in versions:
+        raise ReportFormatError(
+            f"{path} has {schema} schema version {document.get('schema_version')!r}; "
+            f"this gelu-audit reads version(s) {', '.join(map(str, versions))}"
+        )
+    return document

@@ -1,0 +1,154 @@
+"""The accuracy report as rich tables for people: one table per dtype, then the notes."""
+
+from __future__ import annotations
+
+import io
+import math
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from gelu_audit.accuracy import AccurateDomain, AuditReport, CaseResult, ErrorStats, Verdict
+
+
+def render_to_string(renderables: list[object], color: bool, width: int | None = None) -> str:
+    """Render rich objects to a string; colour codes only when asked (the CLI decides)."""
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer, force_terminal=color, no_color=not color, width=width or 160,
+        highlight=False, soft_wrap=False, color_system="standard" if color else None,
+    )  # fmt: skip
+    for item in renderables:
+        console.print(item)
+    return buffer.getvalue()
+
+
+def format_ulp(value: float | None) -> str:
+    """ULP figures: three decimals when small, thousands separators when large."""
+    if value is None:
+        return "—"
+    if math.isinf(value):
+        return "inf"
+    if value < 100:
+        return f"{value:.3f}"
+    if value < 1e7:
+        return f"{value:,.0f}"
+    return f"{value:.3e}"
+
+
+def format_x(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.6g}"
+
+
+def format_domain(domain: AccurateDomain) -> str:
+    if domain.lo is None or domain.hi is None:
+        return "none (fails at 0)"
+    text = f"[{format_x(domain.lo)}, {format_x(domain.hi)}]"
+    return text + (" all" if domain.covers_all else "")
+
+
+def _ulp_style(value: float) -> str:
+    if value <= 0.5:
+        return "green"
+    if value <= 4:
+        return "yellow"
+    return "red"
+
+
+def _stats_cells(stats: ErrorStats) -> list[Text | str]:
+    worst = stats.worst[0] if stats.worst else None
+    return [
+        Text(format_ulp(stats.max_ulp), style=_ulp_style(stats.max_ulp)),
+        format_x(worst.x) if worst else "—",
+    ]
+
+
+def case_row(case: CaseResult, verdict: Verdict, gated: bool) -> list[Text | str]:
+    name = case.implementation + ("" if case.device == "cpu" else f" [{case.device}]")
+    if case.status != "ok" or case.exact is None or case.own_formula is None:
+        row: list[Text | str] = [name, case.formula, Text(f"error: {case.error}", style="red")]
+        return row + [""] * 8 + ([Text("FAIL", style="bold red")] if gated else [])
+    exact, own = case.exact, case.own_formula
+    specials_ok = sum(check.ok for check in case.specials)
+    row = [
+        name,
+        case.formula,
+        *_stats_cells(exact),
+        Text(format_ulp(own.max_ulp), style=_ulp_style(own.max_ulp)),
+        format_ulp(exact.p99_ulp),
+        f"{100 * exact.correctly_rounded:.1f}%",
+        format_domain(exact.accurate_domain),
+        Text(str(case.nonfinite_count), style="red" if case.nonfinite_count else ""),
+        Text(str(case.wrong_sign_zero_count), style="yellow" if case.wrong_sign_zero_count else ""),
+        Text(f"{specials_ok}/{len(case.specials)}",
+             style="" if specials_ok == len(case.specials) else "yellow"),  # fmt: skip
+    ]
+    if gated:
+        row.append(Text("pass", style="green") if verdict.passed else Text("FAIL", style="bold red"))
+    return row
+
+
+def accuracy_tables(report: AuditReport) -> list[object]:
+    gated = report.settings.gate is not None
+    tolerance = report.settings.effective_domain_tolerance
+    items: list[object] = []
+    for dtype, inputs in report.inputs.items():
+        table = Table(title=inputs.describe(), title_justify="left", header_style="bold")
+        for header, justify in [
+            ("implementation", "left"), ("formula", "left"), ("max ULP", "right"),
+            ("at x", "right"), ("vs own formula", "right"), ("p99", "right"),
+            ("CR", "right"), (f"domain ≤{tolerance:g} ULP", "left"),
+            ("non-finite", "right"), ("±0 sign", "right"), ("specials", "right"),
+        ] + ([("gate", "left")] if gated else []):  # fmt: skip
+            table.add_column(header, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+        for case, verdict in zip(report.results, report.verdicts):
+            if case.dtype == dtype:
+                table.add_row(*case_row(case, verdict, gated))
+        items.append(table)
+    return items
+
+
+def notes(report: AuditReport, details: bool) -> list[str]:
+    """Plain lines under the tables: failures explained, special values, skipped cases."""
+    lines: list[str] = []
+    for case, verdict in zip(report.results, report.verdicts):
+        label = f"{case.implementation} {case.device} {case.dtype}"
+        if not verdict.passed:
+            lines.append(f"FAIL {label}: " + "; ".join(verdict.reasons))
+        bad = [c for c in case.specials if not c.ok]
+        if bad:
+            lines.append(
+                f"specials {label}: "
+                + ", ".join(f"GELU({c.name}) = {c.got!r}, expected {c.expected!r}" for c in bad)
+            )
+        if details and case.exact is not None:
+            for point in case.exact.worst:
+                lines.append(
+                    f"  worst {label}: x={point.x!r} ({point.x_hex}) got {point.got!r} "
+                    f"({point.got_hex}) exact {point.exact} → {format_ulp(point.ulp_error)} ULP"
+                )
+            lines.append(
+                f"  histogram {label}: " + " ".join(f"{k}:{v}" for k, v in case.exact.histogram if v)
+            )
+    for skip in report.skipped:
+        lines.append(f"skipped {skip.implementation} {skip.device} {skip.dtype}: {skip.reason}")
+    gate = report.settings.gate
+    summary = f"{len(report.results)} case(s) in {report.seconds:.1f} s"
+    if gate:
+        failed = sum(not v.passed for v in report.verdicts)
+        summary += f"; gate max {gate.max_ulp:g} ULP against {gate.against}: "
+        summary += "all pass" if failed == 0 else f"{failed} FAIL"
+    lines.append(summary)
+    lines.append(
+        "max ULP: |ŷ − y| / ulp(y) against the exact GELU; 'vs own formula': against the formula "
+        "it claims; CR: share correctly rounded; domain: widest interval around 0 within the "
+        "tolerance ('all': no tested input fails); ±0 sign: zeros of the wrong sign."
+    )
+    return lines
+
+
+def render_table(report: AuditReport, color: bool, details: bool = False, width: int | None = None) -> str:
+    return render_to_string([*accuracy_tables(report), "\n".join(notes(report, details))], color, width)
