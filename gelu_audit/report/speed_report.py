@@ -1,0 +1,107 @@
+"""The speed report: rich table for people, JSON (schema ``gelu-audit.speed``) for machines."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from gelu_audit import __version__
+from gelu_audit.report.serialize import dumps, jsonable
+from gelu_audit.report.table import render_to_string
+from gelu_audit.speed import Comparison, SpeedReport
+
+SPEED_SCHEMA = "gelu-audit.speed"
+SPEED_SCHEMA_VERSION = 1
+
+
+def format_size(size: int) -> str:
+    for unit, scale in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if size % scale == 0:
+            return f"{size // scale}{unit}"
+    return str(size)
+
+
+def format_seconds(seconds: float) -> str:
+    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def speed_document(report: SpeedReport, comparisons: list[Comparison] | None,
+                   max_slowdown: float | None) -> dict[str, Any]:  # fmt: skip
+    s = report.settings
+    return {
+        "schema": SPEED_SCHEMA,
+        "schema_version": SPEED_SCHEMA_VERSION,
+        "tool": {"name": "gelu-audit", "version": __version__},
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "environment": report.environment,
+        "settings": {"dtypes": list(s.dtypes), "implementations": list(s.implementations) or "all",
+                     "devices": list(s.devices), "sizes": list(s.sizes), "threads": s.threads,
+                     "protocol": jsonable(s.protocol)},  # fmt: skip
+        "cases": jsonable(report.cases),
+        "skipped": [dict(zip(("implementation", "device", "dtype", "reason"), row)) for row in report.skipped],
+        "comparison": None if comparisons is None else {
+            "max_slowdown": max_slowdown, "cases": jsonable(comparisons),
+            "regressions": sum(c.verdict == "regression" for c in comparisons),
+        },  # fmt: skip
+        "summary": {"cases": len(report.cases), "errors": sum(c.status == "error" for c in report.cases),
+                    "unstable": sum(bool(c.timing and c.timing.unstable) for c in report.cases),
+                    "seconds": report.seconds},  # fmt: skip
+    }
+
+
+def render_speed_json(report: SpeedReport, comparisons: list[Comparison] | None, max_slowdown: float | None) -> str:
+    return dumps(speed_document(report, comparisons, max_slowdown))
+
+
+def render_speed_table(report: SpeedReport, comparisons: list[Comparison] | None,
+                       max_slowdown: float | None, color: bool) -> str:  # fmt: skip
+    compared = {(c.implementation, c.device, c.dtype, c.size): c for c in comparisons or []}
+    table = Table(header_style="bold", title="time per call (median of interleaved samples) "
+                  "and bandwidth against a plain copy of the same size", title_justify="left")  # fmt: skip
+    headers = ["implementation", "device", "dtype", "size", "median", "noise", "Gelem/s", "GB/s",
+               "copy GB/s", "ratio to copy"]  # fmt: skip
+    if any(c.ratio_to_peak for c in report.cases):
+        headers.append("ratio to peak")
+    if comparisons is not None:
+        headers.append("vs baseline")
+    for header in headers:
+        table.add_column(header, justify="left" if header in ("implementation", "device", "dtype") else "right",
+                         no_wrap=True)  # fmt: skip
+    for case in report.cases:
+        row: list[Text | str] = [case.implementation, case.device, case.dtype, format_size(case.size)]
+        if case.status != "ok" or case.timing is None:
+            row.append(Text(f"{case.status}: {case.reason}", style="yellow" if case.status == "skipped" else "red"))
+            table.add_row(*row, *[""] * (len(headers) - len(row)))
+            continue
+        noise = Text(f"{100 * case.timing.noise:.1f}%" + (" unstable" if case.timing.unstable else ""),
+                     style="yellow" if case.timing.unstable else "")  # fmt: skip
+        row += [format_seconds(case.timing.median), noise, f"{case.elements_per_s / 1e9:.3f}",
+                f"{case.bandwidth_gbs:.2f}", f"{case.copy_bandwidth_gbs:.2f}", f"{case.ratio_to_copy:.3f}"]  # fmt: skip
+        if "ratio to peak" in headers:
+            row.append(f"{case.ratio_to_peak:.3f}" if case.ratio_to_peak else "—")
+        if comparisons is not None:
+            c = compared.get((case.implementation, case.device, case.dtype, case.size))
+            if c is None:
+                row.append("not in baseline")
+            else:
+                style = {"regression": "bold red", "improvement": "green", "inconclusive": "yellow"}.get(c.verdict, "")
+                row.append(Text(f"{100 * c.change:+.1f}% [{100 * c.ci_low:+.1f}, {100 * c.ci_high:+.1f}] "
+                                f"{c.verdict}", style=style))  # fmt: skip
+        table.add_row(*row)
+    lines = [f"skipped {i} {d} {t}: {r}" for i, d, t, r in report.skipped]
+    timing = report.environment.get("timing", {})
+    lines.append(f"{len(report.cases)} case(s) in {report.seconds:.1f} s; torch threads "
+                 f"{timing.get('torch_threads')}; flushes denormals: {timing.get('flushes_denormals')}")  # fmt: skip
+    lines.append("ratio to copy: the implementation's bandwidth (bytes read + written ÷ time) over a "
+                 "copy's, measured in the same run; 1.0 means as fast as moving the data.")  # fmt: skip
+    if comparisons is not None:
+        regressions = sum(c.verdict == "regression" for c in comparisons)
+        lines.append(f"baseline: max slowdown {100 * (max_slowdown or 0):.0f}% of the copy-normalised median "
+                     f"(95% bootstrap interval); {regressions} regression(s)")  # fmt: skip
+    return render_to_string([table, "\n".join(lines)], color)

@@ -1,0 +1,424 @@
+"""The speed audit: a careful timing protocol, and every figure set against a plain copy.
+
+Pure computation: no printing. One harness serves CPU and CUDA; only the clock differs
+(``perf_counter`` vs CUDA events, with the L2 cache flushed outside the timed region on CUDA).
+Implementation and copy samples are taken interleaved, so each pair sees the same machine
+state, and the per-pair ratio impl/copy is the figure that survives a noisy machine: it is
+what ``--baseline`` compares, with a bootstrap interval to tell a regression from noise.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gelu_audit.errors import UsageError
+from gelu_audit.formats import FORMATS, FloatFormat
+from gelu_audit.implementations import (
+    Implementation,
+    ImplementationError,
+    make_input,
+    resolve_devices,
+    run_implementation,
+    select_implementations,
+    unavailable_reason,
+)
+from gelu_audit.progress import SILENT, ProgressSink
+
+DEFAULT_SIZES = (1 << 10, 1 << 16, 1 << 20, 1 << 24)
+"""From launch-bound (1K) to memory-bound (16M elements)."""
+
+UNSTABLE_NOISE = 0.10
+"""IQR/median above this flags a measurement as unstable."""
+
+TOO_SLOW_S = 0.5
+"""A first call slower than this is not timed (e.g. a Python-level loop at 16M elements)."""
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    """``1K,64K,1M,16M`` (K/M/G are powers of 1024) or plain integers."""
+    sizes = []
+    for item in text.split(","):
+        item = item.strip().upper()
+        scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(item[-1:], 1)
+        digits = item[:-1] if scale > 1 else item
+        if not digits.isdigit() or int(digits) < 1:
+            raise UsageError(f"malformed size {item!r} in --sizes: use e.g. 1K,64K,1M,16M")
+        sizes.append(int(digits) * scale)
+    return tuple(sizes)
+
+
+def parse_slowdown(text: str) -> float:
+    """``10%`` or ``0.1`` → 0.1."""
+    raw = text.strip()
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise UsageError(f"malformed --max-slowdown {text!r}: use e.g. 10%") from None
+    if not 0 <= value <= 10:
+        raise UsageError(f"--max-slowdown must be between 0% and 1000%, not {text!r}")
+    return value
+
+
+# --- statistics -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimingStats:
+    """Summary of per-call times (seconds) from many samples."""
+
+    median: float
+    iqr: float
+    minimum: float
+    p20: float
+    p80: float
+    samples: int
+    loops: int
+    """Calls per sample (calibrated so a sample is well above the clock's resolution)."""
+    noise: float
+    """IQR / median."""
+    unstable: bool
+
+
+def summarize(per_call: list[float] | np.ndarray, loops: int) -> TimingStats:
+    """Robust statistics of per-call times."""
+    values = np.asarray(per_call, dtype=np.float64)
+    q20, q25, q50, q75, q80 = np.percentile(values, [20, 25, 50, 75, 80])
+    noise = float((q75 - q25) / q50) if q50 > 0 else math.inf
+    return TimingStats(
+        float(q50), float(q75 - q25), float(values.min()), float(q20), float(q80),
+        len(values), loops, noise, noise > UNSTABLE_NOISE,
+    )  # fmt: skip
+
+
+# --- clocks -----------------------------------------------------------------------------------
+
+
+class CpuClock:
+    """Wall time with perf_counter."""
+
+    def prepare(self) -> None:
+        """Nothing to flush on the CPU between samples (the inputs are re-used deliberately)."""
+
+    def time(self, function: Callable[[], Any], loops: int) -> float:
+        start = time.perf_counter()
+        for _ in range(loops):
+            function()
+        return time.perf_counter() - start
+
+
+class CudaClock:
+    """CUDA events around the loop; L2 flushed by writing a buffer larger than it beforehand."""
+
+    def __init__(self, device: str) -> None:
+        import torch
+
+        self.torch = torch
+        self.device = device
+        l2 = getattr(torch.cuda.get_device_properties(device), "L2_cache_size", 64 << 20)
+        self.flush_buffer = torch.empty(max(2 * l2, 64 << 20), dtype=torch.uint8, device=device)
+
+    def prepare(self) -> None:
+        self.flush_buffer.zero_()
+        self.torch.cuda.synchronize(self.device)
+
+    def time(self, function: Callable[[], Any], loops: int) -> float:
+        torch = self.torch
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(loops):
+            function()
+        end.record()
+        torch.cuda.synchronize(self.device)
+        return start.elapsed_time(end) / 1000.0
+
+
+def make_clock(device: str) -> CpuClock | CudaClock:
+    return CpuClock() if device == "cpu" else CudaClock(device)
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How long to warm up, how long a sample should last, how many samples."""
+
+    warmup_s: float = 0.1
+    min_sample_s: float = 0.002
+    samples: int = 25
+
+
+def calibrate_loops(clock: CpuClock | CudaClock, function: Callable[[], Any], min_sample_s: float) -> int:
+    """Double the loop count until one sample lasts at least ``min_sample_s``."""
+    loops = 1
+    while True:
+        clock.prepare()
+        if clock.time(function, loops) >= min_sample_s or loops >= 1 << 20:
+            return loops
+        loops *= 2
+
+
+def time_pair(
+    clock: CpuClock | CudaClock,
+    subject: Callable[[], Any],
+    baseline: Callable[[], Any],
+    protocol: Protocol,
+) -> tuple[TimingStats, TimingStats, np.ndarray]:
+    """Time ``subject`` and ``baseline`` (the copy) with interleaved samples.
+
+    Returns both summaries and the per-sample ratios subject/baseline.
+    """
+    subject()
+    baseline()  # untimed first calls: allocation, lazy initialisation, compilation
+    deadline = time.perf_counter() + protocol.warmup_s
+    while time.perf_counter() < deadline:
+        subject()
+        baseline()
+    loops_s = calibrate_loops(clock, subject, protocol.min_sample_s)
+    loops_b = calibrate_loops(clock, baseline, protocol.min_sample_s)
+    times_s, times_b = [], []
+    enabled = gc.isenabled()
+    gc.disable()  # NOTE: a collection inside a sample would be charged to the kernel
+    try:
+        for _ in range(protocol.samples):
+            clock.prepare()
+            times_s.append(clock.time(subject, loops_s) / loops_s)
+            clock.prepare()
+            times_b.append(clock.time(baseline, loops_b) / loops_b)
+    finally:
+        if enabled:
+            gc.enable()
+    ratios = np.asarray(times_s) / np.asarray(times_b)
+    return summarize(times_s, loops_s), summarize(times_b, loops_b), ratios
+
+
+# --- the audit --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpeedCase:
+    """One implementation × device × dtype × size, against a copy of the same size."""
+
+    implementation: str
+    device: str
+    dtype: str
+    size: int
+    status: str
+    """``ok``, ``error`` or ``skipped`` (too slow to time)."""
+    reason: str | None = None
+    timing: TimingStats | None = None
+    copy: TimingStats | None = None
+    ratios: tuple[float, ...] = ()
+    """Per-sample implementation time / copy time (the figure baselines compare)."""
+    elements_per_s: float | None = None
+    bandwidth_gbs: float | None = None
+    """Bytes read + written (2 × size × itemsize) ÷ median time, in GB/s."""
+    copy_bandwidth_gbs: float | None = None
+    ratio_to_copy: float | None = None
+    """Implementation bandwidth ÷ copy bandwidth (1.0 = as fast as a copy into a preallocated
+    output; the implementation allocates its own output, as in real use)."""
+    ratio_to_peak: float | None = None
+    """Implementation bandwidth ÷ the device's theoretical bandwidth (CUDA only)."""
+
+
+@dataclass(frozen=True)
+class SpeedSettings:
+    dtypes: tuple[str, ...] = ("fp32",)
+    implementations: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ("cpu",)
+    sizes: tuple[int, ...] = DEFAULT_SIZES
+    threads: int | None = None
+    protocol: Protocol = field(default_factory=Protocol)
+
+
+@dataclass(frozen=True)
+class SpeedReport:
+    settings: SpeedSettings
+    cases: list[SpeedCase]
+    skipped: list[tuple[str, str, str, str]]
+    """(implementation, device, dtype, reason) not timed at all."""
+    environment: dict[str, Any]
+    seconds: float
+
+
+def peak_bandwidth_gbs(device: str) -> float | None:
+    """Theoretical DRAM bandwidth of a CUDA device from its properties, when exposed."""
+    if device == "cpu":
+        return None
+    import torch
+
+    props = torch.cuda.get_device_properties(device)
+    clock_khz = getattr(props, "memory_clock_rate", None)
+    bus_bits = getattr(props, "memory_bus_width", None)
+    if not clock_khz or not bus_bits:
+        return None
+    return 2 * clock_khz * 1e3 * bus_bits / 8 / 1e9  # double data rate
+
+
+def speed_environment(devices: list[str], threads: int | None) -> dict[str, Any]:
+    """What the timings depend on: threads, denormal flushing, CUDA device and clocks."""
+    import torch
+
+    from gelu_audit.environment import collect_environment
+
+    env = collect_environment()
+    tiny = torch.tensor([1e-40], dtype=torch.float32)
+    env["timing"] = {
+        "torch_threads": torch.get_num_threads(),
+        "threads_requested": threads,
+        "flushes_denormals": bool((tiny * 1.0).item() == 0.0),
+        "clock": {d: ("perf_counter" if d == "cpu" else "cuda events, L2 flushed") for d in devices},
+    }
+    cuda = {}
+    for device in devices:
+        if device.startswith("cuda"):
+            props = torch.cuda.get_device_properties(device)
+            cuda[device] = {
+                "name": props.name,
+                "memory_gb": props.total_memory / 1e9,
+                "sm_count": props.multi_processor_count,
+                "peak_bandwidth_gbs": peak_bandwidth_gbs(device),
+                "driver": torch.version.cuda,
+            }
+    env["cuda"] = cuda
+    return env
+
+
+def copy_function(impl: Implementation, x: Any) -> Callable[[], Any]:
+    """A plain copy of the same size, dtype and device into a preallocated output.
+
+    Preallocated on purpose: an allocating copy of a few MB pays mmap/munmap page faults on
+    every call and measured 50–350% IQR/median here. The GELU under audit allocates its output
+    as its callers' code does, so that cost stays in its time and in its ratio to copy.
+    """
+    if impl.backend == "numpy":
+        out = np.empty_like(x)
+        return lambda: np.copyto(out, x)
+    out = x.clone()
+    return lambda: out.copy_(x)
+
+
+def time_case(impl: Implementation, fmt: FloatFormat, device: str, size: int,
+              protocol: Protocol, peak: float | None) -> SpeedCase:  # fmt: skip
+    """Time one case and its copy; errors and too-slow implementations become statuses."""
+    base = dict(implementation=impl.name, device=device, dtype=fmt.name, size=size)
+    rng = np.random.default_rng(0)
+    from gelu_audit.formats import values_to_patterns
+
+    patterns = values_to_patterns(fmt, rng.uniform(-6, 6, size))
+    try:
+        run_implementation(impl, fmt, device, patterns[: min(size, 1024)])  # validates outputs
+    except ImplementationError as error:
+        return SpeedCase(**base, status="error", reason=str(error))
+    x = make_input(impl, fmt, device, patterns)
+    clock = make_clock(device)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        impl.function(x)
+    if time.perf_counter() - start > TOO_SLOW_S:
+        return SpeedCase(**base, status="skipped", reason=f"first call took over {TOO_SLOW_S} s")
+    with warnings.catch_warnings():  # oneDNN flag switches warn on every call
+        warnings.simplefilter("ignore")
+        timing, copy, ratios = time_pair(clock, lambda: impl.function(x), copy_function(impl, x), protocol)
+    moved = 2 * size * fmt.width // 8
+    bandwidth = moved / timing.median / 1e9
+    copy_bandwidth = moved / copy.median / 1e9
+    return SpeedCase(
+        **base, status="ok", timing=timing, copy=copy, ratios=tuple(float(r) for r in ratios),
+        elements_per_s=size / timing.median, bandwidth_gbs=bandwidth,
+        copy_bandwidth_gbs=copy_bandwidth, ratio_to_copy=bandwidth / copy_bandwidth,
+        ratio_to_peak=bandwidth / peak if peak else None,
+    )  # fmt: skip
+
+
+def run_speed(settings: SpeedSettings, progress: ProgressSink = SILENT) -> SpeedReport:
+    """Time every selected implementation × device × dtype × size."""
+    start = time.perf_counter()
+    implementations = select_implementations(list(settings.implementations))
+    devices, _ = resolve_devices(list(settings.devices))
+    if settings.threads is not None:
+        if settings.threads < 1:
+            raise UsageError("--threads must be at least 1")
+        import torch
+
+        torch.set_num_threads(settings.threads)
+    environment = speed_environment(devices, settings.threads)
+    plan, skipped = [], []
+    for fmt in (FORMATS[d] for d in settings.dtypes):
+        for impl in implementations:
+            for device in devices:
+                reason = unavailable_reason(impl, device, fmt)
+                if reason:
+                    skipped.append((impl.name, device, fmt.name, reason))
+                else:
+                    plan.extend((impl, fmt, device, size) for size in settings.sizes)
+    cases = []
+    with progress.task("timing", len(plan)) as advance:
+        for impl, fmt, device, size in plan:
+            cases.append(time_case(impl, fmt, device, size, settings.protocol, peak_bandwidth_gbs(device)))
+            advance(1)
+    return SpeedReport(settings, cases, skipped, environment, time.perf_counter() - start)
+
+
+# --- comparing with a baseline ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One case against the same case in a baseline report."""
+
+    implementation: str
+    device: str
+    dtype: str
+    size: int
+    change: float
+    """median(new ratios) / median(old ratios) − 1: +0.25 is 25% slower relative to copy."""
+    ci_low: float
+    ci_high: float
+    """95% bootstrap interval of ``change``."""
+    verdict: str
+    """``regression``, ``improvement``, ``unchanged`` or ``inconclusive``."""
+
+
+def bootstrap_change(old: np.ndarray, new: np.ndarray, resamples: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """Change of the median ratio, with a 95% percentile-bootstrap interval (deterministic)."""
+    rng = np.random.default_rng(seed)
+    old_medians = np.median(rng.choice(old, (resamples, len(old))), axis=1)
+    new_medians = np.median(rng.choice(new, (resamples, len(new))), axis=1)
+    changes = new_medians / old_medians - 1
+    low, high = np.percentile(changes, [2.5, 97.5])
+    return float(np.median(new) / np.median(old) - 1), float(low), float(high)
+
+
+def classify(change_low: float, change_high: float, max_slowdown: float) -> str:
+    """Regression only when the whole interval lies beyond the allowed slowdown."""
+    if change_low > max_slowdown:
+        return "regression"
+    if change_high < 0:
+        return "improvement"
+    if change_high <= max_slowdown:
+        return "unchanged"
+    return "inconclusive"
+
+
+def compare_with_baseline(cases: list[SpeedCase], baseline: list[dict[str, Any]], max_slowdown: float) -> list[Comparison]:
+    """Compare matching cases (same implementation, device, dtype, size) by ratio to copy."""
+    old_by_key = {
+        (c["implementation"], c["device"], c["dtype"], c["size"]): c
+        for c in baseline if c.get("status") == "ok" and c.get("ratios")
+    }  # fmt: skip
+    results = []
+    for case in cases:
+        key = (case.implementation, case.device, case.dtype, case.size)
+        old = old_by_key.get(key)
+        if case.status != "ok" or old is None:
+            continue
+        change, low, high = bootstrap_change(np.asarray(old["ratios"], float), np.asarray(case.ratios))
+        results.append(Comparison(*key, change, low, high, classify(low, high, max_slowdown)))
+    return results

@@ -1,0 +1,154 @@
+"""The speed core: statistics, baseline comparison, parsing, and the command's paths."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from gelu_audit.errors import UsageError
+from gelu_audit.speed import (
+    UNSTABLE_NOISE, CpuClock, Protocol, SpeedCase, bootstrap_change, classify,
+    compare_with_baseline, parse_sizes, parse_slowdown, summarize, time_pair,
+)  # fmt: skip
+from tests.conftest import run_cli
+
+
+def test_summarize_on_synthetic_samples() -> None:
+    stats = summarize([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 100.0], loops=4)
+    assert stats.median == 5.5 and stats.minimum == 1.0 and stats.samples == 10
+    assert stats.iqr == pytest.approx(7.75 - 3.25)
+    assert stats.noise == pytest.approx(4.5 / 5.5) and stats.unstable
+    steady = summarize([1.0, 1.001, 0.999, 1.0, 1.002], loops=1)
+    assert steady.noise < UNSTABLE_NOISE and not steady.unstable
+
+
+def _case(ratios) -> SpeedCase:
+    return SpeedCase("torch-gelu", "cpu", "fp32", 1024, "ok", ratios=tuple(ratios))
+
+
+@pytest.mark.parametrize(
+    "old, new, expected",
+    [
+        (1.0, 1.5, "regression"),      # 50% slower relative to copy, tight samples
+        (1.0, 0.7, "improvement"),
+        (1.0, 1.02, "unchanged"),      # within the 10% allowance
+    ],
+)  # fmt: skip
+def test_baseline_verdicts_on_tight_samples(old: float, new: float, expected: str) -> None:
+    rng = np.random.default_rng(0)
+    old_ratios = old * (1 + 0.01 * rng.standard_normal(30))
+    new_ratios = new * (1 + 0.01 * rng.standard_normal(30))
+    baseline = [{"implementation": "torch-gelu", "device": "cpu", "dtype": "fp32", "size": 1024,
+                 "status": "ok", "ratios": old_ratios.tolist()}]  # fmt: skip
+    (comparison,) = compare_with_baseline([_case(new_ratios)], baseline, 0.10)
+    assert comparison.verdict == expected
+
+
+def test_noise_makes_a_slowdown_inconclusive() -> None:
+    rng = np.random.default_rng(1)
+    old = 1.0 * np.exp(0.5 * rng.standard_normal(8))
+    new = 1.15 * np.exp(0.5 * rng.standard_normal(8))
+    change, low, high = bootstrap_change(old, new)
+    assert low < 0.10 < high
+    assert classify(low, high, 0.10) == "inconclusive"
+
+
+def test_unmatched_cases_are_not_compared() -> None:
+    baseline = [{"implementation": "other", "device": "cpu", "dtype": "fp32", "size": 1024,
+                 "status": "ok", "ratios": [1.0, 1.0, 1.0]}]  # fmt: skip
+    assert compare_with_baseline([_case([1.0, 1.0, 1.0])], baseline, 0.1) == []
+
+
+def test_time_pair_measures_a_slower_function_as_slower() -> None:
+    data = np.arange(200_000, dtype=np.float64)
+    fast, slow = (lambda: data.copy()), (lambda: np.sort(data[::-1]))
+    timing, copy, ratios = time_pair(CpuClock(), slow, fast, Protocol(0.01, 0.001, 7))
+    assert timing.samples == 7 and len(ratios) == 7
+    assert timing.median > copy.median and timing.loops >= 1
+
+
+@pytest.mark.parametrize("text, sizes", [("1K,64K", (1024, 65536)), ("1M", (1 << 20,)), ("100", (100,))])
+def test_parse_sizes(text: str, sizes) -> None:
+    assert parse_sizes(text) == sizes
+
+
+@pytest.mark.parametrize("text", ["", "1X", "-1K", "K", "0"])
+def test_bad_sizes(text: str) -> None:
+    with pytest.raises(UsageError):
+        parse_sizes(text)
+
+
+def test_parse_slowdown() -> None:
+    assert parse_slowdown("10%") == pytest.approx(0.1) and parse_slowdown("0.25") == 0.25
+    for bad in ("ten", "-5%", "5000%"):
+        with pytest.raises(UsageError):
+            parse_slowdown(bad)
+
+
+def test_speed_command_json_and_self_baseline(tmp_path) -> None:
+    report = tmp_path / "speed.json"
+    first = run_cli("speed", "-i", "torch-gelu,numpy-sigmoid", "--sizes", "1K", "--samples", "5",
+                    "--warmup", "0.01", "-f", "json", "-o", str(report))  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    doc = json.loads(report.read_text())
+    assert doc["schema"] == "gelu-audit.speed" and len(doc["cases"]) == 2
+    case = doc["cases"][0]
+    assert case["status"] == "ok" and case["ratio_to_copy"] > 0 and len(case["ratios"]) == 5
+    assert "flushes_denormals" in doc["environment"]["timing"]
+    again = run_cli("speed", "-i", "torch-gelu,numpy-sigmoid", "--sizes", "1K", "--samples", "5",
+                    "--warmup", "0.01", "--baseline", str(report), "--max-slowdown", "1000%")  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "vs baseline" in again.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["speed", "--sizes", "12Q"], "malformed size"),
+        (["speed", "--max-slowdown", "x"], "malformed --max-slowdown"),
+        (["speed", "--samples", "1"], "--samples must be at least 3"),
+        (["speed", "--baseline", "/nonexistent.json"], "cannot read /nonexistent.json"),
+        (["speed", "--threads", "0", "--sizes", "1K"], "--threads must be at least 1"),
+        (["speed", "--impl", "nope"], "unknown implementation 'nope'"),
+    ],
+)  # fmt: skip
+def test_speed_usage_errors(args: list[str], message: str) -> None:
+    result = run_cli(*args)
+    assert result.returncode == 2 and result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
+
+
+def test_baseline_of_another_kind_is_refused(tmp_path) -> None:
+    other = tmp_path / "accuracy.json"
+    other.write_text(json.dumps({"schema": "gelu-audit.accuracy", "schema_version": 1}))
+    result = run_cli("speed", "--baseline", str(other))
+    assert result.returncode == 2 and "is not a gelu-audit.speed report" in result.stderr
+    future = tmp_path / "future.json"
+    future.write_text(json.dumps({"schema": "gelu-audit.speed", "schema_version": 99}))
+    result = run_cli("speed", "--baseline", str(future))
+    assert result.returncode == 2 and "schema version 99" in result.stderr
+
+
+def test_speed_cuda_without_cuda_exits_2() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    result = run_cli("speed", "--device", "cuda")
+    assert result.returncode == 2 and "no CUDA device here" in result.stderr
+
+
+@pytest.mark.cuda
+def test_speed_on_cuda_uses_events_and_reports_peak() -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    result = run_cli("speed", "--device", "cuda", "-i", "torch-gelu", "--sizes", "1M",
+                     "--samples", "5", "-f", "json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["environment"]["cuda"]["cuda:0"]["name"]
+    assert doc["cases"][0]["device"] == "cuda:0" and doc["cases"][0]["status"] == "ok"
