@@ -25,3 +25,11 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         [sys.executable, "-m", "gelu_audit", *args],
         capture_output=True, text=True, env=full_env, timeout=600,
     )  # fmt: skip
+
+
+def assert_usage_error(result: subprocess.CompletedProcess[str], message: str) -> None:
+    """Exit 2, nothing on stdout, exactly one line on stderr naming the problem, no traceback."""
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr

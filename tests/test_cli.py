@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import assert_usage_error, run_cli
 
 
 def test_help_and_version_do_not_import_torch_or_mpmath() -> None:
@@ -97,11 +97,7 @@ def test_list_explains_unavailable_rows() -> None:
     ],
 )  # fmt: skip
 def test_usage_errors_exit_2_with_one_line(args: list[str], message: str) -> None:
-    result = run_cli(*args)
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
+    assert_usage_error(run_cli(*args), message)
 
 
 def test_cuda_without_cuda_exits_2() -> None:

@@ -12,7 +12,7 @@ from gelu_audit.speed import (
     UNSTABLE_NOISE, CpuClock, Protocol, SpeedCase, bootstrap_change, classify,
     compare_with_baseline, parse_sizes, parse_slowdown, summarize, time_pair,
 )  # fmt: skip
-from tests.conftest import run_cli
+from tests.conftest import assert_usage_error, run_cli
 
 
 def test_summarize_on_synthetic_samples() -> None:
@@ -115,9 +115,7 @@ def test_speed_command_json_and_self_baseline(tmp_path) -> None:
     ],
 )  # fmt: skip
 def test_speed_usage_errors(args: list[str], message: str) -> None:
-    result = run_cli(*args)
-    assert result.returncode == 2 and result.stdout == ""
-    assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
+    assert_usage_error(run_cli(*args), message)
 
 
 def test_baseline_of_another_kind_is_refused(tmp_path) -> None:
