@@ -13,7 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from gelu_audit.formats import FORMATS, FloatFormat, hex_pattern, ordinals, ulp_exponent
+from gelu_audit.formats import (
+    FORMATS,
+    FloatFormat,
+    hex_pattern,
+    ordinals,
+    ulp_exponent,
+    values_to_patterns,
+)
 from gelu_audit.implementations import (
     Implementation,
     ImplementationError,
@@ -322,8 +329,6 @@ _SPECIAL_NAMES = (
 
 def special_checks(fmt: FloatFormat, impl: Implementation, device: str) -> tuple[SpecialCheck, ...]:
     """Run the implementation on the special values and judge each answer."""
-    from gelu_audit.formats import values_to_patterns
-
     xs = special_values(fmt)
     got = run_implementation(impl, fmt, device, values_to_patterns(fmt, xs))
     checks = []
@@ -483,7 +488,7 @@ def run_audit(settings: AuditSettings, progress: ProgressSink = SILENT) -> Audit
         for device, reason in skipped_devices
         for fmt in formats
         for impl in implementations
-        if unavailable_reason(impl, "cpu", fmt) is None and not impl.cpu_only and impl.backend != "numpy"
+        if unavailable_reason(impl, device, fmt) is None
     ]
     results, all_inputs, all_sources = [], {}, {}
     for fmt in formats:

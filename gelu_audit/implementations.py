@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,6 +176,15 @@ def output_values(impl: Implementation, fmt: FloatFormat, device: str, x: Any, o
     return patterns_to_values(fmt, bits.view(fmt.uint_dtype))
 
 
+@contextmanager
+def implementation_warnings_silenced() -> Iterator[None]:
+    """Warnings raised while implementations run are theirs, not ours to print (the oneDNN
+    flag switch warns on every call): they would bury the one document and its progress."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
 def run_implementation(
     impl: Implementation, fmt: FloatFormat, device: str, patterns: np.ndarray
 ) -> np.ndarray:
@@ -184,8 +194,7 @@ def run_implementation(
     """
     x = make_input(impl, fmt, device, patterns)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with implementation_warnings_silenced():
             out = impl.function(x)
     except Exception as error:  # noqa: BLE001 - any failure of user code is reported
         message = str(error).strip().splitlines()[0] if str(error).strip() else ""

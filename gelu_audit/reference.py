@@ -186,11 +186,12 @@ def reference_point(formula: str, fmt: FloatFormat, x: float) -> ReferencePoint:
             1.0, rounded_high
         )
         binade = _binade(y)
-        if _binade(low) != _binade(high) and _is_power_of_two(x) and x > 0:
+        straddles_binades = _binade(low) != _binade(high)
+        if straddles_binades and _is_power_of_two(x) and x > 0:
             # 0 < f(x) < x for x > 0 in every formula, and f(x) is x minus a tiny amount when x
             # is large: its binade is the one just below x, which no finite precision can see.
             binade = math.frexp(x)[1] - 2
-        elif _binade(low) != _binade(high):
+        elif straddles_binades:
             same_rounding = False
         if same_rounding:
             if binade < BINADE_FLOOR:

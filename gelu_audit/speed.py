@@ -12,7 +12,6 @@ from __future__ import annotations
 import gc
 import math
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,10 +19,11 @@ from typing import Any
 import numpy as np
 
 from gelu_audit.errors import UsageError
-from gelu_audit.formats import FORMATS, FloatFormat
+from gelu_audit.formats import FORMATS, FloatFormat, values_to_patterns
 from gelu_audit.implementations import (
     Implementation,
     ImplementationError,
+    implementation_warnings_silenced,
     make_input,
     resolve_devices,
     run_implementation,
@@ -260,7 +260,7 @@ def peak_bandwidth_gbs(device: str) -> float | None:
     return 2 * clock_khz * 1e3 * bus_bits / 8 / 1e9  # double data rate
 
 
-def speed_environment(devices: list[str], threads: int | None) -> dict[str, Any]:
+def speed_environment(devices: list[str], threads: int | None, peaks: dict[str, float | None]) -> dict[str, Any]:
     """What the timings depend on: threads, denormal flushing, CUDA device and clocks."""
     import torch
 
@@ -282,7 +282,7 @@ def speed_environment(devices: list[str], threads: int | None) -> dict[str, Any]
                 "name": props.name,
                 "memory_gb": props.total_memory / 1e9,
                 "sm_count": props.multi_processor_count,
-                "peak_bandwidth_gbs": peak_bandwidth_gbs(device),
+                "peak_bandwidth_gbs": peaks[device],
                 "driver": torch.version.cuda,
             }
     env["cuda"] = cuda
@@ -308,8 +308,6 @@ def time_case(impl: Implementation, fmt: FloatFormat, device: str, size: int,
     """Time one case and its copy; errors and too-slow implementations become statuses."""
     base = dict(implementation=impl.name, device=device, dtype=fmt.name, size=size)
     rng = np.random.default_rng(0)
-    from gelu_audit.formats import values_to_patterns
-
     patterns = values_to_patterns(fmt, rng.uniform(-6, 6, size))
     try:
         run_implementation(impl, fmt, device, patterns[: min(size, 1024)])  # validates outputs
@@ -317,14 +315,11 @@ def time_case(impl: Implementation, fmt: FloatFormat, device: str, size: int,
         return SpeedCase(**base, status="error", reason=str(error))
     x = make_input(impl, fmt, device, patterns)
     clock = make_clock(device)
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with implementation_warnings_silenced():
+        start = time.perf_counter()
         impl.function(x)
-    if time.perf_counter() - start > TOO_SLOW_S:
-        return SpeedCase(**base, status="skipped", reason=f"first call took over {TOO_SLOW_S} s")
-    with warnings.catch_warnings():  # oneDNN flag switches warn on every call
-        warnings.simplefilter("ignore")
+        if time.perf_counter() - start > TOO_SLOW_S:
+            return SpeedCase(**base, status="skipped", reason=f"first call took over {TOO_SLOW_S} s")
         timing, copy, ratios = time_pair(clock, lambda: impl.function(x), copy_function(impl, x), protocol)
     moved = 2 * size * fmt.width // 8
     bandwidth = moved / timing.median / 1e9
@@ -348,7 +343,8 @@ def run_speed(settings: SpeedSettings, progress: ProgressSink = SILENT) -> Speed
         import torch
 
         torch.set_num_threads(settings.threads)
-    environment = speed_environment(devices, settings.threads)
+    peaks = {device: peak_bandwidth_gbs(device) for device in devices}
+    environment = speed_environment(devices, settings.threads, peaks)
     plan, skipped = [], []
     for fmt in (FORMATS[d] for d in settings.dtypes):
         for impl in implementations:
@@ -361,7 +357,7 @@ def run_speed(settings: SpeedSettings, progress: ProgressSink = SILENT) -> Speed
     cases = []
     with progress.task("timing", len(plan)) as advance:
         for impl, fmt, device, size in plan:
-            cases.append(time_case(impl, fmt, device, size, settings.protocol, peak_bandwidth_gbs(device)))
+            cases.append(time_case(impl, fmt, device, size, settings.protocol, peaks[device]))
             advance(1)
     return SpeedReport(settings, cases, skipped, environment, time.perf_counter() - start)
 
