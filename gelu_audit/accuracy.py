@@ -10,17 +10,11 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from gelu_audit.formats import (
-    FORMATS,
-    FloatFormat,
-    hex_pattern,
-    ordinals,
-    ulp_exponent,
-    values_to_patterns,
-)
+from gelu_audit.formats import FORMATS, FloatFormat, hex_pattern, values_to_patterns
 from gelu_audit.implementations import (
     Implementation,
     ImplementationError,
@@ -31,18 +25,29 @@ from gelu_audit.implementations import (
 )
 from gelu_audit.inputs import InputSet, ValueRange, default_inputs, special_values
 from gelu_audit.progress import SILENT, ProgressSink
-from gelu_audit.reference import (
-    ReferenceValues,
-    compute_references,
-    exhaustive_table,
-    reference_point,
+from gelu_audit.ulp import (  # noqa: F401 - re-exported: the audit's error arithmetic
+    HISTOGRAM_EDGES,
+    HISTOGRAM_LABELS,
+    histogram,
+    nonfinite_mismatches,
+    ordinal_distances,
+    ulp_errors,
+    wrong_sign_zeros,
 )
-
-HISTOGRAM_EDGES: tuple[float, ...] = (0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000)
-"""Upper edges of the ULP histogram's bins; a bin for exactly 0 comes first, >1000 last."""
-
-HISTOGRAM_LABELS: tuple[str, ...] = (
-    ("0",) + tuple(f"≤{e:g}" for e in HISTOGRAM_EDGES) + (f">{HISTOGRAM_EDGES[-1]:g}",)
+from gelu_audit.errors import UsageError
+from gelu_audit.exhaustive import DEFAULT_CHUNK, PatternSpace, Shard, StreamOutcome, stream
+from gelu_audit.fast_reference import fast_references
+from gelu_audit.reference import ReferenceValues, compute_references, exhaustive_table, reference_point
+from gelu_audit.stats import (  # noqa: F401 - the result types are part of this module's API
+    AccurateDomain,
+    ErrorAccumulator,
+    ErrorStats,
+    PointReport,
+    ReferenceBlock,
+    InputSpace,
+    InputValues,
+    domain_ends,
+    reference_blocks,
 )
 
 DEFAULT_DOMAIN_TOLERANCE = 2.0
@@ -53,132 +58,7 @@ domain is meant to show where a formula or a cancellation breaks down, not a las
 AGAINST_CHOICES = ("exact", "formula")
 
 
-# --- error arithmetic -------------------------------------------------------------------------
-
-
-def ulp_errors(fmt: FloatFormat, got: np.ndarray, ref: ReferenceValues) -> np.ndarray:
-    """err = |ŷ − y| / ulp_T(y) per point; NaN where ŷ or y is not finite.
-
-    ŷ and y are both scaled by 1/ulp_T(y) (exact power-of-two scalings) before subtracting,
-    so the error keeps full float64 relative accuracy whatever the binade. It may be +inf
-    when it exceeds float64's range (garbage far above a subnormal exact value in fp64).
-    """
-    got = np.asarray(got, dtype=np.float64)
-    finite = np.isfinite(got) & np.isfinite(ref.mant_hi)
-    zero_ref = ref.mant_hi == 0
-    binade = np.where(zero_ref, fmt.emin - 1, ref.binade)
-    quantum = ulp_exponent(fmt, binade).astype(np.int64)
-    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        scaled_got = np.ldexp(np.where(finite, got, 0.0), np.clip(-quantum, -4000, 4000).astype(np.int32))
-        shift = np.clip(binade - quantum, -4000, 4000).astype(np.int32)
-        hi = np.ldexp(np.where(finite, ref.mant_hi, 0.0), shift)
-        lo = np.ldexp(np.where(finite, ref.mant_lo, 0.0), shift)
-        err = np.abs((scaled_got - hi) - lo)
-    return np.where(finite, err, np.nan)
-
-
-def ordinal_distances(fmt: FloatFormat, got: np.ndarray, ref: ReferenceValues) -> np.ndarray:
-    """How many representable numbers lie between ŷ and RN_T(y); -1 where either is not finite."""
-    finite = np.isfinite(got) & np.isfinite(ref.rounded)
-    safe_got = np.where(finite, got, 0.0)
-    safe_ref = np.where(finite, ref.rounded, 0.0)
-    return np.where(finite, np.abs(ordinals(fmt, safe_got) - ordinals(fmt, safe_ref)), -1)
-
-
-def nonfinite_mismatches(got: np.ndarray, ref: ReferenceValues) -> np.ndarray:
-    """True where exactly one of ŷ and y is finite, or both are not finite but differ."""
-    exact = ref.mant_hi  # NaN / ±inf exactly where y is, and finite otherwise
-    got_finite, exact_finite = np.isfinite(got), np.isfinite(exact)
-    both_nan = np.isnan(got) & np.isnan(exact)
-    same_inf = np.isinf(got) & np.isinf(exact) & (np.sign(got) == np.sign(exact))
-    return (got_finite != exact_finite) | (~got_finite & ~exact_finite & ~both_nan & ~same_inf)
-
-
-def wrong_sign_zeros(got: np.ndarray, ref: ReferenceValues) -> np.ndarray:
-    """True where ŷ is a zero whose sign differs from the exact value's (GELU(x) has x's sign)."""
-    exact = ref.mant_hi
-    return (got == 0) & np.isfinite(exact) & (np.signbit(got) != np.signbit(exact))
-
-
-def histogram(errors: np.ndarray) -> tuple[tuple[str, int], ...]:
-    """Counts of finite-point ULP errors in the bins of :data:`HISTOGRAM_LABELS`."""
-    errors = errors[~np.isnan(errors)]
-    counts = [int(np.count_nonzero(errors == 0))]
-    lower = 0.0
-    for edge in HISTOGRAM_EDGES:
-        counts.append(int(np.count_nonzero((errors > lower) & (errors <= edge))))
-        lower = edge
-    counts.append(int(np.count_nonzero(errors > lower)))
-    return tuple(zip(HISTOGRAM_LABELS, counts))
-
-
 # --- results ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PointReport:
-    """One input and what happened there."""
-
-    x: float
-    """The input, as a float (exact)."""
-    x_hex: str
-    """The input's bit pattern in the audited format."""
-    got: float
-    """What the implementation returned (exact)."""
-    got_hex: str
-    exact: str
-    """The exact reference value y, in decimal (17 significant digits)."""
-    rounded: float
-    """RN_T(y): the correctly rounded answer."""
-    ulp_error: float | None
-    """|ŷ − y| / ulp_T(y); None where ŷ or y is not finite."""
-    ordinal_distance: int | None
-    """Representable numbers between ŷ and RN_T(y); None where either is not finite."""
-
-
-@dataclass(frozen=True)
-class AccurateDomain:
-    """The widest interval around 0 on which every tested input stays within a tolerance."""
-
-    tolerance: float
-    """ULP tolerance used."""
-    lo: float | None
-    """Most negative tested input of the interval (None: fails at 0)."""
-    hi: float | None
-    """Most positive tested input of the interval (None: fails at 0)."""
-    failure_below: float | None
-    """The failing input just below ``lo`` (None: nothing below fails)."""
-    failure_above: float | None
-    """The failing input just above ``hi`` (None: nothing above fails)."""
-
-    @property
-    def covers_all(self) -> bool:
-        return self.failure_below is None and self.failure_above is None
-
-
-@dataclass(frozen=True)
-class ErrorStats:
-    """Error statistics of one implementation against one reference formula."""
-
-    against: str
-    """``exact`` (true GELU) or the formula id the implementation claims."""
-    finite_points: int
-    """Inputs where both ŷ and y are finite: the population of every statistic below."""
-    max_ulp: float
-    mean_ulp: float
-    p99_ulp: float
-    correctly_rounded: float
-    """Share of finite points where ŷ = RN_T(y) (±0 equal)."""
-    max_ordinal_distance: int
-    max_error_bits: float
-    """log2(1 + max ordinal distance): how many low bits are wrong at worst."""
-    max_abs_error: float
-    max_rel_error: float | None
-    """Over points whose exact value is a normal number of the format; None if there are none."""
-    histogram: tuple[tuple[str, int], ...]
-    worst: tuple[PointReport, ...]
-    """The inputs with the largest errors, largest first."""
-    accurate_domain: AccurateDomain
 
 
 @dataclass(frozen=True)
@@ -251,34 +131,29 @@ def verdict(case: CaseResult, gate: Gate | None) -> Verdict:
 # --- computing the statistics -----------------------------------------------------------------
 
 
-def _point(fmt: FloatFormat, x: np.ndarray, got: np.ndarray, ref: ReferenceValues, i: int,
-           err: np.ndarray | None, dist: np.ndarray | None) -> PointReport:  # fmt: skip
-    e = None if err is None or np.isnan(err[i]) else float(err[i])
-    d = None if dist is None or dist[i] < 0 else int(dist[i])
-    return PointReport(
-        float(x[i]), hex_pattern(fmt, float(x[i])), float(got[i]), hex_pattern(fmt, float(got[i])),
-        ref.exact_decimal(i), float(ref.rounded[i]), e, d,
-    )  # fmt: skip
-
-
 def accurate_domain(x: np.ndarray, failing: np.ndarray, tolerance: float) -> AccurateDomain:
     """Widest interval around 0 of tested inputs with no failure (finite inputs only)."""
     finite = np.isfinite(x)
-    x, failing = x[finite], failing[finite]
-    at_zero = (x == 0) & failing
-    if at_zero.any():
-        return AccurateDomain(tolerance, None, None, 0.0, 0.0)
-    neg_fail = x[failing & (x < 0)]
-    pos_fail = x[failing & (x > 0)]
-    below = float(neg_fail.max()) if neg_fail.size else None
-    above = float(pos_fail.min()) if pos_fail.size else None
-    lower_bound = below if below is not None else -math.inf
-    upper_bound = above if above is not None else math.inf
-    left = x[(x > lower_bound) & (x <= 0)]
-    right = x[(x < upper_bound) & (x >= 0)]
-    lo = float(left.min()) if left.size else None
-    hi = float(right.max()) if right.size else None
-    return AccurateDomain(tolerance, lo, hi, below, above)
+    xf = x[finite & failing]
+    negative, positive = xf[xf < 0], xf[xf > 0]
+    return domain_ends(
+        tolerance,
+        float(negative.max()) if negative.size else None,
+        float(positive.min()) if positive.size else None,
+        bool((xf == 0).any()),
+        InputValues(x),
+    )
+
+
+def accumulate(blocks: list[ReferenceBlock], got: np.ndarray, against: str, tolerance: float,
+               top: int) -> ErrorAccumulator:  # fmt: skip
+    """Fold the results ``got`` (in the blocks' order, concatenated) into one accumulator."""
+    acc = ErrorAccumulator(against, tolerance, top)
+    start = 0
+    for block in blocks:
+        acc.add_block(block, got[start : start + len(block.x)])
+        start += len(block.x)
+    return acc
 
 
 def error_stats(
@@ -290,34 +165,11 @@ def error_stats(
     domain_tolerance: float,
     top: int = 5,
 ) -> ErrorStats:
-    """All statistics of ``got`` against one reference."""
-    err = ulp_errors(fmt, got, ref)
-    dist = ordinal_distances(fmt, got, ref)
-    finite = ~np.isnan(err)
-    finite_err = err[finite]
-    n = int(finite.sum())
-    mismatched = nonfinite_mismatches(got, ref)
-    order = np.argsort(np.where(finite, -err, np.inf), kind="stable")[: min(top, n)]
-    exact_approx = ref.approximate()
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        abs_err = np.abs(got - exact_approx)[finite]
-        normal = finite & (np.abs(exact_approx) >= fmt.smallest_normal)
-        rel = (np.abs(got - exact_approx) / np.abs(exact_approx))[normal]
-    max_d = int(dist[finite].max()) if n else 0
-    return ErrorStats(
-        against=against,
-        finite_points=n,
-        max_ulp=float(finite_err.max()) if n else 0.0,
-        mean_ulp=float(finite_err.mean()) if n else 0.0,
-        p99_ulp=float(np.percentile(finite_err, 99)) if n else 0.0,
-        correctly_rounded=float(np.count_nonzero(dist[finite] == 0) / n) if n else 1.0,
-        max_ordinal_distance=max_d,
-        max_error_bits=math.log2(1 + max_d),
-        max_abs_error=float(abs_err.max()) if n else 0.0,
-        max_rel_error=float(rel.max()) if rel.size else None,
-        histogram=histogram(err),
-        worst=tuple(_point(fmt, x, got, ref, int(i), err, dist) for i in order),
-        accurate_domain=accurate_domain(x, (err > domain_tolerance) | mismatched, domain_tolerance),
+    """All statistics of ``got`` against one reference, for arrays held in memory."""
+    x = np.asarray(x, dtype=np.float64)
+    blocks = reference_blocks(fmt, x, np.arange(len(x)), ref, top)
+    return accumulate(blocks, np.asarray(got, dtype=np.float64), against, domain_tolerance, top).finish(
+        fmt, InputValues(x)
     )
 
 
@@ -346,48 +198,56 @@ def special_checks(fmt: FloatFormat, impl: Implementation, device: str) -> tuple
     return tuple(checks)
 
 
+def case_result(
+    impl: Implementation,
+    device: str,
+    fmt: FloatFormat,
+    exact: ErrorAccumulator,
+    own: ErrorAccumulator | None,
+    tested: InputSpace,
+    specials: tuple[SpecialCheck, ...],
+    seconds: float,
+) -> CaseResult:
+    """A finished case from its accumulators (``own`` None: the implementation claims erf)."""
+    exact_stats = exact.finish(fmt, tested)
+    return CaseResult(
+        implementation=impl.name, backend=impl.backend, formula=impl.formula, device=device,
+        dtype=fmt.name, status="ok", points=exact.points, exact=exact_stats,
+        own_formula=exact_stats if own is None else own.finish(fmt, tested),
+        nonfinite_count=exact.nonfinite_count,
+        nonfinite=tuple(c.point(fmt) for c in exact.nonfinite),
+        wrong_sign_zero_count=exact.wrong_zero_count,
+        wrong_sign_zeros=tuple(c.point(fmt) for c in exact.wrong_zeros),
+        specials=specials, seconds=seconds,
+    )  # fmt: skip
+
+
+def error_case(impl: Implementation, device: str, fmt: FloatFormat, error: str, points: int) -> CaseResult:
+    """A case whose implementation raised or returned an invalid output."""
+    return CaseResult(impl.name, impl.backend, impl.formula, device, fmt.name, status="error",
+                      error=error, points=points)  # fmt: skip
+
+
 def audit_case(
     impl: Implementation,
     device: str,
     inputs: InputSet,
-    references: dict[str, ReferenceValues],
+    blocks: dict[str, list[ReferenceBlock]],
     domain_tolerance: float,
     top: int = 5,
 ) -> CaseResult:
-    """Audit one implementation on one device over one input set (references precomputed)."""
+    """Audit one implementation on one device over one input set (reference blocks prepared)."""
     fmt = inputs.fmt
     start = time.perf_counter()
-    base = dict(implementation=impl.name, backend=impl.backend, formula=impl.formula,
-                device=device, dtype=fmt.name)  # fmt: skip
     try:
         got = run_implementation(impl, fmt, device, inputs.patterns)
         specials = special_checks(fmt, impl, device)
     except ImplementationError as error:
-        return CaseResult(**base, status="error", error=str(error), points=len(inputs))
-    x = inputs.values
-    exact_ref = references["erf"]
-    exact = error_stats(fmt, "exact", x, got, exact_ref, domain_tolerance, top)
-    own = (
-        exact if impl.formula == "erf"
-        else error_stats(fmt, impl.formula, x, got, references[impl.formula], domain_tolerance, top)
-    )  # fmt: skip
-    mismatched = np.flatnonzero(nonfinite_mismatches(got, exact_ref))
-    wrong_zero = np.flatnonzero(wrong_sign_zeros(got, exact_ref))
-    return CaseResult(
-        **base,
-        status="ok",
-        points=len(inputs),
-        exact=exact,
-        own_formula=own,
-        nonfinite_count=len(mismatched),
-        nonfinite=tuple(_point(fmt, x, got, exact_ref, int(i), None, None) for i in mismatched[:top]),
-        wrong_sign_zero_count=len(wrong_zero),
-        wrong_sign_zeros=tuple(
-            _point(fmt, x, got, exact_ref, int(i), None, None) for i in wrong_zero[:top]
-        ),
-        specials=specials,
-        seconds=time.perf_counter() - start,
-    )
+        return error_case(impl, device, fmt, str(error), len(inputs))
+    exact = accumulate(blocks["erf"], got, "exact", domain_tolerance, top)
+    own = None if impl.formula == "erf" else accumulate(blocks[impl.formula], got, impl.formula, domain_tolerance, top)
+    tested = InputValues(inputs.values)
+    return case_result(impl, device, fmt, exact, own, tested, specials, time.perf_counter() - start)
 
 
 # --- the whole audit --------------------------------------------------------------------------
@@ -411,6 +271,10 @@ class AuditSettings:
     jobs: int = 1
     cache_dir: Path | None = None
     top: int = 5
+    exhaustive: bool = False
+    """fp32: stream all 2^32 inputs (fp16/bf16 are always exhaustive)."""
+    chunk_size: int = DEFAULT_CHUNK
+    shard: Shard | None = None
 
     @property
     def effective_domain_tolerance(self) -> float:
@@ -440,6 +304,10 @@ class AuditReport:
     skipped: list[Skipped]
     seconds: float
     verdicts: list[Verdict] = field(default_factory=list)
+    streams: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per streamed dtype: where the time went (CPU seconds per stage, wall seconds)."""
+    states: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per streamed dtype: mergeable accumulator states, kept for sharded runs."""
 
     @property
     def passed(self) -> bool:
@@ -452,7 +320,8 @@ def references_for(
     settings: AuditSettings,
     progress: ProgressSink,
 ) -> tuple[dict[str, ReferenceValues], list[dict[str, object]]]:
-    """The references an input set needs, from the cache for exhaustive 16-bit formats."""
+    """The references an input set needs: cached mpmath tables for exhaustive 16-bit formats,
+    the fast tier (mpmath in parallel where it cannot decide) for samples."""
     fmt = inputs.fmt
     references, sources = {}, []
     for formula in sorted(formulas):
@@ -469,12 +338,21 @@ def references_for(
                 progress.log(f"{label}: {source.rebuilt_reason}")
         else:
             with progress.task(label, len(inputs)) as advance:
-                references[formula] = compute_references(
-                    formula, fmt, inputs.values, settings.jobs, advance
-                )
-            sources.append({"formula": formula, "engine": "mpmath", "cache": None,
-                            "from_cache": False, "note": None})  # fmt: skip
+
+                def parallel_mpmath(formula: str, fmt: FloatFormat, values: np.ndarray) -> ReferenceValues:
+                    return compute_references(formula, fmt, values, settings.jobs, advance, chunk_size=256)
+
+                references[formula], counts = fast_references(formula, fmt, inputs.values, parallel_mpmath)
+                advance(len(inputs) - counts.counts["mpmath"])
+            sources.append({"formula": formula, "engine": "fast tier + mpmath", "cache": None,
+                            "from_cache": False, "note": None, "regions": counts.counts})  # fmt: skip
     return references, sources
+
+
+def prepared_blocks(inputs: InputSet, references: dict[str, ReferenceValues], top: int) -> dict[str, list[ReferenceBlock]]:
+    """Each reference cut into blocks with its rounding residuals, shared by every case."""
+    index = inputs.patterns.astype(np.int64) if inputs.is_exhaustive else np.arange(len(inputs))
+    return {f: reference_blocks(inputs.fmt, inputs.values, index, ref, top) for f, ref in references.items()}
 
 
 def run_audit(settings: AuditSettings, progress: ProgressSink = SILENT) -> AuditReport:
@@ -490,7 +368,8 @@ def run_audit(settings: AuditSettings, progress: ProgressSink = SILENT) -> Audit
         for impl in implementations
         if unavailable_reason(impl, device, fmt) is None
     ]
-    results, all_inputs, all_sources = [], {}, {}
+    check_exhaustive_settings(settings)
+    results, all_inputs, all_sources, streams, states = [], {}, {}, {}, {}
     for fmt in formats:
         cases = []
         for impl in implementations:
@@ -503,18 +382,87 @@ def run_audit(settings: AuditSettings, progress: ProgressSink = SILENT) -> Audit
                     cases.append((impl, device))
         if not cases:
             continue
+        if settings.exhaustive and fmt.name == "fp32":
+            outcome = streamed_cases(fmt, cases, settings, progress)
+            all_inputs[fmt.name] = outcome.inputs
+            all_sources[fmt.name], streams[fmt.name], states[fmt.name] = outcome_parts(outcome, settings)
+            results.extend(finish_streamed(fmt, cases, outcome, settings))
+            continue
         inputs = default_inputs(fmt, settings.samples, settings.seed, settings.value_range)
         all_inputs[fmt.name] = inputs
         formulas = {"erf"} | {impl.formula for impl, _ in cases}
         references, all_sources[fmt.name] = references_for(inputs, formulas, settings, progress)
+        blocks = prepared_blocks(inputs, references, settings.top)
         with progress.task(f"implementations {fmt}", len(cases)) as advance:
             for impl, device in cases:
                 results.append(
-                    audit_case(impl, device, inputs, references,
+                    audit_case(impl, device, inputs, blocks,
                                settings.effective_domain_tolerance, settings.top)  # fmt: skip
                 )
                 advance(1)
     verdicts = [verdict(r, settings.gate) for r in results]
     return AuditReport(
-        settings, all_inputs, all_sources, results, skipped, time.perf_counter() - start, verdicts
+        settings, all_inputs, all_sources, results, skipped, time.perf_counter() - start, verdicts,
+        streams, states if settings.shard else {},
     )
+
+
+# --- exhaustive fp32 ---------------------------------------------------------------------------
+
+
+def check_exhaustive_settings(settings: AuditSettings) -> None:
+    if settings.exhaustive and "fp64" in settings.dtypes:
+        raise UsageError("--exhaustive cannot cover fp64's 2^64 inputs; audit fp64 by sampling (drop --exhaustive for it)")
+    if settings.shard and not settings.exhaustive:
+        raise UsageError("--shard splits an exhaustive run: add --exhaustive")
+    if settings.shard and set(settings.dtypes) != {"fp32"}:
+        raise UsageError("--shard splits the exhaustive fp32 space: use it with --dtype fp32 alone")
+
+
+def streamed_cases(fmt: FloatFormat, cases: list[tuple[Implementation, str]], settings: AuditSettings,
+                   progress: ProgressSink) -> StreamOutcome:  # fmt: skip
+    formulas = tuple(sorted({"erf"} | {impl.formula for impl, _ in cases}))
+    space = PatternSpace(fmt, settings.value_range, settings.shard)
+    return stream(fmt, space, formulas, tuple((impl.name, device) for impl, device in cases),
+                  settings.effective_domain_tolerance, settings.top, settings.jobs,
+                  settings.chunk_size, progress)  # fmt: skip
+
+
+def outcome_parts(
+    outcome: StreamOutcome, settings: AuditSettings
+) -> tuple[list[dict[str, object]], dict[str, Any], dict[str, Any]]:
+    """The report's reference sources, timing breakdown and mergeable state of a stream."""
+    sources = [{"formula": f, "engine": "fast tier + mpmath", "cache": None, "from_cache": False,
+                "note": None, "regions": counts.counts} for f, counts in sorted(outcome.tiers.items())]  # fmt: skip
+    timing = {"wall_seconds": outcome.wall_seconds, "jobs": settings.jobs, "chunk_size": settings.chunk_size,
+              "cpu_seconds": dict(outcome.seconds)}  # fmt: skip
+    state = {
+        "cases": {f"{name}@{device}": {"exact": exact.to_state(), "own": None if own is None else own.to_state()}
+                  for (name, device), (exact, own) in outcome.accumulators.items()},
+        "errors": {f"{name}@{device}": error for (name, device), error in outcome.errors.items()},
+        "regions": {f: counts.counts for f, counts in outcome.tiers.items()},
+        "points": len(outcome.inputs),
+    }  # fmt: skip
+    return sources, timing, state
+
+
+def finish_streamed(fmt: FloatFormat, cases: list[tuple[Implementation, str]], outcome: StreamOutcome,
+                    settings: AuditSettings) -> list[CaseResult]:  # fmt: skip
+    """Case results of a stream; specials are run here, once per case."""
+    results = []
+    for impl, device in cases:
+        key = (impl.name, device)
+        if key in outcome.errors:
+            results.append(error_case(impl, device, fmt, outcome.errors[key], len(outcome.inputs)))
+            continue
+        try:
+            specials = special_checks(fmt, impl, device)
+        except ImplementationError as error:
+            results.append(error_case(impl, device, fmt, str(error), len(outcome.inputs)))
+            continue
+        empty = ErrorAccumulator("exact", settings.effective_domain_tolerance, settings.top)
+        own_empty = None if impl.formula == "erf" else ErrorAccumulator(impl.formula, empty.tolerance, empty.top)
+        exact, own = outcome.accumulators.setdefault(key, (empty, own_empty))  # a shard may hold no point
+        results.append(case_result(impl, device, fmt, exact, own, outcome.inputs.space, specials,
+                                   outcome.seconds.get(impl.name, 0.0)))  # fmt: skip
+    return results

@@ -126,6 +126,13 @@ def cli() -> None:
 @click.option("--cache-dir", default=None, metavar="DIR",
               help="Reference table cache. Default: $GELU_AUDIT_CACHE_DIR or the user cache dir.")
 @click.option("--no-cache", is_flag=True, help="Compute reference tables without reading or writing the cache.")
+@click.option("--exhaustive", is_flag=True,
+              help="fp32: audit all 2^32 inputs (streamed, fast reference tier; minutes). "
+                   "fp16/bf16 are always exhaustive; fp64 cannot be.")
+@click.option("--chunk-size", default="1M", show_default=True, metavar="N",
+              help="With --exhaustive: points per work item (power of two, 32K to 1M).")
+@click.option("--shard", default=None, metavar="K/N",
+              help="With --exhaustive: audit only the K-th of N slices; combine with `gelu-audit merge`.")
 @click.option("--top", type=int, default=5, show_default=True, help="Worst inputs kept per case.")
 @click.option("--details", is_flag=True, help="Table format: list worst inputs and histograms too.")
 @click.option("--no-progress", is_flag=True, help="No progress bars on stderr.")
@@ -133,6 +140,7 @@ def accuracy(**options: Any) -> None:
     """Audit accuracy in ULPs against correctly rounded mpmath references."""
     from gelu_audit.accuracy import AuditSettings, Gate, run_audit
     from gelu_audit.environment import collect_environment
+    from gelu_audit.exhaustive import parse_chunk_size, parse_shard
     from gelu_audit.formats import parse_format
     from gelu_audit.inputs import parse_range
     from gelu_audit.reference import default_cache_dir
@@ -164,19 +172,46 @@ def accuracy(**options: Any) -> None:
         jobs=options["jobs"] or default_jobs(),
         cache_dir=cache_dir,
         top=options["top"],
+        exhaustive=options["exhaustive"],
+        chunk_size=parse_chunk_size(options["chunk_size"]),
+        shard=parse_shard(options["shard"]) if options["shard"] else None,
     )
+    if settings.shard and options["output_format"] != "json":
+        raise UsageError("--shard writes a partial report for `gelu-audit merge`: add --format json")
     report = run_audit(settings, RichProgress(not options["no_progress"]))
+    emit_accuracy(report, collect_environment(), options)
+
+
+def emit_accuracy(report: Any, environment: dict[str, Any], options: dict[str, Any]) -> NoReturn:
+    """Render an accuracy report as asked, place it, exit with its verdict."""
     if options["output_format"] == "json":
         from gelu_audit.report.json_report import render_json
 
-        text = render_json(report, collect_environment())
+        text = render_json(report, environment)
     else:
         from gelu_audit.report.table import render_table
 
         color = use_color() and options["output"] is None
-        text = render_table(report, color, options["details"])
+        text = render_table(report, color, options.get("details", False))
     place_document(text, options["output"])
     sys.exit(EXIT_OK if report.passed else EXIT_FAILED)
+
+
+# --- merge ------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("reports", nargs=-1, required=True, metavar="SHARD.json...")
+@click.option("-f", "--format", "output_format", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="Document written to stdout (or to --output).")
+@click.option("-o", "--output", default=None, metavar="FILE", help="Write the document to FILE (atomically).")
+@click.option("--details", is_flag=True, help="Table format: list worst inputs and histograms too.")
+def merge(reports: tuple[str, ...], **options: Any) -> None:
+    """Combine the JSON reports of `accuracy --exhaustive --shard K/N` into the whole run's report."""
+    from gelu_audit.merge import merge_shards
+
+    report, environment = merge_shards(list(reports))
+    emit_accuracy(report, environment, options)
 
 
 # --- speed ------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gelu_audit.accuracy import (
-    AuditSettings, CaseResult, Gate, accurate_domain, audit_case, histogram,
+    AuditSettings, CaseResult, Gate, accurate_domain, audit_case, histogram, prepared_blocks,
     nonfinite_mismatches, ordinal_distances, run_audit, ulp_errors, verdict, wrong_sign_zeros,
 )  # fmt: skip
 from gelu_audit.formats import FP16, FP32, FP64
@@ -102,7 +102,7 @@ def numpy_impl(name: str, function) -> Implementation:
 def test_broken_implementations_are_reported_not_raised(function, message: str) -> None:
     inputs = exhaustive_inputs(FP16, parse_range("-1:1"))
     references = {"erf": refs(FP16, inputs.values)}
-    case = audit_case(numpy_impl("broken", function), "cpu", inputs, references, 2.0)
+    case = audit_case(numpy_impl("broken", function), "cpu", inputs, prepared_blocks(inputs, references, 5), 2.0)
     assert case.status == "error" and message in case.error
     assert not verdict(case, None).passed
 
@@ -111,7 +111,7 @@ def test_garbage_output_is_measured() -> None:
     inputs = exhaustive_inputs(FP16, parse_range("-1:1"))
     references = {"erf": refs(FP16, inputs.values)}
     nan_impl = numpy_impl("nan", lambda x: np.full_like(x, np.nan))
-    case = audit_case(nan_impl, "cpu", inputs, references, 2.0)
+    case = audit_case(nan_impl, "cpu", inputs, prepared_blocks(inputs, references, 5), 2.0)
     assert case.status == "ok" and case.nonfinite_count == len(inputs)
     assert not verdict(case, Gate(1e9)).passed
 

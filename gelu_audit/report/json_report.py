@@ -27,6 +27,9 @@ def settings_document(report: AuditReport) -> dict[str, Any]:
         "domain_tolerance_ulp": s.effective_domain_tolerance,
         "jobs": s.jobs,
         "top": s.top,
+        "exhaustive": s.exhaustive,
+        "chunk_size": s.chunk_size,
+        "shard": str(s.shard) if s.shard else None,
     }
 
 
@@ -61,7 +64,7 @@ def accuracy_document(report: AuditReport, environment: dict[str, Any]) -> dict[
         entry = jsonable(case)
         entry["verdict"] = {"passed": verdict.passed, "reasons": list(verdict.reasons)}
         results.append(entry)
-    return {
+    document = {
         "schema": ACCURACY_SCHEMA,
         "schema_version": ACCURACY_SCHEMA_VERSION,
         "tool": {"name": "gelu-audit", "version": __version__},
@@ -74,6 +77,11 @@ def accuracy_document(report: AuditReport, environment: dict[str, Any]) -> dict[
         "skipped": jsonable(report.skipped),
         "summary": summary_document(report),
     }
+    if report.streams:
+        document["streams"] = report.streams
+    if report.states:
+        document["shard_state"] = report.states
+    return document
 
 
 def render_json(report: AuditReport, environment: dict[str, Any]) -> str:

@@ -1,0 +1,340 @@
+"""The fast reference tier: correctly rounded GELU references at nanoseconds a point.
+
+mpmath costs tens of microseconds a point, which rules out the 2^32 inputs of fp32. This tier
+splits the inputs into regions and decides RN_T(f(x)) in each with vectorized float64 code,
+falling back to mpmath (:func:`gelu_audit.reference.reference_point`) only for the points it
+cannot decide (Ziv's strategy):
+
+* ``trivial``: NaN, ±inf and ±0, whose values are known exactly.
+* ``tiny``: |x| < 2^(−p−4). f(x) = x/2 + c·x² + O(x⁴) with c > 0 for all three formulas, and
+  c·x² is below a quarter of T's spacing at x/2. x/2 is either a number of T (the answer) or
+  exactly a midpoint between two (x's last bit falls off in T's subnormals); the true value lies
+  just above the midpoint, so it rounds toward +∞. No float64 evaluation could see that x² term.
+* ``saturated``: x > 0 with x·(1 − σ) below half the gap under x: RN_T(f(x)) = x.
+* ``underflow``: x < 0 with |f(x)| below half T's smallest subnormal: RN_T(f(x)) = −0, decided
+  in log space (``log_ndtr``), which also gives the binade far below float64's range.
+* ``fast``: everything else, evaluated in float64 with the relative error bound
+  :data:`FAST_ERROR_ULPS` · 2^−53 · amplification(x). If y·(1 ± bound) rounds to one value of T
+  in one binade, that value is RN_T(f(x)).
+* ``mpmath``: the rest (the interval straddles a rounding boundary or a binade), and for fp64
+  the whole ``fast`` region, since float64 cannot decide roundings to float64.
+
+The bound is an assumption the test suite checks: ``tests/test_fast_reference.py`` measures the
+float64 evaluation against mpmath on every binade of both signs, the negative tail and tiny |x|,
+and fails if any point exceeds it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special
+
+from gelu_audit.formats import FloatFormat
+from gelu_audit.reference import BINADE_FLOOR, ReferenceValues, compute_references
+
+FAST_ERROR_ULPS = 64.0
+"""Assumed bound on the float64 evaluation's error, in float64 ulps (2^−53 relative) times the
+formula's amplification at x. The test suite measures the real worst case (about 5, see
+docs/methodology.md) and fails if any point exceeds this."""
+
+SATURATION_MARGIN = 2.0**-20
+"""Relative error allowed on x·(1 − σ) when deciding that f(x) rounds to x."""
+
+LOG_FLOOR = -(2.0**30)
+"""Below 2^LOG_FLOOR, log-space binades lose mantissa precision in float64: such values are
+stored at BINADE_FLOOR (mpmath stores them down to 2^BINADE_FLOOR). No figure depends on it."""
+
+SATURATION_FROM = 2.0
+"""No format saturates below x = 2 (1 − σ is still above 2^−9 there)."""
+
+NO_DEFECT_FROM = 1000.0
+"""From here on x·(1 − σ) underflows float64 for every formula: f(x) = x to double-double."""
+
+UNDERFLOW_FROM = -2.0
+"""No format underflows above x = −2."""
+
+DEEP_BELOW: dict[str, float] = {"erf": -40000.0, "tanh": -2500.0, "sigmoid": -5e8}
+"""Below these, log2|f(x)| < LOG_FLOOR is certain (e.g. erf: |f(x)| ≤ φ(x) = e^(−x²/2)/√(2π))."""
+
+REGIONS = ("trivial", "tiny", "saturated", "underflow", "fast", "mpmath")
+"""How each point was decided, in the order counts are reported."""
+
+_SQRT1_2 = math.sqrt(0.5)
+_SQRT_2_PI = math.sqrt(2 / math.pi)
+_LN2 = math.log(2.0)
+
+SERIES_COEFFICIENT: dict[str, float] = {
+    "erf": 1 / math.sqrt(2 * math.pi),
+    "tanh": 1 / math.sqrt(2 * math.pi),
+    "sigmoid": 1.702 / 4,
+}
+"""c in f(x) = x/2 + c·x² + O(x⁴) for each formula id."""
+
+
+# --- float64 evaluation -------------------------------------------------------------------------
+
+
+def fast_gelu(formula: str, x: np.ndarray) -> np.ndarray:
+    """f(x) in float64 for inputs of formats with at most 24 significant bits.
+
+    erf: for x < 0, (x/2)·erfcx(|x|/√2)·e^(−x²/2). x² is exact (48 bits), so the exponential
+    carries no amplified argument error, and erfcx is well conditioned; for x ≥ 0,
+    (x/2)·(1 + erf(x/√2)) with 1 + erf in [1, 2]. tanh and sigmoid: x/(1 + e^(−t)), which
+    has no cancellation.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        if formula == "erf":
+            y = np.empty_like(x)
+            neg = x < 0
+            xn, xp = x[neg], x[~neg]
+            y[neg] = 0.5 * xn * special.erfcx(xn * -_SQRT1_2) * np.exp(-0.5 * (xn * xn))
+            y[~neg] = 0.5 * xp * (1.0 + special.erf(xp * _SQRT1_2))
+            return y
+        if formula == "tanh":
+            t = 2.0 * _SQRT_2_PI * (x + 0.044715 * (x * x * x))
+        else:
+            t = 1.702 * x
+        return x / (1.0 + np.exp(-t))
+
+
+def fast_bound(formula: str, x: np.ndarray) -> np.ndarray:
+    """The relative error bound of :func:`fast_gelu` at each x."""
+    amp = _amplification_vector(formula, np.abs(np.asarray(x, dtype=np.float64)))
+    return FAST_ERROR_ULPS * np.ldexp(1.0, (amp - 53).astype(np.int32))
+
+
+def _amplification_vector(formula: str, ax: np.ndarray) -> np.ndarray:
+    """Vectorized form of :func:`gelu_audit.reference._amplification_bits` (same formulas)."""
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        if formula == "erf":
+            bits = np.where(ax < 30.0, np.log2(2.0 + ax * ax), 4.0)
+        elif formula == "tanh":
+            t = 2 * _SQRT_2_PI * (ax + 0.044715 * ax**3)
+            bits = np.where(np.isfinite(t), np.log2(6 * (t + 1)), 3 * np.log2(ax) + 3)
+        else:
+            bits = 1 + np.log2(1.702 * ax + 1)
+    return np.maximum(0, np.ceil(bits)).astype(np.int64)
+
+
+def tail_mass(formula: str, x: np.ndarray) -> np.ndarray:
+    """1 − σ for x > 0, i.e. x − f(x) = x·tail_mass(x); accurate where it underflows slowly."""
+    with np.errstate(over="ignore", under="ignore"):
+        if formula == "erf":
+            return 0.5 * special.erfc(x * _SQRT1_2)
+        t = 2 * _SQRT_2_PI * (x + 0.044715 * x**3) if formula == "tanh" else 1.702 * x
+        return 1.0 / (1.0 + np.exp(t))
+
+
+def log2_magnitude(formula: str, x: np.ndarray) -> np.ndarray:
+    """log2|f(x)| for x < 0, without forming f(x) (it may be far below float64's range)."""
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        if formula == "erf":
+            log_sigma = special.log_ndtr(x)
+        else:
+            t = 2 * _SQRT_2_PI * (x + 0.044715 * x**3) if formula == "tanh" else 1.702 * x
+            log_sigma = t - np.log1p(np.exp(t))  # log σ(t) for t < 0
+        return np.log2(np.abs(x)) + log_sigma / _LN2
+
+
+# --- rounding to the target format --------------------------------------------------------------
+
+
+def binades(v: np.ndarray) -> np.ndarray:
+    """floor(log2|v|) of nonzero float64 values, exactly (int32)."""
+    return np.frexp(v)[1] - 1
+
+
+def round_to_format(fmt: FloatFormat, v: np.ndarray) -> np.ndarray:
+    """RN_T(v) for float64 ``v``: nearest-even, gradual underflow, overflow to ±inf.
+
+    v is scaled by T's spacing at its binade (an exact power-of-two scaling), rounded to an
+    integer with rint (ties to even) and scaled back: one rounding, straight from the float64.
+    """
+    if fmt.precision >= 53:
+        return np.asarray(v, dtype=np.float64).copy()
+    v = np.asarray(v, dtype=np.float64)
+    quantum = np.maximum(binades(v), fmt.emin) - (fmt.precision - 1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        rounded = np.ldexp(np.rint(np.ldexp(v, -quantum)), quantum)
+        return np.where(np.abs(rounded) > fmt.largest_finite, np.where(v > 0, np.inf, -np.inf), rounded)
+
+
+def spacing_at(fmt: FloatFormat, v: np.ndarray) -> np.ndarray:
+    """T's spacing in the binade of |v| (gradual underflow below emin)."""
+    return np.ldexp(1.0, np.maximum(binades(v), fmt.emin) - (fmt.precision - 1))
+
+
+# --- the tier -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TierCounts:
+    """How many points each region decided."""
+
+    counts: dict[str, int]
+
+    def __add__(self, other: TierCounts) -> TierCounts:
+        return TierCounts({r: self.counts.get(r, 0) + other.counts.get(r, 0) for r in REGIONS})
+
+    @staticmethod
+    def zero() -> TierCounts:
+        return TierCounts(dict.fromkeys(REGIONS, 0))
+
+
+BLOCK = 1 << 15
+"""Points per block: the temporaries of a 32K block (256 KiB) stay in cache and in malloc's heap; from 64K on glibc returns them to the system and every block pays page faults again (measured 10x slower)."""
+
+_CODE = {name: i for i, name in enumerate(REGIONS)}
+
+
+@dataclass
+class _Block:
+    """The output arrays of one block, filled region by region."""
+
+    binade: np.ndarray
+    hi: np.ndarray
+    lo: np.ndarray
+    rounded: np.ndarray
+    region: np.ndarray
+
+    def assign(self, index, name: str, b, h, l, r) -> None:  # noqa: E741
+        self.binade[index], self.hi[index], self.lo[index], self.rounded[index] = b, h, l, r
+        self.region[index] = _CODE[name]
+
+
+def _tiny(formula: str, fmt: FloatFormat, x: np.ndarray) -> tuple:
+    """Region ``tiny``: RN_T(x/2 + c·x²) is x/2 when x/2 is in T, else the neighbour toward +∞.
+
+    x/2 can only miss T in T's subnormal range, where the spacing is the smallest subnormal s:
+    x/2 is in T exactly when (x/2)/s is an integer, and otherwise x/2 ± s/2 are its neighbours.
+    """
+    half = 0.5 * x
+    s = fmt.smallest_subnormal
+    units = half / s  # exact: a power-of-two scaling
+    upper = -(-half - 0.5 * s)  # toward +∞; −(+0) = −0 keeps the sign when x = −s
+    rounded = np.where(np.rint(units) == units, half, upper)
+    mantissa, exponent = np.frexp(half)
+    below = mantissa == -0.5  # f(x) is just above x/2 = −2^k: one binade lower
+    hi = np.where(below, -2.0, 2 * mantissa)
+    return exponent - 1 - below, hi, SERIES_COEFFICIENT[formula] * x * (2 * hi), rounded
+
+
+def _saturated(formula: str, fmt: FloatFormat, x: np.ndarray) -> tuple:
+    """Region ``saturated`` for x ≥ SATURATION_FROM: (decided mask, binade, hi, lo, rounded)."""
+    defect = np.zeros_like(x)
+    some = x < NO_DEFECT_FROM
+    defect[some] = x[some] * tail_mass(formula, x[some])
+    mantissa, exponent = np.frexp(x)
+    power_of_two = mantissa == 0.5
+    gap_below = np.where(power_of_two, 0.5, 1.0) * spacing_at(fmt, x)  # below 2^k: half the spacing
+    done = defect * (1 + SATURATION_MARGIN) < 0.5 * gap_below
+    b = (exponent - 1 - power_of_two)[done]
+    scale = np.ldexp(1.0, -b)
+    return done, b, x[done] * scale, -defect[done] * scale, x[done]
+
+
+def _underflow(formula: str, fmt: FloatFormat, x: np.ndarray) -> tuple:
+    """Region ``underflow`` for DEEP_BELOW < x ≤ UNDERFLOW_FROM: (decided, binade, hi, lo, rounded)."""
+    log2y = log2_magnitude(formula, x)
+    limit = fmt.emin - fmt.precision  # log2 of half the smallest subnormal
+    done = log2y + 1e-6 + np.abs(log2y) * SATURATION_MARGIN < limit
+    ly = log2y[done]
+    floored = ly < LOG_FLOOR
+    b = np.where(floored, BINADE_FLOOR, np.floor(np.where(floored, 0.0, ly)).astype(np.int64))
+    h = np.where(floored, -1.0, -np.exp2(np.where(floored, 0.0, ly - b)))
+    return done, b, h, 0.0, -0.0
+
+
+def _fast(formula: str, fmt: FloatFormat, x: np.ndarray) -> tuple:
+    """Region ``fast``: float64 value ± bound in one rounding and one binade of T."""
+    y = fast_gelu(formula, x)
+    radius = np.abs(y) * (fast_bound(formula, x) + 2.0**-52)
+    low, high = y - radius, y + radius
+    r_low, r_high = round_to_format(fmt, low), round_to_format(fmt, high)
+    done = (
+        np.isfinite(y) & (y != 0) & (r_low == r_high)
+        & (np.signbit(r_low) == np.signbit(r_high)) & (binades(low) == binades(high))
+    )  # fmt: skip
+    mantissa, exponent = np.frexp(y[done])
+    return done, exponent - 1, 2 * mantissa, 0.0, r_low[done]
+
+
+def _fill_block(formula: str, fmt: FloatFormat, x: np.ndarray, out: _Block) -> None:
+    """Decide every point of one block, whole-block shortcuts first."""
+    lowest, highest = x.min(), x.max()  # NaN if any NaN: no shortcut applies
+    tiny_bound = math.ldexp(1.0, -fmt.precision - 4)
+    if 2.0**-1021 <= lowest and highest < tiny_bound or -tiny_bound < lowest and highest <= -(2.0**-1021):
+        out.assign(slice(None), "tiny", *_tiny(formula, fmt, x))
+        return
+    if NO_DEFECT_FROM <= lowest and highest < np.inf:
+        mantissa, exponent = np.frexp(x)
+        below = mantissa == 0.5  # f(2^k) is just under 2^k
+        out.assign(slice(None), "saturated", exponent - 1 - below, np.where(below, 2.0, 2 * mantissa), 0.0, x)
+        return
+    if -np.inf < lowest and highest <= DEEP_BELOW[formula]:
+        out.assign(slice(None), "underflow", BINADE_FLOOR, -1.0, 0.0, -0.0)
+        return
+
+    ax = np.abs(x)
+    trivial = np.flatnonzero(~(ax > 0) | (ax == np.inf))  # NaN, ±0, ±inf
+    xt = x[trivial]
+    # f(±0) = ±0, f(+inf) = +inf, f(-inf) = -0; NaN in, NaN out
+    exact = np.where(np.isnan(xt), np.nan, np.where(xt == -np.inf, -0.0, xt))
+    out.assign(trivial, "trivial", 0, exact, 0.0, exact)
+
+    # (x/2 must be exact in float64: fp64 subnormal inputs go to mpmath instead.)
+    tiny = np.flatnonzero((ax < tiny_bound) & (ax >= 2.0**-1021))
+    out.assign(tiny, "tiny", *_tiny(formula, fmt, x[tiny]))
+
+    for name, index, region in (
+        ("saturated", np.flatnonzero((x >= SATURATION_FROM) & (x < np.inf)), _saturated),
+        ("underflow", np.flatnonzero((x <= UNDERFLOW_FROM) & (x > DEEP_BELOW[formula])), _underflow),
+    ):
+        if index.size:
+            done, *values = region(formula, fmt, x[index])
+            out.assign(index[done], name, *values)
+    deep = np.flatnonzero((x <= DEEP_BELOW[formula]) & (x > -np.inf))
+    out.assign(deep, "underflow", BINADE_FLOOR, -1.0, 0.0, -0.0)
+
+    rest = np.flatnonzero(out.region < 0)
+    if fmt.precision < 53 and rest.size:
+        done, *values = _fast(formula, fmt, x[rest])
+        out.assign(rest[done], "fast", *values)
+
+
+Fallback = Callable[[str, FloatFormat, np.ndarray], ReferenceValues]
+"""Computes mpmath references for the points the fast tier leaves undecided."""
+
+
+def fast_references(
+    formula: str, fmt: FloatFormat, values: np.ndarray, fallback: Fallback | None = None
+) -> tuple[ReferenceValues, TierCounts]:
+    """References for float64 inputs of ``fmt`` by region, mpmath only where undecided.
+
+    ``fallback`` defaults to :func:`gelu_audit.reference.compute_references` in this process;
+    pass a parallel one when many points may need it (fp64).
+
+    Returns the same data as :func:`gelu_audit.reference.compute_references` with the same
+    ``rounded`` values and binades; mantissas agree to the region's accuracy (double-double in
+    ``tiny`` and ``saturated``, about 2^−40 in ``fast``, 2^−20 in ``underflow``).
+    """
+    x = np.asarray(values, dtype=np.float64)
+    n = len(x)
+    out = _Block(np.zeros(n, np.int64), np.zeros(n), np.zeros(n), np.zeros(n), np.full(n, -1, np.int8))
+    for start in range(0, n, BLOCK):
+        part = slice(start, start + BLOCK)
+        block = _Block(out.binade[part], out.hi[part], out.lo[part], out.rounded[part], out.region[part])
+        _fill_block(formula, fmt, x[part], block)
+    undecided = np.flatnonzero(out.region < 0)
+    if undecided.size:
+        slow = (fallback or compute_references)(formula, fmt, x[undecided])
+        out.assign(undecided, "mpmath", slow.binade, slow.mant_hi, slow.mant_lo, slow.rounded)
+    counts = np.bincount(out.region.astype(np.int64), minlength=len(REGIONS))
+    return ReferenceValues(out.binade, out.hi, out.lo, out.rounded), TierCounts(
+        {name: int(counts[i]) for i, name in enumerate(REGIONS)}
+    )

@@ -1,0 +1,138 @@
+"""`gelu-audit merge`: shard reports of an exhaustive fp32 run → the report one run would give.
+
+Each shard report carries its cases' mergeable accumulator states (:mod:`gelu_audit.stats`);
+merging adds them up and finishes them over the whole tested space, so the merged maxima,
+counts, histograms, worst inputs, mean, p99 and accurate domain are the single run's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gelu_audit.accuracy import (
+    AuditReport, AuditSettings, CaseResult, Gate, SpecialCheck, Skipped, case_result, verdict,
+)  # fmt: skip
+from gelu_audit.errors import ReportFormatError
+from gelu_audit.exhaustive import PatternSpace, StreamedInputs, parse_shard
+from gelu_audit.fast_reference import REGIONS
+from gelu_audit.formats import FP32
+from gelu_audit.implementations import Implementation
+from gelu_audit.inputs import ValueRange
+from gelu_audit.report.json_report import ACCURACY_SCHEMA, ACCURACY_SCHEMA_VERSION
+from gelu_audit.report.serialize import load_document, number
+from gelu_audit.stats import ErrorAccumulator
+
+_PER_SHARD_SETTINGS = ("shard", "jobs", "chunk_size")
+"""Settings that may differ between the shards of one run."""
+
+
+def _load_shards(paths: list[str]) -> list[dict[str, Any]]:
+    documents = []
+    for path in paths:
+        document = load_document(path, ACCURACY_SCHEMA, (ACCURACY_SCHEMA_VERSION,))
+        if "shard_state" not in document or not document["settings"].get("shard"):
+            raise ReportFormatError(f"{path} is not a shard report (make one with --exhaustive --shard K/N -f json)")
+        document["_path"] = path
+        documents.append(document)
+    first = documents[0]
+    same = {k: v for k, v in first["settings"].items() if k not in _PER_SHARD_SETTINGS}
+    shards = {}
+    for document in documents:
+        settings = {k: v for k, v in document["settings"].items() if k not in _PER_SHARD_SETTINGS}
+        if settings != same:
+            differing = sorted(k for k in same if same[k] != settings.get(k))
+            raise ReportFormatError(f"{document['_path']} was run with other settings ({', '.join(differing)})")
+        if document["tool"] != first["tool"]:
+            raise ReportFormatError(f"{document['_path']} comes from gelu-audit {document['tool']['version']}, "
+                                    f"{first['_path']} from {first['tool']['version']}")  # fmt: skip
+        shard = parse_shard(document["settings"]["shard"])
+        if shard.count != parse_shard(first["settings"]["shard"]).count:
+            raise ReportFormatError(f"{document['_path']} is shard {shard} of another split")
+        if shard.index in shards:
+            raise ReportFormatError(f"shard {shard} given twice ({shards[shard.index]['_path']}, {document['_path']})")
+        shards[shard.index] = document
+    count = parse_shard(first["settings"]["shard"]).count
+    missing = [str(i) for i in range(1, count + 1) if i not in shards]
+    if missing:
+        raise ReportFormatError(f"missing shard(s) {', '.join(missing)} of {count}")
+    return [shards[i] for i in range(1, count + 1)]
+
+
+def _settings(document: dict[str, Any]) -> AuditSettings:
+    s = document["settings"]
+    value_range = ValueRange(number(s["range"][0]), number(s["range"][1])) if s["range"] else None
+    return AuditSettings(
+        dtypes=tuple(s["dtypes"]),
+        implementations=tuple(s["implementations"]) if isinstance(s["implementations"], list) else (),
+        devices=tuple(s["devices"]) if isinstance(s["devices"], list) else (),
+        samples=s["samples"], seed=s["seed"], value_range=value_range,
+        gate=Gate(s["max_ulp"], s["against"]) if s["max_ulp"] is not None else None,
+        domain_tolerance=s["domain_tolerance_ulp"], jobs=s["jobs"], top=s["top"],
+        exhaustive=True, chunk_size=s["chunk_size"], shard=None,
+    )  # fmt: skip
+
+
+def merge_shards(paths: list[str]) -> tuple[AuditReport, dict[str, Any]]:
+    """The merged report and the environment of the first shard (with the shard files listed)."""
+    documents = _load_shards(paths)
+    first = documents[0]
+    settings = _settings(first)
+    states = [d["shard_state"]["fp32"] for d in documents if "fp32" in d["shard_state"]]
+    space = PatternSpace(FP32, settings.value_range, None)
+    points = sum(int(s["points"]) for s in states)
+    inputs = StreamedInputs(FP32, space, points, settings.chunk_size)
+
+    merged: dict[str, list[ErrorAccumulator | None]] = {}
+    errors: dict[str, str] = {}
+    for state in states:
+        errors.update({k: v for k, v in state["errors"].items() if k not in errors})
+        for key, case in state["cases"].items():
+            exact = ErrorAccumulator.from_state(case["exact"])
+            own = None if case["own"] is None else ErrorAccumulator.from_state(case["own"])
+            if key not in merged:
+                merged[key] = [exact, own]
+            else:
+                merged[key][0].merge(exact)
+                if own is not None and merged[key][1] is not None:
+                    merged[key][1].merge(own)
+
+    results = []
+    for entry in first["results"]:
+        if entry["dtype"] != "fp32":
+            continue
+        key = f"{entry['implementation']}@{entry['device']}"
+        impl = Implementation(entry["implementation"], entry["backend"], entry["formula"], lambda x: x, "")
+        seconds = sum(r["seconds"] for d in documents for r in d["results"]
+                      if r["implementation"] == entry["implementation"] and r["device"] == entry["device"])  # fmt: skip
+        if key in errors or key not in merged:
+            results.append(CaseResult(impl.name, impl.backend, impl.formula, entry["device"], "fp32",
+                                      status="error", error=errors.get(key, entry.get("error")), points=points))  # fmt: skip
+            continue
+        specials = tuple(SpecialCheck(c["name"], number(c["x"]), number(c["got"]), number(c["expected"]),
+                                      c["ok"], c["note"]) for c in entry["specials"])  # fmt: skip
+        exact, own = merged[key]
+        assert exact is not None
+        results.append(case_result(impl, entry["device"], FP32, exact, own, space, specials, seconds))
+
+    regions = {}
+    for state in states:
+        for formula, counts in state["regions"].items():
+            regions[formula] = {r: regions.get(formula, {}).get(r, 0) + counts.get(r, 0) for r in REGIONS}
+    sources = {"fp32": [{"formula": f, "engine": "fast tier + mpmath", "cache": None, "from_cache": False,
+                         "note": f"merged from {len(documents)} shards", "regions": c}
+                        for f, c in sorted(regions.items())]}  # fmt: skip
+    cpu: dict[str, float] = {}
+    for d in documents:
+        for name, value in d.get("streams", {}).get("fp32", {}).get("cpu_seconds", {}).items():
+            cpu[name] = cpu.get(name, 0.0) + value
+    streams = {"fp32": {"wall_seconds": sum(d.get("streams", {}).get("fp32", {}).get("wall_seconds", 0.0)
+                                            for d in documents),
+                        "jobs": settings.jobs, "chunk_size": settings.chunk_size, "cpu_seconds": cpu,
+                        "shards": len(documents)}}  # fmt: skip
+    skipped = [Skipped(**s) for s in first["skipped"]]
+    report = AuditReport(settings, {"fp32": inputs}, sources, results, skipped,
+                         sum(d["summary"]["seconds"] for d in documents),
+                         [verdict(r, settings.gate) for r in results], streams)  # fmt: skip
+    environment = dict(first["environment"])
+    environment["merged_from"] = [d["_path"] for d in documents]
+    return report, environment

@@ -1,0 +1,523 @@
+"""Error statistics that stream and merge: block by block, process by process, shard by shard.
+
+An exhaustive fp32 audit sees 2^32 points in blocks and cannot keep them, so every statistic is
+kept in a form that adds up exactly and does not depend on how the inputs were cut:
+
+* counts and histograms are integers;
+* the sum behind the mean adds one float64 per fixed block (:data:`BLOCK` points, aligned to the
+  input's global index) and adds those exactly, as integers of 2^−1074;
+* p99 comes from a sketch: counts per float32 bit pattern of the error with its low 16 bits
+  dropped (7 fraction bits, 2^−7 relative width); it reports the upper edge of the bin that
+  holds the 99th-percentile point (nearest rank), capped at the maximum;
+* maxima, the worst inputs (largest error, then smallest index), the first non-finite
+  mismatches and wrong-sign zeros (smallest index) and the accurate domain's failure bounds
+  are order-independent selections.
+
+Blocks of a reference are prepared once (:class:`ReferenceBlock`) and shared by every
+implementation audited against it: where an implementation returns RN_T(y), its error is the
+reference's own rounding residual, so only the points where it differs need the full error
+arithmetic.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from gelu_audit.fast_reference import BLOCK
+from gelu_audit.formats import FloatFormat, hex_pattern
+from gelu_audit.reference import ReferenceValues
+from gelu_audit.ulp import (
+    HISTOGRAM_LABELS,
+    histogram_bins,
+    nonfinite_mismatches,
+    ordinal_distances,
+    ulp_errors,
+    wrong_sign_zeros,
+)
+
+__all__ = ["BLOCK", "ErrorAccumulator", "ReferenceBlock"]
+
+SKETCH_SHIFT = 16
+"""p99 sketch bins: the float32 bit pattern of an error shifted right by this (7 fraction bits)."""
+SKETCH_BINS = 1 << (31 - SKETCH_SHIFT)
+"""Bins for every non-negative float32, +inf included; one more bin collects excluded points."""
+PERCENTILE = 0.99
+
+
+# --- results ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PointReport:
+    """One input and what happened there."""
+
+    x: float
+    """The input, as a float (exact)."""
+    x_hex: str
+    """The input's bit pattern in the audited format."""
+    got: float
+    """What the implementation returned (exact)."""
+    got_hex: str
+    exact: str
+    """The exact reference value y, in decimal (17 significant digits)."""
+    rounded: float
+    """RN_T(y): the correctly rounded answer."""
+    ulp_error: float | None
+    """|ŷ − y| / ulp_T(y); None where ŷ or y is not finite."""
+    ordinal_distance: int | None
+    """Representable numbers between ŷ and RN_T(y); None where either is not finite."""
+
+
+@dataclass(frozen=True)
+class AccurateDomain:
+    """The widest interval around 0 on which every tested input stays within a tolerance."""
+
+    tolerance: float
+    """ULP tolerance used."""
+    lo: float | None
+    """Most negative tested input of the interval (None: fails at 0)."""
+    hi: float | None
+    """Most positive tested input of the interval (None: fails at 0)."""
+    failure_below: float | None
+    """The failing input just below ``lo`` (None: nothing below fails)."""
+    failure_above: float | None
+    """The failing input just above ``hi`` (None: nothing above fails)."""
+
+    @property
+    def covers_all(self) -> bool:
+        return self.failure_below is None and self.failure_above is None
+
+
+@dataclass(frozen=True)
+class ErrorStats:
+    """Error statistics of one implementation against one reference formula."""
+
+    against: str
+    """``exact`` (true GELU) or the formula id the implementation claims."""
+    finite_points: int
+    """Inputs where both ŷ and y are finite: the population of every statistic below."""
+    max_ulp: float
+    mean_ulp: float
+    p99_ulp: float
+    """Upper edge of the sketch bin holding the 99th percentile (2^−7 relative), capped at max."""
+    correctly_rounded: float
+    """Share of finite points where ŷ = RN_T(y) (±0 equal)."""
+    max_ordinal_distance: int
+    max_error_bits: float
+    """log2(1 + max ordinal distance): how many low bits are wrong at worst."""
+    max_abs_error: float
+    max_rel_error: float | None
+    """Over points whose exact value is a normal number of the format; None if there are none."""
+    histogram: tuple[tuple[str, int], ...]
+    worst: tuple[PointReport, ...]
+    """The inputs with the largest errors, largest first."""
+    accurate_domain: AccurateDomain
+
+
+# --- exact sums -------------------------------------------------------------------------------
+
+
+_SUM_SCALE = 1074  # every finite float64 is an integer multiple of 2^-1074
+
+
+@dataclass
+class ExactSum:
+    """A sum of float64 values kept exactly (integer multiple of 2^−1074), so order is moot."""
+
+    scaled: int = 0
+    infinite: bool = False
+
+    def add_float(self, value: float) -> None:
+        if math.isinf(value):
+            self.infinite = True
+            return
+        numerator, denominator = value.as_integer_ratio()
+        self.scaled += numerator * ((1 << _SUM_SCALE) // denominator)
+
+    def add(self, other: ExactSum) -> None:
+        self.scaled += other.scaled
+        self.infinite |= other.infinite
+
+    def mean(self, count: int) -> float:
+        if self.infinite:
+            return math.inf
+        if count == 0:
+            return 0.0
+        from fractions import Fraction
+
+        return float(Fraction(self.scaled, count << _SUM_SCALE))
+
+
+# --- the spaces of tested inputs (for the accurate domain's ends) -----------------------------
+
+
+class InputSpace(Protocol):
+    """Which inputs were tested: enough to name the accurate domain's ends."""
+
+    def lowest_above(self, bound: float) -> float | None:
+        """The smallest tested finite input > bound (None if there is none)."""
+
+    def highest_below(self, bound: float) -> float | None:
+        """The largest tested finite input < bound (None if there is none)."""
+
+
+class InputValues:
+    """An explicit set of tested inputs (a sample, or a 16-bit format's patterns)."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        values = np.asarray(values, dtype=np.float64)
+        self.sorted = np.unique(values[np.isfinite(values)])
+
+    def lowest_above(self, bound: float) -> float | None:
+        i = int(np.searchsorted(self.sorted, bound, side="right"))
+        return float(self.sorted[i]) if i < len(self.sorted) else None
+
+    def highest_below(self, bound: float) -> float | None:
+        i = int(np.searchsorted(self.sorted, bound, side="left")) - 1
+        return float(self.sorted[i]) if i >= 0 else None
+
+
+def domain_ends(
+    tolerance: float,
+    failure_below: float | None,
+    failure_above: float | None,
+    fails_at_zero: bool,
+    tested: InputSpace,
+) -> AccurateDomain:
+    """The accurate domain from the failing inputs nearest 0 on each side."""
+    if fails_at_zero:
+        return AccurateDomain(tolerance, None, None, 0.0, 0.0)
+    lo = tested.lowest_above(-math.inf if failure_below is None else failure_below)
+    hi = tested.highest_below(math.inf if failure_above is None else failure_above)
+    return AccurateDomain(
+        tolerance,
+        lo if lo is not None and lo <= 0 else None,
+        hi if hi is not None and hi >= 0 else None,
+        failure_below,
+        failure_above,
+    )
+
+
+# --- one block of a reference, prepared once --------------------------------------------------
+
+
+def sketch_bins(errors: np.ndarray) -> np.ndarray:
+    """The p99 sketch bin of each non-negative error."""
+    with np.errstate(over="ignore"):
+        return (errors.astype(np.float32).view(np.uint32) >> SKETCH_SHIFT).astype(np.int64)
+
+
+@dataclass
+class ReferenceBlock:
+    """One block of inputs with its reference and the errors of the correctly rounded answer."""
+
+    fmt: FloatFormat
+    x: np.ndarray
+    index: np.ndarray
+    """Each point's global index (pattern number, or position in a sample): the tie-breaker."""
+    ref: ReferenceValues
+    finite: np.ndarray
+    """y finite (and so RN_T(y) too: GELU(x) ≤ x never overflows)."""
+    residual: np.ndarray
+    """|RN_T(y) − y| / ulp_T(y), 0 where y is not finite."""
+    abs_residual: np.ndarray
+    rel_residual: np.ndarray
+    """|RN_T(y) − y| / |y| where y is a normal number of T, else 0."""
+    normal: np.ndarray
+    sketch: np.ndarray
+    histogram: np.ndarray
+    top: int
+    _threshold: float | None = None
+
+    def threshold(self) -> float:
+        """The (2·top)-th largest residual (−inf if fewer points): an implementation that
+        differs from RN_T(y) at fewer than ``top`` points finds its worst correct points above
+        it. Computed on first use and shared by every implementation."""
+        if self._threshold is None:
+            keep, n = 2 * self.top, len(self.x)
+            self._threshold = -math.inf if n <= keep else float(np.partition(self.residual, n - keep)[n - keep])
+        return self._threshold
+
+    @staticmethod
+    def build(fmt: FloatFormat, x: np.ndarray, index: np.ndarray, ref: ReferenceValues, top: int) -> ReferenceBlock:
+        approx = ref.approximate()
+        finite = np.isfinite(ref.mant_hi)
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            residual = np.where(finite, ulp_errors(fmt, ref.rounded, ref), 0.0)
+            abs_residual = np.where(finite, np.abs(ref.rounded - approx), 0.0)
+            normal = finite & (np.abs(approx) >= fmt.smallest_normal)
+            rel_residual = np.where(normal, abs_residual / np.abs(approx), 0.0)
+        excluded_sketch = np.where(finite, sketch_bins(residual), SKETCH_BINS)
+        excluded_hist = np.where(finite, histogram_bins(residual), len(HISTOGRAM_LABELS))
+        return ReferenceBlock(fmt, x, index, ref, finite, residual, abs_residual, rel_residual,
+                              normal, excluded_sketch, excluded_hist, top)  # fmt: skip
+
+
+def reference_blocks(
+    fmt: FloatFormat, x: np.ndarray, index: np.ndarray, ref: ReferenceValues, top: int
+) -> list[ReferenceBlock]:
+    """Cut an in-memory input set into blocks at global indices that are multiples of BLOCK."""
+    blocks = []
+    cuts = np.flatnonzero(np.diff(index // BLOCK)) + 1
+    for part in np.split(np.arange(len(x)), cuts):
+        if part.size:
+            sl = slice(int(part[0]), int(part[-1]) + 1)
+            blocks.append(ReferenceBlock.build(fmt, x[sl], index[sl], ref.take(sl), top))
+    return blocks
+
+
+# --- the accumulator --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A point kept for the report, with what is needed to describe it later."""
+
+    error: float | None
+    index: int
+    x: float
+    got: float
+    binade: int
+    mant_hi: float
+    mant_lo: float
+    rounded: float
+    distance: int | None
+
+    def point(self, fmt: FloatFormat) -> PointReport:
+        ref = ReferenceValues(np.array([self.binade]), np.array([self.mant_hi]),
+                              np.array([self.mant_lo]), np.array([self.rounded]))  # fmt: skip
+        return PointReport(self.x, hex_pattern(fmt, self.x), self.got, hex_pattern(fmt, self.got),
+                           ref.exact_decimal(0), self.rounded, self.error, self.distance)  # fmt: skip
+
+    def to_state(self) -> list[Any]:
+        return [self.error, self.index, self.x, self.got, self.binade, self.mant_hi, self.mant_lo,
+                self.rounded, self.distance]  # fmt: skip
+
+    @staticmethod
+    def from_state(state: Sequence[Any]) -> Candidate:
+        e, i, x, g, b, h, lo, r, d = state
+        return Candidate(None if e is None else float(e), int(i), float(x), float(g), int(b), float(h),
+                         float(lo), float(r), None if d is None else int(d))  # fmt: skip
+
+
+def _candidates(block: ReferenceBlock, got: np.ndarray, where: np.ndarray,
+                errors: np.ndarray | None, distances: np.ndarray | None) -> list[Candidate]:  # fmt: skip
+    ref = block.ref
+    return [
+        Candidate(
+            None if errors is None else float(errors[i]), int(block.index[i]), float(block.x[i]),
+            float(got[i]), int(ref.binade[i]), float(ref.mant_hi[i]), float(ref.mant_lo[i]),
+            float(ref.rounded[i]), None if distances is None else int(distances[i]),
+        )  # fmt: skip
+        for i in where.tolist()
+    ]
+
+
+def _worst_first(candidates: list[Candidate], top: int) -> list[Candidate]:
+    return sorted(candidates, key=lambda c: (-(c.error or 0.0), c.index))[:top]
+
+
+def _first(candidates: list[Candidate], top: int) -> list[Candidate]:
+    return sorted(candidates, key=lambda c: c.index)[:top]
+
+
+@dataclass
+class ErrorAccumulator:
+    """Statistics of one implementation against one reference, over any number of blocks."""
+
+    against: str
+    tolerance: float
+    top: int
+    points: int = 0
+    finite: int = 0
+    total: ExactSum = field(default_factory=ExactSum)
+    sketch: np.ndarray = field(default_factory=lambda: np.zeros(SKETCH_BINS + 1, np.int64))
+    histogram: np.ndarray = field(default_factory=lambda: np.zeros(len(HISTOGRAM_LABELS) + 1, np.int64))
+    correct: int = 0
+    max_ulp: float = 0.0
+    max_ordinal: int = 0
+    max_abs: float = 0.0
+    max_rel: float | None = None
+    worst: list[Candidate] = field(default_factory=list)
+    failure_below: float | None = None
+    failure_above: float | None = None
+    fails_at_zero: bool = False
+    nonfinite_count: int = 0
+    nonfinite: list[Candidate] = field(default_factory=list)
+    wrong_zero_count: int = 0
+    wrong_zeros: list[Candidate] = field(default_factory=list)
+
+    def add_block(self, block: ReferenceBlock, got: np.ndarray) -> None:
+        """Fold in one block's results ``got`` (float64, same order as the block's inputs)."""
+        fmt, ref = block.fmt, block.ref
+        got = np.asarray(got, dtype=np.float64)
+        differs = np.flatnonzero(~(got == ref.rounded))  # NaN never equals: checked below
+        sub, got_sub = ref.take(differs), got[differs]
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            err_sub = ulp_errors(fmt, got_sub, sub)
+            finite_sub = ~np.isnan(err_sub)
+            dist_sub = ordinal_distances(fmt, got_sub, sub)
+            approx_sub = sub.approximate()
+            abs_sub = np.abs(got_sub - approx_sub)
+            rel_sub = abs_sub / np.abs(approx_sub)
+
+        errors = block.residual.copy()
+        errors[differs] = np.where(finite_sub, err_sub, 0.0)
+        finite = block.finite.copy()
+        finite[differs] = finite_sub
+        n_finite = int(np.count_nonzero(finite))
+        self.points += len(got)
+        self.finite += n_finite
+        self.total.add_float(float(np.sum(errors)))
+        sketch = block.sketch.copy()
+        sketch[differs] = np.where(finite_sub, sketch_bins(np.where(finite_sub, err_sub, 0.0)), SKETCH_BINS)
+        self.sketch += np.bincount(sketch, minlength=SKETCH_BINS + 1)
+        hist = block.histogram.copy()
+        hist[differs] = np.where(finite_sub, histogram_bins(np.where(finite_sub, err_sub, 0.0)),
+                                 len(HISTOGRAM_LABELS))  # fmt: skip
+        self.histogram += np.bincount(hist, minlength=len(HISTOGRAM_LABELS) + 1)
+        wrong = finite_sub & (dist_sub > 0)
+        self.correct += n_finite - int(np.count_nonzero(wrong))
+        if n_finite:
+            self.max_ulp = max(self.max_ulp, float(errors.max()))
+        if wrong.any():
+            self.max_ordinal = max(self.max_ordinal, int(dist_sub[wrong].max()))
+        abs_all = block.abs_residual.copy()
+        abs_all[differs] = np.where(finite_sub, abs_sub, 0.0)
+        self.max_abs = max(self.max_abs, float(abs_all.max()) if len(abs_all) else 0.0)
+        normal = block.normal & finite
+        if normal.any():
+            rel_all = block.rel_residual.copy()
+            rel_all[differs] = np.where(block.normal[differs] & finite_sub, rel_sub, 0.0)
+            self.max_rel = max(self.max_rel or 0.0, float(rel_all.max()))
+
+        # worst: every point at or above the threshold that certainly holds this block's top.
+        finite_errors = err_sub[finite_sub]
+        if finite_errors.size >= self.top:
+            threshold = float(np.partition(finite_errors, finite_errors.size - self.top)[finite_errors.size - self.top])
+        else:
+            threshold = block.threshold()
+        where = np.flatnonzero((errors >= threshold) & finite)
+        if where.size > 4 * self.top:
+            order = np.lexsort((block.index[where], -errors[where]))[: self.top]
+            where = where[order]
+        distances = np.zeros(len(got), np.int64)
+        distances[differs] = np.maximum(dist_sub, 0)
+        self.worst = _worst_first(self.worst + _candidates(block, got, where, errors, distances), self.top)
+
+        # accurate domain: the failing inputs nearest 0.
+        mismatched = differs[nonfinite_mismatches(got_sub, sub)]
+        failing = np.concatenate([np.flatnonzero(errors > self.tolerance), mismatched])
+        xf = block.x[failing]
+        if (xf == 0).any():
+            self.fails_at_zero = True
+        negative, positive = xf[xf < 0], xf[xf > 0]
+        if negative.size:
+            self.failure_below = max(self.failure_below or -math.inf, float(negative.max()))
+        if positive.size:
+            self.failure_above = min(self.failure_above or math.inf, float(positive.min()))
+
+        self.nonfinite_count += len(mismatched)
+        self.nonfinite = _first(self.nonfinite + _candidates(block, got, mismatched[: self.top], None, None), self.top)
+        zeros = np.flatnonzero(wrong_sign_zeros(got, ref))
+        self.wrong_zero_count += len(zeros)
+        self.wrong_zeros = _first(self.wrong_zeros + _candidates(block, got, zeros[: self.top], None, None), self.top)
+
+    def merge(self, other: ErrorAccumulator) -> None:
+        """Fold in another accumulator of the same case (another process or shard)."""
+        self.points += other.points
+        self.finite += other.finite
+        self.total.add(other.total)
+        self.sketch += other.sketch
+        self.histogram += other.histogram
+        self.correct += other.correct
+        self.max_ulp = max(self.max_ulp, other.max_ulp)
+        self.max_ordinal = max(self.max_ordinal, other.max_ordinal)
+        self.max_abs = max(self.max_abs, other.max_abs)
+        if other.max_rel is not None:
+            self.max_rel = max(self.max_rel or 0.0, other.max_rel)
+        self.worst = _worst_first(self.worst + other.worst, self.top)
+        if other.failure_below is not None:
+            self.failure_below = max(self.failure_below or -math.inf, other.failure_below)
+        if other.failure_above is not None:
+            self.failure_above = min(self.failure_above or math.inf, other.failure_above)
+        self.fails_at_zero |= other.fails_at_zero
+        self.nonfinite_count += other.nonfinite_count
+        self.nonfinite = _first(self.nonfinite + other.nonfinite, self.top)
+        self.wrong_zero_count += other.wrong_zero_count
+        self.wrong_zeros = _first(self.wrong_zeros + other.wrong_zeros, self.top)
+
+    def p99(self) -> float:
+        counts = self.sketch[:SKETCH_BINS]
+        if self.finite == 0:
+            return 0.0
+        rank = math.ceil(PERCENTILE * self.finite)
+        b = int(np.searchsorted(np.cumsum(counts), rank, side="left"))
+        upper = np.array([(b + 1) << SKETCH_SHIFT], np.uint32).view(np.float32)[0]
+        return min(float(upper), self.max_ulp)
+
+    def finish(self, fmt: FloatFormat, tested: InputSpace) -> ErrorStats:
+        n = self.finite
+        counts = self.histogram[: len(HISTOGRAM_LABELS)]
+        return ErrorStats(
+            against=self.against,
+            finite_points=n,
+            max_ulp=self.max_ulp,
+            mean_ulp=self.total.mean(n),
+            p99_ulp=self.p99(),
+            correctly_rounded=self.correct / n if n else 1.0,
+            max_ordinal_distance=self.max_ordinal,
+            max_error_bits=math.log2(1 + self.max_ordinal),
+            max_abs_error=self.max_abs,
+            max_rel_error=self.max_rel,
+            histogram=tuple(zip(HISTOGRAM_LABELS, (int(c) for c in counts))),
+            worst=tuple(c.point(fmt) for c in self.worst),
+            accurate_domain=domain_ends(self.tolerance, self.failure_below, self.failure_above,
+                                        self.fails_at_zero, tested),  # fmt: skip
+        )
+
+    # --- state for shard files ---
+
+    def to_state(self) -> dict[str, Any]:
+        nonzero = np.flatnonzero(self.sketch)
+        return {
+            "against": self.against, "tolerance": self.tolerance, "top": self.top,
+            "points": self.points, "finite": self.finite,
+            "sum_scaled_2^-1074": str(self.total.scaled), "sum_infinite": self.total.infinite,
+            "sketch": [[int(b), int(self.sketch[b])] for b in nonzero],
+            "histogram": [int(c) for c in self.histogram], "correct": self.correct,
+            "max_ulp": self.max_ulp, "max_ordinal": self.max_ordinal, "max_abs": self.max_abs,
+            "max_rel": self.max_rel, "worst": [c.to_state() for c in self.worst],
+            "failure_below": self.failure_below, "failure_above": self.failure_above,
+            "fails_at_zero": self.fails_at_zero,
+            "nonfinite_count": self.nonfinite_count, "nonfinite": [c.to_state() for c in self.nonfinite],
+            "wrong_zero_count": self.wrong_zero_count, "wrong_zeros": [c.to_state() for c in self.wrong_zeros],
+        }  # fmt: skip
+
+    @staticmethod
+    def from_state(state: dict[str, Any]) -> ErrorAccumulator:
+        def num(v: Any) -> float | None:
+            return None if v is None else float(v)  # "inf"/"nan" strings read back too
+
+        acc = ErrorAccumulator(str(state["against"]), float(state["tolerance"]), int(state["top"]))
+        acc.points, acc.finite = int(state["points"]), int(state["finite"])
+        acc.total = ExactSum(int(state["sum_scaled_2^-1074"]), bool(state["sum_infinite"]))
+        for b, c in state["sketch"]:
+            acc.sketch[int(b)] = int(c)
+        acc.histogram = np.array(state["histogram"], np.int64)
+        acc.correct = int(state["correct"])
+        acc.max_ulp, acc.max_ordinal = float(state["max_ulp"]), int(state["max_ordinal"])
+        acc.max_abs, acc.max_rel = float(state["max_abs"]), num(state["max_rel"])
+        acc.worst = [Candidate.from_state(c) for c in state["worst"]]
+        acc.failure_below, acc.failure_above = num(state["failure_below"]), num(state["failure_above"])
+        acc.fails_at_zero = bool(state["fails_at_zero"])
+        acc.nonfinite_count = int(state["nonfinite_count"])
+        acc.nonfinite = [Candidate.from_state(c) for c in state["nonfinite"]]
+        acc.wrong_zero_count = int(state["wrong_zero_count"])
+        acc.wrong_zeros = [Candidate.from_state(c) for c in state["wrong_zeros"]]
+        return acc

@@ -1,0 +1,77 @@
+"""Error arithmetic: ULP errors, ordinal distances, non-finite mismatches, histogram bins.
+
+Pure functions on arrays of results ŷ and :class:`~gelu_audit.reference.ReferenceValues`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gelu_audit.formats import FloatFormat, ordinals, ulp_exponent
+from gelu_audit.reference import ReferenceValues
+
+HISTOGRAM_EDGES: tuple[float, ...] = (0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000)
+"""Upper edges of the ULP histogram's bins; a bin for exactly 0 comes first, >1000 last."""
+
+HISTOGRAM_LABELS: tuple[str, ...] = (
+    ("0",) + tuple(f"≤{e:g}" for e in HISTOGRAM_EDGES) + (f">{HISTOGRAM_EDGES[-1]:g}",)
+)
+
+# --- error arithmetic -------------------------------------------------------------------------
+
+
+def ulp_errors(fmt: FloatFormat, got: np.ndarray, ref: ReferenceValues) -> np.ndarray:
+    """err = |ŷ − y| / ulp_T(y) per point; NaN where ŷ or y is not finite.
+
+    ŷ and y are both scaled by 1/ulp_T(y) (exact power-of-two scalings) before subtracting,
+    so the error keeps full float64 relative accuracy whatever the binade. It may be +inf
+    when it exceeds float64's range (garbage far above a subnormal exact value in fp64).
+    """
+    got = np.asarray(got, dtype=np.float64)
+    finite = np.isfinite(got) & np.isfinite(ref.mant_hi)
+    zero_ref = ref.mant_hi == 0
+    binade = np.where(zero_ref, fmt.emin - 1, ref.binade)
+    quantum = ulp_exponent(fmt, binade).astype(np.int64)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        scaled_got = np.ldexp(np.where(finite, got, 0.0), np.clip(-quantum, -4000, 4000).astype(np.int32))
+        shift = np.clip(binade - quantum, -4000, 4000).astype(np.int32)
+        hi = np.ldexp(np.where(finite, ref.mant_hi, 0.0), shift)
+        lo = np.ldexp(np.where(finite, ref.mant_lo, 0.0), shift)
+        err = np.abs((scaled_got - hi) - lo)
+    return np.where(finite, err, np.nan)
+
+
+def ordinal_distances(fmt: FloatFormat, got: np.ndarray, ref: ReferenceValues) -> np.ndarray:
+    """How many representable numbers lie between ŷ and RN_T(y); -1 where either is not finite."""
+    finite = np.isfinite(got) & np.isfinite(ref.rounded)
+    safe_got = np.where(finite, got, 0.0)
+    safe_ref = np.where(finite, ref.rounded, 0.0)
+    return np.where(finite, np.abs(ordinals(fmt, safe_got) - ordinals(fmt, safe_ref)), -1)
+
+
+def nonfinite_mismatches(got: np.ndarray, ref: ReferenceValues) -> np.ndarray:
+    """True where exactly one of ŷ and y is finite, or both are not finite but differ."""
+    exact = ref.mant_hi  # NaN / ±inf exactly where y is, and finite otherwise
+    got_finite, exact_finite = np.isfinite(got), np.isfinite(exact)
+    both_nan = np.isnan(got) & np.isnan(exact)
+    same_inf = np.isinf(got) & np.isinf(exact) & (np.sign(got) == np.sign(exact))
+    return (got_finite != exact_finite) | (~got_finite & ~exact_finite & ~both_nan & ~same_inf)
+
+
+def wrong_sign_zeros(got: np.ndarray, ref: ReferenceValues) -> np.ndarray:
+    """True where ŷ is a zero whose sign differs from the exact value's (GELU(x) has x's sign)."""
+    exact = ref.mant_hi
+    return (got == 0) & np.isfinite(exact) & (np.signbit(got) != np.signbit(exact))
+
+
+def histogram_bins(errors: np.ndarray) -> np.ndarray:
+    """The bin of :data:`HISTOGRAM_LABELS` each finite error falls in (0 exactly: bin 0)."""
+    bins = np.searchsorted(np.asarray(HISTOGRAM_EDGES, dtype=np.float64), errors, side="left") + 1
+    return np.where(errors == 0, 0, bins)
+
+
+def histogram(errors: np.ndarray) -> tuple[tuple[str, int], ...]:
+    """Counts of finite-point ULP errors in the bins of :data:`HISTOGRAM_LABELS`."""
+    errors = errors[~np.isnan(errors)]
+    counts = np.bincount(histogram_bins(errors), minlength=len(HISTOGRAM_LABELS))
+    return tuple(zip(HISTOGRAM_LABELS, (int(c) for c in counts)))

@@ -1,0 +1,118 @@
+"""Exhaustive fp32 streaming: results independent of chunking, jobs and shards; merge; errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from gelu_audit.accuracy import accumulate
+from gelu_audit.errors import UsageError
+from gelu_audit.exhaustive import PatternSpace, Shard, parse_chunk_size, parse_shard, stream
+from gelu_audit.fast_reference import fast_references
+from gelu_audit.formats import FP32, patterns_to_values
+from gelu_audit.implementations import registry, run_implementation
+from gelu_audit.inputs import parse_range
+from gelu_audit.stats import InputValues, reference_blocks
+from tests.conftest import assert_usage_error, run_cli
+
+CASES = (("torch-gelu", "cpu"), ("numpy-tanh", "cpu"))
+
+
+def states(outcome) -> dict:
+    return {key: (exact.to_state(), own and own.to_state()) for key, (exact, own) in outcome.accumulators.items()}
+
+
+def test_pattern_space_of_a_range() -> None:
+    space = PatternSpace(FP32, parse_range("-1:2"))
+    values = [float(patterns_to_values(FP32, np.array([p], np.uint32))[0]) for a, b in space.intervals() for p in (a, b - 1)]
+    assert sorted(values) == [-1.0, -0.0, 0.0, 2.0]
+    assert space.count() == sum(b - a for a, b in space.intervals())
+    assert space.lowest_above(-np.inf) == -1.0 and space.highest_below(np.inf) == 2.0
+    assert space.lowest_above(1.0) == float(np.nextafter(np.float32(1), np.float32(2)))
+    whole = PatternSpace(FP32)
+    assert whole.count() == 1 << 32
+    assert sum(PatternSpace(FP32, None, Shard(k, 5)).count() for k in range(1, 6)) == 1 << 32
+
+
+def test_chunk_size_and_jobs_do_not_change_results() -> None:
+    space = PatternSpace(FP32, parse_range("-6:-5.5"))
+    args = (FP32, space, ("erf", "tanh"), CASES, 2.0, 5)
+    small = stream(*args, jobs=1, chunk_size=1 << 15)
+    large = stream(*args, jobs=1, chunk_size=1 << 20)
+    parallel = stream(*args, jobs=2, chunk_size=1 << 17)
+    assert states(small) == states(large) == states(parallel)
+    assert small.tiers["erf"].counts == parallel.tiers["erf"].counts
+
+
+def test_streamed_statistics_equal_the_in_memory_ones() -> None:
+    """The same inputs through the stream (pattern space) and as one in-memory array."""
+    space = PatternSpace(FP32, parse_range("-5.6:-5.4"))
+    outcome = stream(FP32, space, ("erf",), (("torch-gelu", "cpu"),), 2.0, 5)
+    streamed = outcome.accumulators[("torch-gelu", "cpu")][0].finish(FP32, space)
+    (a, b), = space.intervals()
+    patterns = np.arange(a, b, dtype=np.uint32)
+    x = patterns_to_values(FP32, patterns)
+    ref, _ = fast_references("erf", FP32, x)
+    got = run_implementation(registry()["torch-gelu"], FP32, "cpu", patterns)
+    blocks = reference_blocks(FP32, x, patterns.astype(np.int64), ref, 5)
+    in_memory = accumulate(blocks, got, "exact", 2.0, 5).finish(FP32, InputValues(x))
+    assert streamed == in_memory
+    assert streamed.accurate_domain.failure_below is not None  # F.gelu flushes to 0 here
+
+
+@pytest.mark.slow
+def test_merging_shards_equals_one_run(tmp_path) -> None:
+    common = ["accuracy", "-d", "fp32", "--exhaustive", "--range", "-8:-4", "-i", "torch-gelu,numpy-tanh",
+              "-f", "json", "--no-progress"]  # fmt: skip
+    whole = run_cli(*common, "-j", "2", "-o", str(tmp_path / "whole.json"))
+    assert whole.returncode == 0, whole.stderr
+    for k in (1, 2, 3):
+        shard = run_cli(*common, "-j", "1", "--chunk-size", "64K", "--shard", f"{k}/3",
+                        "-o", str(tmp_path / f"s{k}.json"))  # fmt: skip
+        assert shard.returncode == 0, shard.stderr
+    merged = run_cli("merge", *(str(tmp_path / f"s{k}.json") for k in (3, 1, 2)), "-f", "json")
+    assert merged.returncode == 0, merged.stderr
+    one, combined = json.loads((tmp_path / "whole.json").read_text()), json.loads(merged.stdout)
+    for a, b in zip(one["results"], combined["results"], strict=True):
+        a.pop("seconds"), b.pop("seconds")
+        assert a == b
+    assert one["inputs"]["fp32"]["count"] == combined["inputs"]["fp32"]["count"] == 8388609
+    assert [r["regions"] for r in one["references"]["fp32"]] == [r["regions"] for r in combined["references"]["fp32"]]
+    table = run_cli("merge", *(str(tmp_path / f"s{k}.json") for k in (1, 2, 3)))
+    assert table.returncode == 0 and "torch-gelu" in table.stdout
+
+    assert_usage_error(run_cli("merge", str(tmp_path / "s1.json"), str(tmp_path / "s2.json")), "missing shard(s) 3 of 3")
+    assert_usage_error(run_cli("merge", str(tmp_path / "s1.json"), str(tmp_path / "s1.json")), "given twice")
+    assert_usage_error(run_cli("merge", str(tmp_path / "whole.json")), "not a shard report")
+    other = json.loads((tmp_path / "s2.json").read_text())
+    other["settings"]["top"] = 9
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    assert_usage_error(run_cli("merge", str(tmp_path / "s1.json"), str(tmp_path / "other.json"),
+                               str(tmp_path / "s3.json")), "other settings (top)")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["-d", "fp64", "--exhaustive"], "cannot cover fp64"),
+        (["-d", "fp32", "--shard", "1/2", "-f", "json"], "add --exhaustive"),
+        (["-d", "fp16,fp32", "--exhaustive", "--shard", "1/2", "-f", "json"], "--dtype fp32 alone"),
+        (["-d", "fp32", "--exhaustive", "--shard", "1/2"], "add --format json"),
+        (["-d", "fp32", "--exhaustive", "--shard", "3/2", "-f", "json"], "need 1 ≤ K ≤ N"),
+        (["-d", "fp32", "--exhaustive", "--chunk-size", "1000"], "--chunk-size must be a power of two"),
+    ],
+)
+def test_exhaustive_usage_errors(args: list[str], message: str) -> None:
+    assert_usage_error(run_cli("accuracy", *args), message)
+
+
+def test_parsers() -> None:
+    assert parse_shard("2/8") == Shard(2, 8) and parse_chunk_size("256K") == 1 << 18
+    for bad in ("2", "a/b", "0/3", "1/99999"):
+        with pytest.raises(UsageError):
+            parse_shard(bad)
+    for bad in ("1K", "3M", "x", "96K"):
+        with pytest.raises(UsageError):
+            parse_chunk_size(bad)

@@ -1,0 +1,129 @@
+"""The fast reference tier: its error bound measured against mpmath, its roundings bit for bit
+against the mpmath tables, the fall-back on near-ties, and exact rounding from float64."""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+
+from gelu_audit.fast_reference import (
+    FAST_ERROR_ULPS, LOG_FLOOR, fast_bound, fast_gelu, fast_references, round_to_format,
+)  # fmt: skip
+from gelu_audit.formats import BF16, FP16, FP32, FP64, all_patterns, patterns_to_values, round_mpf
+from gelu_audit.inputs import stratified_inputs
+from gelu_audit.reference import compute_references, exhaustive_table, gelu_mpmath
+
+FORMULAS = ("erf", "tanh", "sigmoid")
+
+
+def fp32_probe_inputs() -> np.ndarray:
+    """Every binade of both signs, the negative tail down to fp32 underflow, tiny |x|."""
+    rng = np.random.default_rng(7)
+    sample = stratified_inputs(FP32, 1500, seed=3).values
+    tail = -rng.uniform(2.0, 14.5, 300)
+    tiny = np.ldexp(rng.uniform(-2, 2, 100), rng.integers(-60, -20, 100))
+    x = np.concatenate([sample, tail, tiny]).astype(np.float32).astype(np.float64)
+    return x[np.isfinite(x) & (x != 0)]
+
+
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_float64_evaluation_stays_within_its_stated_bound(formula: str) -> None:
+    """The bound the Ziv test relies on is measured, not assumed."""
+    x = fp32_probe_inputs()
+    y = fast_gelu(formula, x)
+    usable = np.isfinite(y) & (y != 0) & (np.abs(y) > 1e-290)  # where the fast region is used
+    worst = 0.0
+    for xi, yi, bound in zip(x[usable], y[usable], fast_bound(formula, x[usable])):
+        exact = gelu_mpmath(formula, float(xi), 160)
+        relative = float(abs((mpmath.mpf(float(yi)) - exact) / exact))
+        assert relative <= bound, (formula, xi, relative, bound)
+        worst = max(worst, relative / (bound / FAST_ERROR_ULPS))
+    assert worst > 0  # the comparison saw real rounding errors
+    print(f"{formula}: worst error {worst:.2f} of the {FAST_ERROR_ULPS:g} amplified ulps allowed")
+
+
+@pytest.mark.parametrize("fmt", [FP16, BF16], ids=str)
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_fast_tier_matches_the_mpmath_tables_bit_for_bit(formula: str, fmt, session_cache) -> None:
+    """All 65,536 inputs: the same RN_T(y), sign of zero included, and the same binade."""
+    table, _ = exhaustive_table(formula, fmt, session_cache, jobs=2)
+    x = patterns_to_values(fmt, all_patterns(fmt))
+    fast, counts = fast_references(formula, fmt, x)
+    same = (fast.rounded == table.rounded) | (np.isnan(fast.rounded) & np.isnan(table.rounded))
+    assert same.all() and (np.signbit(fast.rounded) == np.signbit(table.rounded)).all()
+    deep = (fast.binade <= LOG_FLOOR) & (table.binade <= LOG_FLOOR)  # both below 2^(−2^30)
+    assert ((fast.binade == table.binade) | deep).all()
+    close = ~deep & np.isfinite(table.mant_hi) & (table.mant_hi != 0)
+    value_fast = fast.mant_hi[close] + fast.mant_lo[close]
+    value_table = table.mant_hi[close] + table.mant_lo[close]
+    assert np.max(np.abs(value_fast - value_table) / np.abs(value_table)) < 2.0**-20
+    assert counts.counts["fast"] > 0 and counts.counts["tiny"] > 0
+
+
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_fp32_sample_matches_mpmath(formula: str) -> None:
+    x = stratified_inputs(FP32, 2000, seed=11).values
+    fast, _ = fast_references(formula, FP32, x)
+    slow = compute_references(formula, FP32, x)
+    assert np.array_equal(fast.rounded, slow.rounded, equal_nan=True)
+    assert np.array_equal(np.signbit(fast.rounded), np.signbit(slow.rounded))
+    deep = (fast.binade <= LOG_FLOOR) & (slow.binade <= LOG_FLOOR)  # both below 2^(−2^30)
+    assert ((fast.binade == slow.binade) | deep).all()
+
+
+def test_fp64_uses_the_fast_tier_only_where_it_decides() -> None:
+    x = stratified_inputs(FP64, 600, seed=5).values
+    fast, counts = fast_references("erf", FP64, x)
+    slow = compute_references("erf", FP64, x)
+    assert np.array_equal(fast.rounded, slow.rounded, equal_nan=True)
+    assert counts.counts["fast"] == 0  # float64 cannot decide roundings to float64
+    assert counts.counts["mpmath"] > 0 and counts.counts["saturated"] + counts.counts["tiny"] > 0
+
+
+def test_near_ties_fall_back_to_mpmath() -> None:
+    """Inputs whose exact value lies within the fast bound of an fp32 rounding boundary."""
+    patterns = np.arange(0xC0B00000, 0xC0B00000 + (1 << 21), dtype=np.uint32)  # x in [-5.5, -6.3)
+    x = patterns_to_values(FP32, patterns)
+    y = fast_gelu("erf", x)
+    spacing = np.ldexp(1.0, np.frexp(y)[1] - 24)  # fp32 spacing in y's binade
+    units = y / spacing
+    distance = np.abs(units - np.floor(units) - 0.5) * spacing  # to the nearest midpoint
+    near = np.flatnonzero(distance < np.abs(y) * fast_bound("erf", x))
+    assert near.size >= 3  # the fast tier cannot decide these: they are the constructed near-ties
+    ref, counts = fast_references("erf", FP32, x[near])
+    assert counts.counts["mpmath"] == near.size
+    for xi, rounded in zip(x[near], ref.rounded):
+        exact = gelu_mpmath("erf", float(xi), 200)
+        assert rounded == round_mpf(FP32, exact)
+
+
+def test_tiny_midpoints_round_toward_plus_infinity() -> None:
+    """x/2 of an odd fp32 subnormal is a midpoint; GELU(x) lies just above it."""
+    x = np.array([1.0, 3.0, 5.0, -1.0, -3.0]) * FP32.smallest_subnormal
+    fast, counts = fast_references("erf", FP32, x)
+    assert counts.counts["tiny"] == len(x)
+    for xi, rounded in zip(x, fast.rounded):
+        expected = round_mpf(FP32, gelu_mpmath("erf", float(xi), 400))
+        assert rounded == expected and math.copysign(1, rounded) == math.copysign(1, expected)
+    # Rounding the float64 value x/2 (ties to even) would be wrong for 1 and 5 subnormals:
+    # 0.5 → 0 and 2.5 → 2, where GELU(x) rounds to 1 and 3.
+    assert round_to_format(FP32, 0.5 * x[[0, 2]]).tolist() == [0.0, 2 * FP32.smallest_subnormal]
+    assert fast.rounded[[0, 2]].tolist() == [x[0], 3 * FP32.smallest_subnormal]
+    assert fast.rounded[3] == 0.0 and math.copysign(1, fast.rounded[3]) < 0  # −0, not +0
+
+
+@pytest.mark.parametrize("fmt", [FP16, BF16, FP32], ids=str)
+def test_round_to_format_is_one_correct_rounding(fmt) -> None:
+    """Including bf16 ties that a float32 detour would double-round."""
+    rng = np.random.default_rng(1)
+    v = np.ldexp(rng.uniform(1, 2, 400), rng.integers(fmt.emin - fmt.precision, fmt.emax + 1, 400))
+    v *= np.where(rng.random(400) < 0.5, -1, 1)
+    midpoint_plus = np.array([1 + 2.0**-8 + 2.0**-30, 1 + 2.0**-8])  # bf16: just above a tie, a tie
+    v = np.concatenate([v, midpoint_plus, [fmt.largest_finite * 1.0001, 1e300]])
+    got = round_to_format(fmt, v)
+    with mpmath.workprec(200):
+        expected = [round_mpf(fmt, mpmath.mpf(float(value))) for value in v]
+    assert np.array_equal(got, np.array(expected))
