@@ -435,7 +435,7 @@ def outcome_parts(
     sources = [{"formula": f, "engine": "fast tier + mpmath", "cache": None, "from_cache": False,
                 "note": None, "regions": counts.counts} for f, counts in sorted(outcome.tiers.items())]  # fmt: skip
     timing = {"wall_seconds": outcome.wall_seconds, "jobs": settings.jobs, "chunk_size": settings.chunk_size,
-              "cpu_seconds": dict(outcome.seconds)}  # fmt: skip
+              "cpu_seconds": dict(outcome.seconds), "peak_rss_mib": outcome.peak_rss_mib}  # fmt: skip
     state = {
         "cases": {f"{name}@{device}": {"exact": exact.to_state(), "own": None if own is None else own.to_state()}
                   for (name, device), (exact, own) in outcome.accumulators.items()},

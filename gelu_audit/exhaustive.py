@@ -32,7 +32,7 @@ STRIPE = 1 << 20
 """Bit patterns per shard stripe (4,096 stripes in fp32)."""
 
 DEFAULT_CHUNK = 1 << 20
-"""Points per work item: about 150 MB of temporaries in a worker."""
+"""Points per work item (a worker peaks at 365 MiB resident with torch loaded)."""
 
 
 # --- shards and the tested space --------------------------------------------------------------
@@ -220,6 +220,20 @@ class ChunkResult:
     tiers: dict[str, TierCounts]
     seconds: dict[str, float] = field(default_factory=dict)
     """Where the time went: ``reference`` and each implementation's name."""
+    peak_rss_mib: float | None = None
+    """The worker's resident-memory high-water mark so far (Linux), for the report."""
+
+
+def peak_rss_mib() -> float | None:
+    """VmHWM of this process (getrusage's maxrss would include the pre-exec fork's copy)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
 
 
 def audit_chunk(task: ChunkTask) -> ChunkResult:
@@ -253,7 +267,7 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
                                                             task.tolerance, task.top)  # fmt: skip
         accumulators[(name, device)] = (exact, own)
         seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
-    return ChunkResult(len(x), accumulators, errors, tiers, seconds)
+    return ChunkResult(len(x), accumulators, errors, tiers, seconds, peak_rss_mib())
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -298,6 +312,8 @@ class StreamOutcome:
     seconds: dict[str, float]
     """CPU seconds summed over workers: ``reference`` and per implementation."""
     wall_seconds: float
+    peak_rss_mib: float | None = None
+    """The largest worker's resident-memory high-water mark (the parent's with --jobs 1)."""
 
 
 class Interrupted(KeyboardInterrupt):
@@ -325,6 +341,8 @@ def _fold(outcome: StreamOutcome, result: ChunkResult) -> None:
         outcome.tiers[formula] = outcome.tiers.get(formula, TierCounts.zero()) + counts
     for name, s in result.seconds.items():
         outcome.seconds[name] = outcome.seconds.get(name, 0.0) + s
+    if result.peak_rss_mib is not None:
+        outcome.peak_rss_mib = max(outcome.peak_rss_mib or 0.0, result.peak_rss_mib)
 
 
 def stream(

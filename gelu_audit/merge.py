@@ -128,7 +128,9 @@ def merge_shards(paths: list[str]) -> tuple[AuditReport, dict[str, Any]]:
     streams = {"fp32": {"wall_seconds": sum(d.get("streams", {}).get("fp32", {}).get("wall_seconds", 0.0)
                                             for d in documents),
                         "jobs": settings.jobs, "chunk_size": settings.chunk_size, "cpu_seconds": cpu,
-                        "shards": len(documents)}}  # fmt: skip
+                        "shards": len(documents),
+                        "peak_rss_mib": max((d.get("streams", {}).get("fp32", {}).get("peak_rss_mib") or 0.0)
+                                            for d in documents) or None}}  # fmt: skip
     skipped = [Skipped(**s) for s in first["skipped"]]
     report = AuditReport(settings, {"fp32": inputs}, sources, results, skipped,
                          sum(d["summary"]["seconds"] for d in documents),

@@ -1,0 +1,84 @@
+"""Reference throughput (mpmath vs the fast tier) and the wall time of an exhaustive fp32 audit.
+
+Prints, from one run on this machine:
+  1. pure mpmath references per second (fp32 stratified sample, Ziv loop as used for tables);
+  2. fast-tier references per second with the mpmath fall-back, on the same sample and on a
+     whole shard of the fp32 space (regions in their real proportions);
+  3. the wall time of `--exhaustive` for the given implementations (all 2^32 inputs, or 1/N of
+     them with --fraction N and the total extrapolated), with CPU seconds per stage and the
+     peak resident memory of the largest worker.
+
+    python benchmarks/exhaustive_fp32.py                      # full 2^32 run of torch-gelu
+    python benchmarks/exhaustive_fp32.py --fraction 16 -i torch-gelu,torch-gelu-aten
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+from gelu_audit.exhaustive import PatternSpace, Shard, stream, tune_allocator
+from gelu_audit.fast_reference import fast_references
+from gelu_audit.formats import FP32
+from gelu_audit.implementations import registry
+from gelu_audit.inputs import stratified_inputs
+from gelu_audit.reference import compute_references
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-i", "--impl", default="torch-gelu", help="comma-separated implementations")
+    parser.add_argument("--fraction", type=int, default=1, help="audit shard 1/N and extrapolate")
+    parser.add_argument("-j", "--jobs", type=int, default=len(os.sched_getaffinity(0)))
+    args = parser.parse_args()
+
+    sample = stratified_inputs(FP32, 2000, seed=1).values
+    start = time.perf_counter()
+    compute_references("erf", FP32, sample)
+    mpmath_rate = len(sample) / (time.perf_counter() - start)
+    tune_allocator()
+    fast_references("erf", FP32, sample[:10])
+    start = time.perf_counter()
+    _, counts = fast_references("erf", FP32, sample)
+    fast_sample_rate = len(sample) / (time.perf_counter() - start)
+    shard = PatternSpace(FP32, None, Shard(1, 256))
+    patterns = np.concatenate([np.arange(a, b, dtype=np.uint64) for a, b in shard.items(1 << 20)]).astype(np.uint32)
+    x = patterns.view(np.float32).astype(np.float64)
+    start = time.perf_counter()
+    _, shard_counts = fast_references("erf", FP32, x)
+    fast_space_rate = len(x) / (time.perf_counter() - start)
+    print("reference throughput (erf, one process)")
+    print(f"  mpmath, fp32 stratified sample    {mpmath_rate:>14,.0f} points/s")
+    print(f"  fast tier, same sample            {fast_sample_rate:>14,.0f} points/s   {counts.counts}")
+    print(f"  fast tier, 1/256 of the fp32 space {fast_space_rate:>13,.0f} points/s   {shard_counts.counts}")
+    print(f"  ratio fast/mpmath on the space    {fast_space_rate / mpmath_rate:>14,.0f}x")
+
+    names = tuple(args.impl.split(","))
+    impls = registry()
+    formulas = tuple(sorted({"erf"} | {impls[n].formula for n in names}))
+    space = PatternSpace(FP32, None, Shard(1, args.fraction) if args.fraction > 1 else None)
+    start = time.perf_counter()
+    outcome = stream(FP32, space, formulas, tuple((n, "cpu") for n in names), 2.0, 5, jobs=args.jobs)
+    wall = time.perf_counter() - start
+    scale = args.fraction
+    print(f"\nexhaustive fp32, {len(outcome.inputs):,} points ({'all' if scale == 1 else f'1/{scale}'}), "
+          f"{args.jobs} jobs")  # fmt: skip
+    print(f"  wall time                  {wall:8.1f} s" + (f"   (x{scale}: {wall * scale:.0f} s)" if scale > 1 else ""))
+    for stage, seconds in outcome.seconds.items():
+        print(f"  CPU {stage:<22} {seconds:8.1f} s" + (f"   (x{scale}: {seconds * scale:.0f} s)" if scale > 1 else ""))
+    for formula, tiers in outcome.tiers.items():
+        print(f"  regions {formula:<8} {tiers.counts}")
+    print(f"  peak RSS of the largest worker (VmHWM): {outcome.peak_rss_mib:.0f} MiB "
+          f"(this script's own process also held the 1/256 slice above)")
+    for (name, _device), (exact, _own) in outcome.accumulators.items():
+        stats = exact.finish(FP32, space)
+        print(f"  {name}: max {stats.max_ulp:.6g} ULP at x = {stats.worst[0].x!r}, correctly rounded "
+              f"{100 * stats.correctly_rounded:.4f}%, non-finite {exact.nonfinite_count:,}, "
+              f"domain {stats.accurate_domain.lo!r}..{stats.accurate_domain.hi!r}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
