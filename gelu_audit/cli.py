@@ -332,11 +332,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(done.exit_code)
     except click.exceptions.UsageError as error:
         fail(error.format_message().replace("\n", " "))
-    except click.exceptions.Abort:
-        click.echo("gelu-audit: interrupted", err=True)
+    except click.exceptions.Abort as abort:  # click turns Ctrl-C into Abort; keep its message
+        click.echo(f"gelu-audit: {abort.__cause__ or 'interrupted'}", err=True)
         sys.exit(130)
-    except KeyboardInterrupt:
-        click.echo("gelu-audit: interrupted", err=True)
+    except KeyboardInterrupt as interrupt:  # an exhaustive stream says how far it got
+        click.echo(f"gelu-audit: {interrupt or 'interrupted'}", err=True)
         sys.exit(130)
     except GeluAuditError as error:
         fail(str(error))

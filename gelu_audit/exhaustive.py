@@ -364,14 +364,18 @@ def stream(
     started = time.perf_counter()
     done = 0
     with progress.task(f"exhaustive {fmt} ({total:,} points, {jobs} job{'s' if jobs > 1 else ''})", total) as advance:
+
+        def take(result: ChunkResult) -> None:
+            nonlocal done
+            _fold(outcome, result)
+            done += result.points
+            advance(result.points)
+
         if jobs <= 1:
             tune_allocator()
             try:
                 for task in tasks:
-                    result = audit_chunk(task)
-                    _fold(outcome, result)
-                    done += result.points
-                    advance(result.points)
+                    take(audit_chunk(task))
             except KeyboardInterrupt:
                 raise Interrupted(done, total) from None
         else:
@@ -385,19 +389,13 @@ def stream(
                     if len(pending) >= 2 * jobs:  # bounded memory: a few chunks in flight
                         finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                         for future in finished:
-                            result = future.result()
-                            _fold(outcome, result)
-                            done += result.points
-                            advance(result.points)
+                            take(future.result())
                 for future in pending:
-                    result = future.result()
-                    _fold(outcome, result)
-                    done += result.points
-                    advance(result.points)
+                    take(future.result())
             except KeyboardInterrupt:
-                for process in list(getattr(pool, "_processes", {}).values()):
+                for process in list((getattr(pool, "_processes", None) or {}).values()):
                     process.terminate()
-                pool.shutdown(wait=False, cancel_futures=True)
+                pool.shutdown(wait=True, cancel_futures=True)  # joins the pool's thread: a quiet exit
                 raise Interrupted(done, total) from None
             pool.shutdown()
     outcome.wall_seconds = time.perf_counter() - started
