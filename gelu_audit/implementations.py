@@ -251,6 +251,30 @@ def _torch_erf_composite(x: Any) -> Any:
     return 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))
 
 
+def _torch_tanh_pow(x: Any) -> Any:
+    import torch
+
+    inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))
+    return 0.5 * x * (1.0 + torch.tanh(inner))
+
+
+FAST_TANH_CONSTANT = 0.7978845608
+"""√(2/π) truncated to 10 decimals, as model code often writes it (√(2/π) = 0.79788456080286…)."""
+
+
+def _torch_tanh_fast(x: Any) -> Any:
+    import torch
+
+    return 0.5 * x * (1.0 + torch.tanh(FAST_TANH_CONSTANT * x * (1.0 + 0.044715 * x * x)))
+
+
+def _torch_gelu_clip10(x: Any) -> Any:
+    import torch
+    import torch.nn.functional as F
+
+    return torch.clamp(F.gelu(x), -10.0, 10.0)
+
+
 def _numpy_erf(x: np.ndarray) -> np.ndarray:
     wide = x.astype(np.float64)
     erf = np.frompyfunc(math.erf, 1, 1)
@@ -308,6 +332,19 @@ def builtin_implementations() -> list[Implementation]:
         Implementation(
             "torch-erf-composite", "torch", "erf", _torch_erf_composite,
             "0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0))), op by op in the dtype",
+        ),
+        Implementation(
+            "torch-tanh-pow", "torch", "tanh", _torch_tanh_pow,
+            "0.5*x*(1+torch.tanh(√(2/π)*(x+0.044715*torch.pow(x, 3.0)))), op by op in the dtype",
+        ),
+        Implementation(
+            "torch-tanh-fast", "torch", "tanh", _torch_tanh_fast,
+            "0.5*x*(1+torch.tanh(0.7978845608*x*(1+0.044715*x*x))), op by op in the dtype "
+            "(truncated √(2/π), factored cubic)",
+        ),
+        Implementation(
+            "torch-gelu-clip10", "torch", "erf", _torch_gelu_clip10,
+            "torch.clamp(F.gelu(x), -10, 10): GELU with its output clipped to [-10, 10]",
         ),
         Implementation(
             "numpy-erf", "numpy", "erf", _numpy_erf,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import mpmath
 
 import numpy as np
 import pytest
@@ -156,3 +157,32 @@ def test_oneDNN_and_aten_paths_differ_in_fp32() -> None:
 def test_case_result_has_no_stats_on_error() -> None:
     case = CaseResult("x", "numpy", "erf", "cpu", "fp16", status="error", error="boom")
     assert verdict(case, Gate(1)).reasons == ("error: boom",)
+
+
+@pytest.mark.parametrize(
+    "name, expression",
+    [
+        ("torch-tanh-pow", lambda x: x / 2 * (1 + mpmath.tanh(mpmath.sqrt(2 / mpmath.pi) * (x + mpmath.mpf("0.044715") * x**3)))),
+        ("torch-tanh-fast", lambda x: x / 2 * (1 + mpmath.tanh(mpmath.mpf("0.7978845608") * x * (1 + mpmath.mpf("0.044715") * x * x)))),
+        ("torch-gelu-clip10", lambda x: min(x / 2 * mpmath.erfc(-x / mpmath.sqrt(2)), 10)),
+    ],
+)
+def test_variants_compute_their_documented_formula(name: str, expression) -> None:
+    """In fp64 each variant is within a few ULP of its own formula evaluated at 50 digits
+    (away from the negative tail, where every op-by-op form cancels: findings §4, §7)."""
+    xs = np.array([-1.0, -0.3, 0.7, 2.0, 9.5, 12.0, 30.0])
+    got = run_implementation(registry()[name], FP64, "cpu", xs.view(np.uint64))
+    with mpmath.workdps(50):
+        for x, y in zip(xs.tolist(), got.tolist()):
+            exact = expression(mpmath.mpf(x))
+            assert abs(y - exact) <= 16 * abs(exact) * 2.0**-52, (name, x, y, exact)
+
+
+def test_truncated_constant_shows_against_the_tanh_formula() -> None:
+    """0.7978845608 vs √(2/π): in fp64 the relative error 2.2e-12 of the constant is ~10^4 ULP,
+    so against the tanh formula the accurate domain shrinks from (−1.4, ∞) to about ±0.005."""
+    report = run_audit(AuditSettings(dtypes=("fp64",), samples=400,
+                                     implementations=("torch-gelu-tanh", "torch-tanh-fast")))  # fmt: skip
+    exact_constant, truncated = report.results
+    assert exact_constant.own_formula.accurate_domain.failure_above is None
+    assert truncated.own_formula.accurate_domain.failure_above < 0.1
