@@ -74,7 +74,7 @@ def parse_chunk_size(text: str) -> int:
     return size
 
 
-def _pattern(fmt: FloatFormat, value: float) -> int:
+def _pattern(fmt: FloatFormat, value: float) -> int:  # fp32 only, like the whole stream
     return int(np.array([value], np.float64).astype(np.float32).view(np.uint32)[0])
 
 
@@ -357,6 +357,8 @@ def stream(
     progress: ProgressSink = SILENT,
 ) -> StreamOutcome:
     """Audit every case over the whole space; ``jobs`` worker processes (1: in this process)."""
+    if fmt.width != 32:
+        raise ValueError(f"streaming covers fp32's 2^32 patterns, not {fmt}")
     total = space.count()
     inputs = StreamedInputs(fmt, space, total, chunk_size)
     outcome = StreamOutcome(inputs, {}, {}, {}, {}, 0.0)
