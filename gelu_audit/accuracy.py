@@ -14,7 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from gelu_audit.formats import FORMATS, FloatFormat, hex_pattern, values_to_patterns
+from gelu_audit.errors import UsageError
+from gelu_audit.exhaustive import DEFAULT_CHUNK, PatternSpace, Shard, StreamOutcome, stream
+from gelu_audit.fast_reference import fast_references
+from gelu_audit.formats import FORMATS, FloatFormat, values_to_patterns
 from gelu_audit.implementations import (
     Implementation,
     ImplementationError,
@@ -25,6 +28,19 @@ from gelu_audit.implementations import (
 )
 from gelu_audit.inputs import InputSet, ValueRange, default_inputs, special_values
 from gelu_audit.progress import SILENT, ProgressSink
+from gelu_audit.reference import ReferenceValues, compute_references, exhaustive_table, reference_point
+from gelu_audit.stats import (  # noqa: F401 - the result types are part of this module's API
+    AccurateDomain,
+    ErrorAccumulator,
+    ErrorStats,
+    InputSpace,
+    InputValues,
+    PointReport,
+    ReferenceBlock,
+    accurate_domain,
+    case_accumulators,
+    reference_blocks,
+)
 from gelu_audit.ulp import (  # noqa: F401 - re-exported: the audit's error arithmetic
     HISTOGRAM_EDGES,
     HISTOGRAM_LABELS,
@@ -33,21 +49,6 @@ from gelu_audit.ulp import (  # noqa: F401 - re-exported: the audit's error arit
     ordinal_distances,
     ulp_errors,
     wrong_sign_zeros,
-)
-from gelu_audit.errors import UsageError
-from gelu_audit.exhaustive import DEFAULT_CHUNK, PatternSpace, Shard, StreamOutcome, stream
-from gelu_audit.fast_reference import fast_references
-from gelu_audit.reference import ReferenceValues, compute_references, exhaustive_table, reference_point
-from gelu_audit.stats import (  # noqa: F401 - the result types are part of this module's API
-    AccurateDomain,
-    ErrorAccumulator,
-    ErrorStats,
-    PointReport,
-    ReferenceBlock,
-    InputSpace,
-    InputValues,
-    domain_ends,
-    reference_blocks,
 )
 
 DEFAULT_DOMAIN_TOLERANCE = 2.0
@@ -131,48 +132,6 @@ def verdict(case: CaseResult, gate: Gate | None) -> Verdict:
 # --- computing the statistics -----------------------------------------------------------------
 
 
-def accurate_domain(x: np.ndarray, failing: np.ndarray, tolerance: float) -> AccurateDomain:
-    """Widest interval around 0 of tested inputs with no failure (finite inputs only)."""
-    finite = np.isfinite(x)
-    xf = x[finite & failing]
-    negative, positive = xf[xf < 0], xf[xf > 0]
-    return domain_ends(
-        tolerance,
-        float(negative.max()) if negative.size else None,
-        float(positive.min()) if positive.size else None,
-        bool((xf == 0).any()),
-        InputValues(x),
-    )
-
-
-def accumulate(blocks: list[ReferenceBlock], got: np.ndarray, against: str, tolerance: float,
-               top: int) -> ErrorAccumulator:  # fmt: skip
-    """Fold the results ``got`` (in the blocks' order, concatenated) into one accumulator."""
-    acc = ErrorAccumulator(against, tolerance, top)
-    start = 0
-    for block in blocks:
-        acc.add_block(block, got[start : start + len(block.x)])
-        start += len(block.x)
-    return acc
-
-
-def error_stats(
-    fmt: FloatFormat,
-    against: str,
-    x: np.ndarray,
-    got: np.ndarray,
-    ref: ReferenceValues,
-    domain_tolerance: float,
-    top: int = 5,
-) -> ErrorStats:
-    """All statistics of ``got`` against one reference, for arrays held in memory."""
-    x = np.asarray(x, dtype=np.float64)
-    blocks = reference_blocks(fmt, x, np.arange(len(x)), ref, top)
-    return accumulate(blocks, np.asarray(got, dtype=np.float64), against, domain_tolerance, top).finish(
-        fmt, InputValues(x)
-    )
-
-
 _SPECIAL_NAMES = (
     "NaN", "+inf", "-inf", "+0", "-0", "+largest finite", "-largest finite",
     "+smallest normal", "-smallest normal", "+smallest subnormal", "-smallest subnormal",
@@ -244,8 +203,7 @@ def audit_case(
         specials = special_checks(fmt, impl, device)
     except ImplementationError as error:
         return error_case(impl, device, fmt, str(error), len(inputs))
-    exact = accumulate(blocks["erf"], got, "exact", domain_tolerance, top)
-    own = None if impl.formula == "erf" else accumulate(blocks[impl.formula], got, impl.formula, domain_tolerance, top)
+    exact, own = case_accumulators(blocks, got, impl.formula, domain_tolerance, top)
     tested = InputValues(inputs.values)
     return case_result(impl, device, fmt, exact, own, tested, specials, time.perf_counter() - start)
 

@@ -18,15 +18,17 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
 from gelu_audit.errors import UsageError
 from gelu_audit.fast_reference import BLOCK, TierCounts, fast_references
 from gelu_audit.formats import FORMATS, FloatFormat, patterns_to_values
+from gelu_audit.implementations import ImplementationError, registry, run_implementation
 from gelu_audit.inputs import ValueRange
 from gelu_audit.progress import SILENT, ProgressSink
-from gelu_audit.stats import ErrorAccumulator, reference_blocks
+from gelu_audit.stats import ErrorAccumulator, case_accumulators, reference_blocks
 
 STRIPE = 1 << 20
 """Bit patterns per shard stripe (4,096 stripes in fp32)."""
@@ -131,6 +133,7 @@ class PatternSpace:
     def count(self) -> int:
         return sum(b - a for a, b in self.items(STRIPE))
 
+    @cached_property
     def _finite_value_intervals(self) -> list[tuple[float, float]]:
         """The tested finite values as sorted, merged [lowest, highest] intervals."""
         spans = []
@@ -150,7 +153,7 @@ class PatternSpace:
         return merged
 
     def lowest_above(self, bound: float) -> float | None:
-        for lo, hi in self._finite_value_intervals():
+        for lo, hi in self._finite_value_intervals:
             if hi > bound:
                 if lo > bound:
                     return lo
@@ -158,7 +161,7 @@ class PatternSpace:
         return None
 
     def highest_below(self, bound: float) -> float | None:
-        for lo, hi in reversed(self._finite_value_intervals()):
+        for lo, hi in reversed(self._finite_value_intervals):
             if lo < bound:
                 if hi < bound:
                     return hi
@@ -238,9 +241,6 @@ def peak_rss_mib() -> float | None:
 
 def audit_chunk(task: ChunkTask) -> ChunkResult:
     """References, every implementation, and their accumulators for one chunk of patterns."""
-    from gelu_audit.accuracy import accumulate
-    from gelu_audit.implementations import ImplementationError, registry, run_implementation
-
     fmt = FORMATS[task.fmt]
     patterns = np.arange(task.start, task.stop, dtype=np.uint64).astype(np.uint32)
     x = patterns_to_values(fmt, patterns)
@@ -262,10 +262,7 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
         except ImplementationError as error:
             errors[(name, device)] = str(error)
             continue
-        exact = accumulate(blocks["erf"], got, "exact", task.tolerance, task.top)
-        own = None if impl.formula == "erf" else accumulate(blocks[impl.formula], got, impl.formula,
-                                                            task.tolerance, task.top)  # fmt: skip
-        accumulators[(name, device)] = (exact, own)
+        accumulators[(name, device)] = case_accumulators(blocks, got, impl.formula, task.tolerance, task.top)
         seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
     return ChunkResult(len(x), accumulators, errors, tiers, seconds, peak_rss_mib())
 

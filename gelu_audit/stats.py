@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from gelu_audit.fast_reference import BLOCK
+from gelu_audit.fast_reference import BLOCK  # statistics blocks are the fast tier's blocks
 from gelu_audit.formats import FloatFormat, hex_pattern
 from gelu_audit.reference import ReferenceValues
 from gelu_audit.ulp import (
@@ -39,8 +39,6 @@ from gelu_audit.ulp import (
     ulp_errors,
     wrong_sign_zeros,
 )
-
-__all__ = ["BLOCK", "ErrorAccumulator", "ReferenceBlock"]
 
 SKETCH_SHIFT = 16
 """p99 sketch bins: the float32 bit pattern of an error shifted right by this (7 fraction bits)."""
@@ -203,6 +201,22 @@ def domain_ends(
     )
 
 
+def failure_bounds(failing_x: np.ndarray) -> tuple[float | None, float | None, bool]:
+    """The failing inputs nearest 0 on each side, and whether 0 itself fails (finite x only)."""
+    failing_x = failing_x[np.isfinite(failing_x)]
+    negative, positive = failing_x[failing_x < 0], failing_x[failing_x > 0]
+    return (
+        float(negative.max()) if negative.size else None,
+        float(positive.min()) if positive.size else None,
+        bool((failing_x == 0).any()),
+    )
+
+
+def accurate_domain(x: np.ndarray, failing: np.ndarray, tolerance: float) -> AccurateDomain:
+    """Widest interval around 0 of the tested inputs ``x`` with no failure."""
+    return domain_ends(tolerance, *failure_bounds(x[failing]), InputValues(x))
+
+
 # --- one block of a reference, prepared once --------------------------------------------------
 
 
@@ -307,14 +321,15 @@ class Candidate:
 
 def _candidates(block: ReferenceBlock, got: np.ndarray, where: np.ndarray,
                 errors: np.ndarray | None, distances: np.ndarray | None) -> list[Candidate]:  # fmt: skip
+    """Candidates for the block positions ``where`` (``distances``: one per position, in order)."""
     ref = block.ref
     return [
         Candidate(
             None if errors is None else float(errors[i]), int(block.index[i]), float(block.x[i]),
             float(got[i]), int(ref.binade[i]), float(ref.mant_hi[i]), float(ref.mant_lo[i]),
-            float(ref.rounded[i]), None if distances is None else int(distances[i]),
+            float(ref.rounded[i]), None if distances is None else int(distances[k]),
         )  # fmt: skip
-        for i in where.tolist()
+        for k, i in enumerate(where.tolist())
     ]
 
 
@@ -406,21 +421,17 @@ class ErrorAccumulator:
         if where.size > 4 * self.top:
             order = np.lexsort((block.index[where], -errors[where]))[: self.top]
             where = where[order]
-        distances = np.zeros(len(got), np.int64)
-        distances[differs] = np.maximum(dist_sub, 0)
+        distances = np.zeros(len(where), np.int64)  # 0 where the answer is RN(y)
+        position = np.searchsorted(differs, where)
+        hit = position < len(differs)
+        hit[hit] = differs[position[hit]] == where[hit]
+        distances[hit] = np.maximum(dist_sub[position[hit]], 0)
         self.worst = _worst_first(self.worst + _candidates(block, got, where, errors, distances), self.top)
 
         # accurate domain: the failing inputs nearest 0.
         mismatched = differs[nonfinite_mismatches(got_sub, sub)]
         failing = np.concatenate([np.flatnonzero(errors > self.tolerance), mismatched])
-        xf = block.x[failing]
-        if (xf == 0).any():
-            self.fails_at_zero = True
-        negative, positive = xf[xf < 0], xf[xf > 0]
-        if negative.size:
-            self.failure_below = max(self.failure_below or -math.inf, float(negative.max()))
-        if positive.size:
-            self.failure_above = min(self.failure_above or math.inf, float(positive.min()))
+        self._note_failures(*failure_bounds(block.x[failing]))
 
         self.nonfinite_count += len(mismatched)
         self.nonfinite = _first(self.nonfinite + _candidates(block, got, mismatched[: self.top], None, None), self.top)
@@ -442,15 +453,19 @@ class ErrorAccumulator:
         if other.max_rel is not None:
             self.max_rel = max(self.max_rel or 0.0, other.max_rel)
         self.worst = _worst_first(self.worst + other.worst, self.top)
-        if other.failure_below is not None:
-            self.failure_below = max(self.failure_below or -math.inf, other.failure_below)
-        if other.failure_above is not None:
-            self.failure_above = min(self.failure_above or math.inf, other.failure_above)
-        self.fails_at_zero |= other.fails_at_zero
+        self._note_failures(other.failure_below, other.failure_above, other.fails_at_zero)
         self.nonfinite_count += other.nonfinite_count
         self.nonfinite = _first(self.nonfinite + other.nonfinite, self.top)
         self.wrong_zero_count += other.wrong_zero_count
         self.wrong_zeros = _first(self.wrong_zeros + other.wrong_zeros, self.top)
+
+    def _note_failures(self, below: float | None, above: float | None, at_zero: bool) -> None:
+        """Narrow the domain's failure bounds toward 0."""
+        if below is not None:
+            self.failure_below = below if self.failure_below is None else max(self.failure_below, below)
+        if above is not None:
+            self.failure_above = above if self.failure_above is None else min(self.failure_above, above)
+        self.fails_at_zero |= at_zero
 
     def p99(self) -> float:
         counts = self.sketch[:SKETCH_BINS]
@@ -521,3 +536,22 @@ class ErrorAccumulator:
         acc.wrong_zero_count = int(state["wrong_zero_count"])
         acc.wrong_zeros = [Candidate.from_state(c) for c in state["wrong_zeros"]]
         return acc
+
+
+def accumulate(blocks: list[ReferenceBlock], got: np.ndarray, against: str, tolerance: float,
+               top: int) -> ErrorAccumulator:  # fmt: skip
+    """Fold the results ``got`` (in the blocks' order, concatenated) into one accumulator."""
+    acc = ErrorAccumulator(against, tolerance, top)
+    start = 0
+    for block in blocks:
+        acc.add_block(block, got[start : start + len(block.x)])
+        start += len(block.x)
+    return acc
+
+
+def case_accumulators(blocks: dict[str, list[ReferenceBlock]], got: np.ndarray, formula: str,
+                      tolerance: float, top: int) -> tuple[ErrorAccumulator, ErrorAccumulator | None]:  # fmt: skip
+    """Against the exact GELU, and against the claimed formula (None when that is erf)."""
+    exact = accumulate(blocks["erf"], got, "exact", tolerance, top)
+    own = None if formula == "erf" else accumulate(blocks[formula], got, formula, tolerance, top)
+    return exact, own

@@ -7,14 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from gelu_audit.accuracy import accumulate
 from gelu_audit.errors import UsageError
 from gelu_audit.exhaustive import PatternSpace, Shard, parse_chunk_size, parse_shard, stream
 from gelu_audit.fast_reference import fast_references
 from gelu_audit.formats import FP32, patterns_to_values
 from gelu_audit.implementations import registry, run_implementation
 from gelu_audit.inputs import parse_range
-from gelu_audit.stats import InputValues, reference_blocks
+from gelu_audit.stats import InputValues, accumulate, reference_blocks
 from tests.conftest import assert_usage_error, run_cli
 
 CASES = (("torch-gelu", "cpu"), ("numpy-tanh", "cpu"))

@@ -127,3 +127,14 @@ def test_round_to_format_is_one_correct_rounding(fmt) -> None:
     with mpmath.workprec(200):
         expected = [round_mpf(fmt, mpmath.mpf(float(value))) for value in v]
     assert np.array_equal(got, np.array(expected))
+
+
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_vector_and_scalar_amplification_agree_on_fp32_inputs(formula: str) -> None:
+    """The fast tier's bound uses a vectorized twin of the mpmath path's amplification."""
+    from gelu_audit.fast_reference import _amplification_vector
+    from gelu_audit.reference import _amplification_bits
+
+    ax = np.abs(fp32_probe_inputs())
+    scalar = [_amplification_bits(formula, float(v)) for v in ax.tolist()]
+    assert _amplification_vector(formula, ax).tolist() == scalar
