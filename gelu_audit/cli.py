@@ -272,6 +272,59 @@ def speed(**options: Any) -> None:
     sys.exit(EXIT_FAILED if failed else EXIT_OK)
 
 
+# --- paths ------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("-d", "--dtype", "dtypes", multiple=True, metavar="DTYPE",
+              help="One or several (fp16, bf16, fp32, fp64; comma-separated allowed). Default: all four.")
+@click.option("-i", "--impl", "impls", multiple=True, metavar="NAME",
+              help="PyTorch implementations to check. Default: every available one.")
+@click.option("--device", "devices", multiple=True, metavar="DEVICE", help="cpu, cuda or cuda:N. Default: cpu.")
+@click.option("--path", "paths", multiple=True, metavar="PATH",
+              help="Only these code paths (strided, transposed, offset, size-1, size-7, size-67, in-place, out).")
+@click.option("--samples", type=int, default=None, metavar="N",
+              help="fp32/fp64 sample size (default 20000/10000); fp16/bf16 are exhaustive.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fp32/fp64 sample.")
+@click.option("--top", type=int, default=5, show_default=True, help="Differing inputs kept per comparison.")
+@click.option("-f", "--format", "output_format", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+@click.option("-o", "--output", default=None, metavar="FILE", help="Write the document to FILE (atomically).")
+@click.option("--no-progress", is_flag=True, help="No progress bars on stderr.")
+def paths(**options: Any) -> None:
+    """Check that layouts, sizes and in-place/out= calls of a PyTorch GELU give the same bits.
+
+    Exit 0 when every path agrees with the contiguous call bit for bit, 1 when one differs or
+    fails (each difference is reported with its input), 2 on bad usage."""
+    from gelu_audit.code_paths import PathsSettings, run_paths
+    from gelu_audit.environment import collect_environment
+    from gelu_audit.formats import parse_format
+
+    if options["samples"] is not None and options["samples"] < 1:
+        raise UsageError(f"--samples must be a positive number, not {options['samples']}")
+    if options["top"] < 1:
+        raise UsageError("--top must be at least 1")
+    dtypes = tuple(dict.fromkeys(parse_format(d).name for d in split_list(options["dtypes"])))
+    settings = PathsSettings(
+        dtypes=dtypes or PathsSettings.dtypes,
+        implementations=tuple(split_list(options["impls"])),
+        devices=tuple(split_list(options["devices"])) or ("cpu",),
+        paths=tuple(split_list(options["paths"])),
+        samples=options["samples"], seed=options["seed"], top=options["top"],
+    )  # fmt: skip
+    report = run_paths(settings, RichProgress(not options["no_progress"]))
+    if options["output_format"] == "json":
+        from gelu_audit.report.paths_report import render_paths_json
+
+        text = render_paths_json(report, collect_environment())
+    else:
+        from gelu_audit.report.paths_report import render_paths_table
+
+        text = render_paths_table(report, use_color() and options["output"] is None)
+    place_document(text, options["output"])
+    sys.exit(EXIT_OK if report.passed else EXIT_FAILED)
+
+
 # --- list -------------------------------------------------------------------------------------
 
 
@@ -284,13 +337,13 @@ def list_command(dtypes: tuple[str, ...], devices: tuple[str, ...], output_forma
     """Show the implementations, where each can run here, and why not elsewhere."""
     from gelu_audit.formats import FORMATS, parse_format
     from gelu_audit.implementations import (
-        builtin_implementations, device_unavailable_reason, parse_device, unavailable_reason,
+        all_implementations, device_unavailable_reason, parse_device, unavailable_reason,
     )  # fmt: skip
 
     formats = [parse_format(d) for d in split_list(dtypes)] or list(FORMATS.values())
     device_names = list(dict.fromkeys(parse_device(d) for d in split_list(devices))) or ["cpu", "cuda:0"]
     rows = []
-    for impl in builtin_implementations():
+    for impl in all_implementations():
         for device in device_names:
             for fmt in formats:
                 reason = device_unavailable_reason(device) or unavailable_reason(impl, device, fmt)
@@ -304,20 +357,30 @@ def list_command(dtypes: tuple[str, ...], devices: tuple[str, ...], output_forma
         click.echo(dumps({"schema": "gelu-audit.list", "schema_version": 1, "implementations": rows}), nl=False)
         return
     from rich.table import Table
+    from rich.text import Text
 
     from gelu_audit.report.table import render_to_string
 
     table = Table(header_style="bold")
     for header in ("implementation", "formula", "computes", *(f"{d}" for d in device_names)):
         table.add_column(header)
-    for impl in builtin_implementations():
+    for impl in all_implementations():
         cells = []
         for device in device_names:
             mine = [r for r in rows if r["implementation"] == impl.name and r["device"] == device]
-            ok = [r["dtype"] for r in mine if r["available"]]
-            reasons = sorted({str(r["reason"]) for r in mine if not r["available"]})
-            cells.append(", ".join(ok) if ok else "—  " + "; ".join(reasons))
-        table.add_row(impl.name, impl.formula, impl.description, *cells)
+            lines = [", ".join(r["dtype"] for r in mine if r["available"])] if any(r["available"] for r in mine) else []
+            by_reason: dict[str, list[str]] = {}
+            for r in mine:
+                if not r["available"]:
+                    by_reason.setdefault(str(r["reason"]), []).append(r["dtype"])
+            everywhere = len(by_reason) == 1 and not lines
+            lines += [f"—  {reason}" if everywhere else f"{', '.join(names)}: —  {reason}"
+                      for reason, names in by_reason.items()]  # fmt: skip
+            cells.append(Text("\n".join(lines)))
+        computes = Text(impl.description)
+        for note in impl.notes:
+            computes.append("\n" + note, style="dim")
+        table.add_row(impl.name, impl.formula, computes, *cells)
     click.echo(render_to_string([table], use_color()), nl=False)
 
 

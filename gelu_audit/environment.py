@@ -43,7 +43,7 @@ def collect_environment(include_torch: bool = True) -> dict[str, Any]:
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "libraries": {
-            name: _version(name) for name in ("numpy", "mpmath", "ml_dtypes", "torch", "rich", "click")
+            name: _version(name) for name in ("numpy", "mpmath", "ml_dtypes", "scipy", "torch", "jax", "jaxlib", "onnxruntime", "onnx", "rich", "click")
         },
     }
     if include_torch and env["libraries"]["torch"]:

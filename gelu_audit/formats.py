@@ -112,6 +112,14 @@ def parse_format(text: str) -> FloatFormat:
 # --- bit patterns ---------------------------------------------------------------------------
 
 
+def format_of_array(array: np.ndarray) -> FloatFormat:
+    """The audited format whose NumPy dtype ``array`` has (bf16 is ml_dtypes.bfloat16)."""
+    for fmt in FORMATS.values():
+        if fmt.numpy_dtype() == array.dtype:
+            return fmt
+    raise TypeError(f"no audited format has dtype {array.dtype}")
+
+
 def all_patterns(fmt: FloatFormat) -> np.ndarray:
     """Every bit pattern of a 16-bit format, in ascending pattern order."""
     if fmt.width != 16:

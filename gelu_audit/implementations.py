@@ -28,6 +28,10 @@ class ImplementationError(Exception):
     """The implementation raised, or returned something that is not a valid answer."""
 
 
+class ImplementationUnavailable(Exception):
+    """It cannot be set up here (no compiler, no kernel for this dtype): a skip, not a failure."""
+
+
 @dataclass(frozen=True)
 class Implementation:
     """One GELU implementation and what it claims."""
@@ -48,6 +52,21 @@ class Implementation:
     """True when the implementation only makes sense on the CPU (NumPy, oneDNN switches)."""
     notes: tuple[str, ...] = field(default_factory=tuple)
     """Caveats for ``gelu-audit list``."""
+    requires: Callable[[str, FloatFormat], str | None] | None = None
+    """Quick check (milliseconds to a second) for what it needs on a device in a dtype: a
+    package, a compiler, a kernel for that dtype. The reason it cannot run there, or None.
+    Used by ``list`` and before any audit."""
+    prepare: Callable[[str, FloatFormat], None] | None = None
+    """Expensive one-time setup per device and dtype (compiling, building a session), run
+    before the audit; raises :class:`ImplementationUnavailable` when it cannot be done."""
+    torch_gelu_approximate: str | None = None
+    """For ``F.gelu`` itself: its ``approximate`` argument. Enables the in-place and ``out=``
+    code paths of ``gelu-audit paths``, which only the ATen op offers."""
+
+    @property
+    def takes_arrays(self) -> bool:
+        """True when it receives a NumPy array (NumPy, JAX, ONNX Runtime), not a torch tensor."""
+        return self.backend != "torch"
 
 
 # --- devices ----------------------------------------------------------------------------------
@@ -119,11 +138,37 @@ def unavailable_reason(impl: Implementation, device: str, fmt: FloatFormat) -> s
     """Why ``impl`` cannot run on ``device`` in ``fmt``, or None when it can."""
     if fmt.name not in impl.dtypes:
         return f"does not support {fmt}"
-    if device != "cpu" and (impl.cpu_only or impl.backend == "numpy"):
+    if device != "cpu" and (impl.cpu_only or impl.takes_arrays):
         return "CPU only"
-    if impl.backend == "torch":
-        return torch_missing_reason()
-    return None
+    if impl.backend == "torch" and (reason := torch_missing_reason()):
+        return reason
+    return impl.requires(device, fmt) if impl.requires else None
+
+
+_PREPARED: dict[tuple[str, str, str], str | None] = {}
+
+
+def preparation_failure(impl: Implementation, device: str, fmt: FloatFormat) -> str | None:
+    """Run ``impl``'s one-time setup for ``device`` and ``fmt`` (once per process): the reason it
+    cannot run there, or None. Call after :func:`unavailable_reason` returned None."""
+    if impl.prepare is None:
+        return None
+    key = (impl.name, device, fmt.name)
+    if key not in _PREPARED:
+        try:
+            with implementation_warnings_silenced():
+                impl.prepare(device, fmt)
+            _PREPARED[key] = None
+        except ImplementationUnavailable as reason:
+            _PREPARED[key] = str(reason)
+    return _PREPARED[key]
+
+
+def first_line(error: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message."""
+    text = str(error).strip()
+    message = text.splitlines()[0] if text else ""
+    return f"{type(error).__name__}: {message}".rstrip(": ")
 
 
 # --- running ----------------------------------------------------------------------------------
@@ -144,7 +189,7 @@ def _torch_bit_view(fmt: FloatFormat) -> Any:
 def make_input(impl: Implementation, fmt: FloatFormat, device: str, patterns: np.ndarray) -> Any:
     """The exact bit patterns as the tensor/array the implementation receives."""
     signed = np.ascontiguousarray(patterns).view(f"int{fmt.width}")
-    if impl.backend == "numpy":
+    if impl.takes_arrays:
         return signed.view(fmt.numpy_dtype()).copy()
     import torch
 
@@ -154,7 +199,7 @@ def make_input(impl: Implementation, fmt: FloatFormat, device: str, patterns: np
 
 def output_values(impl: Implementation, fmt: FloatFormat, device: str, x: Any, out: Any) -> np.ndarray:
     """Check an output against its input and decode it exactly to float64."""
-    if impl.backend == "numpy":
+    if impl.takes_arrays:
         if not isinstance(out, np.ndarray):
             raise ImplementationError(f"returned {type(out).__name__}, expected a NumPy array")
         if out.shape != x.shape:
@@ -197,8 +242,7 @@ def run_implementation(
         with implementation_warnings_silenced():
             out = impl.function(x)
     except Exception as error:  # noqa: BLE001 - any failure of user code is reported
-        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise ImplementationError(f"raised {type(error).__name__}: {message}".rstrip(": ")) from error
+        raise ImplementationError(f"raised {first_line(error)}") from error
     if impl.backend == "torch" and device.startswith("cuda"):
         import torch
 
@@ -309,7 +353,7 @@ def builtin_implementations() -> list[Implementation]:
     return [
         Implementation(
             "torch-gelu", "torch", "erf", _torch_gelu,
-            "torch.nn.functional.gelu(x)", notes=(_ONEDNN_NOTE,),
+            "torch.nn.functional.gelu(x)", notes=(_ONEDNN_NOTE,), torch_gelu_approximate="none",
         ),
         Implementation(
             "torch-gelu-aten", "torch", "erf", _torch_gelu_aten,
@@ -319,6 +363,7 @@ def builtin_implementations() -> list[Implementation]:
         Implementation(
             "torch-gelu-tanh", "torch", "tanh", _torch_gelu_tanh,
             'torch.nn.functional.gelu(x, approximate="tanh")', notes=(_ONEDNN_NOTE,),
+            torch_gelu_approximate="tanh",
         ),
         Implementation(
             "torch-gelu-tanh-aten", "torch", "tanh", _torch_gelu_tanh_aten,
@@ -362,13 +407,21 @@ def builtin_implementations() -> list[Implementation]:
     ]  # fmt: skip
 
 
+def all_implementations() -> list[Implementation]:
+    """The built-ins, the compiled builds and the other frameworks' GELUs, in report order."""
+    from gelu_audit.compiled import compiled_implementations
+    from gelu_audit.frameworks import framework_implementations
+
+    return builtin_implementations() + compiled_implementations() + framework_implementations()
+
+
 def registry() -> dict[str, Implementation]:
     """Every implementation known by name."""
-    return {impl.name: impl for impl in builtin_implementations()}
+    return {impl.name: impl for impl in all_implementations()}
 
 
 def select_implementations(names: list[str] | None) -> list[Implementation]:
-    """The implementations asked for by name (all built-ins when none are named)."""
+    """The implementations asked for by name (all known ones when none are named)."""
     known = registry()
     if not names:
         return list(known.values())

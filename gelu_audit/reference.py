@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -319,8 +320,13 @@ def compute_references(
 
     # NOTE: fork where the platform has it: "spawn" re-imports the caller's __main__, which
     # fails from stdin or a notebook. The workers run mpmath only, never torch's thread pools.
+    # Once JAX is loaded (its rows ran), its runtime threads make a fork unsafe (JAX warns of
+    # deadlocks), so the workers come from a forkserver, started clean, instead.
     methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    if "fork" in methods and "jax" not in sys.modules:
+        context = multiprocessing.get_context("fork")
+    else:
+        context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         futures = [pool.submit(_reference_chunk, formula, fmt.name, c) for c in chunks]
         parts = []

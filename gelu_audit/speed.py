@@ -25,6 +25,7 @@ from gelu_audit.implementations import (
     ImplementationError,
     implementation_warnings_silenced,
     make_input,
+    preparation_failure,
     resolve_devices,
     run_implementation,
     select_implementations,
@@ -296,7 +297,7 @@ def copy_function(impl: Implementation, x: Any) -> Callable[[], Any]:
     every call and measured 50–350% IQR/median here. The GELU under audit allocates its output
     as its callers' code does, so that cost stays in its time and in its ratio to copy.
     """
-    if impl.backend == "numpy":
+    if impl.takes_arrays:
         out = np.empty_like(x)
         return lambda: np.copyto(out, x)
     out = x.clone()
@@ -349,7 +350,7 @@ def run_speed(settings: SpeedSettings, progress: ProgressSink = SILENT) -> Speed
     for fmt in (FORMATS[d] for d in settings.dtypes):
         for impl in implementations:
             for device in devices:
-                reason = unavailable_reason(impl, device, fmt)
+                reason = unavailable_reason(impl, device, fmt) or preparation_failure(impl, device, fmt)
                 if reason:
                     skipped.append((impl.name, device, fmt.name, reason))
                 else:

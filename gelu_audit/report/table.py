@@ -20,7 +20,9 @@ def render_to_string(renderables: list[object], color: bool, width: int | None =
         highlight=False, soft_wrap=False, color_system="standard" if color else None,
     )  # fmt: skip
     for item in renderables:
-        console.print(item)
+        # Plain strings are printed as text, never as rich markup: reasons and errors carry
+        # brackets ("pip install 'gelu-audit[jax]'", "raised IndexError: [...]").
+        console.print(Text(item) if isinstance(item, str) else item)
     return buffer.getvalue()
 
 

@@ -1,0 +1,110 @@
+"""``torch.compile`` (Inductor) builds of GELU: a different numerical object from eager F.gelu.
+
+Inductor does not call ATen's or oneDNN's GELU kernel: it generates its own loop (C++ with
+its vectorized erf/tanh on the CPU, Triton on CUDA), and for fp16/bf16 it computes in float32
+and rounds once at the end. So the compiled and eager results differ, and users who compile
+their model are running the compiled one.
+
+Each build compiles once per device and dtype (with dynamic shapes, so every input size
+reuses it); :func:`prepare` does that before an audit, so a compiler that is missing or
+fails turns the row into a skip with the reason rather than an error of the kernel.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+from gelu_audit.formats import FloatFormat
+from gelu_audit.implementations import Implementation, ImplementationUnavailable, first_line
+
+_COMPILED: dict[tuple[str, str, str], Any] = {}
+
+
+def _eager_gelu(approximate: str) -> Any:
+    def gelu(x: Any) -> Any:
+        import torch.nn.functional as F
+
+        return F.gelu(x, approximate=approximate)
+
+    return gelu
+
+
+def compiled_gelu(approximate: str, device: str, dtype: str) -> Any:  # dtype: e.g. "torch.float16"
+    """``torch.compile(F.gelu(x, approximate=...), dynamic=True)`` for one device and dtype,
+    built once per process.
+
+    Each build gets its own code object: Dynamo keeps its compiled graphs per code object and
+    beyond ``recompile_limit`` of them silently runs the function eagerly, which would audit
+    eager F.gelu under the compiled name. One code object per device and dtype stays far
+    below that limit whatever the number of devices."""
+    key = (approximate, device, dtype)
+    if key not in _COMPILED:
+        import torch
+
+        eager = _eager_gelu(approximate)
+        name = f"gelu_{approximate}_{dtype.removeprefix('torch.')}_{device.replace(':', '_')}"
+        code = eager.__code__.replace(co_name=name)
+        function = types.FunctionType(code, eager.__globals__, code.co_name, None, eager.__closure__)
+        _COMPILED[key] = torch.compile(function, dynamic=True)
+    return _COMPILED[key]
+
+
+def compile_requirement(device: str, fmt: FloatFormat) -> str | None:
+    """Why torch.compile cannot build for ``device`` here (cheap checks only), or None."""
+    import torch._dynamo
+
+    if not torch._dynamo.is_dynamo_supported():
+        return "torch.compile is not supported on this Python/platform"
+    if device == "cpu":
+        from torch._inductor.cpp_builder import get_cpp_compiler
+
+        try:
+            get_cpp_compiler()
+        except Exception as error:  # noqa: BLE001 - any failure means no usable compiler
+            return f"torch.compile on the CPU needs a C++ compiler (Inductor found none: {first_line(error)})"
+        return None
+    from torch.utils._triton import has_triton
+
+    if not has_triton():
+        return "torch.compile on CUDA needs Triton (pip install triton)"
+    return None
+
+
+def _prepare(approximate: str) -> Any:
+    def prepare(device: str, fmt: FloatFormat) -> None:
+        import torch
+
+        x = torch.linspace(-4.0, 4.0, 37, dtype=getattr(torch, fmt.torch_dtype))
+        try:
+            compiled_gelu(approximate, device, str(x.dtype))(x.to(device))
+        except Exception as error:  # noqa: BLE001 - compiler failures are reported as the reason
+            raise ImplementationUnavailable(f"torch.compile failed: {first_line(error)}") from error
+
+    return prepare
+
+
+def _run(approximate: str) -> Any:
+    def run(x: Any) -> Any:
+        return compiled_gelu(approximate, str(x.device), str(x.dtype))(x)
+
+    return run
+
+
+_COMPILE_NOTE = "compiled with torch.compile (Inductor, dynamic shapes) once per dtype and device before the audit"
+
+
+def compiled_implementations() -> list[Implementation]:
+    """The compiled rows, in report order."""
+    return [
+        Implementation(
+            "torch-compile-gelu", "torch", "erf", _run("none"),
+            "torch.compile(F.gelu)(x): Inductor's generated kernel (C++ on CPU, Triton on CUDA)",
+            notes=(_COMPILE_NOTE,), requires=compile_requirement, prepare=_prepare("none"),
+        ),
+        Implementation(
+            "torch-compile-gelu-tanh", "torch", "tanh", _run("tanh"),
+            'torch.compile(F.gelu, approximate="tanh")(x): Inductor\'s generated kernel',
+            notes=(_COMPILE_NOTE,), requires=compile_requirement, prepare=_prepare("tanh"),
+        ),
+    ]  # fmt: skip

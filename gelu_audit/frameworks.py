@@ -1,0 +1,152 @@
+"""GELU outside PyTorch: JAX and ONNX Runtime, audited when installed, never required.
+
+Both receive the audited dtype as a NumPy array (bf16 through ml_dtypes) and run on their
+own CPU backends. When a package is missing, the rows are listed as unavailable with the
+``pip install`` that enables them. An installed runtime that has no kernel for a dtype (ONNX
+Runtime has no bf16 Gelu on the CPU) is found when the session is built, once per dtype, and
+the row is skipped with the runtime's own message.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+import numpy as np
+
+from gelu_audit.formats import FloatFormat, format_of_array
+from gelu_audit.implementations import Implementation, first_line
+
+
+def _missing(module: str, extra: str) -> str | None:
+    if importlib.util.find_spec(module) is None:
+        return f"{module} is not installed (pip install 'gelu-audit[{extra}]')"
+    return None
+
+
+# --- JAX --------------------------------------------------------------------------------------
+
+
+def _jax() -> Any:
+    """JAX with 64-bit types enabled (else it silently computes fp64 inputs in float32)."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    return jax
+
+
+def _jax_gelu(approximate: bool) -> Any:
+    def run(x: np.ndarray) -> np.ndarray:
+        jax = _jax()
+        on_cpu = jax.device_put(x, jax.devices("cpu")[0])
+        return np.asarray(jax.nn.gelu(on_cpu, approximate=approximate))
+
+    return run
+
+
+def _jax_requirement(device: str, fmt: FloatFormat) -> str | None:
+    """Installed and importable (a broken install is a reason, not a crash)."""
+    if reason := _missing("jax", "jax"):
+        return reason
+    try:
+        _jax()
+    except Exception as error:  # noqa: BLE001
+        return f"jax does not import: {first_line(error)}"
+    return None
+
+
+# --- ONNX Runtime -----------------------------------------------------------------------------
+
+_ONNX_TYPES = {"fp16": "FLOAT16", "bf16": "BFLOAT16", "fp32": "FLOAT", "fp64": "DOUBLE"}
+ONNX_OPSET = 20
+"""The first opset with a standard Gelu operator (``approximate`` = "none" or "tanh")."""
+
+_SESSIONS: dict[tuple[str, str], Any] = {}
+
+
+def gelu_model(approximate: str, fmt: FloatFormat) -> bytes:
+    """A one-node ONNX model: y = Gelu(x, approximate) on a 1-D tensor of ``fmt``."""
+    from onnx import TensorProto, helper
+
+    element = getattr(TensorProto, _ONNX_TYPES[fmt.name])
+    node = helper.make_node("Gelu", ["x"], ["y"], approximate=approximate)
+    graph = helper.make_graph(
+        [node], "gelu",
+        [helper.make_tensor_value_info("x", element, [None])],
+        [helper.make_tensor_value_info("y", element, [None])],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)])
+    model.ir_version = 10  # what onnxruntime >= 1.17 reads; newer onnx writes a newer default
+    return model.SerializeToString()
+
+
+def ort_session(approximate: str, fmt: FloatFormat) -> Any:
+    """A CPU InferenceSession of :func:`gelu_model`, with the default (full) graph
+    optimisation a deployed model gets; built once per dtype."""
+    key = (approximate, fmt.name)
+    if key not in _SESSIONS:
+        import onnxruntime
+
+        _SESSIONS[key] = onnxruntime.InferenceSession(
+            gelu_model(approximate, fmt), providers=["CPUExecutionProvider"]
+        )
+    return _SESSIONS[key]
+
+
+def _ort_gelu(approximate: str) -> Any:
+    def run(x: np.ndarray) -> np.ndarray:
+        (y,) = ort_session(approximate, format_of_array(x)).run(None, {"x": x})
+        return y
+
+    return run
+
+
+def _ort_version() -> str:
+    import onnxruntime
+
+    return str(onnxruntime.__version__)
+
+
+def _ort_requirement(approximate: str) -> Any:
+    """Installed, and a session for this dtype can be built (milliseconds): onnxruntime has
+    no CPU Gelu kernel for some dtypes and says so when the session is created."""
+
+    def requirement(device: str, fmt: FloatFormat) -> str | None:
+        if reason := _missing("onnxruntime", "onnxruntime") or _missing("onnx", "onnxruntime"):
+            return reason
+        try:
+            ort_session(approximate, fmt)
+        except Exception as error:  # noqa: BLE001
+            # "[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : Could not find ..." -> the last part
+            message = first_line(error).rsplit(" : ", 1)[-1]
+            return f"onnxruntime {_ort_version()} has no CPU kernel for Gelu in {fmt}: {message}"
+        return None
+
+    return requirement
+
+
+def framework_implementations() -> list[Implementation]:
+    """JAX and ONNX Runtime rows, in report order (listed whether or not installed)."""
+    return [
+        Implementation(
+            "jax-gelu", "jax", "erf", _jax_gelu(False),
+            "jax.nn.gelu(x, approximate=False): (x/2)·erfc(−x/√2), XLA on the CPU",
+            cpu_only=True, requires=_jax_requirement,
+        ),
+        Implementation(
+            "jax-gelu-tanh", "jax", "tanh", _jax_gelu(True),
+            "jax.nn.gelu(x): approximate=True, JAX's default, is the tanh form; XLA on the CPU",
+            cpu_only=True, notes=("jax.nn.gelu defaults to approximate=True (tanh)",),
+            requires=_jax_requirement,
+        ),
+        Implementation(
+            "onnxruntime-gelu", "onnxruntime", "erf", _ort_gelu("none"),
+            f"ONNX Gelu (opset {ONNX_OPSET}, approximate=\"none\") in an onnxruntime CPU session",
+            cpu_only=True, requires=_ort_requirement("none"),
+        ),
+        Implementation(
+            "onnxruntime-gelu-tanh", "onnxruntime", "tanh", _ort_gelu("tanh"),
+            f"ONNX Gelu (opset {ONNX_OPSET}, approximate=\"tanh\") in an onnxruntime CPU session",
+            cpu_only=True, requires=_ort_requirement("tanh"),
+        ),
+    ]  # fmt: skip
