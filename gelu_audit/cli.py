@@ -135,6 +135,9 @@ def cli() -> None:
               help="With --exhaustive: audit only the K-th of N slices; combine with `gelu-audit merge`.")
 @click.option("--top", type=int, default=5, show_default=True, help="Worst inputs kept per case.")
 @click.option("--details", is_flag=True, help="Table format: list worst inputs and histograms too.")
+@click.option("--profile", is_flag=True, help="Table format: add where the error is, per binade of x.")
+@click.option("--plot", "plot_file", default=None, metavar="FILE",
+              help="Also draw error against x and the histograms to FILE (.png or .svg; needs gelu-audit[plot]).")
 @click.option("--no-progress", is_flag=True, help="No progress bars on stderr.")
 def accuracy(**options: Any) -> None:
     """Audit accuracy in ULPs against correctly rounded mpmath references."""
@@ -178,8 +181,21 @@ def accuracy(**options: Any) -> None:
     )
     if settings.shard and options["output_format"] != "json":
         raise UsageError("--shard writes a partial report for `gelu-audit merge`: add --format json")
+    plot_target = None
+    if options["plot_file"]:
+        from gelu_audit.plot import check_plot_path, require_matplotlib
+
+        plot_target = check_plot_path(options["plot_file"])
+        require_matplotlib()  # before a long audit, not after it
     report = run_audit(settings, RichProgress(not options["no_progress"]))
-    emit_accuracy(report, collect_environment(), options)
+    environment = collect_environment()
+    if plot_target:
+        from gelu_audit.plot import write_plots
+        from gelu_audit.report.json_report import accuracy_document
+
+        for path in write_plots(accuracy_document(report, environment), plot_target):
+            click.echo(f"gelu-audit: wrote {path}", err=True)
+    emit_accuracy(report, environment, options)
 
 
 def emit_accuracy(report: Any, environment: dict[str, Any], options: dict[str, Any]) -> NoReturn:
@@ -192,7 +208,7 @@ def emit_accuracy(report: Any, environment: dict[str, Any], options: dict[str, A
         from gelu_audit.report.table import render_table
 
         color = use_color() and options["output"] is None
-        text = render_table(report, color, options.get("details", False))
+        text = render_table(report, color, options.get("details", False), profile=options.get("profile", False))
     place_document(text, options["output"])
     sys.exit(EXIT_OK if report.passed else EXIT_FAILED)
 
@@ -206,12 +222,44 @@ def emit_accuracy(report: Any, environment: dict[str, Any], options: dict[str, A
               show_default=True, help="Document written to stdout (or to --output).")
 @click.option("-o", "--output", default=None, metavar="FILE", help="Write the document to FILE (atomically).")
 @click.option("--details", is_flag=True, help="Table format: list worst inputs and histograms too.")
+@click.option("--profile", is_flag=True, help="Table format: add where the error is, per binade of x.")
 def merge(reports: tuple[str, ...], **options: Any) -> None:
     """Combine the JSON reports of `accuracy --exhaustive --shard K/N` into the whole run's report."""
     from gelu_audit.merge import merge_shards
 
     report, environment = merge_shards(list(reports))
     emit_accuracy(report, environment, options)
+
+
+# --- plot -------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("report", metavar="REPORT.json")
+@click.option("-o", "--output", required=True, metavar="FILE",
+              help="FILE.png or FILE.svg; with several dtypes/devices, FILE-<dtype>.png for each.")
+@click.option("-d", "--dtype", "dtypes", multiple=True, metavar="DTYPE", help="Only these dtypes.")
+@click.option("-i", "--impl", "impls", multiple=True, metavar="NAME", help="Only these implementations.")
+@click.option("--device", "devices", multiple=True, metavar="DEVICE", help="Only these devices.")
+@click.option("--against", type=click.Choice(["exact", "formula"]), default="exact", show_default=True,
+              help="Error against the exact GELU or each implementation's own formula.")
+def plot(report: str, output: str, dtypes: tuple[str, ...], impls: tuple[str, ...], devices: tuple[str, ...],
+         against: str) -> None:  # fmt: skip
+    """Draw ULP error against x and the ULP histograms from a saved `accuracy -f json` report.
+
+    Needs matplotlib (pip install 'gelu-audit[plot]'). Prints the files written."""
+    from gelu_audit.formats import parse_format
+    from gelu_audit.implementations import parse_device
+    from gelu_audit.plot import check_plot_path, write_plots
+    from gelu_audit.report.json_report import ACCURACY_SCHEMA
+    from gelu_audit.report.serialize import load_document
+
+    target = check_plot_path(output)
+    document = load_document(report, ACCURACY_SCHEMA, (1,))
+    chosen_dtypes = [parse_format(d).name for d in split_list(dtypes)]
+    chosen_devices = [parse_device(d) for d in split_list(devices)]
+    for path in write_plots(document, target, chosen_dtypes, split_list(impls), chosen_devices, against):
+        click.echo(str(path))
 
 
 # --- speed ------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ kept in a form that adds up exactly and does not depend on how the inputs were c
 * p99 comes from a sketch: counts per float32 bit pattern of the error with its low 16 bits
   dropped (7 fraction bits, 2^−7 relative width); it reports the upper edge of the bin that
   holds the 99th-percentile point (nearest rank), capped at the maximum;
+* the error profile (per segment of x: points, maximum, counts) is maxima and sums too;
 * maxima, the worst inputs (largest error, then smallest index), the first non-finite
   mismatches and wrong-sign zeros (smallest index) and the accurate domain's failure bounds
   are order-independent selections.
@@ -30,6 +31,7 @@ import numpy as np
 
 from gelu_audit.fast_reference import BLOCK  # statistics blocks are the fast tier's blocks
 from gelu_audit.formats import FloatFormat, hex_pattern
+from gelu_audit.profile import ErrorProfile, ProfileAccumulator, SegmentRuns
 from gelu_audit.reference import ReferenceValues
 from gelu_audit.ulp import (
     HISTOGRAM_LABELS,
@@ -115,6 +117,8 @@ class ErrorStats:
     worst: tuple[PointReport, ...]
     """The inputs with the largest errors, largest first."""
     accurate_domain: AccurateDomain
+    profile: ErrorProfile
+    """Where the error is: per segment of x (binade and sign), points and maximum error."""
 
 
 # --- exact sums -------------------------------------------------------------------------------
@@ -247,6 +251,13 @@ class ReferenceBlock:
     histogram: np.ndarray
     top: int
     _threshold: float | None = None
+    _runs: SegmentRuns | None = None
+
+    def runs(self) -> SegmentRuns:
+        """The block's inputs grouped by profile segment; computed on first use, shared."""
+        if self._runs is None:
+            self._runs = SegmentRuns.of(self.fmt, self.x)
+        return self._runs
 
     def threshold(self) -> float:
         """The (2·top)-th largest residual (−inf if fewer points): an implementation that
@@ -366,6 +377,7 @@ class ErrorAccumulator:
     nonfinite: list[Candidate] = field(default_factory=list)
     wrong_zero_count: int = 0
     wrong_zeros: list[Candidate] = field(default_factory=list)
+    profile: ProfileAccumulator = field(default_factory=ProfileAccumulator)
 
     def add_block(self, block: ReferenceBlock, got: np.ndarray) -> None:
         """Fold in one block's results ``got`` (float64, same order as the block's inputs)."""
@@ -430,8 +442,10 @@ class ErrorAccumulator:
 
         # accurate domain: the failing inputs nearest 0.
         mismatched = differs[nonfinite_mismatches(got_sub, sub)]
-        failing = np.concatenate([np.flatnonzero(errors > self.tolerance), mismatched])
+        over = errors > self.tolerance
+        failing = np.concatenate([np.flatnonzero(over), mismatched])
         self._note_failures(*failure_bounds(block.x[failing]))
+        self.profile.add(fmt, block.runs(), errors, over, mismatched)
 
         self.nonfinite_count += len(mismatched)
         self.nonfinite = _first(self.nonfinite + _candidates(block, got, mismatched[: self.top], None, None), self.top)
@@ -458,6 +472,7 @@ class ErrorAccumulator:
         self.nonfinite = _first(self.nonfinite + other.nonfinite, self.top)
         self.wrong_zero_count += other.wrong_zero_count
         self.wrong_zeros = _first(self.wrong_zeros + other.wrong_zeros, self.top)
+        self.profile.merge(other.profile)
 
     def _note_failures(self, below: float | None, above: float | None, at_zero: bool) -> None:
         """Narrow the domain's failure bounds toward 0."""
@@ -494,6 +509,7 @@ class ErrorAccumulator:
             worst=tuple(c.point(fmt) for c in self.worst),
             accurate_domain=domain_ends(self.tolerance, self.failure_below, self.failure_above,
                                         self.fails_at_zero, tested),  # fmt: skip
+            profile=self.profile.finish(),
         )
 
     # --- state for shard files ---
@@ -512,6 +528,7 @@ class ErrorAccumulator:
             "fails_at_zero": self.fails_at_zero,
             "nonfinite_count": self.nonfinite_count, "nonfinite": [c.to_state() for c in self.nonfinite],
             "wrong_zero_count": self.wrong_zero_count, "wrong_zeros": [c.to_state() for c in self.wrong_zeros],
+            "profile": self.profile.to_state(),
         }  # fmt: skip
 
     @staticmethod
@@ -535,6 +552,7 @@ class ErrorAccumulator:
         acc.nonfinite = [Candidate.from_state(c) for c in state["nonfinite"]]
         acc.wrong_zero_count = int(state["wrong_zero_count"])
         acc.wrong_zeros = [Candidate.from_state(c) for c in state["wrong_zeros"]]
+        acc.profile = ProfileAccumulator.from_state(state["profile"])
         return acc
 
 

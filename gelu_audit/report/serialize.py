@@ -43,8 +43,25 @@ def jsonable(value: Any) -> Any:
 
 
 def dumps(document: dict[str, Any]) -> str:
-    """A strict-JSON string (no NaN/Infinity tokens) with a trailing newline."""
-    return json.dumps(jsonable(document), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+    """A strict-JSON string (no NaN/Infinity tokens) with a trailing newline.
+
+    Indented for people, except that a list of plain values stays on one line: error profiles
+    and histograms are long columns of numbers, one per line they would be most of the file."""
+    return _encode(jsonable(document), "") + "\n"
+
+
+def _encode(value: Any, indent: str) -> str:
+    inner = indent + "  "
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [f"{inner}{json.dumps(str(k), ensure_ascii=False)}: {_encode(v, inner)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
+    if isinstance(value, list):
+        if all(not isinstance(v, (dict, list)) for v in value):
+            return json.dumps(value, allow_nan=False, ensure_ascii=False)
+        return "[\n" + ",\n".join(inner + _encode(v, inner) for v in value) + "\n" + indent + "]"
+    return json.dumps(value, allow_nan=False, ensure_ascii=False)
 
 
 def number(value: Any) -> float:

@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gelu_audit.accuracy import AccurateDomain, AuditReport, CaseResult, ErrorStats, Verdict
+from gelu_audit.profile import ErrorProfile
 
 
 def render_to_string(renderables: list[object], color: bool, width: int | None = None) -> str:
@@ -152,5 +153,73 @@ def notes(report: AuditReport, details: bool) -> list[str]:
     return lines
 
 
-def render_table(report: AuditReport, color: bool, details: bool = False, width: int | None = None) -> str:
-    return render_to_string([*accuracy_tables(report), "\n".join(notes(report, details))], color, width)
+def render_table(report: AuditReport, color: bool, details: bool = False, width: int | None = None,
+                 profile: bool = False) -> str:  # fmt: skip
+    """The tables, the error profiles (with ``profile`` or ``details``), then the notes."""
+    profiles = profile_tables(report) if profile or details else []
+    return render_to_string([*accuracy_tables(report), *profiles, "\n".join(notes(report, details))], color, width)
+
+
+# --- the error profile as text ----------------------------------------------------------------
+
+SPARK_WIDTH = 72
+"""Characters per profile line: segments are merged (by their maximum) to fit."""
+_SPARK_LEVELS = ((0.5, "▁"), (1.0, "▂"), (2.0, "▃"), (4.0, "▄"), (16.0, "▅"), (256.0, "▆"), (65536.0, "▇"))
+
+
+def _spark_char(max_ulp: float, nonfinite: int) -> str:
+    if nonfinite:
+        return "!"
+    return next((char for bound, char in _SPARK_LEVELS if max_ulp <= bound), "█")
+
+
+def sparkline(profile: ErrorProfile, tolerance: float, width: int = SPARK_WIDTH) -> Text:
+    """One character per group of adjacent segments, from −∞ (left) to +∞ (right): its height
+    is the group's maximum error on a log scale (▁ ≤0.5, ▂ ≤1, ▃ ≤2, ▄ ≤4, ▅ ≤16, ▆ ≤256,
+    ▇ ≤65536 ULP, █ more; ! a non-finite mismatch), red above the tolerance."""
+    n = len(profile.points)
+    text = Text()
+    if n == 0:
+        return text
+    groups = min(n, width)
+    for g in range(groups):
+        first, last = g * n // groups, (g + 1) * n // groups
+        worst = max(profile.max_ulp[first:last])
+        nonfinite = sum(profile.nonfinite[first:last])
+        over = sum(profile.over_tolerance[first:last])
+        style = "red" if nonfinite or over else ("green" if worst <= 0.5 else "yellow")
+        text.append(_spark_char(worst, nonfinite), style=style)
+    return text
+
+
+def _axis(profile: ErrorProfile, width: int = SPARK_WIDTH) -> str:
+    """The header over a sparkline: its left end, 0 where x = 0 falls, its right end."""
+    n = len(profile.points)
+    if n == 0:
+        return ""
+    groups = min(n, width)
+    zero = next((g for g in range(groups) if profile.x_hi[(g + 1) * n // groups - 1] > 0), groups - 1)
+    left, right = f"{profile.x_lo[0]:.3g}", f"{profile.x_hi[-1]:.3g}"
+    left = left if len(left) < zero else ""
+    right = right if len(right) < groups - zero - 1 else ""
+    return left.ljust(zero) + "0" + right.rjust(groups - zero - 1)
+
+
+def profile_tables(report: AuditReport) -> list[object]:
+    """Per dtype: each case's maximum error along x as a line of block characters."""
+    tolerance = report.settings.effective_domain_tolerance
+    items: list[object] = []
+    for dtype in report.inputs:
+        cases = [c for c in report.results if c.dtype == dtype and c.exact is not None]
+        if not cases:
+            continue
+        table = Table(title=f"{dtype}: where the error is (max per binade of x, against the exact GELU; "
+                            f"▁≤0.5 ▂≤1 ▃≤2 ▄≤4 ▅≤16 ▆≤256 ▇≤65536 █ more, ! non-finite; red: over {tolerance:g} ULP)",
+                      title_justify="left", header_style="bold")  # fmt: skip
+        table.add_column("implementation", no_wrap=True)
+        table.add_column(_axis(cases[0].exact.profile), no_wrap=True)
+        for case in cases:
+            name = case.implementation + ("" if case.device == "cpu" else f" [{case.device}]")
+            table.add_row(name, sparkline(case.exact.profile, tolerance))
+        items.append(table)
+    return items

@@ -1,0 +1,229 @@
+"""Pictures of where implementations fail: ULP error against x, and the ULP histograms.
+
+Drawn from an accuracy report's JSON document (a live audit is turned into one first), using
+only what the report keeps: each case's per-segment error profile, accurate domain, worst
+inputs and histogram. So a plot of a CI run needs no re-run, and a plot of an exhaustive fp32
+audit needs none of its 2^32 points. matplotlib is an optional extra (``gelu-audit[plot]``).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from gelu_audit.errors import EnvironmentUnavailableError, UsageError
+from gelu_audit.formats import FORMATS
+
+PLOT_SUFFIXES = (".png", ".svg")
+ERROR_FLOOR = 1e-3
+"""Errors below this (an exact or nearly exact answer) are drawn at it: a log axis has no 0."""
+CORE = (-8.0, 8.0)
+"""The linear close-up of the core, where GELU bends and the tail starts."""
+DOMAIN_STRIP = 0.12
+"""Share of the error axes' height, at the bottom, for the accurate-domain bands."""
+
+
+def check_plot_path(path: str) -> Path:
+    """The output path, refused (exit 2) unless it ends in .png or .svg."""
+    target = Path(path)
+    if target.suffix.lower() not in PLOT_SUFFIXES:
+        raise UsageError(f"cannot plot to {path!r}: the file name must end in .png or .svg")
+    return target
+
+
+def require_matplotlib() -> None:
+    """Exit 2 with the extra to install when matplotlib is missing."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise EnvironmentUnavailableError("plotting needs matplotlib: pip install 'gelu-audit[plot]'") from None
+
+
+def _pyplot() -> Any:
+    require_matplotlib()
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_groups(document: dict[str, Any], dtypes: list[str], implementations: list[str],
+                devices: list[str], against: str) -> dict[tuple[str, str], list[dict[str, Any]]]:  # fmt: skip
+    """The report's cases to draw, one group (one picture) per dtype and device."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    stats_key = "exact" if against == "exact" else "own_formula"
+    for case in document.get("results", []):
+        if case.get("status") != "ok" or not case.get(stats_key) or "profile" not in case[stats_key]:
+            continue
+        if (dtypes and case["dtype"] not in dtypes) or (implementations and case["implementation"] not in implementations):
+            continue
+        if devices and case["device"] not in devices:
+            continue
+        groups.setdefault((case["dtype"], case["device"]), []).append(case)
+    if not groups:
+        raise UsageError("nothing to plot: the report has no finished case with an error profile"
+                         + (" matching the selection" if dtypes or implementations or devices else ""))
+    return groups
+
+
+def output_paths(target: Path, groups: list[tuple[str, str]]) -> list[Path]:
+    """One file per picture: ``target`` itself for one, ``name-<dtype>[-<device>].png`` for more."""
+    if len(groups) == 1:
+        return [target]
+    several_devices = len({device for _, device in groups}) > 1
+    return [
+        target.with_name(f"{target.stem}-{dtype}{'-' + device.replace(':', '') if several_devices else ''}{target.suffix}")
+        for dtype, device in groups
+    ]
+
+
+def write_plots(document: dict[str, Any], target: Path, dtypes: list[str] = (), implementations: list[str] = (),
+                devices: list[str] = (), against: str = "exact") -> list[Path]:  # fmt: skip
+    """Draw every selected dtype/device of an accuracy report; the files written."""
+    plt = _pyplot()
+    groups = plot_groups(document, list(dtypes), list(implementations), list(devices), against)
+    paths = output_paths(target, list(groups))
+    for ((dtype, device), cases), path in zip(groups.items(), paths):
+        figure = draw(plt, document, dtype, device, cases, against)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial")
+        figure.savefig(partial, format=path.suffix.lower().lstrip("."), dpi=100)
+        plt.close(figure)
+        partial.replace(path)
+    return paths
+
+
+def _title(document: dict[str, Any], dtype: str, device: str, against: str) -> str:
+    env = document.get("environment", {})
+    libraries = env.get("libraries", {})
+    versions = ", ".join(f"{name} {libraries[name]}" for name in ("torch", "numpy", "jax", "onnxruntime")
+                         if libraries.get(name))  # fmt: skip
+    inputs = document.get("inputs", {}).get(dtype, {})
+    how = inputs.get("method", "")
+    points = inputs.get("count") or inputs.get("points")
+    what = "the exact GELU" if against == "exact" else "each implementation's own formula"
+    first = f"GELU error in ULP against {what}: {dtype} on {device}"
+    second = f"{how}{f', {points:,} inputs' if isinstance(points, int) else ''}; gelu-audit {document.get('tool', {}).get('version', '?')}"
+    third = f"{versions}; {env.get('cpu', '')}"
+    return "\n".join([first, second, third])
+
+
+def _stairs_runs(profile: dict[str, Any]) -> list[tuple[list[float], list[float]]]:
+    """The profile as runs of adjacent segments: (edges, values) for ``Axes.stairs``."""
+    runs: list[tuple[list[float], list[float]]] = []
+    for lo, hi, value in zip(profile["x_lo"], profile["x_hi"], profile["max_ulp"]):
+        lo, hi, value = float(lo), float(hi), max(float(value), ERROR_FLOOR)
+        if runs and runs[-1][0][-1] == lo:
+            runs[-1][0].append(hi)
+            runs[-1][1].append(value)
+        else:
+            runs.append(([lo, hi], [value]))
+    return runs
+
+
+def draw(plt: Any, document: dict[str, Any], dtype: str, device: str, cases: list[dict[str, Any]],
+         against: str) -> Any:  # fmt: skip
+    """One figure: error against x (whole range and core close-up) and the histograms."""
+    from matplotlib.transforms import blended_transform_factory
+
+    fmt = FORMATS[dtype]
+    key = "exact" if against == "exact" else "own_formula"
+    tolerance = float(document.get("settings", {}).get("domain_tolerance_ulp", 2.0))
+    figure = plt.figure(figsize=(14, 9.5))
+    grid = figure.add_gridspec(2, 3, height_ratios=[3, 2], left=0.06, right=0.985, top=0.89, bottom=0.05,
+                               hspace=0.28, wspace=0.22)  # fmt: skip
+    full, core, bars = figure.add_subplot(grid[0, :2]), figure.add_subplot(grid[0, 2]), figure.add_subplot(grid[1, :])
+    colors = _palette(plt, len(cases))
+    worst_overall = None
+    for number, case in enumerate(cases):
+        color = colors[number % len(colors)]
+        stats = case[key]
+        for axes in (full, core):
+            for run, (edges, values) in enumerate(_stairs_runs(stats["profile"])):
+                label = case["implementation"] if axes is full and run == 0 else None
+                axes.stairs(values, edges, color=color, linewidth=1.4, label=label)
+        for lo, hi, count in zip(stats["profile"]["x_lo"], stats["profile"]["x_hi"], stats["profile"]["nonfinite"]):
+            if count:
+                for axes in (full, core):
+                    axes.plot([(float(lo) + float(hi)) / 2], [1], transform=blended_transform_factory(axes.transData, axes.transAxes),
+                              marker="v", color=color, clip_on=False, markersize=7)  # fmt: skip
+        if stats.get("worst"):
+            point = stats["worst"][0]
+            x, err = float(point["x"]), float(point["ulp_error"] or 0.0)
+            for axes in (full, core):
+                axes.plot([x], [max(err, ERROR_FLOOR)], marker="o", color=color, markersize=5)
+            if worst_overall is None or err > worst_overall[2]:
+                worst_overall = (case["implementation"], x, err)
+        # the accurate domain: one thin band per implementation along the bottom
+        domain = stats["accurate_domain"]
+        if domain.get("lo") is not None:
+            band = blended_transform_factory(full.transData, full.transAxes)
+            step = DOMAIN_STRIP / len(cases)
+            full.fill_between([float(domain["lo"]), float(domain["hi"])], number * step, number * step + step / 2,
+                              transform=band, color=color, alpha=0.7, linewidth=0)  # fmt: skip
+    top = max(float(max(c[key]["profile"]["max_ulp"] or [1.0])) for c in cases)
+    top = max(top, tolerance * 10) * 3
+    decades = math.log10(top) - math.log10(ERROR_FLOOR)
+    bottom = ERROR_FLOOR / 10 ** (decades * DOMAIN_STRIP / (1 - DOMAIN_STRIP) * 1.2)  # room for the bands
+    for axes in (full, core):
+        axes.set_yscale("log")
+        axes.set_ylim(bottom, top)
+        axes.axhline(tolerance, color="black", linestyle="--", linewidth=1)
+        axes.grid(True, which="major", alpha=0.3)
+    full.set_xscale("symlog", linthresh=fmt.smallest_normal, linscale=0.5)
+    _decade_ticks(full, fmt)
+    full.set_xlabel("x (symmetric log: every binade the same width; bands at the bottom: accurate domains)")
+    full.set_ylabel(f"max ULP error per segment (floor {ERROR_FLOOR:g})")
+    core.set_xlim(*CORE)
+    core.set_xlabel("x, core close-up")
+    full.text(0.005, tolerance, f" tolerance {tolerance:g} ULP", transform=blended_transform_factory(full.transAxes, full.transData),
+              va="bottom", fontsize=8)  # fmt: skip
+    if worst_overall:
+        name, x, err = worst_overall
+        full.annotate(f"worst: {name}\n{err:,.4g} ULP at x = {x:.6g}", (x, max(err, ERROR_FLOOR)),
+                      xytext=(0.02, 0.9), textcoords="axes fraction", fontsize=9,
+                      arrowprops={"arrowstyle": "->", "color": "0.3"})  # fmt: skip
+    _histograms(bars, cases, key, colors)
+    bars.legend(fontsize=8, ncol=min(len(cases), 6), loc="upper center")
+    figure.suptitle(_title(document, dtype, device, against), fontsize=11)
+    return figure
+
+
+def _decade_ticks(axes: Any, fmt: Any) -> None:
+    """About six powers of ten per side on the symmetric-log axis, and 0."""
+    low = math.ceil(math.log10(fmt.smallest_normal))
+    high = math.floor(math.log10(fmt.largest_finite))
+    step = max(1, math.ceil((high - low) / 6))
+    exponents = list(range(high, low - 1, -step))[::-1]
+    ticks = [-(10.0**k) for k in reversed(exponents)] + [0.0] + [10.0**k for k in exponents]
+    labels = [f"$-10^{{{k}}}$" for k in reversed(exponents)] + ["0"] + [f"$10^{{{k}}}$" for k in exponents]
+    axes.set_xticks(ticks, labels, fontsize=8)
+    axes.minorticks_off()
+
+
+def _palette(plt: Any, count: int) -> list[Any]:
+    """Distinct colours: tab10 for up to 10 cases; tab20's dark shades before its light ones."""
+    if count <= 10:
+        return list(plt.get_cmap("tab10").colors)
+    shades = plt.get_cmap("tab20").colors
+    return list(shades[0::2]) + list(shades[1::2])
+
+
+def _histograms(axes: Any, cases: list[dict[str, Any]], key: str, colors: Any) -> None:
+    labels = [label for label, _ in cases[0][key]["histogram"]]
+    width = 0.8 / len(cases)
+    for number, case in enumerate(cases):
+        counts = [count for _, count in case[key]["histogram"]]
+        positions = [i - 0.4 + width * (number + 0.5) for i in range(len(labels))]
+        axes.bar(positions, [c if c else math.nan for c in counts], width=width,
+                 color=colors[number % len(colors)], label=case["implementation"])  # fmt: skip
+    axes.set_yscale("log")
+    most = max(max(count for _, count in case[key]["histogram"]) for case in cases)
+    axes.set_ylim(0.5, max(most, 1) * 10 ** (1 + len(cases) / 6))  # headroom for the legend
+    axes.set_xticks(range(len(labels)), [f"{label} ULP" if label != "0" else "exact" for label in labels], fontsize=8)
+    axes.set_ylabel("inputs")
+    axes.set_title("ULP error histogram per implementation", fontsize=10)
+    axes.grid(True, axis="y", alpha=0.3)
