@@ -28,7 +28,9 @@ from gelu_audit.implementations import (
     unavailable_reason,
 )
 from gelu_audit.inputs import InputSet, ValueRange, default_inputs, special_values
+from gelu_audit.plugins import PluginOptions
 from gelu_audit.progress import SILENT, ProgressSink
+from gelu_audit.thresholds import Threshold
 from gelu_audit.reference import ReferenceValues, compute_references, exhaustive_table, reference_point
 from gelu_audit.stats import (  # noqa: F401 - the result types are part of this module's API
     AccurateDomain,
@@ -114,19 +116,23 @@ class Verdict:
     reasons: tuple[str, ...] = ()
 
 
-def verdict(case: CaseResult, gate: Gate | None) -> Verdict:
-    """Whether a case passes: no implementation error, and under a gate no excess error."""
+def verdict(case: CaseResult, gate: Gate | None, thresholds: tuple[Threshold, ...] = ()) -> Verdict:
+    """Whether a case passes: no implementation error, under a gate no excess error, and every
+    configured threshold that selects it holds."""
     if case.status != "ok":
         return Verdict(False, (f"error: {case.error}",))
-    if gate is None:
-        return Verdict(True)
     reasons = []
-    stats = case.exact if gate.against == "exact" else case.own_formula
-    assert stats is not None
-    if stats.max_ulp > gate.max_ulp:
-        reasons.append(f"max {stats.max_ulp:.4g} ULP > {gate.max_ulp:g} (against {stats.against})")
-    if case.nonfinite_count:
-        reasons.append(f"{case.nonfinite_count} non-finite mismatch(es)")
+    if gate is not None:
+        stats = case.exact if gate.against == "exact" else case.own_formula
+        assert stats is not None
+        if stats.max_ulp > gate.max_ulp:
+            reasons.append(f"max {stats.max_ulp:.4g} ULP > {gate.max_ulp:g} (against {stats.against})")
+        if case.nonfinite_count:
+            first = f", first at x = {case.nonfinite[0].x!r} (got {case.nonfinite[0].got!r})" if case.nonfinite else ""
+            reasons.append(f"{case.nonfinite_count} non-finite mismatch(es){first}")
+    for threshold in thresholds:
+        if threshold.matches(case.implementation, case.dtype, case.device):
+            reasons.extend(threshold.failures(case))
     return Verdict(not reasons, tuple(reasons))
 
 
@@ -234,6 +240,10 @@ class AuditSettings:
     """fp32: stream all 2^32 inputs (fp16/bf16 are always exhaustive)."""
     chunk_size: int = DEFAULT_CHUNK
     shard: Shard | None = None
+    plugin_options: PluginOptions = PluginOptions()
+    """What ``package.module:function`` implementations claim, and their timeout."""
+    thresholds: tuple[Threshold, ...] = ()
+    """Per-case limits from the configuration (``[[tool.gelu-audit.threshold]]``)."""
 
     @property
     def effective_domain_tolerance(self) -> float:
@@ -317,7 +327,7 @@ def prepared_blocks(inputs: InputSet, references: dict[str, ReferenceValues], to
 def run_audit(settings: AuditSettings, progress: ProgressSink = SILENT) -> AuditReport:
     """Audit every selected implementation × device × dtype. Raises GeluAuditError on bad settings."""
     start = time.perf_counter()
-    implementations = select_implementations(list(settings.implementations))
+    implementations = select_implementations(list(settings.implementations), settings.plugin_options)
     devices, skipped_devices = resolve_devices(list(settings.devices))
     formats = [FORMATS[name] for name in settings.dtypes]
     skipped = [
@@ -359,7 +369,7 @@ def run_audit(settings: AuditSettings, progress: ProgressSink = SILENT) -> Audit
                                settings.effective_domain_tolerance, settings.top)  # fmt: skip
                 )
                 advance(1)
-    verdicts = [verdict(r, settings.gate) for r in results]
+    verdicts = [verdict(r, settings.gate, settings.thresholds) for r in results]
     return AuditReport(
         settings, all_inputs, all_sources, results, skipped, time.perf_counter() - start, verdicts,
         streams, states if settings.shard else {},
@@ -384,7 +394,7 @@ def streamed_cases(fmt: FloatFormat, cases: list[tuple[Implementation, str]], se
     space = PatternSpace(fmt, settings.value_range, settings.shard)
     return stream(fmt, space, formulas, tuple((impl.name, device) for impl, device in cases),
                   settings.effective_domain_tolerance, settings.top, settings.jobs,
-                  settings.chunk_size, progress)  # fmt: skip
+                  settings.chunk_size, progress, settings.plugin_options)  # fmt: skip
 
 
 def outcome_parts(

@@ -20,10 +20,13 @@ from typing import Any, NoReturn
 import click
 
 from gelu_audit import __version__
+from gelu_audit.config import config_option, install_environment_variables
 from gelu_audit.errors import GeluAuditError, UsageError
 from gelu_audit.progress import ProgressSink
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+ACCURACY_FORMATS = ["table", "json", "markdown", "junit", "github"]
+"""table for people; json for machines; markdown (GitHub step summary), junit, github annotations for CI."""
 
 
 class RichProgress(ProgressSink):
@@ -99,12 +102,50 @@ def cli() -> None:
 # --- accuracy ---------------------------------------------------------------------------------
 
 
+def plugin_options(function: Any) -> Any:
+    """The options that say what a ``MODULE:FUNCTION`` implementation computes."""
+    for option in reversed([
+        click.option("--impl-formula", type=click.Choice(["erf", "tanh", "sigmoid"]), default="erf", show_default=True,
+                     help="Formula your MODULE:FUNCTION implementations claim."),
+        click.option("--impl-backend", type=click.Choice(["torch", "numpy"]), default="torch", show_default=True,
+                     help="They receive a torch tensor, or a NumPy array."),
+        click.option("--impl-dtypes", default="fp16,bf16,fp32,fp64", show_default=True, metavar="LIST",
+                     help="Dtypes they support."),
+        click.option("--impl-devices", default="cpu,cuda", show_default=True, metavar="LIST",
+                     help="Device kinds they support (cpu, cuda)."),
+        click.option("--impl-timeout", type=float, default=60.0, show_default=True, metavar="S",
+                     help="Seconds one call may take before the case is an error; 0: no limit."),
+    ]):  # fmt: skip
+        function = option(function)
+    return function
+
+
+def plugin_settings(options: dict[str, Any]) -> Any:
+    """PluginOptions from the ``--impl-*`` options, checked."""
+    from gelu_audit.formats import parse_format
+    from gelu_audit.plugins import DEVICE_KINDS, PluginOptions
+
+    devices = split_list((options["impl_devices"],))
+    for device in devices:
+        if device not in DEVICE_KINDS:
+            raise UsageError(f"--impl-devices: unknown device kind {device!r} (choose from cpu, cuda)")
+    timeout = options["impl_timeout"]
+    if not timeout >= 0:
+        raise UsageError(f"--impl-timeout must be a non-negative number of seconds, not {timeout}")
+    dtypes = tuple(dict.fromkeys(parse_format(d).name for d in split_list((options["impl_dtypes"],))))
+    if not dtypes or not devices:
+        raise UsageError("--impl-dtypes and --impl-devices must name at least one")
+    return PluginOptions(options["impl_formula"], options["impl_backend"], dtypes, tuple(devices), timeout or None)
+
+
 @cli.command()
+@config_option
 @click.option("-d", "--dtype", "dtypes", multiple=True, metavar="DTYPE",
               help="fp16, bf16, fp32, fp64 (aliases: half, bfloat16, float, double…); "
                    "repeat or comma-separate. Default: all four.")
 @click.option("-i", "--impl", "impls", multiple=True, metavar="NAME",
-              help="Implementation name (see `gelu-audit list`); repeatable. Default: all built-ins.")
+              help="Implementation name (see `gelu-audit list`) or MODULE:FUNCTION (your own); "
+                   "repeatable. Default: every available one.")
 @click.option("--device", "devices", multiple=True, metavar="DEVICE",
               help="cpu, cuda or cuda:N; repeatable. Default: cpu, and cuda when present.")
 @click.option("--samples", type=int, default=None, metavar="N",
@@ -118,7 +159,7 @@ def cli() -> None:
               help="What --max-ulp gates: the exact GELU, or the formula each implementation claims.")
 @click.option("--domain-tolerance", type=float, default=None, metavar="ULP",
               help="ULP tolerance of the accurate domain. Default: --max-ulp, else 2.")
-@click.option("-f", "--format", "output_format", type=click.Choice(["table", "json"]), default="table",
+@click.option("-f", "--format", "output_format", type=click.Choice(ACCURACY_FORMATS), default="table",
               show_default=True, help="Document written to stdout (or to --output).")
 @click.option("-o", "--output", default=None, metavar="FILE", help="Write the document to FILE (atomically).")
 @click.option("-j", "--jobs", type=int, default=None, metavar="N",
@@ -139,6 +180,7 @@ def cli() -> None:
 @click.option("--plot", "plot_file", default=None, metavar="FILE",
               help="Also draw error against x and the histograms to FILE (.png or .svg; needs gelu-audit[plot]).")
 @click.option("--no-progress", is_flag=True, help="No progress bars on stderr.")
+@plugin_options
 def accuracy(**options: Any) -> None:
     """Audit accuracy in ULPs against correctly rounded mpmath references."""
     from gelu_audit.accuracy import AuditSettings, Gate, run_audit
@@ -178,6 +220,8 @@ def accuracy(**options: Any) -> None:
         exhaustive=options["exhaustive"],
         chunk_size=parse_chunk_size(options["chunk_size"]),
         shard=parse_shard(options["shard"]) if options["shard"] else None,
+        plugin_options=plugin_settings(options),
+        thresholds=click.get_current_context().meta.get("thresholds", ()),
     )
     if settings.shard and options["output_format"] != "json":
         raise UsageError("--shard writes a partial report for `gelu-audit merge`: add --format json")
@@ -200,10 +244,10 @@ def accuracy(**options: Any) -> None:
 
 def emit_accuracy(report: Any, environment: dict[str, Any], options: dict[str, Any]) -> NoReturn:
     """Render an accuracy report as asked, place it, exit with its verdict."""
-    if options["output_format"] == "json":
-        from gelu_audit.report.json_report import render_json
+    if options["output_format"] != "table":
+        from gelu_audit.report.ci_formats import render_document
 
-        text = render_json(report, environment)
+        text = render_document(report, options["output_format"], environment)
     else:
         from gelu_audit.report.table import render_table
 
@@ -217,8 +261,9 @@ def emit_accuracy(report: Any, environment: dict[str, Any], options: dict[str, A
 
 
 @cli.command()
+@config_option
 @click.argument("reports", nargs=-1, required=True, metavar="SHARD.json...")
-@click.option("-f", "--format", "output_format", type=click.Choice(["table", "json"]), default="table",
+@click.option("-f", "--format", "output_format", type=click.Choice(ACCURACY_FORMATS), default="table",
               show_default=True, help="Document written to stdout (or to --output).")
 @click.option("-o", "--output", default=None, metavar="FILE", help="Write the document to FILE (atomically).")
 @click.option("--details", is_flag=True, help="Table format: list worst inputs and histograms too.")
@@ -231,10 +276,55 @@ def merge(reports: tuple[str, ...], **options: Any) -> None:
     emit_accuracy(report, environment, options)
 
 
+# --- compare ----------------------------------------------------------------------------------
+
+
+@cli.command()
+@config_option
+@click.argument("old", metavar="OLD.json")
+@click.argument("new", metavar="NEW.json")
+@click.option("--allow-ulp-increase", type=float, default=0.0, show_default=True, metavar="ULP",
+              help="Accuracy: growth of a case's max ULP error that is not a regression.")
+@click.option("--allow-cr-drop", type=float, default=0.0, show_default=True, metavar="POINTS",
+              help="Accuracy: drop of the share correctly rounded (percentage points) that is not a regression.")
+@click.option("--max-slowdown", default="10%", show_default=True,
+              help="Speed: slowdown relative to copy that is not yet a regression.")
+@click.option("-f", "--format", "output_format", type=click.Choice(["table", "json", "markdown"]), default="table",
+              show_default=True)
+@click.option("-o", "--output", default=None, metavar="FILE", help="Write the document to FILE (atomically).")
+def compare(old: str, new: str, **options: Any) -> None:
+    """What got worse and better between two accuracy (or two speed) JSON reports.
+
+    Exit 1 on a regression beyond the allowances (or a case missing from NEW), else 0."""
+    from gelu_audit.compare import compare_accuracy, compare_speed, load_pair
+    from gelu_audit.report.compare_report import render_compare_json, render_compare_markdown, render_compare_table
+    from gelu_audit.speed import parse_slowdown
+
+    if not options["allow_ulp_increase"] >= 0 or not options["allow_cr_drop"] >= 0:
+        raise UsageError("--allow-ulp-increase and --allow-cr-drop must be non-negative")
+    max_slowdown = parse_slowdown(options["max_slowdown"])
+    old_document, new_document = load_pair(old, new)
+    if old_document["schema"] == "gelu-audit.speed":
+        comparison = compare_speed(old_document, new_document, max_slowdown)
+    else:
+        comparison = compare_accuracy(old_document, new_document, options["allow_ulp_increase"], options["allow_cr_drop"])
+    settings = {"allow_ulp_increase": options["allow_ulp_increase"], "allow_cr_drop": options["allow_cr_drop"],
+                "max_slowdown": max_slowdown}  # fmt: skip
+    if options["output_format"] == "json":
+        text = render_compare_json(comparison, old, new, settings)
+    elif options["output_format"] == "markdown":
+        text = render_compare_markdown(comparison)
+    else:
+        text = render_compare_table(comparison, use_color() and options["output"] is None)
+    place_document(text, options["output"])
+    sys.exit(EXIT_FAILED if comparison.regressed else EXIT_OK)
+
+
 # --- plot -------------------------------------------------------------------------------------
 
 
 @cli.command()
+@config_option
 @click.argument("report", metavar="REPORT.json")
 @click.option("-o", "--output", required=True, metavar="FILE",
               help="FILE.png or FILE.svg; with several dtypes/devices, FILE-<dtype>.png for each.")
@@ -266,6 +356,7 @@ def plot(report: str, output: str, dtypes: tuple[str, ...], impls: tuple[str, ..
 
 
 @cli.command()
+@config_option
 @click.option("--device", "devices", multiple=True, metavar="DEVICE", help="cpu, cuda or cuda:N. Default: cpu.")
 @click.option("-d", "--dtype", "dtypes", multiple=True, metavar="DTYPE", help="One or several. Default: fp32.")
 @click.option("-i", "--impl", "impls", multiple=True, metavar="NAME", help="Default: all available built-ins.")
@@ -280,6 +371,7 @@ def plot(report: str, output: str, dtypes: tuple[str, ...], impls: tuple[str, ..
               show_default=True)
 @click.option("-o", "--output", default=None, metavar="FILE", help="Write the document to FILE (atomically).")
 @click.option("--no-progress", is_flag=True, help="No progress bars on stderr.")
+@plugin_options
 def speed(**options: Any) -> None:
     """Time implementations against a plain copy of the same size (the bandwidth limit)."""
     from gelu_audit.formats import parse_format
@@ -305,6 +397,7 @@ def speed(**options: Any) -> None:
         sizes=parse_sizes(options["sizes"]),
         threads=options["threads"],
         protocol=Protocol(warmup_s=options["warmup"], samples=options["samples"]),
+        plugin_options=plugin_settings(options),
     )
     report = run_speed(settings, RichProgress(not options["no_progress"]))
     comparisons = None if baseline is None else compare_with_baseline(report.cases, baseline["cases"], max_slowdown)
@@ -324,6 +417,7 @@ def speed(**options: Any) -> None:
 
 
 @cli.command()
+@config_option
 @click.option("-d", "--dtype", "dtypes", multiple=True, metavar="DTYPE",
               help="One or several (fp16, bf16, fp32, fp64; comma-separated allowed). Default: all four.")
 @click.option("-i", "--impl", "impls", multiple=True, metavar="NAME",
@@ -339,6 +433,7 @@ def speed(**options: Any) -> None:
               show_default=True)
 @click.option("-o", "--output", default=None, metavar="FILE", help="Write the document to FILE (atomically).")
 @click.option("--no-progress", is_flag=True, help="No progress bars on stderr.")
+@plugin_options
 def paths(**options: Any) -> None:
     """Check that layouts, sizes and in-place/out= calls of a PyTorch GELU give the same bits.
 
@@ -359,6 +454,7 @@ def paths(**options: Any) -> None:
         devices=tuple(split_list(options["devices"])) or ("cpu",),
         paths=tuple(split_list(options["paths"])),
         samples=options["samples"], seed=options["seed"], top=options["top"],
+        plugin_options=plugin_settings(options),
     )  # fmt: skip
     report = run_paths(settings, RichProgress(not options["no_progress"]))
     if options["output_format"] == "json":
@@ -430,6 +526,9 @@ def list_command(dtypes: tuple[str, ...], devices: tuple[str, ...], output_forma
             computes.append("\n" + note, style="dim")
         table.add_row(impl.name, impl.formula, computes, *cells)
     click.echo(render_to_string([table], use_color()), nl=False)
+
+
+install_environment_variables(cli)
 
 
 # --- entry point ------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from gelu_audit.implementations import (
     unavailable_reason,
 )
 from gelu_audit.inputs import InputSet
+from gelu_audit.plugins import PluginOptions
 from gelu_audit.reference import reference_point
 
 TRANSPOSE_ROWS = 64
@@ -273,6 +274,7 @@ class PathsSettings:
     samples: int | None = None
     seed: int = 0
     top: int = 5
+    plugin_options: PluginOptions = PluginOptions()
 
 
 @dataclass(frozen=True)
@@ -309,7 +311,7 @@ def run_paths(settings: PathsSettings, progress: Any = None) -> PathsReport:
 
     progress = progress or SILENT
     start = time.perf_counter()
-    implementations = select_implementations(list(settings.implementations))
+    implementations = select_implementations(list(settings.implementations), settings.plugin_options)
     paths = select_paths(settings.paths)
     devices, _ = resolve_devices(list(settings.devices))
     results, skipped, inputs_by_dtype = [], [], {}

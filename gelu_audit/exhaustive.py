@@ -25,7 +25,8 @@ import numpy as np
 from gelu_audit.errors import UsageError
 from gelu_audit.fast_reference import BLOCK, TierCounts, fast_references
 from gelu_audit.formats import FORMATS, FloatFormat, patterns_to_values
-from gelu_audit.implementations import ImplementationError, registry, run_implementation
+from gelu_audit.implementations import Implementation, ImplementationError, implementation_named, run_implementation
+from gelu_audit.plugins import PluginOptions
 from gelu_audit.inputs import ValueRange
 from gelu_audit.progress import SILENT, ProgressSink
 from gelu_audit.stats import ErrorAccumulator, case_accumulators, reference_blocks
@@ -213,6 +214,7 @@ class ChunkTask:
     """(implementation name, device) pairs."""
     tolerance: float
     top: int
+    plugin_options: PluginOptions = PluginOptions()
 
 
 @dataclass
@@ -239,6 +241,17 @@ def peak_rss_mib() -> float | None:
     return None
 
 
+_IMPLEMENTATIONS: dict[tuple[str, PluginOptions], Implementation] = {}
+
+
+def _implementation(name: str, options: PluginOptions) -> Implementation:
+    """Looked up (or imported) once per worker process, not once per chunk."""
+    key = (name, options)
+    if key not in _IMPLEMENTATIONS:
+        _IMPLEMENTATIONS[key] = implementation_named(name, options)
+    return _IMPLEMENTATIONS[key]
+
+
 def audit_chunk(task: ChunkTask) -> ChunkResult:
     """References, every implementation, and their accumulators for one chunk of patterns."""
     fmt = FORMATS[task.fmt]
@@ -252,11 +265,10 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
         ref, tiers[formula] = fast_references(formula, fmt, x)
         blocks[formula] = reference_blocks(fmt, x, index, ref, task.top)
     seconds["reference"] = time.perf_counter() - start
-    implementations = registry()
     accumulators, errors = {}, {}
     for name, device in task.cases:
         start = time.perf_counter()
-        impl = implementations[name]
+        impl = _implementation(name, task.plugin_options)
         try:
             got = run_implementation(impl, fmt, device, patterns)
         except ImplementationError as error:
@@ -352,6 +364,7 @@ def stream(
     jobs: int = 1,
     chunk_size: int = DEFAULT_CHUNK,
     progress: ProgressSink = SILENT,
+    plugin_options: PluginOptions = PluginOptions(),
 ) -> StreamOutcome:
     """Audit every case over the whole space; ``jobs`` worker processes (1: in this process)."""
     if fmt.width != 32:
@@ -359,7 +372,8 @@ def stream(
     total = space.count()
     inputs = StreamedInputs(fmt, space, total, chunk_size)
     outcome = StreamOutcome(inputs, {}, {}, {}, {}, 0.0)
-    tasks = (ChunkTask(fmt.name, a, b, formulas, cases, tolerance, top) for a, b in space.items(chunk_size))
+    tasks = (ChunkTask(fmt.name, a, b, formulas, cases, tolerance, top, plugin_options)
+             for a, b in space.items(chunk_size))  # fmt: skip
     started = time.perf_counter()
     done = 0
     with progress.task(f"exhaustive {fmt} ({total:,} points, {jobs} job{'s' if jobs > 1 else ''})", total) as advance:

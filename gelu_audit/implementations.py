@@ -10,6 +10,7 @@ so a broken kernel becomes a reported error rather than a crash or a wrong answe
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -59,6 +60,8 @@ class Implementation:
     prepare: Callable[[str, FloatFormat], None] | None = None
     """Expensive one-time setup per device and dtype (compiling, building a session), run
     before the audit; raises :class:`ImplementationUnavailable` when it cannot be done."""
+    timeout: float | None = None
+    """Seconds one audited call may take (plugins); None: no limit."""
     torch_gelu_approximate: str | None = None
     """For ``F.gelu`` itself: its ``approximate`` argument. Enables the in-place and ``out=``
     code paths of ``gelu-audit paths``, which only the ATen op offers."""
@@ -230,6 +233,34 @@ def implementation_warnings_silenced() -> Iterator[None]:
         yield
 
 
+def with_timeout(function: Callable[[Any], Any], seconds: float | None) -> Callable[[Any], Any]:
+    """``function`` run in a daemon thread and given up on after ``seconds`` (an
+    ImplementationError). Python cannot stop a thread: a call that never returns is left
+    running, and the daemon flag keeps it from holding the process open at exit."""
+    if seconds is None:
+        return function
+
+    def guarded(x: Any) -> Any:
+        outcome: dict[str, Any] = {}
+
+        def call() -> None:
+            try:
+                outcome["value"] = function(x)
+            except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
+                outcome["error"] = error
+
+        worker = threading.Thread(target=call, name="gelu-audit-plugin", daemon=True)
+        worker.start()
+        worker.join(seconds)
+        if worker.is_alive():
+            raise ImplementationError(f"did not return within {seconds:g} s (--impl-timeout)")
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["value"]
+
+    return guarded
+
+
 def run_implementation(
     impl: Implementation, fmt: FloatFormat, device: str, patterns: np.ndarray
 ) -> np.ndarray:
@@ -240,7 +271,9 @@ def run_implementation(
     x = make_input(impl, fmt, device, patterns)
     try:
         with implementation_warnings_silenced():
-            out = impl.function(x)
+            out = with_timeout(impl.function, impl.timeout)(x)
+    except ImplementationError:
+        raise
     except Exception as error:  # noqa: BLE001 - any failure of user code is reported
         raise ImplementationError(f"raised {first_line(error)}") from error
     if impl.backend == "torch" and device.startswith("cuda"):
@@ -407,27 +440,40 @@ def builtin_implementations() -> list[Implementation]:
     ]  # fmt: skip
 
 
-def all_implementations() -> list[Implementation]:
-    """The built-ins, the compiled builds and the other frameworks' GELUs, in report order."""
+def all_implementations(plugin_options: Any = None) -> list[Implementation]:
+    """The built-ins, the compiled builds, the other frameworks' GELUs and the installed
+    plugins (entry points), in report order."""
     from gelu_audit.compiled import compiled_implementations
     from gelu_audit.frameworks import framework_implementations
+    from gelu_audit.plugins import entry_point_implementations
 
-    return builtin_implementations() + compiled_implementations() + framework_implementations()
+    known = builtin_implementations() + compiled_implementations() + framework_implementations()
+    names = {impl.name for impl in known}
+    return known + [impl for impl in entry_point_implementations(plugin_options) if impl.name not in names]
 
 
-def registry() -> dict[str, Implementation]:
+def registry(plugin_options: Any = None) -> dict[str, Implementation]:
     """Every implementation known by name."""
-    return {impl.name: impl for impl in all_implementations()}
+    return {impl.name: impl for impl in all_implementations(plugin_options)}
 
 
-def select_implementations(names: list[str] | None) -> list[Implementation]:
-    """The implementations asked for by name (all known ones when none are named)."""
-    known = registry()
+def implementation_named(name: str, plugin_options: Any = None) -> Implementation:
+    """A registered implementation, or one loaded from ``package.module:function``."""
+    from gelu_audit.plugins import is_import_string, load_import_string
+
+    if is_import_string(name):
+        from gelu_audit.plugins import PluginOptions
+
+        return load_import_string(name, plugin_options or PluginOptions())
+    known = registry(plugin_options)
+    if name not in known:
+        raise UsageError(f"unknown implementation {name!r}; `gelu-audit list` shows the names, "
+                         "and MODULE:FUNCTION audits your own")  # fmt: skip
+    return known[name]
+
+
+def select_implementations(names: list[str] | None, plugin_options: Any = None) -> list[Implementation]:
+    """The implementations asked for by name or import string (all known ones when none are)."""
     if not names:
-        return list(known.values())
-    selected = []
-    for name in dict.fromkeys(names):
-        if name not in known:
-            raise UsageError(f"unknown implementation {name!r}; `gelu-audit list` shows the names")
-        selected.append(known[name])
-    return selected
+        return all_implementations(plugin_options)
+    return [implementation_named(name, plugin_options) for name in dict.fromkeys(names)]

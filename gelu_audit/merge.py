@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gelu_audit.plugins import PluginOptions
+from gelu_audit.thresholds import parse_thresholds
 from gelu_audit.accuracy import (
     AuditReport, AuditSettings, CaseResult, Gate, SpecialCheck, Skipped, case_result, verdict,
 )  # fmt: skip
@@ -69,6 +71,9 @@ def _settings(document: dict[str, Any]) -> AuditSettings:
         gate=Gate(s["max_ulp"], s["against"]) if s["max_ulp"] is not None else None,
         domain_tolerance=s["domain_tolerance_ulp"], jobs=s["jobs"], top=s["top"],
         exhaustive=True, chunk_size=s["chunk_size"], shard=None,
+        plugin_options=PluginOptions(**{k: tuple(v) if isinstance(v, list) else v
+                                        for k, v in s.get("impl_options", {}).items()}),
+        thresholds=parse_thresholds(s.get("thresholds", []), "shard settings"),
     )  # fmt: skip
 
 
@@ -134,7 +139,7 @@ def merge_shards(paths: list[str]) -> tuple[AuditReport, dict[str, Any]]:
     skipped = [Skipped(**s) for s in first["skipped"]]
     report = AuditReport(settings, {"fp32": inputs}, sources, results, skipped,
                          sum(d["summary"]["seconds"] for d in documents),
-                         [verdict(r, settings.gate) for r in results], streams)  # fmt: skip
+                         [verdict(r, settings.gate, settings.thresholds) for r in results], streams)  # fmt: skip
     environment = dict(first["environment"])
     environment["merged_from"] = [d["_path"] for d in documents]
     return report, environment

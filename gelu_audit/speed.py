@@ -31,6 +31,7 @@ from gelu_audit.implementations import (
     select_implementations,
     unavailable_reason,
 )
+from gelu_audit.plugins import PluginOptions
 from gelu_audit.progress import SILENT, ProgressSink
 
 DEFAULT_SIZES = (1 << 10, 1 << 16, 1 << 20, 1 << 24)
@@ -235,6 +236,7 @@ class SpeedSettings:
     sizes: tuple[int, ...] = DEFAULT_SIZES
     threads: int | None = None
     protocol: Protocol = field(default_factory=Protocol)
+    plugin_options: PluginOptions = PluginOptions()
 
 
 @dataclass(frozen=True)
@@ -336,7 +338,7 @@ def time_case(impl: Implementation, fmt: FloatFormat, device: str, size: int,
 def run_speed(settings: SpeedSettings, progress: ProgressSink = SILENT) -> SpeedReport:
     """Time every selected implementation × device × dtype × size."""
     start = time.perf_counter()
-    implementations = select_implementations(list(settings.implementations))
+    implementations = select_implementations(list(settings.implementations), settings.plugin_options)
     devices, _ = resolve_devices(list(settings.devices))
     if settings.threads is not None:
         if settings.threads < 1:

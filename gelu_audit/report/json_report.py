@@ -8,6 +8,7 @@ from typing import Any
 from gelu_audit import __version__
 from gelu_audit.accuracy import AuditReport
 from gelu_audit.report.serialize import dumps, jsonable
+from gelu_audit.thresholds import Threshold
 
 ACCURACY_SCHEMA = "gelu-audit.accuracy"
 ACCURACY_SCHEMA_VERSION = 1
@@ -17,7 +18,7 @@ def settings_document(report: AuditReport) -> dict[str, Any]:
     s = report.settings
     return {
         "dtypes": list(s.dtypes),
-        "implementations": list(s.implementations) or "all built-ins",
+        "implementations": list(s.implementations) or "all available",
         "devices": list(s.devices) or "default (cpu, and cuda when present)",
         "samples": s.samples,
         "seed": s.seed,
@@ -30,7 +31,24 @@ def settings_document(report: AuditReport) -> dict[str, Any]:
         "exhaustive": s.exhaustive,
         "chunk_size": s.chunk_size,
         "shard": str(s.shard) if s.shard else None,
+        "impl_options": {"formula": s.plugin_options.formula, "backend": s.plugin_options.backend,
+                         "dtypes": list(s.plugin_options.dtypes), "devices": list(s.plugin_options.devices),
+                         "timeout": s.plugin_options.timeout},
+        "thresholds": [threshold_document(t) for t in s.thresholds],
     }
+
+
+def threshold_document(threshold: Threshold) -> dict[str, Any]:
+    """A threshold as its configuration table (the same keys), so a report can be re-checked."""
+    entry: dict[str, Any] = {"implementation": threshold.implementation, "dtype": threshold.dtype,
+                             "device": threshold.device, "against": threshold.against}  # fmt: skip
+    for key, value in (("max-ulp", threshold.max_ulp), ("max-abs", threshold.max_abs),
+                       ("max-nonfinite", threshold.max_nonfinite)):  # fmt: skip
+        if value is not None:
+            entry[key] = value
+    if threshold.domain is not None:
+        entry["domain"] = list(threshold.domain)
+    return entry
 
 
 def summary_document(report: AuditReport) -> dict[str, Any]:

@@ -1,0 +1,182 @@
+"""Baselines: what got worse and what got better between two saved reports.
+
+``gelu-audit compare OLD.json NEW.json`` reads two accuracy reports, or two speed reports.
+Accuracy cases are matched by implementation, dtype and device. A case regresses when its
+maximum ULP error grows by more than ``--allow-ulp-increase``, its share of correctly rounded
+results drops by more than ``--allow-cr-drop`` percentage points, its accurate domain narrows,
+it gains non-finite mismatches, it now fails to run, or it is missing from the new report.
+Accuracy audits are deterministic on a given machine and library build, so the defaults
+allow nothing. Speed cases are judged as ``speed --baseline`` does (bootstrap interval of the
+change in ratio to copy against ``--max-slowdown``).
+"""
+
+from __future__ import annotations
+
+import types
+from dataclasses import dataclass, field
+from typing import Any
+
+from gelu_audit.errors import ReportFormatError, UsageError
+from gelu_audit.report.serialize import number
+
+ACCURACY = "gelu-audit.accuracy"
+SPEED = "gelu-audit.speed"
+
+
+@dataclass(frozen=True)
+class CaseChange:
+    implementation: str
+    dtype: str
+    device: str
+    verdict: str
+    """``regression``, ``improvement``, ``unchanged``, ``mixed`` (worse and better), ``new``,
+    ``missing``; for speed also ``inconclusive`` (the interval straddles the allowed slowdown)."""
+    worse: tuple[str, ...] = ()
+    better: tuple[str, ...] = ()
+    old: dict[str, Any] | None = None
+    new: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    kind: str
+    """``accuracy`` or ``speed``."""
+    changes: list[CaseChange]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def regressed(self) -> bool:
+        return any(c.verdict in ("regression", "mixed", "missing") for c in self.changes)
+
+
+def load_pair(old_path: str, new_path: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Both reports, which must be of the same kind (accuracy or speed)."""
+    import json
+    from pathlib import Path
+
+    documents = []
+    for path in (old_path, new_path):
+        try:
+            document = json.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as error:
+            raise ReportFormatError(f"cannot read {path}: {error.strerror}") from None
+        except json.JSONDecodeError as error:
+            raise ReportFormatError(f"{path} is not JSON ({error.msg} at line {error.lineno})") from None
+        schema = document.get("schema") if isinstance(document, dict) else None
+        if schema not in (ACCURACY, SPEED) or document.get("schema_version") != 1:
+            raise ReportFormatError(f"{path} is not a gelu-audit accuracy or speed report (schema: {schema!r})")
+        documents.append(document)
+    old, new = documents
+    if old["schema"] != new["schema"]:
+        raise UsageError(f"cannot compare a {old['schema']} report with a {new['schema']} report")
+    return old, new
+
+
+def summary(case: dict[str, Any]) -> dict[str, Any]:
+    """What is compared of an accuracy case."""
+    if case.get("status") != "ok" or not case.get("exact"):
+        return {"status": case.get("status"), "error": case.get("error")}
+    exact = case["exact"]
+    domain = exact["accurate_domain"]
+    return {
+        "status": "ok",
+        "max_ulp": number(exact["max_ulp"]),
+        "correctly_rounded": number(exact["correctly_rounded"]),
+        "domain": None if domain["lo"] is None else [number(domain["lo"]), number(domain["hi"])],
+        "nonfinite": int(case["nonfinite_count"]),
+        "worst_x": number(exact["worst"][0]["x"]) if exact.get("worst") else None,
+    }
+
+
+def _judge(old: dict[str, Any], new: dict[str, Any], allow_ulp: float, allow_cr: float) -> tuple[list[str], list[str]]:
+    worse, better = [], []
+    if old["status"] == "ok" and new["status"] != "ok":
+        return [f"now fails to run: {new.get('error')}"], []
+    if old["status"] != "ok" and new["status"] == "ok":
+        return [], ["runs again"]
+    if old["status"] != "ok":
+        return [], []
+    if new["max_ulp"] > old["max_ulp"] + allow_ulp:
+        worse.append(f"max ULP {old['max_ulp']:.4g} → {new['max_ulp']:.4g} (at x = {new['worst_x']!r})")
+    elif new["max_ulp"] < old["max_ulp"] - allow_ulp:
+        better.append(f"max ULP {old['max_ulp']:.4g} → {new['max_ulp']:.4g}")
+    drop = 100 * (old["correctly_rounded"] - new["correctly_rounded"])
+    if drop > allow_cr:
+        worse.append(f"correctly rounded {100 * old['correctly_rounded']:.2f}% → {100 * new['correctly_rounded']:.2f}%")
+    elif -drop > allow_cr:
+        better.append(f"correctly rounded {100 * old['correctly_rounded']:.2f}% → {100 * new['correctly_rounded']:.2f}%")
+    old_domain, new_domain = old["domain"], new["domain"]
+    if old_domain != new_domain:
+        shown = f"{_domain(old_domain)} → {_domain(new_domain)}"
+        if new_domain is None or (old_domain is not None and (new_domain[0] > old_domain[0] or new_domain[1] < old_domain[1])):
+            worse.append(f"accurate domain narrower: {shown}")
+        else:
+            better.append(f"accurate domain wider: {shown}")
+    if new["nonfinite"] > old["nonfinite"]:
+        worse.append(f"non-finite mismatches {old['nonfinite']} → {new['nonfinite']}")
+    elif new["nonfinite"] < old["nonfinite"]:
+        better.append(f"non-finite mismatches {old['nonfinite']} → {new['nonfinite']}")
+    return worse, better
+
+
+def _domain(domain: list[float] | None) -> str:
+    return "none" if domain is None else f"[{domain[0]:.6g}, {domain[1]:.6g}]"
+
+
+def compare_accuracy(old: dict[str, Any], new: dict[str, Any], allow_ulp_increase: float = 0.0,
+                     allow_cr_drop: float = 0.0) -> Comparison:  # fmt: skip
+    """Every case of either report, matched by (implementation, dtype, device)."""
+    def key(case: dict[str, Any]) -> tuple[str, str, str]:
+        return case["implementation"], case["dtype"], case["device"]
+
+    old_cases = {key(c): c for c in old.get("results", [])}
+    new_cases = {key(c): c for c in new.get("results", [])}
+    notes = []
+    for dtype in sorted(set(old.get("inputs", {})) & set(new.get("inputs", {}))):
+        a, b = old["inputs"][dtype], new["inputs"][dtype]
+        if any(a.get(k) != b.get(k) for k in ("method", "count", "seed", "range")):
+            notes.append(f"{dtype}: the inputs differ ({a.get('description')} vs {b.get('description')}); "
+                         "maxima of different samples are not comparable")  # fmt: skip
+    tolerance = (old.get("settings", {}).get("domain_tolerance_ulp"), new.get("settings", {}).get("domain_tolerance_ulp"))
+    if tolerance[0] != tolerance[1]:
+        notes.append(f"the accurate domains use different tolerances ({tolerance[0]} vs {tolerance[1]} ULP)")
+    changes = []
+    for k in list(old_cases) + [k for k in new_cases if k not in old_cases]:
+        if k not in new_cases:
+            changes.append(CaseChange(*k, "missing", ("missing from the new report",), old=summary(old_cases[k])))
+            continue
+        if k not in old_cases:
+            changes.append(CaseChange(*k, "new", new=summary(new_cases[k])))
+            continue
+        a, b = summary(old_cases[k]), summary(new_cases[k])
+        worse, better = _judge(a, b, allow_ulp_increase, allow_cr_drop)
+        verdict = ("mixed" if worse and better else "regression" if worse else "improvement" if better else "unchanged")
+        changes.append(CaseChange(*k, verdict, tuple(worse), tuple(better), a, b))
+    return Comparison("accuracy", changes, notes)
+
+
+def compare_speed(old: dict[str, Any], new: dict[str, Any], max_slowdown: float) -> Comparison:
+    """Speed cases through ``speed --baseline``'s statistics."""
+    from gelu_audit.speed import compare_with_baseline
+
+    cases = [types.SimpleNamespace(**c) for c in new.get("cases", [])]
+    changes = []
+    compared = set()
+    for result in compare_with_baseline(cases, old.get("cases", []), max_slowdown):  # type: ignore[arg-type]
+        compared.add((result.implementation, result.device, result.dtype, result.size))
+        text = f"{result.change:+.1%} vs copy (95% CI {result.ci_low:+.1%} … {result.ci_high:+.1%}), size {result.size:,}"
+        verdict = result.verdict  # regression, improvement, unchanged or inconclusive
+        changes.append(CaseChange(result.implementation, result.dtype, result.device, verdict,
+                                  (text,) if verdict == "regression" else (),
+                                  (text,) if verdict == "improvement" else (),
+                                  {"size": result.size}, {"size": result.size, "change": result.change}))  # fmt: skip
+    new_keys = {(c["implementation"], c["device"], c["dtype"], c["size"]) for c in new.get("cases", [])}
+    for c in old.get("cases", []):
+        k = (c["implementation"], c["device"], c["dtype"], c["size"])
+        if c.get("status") == "ok" and k not in new_keys:
+            changes.append(CaseChange(c["implementation"], c["dtype"], c["device"], "missing",
+                                      (f"size {c['size']:,} missing from the new report",)))  # fmt: skip
+    notes = []
+    if old.get("environment", {}).get("cpu") != new.get("environment", {}).get("cpu"):
+        notes.append("the reports come from different CPUs: ratios to copy compare better than times, but not perfectly")
+    return Comparison("speed", changes, notes)

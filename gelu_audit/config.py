@@ -1,0 +1,187 @@
+"""Configuration: a team's defaults and accuracy policy in ``pyproject.toml``.
+
+``[tool.gelu-audit]`` holds defaults for the ``accuracy`` options (the same names as the long
+options: ``dtype``, ``impl``, ``max-ulp``, ``impl-formula``…) and the per-case limits in
+``[[tool.gelu-audit.threshold]]`` tables; ``[tool.gelu-audit.speed]``, ``.paths``, ``.plot``,
+``.compare`` and ``.merge`` hold those commands' defaults. ``--config FILE`` names the file
+(a ``pyproject.toml``, or a TOML file whose top level is that table); without it the nearest
+``pyproject.toml`` from the working directory upward is read, if it has the table.
+
+Precedence, highest first: the command line, the environment (``GELU_AUDIT_<COMMAND>_<OPTION>``,
+e.g. ``GELU_AUDIT_ACCURACY_MAX_ULP=4``), the configuration file, the built-in default. That is
+click's own order for command line, an option's ``envvar`` and ``default_map``; this module
+names the variables after the config keys, builds the ``default_map``, and checks every key and
+value first, so that a typo is an error naming the key instead of a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gelu_audit.errors import UsageError
+
+TABLE = "gelu-audit"
+ENV_PREFIX = "GELU_AUDIT"
+SUBCOMMAND_TABLES = ("speed", "paths", "plot", "compare", "merge")
+"""Sub-tables of ``[tool.gelu-audit]`` that hold another command's defaults."""
+NOT_CONFIGURABLE = {"config", "help"}
+
+
+def _toml() -> Any:
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        return tomllib
+    import tomli  # the dependency for Python 3.10
+
+    return tomli
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The nearest ``pyproject.toml`` in ``start`` or a parent directory."""
+    for directory in (start, *start.parents):
+        candidate = directory / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_table(path: Path, explicit: bool) -> dict[str, Any] | None:
+    """``[tool.gelu-audit]`` of ``path``: None when a discovered pyproject.toml has no such
+    table; an explicit file without ``[tool...]`` is the table itself."""
+    try:
+        document = _toml().loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise UsageError(f"--config {path}: cannot read it ({error.strerror})") from None
+    except ValueError as error:  # tomllib.TOMLDecodeError
+        raise UsageError(f"{path}: not valid TOML ({error})") from None
+    if "tool" in document:
+        table = document["tool"].get(TABLE)
+        if table is None and explicit:
+            raise UsageError(f"--config {path}: has no [tool.{TABLE}] table")
+        return table
+    return document if explicit else None
+
+
+def _long_name(param: click.Parameter) -> str | None:
+    names = [o for o in getattr(param, "opts", []) if o.startswith("--")]
+    return names[0][2:] if names else None
+
+
+def command_defaults(command: click.Command, ctx: click.Context, table: dict[str, Any],
+                     where: str) -> dict[str, Any]:  # fmt: skip
+    """Validate ``table``'s keys against ``command``'s options and convert every value; the
+    ``default_map`` for the command. Errors name the file, table and key."""
+    options = {name: p for p in command.params if isinstance(p, click.Option)
+               if (name := _long_name(p)) and p.name not in NOT_CONFIGURABLE}  # fmt: skip
+    defaults: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in options:
+            raise UsageError(f"{where}: unknown key {key!r} (the keys are the long option names: "
+                             f"{', '.join(sorted(options))})")  # fmt: skip
+        param = options[key]
+        if param.multiple:
+            value = value if isinstance(value, list) else [value]
+            value = [",".join(map(str, v)) if isinstance(v, list) else v for v in value]
+        elif isinstance(value, list):  # range = [-8, 8] is "-8:8"; other lists comma-separate
+            value = (":" if key == "range" else ",").join(map(str, value))
+        if param.is_flag and not isinstance(value, bool):
+            raise UsageError(f"{where}: {key} must be true or false, not {value!r}")
+        try:
+            converted = param.type_cast_value(ctx, value)
+        except click.BadParameter as error:
+            raise UsageError(f"{where}: {key}: {error.message}") from None
+        if isinstance(converted, float) and converted != converted:
+            raise UsageError(f"{where}: {key}: not a number")
+        _check_meaning(key, converted, where)
+        defaults[param.name] = converted
+    return defaults
+
+
+def _check_meaning(key: str, value: Any, where: str) -> None:
+    """Values whose type is a string but whose meaning is checked later: check them now, so
+    the error names the file and key."""
+    from gelu_audit.formats import parse_format
+    from gelu_audit.implementations import parse_device
+    from gelu_audit.inputs import parse_range
+
+    parsers = {"dtype": parse_format, "device": parse_device, "range": parse_range}
+    if key == "sizes" or key == "max-slowdown" or key == "chunk-size" or key == "shard":
+        from gelu_audit.exhaustive import parse_chunk_size, parse_shard
+        from gelu_audit.speed import parse_sizes, parse_slowdown
+
+        parsers.update({"sizes": parse_sizes, "max-slowdown": parse_slowdown, "chunk-size": parse_chunk_size,
+                        "shard": parse_shard})  # fmt: skip
+    if key not in parsers or value is None:
+        return
+    try:
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            for part in str(item).split(",") if key in ("dtype", "device") else [item]:
+                parsers[key](part)
+    except UsageError as error:
+        raise UsageError(f"{where}: {key}: {error}") from None
+
+
+def apply_config(ctx: click.Context, path: str | None) -> None:
+    """Read the configuration for ``ctx``'s command and install it as its ``default_map``;
+    thresholds go to ``ctx.meta['thresholds']``."""
+    from gelu_audit.thresholds import parse_thresholds
+
+    explicit = path is not None
+    file = Path(path) if explicit else find_pyproject(Path.cwd())
+    ctx.meta["thresholds"] = ()
+    ctx.meta["config_file"] = None
+    if file is None:
+        return
+    table = read_table(file, explicit)
+    if table is None:
+        return
+    if not isinstance(table, dict):
+        raise UsageError(f"{file}: [tool.{TABLE}] must be a table")
+    command = ctx.command.name or ""
+    if command in SUBCOMMAND_TABLES:
+        section = table.get(command, {})
+        where = f"{file}: [tool.{TABLE}.{command}]"
+    else:
+        section = {k: v for k, v in table.items() if k not in SUBCOMMAND_TABLES and k != "threshold"}
+        where = f"{file}: [tool.{TABLE}]"
+        unknown_tables = [k for k, v in section.items() if isinstance(v, dict)]
+        if unknown_tables:
+            raise UsageError(f"{where}: unknown table {unknown_tables[0]!r} "
+                             f"(the sub-tables are {', '.join(SUBCOMMAND_TABLES)} and threshold)")  # fmt: skip
+        if "threshold" in table:
+            ctx.meta["thresholds"] = parse_thresholds(table["threshold"], where)
+    if not isinstance(section, dict):
+        raise UsageError(f"{where}: must be a table")
+    ctx.default_map = {**(ctx.default_map or {}), **command_defaults(ctx.command, ctx, section, where)}
+    ctx.meta["config_file"] = str(file)
+
+
+def install_environment_variables(group: click.Group) -> None:
+    """Give every command option its variable, named like its config key:
+    ``GELU_AUDIT_<COMMAND>_<LONG_OPTION>`` (``--max-ulp`` of ``accuracy``:
+    ``GELU_AUDIT_ACCURACY_MAX_ULP``). Multiple values are separated by spaces."""
+    for name, command in group.commands.items():
+        for param in command.params:
+            long_name = _long_name(param)
+            if isinstance(param, click.Option) and long_name and param.name not in NOT_CONFIGURABLE and not param.envvar:
+                param.envvar = f"{ENV_PREFIX}_{name}_{long_name}".upper().replace("-", "_")
+                param.show_envvar = False
+
+
+def config_option(function: Any) -> Any:
+    """``--config FILE``, processed before every other option so its values become defaults."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if not ctx.resilient_parsing:
+            apply_config(ctx, value)
+        return value
+
+    return click.option(
+        "--config", metavar="FILE", is_eager=True, expose_value=False, callback=callback,
+        help="Defaults from FILE ([tool.gelu-audit] of a pyproject.toml). Default: the nearest pyproject.toml.",
+    )(function)  # fmt: skip

@@ -1,0 +1,121 @@
+"""Per-case accuracy limits: a team's policy, written once in the configuration.
+
+Each ``[[tool.gelu-audit.threshold]]`` table selects cases by implementation, dtype and
+device (shell-style patterns, ``*`` by default) and sets limits on them. Every matching table
+applies, so a broad rule and a stricter one for a single kernel can live side by side::
+
+    [[tool.gelu-audit.threshold]]
+    dtype = "fp16"
+    max-ulp = 4
+
+    [[tool.gelu-audit.threshold]]
+    implementation = "mykernels.gelu:fast_gelu"
+    dtype = "bf16"
+    max-ulp = 2
+    against = "formula"
+    domain = [-8, 8]      # the accurate domain must cover [-8, 8]
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from gelu_audit.errors import UsageError
+
+_KEYS = {"implementation", "dtype", "device", "max-ulp", "max-abs", "against", "domain", "max-nonfinite"}
+
+
+@dataclass(frozen=True)
+class Threshold:
+    implementation: str = "*"
+    dtype: str = "*"
+    device: str = "*"
+    max_ulp: float | None = None
+    """Largest ULP error allowed (against ``against``)."""
+    against: str = "exact"
+    """``exact`` GELU or the implementation's own ``formula``."""
+    max_abs: float | None = None
+    """Largest absolute error allowed (against the exact GELU)."""
+    domain: tuple[float, float] | None = None
+    """An interval the accurate domain must cover (at the run's domain tolerance)."""
+    max_nonfinite: int | None = None
+    """Non-finite mismatches allowed."""
+
+    def matches(self, implementation: str, dtype: str, device: str) -> bool:
+        return (fnmatch.fnmatchcase(implementation, self.implementation) and fnmatch.fnmatchcase(dtype, self.dtype)
+                and fnmatch.fnmatchcase(device, self.device))  # fmt: skip
+
+    def describe(self) -> str:
+        selector = ", ".join(f"{k}={v}" for k, v in (("implementation", self.implementation), ("dtype", self.dtype),
+                                                      ("device", self.device)) if v != "*")  # fmt: skip
+        return f"threshold [{selector or 'all cases'}]"
+
+    def failures(self, case: Any) -> list[str]:
+        """Why ``case`` (a finished CaseResult) breaks this threshold; empty when it holds."""
+        reasons = []
+        stats = case.exact if self.against == "exact" else case.own_formula
+        if self.max_ulp is not None and stats.max_ulp > self.max_ulp:
+            reasons.append(f"max {stats.max_ulp:.4g} ULP > {self.max_ulp:g} (against {stats.against})")
+        if self.max_abs is not None and case.exact.max_abs_error > self.max_abs:
+            reasons.append(f"max abs error {case.exact.max_abs_error:.4g} > {self.max_abs:g}")
+        if self.domain is not None:
+            domain = case.exact.accurate_domain
+            lo, hi = self.domain
+            if domain.lo is None or domain.lo > lo or domain.hi < hi:
+                shown = "none" if domain.lo is None else f"[{domain.lo:.6g}, {domain.hi:.6g}]"
+                reasons.append(f"accurate domain {shown} does not cover [{lo:g}, {hi:g}]")
+        if self.max_nonfinite is not None and case.nonfinite_count > self.max_nonfinite:
+            reasons.append(f"{case.nonfinite_count} non-finite mismatch(es) > {self.max_nonfinite}")
+        return [f"{self.describe()}: {reason}" for reason in reasons]
+
+
+def parse_thresholds(entries: Any, where: str) -> tuple[Threshold, ...]:
+    """Validate the ``threshold`` array of tables; errors name the table and key."""
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise UsageError(f"{where}: threshold must be an array of tables ([[tool.gelu-audit.threshold]])")
+    return tuple(_threshold(entry, f"{where}: threshold[{i}]") for i, entry in enumerate(entries))
+
+
+def _threshold(entry: dict[str, Any], where: str) -> Threshold:
+    unknown = sorted(set(entry) - _KEYS)
+    if unknown:
+        raise UsageError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(_KEYS))})")
+    values: dict[str, Any] = {}
+    for key in ("implementation", "dtype", "device"):
+        if key in entry:
+            if not isinstance(entry[key], str) or not entry[key]:
+                raise UsageError(f"{where}: {key} must be a non-empty string (a name or a pattern)")
+            values[key] = entry[key]
+    if "dtype" in values and not any(c in values["dtype"] for c in "*?["):
+        from gelu_audit.formats import parse_format
+
+        values["dtype"] = parse_format(values["dtype"]).name
+    for key in ("max-ulp", "max-abs"):
+        if key in entry:
+            value = entry[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or math.isinf(value):
+                raise UsageError(f"{where}: {key} must be a non-negative number, not {value!r}")
+            values[key.replace("-", "_")] = float(value)
+    if "max-nonfinite" in entry:
+        value = entry["max-nonfinite"]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise UsageError(f"{where}: max-nonfinite must be a non-negative integer, not {value!r}")
+        values["max_nonfinite"] = value
+    if "against" in entry:
+        if entry["against"] not in ("exact", "formula"):
+            raise UsageError(f"{where}: against must be \"exact\" or \"formula\", not {entry['against']!r}")
+        values["against"] = entry["against"]
+    if "domain" in entry:
+        domain = entry["domain"]
+        if (not isinstance(domain, list) or len(domain) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in domain)
+                or not domain[0] <= domain[1]):  # fmt: skip
+            raise UsageError(f"{where}: domain must be [LO, HI] with LO <= HI, not {domain!r}")
+        values["domain"] = (float(domain[0]), float(domain[1]))
+    limits = {"max_ulp", "max_abs", "domain", "max_nonfinite"}
+    if not limits & set(values):
+        raise UsageError(f"{where}: sets no limit (max-ulp, max-abs, domain or max-nonfinite)")
+    return Threshold(**values)

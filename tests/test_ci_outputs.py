@@ -1,0 +1,114 @@
+"""Where CI users look: Markdown, JUnit XML, GitHub annotations; and `gelu-audit compare`."""
+
+from __future__ import annotations
+
+import copy
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from gelu_audit.report.ci_formats import github_annotation
+from tests.conftest import assert_usage_error, run_cli
+
+AUDIT = ("accuracy", "-d", "fp16,bf16", "-i", "torch-gelu,torch-erf-composite,onnxruntime-gelu",
+         "--range", "-8:8", "--max-ulp", "4")  # fmt: skip
+
+
+def test_junit_has_a_test_case_per_implementation_dtype_device(tmp_path: Path) -> None:
+    target = tmp_path / "audit.xml"
+    result = run_cli(*AUDIT, "-f", "junit", "-o", str(target))
+    assert result.returncode == 1 and result.stdout == ""
+    root = ET.parse(target).getroot()
+    assert root.tag == "testsuites"
+    suites = {s.get("name"): s for s in root.findall("testsuite")}
+    assert set(suites) == {"gelu-audit.accuracy.fp16", "gelu-audit.accuracy.bf16"}
+    cases = {(c.get("classname"), c.get("name")): c for s in suites.values() for c in s.findall("testcase")}
+    assert ("gelu-audit.fp16.cpu", "torch-gelu") in cases and ("gelu-audit.bf16.cpu", "torch-erf-composite") in cases
+    composite = cases[("gelu-audit.fp16.cpu", "torch-erf-composite")].find("failure")
+    assert composite is not None and "max 2043 ULP > 4" in composite.get("message")
+    assert "worst input x = -3.83203125" in composite.text
+    assert cases[("gelu-audit.fp16.cpu", "torch-gelu")].find("failure") is None
+    skipped = [c for c in cases.values() if c.find("skipped") is not None]
+    assert skipped and all(c.find("skipped").get("message") for c in skipped)  # no bf16 kernel in ORT, no CUDA
+    counted = sum(int(s.get("tests")) for s in suites.values())
+    assert counted == len(cases) == int(root.get("tests"))
+    assert int(root.get("failures")) == sum(c.find("failure") is not None for c in cases.values())
+
+
+def test_markdown_is_a_github_table() -> None:
+    result = run_cli(*AUDIT, "-f", "markdown")
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("## gelu-audit accuracy: ❌")
+    header = next(i for i, line in enumerate(lines) if line.startswith("| implementation |"))
+    columns = lines[header].count("|")
+    assert set(lines[header + 1].replace("|", "").replace("-", "").replace(":", "")) == set()
+    rows = lines[header + 1 : lines.index("", header)]
+    assert all(row.count("|") - row.count("\\|") == columns for row in rows)
+    assert any("`torch-erf-composite`" in row and "❌ max 2043 ULP > 4" in row for row in rows)
+    assert "<details><summary>" in result.stdout
+
+
+def test_github_annotations() -> None:
+    result = run_cli(*AUDIT, "-f", "github")
+    lines = result.stdout.splitlines()
+    errors = [line for line in lines if line.startswith("::error ")]
+    assert any("torch-erf-composite fp16 cpu::max 2043 ULP > 4" in line for line in errors)
+    assert all("\n" not in line for line in lines) and lines[-1].startswith("::notice title=gelu-audit accuracy::")
+    assert github_annotation("error", "a: b, c", "50%\nnext") == "::error title=a%3A b%2C c::50%25%0Anext"
+
+
+# --- compare ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("compare") / "old.json"
+    result = run_cli("accuracy", "-d", "fp16", "-i", "torch-gelu,torch-gelu-tanh,numpy-erf", "-f", "json", "-o", str(path))
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+def test_same_report_is_unchanged(baseline: Path) -> None:
+    result = run_cli("compare", str(baseline), str(baseline), "-f", "json")
+    assert result.returncode == 0
+    document = json.loads(result.stdout)
+    assert {c["verdict"] for c in document["changes"]} == {"unchanged"} and not document["summary"]["regressed"]
+
+
+def test_a_worse_build_is_a_regression(baseline: Path, tmp_path: Path) -> None:
+    """The new report is the baseline with one case made worse, as a changed kernel would make it
+    (the comparison reads documents only, so an edited copy exercises it fully)."""
+    document = json.loads(baseline.read_text())
+    worse = copy.deepcopy(document)
+    for case in worse["results"]:
+        if case["implementation"] == "torch-gelu-tanh":
+            case["exact"]["max_ulp"] *= 2
+            case["exact"]["accurate_domain"]["lo"] = -0.5
+        if case["implementation"] == "numpy-erf":
+            case["nonfinite_count"] -= 1
+    worse["results"] = [c for c in worse["results"] if c["implementation"] != "torch-gelu"]
+    new = tmp_path / "new.json"
+    new.write_text(json.dumps(worse))
+    result = run_cli("compare", str(baseline), str(new), "-f", "json")
+    assert result.returncode == 1
+    changes = {c["implementation"]: c for c in json.loads(result.stdout)["changes"]}
+    assert changes["torch-gelu"]["verdict"] == "missing"
+    assert changes["torch-gelu-tanh"]["verdict"] == "regression"
+    assert any(w.startswith("max ULP 913.5 → 1827") for w in changes["torch-gelu-tanh"]["worse"])
+    assert any(w.startswith("accurate domain narrower") for w in changes["torch-gelu-tanh"]["worse"])
+    assert changes["numpy-erf"]["verdict"] == "improvement"
+    allowed = run_cli("compare", str(baseline), str(new), "--allow-ulp-increase", "1000", "-f", "markdown")
+    assert allowed.returncode == 1 and "| `torch-gelu` | fp16 | cpu | missing |" in allowed.stdout
+
+
+def test_compare_speed_reports_and_refuse_mixed_kinds(baseline: Path, tmp_path: Path) -> None:
+    speed = tmp_path / "speed.json"
+    assert run_cli("speed", "-i", "numpy-erf", "--sizes", "1K", "--samples", "5", "--warmup", "0", "-f", "json",
+                   "-o", str(speed)).returncode == 0  # fmt: skip
+    result = run_cli("compare", str(speed), str(speed), "-f", "json")
+    assert result.returncode == 0, result.stdout
+    assert json.loads(result.stdout)["kind"] == "speed"
+    assert_usage_error(run_cli("compare", str(baseline), str(speed)), "cannot compare a gelu-audit.accuracy report with a gelu-audit.speed report")
+    assert_usage_error(run_cli("compare", str(baseline), str(tmp_path / "none.json")), "cannot read")
