@@ -367,7 +367,7 @@ def plot(report: str, output: str, dtypes: tuple[str, ...], impls: tuple[str, ..
 @click.option("--baseline", default=None, metavar="FILE", help="A previous `speed --format json` report.")
 @click.option("--max-slowdown", default="10%", show_default=True,
               help="With --baseline: the copy-normalised slowdown that counts as a regression.")
-@click.option("-f", "--format", "output_format", type=click.Choice(["table", "json"]), default="table",
+@click.option("-f", "--format", "output_format", type=click.Choice(ACCURACY_FORMATS), default="table",
               show_default=True)
 @click.option("-o", "--output", default=None, metavar="FILE", help="Write the document to FILE (atomically).")
 @click.option("--no-progress", is_flag=True, help="No progress bars on stderr.")
@@ -403,6 +403,11 @@ def speed(**options: Any) -> None:
     comparisons = None if baseline is None else compare_with_baseline(report.cases, baseline["cases"], max_slowdown)
     if options["output_format"] == "json":
         text = render_speed_json(report, comparisons, max_slowdown if baseline else None)
+    elif options["output_format"] != "table":
+        from gelu_audit.report import speed_report
+
+        render = getattr(speed_report, f"render_speed_{options['output_format']}")
+        text = render(report, comparisons)
     else:
         text = render_speed_table(report, comparisons, max_slowdown if baseline else None,
                                   use_color() and options["output"] is None)  # fmt: skip

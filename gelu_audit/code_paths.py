@@ -20,10 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from gelu_audit.formats import FloatFormat
+from gelu_audit.formats import FloatFormat, ordinals
 from gelu_audit.implementations import (
     Implementation,
     ImplementationError,
+    first_line,
     implementation_warnings_silenced,
     make_input,
     output_values,
@@ -160,8 +161,6 @@ class PathResult:
 
 
 def _ordinals(fmt: FloatFormat, values: np.ndarray) -> np.ndarray:
-    from gelu_audit.formats import ordinals
-
     return ordinals(fmt, values).astype(np.int64)
 
 
@@ -212,8 +211,6 @@ def run_path(path: CodePath, impl: Implementation, fmt: FloatFormat, device: str
         with implementation_warnings_silenced():
             out = path.run(impl, x)
     except Exception as error:  # noqa: BLE001 - a path that fails is reported, not fatal
-        from gelu_audit.implementations import first_line
-
         raise ImplementationError(f"raised {first_line(error)}") from error
     return output_values(impl, fmt, device, x, out)
 

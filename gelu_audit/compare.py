@@ -16,8 +16,8 @@ import types
 from dataclasses import dataclass, field
 from typing import Any
 
-from gelu_audit.errors import ReportFormatError, UsageError
-from gelu_audit.report.serialize import number
+from gelu_audit.errors import UsageError
+from gelu_audit.report.serialize import load_document, number
 
 ACCURACY = "gelu-audit.accuracy"
 SPEED = "gelu-audit.speed"
@@ -51,21 +51,7 @@ class Comparison:
 
 def load_pair(old_path: str, new_path: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Both reports, which must be of the same kind (accuracy or speed)."""
-    import json
-    from pathlib import Path
-
-    documents = []
-    for path in (old_path, new_path):
-        try:
-            document = json.loads(Path(path).read_text(encoding="utf-8"))
-        except OSError as error:
-            raise ReportFormatError(f"cannot read {path}: {error.strerror}") from None
-        except json.JSONDecodeError as error:
-            raise ReportFormatError(f"{path} is not JSON ({error.msg} at line {error.lineno})") from None
-        schema = document.get("schema") if isinstance(document, dict) else None
-        if schema not in (ACCURACY, SPEED) or document.get("schema_version") != 1:
-            raise ReportFormatError(f"{path} is not a gelu-audit accuracy or speed report (schema: {schema!r})")
-        documents.append(document)
+    documents = [load_document(path, (ACCURACY, SPEED), (1,)) for path in (old_path, new_path)]
     old, new = documents
     if old["schema"] != new["schema"]:
         raise UsageError(f"cannot compare a {old['schema']} report with a {new['schema']} report")

@@ -95,8 +95,8 @@ def implementation_from(obj: Any, name: str, options: PluginOptions, origin: str
     dtypes = tuple(claims.get("dtypes") or options.dtypes)
     devices = tuple(claims.get("devices") or options.devices)
     _check_claims({"formula": formula, "backend": backend, "dtypes": dtypes, "devices": devices}, origin)
-    description = claims.get("description") or (obj.__doc__ or "").strip().splitlines()[0:1]
-    description = description if isinstance(description, str) else (description[0] if description else "")
+    doc_lines = (obj.__doc__ or "").strip().splitlines()
+    description = claims.get("description") or (doc_lines[0] if doc_lines else "")
     return Implementation(
         name, backend, formula, obj,
         f"{origin}{': ' + description if description else ''}",

@@ -112,3 +112,15 @@ def test_compare_speed_reports_and_refuse_mixed_kinds(baseline: Path, tmp_path: 
     assert json.loads(result.stdout)["kind"] == "speed"
     assert_usage_error(run_cli("compare", str(baseline), str(speed)), "cannot compare a gelu-audit.accuracy report with a gelu-audit.speed report")
     assert_usage_error(run_cli("compare", str(baseline), str(tmp_path / "none.json")), "cannot read")
+
+
+def test_speed_in_ci_formats(tmp_path: Path) -> None:
+    base = ("speed", "-i", "numpy-erf", "--sizes", "1K,2K", "--samples", "3", "--warmup", "0")
+    junit = run_cli(*base, "-f", "junit", "-o", str(tmp_path / "speed.xml"))
+    assert junit.returncode == 0, junit.stderr
+    suite = ET.parse(tmp_path / "speed.xml").getroot()
+    assert suite.get("tests") == "2" and [c.get("name") for c in suite] == ["numpy-erf[1K]", "numpy-erf[2K]"]
+    markdown = run_cli(*base, "-f", "markdown").stdout.splitlines()
+    assert markdown[0] == "## gelu-audit speed: ✅ pass" and markdown[4].startswith("| `numpy-erf` | cpu | fp32 | 1K |")
+    github = run_cli(*base, "-f", "github").stdout
+    assert github.startswith("::notice title=gelu-audit speed::2 case(s), 0 failed")

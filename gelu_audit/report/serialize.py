@@ -71,20 +71,22 @@ def number(value: Any) -> float:
     return float(value)
 
 
-def load_document(path: str | Path, schema: str, versions: tuple[int, ...]) -> dict[str, Any]:
-    """Load a report, refusing files that are not ours or of a version we cannot read."""
+def load_document(path: str | Path, schema: str | tuple[str, ...], versions: tuple[int, ...]) -> dict[str, Any]:
+    """Load a report, refusing files that are not ours (of one of the ``schema`` names) or of
+    a version we cannot read."""
+    schemas = (schema,) if isinstance(schema, str) else schema
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as error:
         raise ReportFormatError(f"cannot read {path}: {error.strerror}") from None
     except json.JSONDecodeError as error:
         raise ReportFormatError(f"{path} is not JSON ({error.msg} at line {error.lineno})") from None
-    if not isinstance(document, dict) or document.get("schema") != schema:
+    if not isinstance(document, dict) or document.get("schema") not in schemas:
         found = document.get("schema") if isinstance(document, dict) else None
-        raise ReportFormatError(f"{path} is not a {schema} report (schema: {found!r})")
+        raise ReportFormatError(f"{path} is not a {' or '.join(schemas)} report (schema: {found!r})")
     if document.get("schema_version") not in versions:
         raise ReportFormatError(
-            f"{path} has {schema} schema version {document.get('schema_version')!r}; "
+            f"{path} has {document['schema']} schema version {document.get('schema_version')!r}; "
             f"this gelu-audit reads version(s) {', '.join(map(str, versions))}"
         )
     return document

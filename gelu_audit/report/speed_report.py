@@ -105,3 +105,65 @@ def render_speed_table(report: SpeedReport, comparisons: list[Comparison] | None
         lines.append(f"baseline: max slowdown {100 * (max_slowdown or 0):.0f}% of the copy-normalised median "
                      f"(95% bootstrap interval); {regressions} regression(s)")  # fmt: skip
     return render_to_string([table, "\n".join(lines)], color)
+
+
+# --- CI formats -------------------------------------------------------------------------------
+
+
+def _speed_failures(report: SpeedReport, comparisons: list[Comparison] | None) -> dict[tuple[str, str, str, int], str]:
+    """Why each failing case fails: an error, or a regression against the baseline."""
+    failures = {(c.implementation, c.device, c.dtype, c.size): f"error: {c.reason}"
+                for c in report.cases if c.status == "error"}  # fmt: skip
+    for c in comparisons or []:
+        if c.verdict == "regression":
+            failures[(c.implementation, c.device, c.dtype, c.size)] = (
+                f"{100 * c.change:+.1f}% slower relative to copy (95% CI {100 * c.ci_low:+.1f}…{100 * c.ci_high:+.1f}%)")
+    return failures
+
+
+def render_speed_markdown(report: SpeedReport, comparisons: list[Comparison] | None) -> str:
+    failures = _speed_failures(report, comparisons)
+    lines = [f"## gelu-audit speed: {'✅ pass' if not failures else f'❌ {len(failures)} case(s) failed'}", "",
+             "| implementation | device | dtype | size | median | GB/s | ratio to copy | verdict |",
+             "|---|---|---|---:|---:|---:|---:|---|"]  # fmt: skip
+    for c in report.cases:
+        key = (c.implementation, c.device, c.dtype, c.size)
+        verdict = ("❌ " + failures[key]) if key in failures else ("✅" if c.status == "ok" else c.status)
+        if c.status != "ok" or c.timing is None:
+            lines.append(f"| `{c.implementation}` | {c.device} | {c.dtype} | {format_size(c.size)} | — | — | — | {verdict} |")
+            continue
+        lines.append(f"| `{c.implementation}` | {c.device} | {c.dtype} | {format_size(c.size)} | "
+                     f"{format_seconds(c.timing.median)} | {c.bandwidth_gbs:.2f} | {c.ratio_to_copy:.3f} | {verdict} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def render_speed_junit(report: SpeedReport, comparisons: list[Comparison] | None) -> str:
+    import xml.etree.ElementTree as ET
+
+    failures = _speed_failures(report, comparisons)
+    suite = ET.Element("testsuite", name="gelu-audit.speed")
+    for c in report.cases:
+        key = (c.implementation, c.device, c.dtype, c.size)
+        seconds = c.timing.median if c.timing else 0.0
+        case = ET.SubElement(suite, "testcase", classname=f"gelu-audit.speed.{c.dtype}.{c.device}",
+                             name=f"{c.implementation}[{format_size(c.size)}]", time=f"{seconds:.6f}")  # fmt: skip
+        if c.status == "skipped":
+            ET.SubElement(case, "skipped", message=c.reason or "skipped")
+        elif key in failures:
+            ET.SubElement(case, "error" if c.status == "error" else "failure", message=failures[key])
+    for name in ("tests", "failures", "errors", "skipped"):
+        tag = {"tests": "testcase", "failures": "testcase/failure", "errors": "testcase/error", "skipped": "testcase/skipped"}[name]
+        suite.set(name, str(len(suite.findall(tag))))
+    ET.indent(suite)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
+
+
+def render_speed_github(report: SpeedReport, comparisons: list[Comparison] | None) -> str:
+    from gelu_audit.report.ci_formats import github_annotation
+
+    failures = _speed_failures(report, comparisons)
+    lines = [github_annotation("error", f"gelu-audit speed: {i} {t} {d} {format_size(s)}", why)
+             for (i, d, t, s), why in failures.items()]  # fmt: skip
+    lines.append(github_annotation("notice", "gelu-audit speed",
+                                   f"{len(report.cases)} case(s), {len(failures)} failed, in {report.seconds:.1f} s"))
+    return "\n".join(lines) + "\n"
