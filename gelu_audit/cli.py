@@ -162,6 +162,8 @@ def plugin_settings(options: dict[str, Any]) -> Any:
 @click.option("-f", "--format", "output_format", type=click.Choice(ACCURACY_FORMATS), default="table",
               show_default=True, help="Document written to stdout (or to --output).")
 @click.option("-o", "--output", default=None, metavar="FILE", help="Write the document to FILE (atomically).")
+@click.option("--also", multiple=True, metavar="FORMAT=FILE",
+              help="Also write the same report as FORMAT (json, markdown, junit, github, table) to FILE; repeatable.")
 @click.option("-j", "--jobs", type=int, default=None, metavar="N",
               help="Processes for reference computation. Default: all cores.")
 @click.option("--cache-dir", default=None, metavar="DIR",
@@ -225,6 +227,7 @@ def accuracy(**options: Any) -> None:
     )
     if settings.shard and options["output_format"] != "json":
         raise UsageError("--shard writes a partial report for `gelu-audit merge`: add --format json")
+    parse_also(options["also"])  # a typo fails now, not after the audit
     plot_target = None
     if options["plot_file"]:
         from gelu_audit.plot import check_plot_path, require_matplotlib
@@ -242,18 +245,35 @@ def accuracy(**options: Any) -> None:
     emit_accuracy(report, environment, options)
 
 
-def emit_accuracy(report: Any, environment: dict[str, Any], options: dict[str, Any]) -> NoReturn:
-    """Render an accuracy report as asked, place it, exit with its verdict."""
-    if options["output_format"] != "table":
+def parse_also(values: tuple[str, ...]) -> list[tuple[str, str]]:
+    """``--also FORMAT=FILE`` pairs, checked before any work is done."""
+    pairs = []
+    for value in values:
+        fmt, _, file = value.partition("=")
+        if fmt not in ACCURACY_FORMATS or not file:
+            raise UsageError(f"--also {value!r}: expected FORMAT=FILE with FORMAT one of {', '.join(ACCURACY_FORMATS)}")
+        pairs.append((fmt, file))
+    return pairs
+
+
+def render_accuracy(report: Any, environment: dict[str, Any], output_format: str, options: dict[str, Any],
+                    color: bool) -> str:  # fmt: skip
+    if output_format != "table":
         from gelu_audit.report.ci_formats import render_document
 
-        text = render_document(report, options["output_format"], environment)
-    else:
-        from gelu_audit.report.table import render_table
+        return render_document(report, output_format, environment)
+    from gelu_audit.report.table import render_table
 
-        color = use_color() and options["output"] is None
-        text = render_table(report, color, options.get("details", False), profile=options.get("profile", False))
-    place_document(text, options["output"])
+    return render_table(report, color, options.get("details", False), profile=options.get("profile", False))
+
+
+def emit_accuracy(report: Any, environment: dict[str, Any], options: dict[str, Any]) -> NoReturn:
+    """Render an accuracy report as asked (and as every --also asks), place it, exit with its verdict:
+    one measurement, as many views as CI needs."""
+    for output_format, file in parse_also(options.get("also", ())):
+        place_document(render_accuracy(report, environment, output_format, options, False), file)
+    color = use_color() and options["output"] is None
+    place_document(render_accuracy(report, environment, options["output_format"], options, color), options["output"])
     sys.exit(EXIT_OK if report.passed else EXIT_FAILED)
 
 
@@ -266,6 +286,8 @@ def emit_accuracy(report: Any, environment: dict[str, Any], options: dict[str, A
 @click.option("-f", "--format", "output_format", type=click.Choice(ACCURACY_FORMATS), default="table",
               show_default=True, help="Document written to stdout (or to --output).")
 @click.option("-o", "--output", default=None, metavar="FILE", help="Write the document to FILE (atomically).")
+@click.option("--also", multiple=True, metavar="FORMAT=FILE",
+              help="Also write the same report as FORMAT (json, markdown, junit, github, table) to FILE; repeatable.")
 @click.option("--details", is_flag=True, help="Table format: list worst inputs and histograms too.")
 @click.option("--profile", is_flag=True, help="Table format: add where the error is, per binade of x.")
 def merge(reports: tuple[str, ...], **options: Any) -> None:

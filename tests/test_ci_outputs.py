@@ -124,3 +124,17 @@ def test_speed_in_ci_formats(tmp_path: Path) -> None:
     assert markdown[0] == "## gelu-audit speed: ✅ pass" and markdown[4].startswith("| `numpy-erf` | cpu | fp32 | 1K |")
     github = run_cli(*base, "-f", "github").stdout
     assert github.startswith("::notice title=gelu-audit speed::2 case(s), 0 failed")
+
+
+def test_one_run_many_views(tmp_path: Path) -> None:
+    from tests.conftest import validate_document
+
+    views = {"json": "a.json", "markdown": "a.md", "junit": "a.xml", "github": "a.txt", "table": "a.table"}
+    also = [a for fmt, name in views.items() for a in ("--also", f"{fmt}={tmp_path / name}")]
+    result = run_cli(*AUDIT, "-f", "markdown", *also)
+    assert result.returncode == 1
+    assert (tmp_path / "a.md").read_text() == result.stdout  # the same report, rendered twice
+    validate_document(json.loads((tmp_path / "a.json").read_text()))
+    assert ET.parse(tmp_path / "a.xml").getroot().tag == "testsuites"
+    assert (tmp_path / "a.txt").read_text().startswith("::error ") and "\\x1b[" not in (tmp_path / "a.table").read_text()
+    assert_usage_error(run_cli("accuracy", "--also", "pdf=x.pdf"), "--also 'pdf=x.pdf': expected FORMAT=FILE")
