@@ -102,22 +102,22 @@ def command_defaults(command: click.Command, ctx: click.Context, table: dict[str
     return defaults
 
 
+_PARSED = ("dtype", "device", "range", "sizes", "max-slowdown", "chunk-size", "shard")
+
+
 def _check_meaning(key: str, value: Any, where: str) -> None:
     """Values whose type is a string but whose meaning is checked later: check them now, so
     the error names the file and key."""
+    if key not in _PARSED or value is None:
+        return
+    from gelu_audit.exhaustive import parse_chunk_size, parse_shard
     from gelu_audit.formats import parse_format
     from gelu_audit.implementations import parse_device
     from gelu_audit.inputs import parse_range
+    from gelu_audit.speed import parse_sizes, parse_slowdown
 
-    parsers = {"dtype": parse_format, "device": parse_device, "range": parse_range}
-    if key == "sizes" or key == "max-slowdown" or key == "chunk-size" or key == "shard":
-        from gelu_audit.exhaustive import parse_chunk_size, parse_shard
-        from gelu_audit.speed import parse_sizes, parse_slowdown
-
-        parsers.update({"sizes": parse_sizes, "max-slowdown": parse_slowdown, "chunk-size": parse_chunk_size,
-                        "shard": parse_shard})  # fmt: skip
-    if key not in parsers or value is None:
-        return
+    parsers = {"dtype": parse_format, "device": parse_device, "range": parse_range, "sizes": parse_sizes,
+               "max-slowdown": parse_slowdown, "chunk-size": parse_chunk_size, "shard": parse_shard}  # fmt: skip
     try:
         for item in value if isinstance(value, (list, tuple)) else [value]:
             for part in str(item).split(",") if key in ("dtype", "device") else [item]:
