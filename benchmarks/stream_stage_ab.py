@@ -1,0 +1,36 @@
+"""A/B of the exhaustive stream's per-chunk work between two checkouts, in one session.
+
+Runs the same 16 chunks of 2^20 fp32 patterns (spread over the whole space) twice through
+``audit_chunk`` of the gelu_audit package found at CHECKOUT, one torch thread, and prints the
+seconds per stage. Run it once per checkout, alternating, to compare code rather than machine
+states (a whole exhaustive run varies by several percent from day to day):
+
+    git worktree add /tmp/old <commit>
+    python benchmarks/stream_stage_ab.py /tmp/old ; python benchmarks/stream_stage_ab.py .
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> None:
+    sys.path.insert(0, sys.argv[1] if len(sys.argv) > 1 else ".")
+    import torch
+
+    import gelu_audit
+    from gelu_audit.exhaustive import ChunkTask, audit_chunk, tune_allocator
+
+    torch.set_num_threads(1)
+    tune_allocator()
+    totals: dict[str, float] = {}
+    for _ in range(2):
+        for start in range(0, 1 << 32, 1 << 28):
+            task = ChunkTask("fp32", start, start + (1 << 20), ("erf",), (("torch-gelu", "cpu"),), 2.0, 5)
+            for stage, seconds in audit_chunk(task).seconds.items():
+                totals[stage] = totals.get(stage, 0.0) + seconds
+    print(gelu_audit.__file__, {stage: round(seconds, 2) for stage, seconds in totals.items()})
+
+
+if __name__ == "__main__":
+    main()
