@@ -46,7 +46,10 @@ def test_markdown_is_a_github_table() -> None:
     assert set(lines[header + 1].replace("|", "").replace("-", "").replace(":", "")) == set()
     rows = lines[header + 1 : lines.index("", header)]
     assert all(row.count("|") - row.count("\\|") == columns for row in rows)
-    assert any("`torch-erf-composite`" in row and "❌ max 2043 ULP > 4" in row for row in rows)
+    composite = next(row for row in rows if "`torch-erf-composite`" in row)
+    assert "❌ max 2043 ULP > 4" in composite
+    spark = composite.split("`")[3]  # the error profile along x: the 2,043-ULP tail reaches ▇
+    assert len(spark) == 40 and set(spark) <= set("▁▂▃▄▅▆▇█!") and "▇" in spark
     assert "<details><summary>" in result.stdout
 
 

@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from gelu_audit.accuracy import AuditReport, CaseResult, Verdict
-from gelu_audit.report.table import format_domain, format_ulp, format_x
+from gelu_audit.report.table import format_domain, format_ulp, format_x, sparkline
 
 
 def _cell(text: str) -> str:
@@ -36,30 +36,36 @@ def render_markdown(report: AuditReport) -> str:
     tolerance = report.settings.effective_domain_tolerance
     for dtype, inputs in report.inputs.items():
         lines += [f"### {_cell(inputs.describe())}", "",
-                  f"| implementation | device | max ULP | at x | vs own formula | correctly rounded | domain ≤{tolerance:g} ULP | non-finite | verdict |",
-                  "|---|---|---:|---:|---:|---:|---|---:|---|"]  # fmt: skip
+                  f"| implementation | device | max ULP | at x | vs own formula | correctly rounded | domain ≤{tolerance:g} ULP | non-finite | where (−∞ … +∞) | verdict |",
+                  "|---|---|---:|---:|---:|---:|---|---:|---|---|"]  # fmt: skip
         for case, verdict in zip(report.results, report.verdicts):
             if case.dtype != dtype:
                 continue
-            lines.append(_markdown_row(case, verdict))
+            lines.append(_markdown_row(case, verdict, tolerance))
         lines.append("")
     if report.skipped:
         lines += [f"<details><summary>{len(report.skipped)} combination(s) skipped</summary>", ""]
         lines += [f"- `{s.implementation}` {s.device} {s.dtype}: {_cell(s.reason)}" for s in report.skipped]
         lines += ["", "</details>", ""]
     lines.append(f"{len(report.results)} case(s) in {report.seconds:.1f} s. "
-                 "ULP error against the correctly rounded exact GELU (docs/methodology.md).")  # fmt: skip
+                 "ULP error against the correctly rounded exact GELU (docs/methodology.md); 'where': the "
+                 "largest error along x, ▁ ≤0.5 ▂ ≤1 ▃ ≤2 ▄ ≤4 ▅ ≤16 ▆ ≤256 ▇ ≤65536 █ more ULP, ! non-finite.")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
-def _markdown_row(case: CaseResult, verdict: Verdict) -> str:
+MARKDOWN_SPARK_WIDTH = 40
+"""Characters of the error profile in a Markdown row (▁ ≤0.5 … █ beyond 65536 ULP, as --profile)."""
+
+
+def _markdown_row(case: CaseResult, verdict: Verdict, tolerance: float) -> str:
     mark = "✅ pass" if verdict.passed else "❌ " + "; ".join(verdict.reasons)
     if case.status != "ok" or case.exact is None or case.own_formula is None:
-        return f"| `{case.implementation}` | {case.device} | — | — | — | — | — | — | {_cell(mark)} |"
+        return f"| `{case.implementation}` | {case.device} | — | — | — | — | — | — | — | {_cell(mark)} |"
     worst = case.exact.worst[0].x if case.exact.worst else None
     return (f"| `{case.implementation}` | {case.device} | {format_ulp(case.exact.max_ulp)} | {format_x(worst)} "
             f"| {format_ulp(case.own_formula.max_ulp)} | {100 * case.exact.correctly_rounded:.1f}% "
-            f"| {_cell(format_domain(case.exact.accurate_domain))} | {case.nonfinite_count} | {_cell(mark)} |")  # fmt: skip
+            f"| {_cell(format_domain(case.exact.accurate_domain))} | {case.nonfinite_count} "
+            f"| `{sparkline(case.exact.profile, tolerance, MARKDOWN_SPARK_WIDTH).plain}` | {_cell(mark)} |")  # fmt: skip
 
 
 def render_junit(report: AuditReport) -> str:
