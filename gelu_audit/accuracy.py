@@ -21,7 +21,7 @@ from gelu_audit.formats import FORMATS, FloatFormat, values_to_patterns
 from gelu_audit.implementations import (
     Implementation,
     ImplementationError,
-    preparation_failure,
+    skip_reason,
     resolve_devices,
     run_implementation,
     select_implementations,
@@ -343,7 +343,7 @@ def run_audit(settings: AuditSettings, progress: ProgressSink = SILENT) -> Audit
         cases = []
         for impl in implementations:
             for device in devices:
-                reason = unavailable_reason(impl, device, fmt) or preparation_failure(impl, device, fmt)
+                reason = skip_reason(impl, device, fmt)
                 if reason:
                     if not (reason == "CPU only" and not settings.devices):
                         skipped.append(Skipped(impl.name, device, fmt.name, reason))

@@ -89,6 +89,21 @@ def split_list(values: tuple[str, ...]) -> list[str]:
     return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
+def dtype_names(values: tuple[str, ...]) -> tuple[str, ...]:
+    """``--dtype`` values (aliases accepted) as format names, once each, in the order given."""
+    from gelu_audit.formats import parse_format
+
+    return tuple(dict.fromkeys(parse_format(d).name for d in split_list(values)))
+
+
+def check_sampling(samples: int | None, top: int) -> None:
+    """``--samples`` and ``--top`` of the commands that audit inputs."""
+    if top < 1:
+        raise UsageError("--top must be at least 1")
+    if samples is not None and samples < 1:
+        raise UsageError(f"--samples must be a positive number, not {samples}")
+
+
 def default_jobs() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
@@ -122,7 +137,6 @@ def plugin_options(function: Any) -> Any:
 
 def plugin_settings(options: dict[str, Any]) -> Any:
     """PluginOptions from the ``--impl-*`` options, checked."""
-    from gelu_audit.formats import parse_format
     from gelu_audit.plugins import DEVICE_KINDS, PluginOptions
 
     devices = split_list((options["impl_devices"],))
@@ -132,7 +146,7 @@ def plugin_settings(options: dict[str, Any]) -> Any:
     timeout = options["impl_timeout"]
     if not timeout >= 0:
         raise UsageError(f"--impl-timeout must be a non-negative number of seconds, not {timeout}")
-    dtypes = tuple(dict.fromkeys(parse_format(d).name for d in split_list((options["impl_dtypes"],))))
+    dtypes = dtype_names((options["impl_dtypes"],))
     if not dtypes or not devices:
         raise UsageError("--impl-dtypes and --impl-devices must name at least one")
     return PluginOptions(options["impl_formula"], options["impl_backend"], dtypes, tuple(devices), timeout or None)
@@ -188,11 +202,10 @@ def accuracy(**options: Any) -> None:
     from gelu_audit.accuracy import AuditSettings, Gate, run_audit
     from gelu_audit.environment import collect_environment
     from gelu_audit.exhaustive import parse_chunk_size, parse_shard
-    from gelu_audit.formats import parse_format
     from gelu_audit.inputs import parse_range
     from gelu_audit.reference import default_cache_dir
 
-    dtypes = tuple(dict.fromkeys(parse_format(d).name for d in split_list(options["dtypes"])))
+    dtypes = dtype_names(options["dtypes"])
     gate = None
     if options["max_ulp"] is not None:
         if not options["max_ulp"] >= 0:
@@ -202,10 +215,7 @@ def accuracy(**options: Any) -> None:
         raise UsageError("--domain-tolerance must be a non-negative number")
     if options["jobs"] is not None and options["jobs"] < 1:
         raise UsageError("--jobs must be at least 1")
-    if options["top"] < 1:
-        raise UsageError("--top must be at least 1")
-    if options["samples"] is not None and options["samples"] < 1:
-        raise UsageError(f"--samples must be a positive number, not {options['samples']}")
+    check_sampling(options["samples"], options["top"])
     cache_dir = None if options["no_cache"] else Path(options["cache_dir"] or default_cache_dir())
     settings = AuditSettings(
         dtypes=dtypes or AuditSettings.dtypes,
@@ -360,7 +370,6 @@ def plot(report: str, output: str, dtypes: tuple[str, ...], impls: tuple[str, ..
     """Draw ULP error against x and the ULP histograms from a saved `accuracy -f json` report.
 
     Needs matplotlib (pip install 'gelu-audit[plot]'). Prints the files written."""
-    from gelu_audit.formats import parse_format
     from gelu_audit.implementations import parse_device
     from gelu_audit.plot import check_plot_path, write_plots
     from gelu_audit.report.json_report import ACCURACY_SCHEMA
@@ -368,7 +377,7 @@ def plot(report: str, output: str, dtypes: tuple[str, ...], impls: tuple[str, ..
 
     target = check_plot_path(output)
     document = load_document(report, ACCURACY_SCHEMA, (1,))
-    chosen_dtypes = [parse_format(d).name for d in split_list(dtypes)]
+    chosen_dtypes = list(dtype_names(dtypes))
     chosen_devices = [parse_device(d) for d in split_list(devices)]
     for path in write_plots(document, target, chosen_dtypes, split_list(impls), chosen_devices, against):
         click.echo(str(path))
@@ -396,7 +405,6 @@ def plot(report: str, output: str, dtypes: tuple[str, ...], impls: tuple[str, ..
 @plugin_options
 def speed(**options: Any) -> None:
     """Time implementations against a plain copy of the same size (the bandwidth limit)."""
-    from gelu_audit.formats import parse_format
     from gelu_audit.report.serialize import load_document
     from gelu_audit.report.speed_report import (
         SPEED_SCHEMA, SPEED_SCHEMA_VERSION, render_speed_json, render_speed_table,
@@ -411,7 +419,7 @@ def speed(**options: Any) -> None:
     baseline = None
     if options["baseline"]:
         baseline = load_document(options["baseline"], SPEED_SCHEMA, (SPEED_SCHEMA_VERSION,))
-    dtypes = tuple(dict.fromkeys(parse_format(d).name for d in split_list(options["dtypes"]))) or ("fp32",)
+    dtypes = dtype_names(options["dtypes"]) or ("fp32",)
     settings = SpeedSettings(
         dtypes=dtypes,
         implementations=tuple(split_list(options["impls"])),
@@ -468,13 +476,8 @@ def paths(**options: Any) -> None:
     fails (each difference is reported with its input), 2 on bad usage."""
     from gelu_audit.code_paths import PathsSettings, run_paths
     from gelu_audit.environment import collect_environment
-    from gelu_audit.formats import parse_format
-
-    if options["samples"] is not None and options["samples"] < 1:
-        raise UsageError(f"--samples must be a positive number, not {options['samples']}")
-    if options["top"] < 1:
-        raise UsageError("--top must be at least 1")
-    dtypes = tuple(dict.fromkeys(parse_format(d).name for d in split_list(options["dtypes"])))
+    check_sampling(options["samples"], options["top"])
+    dtypes = dtype_names(options["dtypes"])
     settings = PathsSettings(
         dtypes=dtypes or PathsSettings.dtypes,
         implementations=tuple(split_list(options["impls"])),

@@ -28,8 +28,7 @@ from gelu_audit.implementations import (
     implementation_warnings_silenced,
     make_input,
     output_values,
-    preparation_failure,
-    unavailable_reason,
+    skip_reason,
 )
 from gelu_audit.inputs import InputSet
 from gelu_audit.plugins import PluginOptions
@@ -249,7 +248,7 @@ def path_candidates(implementations: list[Implementation], device: str, fmt: Flo
     chosen, skipped = [], []
     for impl in implementations:
         reason = "not a PyTorch implementation" if impl.backend != "torch" else None
-        reason = reason or unavailable_reason(impl, device, fmt) or preparation_failure(impl, device, fmt)
+        reason = reason or skip_reason(impl, device, fmt)
         if reason:
             skipped.append((impl.name, reason))
         else:

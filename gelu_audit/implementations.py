@@ -167,6 +167,12 @@ def preparation_failure(impl: Implementation, device: str, fmt: FloatFormat) -> 
     return _PREPARED[key]
 
 
+def skip_reason(impl: Implementation, device: str, fmt: FloatFormat) -> str | None:
+    """Why ``impl`` will not be run on ``device`` in ``fmt``: unavailable, or its one-time
+    setup failed; None when it is ready."""
+    return unavailable_reason(impl, device, fmt) or preparation_failure(impl, device, fmt)
+
+
 def first_line(error: BaseException) -> str:
     """An exception as one line: its type and the first line of its message."""
     text = str(error).strip()
@@ -457,15 +463,15 @@ def registry(plugin_options: Any = None) -> dict[str, Implementation]:
     return {impl.name: impl for impl in all_implementations(plugin_options)}
 
 
-def implementation_named(name: str, plugin_options: Any = None) -> Implementation:
-    """A registered implementation, or one loaded from ``package.module:function``."""
-    from gelu_audit.plugins import is_import_string, load_import_string
+def implementation_named(name: str, plugin_options: Any = None,
+                         known: dict[str, Implementation] | None = None) -> Implementation:  # fmt: skip
+    """A registered implementation (from ``known``, else the registry), or one loaded from
+    ``package.module:function``."""
+    from gelu_audit.plugins import PluginOptions, is_import_string, load_import_string
 
     if is_import_string(name):
-        from gelu_audit.plugins import PluginOptions
-
         return load_import_string(name, plugin_options or PluginOptions())
-    known = registry(plugin_options)
+    known = registry(plugin_options) if known is None else known
     if name not in known:
         raise UsageError(f"unknown implementation {name!r}; `gelu-audit list` shows the names, "
                          "and MODULE:FUNCTION audits your own")  # fmt: skip
@@ -476,4 +482,5 @@ def select_implementations(names: list[str] | None, plugin_options: Any = None) 
     """The implementations asked for by name or import string (all known ones when none are)."""
     if not names:
         return all_implementations(plugin_options)
-    return [implementation_named(name, plugin_options) for name in dict.fromkeys(names)]
+    known = registry(plugin_options)  # built once, not once per name
+    return [implementation_named(name, plugin_options, known) for name in dict.fromkeys(names)]

@@ -25,11 +25,10 @@ from gelu_audit.implementations import (
     ImplementationError,
     implementation_warnings_silenced,
     make_input,
-    preparation_failure,
+    skip_reason,
     resolve_devices,
     run_implementation,
     select_implementations,
-    unavailable_reason,
 )
 from gelu_audit.plugins import PluginOptions
 from gelu_audit.progress import SILENT, ProgressSink
@@ -352,7 +351,7 @@ def run_speed(settings: SpeedSettings, progress: ProgressSink = SILENT) -> Speed
     for fmt in (FORMATS[d] for d in settings.dtypes):
         for impl in implementations:
             for device in devices:
-                reason = unavailable_reason(impl, device, fmt) or preparation_failure(impl, device, fmt)
+                reason = skip_reason(impl, device, fmt)
                 if reason:
                     skipped.append((impl.name, device, fmt.name, reason))
                 else:
