@@ -82,7 +82,7 @@ def test_thresholds_select_cases_and_fail_them(tmp_path: Path) -> None:
     root = project(tmp_path, """
 [tool.gelu-audit]
 dtype = "fp16"
-impl = ["torch-gelu", "torch-erf-composite", "torch-gelu-tanh"]
+impl = ["numpy-erf", "torch-erf-composite", "torch-gelu-tanh"]
 range = "-8:8"
 format = "json"
 
@@ -99,10 +99,14 @@ domain = [-2, 8]
     assert result.returncode == 1
     document = json.loads(result.stdout)
     verdicts = {c["implementation"]: c["verdict"] for c in document["results"]}
-    assert verdicts["torch-gelu"]["passed"]
-    assert verdicts["torch-erf-composite"]["reasons"] == ["threshold [all cases]: max 2043 ULP > 4 (against exact)"]
+    # The figures are this machine's (the composite's depend on the CPU's erf): read from the report.
+    measured = {c["implementation"]: c["exact"]["max_ulp"] for c in document["results"]}
+    assert verdicts["numpy-erf"]["passed"]  # float64 erf rounded once: within 4 ULP on any CPU
+    assert measured["torch-erf-composite"] > 4
+    composite = f"threshold [all cases]: max {measured['torch-erf-composite']:.4g} ULP > 4 (against exact)"
+    assert verdicts["torch-erf-composite"]["reasons"] == [composite]
     tanh = verdicts["torch-gelu-tanh"]["reasons"]
-    assert tanh[0].startswith("threshold [all cases]: max 913.5 ULP > 4") and len(tanh) == 2
+    assert tanh[0].startswith(f"threshold [all cases]: max {measured['torch-gelu-tanh']:.4g} ULP > 4") and len(tanh) == 2
     assert tanh[1].startswith("threshold [implementation=torch-gelu-tanh]: accurate domain [-")
     assert len(document["settings"]["thresholds"]) == 2
 
