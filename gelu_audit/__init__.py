@@ -12,7 +12,7 @@ __all__ = ["__version__", "check", "gelu_kernel"]
 
 def __getattr__(name: str):  # PEP 562: the API loads on first use, keeping `import gelu_audit` light
     if name == "gelu_kernel":
-        from gelu_audit.plugins import gelu_kernel
+        from gelu_audit.implementations.plugins import gelu_kernel
 
         return gelu_kernel
     if name in ("check", "AccuracyCheckError"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gelu_audit.cli import main
+from gelu_audit.cli.main import main
 
 if __name__ == "__main__":
     main()

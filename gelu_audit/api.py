@@ -10,21 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from gelu_audit.accuracy import (
-    AuditSettings,
-    CaseResult,
-    Gate,
-    audit_case,
-    prepared_blocks,
-    references_for,
-    verdict,
-)
-from gelu_audit.formats import parse_format
-from gelu_audit.implementations import parse_device, unavailable_reason
-from gelu_audit.inputs import default_inputs, parse_range
-from gelu_audit.plugins import DEFAULT_TIMEOUT_S, PluginOptions, implementation_from
-from gelu_audit.reference import default_cache_dir
-from gelu_audit.thresholds import Threshold
+from gelu_audit.audits.accuracy import AuditSettings, CaseResult, audit_case, prepared_blocks, references_for, verdict
+from gelu_audit.numerics.formulas import ERF
+from gelu_audit.numerics.formats import parse_format
+from gelu_audit.implementations.devices import parse_device
+from gelu_audit.implementations.availability import unavailable_reason
+from gelu_audit.numerics.inputs import default_inputs, parse_range
+from gelu_audit.implementations.plugins import DEFAULT_TIMEOUT_S, PluginOptions, implementation_from
+from gelu_audit.progress import SILENT
+from gelu_audit.references.cache import default_cache_dir
+from gelu_audit.audits.thresholds import Threshold
 
 
 class AccuracyCheckError(AssertionError):
@@ -66,10 +61,10 @@ def check(
         raise AccuracyCheckError(f"{name} cannot run on {device} in {fmt}: {reason}")
     settings = AuditSettings(dtypes=(fmt.name,), samples=samples, seed=seed, cache_dir=default_cache_dir(),
                              value_range=parse_range(value_range) if value_range else None,
-                             gate=Gate(max_ulp, against) if max_ulp is not None else None,
+                             gate=Threshold.gate(max_ulp, against) if max_ulp is not None else None,
                              domain_tolerance=domain_tolerance)  # fmt: skip
     inputs = default_inputs(fmt, samples, seed, settings.value_range)
-    references, _ = references_for(inputs, {"erf", impl.formula}, settings, _silent())
+    references, _ = references_for(inputs, {ERF, impl.formula}, settings, SILENT)
     blocks = prepared_blocks(inputs, references, settings.top)
     case = audit_case(impl, device, inputs, blocks, settings.effective_domain_tolerance, settings.top)
     limits = ()
@@ -90,14 +85,7 @@ def describe_failure(case: CaseResult, reasons: tuple[str, ...], inputs: str) ->
         lines.append(f"  worst input x = {worst.x!r} ({worst.x_hex}): got {worst.got!r}, "
                      f"correctly rounded {worst.rounded!r}, {worst.ulp_error:.4g} ULP")  # fmt: skip
         domain = case.exact.accurate_domain
-        shown = "none" if domain.lo is None else f"[{domain.lo:.6g}, {domain.hi:.6g}]"
-        lines.append(f"  accurate domain (≤{domain.tolerance:g} ULP): {shown}; "
+        lines.append(f"  accurate domain (≤{domain.tolerance:g} ULP): {domain.interval_text()}; "
                      f"{100 * case.exact.correctly_rounded:.2f}% correctly rounded")  # fmt: skip
     lines.append(f"  inputs: {inputs}")
     return "\n".join(lines)
-
-
-def _silent() -> Any:
-    from gelu_audit.progress import SILENT
-
-    return SILENT

@@ -11,7 +11,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from gelu_audit.accuracy import AuditReport, CaseResult, Verdict
+from gelu_audit.audits.accuracy import AuditReport, CaseResult, Verdict
 from gelu_audit.report.table import format_domain, format_ulp, format_x, sparkline
 
 

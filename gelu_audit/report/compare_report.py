@@ -2,33 +2,28 @@
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 
-from gelu_audit import __version__
-from gelu_audit.compare import Comparison
-from gelu_audit.report.serialize import dumps
+from gelu_audit.audits.compare import ReportComparison
+from gelu_audit.report.envelope import DocumentKind, dumps, envelope
 from gelu_audit.report.table import render_to_string
 
-COMPARE_SCHEMA = "gelu-audit.compare"
 _STYLES = {"regression": "bold red", "missing": "bold red", "mixed": "yellow", "improvement": "green",
            "new": "cyan", "unchanged": "", "inconclusive": "yellow"}  # fmt: skip
 _ORDER = ("regression", "missing", "mixed", "inconclusive", "improvement", "new", "unchanged")
 
 
-def _sorted(comparison: Comparison) -> list[Any]:
+def _sorted(comparison: ReportComparison) -> list[Any]:
     return sorted(comparison.changes, key=lambda c: _ORDER.index(c.verdict))
 
 
-def compare_document(comparison: Comparison, old_path: str, new_path: str, settings: dict[str, Any]) -> dict[str, Any]:
+def compare_document(comparison: ReportComparison, old_path: str, new_path: str, settings: dict[str, Any]) -> dict[str, Any]:
     counts = {v: sum(c.verdict == v for c in comparison.changes) for v in _ORDER}
     return {
-        "schema": COMPARE_SCHEMA, "schema_version": 1,
-        "tool": {"name": "gelu-audit", "version": __version__},
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **envelope(DocumentKind.COMPARE),
         "kind": comparison.kind, "old": old_path, "new": new_path, "settings": settings,
         "summary": {**counts, "regressed": comparison.regressed},
         "notes": comparison.notes,
@@ -38,18 +33,18 @@ def compare_document(comparison: Comparison, old_path: str, new_path: str, setti
     }  # fmt: skip
 
 
-def render_compare_json(comparison: Comparison, old_path: str, new_path: str, settings: dict[str, Any]) -> str:
+def render_compare_json(comparison: ReportComparison, old_path: str, new_path: str, settings: dict[str, Any]) -> str:
     return dumps(compare_document(comparison, old_path, new_path, settings))
 
 
-def _verdict_line(comparison: Comparison) -> str:
+def _verdict_line(comparison: ReportComparison) -> str:
     bad = sum(c.verdict in ("regression", "mixed", "missing") for c in comparison.changes)
     good = sum(c.verdict == "improvement" for c in comparison.changes)
     head = f"{bad} regression(s)" if bad else "no regression"
     return f"{comparison.kind}: {head}, {good} improvement(s), {len(comparison.changes)} case(s) compared"
 
 
-def render_compare_table(comparison: Comparison, color: bool) -> str:
+def render_compare_table(comparison: ReportComparison, color: bool) -> str:
     table = Table(title=f"{comparison.kind} baseline comparison", title_justify="left", header_style="bold")
     for column in ("implementation", "dtype", "device", "verdict", "what changed"):
         table.add_column(column)
@@ -59,7 +54,7 @@ def render_compare_table(comparison: Comparison, color: bool) -> str:
     return render_to_string([table, *comparison.notes, _verdict_line(comparison)], color)
 
 
-def render_compare_markdown(comparison: Comparison) -> str:
+def render_compare_markdown(comparison: ReportComparison) -> str:
     status = "❌" if comparison.regressed else "✅"
     lines = [f"## {status} gelu-audit compare ({_verdict_line(comparison)})", "",
              "| implementation | dtype | device | verdict | what changed |", "|---|---|---|---|---|"]  # fmt: skip

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
-from gelu_audit import __version__
-from gelu_audit.accuracy import AuditReport
-from gelu_audit.report.serialize import dumps, jsonable
-from gelu_audit.thresholds import Threshold
+from gelu_audit.audits.accuracy import AuditReport
+from gelu_audit.report.envelope import DocumentKind, dumps, envelope, jsonable
+from gelu_audit.audits.thresholds import Threshold
 
-ACCURACY_SCHEMA = "gelu-audit.accuracy"
-ACCURACY_SCHEMA_VERSION = 1
 
 
 def settings_document(report: AuditReport) -> dict[str, Any]:
@@ -83,10 +79,7 @@ def accuracy_document(report: AuditReport, environment: dict[str, Any]) -> dict[
         entry["verdict"] = {"passed": verdict.passed, "reasons": list(verdict.reasons)}
         results.append(entry)
     document = {
-        "schema": ACCURACY_SCHEMA,
-        "schema_version": ACCURACY_SCHEMA_VERSION,
-        "tool": {"name": "gelu-audit", "version": __version__},
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **envelope(DocumentKind.ACCURACY),
         "environment": environment,
         "settings": settings_document(report),
         "inputs": {name: inputs.to_json() for name, inputs in report.inputs.items()},

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 
-from gelu_audit import __version__
-from gelu_audit.code_paths import BASELINE, PATHS, PathResult, PathsReport, applicable
-from gelu_audit.implementations import registry
-from gelu_audit.report.serialize import dumps
+from gelu_audit.audits.paths import BASELINE, PATHS, PathResult, PathsReport
+from gelu_audit.report.envelope import DocumentKind, dumps, envelope
 from gelu_audit.report.table import render_to_string
 
-PATHS_SCHEMA = "gelu-audit.paths"
-PATHS_SCHEMA_VERSION = 1
 
 FAR_APART = 2**62
 """Ordinal distances this large mean one answer is non-finite (or NaN) and the other is not."""
@@ -25,10 +20,7 @@ def paths_document(report: PathsReport, environment: dict[str, Any]) -> dict[str
     s = report.settings
     chosen = [p for p in PATHS if not s.paths or p.name in s.paths]
     return {
-        "schema": PATHS_SCHEMA,
-        "schema_version": PATHS_SCHEMA_VERSION,
-        "tool": {"name": "gelu-audit", "version": __version__},
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **envelope(DocumentKind.PATHS),
         "settings": {"dtypes": list(s.dtypes), "implementations": list(s.implementations) or "all PyTorch ones",
                      "devices": list(s.devices), "paths": [p.name for p in chosen], "samples": s.samples,
                      "seed": s.seed, "top": s.top},  # fmt: skip
@@ -71,7 +63,6 @@ def _distance(value: int) -> str:
 
 def render_paths_table(report: PathsReport, color: bool) -> str:
     """One table per dtype and device: implementations as rows, paths as columns."""
-    known = registry()
     renderables: list[object] = []
     groups: dict[tuple[str, str], list[PathResult]] = {}
     for result in report.results:
@@ -90,8 +81,7 @@ def render_paths_table(report: PathsReport, color: bool) -> str:
             for path_name in path_names:
                 r = mine.get(path_name)
                 if r is None:
-                    path = next(p for p in PATHS if p.name == path_name)
-                    cells.append("n/a" if not applicable(path, known[name]) else "—")
+                    cells.append("n/a" if path_name not in report.offered.get(name, ()) else "—")
                 elif r.status == "agree":
                     cells.append(Text("same", style="green"))
                 elif r.status == "error":

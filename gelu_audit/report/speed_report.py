@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 
-from gelu_audit import __version__
-from gelu_audit.report.serialize import dumps, jsonable
+from gelu_audit.report.envelope import DocumentKind, dumps, envelope, jsonable
 from gelu_audit.report.table import render_to_string
-from gelu_audit.speed import Comparison, SpeedReport
 
-SPEED_SCHEMA = "gelu-audit.speed"
-SPEED_SCHEMA_VERSION = 1
+from gelu_audit.audits.speed import BaselineChange, SpeedReport
+
 
 
 def format_size(size: int) -> str:
@@ -31,14 +28,11 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds / 1e-9:.3g} ns"
 
 
-def speed_document(report: SpeedReport, comparisons: list[Comparison] | None,
+def speed_document(report: SpeedReport, comparisons: list[BaselineChange] | None,
                    max_slowdown: float | None) -> dict[str, Any]:  # fmt: skip
     s = report.settings
     return {
-        "schema": SPEED_SCHEMA,
-        "schema_version": SPEED_SCHEMA_VERSION,
-        "tool": {"name": "gelu-audit", "version": __version__},
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **envelope(DocumentKind.SPEED),
         "environment": report.environment,
         "settings": {"dtypes": list(s.dtypes), "implementations": list(s.implementations) or "all",
                      "devices": list(s.devices), "sizes": list(s.sizes), "threads": s.threads,
@@ -55,11 +49,11 @@ def speed_document(report: SpeedReport, comparisons: list[Comparison] | None,
     }
 
 
-def render_speed_json(report: SpeedReport, comparisons: list[Comparison] | None, max_slowdown: float | None) -> str:
+def render_speed_json(report: SpeedReport, comparisons: list[BaselineChange] | None, max_slowdown: float | None) -> str:
     return dumps(speed_document(report, comparisons, max_slowdown))
 
 
-def render_speed_table(report: SpeedReport, comparisons: list[Comparison] | None,
+def render_speed_table(report: SpeedReport, comparisons: list[BaselineChange] | None,
                        max_slowdown: float | None, color: bool) -> str:  # fmt: skip
     compared = {(c.implementation, c.device, c.dtype, c.size): c for c in comparisons or []}
     table = Table(header_style="bold", title="time per call (median of interleaved samples) "
@@ -110,7 +104,7 @@ def render_speed_table(report: SpeedReport, comparisons: list[Comparison] | None
 # --- CI formats -------------------------------------------------------------------------------
 
 
-def _speed_failures(report: SpeedReport, comparisons: list[Comparison] | None) -> dict[tuple[str, str, str, int], str]:
+def _speed_failures(report: SpeedReport, comparisons: list[BaselineChange] | None) -> dict[tuple[str, str, str, int], str]:
     """Why each failing case fails: an error, or a regression against the baseline."""
     failures = {(c.implementation, c.device, c.dtype, c.size): f"error: {c.reason}"
                 for c in report.cases if c.status == "error"}  # fmt: skip
@@ -121,7 +115,7 @@ def _speed_failures(report: SpeedReport, comparisons: list[Comparison] | None) -
     return failures
 
 
-def render_speed_markdown(report: SpeedReport, comparisons: list[Comparison] | None) -> str:
+def render_speed_markdown(report: SpeedReport, comparisons: list[BaselineChange] | None) -> str:
     failures = _speed_failures(report, comparisons)
     lines = [f"## gelu-audit speed: {'✅ pass' if not failures else f'❌ {len(failures)} case(s) failed'}", "",
              "| implementation | device | dtype | size | median | GB/s | ratio to copy | verdict |",
@@ -137,7 +131,7 @@ def render_speed_markdown(report: SpeedReport, comparisons: list[Comparison] | N
     return "\n".join(lines) + "\n"
 
 
-def render_speed_junit(report: SpeedReport, comparisons: list[Comparison] | None) -> str:
+def render_speed_junit(report: SpeedReport, comparisons: list[BaselineChange] | None) -> str:
     import xml.etree.ElementTree as ET
 
     failures = _speed_failures(report, comparisons)
@@ -158,7 +152,7 @@ def render_speed_junit(report: SpeedReport, comparisons: list[Comparison] | None
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
 
 
-def render_speed_github(report: SpeedReport, comparisons: list[Comparison] | None) -> str:
+def render_speed_github(report: SpeedReport, comparisons: list[BaselineChange] | None) -> str:
     from gelu_audit.report.ci_formats import github_annotation
 
     failures = _speed_failures(report, comparisons)

@@ -9,8 +9,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from gelu_audit.accuracy import AccurateDomain, AuditReport, CaseResult, ErrorStats, Verdict
-from gelu_audit.profile import ErrorProfile
+from gelu_audit.audits.stats import AccurateDomain, ErrorStats
+from gelu_audit.audits.accuracy import AuditReport, CaseResult, Verdict
+from gelu_audit.audits.profile import ErrorProfile
 
 
 def render_to_string(renderables: list[object], color: bool, width: int | None = None) -> str:
@@ -49,8 +50,7 @@ def format_x(value: float | None) -> str:
 def format_domain(domain: AccurateDomain) -> str:
     if domain.lo is None or domain.hi is None:
         return "none (fails at 0)"
-    text = f"[{format_x(domain.lo)}, {format_x(domain.hi)}]"
-    return text + (" all" if domain.covers_all else "")
+    return domain.interval_text() + (" all" if domain.covers_all else "")
 
 
 def _ulp_style(value: float) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from gelu_audit.formats import FloatFormat, values_to_patterns
+from gelu_audit.numerics.formats import FloatFormat, values_to_patterns
 
 CORE_BINADES = range(-3, 4)
 """Binades split finer: |x| in [2^−3, 2^4)."""
@@ -252,7 +252,7 @@ class ProfileAccumulator:
 
     @staticmethod
     def from_state(state: dict[str, Any]) -> ProfileAccumulator:
-        from gelu_audit.formats import FORMATS
+        from gelu_audit.numerics.formats import FORMATS
 
         profile = ProfileAccumulator()
         if state.get("format"):

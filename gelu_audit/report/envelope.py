@@ -1,8 +1,18 @@
-"""Turning result dataclasses into JSON-ready data, and reading it back safely."""
+"""The JSON documents: their envelope (schema, version, tool, time), encoding and loading.
+
+Every document gelu-audit writes starts with the same envelope and is read back through the
+same loader, which refuses files that are not ours or of a version it cannot read.
+Version history (each schema's ``schema_version``):
+
+* accuracy, speed, paths, list, compare — 1: the first published versions.
+
+May import: errors, the package version.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import enum
 import json
 import math
@@ -11,7 +21,38 @@ from typing import Any
 
 import numpy as np
 
+from gelu_audit import __version__
 from gelu_audit.errors import ReportFormatError
+
+
+class DocumentKind(enum.Enum):
+    """The documents gelu-audit writes, by schema id."""
+
+    ACCURACY = "gelu-audit.accuracy"
+    SPEED = "gelu-audit.speed"
+    PATHS = "gelu-audit.paths"
+    LIST = "gelu-audit.list"
+    COMPARE = "gelu-audit.compare"
+
+    @property
+    def version(self) -> int:
+        """The version this gelu-audit writes."""
+        return 1
+
+    @property
+    def readable_versions(self) -> tuple[int, ...]:
+        """The versions this gelu-audit reads."""
+        return (1,)
+
+
+def envelope(kind: DocumentKind) -> dict[str, Any]:
+    """The first keys of every document: what it is, which version, who wrote it and when."""
+    return {
+        "schema": kind.value,
+        "schema_version": kind.version,
+        "tool": {"name": "gelu-audit", "version": __version__},
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
 
 
 def jsonable(value: Any) -> Any:
@@ -64,29 +105,23 @@ def _encode(value: Any, indent: str) -> str:
     return json.dumps(value, allow_nan=False, ensure_ascii=False)
 
 
-def number(value: Any) -> float:
-    """Read back a number written by :func:`jsonable` (strings for non-finite values)."""
-    if isinstance(value, str):
-        return float(value)
-    return float(value)
-
-
-def load_document(path: str | Path, schema: str | tuple[str, ...], versions: tuple[int, ...]) -> dict[str, Any]:
-    """Load a report, refusing files that are not ours (of one of the ``schema`` names) or of
-    a version we cannot read."""
-    schemas = (schema,) if isinstance(schema, str) else schema
+def load_document(path: str | Path, *kinds: DocumentKind) -> dict[str, Any]:
+    """Load a report, refusing files that are not ours (of one of ``kinds``) or of a version
+    this gelu-audit cannot read."""
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as error:
         raise ReportFormatError(f"cannot read {path}: {error.strerror}") from None
     except json.JSONDecodeError as error:
         raise ReportFormatError(f"{path} is not JSON ({error.msg} at line {error.lineno})") from None
-    if not isinstance(document, dict) or document.get("schema") not in schemas:
+    by_schema = {kind.value: kind for kind in kinds}
+    if not isinstance(document, dict) or document.get("schema") not in by_schema:
         found = document.get("schema") if isinstance(document, dict) else None
-        raise ReportFormatError(f"{path} is not a {' or '.join(schemas)} report (schema: {found!r})")
-    if document.get("schema_version") not in versions:
+        raise ReportFormatError(f"{path} is not a {' or '.join(by_schema)} report (schema: {found!r})")
+    kind = by_schema[document["schema"]]
+    if document.get("schema_version") not in kind.readable_versions:
         raise ReportFormatError(
             f"{path} has {document['schema']} schema version {document.get('schema_version')!r}; "
-            f"this gelu-audit reads version(s) {', '.join(map(str, versions))}"
+            f"this gelu-audit reads version(s) {', '.join(map(str, kind.readable_versions))}"
         )
     return document

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gelu_audit.errors import EnvironmentUnavailableError, UsageError
-from gelu_audit.formats import FORMATS
+from gelu_audit.numerics.formats import FORMATS
 
 PLOT_SUFFIXES = (".png", ".svg")
 ERROR_FLOOR = 1e-3

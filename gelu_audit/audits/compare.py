@@ -12,12 +12,12 @@ change in ratio to copy against ``--max-slowdown``).
 
 from __future__ import annotations
 
-import types
 from dataclasses import dataclass, field
 from typing import Any
 
+from gelu_audit.audits.speed import compare_ratios
+from gelu_audit.audits.stats import interval_text
 from gelu_audit.errors import UsageError
-from gelu_audit.report.serialize import load_document, number
 
 ACCURACY = "gelu-audit.accuracy"
 SPEED = "gelu-audit.speed"
@@ -38,7 +38,7 @@ class CaseChange:
 
 
 @dataclass(frozen=True)
-class Comparison:
+class ReportComparison:
     kind: str
     """``accuracy`` or ``speed``."""
     changes: list[CaseChange]
@@ -49,13 +49,10 @@ class Comparison:
         return any(c.verdict in ("regression", "mixed", "missing") for c in self.changes)
 
 
-def load_pair(old_path: str, new_path: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Both reports, which must be of the same kind (accuracy or speed)."""
-    documents = [load_document(path, (ACCURACY, SPEED), (1,)) for path in (old_path, new_path)]
-    old, new = documents
+def check_same_kind(old: dict[str, Any], new: dict[str, Any]) -> None:
+    """Both reports must be of the same kind (accuracy or speed)."""
     if old["schema"] != new["schema"]:
         raise UsageError(f"cannot compare a {old['schema']} report with a {new['schema']} report")
-    return old, new
 
 
 def summary(case: dict[str, Any]) -> dict[str, Any]:
@@ -66,11 +63,11 @@ def summary(case: dict[str, Any]) -> dict[str, Any]:
     domain = exact["accurate_domain"]
     return {
         "status": "ok",
-        "max_ulp": number(exact["max_ulp"]),
-        "correctly_rounded": number(exact["correctly_rounded"]),
-        "domain": None if domain["lo"] is None else [number(domain["lo"]), number(domain["hi"])],
+        "max_ulp": float(exact["max_ulp"]),
+        "correctly_rounded": float(exact["correctly_rounded"]),
+        "domain": None if domain["lo"] is None else [float(domain["lo"]), float(domain["hi"])],
         "nonfinite": int(case["nonfinite_count"]),
-        "worst_x": number(exact["worst"][0]["x"]) if exact.get("worst") else None,
+        "worst_x": float(exact["worst"][0]["x"]) if exact.get("worst") else None,
     }
 
 
@@ -106,11 +103,11 @@ def _judge(old: dict[str, Any], new: dict[str, Any], allow_ulp: float, allow_cr:
 
 
 def _domain(domain: list[float] | None) -> str:
-    return "none" if domain is None else f"[{domain[0]:.6g}, {domain[1]:.6g}]"
+    return interval_text(*domain) if domain else "none"
 
 
 def compare_accuracy(old: dict[str, Any], new: dict[str, Any], allow_ulp_increase: float = 0.0,
-                     allow_cr_drop: float = 0.0) -> Comparison:  # fmt: skip
+                     allow_cr_drop: float = 0.0) -> ReportComparison:  # fmt: skip
     """Every case of either report, matched by (implementation, dtype, device)."""
     def key(case: dict[str, Any]) -> tuple[str, str, str]:
         return case["implementation"], case["dtype"], case["device"]
@@ -138,17 +135,19 @@ def compare_accuracy(old: dict[str, Any], new: dict[str, Any], allow_ulp_increas
         worse, better = _judge(a, b, allow_ulp_increase, allow_cr_drop)
         verdict = ("mixed" if worse and better else "regression" if worse else "improvement" if better else "unchanged")
         changes.append(CaseChange(*k, verdict, tuple(worse), tuple(better), a, b))
-    return Comparison("accuracy", changes, notes)
+    return ReportComparison("accuracy", changes, notes)
 
 
-def compare_speed(old: dict[str, Any], new: dict[str, Any], max_slowdown: float) -> Comparison:
+def compare_speed(old: dict[str, Any], new: dict[str, Any], max_slowdown: float) -> ReportComparison:
     """Speed cases through ``speed --baseline``'s statistics."""
-    from gelu_audit.speed import compare_with_baseline
-
-    cases = [types.SimpleNamespace(**c) for c in new.get("cases", [])]
+    timed = [
+        ((c["implementation"], c["device"], c["dtype"], c["size"]), tuple(c["ratios"]))
+        for c in new.get("cases", [])
+        if c.get("status") == "ok"
+    ]
     changes = []
     compared = set()
-    for result in compare_with_baseline(cases, old.get("cases", []), max_slowdown):  # type: ignore[arg-type]
+    for result in compare_ratios(timed, old.get("cases", []), max_slowdown):
         compared.add((result.implementation, result.device, result.dtype, result.size))
         text = f"{result.change:+.1%} vs copy (95% CI {result.ci_low:+.1%} … {result.ci_high:+.1%}), size {result.size:,}"
         verdict = result.verdict  # regression, improvement, unchanged or inconclusive
@@ -165,4 +164,4 @@ def compare_speed(old: dict[str, Any], new: dict[str, Any], max_slowdown: float)
     notes = []
     if old.get("environment", {}).get("cpu") != new.get("environment", {}).get("cpu"):
         notes.append("the reports come from different CPUs: ratios to copy compare better than times, but not perfectly")
-    return Comparison("speed", changes, notes)
+    return ReportComparison("speed", changes, notes)

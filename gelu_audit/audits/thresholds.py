@@ -1,4 +1,7 @@
-"""Per-case accuracy limits: a team's policy, written once in the configuration.
+"""Per-case accuracy limits: the ``--max-ulp`` gate and a team's policy in the configuration.
+
+One type, one evaluation: ``--max-ulp N`` is the :meth:`Threshold.gate` on every case (with no
+non-finite mismatch allowed), and each configured table is a Threshold too.
 
 Each ``[[tool.gelu-audit.threshold]]`` table selects cases by implementation, dtype and
 device (shell-style patterns, ``*`` by default) and sets limits on them. Every matching table
@@ -21,9 +24,12 @@ from __future__ import annotations
 import fnmatch
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gelu_audit.errors import UsageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gelu_audit.audits.accuracy import CaseResult
 
 _KEYS = {"implementation", "dtype", "device", "max-ulp", "max-abs", "against", "domain", "max-nonfinite"}
 
@@ -43,6 +49,13 @@ class Threshold:
     """An interval the accurate domain must cover (at the run's domain tolerance)."""
     max_nonfinite: int | None = None
     """Non-finite mismatches allowed."""
+    from_command_line: bool = False
+    """The ``--max-ulp`` gate: its reasons name no selector (it applies to every case)."""
+
+    @staticmethod
+    def gate(max_ulp: float, against: str = "exact") -> Threshold:
+        """``--max-ulp N [--against formula]``: N ULP on every case, and no non-finite mismatch."""
+        return Threshold(max_ulp=max_ulp, against=against, max_nonfinite=0, from_command_line=True)
 
     def matches(self, implementation: str, dtype: str, device: str) -> bool:
         return (fnmatch.fnmatchcase(implementation, self.implementation) and fnmatch.fnmatchcase(dtype, self.dtype)
@@ -53,10 +66,11 @@ class Threshold:
                                                       ("device", self.device)) if v != "*")  # fmt: skip
         return f"threshold [{selector or 'all cases'}]"
 
-    def failures(self, case: Any) -> list[str]:
-        """Why ``case`` (a finished CaseResult) breaks this threshold; empty when it holds."""
+    def failures(self, case: CaseResult) -> list[str]:
+        """Why ``case`` (a finished, successful case) breaks this threshold; empty when it holds."""
         reasons = []
         stats = case.exact if self.against == "exact" else case.own_formula
+        assert stats is not None and case.exact is not None
         if self.max_ulp is not None and stats.max_ulp > self.max_ulp:
             reasons.append(f"max {stats.max_ulp:.4g} ULP > {self.max_ulp:g} (against {stats.against})")
         if self.max_abs is not None and case.exact.max_abs_error > self.max_abs:
@@ -64,11 +78,15 @@ class Threshold:
         if self.domain is not None:
             domain = case.exact.accurate_domain
             lo, hi = self.domain
-            if domain.lo is None or domain.lo > lo or domain.hi < hi:
-                shown = "none" if domain.lo is None else f"[{domain.lo:.6g}, {domain.hi:.6g}]"
-                reasons.append(f"accurate domain {shown} does not cover [{lo:g}, {hi:g}]")
+            if domain.lo is None or domain.hi is None or domain.lo > lo or domain.hi < hi:
+                reasons.append(f"accurate domain {domain.interval_text()} does not cover [{lo:g}, {hi:g}]")
         if self.max_nonfinite is not None and case.nonfinite_count > self.max_nonfinite:
-            reasons.append(f"{case.nonfinite_count} non-finite mismatch(es) > {self.max_nonfinite}")
+            allowed = f" > {self.max_nonfinite}" if self.max_nonfinite else ""
+            first = case.nonfinite[0] if case.nonfinite else None
+            where = f", first at x = {first.x!r} (got {first.got!r})" if first else ""
+            reasons.append(f"{case.nonfinite_count} non-finite mismatch(es){allowed}{where}")
+        if self.from_command_line:
+            return reasons
         return [f"{self.describe()}: {reason}" for reason in reasons]
 
 
@@ -90,7 +108,7 @@ def _threshold(entry: dict[str, Any], where: str) -> Threshold:
                 raise UsageError(f"{where}: {key} must be a non-empty string (a name or a pattern)")
             values[key] = entry[key]
     if "dtype" in values and not any(c in values["dtype"] for c in "*?["):
-        from gelu_audit.formats import parse_format
+        from gelu_audit.numerics.formats import parse_format
 
         values["dtype"] = parse_format(values["dtype"]).name
     for key in ("max-ulp", "max-abs"):

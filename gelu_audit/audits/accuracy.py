@@ -14,53 +14,38 @@ from typing import Any
 
 import numpy as np
 
-from gelu_audit.errors import UsageError
-from gelu_audit.exhaustive import DEFAULT_CHUNK, PatternSpace, Shard, StreamOutcome, stream
-from gelu_audit.fast_reference import fast_references
-from gelu_audit.formats import FORMATS, FloatFormat, values_to_patterns
-from gelu_audit.implementations import (
-    Implementation,
-    ImplementationError,
-    skip_reason,
-    resolve_devices,
-    run_implementation,
-    select_implementations,
-    unavailable_reason,
-)
-from gelu_audit.inputs import InputSet, ValueRange, default_inputs, special_values
-from gelu_audit.plugins import PluginOptions
-from gelu_audit.progress import SILENT, ProgressSink
-from gelu_audit.thresholds import Threshold
-from gelu_audit.reference import ReferenceValues, compute_references, exhaustive_table, reference_point
-from gelu_audit.stats import (  # noqa: F401 - the result types are part of this module's API
-    AccurateDomain,
-    ErrorAccumulator,
+from gelu_audit.audits.exhaustive import DEFAULT_CHUNK, PatternSpace, Shard, StreamOutcome, stream
+from gelu_audit.audits.stats import (
+    CaseAccumulators,
     ErrorStats,
     InputSpace,
     InputValues,
     PointReport,
     ReferenceBlock,
-    accurate_domain,
     case_accumulators,
     reference_blocks,
 )
-from gelu_audit.ulp import (  # noqa: F401 - re-exported: the audit's error arithmetic
-    HISTOGRAM_EDGES,
-    HISTOGRAM_LABELS,
-    histogram,
-    nonfinite_mismatches,
-    ordinal_distances,
-    ulp_errors,
-    wrong_sign_zeros,
-)
+from gelu_audit.audits.thresholds import Threshold
+from gelu_audit.errors import UsageError
+from gelu_audit.implementations.availability import skip_reason, unavailable_reason
+from gelu_audit.implementations.devices import resolve_devices
+from gelu_audit.implementations.model import Implementation, ImplementationError, SkipKind
+from gelu_audit.implementations.plugins import PluginOptions
+from gelu_audit.implementations.registry import select_implementations
+from gelu_audit.implementations.runner import run_implementation
+from gelu_audit.numerics.exact_values import ReferenceValues
+from gelu_audit.numerics.formats import FORMATS, FloatFormat, values_to_patterns
+from gelu_audit.numerics.formulas import ERF, Formula
+from gelu_audit.numerics.inputs import InputSet, ValueRange, default_inputs, special_values
+from gelu_audit.progress import SILENT, ProgressSink
+from gelu_audit.references.cache import exhaustive_table
+from gelu_audit.references.fast_tier import fast_references
+from gelu_audit.references.mpmath_ziv import compute_references, reference_point
 
 DEFAULT_DOMAIN_TOLERANCE = 2.0
 """ULP tolerance of the accurate domain when no --max-ulp gate is given. Not 1: good float
 kernels slip just past 1 ULP here and there (fp32 F.gelu: 1.01 ULP at x = 9.4e-8), and the
 domain is meant to show where a formula or a cancellation breaks down, not a last-bit slip."""
-
-AGAINST_CHOICES = ("exact", "formula")
-
 
 # --- results ----------------------------------------------------------------------------------
 
@@ -103,11 +88,17 @@ class CaseResult:
 
 
 @dataclass(frozen=True)
-class Gate:
-    """``--max-ulp N`` against the exact GELU or the claimed formula."""
+class Audited:
+    """What a case says of its implementation: its name, backend and the formula it claims
+    (a merge of shard reports knows these, not the function)."""
 
-    max_ulp: float
-    against: str = "exact"
+    name: str
+    backend: str
+    formula: str
+
+    @staticmethod
+    def of(impl: Implementation) -> Audited:
+        return Audited(impl.name, impl.backend, impl.formula.name)
 
 
 @dataclass(frozen=True)
@@ -116,21 +107,14 @@ class Verdict:
     reasons: tuple[str, ...] = ()
 
 
-def verdict(case: CaseResult, gate: Gate | None, thresholds: tuple[Threshold, ...] = ()) -> Verdict:
-    """Whether a case passes: no implementation error, under a gate no excess error, and every
-    configured threshold that selects it holds."""
+def verdict(case: CaseResult, gate: Threshold | None, thresholds: tuple[Threshold, ...] = ()) -> Verdict:
+    """Whether a case passes: no implementation error, and the ``--max-ulp`` gate and every
+    configured threshold that selects it hold (one evaluation, :meth:`Threshold.failures`)."""
     if case.status != "ok":
         return Verdict(False, (f"error: {case.error}",))
-    reasons = []
-    if gate is not None:
-        stats = case.exact if gate.against == "exact" else case.own_formula
-        assert stats is not None
-        if stats.max_ulp > gate.max_ulp:
-            reasons.append(f"max {stats.max_ulp:.4g} ULP > {gate.max_ulp:g} (against {stats.against})")
-        if case.nonfinite_count:
-            first = f", first at x = {case.nonfinite[0].x!r} (got {case.nonfinite[0].got!r})" if case.nonfinite else ""
-            reasons.append(f"{case.nonfinite_count} non-finite mismatch(es){first}")
-    for threshold in thresholds:
+    reasons: list[str] = []
+    for threshold in (gate,) * (gate is not None) + thresholds:
+        assert threshold is not None
         if threshold.matches(case.implementation, case.dtype, case.device):
             reasons.extend(threshold.failures(case))
     return Verdict(not reasons, tuple(reasons))
@@ -151,7 +135,7 @@ def special_checks(fmt: FloatFormat, impl: Implementation, device: str) -> tuple
     got = run_implementation(impl, fmt, device, values_to_patterns(fmt, xs))
     checks = []
     for name, x, y in zip(_SPECIAL_NAMES, xs.tolist(), got.tolist()):
-        expected = reference_point("erf", fmt, x).rounded
+        expected = reference_point(ERF, fmt, x).rounded
         note = ""
         if math.isnan(expected):
             ok = math.isnan(y)
@@ -165,16 +149,16 @@ def special_checks(fmt: FloatFormat, impl: Implementation, device: str) -> tuple
 
 
 def case_result(
-    impl: Implementation,
+    impl: Audited,
     device: str,
     fmt: FloatFormat,
-    exact: ErrorAccumulator,
-    own: ErrorAccumulator | None,
+    accumulators: CaseAccumulators,
     tested: InputSpace,
     specials: tuple[SpecialCheck, ...],
     seconds: float,
 ) -> CaseResult:
     """A finished case from its accumulators (``own`` None: the implementation claims erf)."""
+    exact, own = accumulators.exact, accumulators.own
     exact_stats = exact.finish(fmt, tested)
     return CaseResult(
         implementation=impl.name, backend=impl.backend, formula=impl.formula, device=device,
@@ -188,7 +172,7 @@ def case_result(
     )  # fmt: skip
 
 
-def error_case(impl: Implementation, device: str, fmt: FloatFormat, error: str, points: int) -> CaseResult:
+def error_case(impl: Audited, device: str, fmt: FloatFormat, error: str | None, points: int) -> CaseResult:
     """A case whose implementation raised or returned an invalid output."""
     return CaseResult(impl.name, impl.backend, impl.formula, device, fmt.name, status="error",
                       error=error, points=points)  # fmt: skip
@@ -209,10 +193,10 @@ def audit_case(
         got = run_implementation(impl, fmt, device, inputs.patterns)
         specials = special_checks(fmt, impl, device)
     except ImplementationError as error:
-        return error_case(impl, device, fmt, str(error), len(inputs))
-    exact, own = case_accumulators(blocks, got, impl.formula, domain_tolerance, top)
+        return error_case(Audited.of(impl), device, fmt, str(error), len(inputs))
+    accumulators = case_accumulators(blocks, got, impl.formula, domain_tolerance, top)
     tested = InputValues(inputs.values)
-    return case_result(impl, device, fmt, exact, own, tested, specials, time.perf_counter() - start)
+    return case_result(Audited.of(impl), device, fmt, accumulators, tested, specials, time.perf_counter() - start)
 
 
 # --- the whole audit --------------------------------------------------------------------------
@@ -230,7 +214,8 @@ class AuditSettings:
     samples: int | None = None
     seed: int = 0
     value_range: ValueRange | None = None
-    gate: Gate | None = None
+    gate: Threshold | None = None
+    """``--max-ulp N`` (:meth:`Threshold.gate`): a limit on every case."""
     domain_tolerance: float | None = None
     """None: the gate's max-ulp, else DEFAULT_DOMAIN_TOLERANCE."""
     jobs: int = 1
@@ -285,7 +270,7 @@ class AuditReport:
 
 def references_for(
     inputs: InputSet,
-    formulas: set[str],
+    formulas: set[Formula],
     settings: AuditSettings,
     progress: ProgressSink,
 ) -> tuple[dict[str, ReferenceValues], list[dict[str, object]]]:
@@ -293,27 +278,27 @@ def references_for(
     the fast tier (mpmath in parallel where it cannot decide) for samples."""
     fmt = inputs.fmt
     references, sources = {}, []
-    for formula in sorted(formulas):
+    for formula in sorted(formulas, key=lambda f: f.name):
         label = f"reference {formula} {fmt}"
         if inputs.is_exhaustive:
             with progress.task(f"{label} (exhaustive table)", fmt.pattern_count) as advance:
                 table, source = exhaustive_table(
                     formula, fmt, settings.cache_dir, settings.jobs, advance
                 )
-            references[formula] = table.take(inputs.patterns.astype(np.int64))
-            sources.append({"formula": formula, "engine": "mpmath", "cache": source.path or None,
+            references[formula.name] = table.take(inputs.patterns.astype(np.int64))
+            sources.append({"formula": formula.name, "engine": "mpmath", "cache": source.path or None,
                             "from_cache": source.cached, "note": source.rebuilt_reason})  # fmt: skip
             if source.rebuilt_reason:
                 progress.log(f"{label}: {source.rebuilt_reason}")
         else:
             with progress.task(label, len(inputs)) as advance:
 
-                def parallel_mpmath(formula: str, fmt: FloatFormat, values: np.ndarray) -> ReferenceValues:
+                def parallel_mpmath(formula: Formula, fmt: FloatFormat, values: np.ndarray) -> ReferenceValues:
                     return compute_references(formula, fmt, values, settings.jobs, advance, chunk_size=256)
 
-                references[formula], counts = fast_references(formula, fmt, inputs.values, parallel_mpmath)
+                references[formula.name], counts = fast_references(formula, fmt, inputs.values, parallel_mpmath)
                 advance(len(inputs) - counts.counts["mpmath"])
-            sources.append({"formula": formula, "engine": "fast tier + mpmath", "cache": None,
+            sources.append({"formula": formula.name, "engine": "fast tier + mpmath", "cache": None,
                             "from_cache": False, "note": None, "regions": counts.counts})  # fmt: skip
     return references, sources
 
@@ -331,7 +316,7 @@ def run_audit(settings: AuditSettings, progress: ProgressSink = SILENT) -> Audit
     devices, skipped_devices = resolve_devices(list(settings.devices))
     formats = [FORMATS[name] for name in settings.dtypes]
     skipped = [
-        Skipped(impl.name, device, fmt.name, reason)
+        Skipped(impl.name, device, fmt.name, str(reason))
         for device, reason in skipped_devices
         for fmt in formats
         for impl in implementations
@@ -345,8 +330,9 @@ def run_audit(settings: AuditSettings, progress: ProgressSink = SILENT) -> Audit
             for device in devices:
                 reason = skip_reason(impl, device, fmt)
                 if reason:
-                    if not (reason == "CPU only" and not settings.devices):
-                        skipped.append(Skipped(impl.name, device, fmt.name, reason))
+                    # A CPU-only row on a GPU from the default devices is not news: left out.
+                    if not (reason.kind is SkipKind.CPU_ONLY and not settings.devices):
+                        skipped.append(Skipped(impl.name, device, fmt.name, str(reason)))
                 else:
                     cases.append((impl, device))
         if not cases:
@@ -359,7 +345,7 @@ def run_audit(settings: AuditSettings, progress: ProgressSink = SILENT) -> Audit
             continue
         inputs = default_inputs(fmt, settings.samples, settings.seed, settings.value_range)
         all_inputs[fmt.name] = inputs
-        formulas = {"erf"} | {impl.formula for impl, _ in cases}
+        formulas = {ERF} | {impl.formula for impl, _ in cases}
         references, all_sources[fmt.name] = references_for(inputs, formulas, settings, progress)
         blocks = prepared_blocks(inputs, references, settings.top)
         with progress.task(f"implementations {fmt}", len(cases)) as advance:
@@ -390,7 +376,7 @@ def check_exhaustive_settings(settings: AuditSettings) -> None:
 
 def streamed_cases(fmt: FloatFormat, cases: list[tuple[Implementation, str]], settings: AuditSettings,
                    progress: ProgressSink) -> StreamOutcome:  # fmt: skip
-    formulas = tuple(sorted({"erf"} | {impl.formula for impl, _ in cases}))
+    formulas = tuple(sorted({ERF.name} | {impl.formula.name for impl, _ in cases}))
     space = PatternSpace(fmt, settings.value_range, settings.shard)
     return stream(fmt, space, formulas, tuple((impl.name, device) for impl, device in cases),
                   settings.effective_domain_tolerance, settings.top, settings.jobs,
@@ -406,8 +392,7 @@ def outcome_parts(
     timing = {"wall_seconds": outcome.wall_seconds, "jobs": settings.jobs, "chunk_size": settings.chunk_size,
               "cpu_seconds": dict(outcome.seconds), "peak_rss_mib": outcome.peak_rss_mib}  # fmt: skip
     state = {
-        "cases": {f"{name}@{device}": {"exact": exact.to_state(), "own": None if own is None else own.to_state()}
-                  for (name, device), (exact, own) in outcome.accumulators.items()},
+        "cases": {f"{name}@{device}": case.to_state() for (name, device), case in outcome.accumulators.items()},
         "errors": {f"{name}@{device}": error for (name, device), error in outcome.errors.items()},
         "regions": {f: counts.counts for f, counts in outcome.tiers.items()},
         "points": len(outcome.inputs),
@@ -422,16 +407,15 @@ def finish_streamed(fmt: FloatFormat, cases: list[tuple[Implementation, str]], o
     for impl, device in cases:
         key = (impl.name, device)
         if key in outcome.errors:
-            results.append(error_case(impl, device, fmt, outcome.errors[key], len(outcome.inputs)))
+            results.append(error_case(Audited.of(impl), device, fmt, outcome.errors[key], len(outcome.inputs)))
             continue
         try:
             specials = special_checks(fmt, impl, device)
         except ImplementationError as error:
-            results.append(error_case(impl, device, fmt, str(error), len(outcome.inputs)))
+            results.append(error_case(Audited.of(impl), device, fmt, str(error), len(outcome.inputs)))
             continue
-        empty = ErrorAccumulator("exact", settings.effective_domain_tolerance, settings.top)
-        own_empty = None if impl.formula == "erf" else ErrorAccumulator(impl.formula, empty.tolerance, empty.top)
-        exact, own = outcome.accumulators.setdefault(key, (empty, own_empty))  # a shard may hold no point
-        results.append(case_result(impl, device, fmt, exact, own, outcome.inputs.space, specials,
-                                   outcome.seconds.get(impl.name, 0.0)))  # fmt: skip
+        empty = CaseAccumulators.empty(impl.formula, settings.effective_domain_tolerance, settings.top)
+        accumulators = outcome.accumulators.setdefault(key, empty)  # a shard may hold no point
+        seconds = outcome.seconds.get(impl.name, 0.0)
+        results.append(case_result(Audited.of(impl), device, fmt, accumulators, outcome.inputs.space, specials, seconds))
     return results

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gelu_audit.formats import FloatFormat, ordinals, ulp_exponent
-from gelu_audit.reference import ReferenceValues
+from gelu_audit.numerics.formats import FloatFormat, ordinals, ulp_exponent
+from gelu_audit.numerics.exact_values import ReferenceValues
 
 HISTOGRAM_EDGES: tuple[float, ...] = (0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000)
 """Upper edges of the ULP histogram's bins; a bin for exactly 0 comes first, >1000 last."""

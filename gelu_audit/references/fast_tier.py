@@ -31,10 +31,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 
-from gelu_audit.formats import FloatFormat
-from gelu_audit.reference import BINADE_FLOOR, ReferenceValues, compute_references
+from gelu_audit.numerics.exact_values import BINADE_FLOOR, ReferenceValues
+from gelu_audit.numerics.formats import FloatFormat
+from gelu_audit.numerics.formulas import Formula
+from gelu_audit.references.mpmath_ziv import compute_references
 
 FAST_ERROR_ULPS = 64.0
 """Assumed bound on the float64 evaluation's error, in float64 ulps (2^−53 relative) times the
@@ -57,88 +58,24 @@ NO_DEFECT_FROM = 1000.0
 UNDERFLOW_FROM = -2.0
 """No format underflows above x = −2."""
 
-DEEP_BELOW: dict[str, float] = {"erf": -40000.0, "tanh": -2500.0, "sigmoid": -5e8}
-"""Below these, log2|f(x)| < LOG_FLOOR is certain (e.g. erf: |f(x)| ≤ φ(x) = e^(−x²/2)/√(2π))."""
-
 REGIONS = ("trivial", "tiny", "saturated", "underflow", "fast", "mpmath")
 """How each point was decided, in the order counts are reported."""
-
-_SQRT1_2 = math.sqrt(0.5)
-_SQRT_2_PI = math.sqrt(2 / math.pi)
-_LN2 = math.log(2.0)
-
-SERIES_COEFFICIENT: dict[str, float] = {
-    "erf": 1 / math.sqrt(2 * math.pi),
-    "tanh": 1 / math.sqrt(2 * math.pi),
-    "sigmoid": 1.702 / 4,
-}
-"""c in f(x) = x/2 + c·x² + O(x⁴) for each formula id."""
-
 
 # --- float64 evaluation -------------------------------------------------------------------------
 
 
-def fast_gelu(formula: str, x: np.ndarray) -> np.ndarray:
-    """f(x) in float64 for inputs of formats with at most 24 significant bits.
-
-    erf: for x < 0, (x/2)·erfcx(|x|/√2)·e^(−x²/2). x² is exact (48 bits), so the exponential
-    carries no amplified argument error, and erfcx is well conditioned; for x ≥ 0,
-    (x/2)·(1 + erf(x/√2)) with 1 + erf in [1, 2]. tanh and sigmoid: x/(1 + e^(−t)), which
-    has no cancellation.
-    """
+def fast_gelu(formula: Formula, x: np.ndarray) -> np.ndarray:
+    """f(x) in float64 for inputs of formats with at most 24 significant bits (see
+    :attr:`~gelu_audit.numerics.formulas.Formula.float64_value`)."""
     x = np.asarray(x, dtype=np.float64)
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        if formula == "erf":
-            y = np.empty_like(x)
-            neg = x < 0
-            xn, xp = x[neg], x[~neg]
-            y[neg] = 0.5 * xn * special.erfcx(xn * -_SQRT1_2) * np.exp(-0.5 * (xn * xn))
-            y[~neg] = 0.5 * xp * (1.0 + special.erf(xp * _SQRT1_2))
-            return y
-        if formula == "tanh":
-            t = 2.0 * _SQRT_2_PI * (x + 0.044715 * (x * x * x))
-        else:
-            t = 1.702 * x
-        return x / (1.0 + np.exp(-t))
+        return formula.float64_value(x)
 
 
-def fast_bound(formula: str, x: np.ndarray) -> np.ndarray:
+def fast_bound(formula: Formula, x: np.ndarray) -> np.ndarray:
     """The relative error bound of :func:`fast_gelu` at each x."""
-    amp = _amplification_vector(formula, np.abs(np.asarray(x, dtype=np.float64)))
+    amp = formula.amplification_bits_array(np.abs(np.asarray(x, dtype=np.float64)))
     return FAST_ERROR_ULPS * np.ldexp(1.0, (amp - 53).astype(np.int32))
-
-
-def _amplification_vector(formula: str, ax: np.ndarray) -> np.ndarray:
-    """Vectorized form of :func:`gelu_audit.reference._amplification_bits` (same formulas)."""
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        if formula == "erf":
-            bits = np.where(ax < 30.0, np.log2(2.0 + ax * ax), 4.0)
-        elif formula == "tanh":
-            t = 2 * _SQRT_2_PI * (ax + 0.044715 * ax**3)
-            bits = np.where(np.isfinite(t), np.log2(6 * (t + 1)), 3 * np.log2(ax) + 3)
-        else:
-            bits = 1 + np.log2(1.702 * ax + 1)
-    return np.maximum(0, np.ceil(bits)).astype(np.int64)
-
-
-def tail_mass(formula: str, x: np.ndarray) -> np.ndarray:
-    """1 − σ for x > 0, i.e. x − f(x) = x·tail_mass(x); accurate where it underflows slowly."""
-    with np.errstate(over="ignore", under="ignore"):
-        if formula == "erf":
-            return 0.5 * special.erfc(x * _SQRT1_2)
-        t = 2 * _SQRT_2_PI * (x + 0.044715 * x**3) if formula == "tanh" else 1.702 * x
-        return 1.0 / (1.0 + np.exp(t))
-
-
-def log2_magnitude(formula: str, x: np.ndarray) -> np.ndarray:
-    """log2|f(x)| for x < 0, without forming f(x) (it may be far below float64's range)."""
-    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
-        if formula == "erf":
-            log_sigma = special.log_ndtr(x)
-        else:
-            t = 2 * _SQRT_2_PI * (x + 0.044715 * x**3) if formula == "tanh" else 1.702 * x
-            log_sigma = t - np.log1p(np.exp(t))  # log σ(t) for t < 0
-        return np.log2(np.abs(x)) + log_sigma / _LN2
 
 
 # --- rounding to the target format --------------------------------------------------------------
@@ -207,7 +144,7 @@ class _Block:
         self.region[index] = _CODE[name]
 
 
-def _tiny(formula: str, fmt: FloatFormat, x: np.ndarray) -> tuple:
+def _tiny(formula: Formula, fmt: FloatFormat, x: np.ndarray) -> tuple:
     """Region ``tiny``: RN_T(x/2 + c·x²) is x/2 when x/2 is in T, else the neighbour toward +∞.
 
     x/2 can only miss T in T's subnormal range, where the spacing is the smallest subnormal s:
@@ -221,14 +158,14 @@ def _tiny(formula: str, fmt: FloatFormat, x: np.ndarray) -> tuple:
     mantissa, exponent = np.frexp(half)
     below = mantissa == -0.5  # f(x) is just above x/2 = −2^k: one binade lower
     hi = np.where(below, -2.0, 2 * mantissa)
-    return exponent - 1 - below, hi, SERIES_COEFFICIENT[formula] * x * (2 * hi), rounded
+    return exponent - 1 - below, hi, formula.series_coefficient * x * (2 * hi), rounded
 
 
-def _saturated(formula: str, fmt: FloatFormat, x: np.ndarray) -> tuple:
+def _saturated(formula: Formula, fmt: FloatFormat, x: np.ndarray) -> tuple:
     """Region ``saturated`` for x ≥ SATURATION_FROM: (decided mask, binade, hi, lo, rounded)."""
     defect = np.zeros_like(x)
     some = x < NO_DEFECT_FROM
-    defect[some] = x[some] * tail_mass(formula, x[some])
+    defect[some] = x[some] * formula.tail_mass(x[some])
     mantissa, exponent = np.frexp(x)
     power_of_two = mantissa == 0.5
     gap_below = np.where(power_of_two, 0.5, 1.0) * spacing_at(fmt, x)  # below 2^k: half the spacing
@@ -238,9 +175,9 @@ def _saturated(formula: str, fmt: FloatFormat, x: np.ndarray) -> tuple:
     return done, b, x[done] * scale, -defect[done] * scale, x[done]
 
 
-def _underflow(formula: str, fmt: FloatFormat, x: np.ndarray) -> tuple:
-    """Region ``underflow`` for DEEP_BELOW < x ≤ UNDERFLOW_FROM: (decided, binade, hi, lo, rounded)."""
-    log2y = log2_magnitude(formula, x)
+def _underflow(formula: Formula, fmt: FloatFormat, x: np.ndarray) -> tuple:
+    """Region ``underflow`` for formula.deep_below < x ≤ UNDERFLOW_FROM: (decided, binade, hi, lo, rounded)."""
+    log2y = formula.log2_magnitude(x)
     limit = fmt.emin - fmt.precision  # log2 of half the smallest subnormal
     done = log2y + 1e-6 + np.abs(log2y) * SATURATION_MARGIN < limit
     ly = log2y[done]
@@ -250,7 +187,7 @@ def _underflow(formula: str, fmt: FloatFormat, x: np.ndarray) -> tuple:
     return done, b, h, 0.0, -0.0
 
 
-def _fast(formula: str, fmt: FloatFormat, x: np.ndarray) -> tuple:
+def _fast(formula: Formula, fmt: FloatFormat, x: np.ndarray) -> tuple:
     """Region ``fast``: float64 value ± bound in one rounding and one binade of T."""
     y = fast_gelu(formula, x)
     radius = np.abs(y) * (fast_bound(formula, x) + 2.0**-52)
@@ -264,7 +201,7 @@ def _fast(formula: str, fmt: FloatFormat, x: np.ndarray) -> tuple:
     return done, exponent - 1, 2 * mantissa, 0.0, r_low[done]
 
 
-def _fill_block(formula: str, fmt: FloatFormat, x: np.ndarray, out: _Block) -> None:
+def _fill_block(formula: Formula, fmt: FloatFormat, x: np.ndarray, out: _Block) -> None:
     """Decide every point of one block, whole-block shortcuts first."""
     lowest, highest = x.min(), x.max()  # NaN if any NaN: no shortcut applies
     tiny_bound = math.ldexp(1.0, -fmt.precision - 4)
@@ -276,7 +213,7 @@ def _fill_block(formula: str, fmt: FloatFormat, x: np.ndarray, out: _Block) -> N
         below = mantissa == 0.5  # f(2^k) is just under 2^k
         out.assign(slice(None), "saturated", exponent - 1 - below, np.where(below, 2.0, 2 * mantissa), 0.0, x)
         return
-    if -np.inf < lowest and highest <= DEEP_BELOW[formula]:
+    if -np.inf < lowest and highest <= formula.deep_below:
         out.assign(slice(None), "underflow", BINADE_FLOOR, -1.0, 0.0, -0.0)
         return
 
@@ -293,12 +230,12 @@ def _fill_block(formula: str, fmt: FloatFormat, x: np.ndarray, out: _Block) -> N
 
     for name, index, region in (
         ("saturated", np.flatnonzero((x >= SATURATION_FROM) & (x < np.inf)), _saturated),
-        ("underflow", np.flatnonzero((x <= UNDERFLOW_FROM) & (x > DEEP_BELOW[formula])), _underflow),
+        ("underflow", np.flatnonzero((x <= UNDERFLOW_FROM) & (x > formula.deep_below)), _underflow),
     ):
         if index.size:
             done, *values = region(formula, fmt, x[index])
             out.assign(index[done], name, *values)
-    deep = np.flatnonzero((x <= DEEP_BELOW[formula]) & (x > -np.inf))
+    deep = np.flatnonzero((x <= formula.deep_below) & (x > -np.inf))
     out.assign(deep, "underflow", BINADE_FLOOR, -1.0, 0.0, -0.0)
 
     rest = np.flatnonzero(out.region < 0)
@@ -307,19 +244,19 @@ def _fill_block(formula: str, fmt: FloatFormat, x: np.ndarray, out: _Block) -> N
         out.assign(rest[done], "fast", *values)
 
 
-Fallback = Callable[[str, FloatFormat, np.ndarray], ReferenceValues]
+Fallback = Callable[[Formula, FloatFormat, np.ndarray], ReferenceValues]
 """Computes mpmath references for the points the fast tier leaves undecided."""
 
 
 def fast_references(
-    formula: str, fmt: FloatFormat, values: np.ndarray, fallback: Fallback | None = None
+    formula: Formula, fmt: FloatFormat, values: np.ndarray, fallback: Fallback | None = None
 ) -> tuple[ReferenceValues, TierCounts]:
     """References for float64 inputs of ``fmt`` by region, mpmath only where undecided.
 
-    ``fallback`` defaults to :func:`gelu_audit.reference.compute_references` in this process;
+    ``fallback`` defaults to :func:`~gelu_audit.references.mpmath_ziv.compute_references` in this process;
     pass a parallel one when many points may need it (fp64).
 
-    Returns the same data as :func:`gelu_audit.reference.compute_references` with the same
+    Returns the same data as :func:`~gelu_audit.references.mpmath_ziv.compute_references` with the same
     ``rounded`` values and binades; mantissas agree to the region's accuracy (double-double in
     ``tiny`` and ``saturated``, about 2^−40 in ``fast``, 2^−20 in ``underflow``).
     """

@@ -24,12 +24,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from gelu_audit.errors import UsageError
-from gelu_audit.implementations import ALL_DTYPES, Implementation, first_line
+from gelu_audit.implementations.model import ALL_DTYPES, Implementation, first_line
+from gelu_audit.numerics.formulas import ERF, FORMULA_NAMES, FORMULAS
 
 ENTRY_POINT_GROUP = "gelu_audit.implementations"
 METADATA_ATTRIBUTE = "__gelu_audit__"
 DEFAULT_TIMEOUT_S = 60.0
-FORMULAS = ("erf", "tanh", "sigmoid")
 BACKENDS = ("torch", "numpy")
 DEVICE_KINDS = ("cpu", "cuda")
 _IMPORT_STRING = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -66,8 +66,10 @@ def gelu_kernel(*, formula: str = "erf", backend: str = "torch", dtypes: tuple[s
 
 
 def _check_claims(claims: dict[str, Any], where: str) -> None:
-    if claims.get("formula") not in FORMULAS:
-        raise UsageError(f"{where}: formula must be one of {', '.join(FORMULAS)}, not {claims.get('formula')!r}")
+    if claims.get("formula") not in FORMULA_NAMES:
+        raise UsageError(
+            f"{where}: formula must be one of {', '.join(FORMULA_NAMES)}, not {claims.get('formula')!r}"
+        )
     if claims.get("backend") not in BACKENDS:
         raise UsageError(f"{where}: backend must be one of {', '.join(BACKENDS)}, not {claims.get('backend')!r}")
     for dtype in claims.get("dtypes") or ():
@@ -98,7 +100,7 @@ def implementation_from(obj: Any, name: str, options: PluginOptions, origin: str
     doc_lines = (obj.__doc__ or "").strip().splitlines()
     description = claims.get("description") or (doc_lines[0] if doc_lines else "")
     return Implementation(
-        name, backend, formula, obj,
+        name, backend, FORMULAS[formula], obj,
         f"{origin}{': ' + description if description else ''}",
         dtypes=dtypes, cpu_only="cuda" not in devices or backend == "numpy",
         notes=("plugin",) + (() if "cpu" in devices else ("declared for CUDA only",)),
@@ -138,7 +140,7 @@ def entry_point_implementations(options: PluginOptions | None = None) -> list[Im
             found.append(implementation_from(entry.load(), entry.name, options, origin))
         except Exception as error:  # noqa: BLE001
             reason = str(error) if isinstance(error, UsageError) else first_line(error)
-            found.append(Implementation(entry.name, "torch", "erf", _unloadable(reason), origin,
+            found.append(Implementation(entry.name, "torch", ERF, _unloadable(reason), origin,
                                         notes=("plugin",), requires=lambda device, fmt, r=reason: f"failed to load: {r}"))  # fmt: skip
     return found
 

@@ -1,37 +1,44 @@
 """`gelu-audit merge`: shard reports of an exhaustive fp32 run → the report one run would give.
 
-Each shard report carries its cases' mergeable accumulator states (:mod:`gelu_audit.stats`);
+Each shard report carries its cases' mergeable accumulator states (:mod:`gelu_audit.audits.stats`);
 merging adds them up and finishes them over the whole tested space, so the merged maxima,
-counts, histograms, worst inputs, mean, p99 and accurate domain are the single run's.
+counts, histograms, worst inputs, mean, p99 and accurate domain are the single run's. The
+reports arrive loaded (the report layer reads and checks the files); this module checks that
+they are the shards of one run.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from gelu_audit.plugins import PluginOptions
-from gelu_audit.thresholds import parse_thresholds
-from gelu_audit.accuracy import (
-    AuditReport, AuditSettings, CaseResult, Gate, SpecialCheck, Skipped, case_result, verdict,
-)  # fmt: skip
+from gelu_audit.audits.accuracy import (
+    Audited,
+    AuditReport,
+    AuditSettings,
+    Skipped,
+    SpecialCheck,
+    case_result,
+    error_case,
+    verdict,
+)
+from gelu_audit.audits.exhaustive import PatternSpace, StreamedInputs, parse_shard
+from gelu_audit.audits.stats import CaseAccumulators
+from gelu_audit.audits.thresholds import Threshold, parse_thresholds
 from gelu_audit.errors import ReportFormatError
-from gelu_audit.exhaustive import PatternSpace, StreamedInputs, parse_shard
-from gelu_audit.fast_reference import REGIONS
-from gelu_audit.formats import FP32
-from gelu_audit.implementations import Implementation
-from gelu_audit.inputs import ValueRange
-from gelu_audit.report.json_report import ACCURACY_SCHEMA, ACCURACY_SCHEMA_VERSION
-from gelu_audit.report.serialize import load_document, number
-from gelu_audit.stats import ErrorAccumulator
+from gelu_audit.implementations.plugins import PluginOptions
+from gelu_audit.numerics.formats import FP32
+from gelu_audit.numerics.inputs import ValueRange
+from gelu_audit.references.fast_tier import REGIONS
 
 _PER_SHARD_SETTINGS = ("shard", "jobs", "chunk_size")
 """Settings that may differ between the shards of one run."""
 
 
-def _load_shards(paths: list[str]) -> list[dict[str, Any]]:
+def _order_shards(loaded: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The shard reports in shard order, each with its ``_path``; refuses anything that is not
+    exactly the N shards of one run."""
     documents = []
-    for path in paths:
-        document = load_document(path, ACCURACY_SCHEMA, (ACCURACY_SCHEMA_VERSION,))
+    for path, document in loaded:
         if "shard_state" not in document or not document["settings"].get("shard"):
             raise ReportFormatError(f"{path} is not a shard report (make one with --exhaustive --shard K/N -f json)")
         document["_path"] = path
@@ -62,13 +69,13 @@ def _load_shards(paths: list[str]) -> list[dict[str, Any]]:
 
 def _settings(document: dict[str, Any]) -> AuditSettings:
     s = document["settings"]
-    value_range = ValueRange(number(s["range"][0]), number(s["range"][1])) if s["range"] else None
+    value_range = ValueRange(float(s["range"][0]), float(s["range"][1])) if s["range"] else None
     return AuditSettings(
         dtypes=tuple(s["dtypes"]),
         implementations=tuple(s["implementations"]) if isinstance(s["implementations"], list) else (),
         devices=tuple(s["devices"]) if isinstance(s["devices"], list) else (),
         samples=s["samples"], seed=s["seed"], value_range=value_range,
-        gate=Gate(s["max_ulp"], s["against"]) if s["max_ulp"] is not None else None,
+        gate=Threshold.gate(s["max_ulp"], s["against"]) if s["max_ulp"] is not None else None,
         domain_tolerance=s["domain_tolerance_ulp"], jobs=s["jobs"], top=s["top"],
         exhaustive=True, chunk_size=s["chunk_size"], shard=None,
         plugin_options=PluginOptions(**{k: tuple(v) if isinstance(v, list) else v
@@ -77,9 +84,10 @@ def _settings(document: dict[str, Any]) -> AuditSettings:
     )  # fmt: skip
 
 
-def merge_shards(paths: list[str]) -> tuple[AuditReport, dict[str, Any]]:
-    """The merged report and the environment of the first shard (with the shard files listed)."""
-    documents = _load_shards(paths)
+def merge_shards(loaded: list[tuple[str, dict[str, Any]]]) -> tuple[AuditReport, dict[str, Any]]:
+    """The merged report of the shard reports (path, loaded document), and the environment of
+    the first shard (with the shard files listed)."""
+    documents = _order_shards(loaded)
     first = documents[0]
     settings = _settings(first)
     states = [d["shard_state"]["fp32"] for d in documents if "fp32" in d["shard_state"]]
@@ -87,37 +95,34 @@ def merge_shards(paths: list[str]) -> tuple[AuditReport, dict[str, Any]]:
     points = sum(int(s["points"]) for s in states)
     inputs = StreamedInputs(FP32, space, points, settings.chunk_size)
 
-    merged: dict[str, list[ErrorAccumulator | None]] = {}
+    merged: dict[str, CaseAccumulators] = {}
     errors: dict[str, str] = {}
     for state in states:
         errors.update({k: v for k, v in state["errors"].items() if k not in errors})
         for key, case in state["cases"].items():
-            exact = ErrorAccumulator.from_state(case["exact"])
-            own = None if case["own"] is None else ErrorAccumulator.from_state(case["own"])
+            accumulators = CaseAccumulators.from_state(case)
             if key not in merged:
-                merged[key] = [exact, own]
+                merged[key] = accumulators
             else:
-                merged[key][0].merge(exact)
-                if own is not None and merged[key][1] is not None:
-                    merged[key][1].merge(own)
+                merged[key].merge(accumulators)
 
     results = []
     for entry in first["results"]:
         if entry["dtype"] != "fp32":
             continue
         key = f"{entry['implementation']}@{entry['device']}"
-        impl = Implementation(entry["implementation"], entry["backend"], entry["formula"], lambda x: x, "")
+        impl = Audited(entry["implementation"], entry["backend"], entry["formula"])
         seconds = sum(r["seconds"] for d in documents for r in d["results"]
                       if r["implementation"] == entry["implementation"] and r["device"] == entry["device"])  # fmt: skip
         if key in errors or key not in merged:
-            results.append(CaseResult(impl.name, impl.backend, impl.formula, entry["device"], "fp32",
-                                      status="error", error=errors.get(key, entry.get("error")), points=points))  # fmt: skip
+            error = errors.get(key, entry.get("error"))
+            results.append(error_case(impl, entry["device"], FP32, error, points))
             continue
-        specials = tuple(SpecialCheck(c["name"], number(c["x"]), number(c["got"]), number(c["expected"]),
-                                      c["ok"], c["note"]) for c in entry["specials"])  # fmt: skip
-        exact, own = merged[key]
-        assert exact is not None
-        results.append(case_result(impl, entry["device"], FP32, exact, own, space, specials, seconds))
+        specials = tuple(
+            SpecialCheck(c["name"], float(c["x"]), float(c["got"]), float(c["expected"]), c["ok"], c["note"])
+            for c in entry["specials"]
+        )
+        results.append(case_result(impl, entry["device"], FP32, merged[key], space, specials, seconds))
 
     regions = {}
     for state in states:

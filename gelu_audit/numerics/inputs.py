@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gelu_audit.errors import UsageError
-from gelu_audit.formats import FloatFormat, all_patterns, patterns_to_values, values_to_patterns
+from gelu_audit.numerics.formats import FloatFormat, all_patterns, patterns_to_values, values_to_patterns
 
 DEFAULT_SAMPLES: dict[str, int] = {"fp32": 20_000, "fp64": 10_000}
 """Default sample sizes of the sampled formats; fp16 and bf16 are always exhaustive."""

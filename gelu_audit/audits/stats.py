@@ -29,18 +29,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from gelu_audit.fast_reference import BLOCK  # statistics blocks are the fast tier's blocks
-from gelu_audit.formats import FloatFormat, hex_pattern
-from gelu_audit.profile import ErrorProfile, ProfileAccumulator, SegmentRuns
-from gelu_audit.reference import ReferenceValues
-from gelu_audit.ulp import (
-    HISTOGRAM_LABELS,
-    histogram_bins,
-    nonfinite_mismatches,
-    ordinal_distances,
-    ulp_errors,
-    wrong_sign_zeros,
-)
+from gelu_audit.audits.profile import ErrorProfile, ProfileAccumulator, SegmentRuns
+from gelu_audit.numerics.exact_values import ReferenceValues
+from gelu_audit.numerics.formats import FloatFormat, hex_pattern
+from gelu_audit.numerics.formulas import ERF, Formula
+from gelu_audit.references.fast_tier import BLOCK  # statistics blocks are the fast tier's blocks
+from gelu_audit.numerics.ulp import HISTOGRAM_LABELS, histogram_bins, nonfinite_mismatches, ordinal_distances, ulp_errors, wrong_sign_zeros
 
 SKETCH_SHIFT = 16
 """p99 sketch bins: the float32 bit pattern of an error shifted right by this (7 fraction bits)."""
@@ -91,6 +85,15 @@ class AccurateDomain:
     @property
     def covers_all(self) -> bool:
         return self.failure_below is None and self.failure_above is None
+
+    def interval_text(self) -> str:
+        """``[lo, hi]``, or ``none`` when it fails at 0."""
+        return interval_text(self.lo, self.hi)
+
+
+def interval_text(lo: float | None, hi: float | None) -> str:
+    """An accurate domain as every report writes it: ``[lo, hi]`` to 6 digits, or ``none``."""
+    return "none" if lo is None or hi is None else f"[{lo:.6g}, {hi:.6g}]"
 
 
 @dataclass(frozen=True)
@@ -567,9 +570,38 @@ def accumulate(blocks: list[ReferenceBlock], got: np.ndarray, against: str, tole
     return acc
 
 
-def case_accumulators(blocks: dict[str, list[ReferenceBlock]], got: np.ndarray, formula: str,
-                      tolerance: float, top: int) -> tuple[ErrorAccumulator, ErrorAccumulator | None]:  # fmt: skip
+@dataclass
+class CaseAccumulators:
+    """One case's statistics: against the exact GELU, and against the formula it claims (None
+    when that is erf). Merges like its parts, for chunks, processes and shards alike."""
+
+    exact: ErrorAccumulator
+    own: ErrorAccumulator | None = None
+
+    @staticmethod
+    def empty(formula: Formula, tolerance: float, top: int) -> CaseAccumulators:
+        """No points yet (a shard may hold none of a case's points)."""
+        own = None if formula is ERF else ErrorAccumulator(formula.name, tolerance, top)
+        return CaseAccumulators(ErrorAccumulator("exact", tolerance, top), own)
+
+    def merge(self, other: CaseAccumulators) -> None:
+        self.exact.merge(other.exact)
+        if other.own is not None and self.own is not None:
+            self.own.merge(other.own)
+
+    def to_state(self) -> dict[str, Any]:
+        return {"exact": self.exact.to_state(), "own": None if self.own is None else self.own.to_state()}
+
+    @staticmethod
+    def from_state(state: dict[str, Any]) -> CaseAccumulators:
+        own = None if state["own"] is None else ErrorAccumulator.from_state(state["own"])
+        return CaseAccumulators(ErrorAccumulator.from_state(state["exact"]), own)
+
+
+def case_accumulators(
+    blocks: dict[str, list[ReferenceBlock]], got: np.ndarray, formula: Formula, tolerance: float, top: int
+) -> CaseAccumulators:
     """Against the exact GELU, and against the claimed formula (None when that is erf)."""
-    exact = accumulate(blocks["erf"], got, "exact", tolerance, top)
-    own = None if formula == "erf" else accumulate(blocks[formula], got, formula, tolerance, top)
-    return exact, own
+    exact = accumulate(blocks[ERF.name], got, "exact", tolerance, top)
+    own = None if formula is ERF else accumulate(blocks[formula.name], got, formula.name, tolerance, top)
+    return CaseAccumulators(exact, own)

@@ -22,14 +22,17 @@ from functools import cached_property
 
 import numpy as np
 
+from gelu_audit.audits.stats import CaseAccumulators, case_accumulators, reference_blocks
 from gelu_audit.errors import UsageError
-from gelu_audit.fast_reference import BLOCK, TierCounts, fast_references
-from gelu_audit.formats import FORMATS, FloatFormat, patterns_to_values
-from gelu_audit.implementations import Implementation, ImplementationError, implementation_named, run_implementation
-from gelu_audit.plugins import PluginOptions
-from gelu_audit.inputs import ValueRange
+from gelu_audit.implementations.model import Implementation, ImplementationError
+from gelu_audit.implementations.plugins import PluginOptions
+from gelu_audit.implementations.registry import implementation_named
+from gelu_audit.implementations.runner import run_implementation
+from gelu_audit.numerics.formats import FORMATS, FloatFormat, patterns_to_values
+from gelu_audit.numerics.formulas import FORMULAS
+from gelu_audit.numerics.inputs import ValueRange
 from gelu_audit.progress import SILENT, ProgressSink
-from gelu_audit.stats import ErrorAccumulator, case_accumulators, reference_blocks
+from gelu_audit.references.fast_tier import BLOCK, TierCounts, fast_references
 
 STRIPE = 1 << 20
 """Bit patterns per shard stripe (4,096 stripes in fp32)."""
@@ -65,13 +68,9 @@ def parse_shard(text: str) -> Shard:
     return Shard(index, count)
 
 
-def parse_chunk_size(text: str) -> int:
-    """``256K``, ``1M`` or a plain integer: a power of two from BLOCK to STRIPE, so chunks
-    never split a statistics block (the mean's exact sum is taken per block)."""
-    item = str(text).strip().upper()
-    scale = {"K": 1 << 10, "M": 1 << 20}.get(item[-1:], 1)
-    digits = item[:-1] if scale > 1 else item
-    size = int(digits) * scale if digits.isdigit() else 0
+def check_chunk_size(size: int, text: str) -> int:
+    """A chunk size must be a power of two from BLOCK to STRIPE, so chunks never split a
+    statistics block (the mean's exact sum is taken per block)."""
     if size < BLOCK or size > STRIPE or size & (size - 1):
         raise UsageError(f"--chunk-size must be a power of two from {BLOCK // 1024}K to {STRIPE >> 20}M, not {text!r}")
     return size
@@ -210,6 +209,7 @@ class ChunkTask:
     start: int
     stop: int
     formulas: tuple[str, ...]
+    """Formula names (a task crosses to a spawned process by pickling)."""
     cases: tuple[tuple[str, str], ...]
     """(implementation name, device) pairs."""
     tolerance: float
@@ -220,7 +220,7 @@ class ChunkTask:
 @dataclass
 class ChunkResult:
     points: int
-    accumulators: dict[tuple[str, str], tuple[ErrorAccumulator, ErrorAccumulator | None]]
+    accumulators: dict[tuple[str, str], CaseAccumulators]
     errors: dict[tuple[str, str], str]
     tiers: dict[str, TierCounts]
     seconds: dict[str, float] = field(default_factory=dict)
@@ -262,7 +262,7 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
     start = time.perf_counter()
     blocks, tiers = {}, {}
     for formula in task.formulas:
-        ref, tiers[formula] = fast_references(formula, fmt, x)
+        ref, tiers[formula] = fast_references(FORMULAS[formula], fmt, x)
         blocks[formula] = reference_blocks(fmt, x, index, ref, task.top)
     seconds["reference"] = time.perf_counter() - start
     accumulators, errors = {}, {}
@@ -315,7 +315,7 @@ class StreamOutcome:
     """What an exhaustive stream produced for all its cases."""
 
     inputs: StreamedInputs
-    accumulators: dict[tuple[str, str], tuple[ErrorAccumulator, ErrorAccumulator | None]]
+    accumulators: dict[tuple[str, str], CaseAccumulators]
     errors: dict[tuple[str, str], str]
     tiers: dict[str, TierCounts]
     seconds: dict[str, float]
@@ -333,16 +333,13 @@ class Interrupted(KeyboardInterrupt):
 
 
 def _fold(outcome: StreamOutcome, result: ChunkResult) -> None:
-    for key, (exact, own) in result.accumulators.items():
+    for key, case in result.accumulators.items():
         if key in outcome.errors:
             continue
         if key not in outcome.accumulators:
-            outcome.accumulators[key] = (exact, own)
+            outcome.accumulators[key] = case
         else:
-            mine = outcome.accumulators[key]
-            mine[0].merge(exact)
-            if own is not None and mine[1] is not None:
-                mine[1].merge(own)
+            outcome.accumulators[key].merge(case)
     for key, error in result.errors.items():
         outcome.errors.setdefault(key, error)
         outcome.accumulators.pop(key, None)

@@ -19,18 +19,13 @@ from typing import Any
 import numpy as np
 
 from gelu_audit.errors import UsageError
-from gelu_audit.formats import FORMATS, FloatFormat, values_to_patterns
-from gelu_audit.implementations import (
-    Implementation,
-    ImplementationError,
-    implementation_warnings_silenced,
-    make_input,
-    skip_reason,
-    resolve_devices,
-    run_implementation,
-    select_implementations,
-)
-from gelu_audit.plugins import PluginOptions
+from gelu_audit.numerics.formats import FORMATS, FloatFormat, values_to_patterns
+from gelu_audit.implementations.model import Implementation, ImplementationError
+from gelu_audit.implementations.runner import implementation_warnings_silenced, make_input, run_implementation
+from gelu_audit.implementations.availability import skip_reason
+from gelu_audit.implementations.devices import resolve_devices
+from gelu_audit.implementations.registry import select_implementations
+from gelu_audit.implementations.plugins import PluginOptions
 from gelu_audit.progress import SILENT, ProgressSink
 
 DEFAULT_SIZES = (1 << 10, 1 << 16, 1 << 20, 1 << 24)
@@ -41,19 +36,6 @@ UNSTABLE_NOISE = 0.10
 
 TOO_SLOW_S = 0.5
 """A first call slower than this is not timed (e.g. a Python-level loop at 16M elements)."""
-
-
-def parse_sizes(text: str) -> tuple[int, ...]:
-    """``1K,64K,1M,16M`` (K/M/G are powers of 1024) or plain integers."""
-    sizes = []
-    for item in text.split(","):
-        item = item.strip().upper()
-        scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(item[-1:], 1)
-        digits = item[:-1] if scale > 1 else item
-        if not digits.isdigit() or int(digits) < 1:
-            raise UsageError(f"malformed size {item!r} in --sizes: use e.g. 1K,64K,1M,16M")
-        sizes.append(int(digits) * scale)
-    return tuple(sizes)
 
 
 def parse_slowdown(text: str) -> float:
@@ -146,7 +128,7 @@ def make_clock(device: str) -> CpuClock | CudaClock:
 
 
 @dataclass(frozen=True)
-class Protocol:
+class TimingProtocol:
     """How long to warm up, how long a sample should last, how many samples."""
 
     warmup_s: float = 0.1
@@ -168,7 +150,7 @@ def time_pair(
     clock: CpuClock | CudaClock,
     subject: Callable[[], Any],
     baseline: Callable[[], Any],
-    protocol: Protocol,
+    protocol: TimingProtocol,
 ) -> tuple[TimingStats, TimingStats, np.ndarray]:
     """Time ``subject`` and ``baseline`` (the copy) with interleaved samples.
 
@@ -234,7 +216,7 @@ class SpeedSettings:
     devices: tuple[str, ...] = ("cpu",)
     sizes: tuple[int, ...] = DEFAULT_SIZES
     threads: int | None = None
-    protocol: Protocol = field(default_factory=Protocol)
+    protocol: TimingProtocol = field(default_factory=TimingProtocol)
     plugin_options: PluginOptions = PluginOptions()
 
 
@@ -306,7 +288,7 @@ def copy_function(impl: Implementation, x: Any) -> Callable[[], Any]:
 
 
 def time_case(impl: Implementation, fmt: FloatFormat, device: str, size: int,
-              protocol: Protocol, peak: float | None) -> SpeedCase:  # fmt: skip
+              protocol: TimingProtocol, peak: float | None) -> SpeedCase:  # fmt: skip
     """Time one case and its copy; errors and too-slow implementations become statuses."""
     base = dict(implementation=impl.name, device=device, dtype=fmt.name, size=size)
     rng = np.random.default_rng(0)
@@ -353,7 +335,7 @@ def run_speed(settings: SpeedSettings, progress: ProgressSink = SILENT) -> Speed
             for device in devices:
                 reason = skip_reason(impl, device, fmt)
                 if reason:
-                    skipped.append((impl.name, device, fmt.name, reason))
+                    skipped.append((impl.name, device, fmt.name, str(reason)))
                 else:
                     plan.extend((impl, fmt, device, size) for size in settings.sizes)
     cases = []
@@ -368,7 +350,7 @@ def run_speed(settings: SpeedSettings, progress: ProgressSink = SILENT) -> Speed
 
 
 @dataclass(frozen=True)
-class Comparison:
+class BaselineChange:
     """One case against the same case in a baseline report."""
 
     implementation: str
@@ -405,18 +387,35 @@ def classify(change_low: float, change_high: float, max_slowdown: float) -> str:
     return "inconclusive"
 
 
-def compare_with_baseline(cases: list[SpeedCase], baseline: list[dict[str, Any]], max_slowdown: float) -> list[Comparison]:
+CaseKey = tuple[str, str, str, int]
+"""(implementation, device, dtype, size): what a speed case is matched by."""
+
+
+def compare_with_baseline(
+    cases: list[SpeedCase], baseline: list[dict[str, Any]], max_slowdown: float
+) -> list[BaselineChange]:
     """Compare matching cases (same implementation, device, dtype, size) by ratio to copy."""
+    timed = [
+        ((c.implementation, c.device, c.dtype, c.size), c.ratios) for c in cases if c.status == "ok"
+    ]
+    return compare_ratios(timed, baseline, max_slowdown)
+
+
+def compare_ratios(
+    timed: list[tuple[CaseKey, tuple[float, ...]]], baseline: list[dict[str, Any]], max_slowdown: float
+) -> list[BaselineChange]:
+    """Each newly timed case (its key and per-sample ratios to copy) against the baseline
+    report's cases of the same key; cases the baseline lacks are left out."""
     old_by_key = {
         (c["implementation"], c["device"], c["dtype"], c["size"]): c
-        for c in baseline if c.get("status") == "ok" and c.get("ratios")
-    }  # fmt: skip
+        for c in baseline
+        if c.get("status") == "ok" and c.get("ratios")
+    }
     results = []
-    for case in cases:
-        key = (case.implementation, case.device, case.dtype, case.size)
+    for key, ratios in timed:
         old = old_by_key.get(key)
-        if case.status != "ok" or old is None:
+        if old is None:
             continue
-        change, low, high = bootstrap_change(np.asarray(old["ratios"], float), np.asarray(case.ratios))
-        results.append(Comparison(*key, change, low, high, classify(low, high, max_slowdown)))
+        change, low, high = bootstrap_change(np.asarray(old["ratios"], float), np.asarray(ratios))
+        results.append(BaselineChange(*key, change, low, high, classify(low, high, max_slowdown)))
     return results

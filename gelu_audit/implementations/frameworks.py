@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from gelu_audit.formats import FloatFormat, format_of_array
-from gelu_audit.implementations import Implementation, first_line
+from gelu_audit.numerics.formats import FloatFormat, format_of_array
+from gelu_audit.numerics.formulas import ERF, TANH
+from gelu_audit.implementations.model import Implementation, first_line
 
 
 def _missing(module: str, extra: str) -> str | None:
@@ -129,23 +130,23 @@ def framework_implementations() -> list[Implementation]:
     """JAX and ONNX Runtime rows, in report order (listed whether or not installed)."""
     return [
         Implementation(
-            "jax-gelu", "jax", "erf", _jax_gelu(False),
+            "jax-gelu", "jax", ERF, _jax_gelu(False),
             "jax.nn.gelu(x, approximate=False): (x/2)·erfc(−x/√2), XLA on the CPU",
             cpu_only=True, requires=_jax_requirement,
         ),
         Implementation(
-            "jax-gelu-tanh", "jax", "tanh", _jax_gelu(True),
+            "jax-gelu-tanh", "jax", TANH, _jax_gelu(True),
             "jax.nn.gelu(x): approximate=True, JAX's default, is the tanh form; XLA on the CPU",
             cpu_only=True, notes=("jax.nn.gelu defaults to approximate=True (tanh)",),
             requires=_jax_requirement,
         ),
         Implementation(
-            "onnxruntime-gelu", "onnxruntime", "erf", _ort_gelu("none"),
+            "onnxruntime-gelu", "onnxruntime", ERF, _ort_gelu("none"),
             f"ONNX Gelu (opset {ONNX_OPSET}, approximate=\"none\") in an onnxruntime CPU session",
             cpu_only=True, requires=_ort_requirement("none"),
         ),
         Implementation(
-            "onnxruntime-gelu-tanh", "onnxruntime", "tanh", _ort_gelu("tanh"),
+            "onnxruntime-gelu-tanh", "onnxruntime", TANH, _ort_gelu("tanh"),
             f"ONNX Gelu (opset {ONNX_OPSET}, approximate=\"tanh\") in an onnxruntime CPU session",
             cpu_only=True, requires=_ort_requirement("tanh"),
         ),

@@ -15,8 +15,9 @@ from __future__ import annotations
 import types
 from typing import Any
 
-from gelu_audit.formats import FloatFormat
-from gelu_audit.implementations import Implementation, ImplementationUnavailable, first_line
+from gelu_audit.numerics.formats import FloatFormat
+from gelu_audit.numerics.formulas import ERF, TANH
+from gelu_audit.implementations.model import Implementation, ImplementationUnavailable, first_line
 
 _COMPILED: dict[tuple[str, str, str], Any] = {}
 
@@ -98,12 +99,12 @@ def compiled_implementations() -> list[Implementation]:
     """The compiled rows, in report order."""
     return [
         Implementation(
-            "torch-compile-gelu", "torch", "erf", _run("none"),
+            "torch-compile-gelu", "torch", ERF, _run("none"),
             "torch.compile(F.gelu)(x): Inductor's generated kernel (C++ on CPU, Triton on CUDA)",
             notes=(_COMPILE_NOTE,), requires=compile_requirement, prepare=_prepare("none"),
         ),
         Implementation(
-            "torch-compile-gelu-tanh", "torch", "tanh", _run("tanh"),
+            "torch-compile-gelu-tanh", "torch", TANH, _run("tanh"),
             'torch.compile(F.gelu, approximate="tanh")(x): Inductor\'s generated kernel',
             notes=(_COMPILE_NOTE,), requires=compile_requirement, prepare=_prepare("tanh"),
         ),

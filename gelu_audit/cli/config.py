@@ -110,11 +110,12 @@ def _check_meaning(key: str, value: Any, where: str) -> None:
     the error names the file and key."""
     if key not in _PARSED or value is None:
         return
-    from gelu_audit.exhaustive import parse_chunk_size, parse_shard
-    from gelu_audit.formats import parse_format
-    from gelu_audit.implementations import parse_device
-    from gelu_audit.inputs import parse_range
-    from gelu_audit.speed import parse_sizes, parse_slowdown
+    from gelu_audit.audits.exhaustive import parse_shard
+    from gelu_audit.cli.options import parse_chunk_size, parse_sizes
+    from gelu_audit.numerics.formats import parse_format
+    from gelu_audit.implementations.devices import parse_device
+    from gelu_audit.numerics.inputs import parse_range
+    from gelu_audit.audits.speed import parse_slowdown
 
     parsers = {"dtype": parse_format, "device": parse_device, "range": parse_range, "sizes": parse_sizes,
                "max-slowdown": parse_slowdown, "chunk-size": parse_chunk_size, "shard": parse_shard}  # fmt: skip
@@ -129,7 +130,7 @@ def _check_meaning(key: str, value: Any, where: str) -> None:
 def apply_config(ctx: click.Context, path: str | None) -> None:
     """Read the configuration for ``ctx``'s command and install it as its ``default_map``;
     thresholds go to ``ctx.meta['thresholds']``."""
-    from gelu_audit.thresholds import parse_thresholds
+    from gelu_audit.audits.thresholds import parse_thresholds
 
     explicit = path is not None
     file = Path(path) if explicit else find_pyproject(Path.cwd())

@@ -15,24 +15,23 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from gelu_audit.formats import FloatFormat, ordinals
-from gelu_audit.implementations import (
-    Implementation,
-    ImplementationError,
-    first_line,
-    implementation_warnings_silenced,
-    make_input,
-    output_values,
-    skip_reason,
-)
-from gelu_audit.inputs import InputSet
-from gelu_audit.plugins import PluginOptions
-from gelu_audit.reference import reference_point
+from gelu_audit.errors import UsageError
+from gelu_audit.implementations.availability import skip_reason
+from gelu_audit.implementations.devices import resolve_devices
+from gelu_audit.implementations.model import Implementation, ImplementationError, SkipKind, SkipReason
+from gelu_audit.implementations.plugins import PluginOptions
+from gelu_audit.implementations.registry import select_implementations
+from gelu_audit.implementations.runner import run_implementation
+from gelu_audit.numerics.formats import FORMATS, FloatFormat, ordinals
+from gelu_audit.numerics.formulas import Formula
+from gelu_audit.numerics.inputs import InputSet, default_inputs
+from gelu_audit.progress import SILENT, ProgressSink
+from gelu_audit.references.mpmath_ziv import reference_point
 
 TRANSPOSE_ROWS = 64
 """Rows of the 2-D view whose transpose makes the non-contiguous (column-major) input."""
@@ -171,7 +170,7 @@ def _same_bits(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def disagreements(
-    fmt: FloatFormat, formula: str, x: np.ndarray, base: np.ndarray, got: np.ndarray, top: int
+    fmt: FloatFormat, formula: Formula, x: np.ndarray, base: np.ndarray, got: np.ndarray, top: int
 ) -> tuple[int, int, tuple[Disagreement, ...]]:
     """Count the inputs where ``got`` differs from ``base``; the ``top`` farthest apart."""
     differ = np.flatnonzero(~_same_bits(base, got))
@@ -204,14 +203,8 @@ def _gap(value: float, reference: float) -> float:
 
 
 def run_path(path: CodePath, impl: Implementation, fmt: FloatFormat, device: str, patterns: np.ndarray) -> np.ndarray:
-    """The path's answers, checked and decoded exactly like the audit's."""
-    x = make_input(impl, fmt, device, patterns)
-    try:
-        with implementation_warnings_silenced():
-            out = path.run(impl, x)
-    except Exception as error:  # noqa: BLE001 - a path that fails is reported, not fatal
-        raise ImplementationError(f"raised {first_line(error)}") from error
-    return output_values(impl, fmt, device, x, out)
+    """The path's answers, through the audit's own runner (checks, timeout, CUDA sync)."""
+    return run_implementation(impl, fmt, device, patterns, route=path.run)
 
 
 def compare_paths(
@@ -243,11 +236,13 @@ def compare_paths(
     return results
 
 
-def path_candidates(implementations: list[Implementation], device: str, fmt: FloatFormat) -> tuple[list[Implementation], list[tuple[str, str]]]:
+def path_candidates(
+    implementations: list[Implementation], device: str, fmt: FloatFormat
+) -> tuple[list[Implementation], list[tuple[str, SkipReason]]]:
     """The torch implementations that can run here, and the others with why not."""
     chosen, skipped = [], []
     for impl in implementations:
-        reason = "not a PyTorch implementation" if impl.backend != "torch" else None
+        reason = SkipReason(SkipKind.NOT_TORCH, "not a PyTorch implementation") if impl.backend != "torch" else None
         reason = reason or skip_reason(impl, device, fmt)
         if reason:
             skipped.append((impl.name, reason))
@@ -281,6 +276,8 @@ class PathsReport:
     skipped: list[tuple[str, str, str, str]]
     """(implementation, device, dtype, reason)."""
     seconds: float
+    offered: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Per implementation compared: the paths it offers (in-place and out= are F.gelu's only)."""
 
     @property
     def passed(self) -> bool:
@@ -289,8 +286,6 @@ class PathsReport:
 
 
 def select_paths(names: tuple[str, ...]) -> tuple[CodePath, ...]:
-    from gelu_audit.errors import UsageError
-
     known = {p.name: p for p in PATHS}
     for name in names:
         if name not in known:
@@ -298,33 +293,33 @@ def select_paths(names: tuple[str, ...]) -> tuple[CodePath, ...]:
     return tuple(known[n] for n in dict.fromkeys(names)) if names else PATHS
 
 
-def run_paths(settings: PathsSettings, progress: Any = None) -> PathsReport:
+def run_paths(settings: PathsSettings, progress: ProgressSink = SILENT) -> PathsReport:
     """Compare every path of every selected torch implementation, per dtype and device."""
-    from gelu_audit.formats import FORMATS
-    from gelu_audit.implementations import resolve_devices, select_implementations
-    from gelu_audit.inputs import default_inputs
-    from gelu_audit.progress import SILENT
-
-    progress = progress or SILENT
     start = time.perf_counter()
     implementations = select_implementations(list(settings.implementations), settings.plugin_options)
     paths = select_paths(settings.paths)
     devices, _ = resolve_devices(list(settings.devices))
-    results, skipped, inputs_by_dtype = [], [], {}
+    results: list[PathResult] = []
+    skipped: list[tuple[str, str, str, str]] = []
+    inputs_by_dtype: dict[str, InputSet] = {}
+    offered: dict[str, tuple[str, ...]] = {}
     for fmt in (FORMATS[d] for d in settings.dtypes):
         inputs = default_inputs(fmt, settings.samples, settings.seed, None)
         inputs_by_dtype[fmt.name] = inputs
         for device in devices:
             chosen, left_out = path_candidates(implementations, device, fmt)
-            skipped += [(name, device, fmt.name, reason) for name, reason in left_out
-                        if settings.implementations or reason != "not a PyTorch implementation"]  # fmt: skip
+            # Rows of other frameworks are left out silently unless they were asked for.
+            skipped += [
+                (name, device, fmt.name, str(reason))
+                for name, reason in left_out
+                if settings.implementations or reason.kind is not SkipKind.NOT_TORCH
+            ]
             with progress.task(f"code paths {fmt} {device}", len(chosen)) as advance:
                 for impl in chosen:
+                    offered[impl.name] = tuple(p.name for p in paths if applicable(p, impl))
                     results += compare_paths(impl, device, inputs, paths, settings.top)
                     advance(1)
     if not results:
-        from gelu_audit.errors import UsageError
-
         why = "; ".join(sorted({f"{name}: {reason}" for name, _, _, reason in skipped})) or "no implementation"
         raise UsageError(f"nothing to compare ({why})")
-    return PathsReport(settings, inputs_by_dtype, results, skipped, time.perf_counter() - start)
+    return PathsReport(settings, inputs_by_dtype, results, skipped, time.perf_counter() - start, offered)

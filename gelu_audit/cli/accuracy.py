@@ -1,0 +1,183 @@
+"""``gelu-audit accuracy`` and ``gelu-audit merge``: the accuracy audit and its shards' merge."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from gelu_audit.cli.config import config_option
+from gelu_audit.cli.options import (
+    ACCURACY_FORMATS,
+    EXIT_FAILED,
+    EXIT_OK,
+    RichProgress,
+    parse_chunk_size,
+    check_sampling,
+    default_jobs,
+    dtype_names,
+    place_document,
+    plugin_options,
+    plugin_settings,
+    split_list,
+    use_color,
+)
+from gelu_audit.errors import UsageError
+
+
+@click.command()
+@config_option
+@click.option("-d", "--dtype", "dtypes", multiple=True, metavar="DTYPE",
+              help="fp16, bf16, fp32, fp64 (aliases: half, bfloat16, float, double…); "
+                   "repeat or comma-separate. Default: all four.")
+@click.option("-i", "--impl", "impls", multiple=True, metavar="NAME",
+              help="Implementation name (see `gelu-audit list`) or MODULE:FUNCTION (your own); "
+                   "repeatable. Default: every available one.")
+@click.option("--device", "devices", multiple=True, metavar="DEVICE",
+              help="cpu, cuda or cuda:N; repeatable. Default: cpu, and cuda when present.")
+@click.option("--samples", type=int, default=None, metavar="N",
+              help="Sample size for fp32/fp64 (defaults 20000 and 10000). fp16/bf16 are exhaustive.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fp32/fp64 sample.")
+@click.option("--range", "value_range", default=None, metavar="LO:HI",
+              help="Only audit inputs in [LO, HI], e.g. -8:8 or :0.")
+@click.option("--max-ulp", type=float, default=None, metavar="N",
+              help="Gate: exit 1 when any case exceeds N ULP (or has non-finite mismatches).")
+@click.option("--against", type=click.Choice(["exact", "formula"]), default="exact", show_default=True,
+              help="What --max-ulp gates: the exact GELU, or the formula each implementation claims.")
+@click.option("--domain-tolerance", type=float, default=None, metavar="ULP",
+              help="ULP tolerance of the accurate domain. Default: --max-ulp, else 2.")
+@click.option("-f", "--format", "output_format", type=click.Choice(ACCURACY_FORMATS), default="table",
+              show_default=True, help="Document written to stdout (or to --output).")
+@click.option("-o", "--output", default=None, metavar="FILE", help="Write the document to FILE (atomically).")
+@click.option("--also", multiple=True, metavar="FORMAT=FILE",
+              help="Also write the same report as FORMAT (json, markdown, junit, github, table) to FILE; repeatable.")
+@click.option("-j", "--jobs", type=int, default=None, metavar="N",
+              help="Processes for reference computation. Default: all cores.")
+@click.option("--cache-dir", default=None, metavar="DIR",
+              help="Reference table cache. Default: $GELU_AUDIT_CACHE_DIR or the user cache dir.")
+@click.option("--no-cache", is_flag=True, help="Compute reference tables without reading or writing the cache.")
+@click.option("--exhaustive", is_flag=True,
+              help="fp32: audit all 2^32 inputs (streamed, fast reference tier; minutes). "
+                   "fp16/bf16 are always exhaustive; fp64 cannot be.")
+@click.option("--chunk-size", default="1M", show_default=True, metavar="N",
+              help="With --exhaustive: points per work item (power of two, 32K to 1M).")
+@click.option("--shard", default=None, metavar="K/N",
+              help="With --exhaustive: audit only the K-th of N slices; combine with `gelu-audit merge`.")
+@click.option("--top", type=int, default=5, show_default=True, help="Worst inputs kept per case.")
+@click.option("--details", is_flag=True, help="Table format: list worst inputs and histograms too.")
+@click.option("--profile", is_flag=True, help="Table format: add where the error is, per binade of x.")
+@click.option("--plot", "plot_file", default=None, metavar="FILE",
+              help="Also draw error against x and the histograms to FILE (.png or .svg; needs gelu-audit[plot]).")
+@click.option("--no-progress", is_flag=True, help="No progress bars on stderr.")
+@plugin_options
+def accuracy(**options: Any) -> None:
+    """Audit accuracy in ULPs against correctly rounded mpmath references."""
+    from gelu_audit.audits.accuracy import AuditSettings, run_audit
+    from gelu_audit.audits.exhaustive import parse_shard
+    from gelu_audit.audits.thresholds import Threshold
+    from gelu_audit.environment import collect_environment
+    from gelu_audit.numerics.inputs import parse_range
+    from gelu_audit.references.cache import default_cache_dir
+
+    dtypes = dtype_names(options["dtypes"])
+    gate = None
+    if options["max_ulp"] is not None:
+        if not options["max_ulp"] >= 0:
+            raise UsageError(f"--max-ulp must be a non-negative number, not {options['max_ulp']}")
+        gate = Threshold.gate(options["max_ulp"], options["against"])
+    if options["domain_tolerance"] is not None and not options["domain_tolerance"] >= 0:
+        raise UsageError("--domain-tolerance must be a non-negative number")
+    if options["jobs"] is not None and options["jobs"] < 1:
+        raise UsageError("--jobs must be at least 1")
+    check_sampling(options["samples"], options["top"])
+    cache_dir = None if options["no_cache"] else Path(options["cache_dir"] or default_cache_dir())
+    settings = AuditSettings(
+        dtypes=dtypes or AuditSettings.dtypes,
+        implementations=tuple(split_list(options["impls"])),
+        devices=tuple(split_list(options["devices"])),
+        samples=options["samples"],
+        seed=options["seed"],
+        value_range=parse_range(options["value_range"]) if options["value_range"] else None,
+        gate=gate,
+        domain_tolerance=options["domain_tolerance"],
+        jobs=options["jobs"] or default_jobs(),
+        cache_dir=cache_dir,
+        top=options["top"],
+        exhaustive=options["exhaustive"],
+        chunk_size=parse_chunk_size(options["chunk_size"]),
+        shard=parse_shard(options["shard"]) if options["shard"] else None,
+        plugin_options=plugin_settings(options),
+        thresholds=click.get_current_context().meta.get("thresholds", ()),
+    )
+    if settings.shard and options["output_format"] != "json":
+        raise UsageError("--shard writes a partial report for `gelu-audit merge`: add --format json")
+    parse_also(options["also"])  # a typo fails now, not after the audit
+    plot_target = None
+    if options["plot_file"]:
+        from gelu_audit.report.plot import check_plot_path, require_matplotlib
+
+        plot_target = check_plot_path(options["plot_file"])
+        require_matplotlib()  # before a long audit, not after it
+    report = run_audit(settings, RichProgress(not options["no_progress"]))
+    environment = collect_environment()
+    if plot_target:
+        from gelu_audit.report.plot import write_plots
+        from gelu_audit.report.json_report import accuracy_document
+
+        for path in write_plots(accuracy_document(report, environment), plot_target):
+            click.echo(f"gelu-audit: wrote {path}", err=True)
+    emit_accuracy(report, environment, options)
+
+
+def parse_also(values: tuple[str, ...]) -> list[tuple[str, str]]:
+    """``--also FORMAT=FILE`` pairs, checked before any work is done."""
+    pairs = []
+    for value in values:
+        fmt, _, file = value.partition("=")
+        if fmt not in ACCURACY_FORMATS or not file:
+            raise UsageError(f"--also {value!r}: expected FORMAT=FILE with FORMAT one of {', '.join(ACCURACY_FORMATS)}")
+        pairs.append((fmt, file))
+    return pairs
+
+
+def render_accuracy(report: Any, environment: dict[str, Any], output_format: str, options: dict[str, Any],
+                    color: bool) -> str:  # fmt: skip
+    if output_format != "table":
+        from gelu_audit.report.ci_formats import render_document
+
+        return render_document(report, output_format, environment)
+    from gelu_audit.report.table import render_table
+
+    return render_table(report, color, options.get("details", False), profile=options.get("profile", False))
+
+
+def emit_accuracy(report: Any, environment: dict[str, Any], options: dict[str, Any]) -> NoReturn:
+    """Render an accuracy report as asked (and as every --also asks), place it, exit with its verdict:
+    one measurement, as many views as CI needs."""
+    for output_format, file in parse_also(options.get("also", ())):
+        place_document(render_accuracy(report, environment, output_format, options, False), file)
+    color = use_color() and options["output"] is None
+    place_document(render_accuracy(report, environment, options["output_format"], options, color), options["output"])
+    sys.exit(EXIT_OK if report.passed else EXIT_FAILED)
+
+
+@click.command()
+@config_option
+@click.argument("reports", nargs=-1, required=True, metavar="SHARD.json...")
+@click.option("-f", "--format", "output_format", type=click.Choice(ACCURACY_FORMATS), default="table",
+              show_default=True, help="Document written to stdout (or to --output).")
+@click.option("-o", "--output", default=None, metavar="FILE", help="Write the document to FILE (atomically).")
+@click.option("--also", multiple=True, metavar="FORMAT=FILE",
+              help="Also write the same report as FORMAT (json, markdown, junit, github, table) to FILE; repeatable.")
+@click.option("--details", is_flag=True, help="Table format: list worst inputs and histograms too.")
+@click.option("--profile", is_flag=True, help="Table format: add where the error is, per binade of x.")
+def merge(reports: tuple[str, ...], **options: Any) -> None:
+    """Combine the JSON reports of `accuracy --exhaustive --shard K/N` into the whole run's report."""
+    from gelu_audit.audits.merge import merge_shards
+    from gelu_audit.report.envelope import DocumentKind, load_document
+
+    shards = [(path, load_document(path, DocumentKind.ACCURACY)) for path in reports]
+    report, environment = merge_shards(shards)
+    emit_accuracy(report, environment, options)

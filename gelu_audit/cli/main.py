@@ -1,0 +1,66 @@
+"""The ``gelu-audit`` command group and its entry point, which maps every failure to an exit code.
+
+The command line is the only layer that prints or exits; one module per command beside this one. Exit codes (contract): 0 all checks pass; 1 a threshold
+or gate failed, or an implementation raised/returned garbage; 2 usage, configuration,
+environment or internal error, reported in one line (traceback only with GELU_AUDIT_DEBUG=1).
+Heavy modules (torch, mpmath, the core) are imported inside the commands so `--help` is instant.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import click
+
+from gelu_audit import __version__
+from gelu_audit.cli.accuracy import accuracy, merge
+from gelu_audit.cli.compare import compare
+from gelu_audit.cli.config import install_environment_variables
+from gelu_audit.cli.listing import list_command
+from gelu_audit.cli.options import EXIT_OK, fail
+from gelu_audit.cli.paths import paths
+from gelu_audit.cli.plot import plot
+from gelu_audit.cli.speed import speed
+from gelu_audit.errors import GeluAuditError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "-V", "--version", prog_name="gelu-audit")
+def cli() -> None:
+    """Audit GELU implementations: ULP accuracy against correctly rounded references, and speed."""
+
+
+for _command in (accuracy, merge, speed, paths, compare, plot, list_command):
+    cli.add_command(_command)
+
+install_environment_variables(cli)
+
+
+# --- entry point ------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry: maps every failure to its exit code and one line."""
+    try:
+        cli.main(args=argv, prog_name="gelu-audit", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.exceptions.UsageError as error:
+        fail(error.format_message().replace("\n", " "))
+    except click.exceptions.Abort as abort:  # click turns Ctrl-C into Abort; keep its message
+        click.echo(f"gelu-audit: {abort.__cause__ or 'interrupted'}", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt as interrupt:  # an exhaustive stream says how far it got
+        click.echo(f"gelu-audit: {interrupt or 'interrupted'}", err=True)
+        sys.exit(130)
+    except GeluAuditError as error:
+        fail(str(error))
+    except click.ClickException as error:
+        fail(error.format_message())
+    except Exception as error:  # noqa: BLE001 - the one place that turns bugs into exit 2
+        if os.environ.get("GELU_AUDIT_DEBUG"):
+            traceback.print_exc()
+        fail(f"internal error: {type(error).__name__}: {error} (set GELU_AUDIT_DEBUG=1 for a traceback)")
+    sys.exit(EXIT_OK)

@@ -1,0 +1,167 @@
+"""What every command shares: exit codes, progress, where the document goes, option parsing.
+
+May import: everything below the command line (lazily, so ``--help`` stays instant).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+from gelu_audit.errors import UsageError
+from gelu_audit.numerics.formulas import FORMULA_NAMES
+from gelu_audit.progress import ProgressSink
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gelu_audit.implementations.plugins import PluginOptions
+
+EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+ACCURACY_FORMATS = ["table", "json", "markdown", "junit", "github"]
+"""table for people; json for machines; markdown (GitHub step summary), junit, github annotations for CI."""
+
+
+class RichProgress(ProgressSink):
+    """Progress bars on stderr, only when stderr is a terminal (CI logs stay clean)."""
+
+    def __init__(self, enabled: bool) -> None:
+        from rich.console import Console
+
+        self.console = Console(stderr=True)
+        self.enabled = enabled and self.console.is_terminal
+
+    @contextmanager
+    def task(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
+        if not self.enabled:
+            yield lambda _steps: None
+            return
+        from rich.progress import (
+            BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+            TimeRemainingColumn,
+        )  # fmt: skip
+
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
+        with Progress(*columns, console=self.console, transient=True) as progress:
+            task_id = progress.add_task(description, total=total)
+            yield lambda steps: progress.advance(task_id, steps)
+
+    def log(self, message: str) -> None:
+        click.echo(f"gelu-audit: {message}", err=True)
+
+
+def fail(message: str) -> NoReturn:
+    """One clear line on stderr, exit 2."""
+    click.echo(f"gelu-audit: error: {message}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+def use_color() -> bool:
+    """Colour only on a terminal, and never with NO_COLOR set (https://no-color.org)."""
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def place_document(text: str, output: str | None) -> None:
+    """Write the one document to stdout, or atomically to ``output``."""
+    if output is None or output == "-":
+        click.echo(text, nl=False)
+        return
+    path = Path(output)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except OSError as error:
+        raise UsageError(f"cannot write {output}: {error.strerror}") from None
+
+
+def split_list(values: tuple[str, ...]) -> list[str]:
+    """Options may be repeated or comma-separated: ``-d fp16 -d bf16`` = ``-d fp16,bf16``."""
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
+def dtype_names(values: tuple[str, ...]) -> tuple[str, ...]:
+    """``--dtype`` values (aliases accepted) as format names, once each, in the order given."""
+    from gelu_audit.numerics.formats import parse_format
+
+    return tuple(dict.fromkeys(parse_format(d).name for d in split_list(values)))
+
+
+def check_sampling(samples: int | None, top: int) -> None:
+    """``--samples`` and ``--top`` of the commands that audit inputs."""
+    if top < 1:
+        raise UsageError("--top must be at least 1")
+    if samples is not None and samples < 1:
+        raise UsageError(f"--samples must be a positive number, not {samples}")
+
+
+def default_jobs() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def plugin_options(function: Any) -> Any:
+    """The options that say what a ``MODULE:FUNCTION`` implementation computes."""
+    for option in reversed([
+        click.option("--impl-formula", type=click.Choice(FORMULA_NAMES), default="erf", show_default=True,
+                     help="Formula your MODULE:FUNCTION implementations claim."),
+        click.option("--impl-backend", type=click.Choice(["torch", "numpy"]), default="torch", show_default=True,
+                     help="They receive a torch tensor, or a NumPy array."),
+        click.option("--impl-dtypes", default="fp16,bf16,fp32,fp64", show_default=True, metavar="LIST",
+                     help="Dtypes they support."),
+        click.option("--impl-devices", default="cpu,cuda", show_default=True, metavar="LIST",
+                     help="Device kinds they support (cpu, cuda)."),
+        click.option("--impl-timeout", type=float, default=60.0, show_default=True, metavar="S",
+                     help="Seconds one call may take before the case is an error; 0: no limit."),
+    ]):  # fmt: skip
+        function = option(function)
+    return function
+
+
+def plugin_settings(options: dict[str, Any]) -> PluginOptions:
+    """PluginOptions from the ``--impl-*`` options, checked."""
+    from gelu_audit.implementations.plugins import DEVICE_KINDS, PluginOptions
+
+    devices = split_list((options["impl_devices"],))
+    for device in devices:
+        if device not in DEVICE_KINDS:
+            raise UsageError(f"--impl-devices: unknown device kind {device!r} (choose from cpu, cuda)")
+    timeout = options["impl_timeout"]
+    if not timeout >= 0:
+        raise UsageError(f"--impl-timeout must be a non-negative number of seconds, not {timeout}")
+    dtypes = dtype_names((options["impl_dtypes"],))
+    if not dtypes or not devices:
+        raise UsageError("--impl-dtypes and --impl-devices must name at least one")
+    return PluginOptions(options["impl_formula"], options["impl_backend"], dtypes, tuple(devices), timeout or None)
+
+
+def parse_size(text: str, option: str) -> int:
+    """``1K``, ``64K``, ``1M``, ``2G`` (powers of 1024) or a plain positive integer."""
+    item = str(text).strip().upper()
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(item[-1:], 1)
+    digits = item[:-1] if scale > 1 else item
+    if not digits.isdigit() or int(digits) < 1:
+        raise UsageError(f"malformed size {item!r} in {option}: use e.g. 1K, 64K, 1M")
+    return int(digits) * scale
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    """``--sizes 1K,64K,1M,16M``."""
+    return tuple(parse_size(item, "--sizes") for item in text.split(","))
+
+
+def parse_chunk_size(text: str) -> int:
+    """``--chunk-size 256K``: a power of two from 32K to 1M (see ``check_chunk_size``)."""
+    from gelu_audit.audits.exhaustive import check_chunk_size
+
+    try:
+        size = parse_size(text, "--chunk-size")
+    except UsageError:
+        size = 0
+    return check_chunk_size(size, text)

@@ -1,0 +1,84 @@
+"""``gelu-audit speed``: timing against a copy of the same size."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from gelu_audit.cli.config import config_option
+from gelu_audit.cli.options import (
+    ACCURACY_FORMATS,
+    EXIT_FAILED,
+    EXIT_OK,
+    RichProgress,
+    dtype_names,
+    place_document,
+    plugin_options,
+    plugin_settings,
+    split_list,
+    use_color,
+)
+from gelu_audit.errors import UsageError
+
+
+@click.command()
+@config_option
+@click.option("--device", "devices", multiple=True, metavar="DEVICE", help="cpu, cuda or cuda:N. Default: cpu.")
+@click.option("-d", "--dtype", "dtypes", multiple=True, metavar="DTYPE", help="One or several. Default: fp32.")
+@click.option("-i", "--impl", "impls", multiple=True, metavar="NAME", help="Default: all available built-ins.")
+@click.option("--sizes", default="1K,64K,1M,16M", show_default=True, help="Element counts (K/M = 1024/1024²).")
+@click.option("--threads", type=int, default=None, help="CPU threads for torch (recorded in the report).")
+@click.option("--samples", type=int, default=25, show_default=True, help="Timed samples per case.")
+@click.option("--warmup", type=float, default=0.1, show_default=True, help="Warm-up seconds per case.")
+@click.option("--baseline", default=None, metavar="FILE", help="A previous `speed --format json` report.")
+@click.option("--max-slowdown", default="10%", show_default=True,
+              help="With --baseline: the copy-normalised slowdown that counts as a regression.")
+@click.option("-f", "--format", "output_format", type=click.Choice(ACCURACY_FORMATS), default="table",
+              show_default=True)
+@click.option("-o", "--output", default=None, metavar="FILE", help="Write the document to FILE (atomically).")
+@click.option("--no-progress", is_flag=True, help="No progress bars on stderr.")
+@plugin_options
+def speed(**options: Any) -> None:
+    """Time implementations against a plain copy of the same size (the bandwidth limit)."""
+    from gelu_audit.audits.speed import SpeedSettings, TimingProtocol, compare_with_baseline, parse_slowdown, run_speed
+    from gelu_audit.cli.options import parse_sizes
+    from gelu_audit.report.envelope import DocumentKind, load_document
+    from gelu_audit.report.speed_report import render_speed_json, render_speed_table
+
+    if options["samples"] < 3:
+        raise UsageError("--samples must be at least 3")
+    if not options["warmup"] >= 0:
+        raise UsageError("--warmup must be a non-negative number of seconds")
+    max_slowdown = parse_slowdown(options["max_slowdown"])
+    baseline = None
+    if options["baseline"]:
+        baseline = load_document(options["baseline"], DocumentKind.SPEED)
+    dtypes = dtype_names(options["dtypes"]) or ("fp32",)
+    settings = SpeedSettings(
+        dtypes=dtypes,
+        implementations=tuple(split_list(options["impls"])),
+        devices=tuple(split_list(options["devices"])) or ("cpu",),
+        sizes=parse_sizes(options["sizes"]),
+        threads=options["threads"],
+        protocol=TimingProtocol(warmup_s=options["warmup"], samples=options["samples"]),
+        plugin_options=plugin_settings(options),
+    )
+    report = run_speed(settings, RichProgress(not options["no_progress"]))
+    comparisons = None if baseline is None else compare_with_baseline(report.cases, baseline["cases"], max_slowdown)
+    if options["output_format"] == "json":
+        text = render_speed_json(report, comparisons, max_slowdown if baseline else None)
+    elif options["output_format"] != "table":
+        from gelu_audit.report import speed_report
+
+        render = getattr(speed_report, f"render_speed_{options['output_format']}")
+        text = render(report, comparisons)
+    else:
+        text = render_speed_table(report, comparisons, max_slowdown if baseline else None,
+                                  use_color() and options["output"] is None)  # fmt: skip
+    place_document(text, options["output"])
+    failed = any(c.status == "error" for c in report.cases) or any(
+        c.verdict == "regression" for c in comparisons or []
+    )
+    sys.exit(EXIT_FAILED if failed else EXIT_OK)

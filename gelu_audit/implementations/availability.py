@@ -1,0 +1,55 @@
+"""Whether an implementation can run on a device in a dtype here, and if not, why.
+
+A reason is data: a :class:`SkipKind` that code branches on, and a message for people. The
+message is free to change; the kind is the contract.
+May import: numerics, errors, implementations.model, .devices, .runner.
+"""
+
+from __future__ import annotations
+
+from gelu_audit.implementations.devices import torch_missing_reason
+from gelu_audit.implementations.model import (
+    Implementation,
+    ImplementationUnavailable,
+    SkipKind,
+    SkipReason,
+)
+from gelu_audit.implementations.runner import implementation_warnings_silenced
+from gelu_audit.numerics.formats import FloatFormat
+
+
+def unavailable_reason(impl: Implementation, device: str, fmt: FloatFormat) -> SkipReason | None:
+    """Why ``impl`` cannot run on ``device`` in ``fmt``, or None when it can."""
+    if fmt.name not in impl.dtypes:
+        return SkipReason(SkipKind.DTYPE_UNSUPPORTED, f"does not support {fmt}")
+    if device != "cpu" and (impl.cpu_only or impl.takes_arrays):
+        return SkipReason(SkipKind.CPU_ONLY, "CPU only")
+    if impl.backend == "torch" and (reason := torch_missing_reason()):
+        return reason
+    requirement = impl.requires(device, fmt) if impl.requires else None
+    return SkipReason(SkipKind.REQUIREMENT, requirement) if requirement else None
+
+
+_PREPARED: dict[tuple[str, str, str], SkipReason | None] = {}
+
+
+def preparation_failure(impl: Implementation, device: str, fmt: FloatFormat) -> SkipReason | None:
+    """Run ``impl``'s one-time setup for ``device`` and ``fmt`` (once per process): the reason it
+    cannot run there, or None. Call after :func:`unavailable_reason` returned None."""
+    if impl.prepare is None:
+        return None
+    key = (impl.name, device, fmt.name)
+    if key not in _PREPARED:
+        try:
+            with implementation_warnings_silenced():
+                impl.prepare(device, fmt)
+            _PREPARED[key] = None
+        except ImplementationUnavailable as reason:
+            _PREPARED[key] = SkipReason(SkipKind.SETUP_FAILED, str(reason))
+    return _PREPARED[key]
+
+
+def skip_reason(impl: Implementation, device: str, fmt: FloatFormat) -> SkipReason | None:
+    """Why ``impl`` will not be run on ``device`` in ``fmt``: unavailable, or its one-time
+    setup failed; None when it is ready."""
+    return unavailable_reason(impl, device, fmt) or preparation_failure(impl, device, fmt)

@@ -1,0 +1,104 @@
+"""The data model of an implementation under audit: what it is, what it claims, how it fails.
+
+An implementation is a callable plus what it claims: the formula it approximates, the backend
+that receives its input (a torch tensor or a NumPy array of the audited dtype), the dtypes and
+devices it supports. Everything else in this package builds on these types: devices, the
+guarded runner, the built-ins, compiled builds, other frameworks, plugins and the registry.
+May import: numerics, errors.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gelu_audit.numerics.formats import FORMATS, FloatFormat
+from gelu_audit.numerics.formulas import Formula
+
+ALL_DTYPES = tuple(FORMATS)
+
+
+class ImplementationError(Exception):
+    """The implementation raised, or returned something that is not a valid answer."""
+
+
+class ImplementationUnavailable(Exception):
+    """It cannot be set up here (no compiler, no kernel for this dtype): a skip, not a failure."""
+
+
+@dataclass(frozen=True)
+class Implementation:
+    """One GELU implementation and what it claims."""
+
+    name: str
+    """Registry name, e.g. ``torch-gelu``."""
+    backend: str
+    """``torch`` (receives a tensor) or ``numpy`` (receives an ndarray)."""
+    formula: Formula
+    """The formula it approximates (erf, tanh or sigmoid)."""
+    function: Callable[[Any], Any]
+    """Maps an input tensor/array to an output of the same shape, dtype and device."""
+    description: str
+    """What it computes, precisely enough to reproduce."""
+    dtypes: tuple[str, ...] = ALL_DTYPES
+    """Format names it supports."""
+    cpu_only: bool = False
+    """True when the implementation only makes sense on the CPU (NumPy, oneDNN switches)."""
+    notes: tuple[str, ...] = field(default_factory=tuple)
+    """Caveats for ``gelu-audit list``."""
+    requires: Callable[[str, FloatFormat], str | None] | None = None
+    """Quick check (milliseconds to a second) for what it needs on a device in a dtype: a
+    package, a compiler, a kernel for that dtype. The reason it cannot run there, or None.
+    Used by ``list`` and before any audit."""
+    prepare: Callable[[str, FloatFormat], None] | None = None
+    """Expensive one-time setup per device and dtype (compiling, building a session), run
+    before the audit; raises :class:`ImplementationUnavailable` when it cannot be done."""
+    timeout: float | None = None
+    """Seconds one audited call may take (plugins); None: no limit."""
+    torch_gelu_approximate: str | None = None
+    """For ``F.gelu`` itself: its ``approximate`` argument. Enables the in-place and ``out=``
+    code paths of ``gelu-audit paths``, which only the ATen op offers."""
+
+    @property
+    def takes_arrays(self) -> bool:
+        """True when it receives a NumPy array (NumPy, JAX, ONNX Runtime), not a torch tensor."""
+        return self.backend != "torch"
+
+
+class SkipKind(enum.Enum):
+    """Why an implementation is not run somewhere: what code branches on (never the message)."""
+
+    DTYPE_UNSUPPORTED = "dtype-unsupported"
+    """It does not claim this dtype."""
+    CPU_ONLY = "cpu-only"
+    """It runs on the CPU only (NumPy, other frameworks, oneDNN switches) and a GPU was asked."""
+    DEVICE_UNAVAILABLE = "device-unavailable"
+    """The device does not exist here (no CUDA, no such index)."""
+    PACKAGE_MISSING = "package-missing"
+    """PyTorch is not installed."""
+    REQUIREMENT = "requirement"
+    """Its own quick check failed: a package, a compiler, a kernel for this dtype, a plugin."""
+    SETUP_FAILED = "setup-failed"
+    """Its one-time setup (a compile, a session) failed here."""
+    NOT_TORCH = "not-torch"
+    """``gelu-audit paths`` checks PyTorch layouts: this one is not a PyTorch implementation."""
+
+
+@dataclass(frozen=True)
+class SkipReason:
+    """Why an implementation is not run on a device in a dtype: a kind and a message for people."""
+
+    kind: SkipKind
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def first_line(error: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message."""
+    text = str(error).strip()
+    message = text.splitlines()[0] if text else ""
+    return f"{type(error).__name__}: {message}".rstrip(": ")

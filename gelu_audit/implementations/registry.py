@@ -1,0 +1,56 @@
+"""Every implementation known by name: built-ins, compiled builds, other frameworks, plugins.
+
+The one module that knows all the sources of implementations, so none of them needs to import
+another (no cycle). May import: numerics, errors, implementations.*.
+"""
+
+from __future__ import annotations
+
+from gelu_audit.errors import UsageError
+from gelu_audit.implementations.builtins import builtin_implementations
+from gelu_audit.implementations.compiled import compiled_implementations
+from gelu_audit.implementations.frameworks import framework_implementations
+from gelu_audit.implementations.model import Implementation
+from gelu_audit.implementations.plugins import (
+    PluginOptions,
+    entry_point_implementations,
+    is_import_string,
+    load_import_string,
+)
+
+
+def all_implementations(plugin_options: PluginOptions | None = None) -> list[Implementation]:
+    """The built-ins, the compiled builds, the other frameworks' GELUs and the installed
+    plugins (entry points), in report order."""
+    known = builtin_implementations() + compiled_implementations() + framework_implementations()
+    names = {impl.name for impl in known}
+    return known + [impl for impl in entry_point_implementations(plugin_options) if impl.name not in names]
+
+
+def registry(plugin_options: PluginOptions | None = None) -> dict[str, Implementation]:
+    """Every implementation known by name."""
+    return {impl.name: impl for impl in all_implementations(plugin_options)}
+
+
+def implementation_named(
+    name: str, plugin_options: PluginOptions | None = None, known: dict[str, Implementation] | None = None
+) -> Implementation:
+    """A registered implementation (from ``known``, else the registry), or one loaded from
+    ``package.module:function``."""
+    if is_import_string(name):
+        return load_import_string(name, plugin_options or PluginOptions())
+    known = registry(plugin_options) if known is None else known
+    if name not in known:
+        raise UsageError(f"unknown implementation {name!r}; `gelu-audit list` shows the names, "
+                         "and MODULE:FUNCTION audits your own")  # fmt: skip
+    return known[name]
+
+
+def select_implementations(
+    names: list[str] | None, plugin_options: PluginOptions | None = None
+) -> list[Implementation]:
+    """The implementations asked for by name or import string (all known ones when none are)."""
+    if not names:
+        return all_implementations(plugin_options)
+    known = registry(plugin_options)  # built once, not once per name
+    return [implementation_named(name, plugin_options, known) for name in dict.fromkeys(names)]

@@ -1,0 +1,140 @@
+"""The guarded runner: feeds an implementation exact bit patterns and checks what comes back.
+
+Running one goes through :func:`run_implementation`, which builds the tensor or array of the
+audited dtype from the exact bit patterns under audit and refuses outputs of the wrong type,
+shape, dtype or device, so a broken kernel becomes a reported error rather than a crash or a
+wrong answer. Plugins run under a timeout; CUDA work is synchronised before the outputs are read.
+May import: numerics, errors, implementations.model.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from gelu_audit.implementations.model import Implementation, ImplementationError, first_line
+from gelu_audit.numerics.formats import FloatFormat, patterns_to_values
+
+Route = Callable[[Implementation, Any], Any]
+"""How an input reaches the implementation: ``route(impl, x)`` returns its answers for ``x``
+(a layout, a size or an API of ``gelu-audit paths``). The default calls ``impl.function(x)``."""
+
+def _torch_dtype(fmt: FloatFormat) -> Any:
+    import torch
+
+    return getattr(torch, fmt.torch_dtype)
+
+
+def _torch_bit_view(fmt: FloatFormat) -> Any:
+    import torch
+
+    return {16: torch.int16, 32: torch.int32, 64: torch.int64}[fmt.width]
+
+
+def make_input(impl: Implementation, fmt: FloatFormat, device: str, patterns: np.ndarray) -> Any:
+    """The exact bit patterns as the tensor/array the implementation receives."""
+    signed = np.ascontiguousarray(patterns).view(f"int{fmt.width}")
+    if impl.takes_arrays:
+        return signed.view(fmt.numpy_dtype()).copy()
+    import torch
+
+    tensor = torch.from_numpy(signed.copy()).view(_torch_dtype(fmt))
+    return tensor.to(device) if device != "cpu" else tensor
+
+
+def output_values(impl: Implementation, fmt: FloatFormat, device: str, x: Any, out: Any) -> np.ndarray:
+    """Check an output against its input and decode it exactly to float64."""
+    if impl.takes_arrays:
+        if not isinstance(out, np.ndarray):
+            raise ImplementationError(f"returned {type(out).__name__}, expected a NumPy array")
+        if out.shape != x.shape:
+            raise ImplementationError(f"returned shape {out.shape}, expected {x.shape}")
+        if out.dtype != x.dtype:
+            raise ImplementationError(f"returned dtype {out.dtype}, expected {x.dtype}")
+        return patterns_to_values(fmt, np.ascontiguousarray(out).view(fmt.uint_dtype))
+    import torch
+
+    if not isinstance(out, torch.Tensor):
+        raise ImplementationError(f"returned {type(out).__name__}, expected a torch.Tensor")
+    if tuple(out.shape) != tuple(x.shape):
+        raise ImplementationError(f"returned shape {tuple(out.shape)}, expected {tuple(x.shape)}")
+    if out.dtype != x.dtype:
+        raise ImplementationError(f"returned dtype {out.dtype}, expected {x.dtype}")
+    if out.device != x.device:
+        raise ImplementationError(f"returned a tensor on {out.device}, expected {x.device}")
+    bits = out.detach().contiguous().view(_torch_bit_view(fmt)).cpu().numpy()
+    return patterns_to_values(fmt, bits.view(fmt.uint_dtype))
+
+
+@contextmanager
+def implementation_warnings_silenced() -> Iterator[None]:
+    """Warnings raised while implementations run are theirs, not ours to print (the oneDNN
+    flag switch warns on every call): they would bury the one document and its progress."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def with_timeout(function: Callable[[Any], Any], seconds: float | None) -> Callable[[Any], Any]:
+    """``function`` run in a daemon thread and given up on after ``seconds`` (an
+    ImplementationError). Python cannot stop a thread: a call that never returns is left
+    running, and the daemon flag keeps it from holding the process open at exit."""
+    if seconds is None:
+        return function
+
+    def guarded(x: Any) -> Any:
+        outcome: dict[str, Any] = {}
+
+        def call() -> None:
+            try:
+                outcome["value"] = function(x)
+            except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
+                outcome["error"] = error
+
+        worker = threading.Thread(target=call, name="gelu-audit-plugin", daemon=True)
+        worker.start()
+        worker.join(seconds)
+        if worker.is_alive():
+            raise ImplementationError(f"did not return within {seconds:g} s (--impl-timeout)")
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["value"]
+
+    return guarded
+
+
+def direct_call(impl: Implementation, x: Any) -> Any:
+    """The plain call: ``impl.function(x)``."""
+    return impl.function(x)
+
+
+def run_implementation(
+    impl: Implementation,
+    fmt: FloatFormat,
+    device: str,
+    patterns: np.ndarray,
+    route: Route = direct_call,
+) -> np.ndarray:
+    """Run ``impl`` on the given bit patterns (through ``route``); its outputs as exact float64.
+
+    Raises ImplementationError when it raises, runs past its timeout, or returns an invalid
+    output. CUDA work is synchronised first, so an asynchronous failure is its own.
+    """
+    x = make_input(impl, fmt, device, patterns)
+    try:
+        with implementation_warnings_silenced():
+            out = with_timeout(lambda value: route(impl, value), impl.timeout)(x)
+    except ImplementationError:
+        raise
+    except Exception as error:  # noqa: BLE001 - any failure of user code is reported
+        raise ImplementationError(f"raised {first_line(error)}") from error
+    if impl.backend == "torch" and device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize(device)
+    return output_values(impl, fmt, device, x, out)

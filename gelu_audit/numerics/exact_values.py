@@ -1,0 +1,85 @@
+"""Exact values kept exactly: a binade and a double-double mantissa, plus the rounded value.
+
+Each exact value y = f(x) is stored as a binade b = floor(log2|y|) and a double-double
+mantissa (hi + lo) = y / 2^b, so values far below float64's range (GELU(-60000) ≈ e^-1.8e9)
+keep their size and sign, together with RN_T(y), the correctly rounded value in the target
+format. The references produce these arrays; the error arithmetic consumes them.
+May import: numpy (mpmath lazily).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import mpmath
+
+BINADE_FLOOR = -(1 << 60)
+"""Binades below this are stored as this (GELU(−3e38) ≈ 2^(−1e77) fits no integer array).
+It is far below every format's smallest subnormal, so no error figure depends on the rest."""
+
+
+@dataclass(frozen=True)
+class ReferenceValues:
+    """Exact values of one formula over an array of inputs (same order as the inputs)."""
+
+    binade: np.ndarray
+    """int64 floor(log2|y|), clamped at BINADE_FLOOR; 0 where y is zero or not finite."""
+    mant_hi: np.ndarray
+    """float64 leading part of y / 2^binade (carries the sign; ±0 for y = ±0; NaN/±inf)."""
+    mant_lo: np.ndarray
+    """float64 trailing part of y / 2^binade."""
+    rounded: np.ndarray
+    """float64 RN_T(y): the correctly rounded value in the target format (exact in float64)."""
+
+    def __len__(self) -> int:
+        return len(self.rounded)
+
+    def take(self, index: np.ndarray) -> ReferenceValues:
+        """The references at the given positions (an index array or a boolean mask)."""
+        return ReferenceValues(
+            self.binade[index], self.mant_hi[index], self.mant_lo[index], self.rounded[index]
+        )
+
+    def approximate(self) -> np.ndarray:
+        """y as float64 (may underflow to ±0 or overflow): for absolute and relative errors."""
+        exponent = np.clip(self.binade, -4000, 4000).astype(np.int32)
+        with np.errstate(over="ignore", under="ignore"):
+            return np.ldexp(self.mant_hi + self.mant_lo, exponent)
+
+    def exact_mpf(self, i: int) -> mpmath.mpf:
+        """y at position ``i`` as an mpmath number (double-double precision)."""
+        import mpmath
+
+        hi, lo = float(self.mant_hi[i]), float(self.mant_lo[i])
+        if not math.isfinite(hi) or hi == 0:
+            return mpmath.mpf(hi)
+        with mpmath.workprec(128):
+            return mpmath.ldexp(mpmath.mpf(hi) + mpmath.mpf(lo), int(self.binade[i]))
+
+    def exact_decimal(self, i: int, digits: int = 17) -> str:
+        """y at position ``i`` in decimal, for reports."""
+        import mpmath
+
+        y = self.exact_mpf(i)
+        if mpmath.isnan(y) or mpmath.isinf(y):
+            return str(float(y))
+        if y == 0:
+            return "-0.0" if math.copysign(1.0, float(self.mant_hi[i])) < 0 else "0.0"
+        if int(self.binade[i]) <= BINADE_FLOOR:
+            return f"{'-' if y < 0 else ''}(below 2^{BINADE_FLOOR})"
+        with mpmath.workprec(128):
+            return mpmath.nstr(y, digits, min_fixed=-4, max_fixed=8)
+
+    @staticmethod
+    def concatenate(parts: list[ReferenceValues]) -> ReferenceValues:
+        return ReferenceValues(
+            np.concatenate([p.binade for p in parts]) if parts else np.zeros(0, np.int64),
+            np.concatenate([p.mant_hi for p in parts]) if parts else np.zeros(0),
+            np.concatenate([p.mant_lo for p in parts]) if parts else np.zeros(0),
+            np.concatenate([p.rounded for p in parts]) if parts else np.zeros(0),
+        )

@@ -1,0 +1,311 @@
+"""The formulas an implementation can claim: the exact GELU (erf) and its tanh and sigmoid forms.
+
+Each :class:`Formula` is one value that carries everything the rest of the tool needs to know
+about it, so adding a formula is a one-place change and no code compares formula names:
+
+* its exact constants (√(2/π) exact, 0.044715 and 1.702 as exact decimals);
+* its evaluation in mpmath, in a cancellation-free form, at the working precision in effect;
+* its float64 evaluation for the fast reference tier, with the relative-error amplification
+  bound that tier's Ziv test uses (and the scalar bound the mpmath Ziv loop uses);
+* the facts the fast tier's shortcut regions rest on: the series coefficient c of
+  f(x) = x/2 + c·x² + O(x⁴), the tail mass 1 − σ for x > 0, log2|f(x)| for x < 0, and where
+  f(x) is certainly below every format's range.
+
+The derivative of each formula (for the gradient audit) belongs here too, beside these fields.
+numpy, scipy and mpmath are imported when a formula is evaluated, never when this module loads:
+the command line names the formulas in ``--help``, which must stay instant.
+May import: nothing of gelu_audit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    import mpmath
+    import numpy as np
+
+TANH_CUBIC = "0.044715"
+"""The cubic coefficient of the tanh form, as the exact decimal it is written as."""
+SIGMOID_SLOPE = "1.702"
+"""The slope of the sigmoid form, as the exact decimal it is written as."""
+
+TANH_CUBIC_F64 = float(TANH_CUBIC)
+SIGMOID_SLOPE_F64 = float(SIGMOID_SLOPE)
+SQRT_2_OVER_PI_F64 = math.sqrt(2 / math.pi)
+"""The constants as the nearest float64: what float64 evaluations and kernels compute with."""
+
+ASYMPTOTIC_FROM = 30.0
+"""From |x| = 30 on, erfc(|x|/√2) is summed from its asymptotic series with w² = x²/2 exact."""
+
+_SQRT1_2 = math.sqrt(0.5)
+_LN2 = math.log(2.0)
+
+
+@dataclass(frozen=True)
+class Formula:
+    """One formula an implementation may claim, with its evaluations and error bounds."""
+
+    name: str
+    """The id in reports, options and plugin claims: ``erf``, ``tanh`` or ``sigmoid``."""
+    exact_function: str
+    """The exact real function it stands for, for people."""
+    mpmath_value: Callable[[mpmath.mpf], mpmath.mpf]
+    """f(x) in mpmath at the working precision in effect (cancellation-free)."""
+    float64_value: Callable[[np.ndarray], np.ndarray]
+    """f(x) in float64 for inputs of at most 24 significant bits (the fast tier)."""
+    amplification: Callable[[float], float]
+    """log2 of a bound on how much the formula amplifies relative rounding errors at x."""
+    amplification_array: Callable[[np.ndarray], np.ndarray]
+    """The same bound for an array of |x| (the same expressions, vectorized)."""
+    series_coefficient: float
+    """c in f(x) = x/2 + c·x² + O(x⁴): decides the rounding of tiny |x| exactly."""
+    tail_mass: Callable[[np.ndarray], np.ndarray]
+    """1 − σ for x > 0, so that x − f(x) = x·tail_mass(x)."""
+    log2_magnitude: Callable[[np.ndarray], np.ndarray]
+    """log2|f(x)| for x < 0, without forming f(x) (it may be far below float64's range)."""
+    deep_below: float
+    """Below this x, log2|f(x)| is certainly below −2^30 (e.g. erf: |f(x)| ≤ e^(−x²/2))."""
+
+    def amplification_bits(self, x: float) -> int:
+        """The amplification bound at ``x`` as a whole number of bits (≥ 0)."""
+        return max(0, math.ceil(self.amplification(abs(x))))
+
+    def amplification_bits_array(self, ax: np.ndarray) -> np.ndarray:
+        """:meth:`amplification_bits` for an array of |x| (int64)."""
+        import numpy as np
+
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            bits = self.amplification_array(ax)
+        return np.maximum(0, np.ceil(bits)).astype(np.int64)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# --- erf: the exact GELU, x·Φ(x) = (x/2)·erfc(−x/√2) -------------------------------------------
+
+
+def _erfc_tail(x: mpmath.mpf) -> mpmath.mpf | None:
+    """erfc(|x|/√2) for |x| ≥ 30 from e^(−w²)/(w√π)·Σ (−1)^n (2n−1)!!/(2w²)^n.
+
+    w² = x²/2 is formed exactly, so the huge exponent carries no rounding error and no extra
+    precision is needed however large |x| is (mpmath's own erfc needs 2·log2|x| extra bits
+    and overflows near |x| = 1e154). Returns None when the working precision asks for more
+    than the series can give (its smallest term is about e^(−w²)); the caller then falls back.
+    """
+    import mpmath
+
+    w2 = mpmath.ldexp(mpmath.fmul(x, x, exact=True), -1)
+    tolerance = mpmath.ldexp(1, -mpmath.mp.prec - 8)
+    term = total = mpmath.mpf(1)
+    n = 1
+    while abs(term) >= tolerance:
+        ratio = (2 * n - 1) / (2 * w2)
+        if ratio >= 1:
+            return None  # terms would grow: the series cannot reach this precision
+        term *= -ratio
+        total += term
+        n += 1
+    w = abs(x) / mpmath.sqrt(2)
+    return mpmath.exp(-w2) / (w * mpmath.sqrt(mpmath.pi)) * total
+
+
+def _erf_mpmath(x: mpmath.mpf) -> mpmath.mpf:
+    import mpmath
+
+    if abs(x) >= ASYMPTOTIC_FROM:
+        tail = _erfc_tail(x)  # erfc(|x|/√2); erfc(−|x|/√2) = 2 − tail
+        if tail is not None:
+            return x / 2 * (tail if x < 0 else 2 - tail)
+    return x / 2 * mpmath.erfc(-x / mpmath.sqrt(2))
+
+
+def _erf_float64(x: np.ndarray) -> np.ndarray:
+    """For x < 0, (x/2)·erfcx(|x|/√2)·e^(−x²/2): x² is exact (48 bits), so the exponential
+    carries no amplified argument error, and erfcx is well conditioned; for x ≥ 0,
+    (x/2)·(1 + erf(x/√2)) with 1 + erf in [1, 2]."""
+    import numpy as np
+
+    from scipy import special
+
+    y = np.empty_like(x)
+    neg = x < 0
+    xn, xp = x[neg], x[~neg]
+    y[neg] = 0.5 * xn * special.erfcx(xn * -_SQRT1_2) * np.exp(-0.5 * (xn * xn))
+    y[~neg] = 0.5 * xp * (1.0 + special.erf(xp * _SQRT1_2))
+    return y
+
+
+def _erf_amplification(ax: float) -> float:
+    """The argument w = −x/√2 carries a rounding error that erfc amplifies by at most
+    2w² + 2 = x² + 2 (erfc's condition number for large w); past ASYMPTOTIC_FROM the series
+    takes w² exactly and only a few roundings remain."""
+    return math.log2(2.0 + ax * ax) if ax < ASYMPTOTIC_FROM else 4.0
+
+
+def _erf_amplification_array(ax: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    return np.where(ax < ASYMPTOTIC_FROM, np.log2(2.0 + ax * ax), 4.0)
+
+
+def _erf_tail_mass(x: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    from scipy import special
+
+    with np.errstate(over="ignore", under="ignore"):
+        return 0.5 * special.erfc(x * _SQRT1_2)
+
+
+def _erf_log2_magnitude(x: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    from scipy import special
+
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        return np.log2(np.abs(x)) + special.log_ndtr(x) / _LN2
+
+
+# --- tanh: (x/2)·(1 + tanh(√(2/π)·(x + 0.044715·x³))) = x·σ(2u) ---------------------------
+
+
+def _tanh_mpmath(x: mpmath.mpf) -> mpmath.mpf:
+    # (x/2)(1 + tanh(u)) = x·σ(2u): no cancellation for negative x.
+    import mpmath
+
+    u = mpmath.sqrt(2 / mpmath.pi) * (x + mpmath.mpf(TANH_CUBIC) * x**3)
+    return x / (1 + mpmath.exp(-2 * u))
+
+
+def _tanh_argument(x: np.ndarray) -> np.ndarray:
+    """t = 2u for the tail and log-space evaluations (x³ as a power, as they always were)."""
+    return 2 * SQRT_2_OVER_PI_F64 * (x + TANH_CUBIC_F64 * x**3)
+
+
+def _tanh_float64(x: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    t = 2.0 * SQRT_2_OVER_PI_F64 * (x + TANH_CUBIC_F64 * (x * x * x))
+    return x / (1.0 + np.exp(-t))
+
+
+def _tanh_amplification(ax: float) -> float:
+    """σ(t) has condition number |t|·(1 − σ(t)) ≤ |t|, and t itself collects a few roundings."""
+    t = 2 * SQRT_2_OVER_PI_F64 * (ax + TANH_CUBIC_F64 * ax**3) if ax < 1e100 else math.inf
+    return math.log2(6 * (t + 1)) if math.isfinite(t) else 3 * math.log2(ax) + 3
+
+
+def _tanh_amplification_array(ax: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    t = 2 * SQRT_2_OVER_PI_F64 * (ax + TANH_CUBIC_F64 * ax**3)
+    return np.where(np.isfinite(t), np.log2(6 * (t + 1)), 3 * np.log2(ax) + 3)
+
+
+def _tanh_tail_mass(x: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    with np.errstate(over="ignore", under="ignore"):
+        return 1.0 / (1.0 + np.exp(_tanh_argument(x)))
+
+
+def _logistic_log2_magnitude(x: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """log2|x·σ(t)| for t < 0: log σ(t) = t − log(1 + e^t)."""
+    import numpy as np
+
+    return np.log2(np.abs(x)) + (t - np.log1p(np.exp(t))) / _LN2
+
+
+def _tanh_log2_magnitude(x: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        return _logistic_log2_magnitude(x, _tanh_argument(x))
+
+
+# --- sigmoid: x·σ(1.702·x) ------------------------------------------------------------------------
+
+
+def _sigmoid_mpmath(x: mpmath.mpf) -> mpmath.mpf:
+    import mpmath
+
+    return x / (1 + mpmath.exp(-mpmath.mpf(SIGMOID_SLOPE) * x))
+
+
+def _sigmoid_float64(x: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    return x / (1.0 + np.exp(-(SIGMOID_SLOPE_F64 * x)))
+
+
+def _sigmoid_amplification(ax: float) -> float:
+    """σ(t) has condition number ≤ |t| with t = 1.702·x, plus a rounding or two."""
+    return 1 + math.log2(SIGMOID_SLOPE_F64 * ax + 1) if ax < 1e300 else math.log2(ax) + 2
+
+
+def _sigmoid_amplification_array(ax: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    return 1 + np.log2(SIGMOID_SLOPE_F64 * ax + 1)
+
+
+def _sigmoid_tail_mass(x: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    with np.errstate(over="ignore", under="ignore"):
+        return 1.0 / (1.0 + np.exp(SIGMOID_SLOPE_F64 * x))
+
+
+def _sigmoid_log2_magnitude(x: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        return _logistic_log2_magnitude(x, SIGMOID_SLOPE_F64 * x)
+
+
+ERF = Formula(
+    name="erf",
+    exact_function="x·Φ(x) = (x/2)·erfc(−x/√2)  (exact GELU)",
+    mpmath_value=_erf_mpmath,
+    float64_value=_erf_float64,
+    amplification=_erf_amplification,
+    amplification_array=_erf_amplification_array,
+    series_coefficient=1 / math.sqrt(2 * math.pi),
+    tail_mass=_erf_tail_mass,
+    log2_magnitude=_erf_log2_magnitude,
+    deep_below=-40000.0,
+)
+TANH = Formula(
+    name="tanh",
+    exact_function=f"(x/2)·(1 + tanh(√(2/π)·(x + {TANH_CUBIC}·x³)))",
+    mpmath_value=_tanh_mpmath,
+    float64_value=_tanh_float64,
+    amplification=_tanh_amplification,
+    amplification_array=_tanh_amplification_array,
+    series_coefficient=1 / math.sqrt(2 * math.pi),
+    tail_mass=_tanh_tail_mass,
+    log2_magnitude=_tanh_log2_magnitude,
+    deep_below=-2500.0,
+)
+SIGMOID = Formula(
+    name="sigmoid",
+    exact_function=f"x·σ({SIGMOID_SLOPE}·x)",
+    mpmath_value=_sigmoid_mpmath,
+    float64_value=_sigmoid_float64,
+    amplification=_sigmoid_amplification,
+    amplification_array=_sigmoid_amplification_array,
+    series_coefficient=SIGMOID_SLOPE_F64 / 4,
+    tail_mass=_sigmoid_tail_mass,
+    log2_magnitude=_sigmoid_log2_magnitude,
+    deep_below=-5e8,
+)
+
+FORMULAS: dict[str, Formula] = {f.name: f for f in (ERF, TANH, SIGMOID)}
+"""Every formula by id, in report order."""
+
+FORMULA_NAMES: tuple[str, ...] = tuple(FORMULAS)
