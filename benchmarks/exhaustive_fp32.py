@@ -20,12 +20,12 @@ import time
 
 import numpy as np
 
-from gelu_audit.exhaustive import PatternSpace, Shard, stream, tune_allocator
-from gelu_audit.fast_reference import fast_references
-from gelu_audit.formats import FP32
-from gelu_audit.implementations import registry
-from gelu_audit.inputs import stratified_inputs
-from gelu_audit.reference import compute_references
+from gelu_audit.audits.exhaustive import PatternSpace, Shard, stream, tune_allocator
+from gelu_audit.references.fast_tier import fast_references
+from gelu_audit.numerics.formats import FP32
+from gelu_audit.implementations.registry import registry
+from gelu_audit.numerics.inputs import stratified_inputs
+from gelu_audit.references.mpmath_ziv import compute_references
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ def main() -> None:
     import torch
 
     import gelu_audit
-    from gelu_audit.exhaustive import ChunkTask, audit_chunk, tune_allocator
+    from gelu_audit.audits.exhaustive import ChunkTask, audit_chunk, tune_allocator
 
     torch.set_num_threads(1)
     tune_allocator()

@@ -8,17 +8,21 @@ import mpmath
 import numpy as np
 import pytest
 
-from gelu_audit.accuracy import (
-    AuditSettings, CaseResult, Gate, accurate_domain, audit_case, histogram, prepared_blocks,
-    nonfinite_mismatches, ordinal_distances, run_audit, ulp_errors, verdict, wrong_sign_zeros,
-)  # fmt: skip
-from gelu_audit.formats import FP16, FP32, FP64
-from gelu_audit.implementations import Implementation, builtin_implementations, registry, run_implementation
-from gelu_audit.inputs import exhaustive_inputs, parse_range
-from gelu_audit.reference import compute_references
+from gelu_audit.audits.accuracy import AuditSettings, CaseResult, audit_case, prepared_blocks, run_audit, verdict
+from gelu_audit.audits.stats import accurate_domain
+from gelu_audit.numerics.ulp import histogram, nonfinite_mismatches, ordinal_distances, ulp_errors, wrong_sign_zeros  # fmt: skip
+from gelu_audit.numerics.formats import FP16, FP32, FP64
+from gelu_audit.implementations.model import Implementation
+from gelu_audit.implementations.builtins import builtin_implementations
+from gelu_audit.implementations.registry import registry
+from gelu_audit.implementations.runner import run_implementation
+from gelu_audit.numerics.inputs import exhaustive_inputs, parse_range
+from gelu_audit.references.mpmath_ziv import compute_references
+from gelu_audit.audits.thresholds import Threshold
+from gelu_audit.numerics.formulas import ERF
 
 
-def refs(fmt, xs, formula="erf"):
+def refs(fmt, xs, formula=ERF):
     return compute_references(formula, fmt, np.asarray(xs, dtype=np.float64))
 
 
@@ -88,7 +92,7 @@ def test_accurate_domain() -> None:
 
 
 def numpy_impl(name: str, function) -> Implementation:
-    return Implementation(name, "numpy", "erf", function, "test double")
+    return Implementation(name, "numpy", ERF, function, "test double")
 
 
 @pytest.mark.parametrize(
@@ -114,7 +118,7 @@ def test_garbage_output_is_measured() -> None:
     nan_impl = numpy_impl("nan", lambda x: np.full_like(x, np.nan))
     case = audit_case(nan_impl, "cpu", inputs, prepared_blocks(inputs, references, 5), 2.0)
     assert case.status == "ok" and case.nonfinite_count == len(inputs)
-    assert not verdict(case, Gate(1e9)).passed
+    assert not verdict(case, Threshold.gate(1e9)).passed
 
 
 def test_gate_against_exact_or_formula() -> None:
@@ -122,8 +126,8 @@ def test_gate_against_exact_or_formula() -> None:
                                      value_range=parse_range("-8:8")))  # fmt: skip
     case = report.results[0]
     assert case.exact.max_ulp > 100 and case.own_formula.max_ulp < 4
-    assert not verdict(case, Gate(4, "exact")).passed
-    assert verdict(case, Gate(4, "formula")).passed
+    assert not verdict(case, Threshold.gate(4, "exact")).passed
+    assert verdict(case, Threshold.gate(4, "formula")).passed
 
 
 def test_numpy_erf_in_fp16_is_correctly_rounded() -> None:
@@ -152,7 +156,7 @@ def test_oneDNN_and_aten_paths_differ_in_fp32() -> None:
 
     How they differ depends on the CPU (docs/findings.md §3, §8–§9), that they differ does not.
     """
-    from gelu_audit.formats import values_to_patterns
+    from gelu_audit.numerics.formats import values_to_patterns
 
     patterns = values_to_patterns(FP32, np.linspace(-10, 10, 100_001))
     onednn = run_implementation(registry()["torch-gelu"], FP32, "cpu", patterns)
@@ -162,7 +166,7 @@ def test_oneDNN_and_aten_paths_differ_in_fp32() -> None:
 
 def test_case_result_has_no_stats_on_error() -> None:
     case = CaseResult("x", "numpy", "erf", "cpu", "fp16", status="error", error="boom")
-    assert verdict(case, Gate(1)).reasons == ("error: boom",)
+    assert verdict(case, Threshold.gate(1)).reasons == ("error: boom",)
 
 
 @pytest.mark.parametrize(

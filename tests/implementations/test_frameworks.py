@@ -11,19 +11,17 @@ import sys
 import numpy as np
 import pytest
 
-from gelu_audit.accuracy import AuditSettings, run_audit
-from gelu_audit.compiled import compile_requirement, compiled_gelu
-from gelu_audit.formats import BF16, FP16, FP32, FP64, values_to_patterns
-from gelu_audit.implementations import (
-    Implementation,
-    ImplementationUnavailable,
-    preparation_failure,
-    registry,
-    run_implementation,
-    unavailable_reason,
-)
-from gelu_audit.inputs import parse_range
-from gelu_audit.reference import reference_point
+from gelu_audit.audits.accuracy import AuditSettings, run_audit
+from gelu_audit.implementations.compiled import compile_requirement, compiled_gelu
+from gelu_audit.numerics.formats import BF16, FP16, FP32, FP64, values_to_patterns
+from gelu_audit.implementations.model import Implementation, ImplementationUnavailable
+from gelu_audit.implementations.availability import preparation_failure, unavailable_reason
+from gelu_audit.implementations.registry import registry
+from gelu_audit.implementations.runner import run_implementation
+from gelu_audit.numerics.inputs import parse_range
+from gelu_audit.references.mpmath_ziv import reference_point
+from gelu_audit.implementations.model import SkipKind, SkipReason
+from gelu_audit.numerics.formulas import ERF, FORMULAS
 
 NO_COMPILER = compile_requirement("cpu", FP16)
 needs_compiler = pytest.mark.skipif(NO_COMPILER is not None, reason=f"torch.compile unavailable: {NO_COMPILER}")
@@ -36,7 +34,7 @@ needs_ort = pytest.mark.skipif(
 
 def ulps_apart(fmt, got: float, formula: str, x: float) -> float:
     """|got − RN(formula(x))| in ULPs of the correctly rounded value's binade."""
-    ref = reference_point(formula, fmt, x)
+    ref = reference_point(FORMULAS[formula], fmt, x)
     return abs(got - ref.rounded) / 2.0 ** (ref.binade - fmt.mantissa_bits)
 
 
@@ -87,10 +85,11 @@ def test_a_failed_preparation_is_a_skip_reason_found_once() -> None:
         calls.append((device, fmt.name))
         raise ImplementationUnavailable("no toolchain for this test")
 
-    impl = Implementation("prepare-fails", "numpy", "erf", lambda x: x, "test", prepare=prepare)
-    assert preparation_failure(impl, "cpu", FP16) == "no toolchain for this test"
-    assert preparation_failure(impl, "cpu", FP16) == "no toolchain for this test"
-    assert preparation_failure(impl, "cpu", BF16) == "no toolchain for this test"
+    impl = Implementation("prepare-fails", "numpy", ERF, lambda x: x, "test", prepare=prepare)
+    expected = SkipReason(SkipKind.SETUP_FAILED, "no toolchain for this test")
+    assert preparation_failure(impl, "cpu", FP16) == expected
+    assert preparation_failure(impl, "cpu", FP16) == expected
+    assert preparation_failure(impl, "cpu", BF16) == expected
     assert calls == [("cpu", "fp16"), ("cpu", "bf16")]
 
 
@@ -122,9 +121,10 @@ def test_onnxruntime_without_a_kernel_for_a_dtype_is_skipped_with_its_message() 
     reason = unavailable_reason(registry()["onnxruntime-gelu"], "cpu", BF16)
     if reason is None:
         pytest.skip("this onnxruntime has a CPU bf16 Gelu kernel")
-    assert reason.startswith("onnxruntime ") and "bf16" in reason
+    assert reason.kind is SkipKind.REQUIREMENT
+    assert reason.message.startswith("onnxruntime ") and "bf16" in reason.message
     report = run_audit(AuditSettings(dtypes=("bf16",), implementations=("onnxruntime-gelu",)))
-    assert report.results == [] and [s.reason for s in report.skipped] == [reason]
+    assert report.results == [] and [s.reason for s in report.skipped] == [reason.message]
 
 
 def test_missing_frameworks_are_listed_with_the_pip_install_that_enables_them() -> None:

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.conftest import assert_usage_error, run_cli
+from tests.helpers import assert_usage_error, run_cli
 
 
 def test_help_and_version_do_not_import_torch_or_mpmath() -> None:

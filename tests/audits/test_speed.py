@@ -8,11 +8,8 @@ import numpy as np
 import pytest
 
 from gelu_audit.errors import UsageError
-from gelu_audit.speed import (
-    UNSTABLE_NOISE, CpuClock, Protocol, SpeedCase, bootstrap_change, classify,
-    compare_with_baseline, parse_sizes, parse_slowdown, summarize, time_pair,
-)  # fmt: skip
-from tests.conftest import assert_usage_error, run_cli
+from gelu_audit.audits.speed import UNSTABLE_NOISE, CpuClock, TimingProtocol, SpeedCase, bootstrap_change, classify, compare_with_baseline, parse_slowdown, summarize, time_pair  # fmt: skip
+from tests.helpers import assert_usage_error, run_cli
 
 
 def test_summarize_on_synthetic_samples() -> None:
@@ -64,20 +61,9 @@ def test_unmatched_cases_are_not_compared() -> None:
 def test_time_pair_measures_a_slower_function_as_slower() -> None:
     data = np.arange(200_000, dtype=np.float64)
     fast, slow = (lambda: data.copy()), (lambda: np.sort(data[::-1]))
-    timing, copy, ratios = time_pair(CpuClock(), slow, fast, Protocol(0.01, 0.001, 7))
+    timing, copy, ratios = time_pair(CpuClock(), slow, fast, TimingProtocol(0.01, 0.001, 7))
     assert timing.samples == 7 and len(ratios) == 7
     assert timing.median > copy.median and timing.loops >= 1
-
-
-@pytest.mark.parametrize("text, sizes", [("1K,64K", (1024, 65536)), ("1M", (1 << 20,)), ("100", (100,))])
-def test_parse_sizes(text: str, sizes) -> None:
-    assert parse_sizes(text) == sizes
-
-
-@pytest.mark.parametrize("text", ["", "1X", "-1K", "K", "0"])
-def test_bad_sizes(text: str) -> None:
-    with pytest.raises(UsageError):
-        parse_sizes(text)
 
 
 def test_parse_slowdown() -> None:

@@ -9,10 +9,7 @@ import numpy as np
 import pytest
 
 from gelu_audit.errors import UsageError
-from gelu_audit.formats import (
-    BF16, FORMATS, FP16, FP32, FP64, all_patterns, hex_pattern, ordinals, parse_format,
-    patterns_to_values, round_mpf, ulp_exponent, values_to_patterns,
-)  # fmt: skip
+from gelu_audit.numerics.formats import BF16, FORMATS, FP16, FP32, FP64, all_patterns, hex_pattern, ordinals, parse_format, patterns_to_values, round_mpf, ulp_exponent, values_to_patterns  # fmt: skip
 
 
 @pytest.mark.parametrize(

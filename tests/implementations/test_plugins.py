@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import assert_usage_error, run_cli
+from tests.helpers import assert_usage_error, run_cli
 
 BROKEN = {  # entry-point name, function, what the report says
     "raises": ("sample-raises", "raises", "raised ValueError: this kernel is broken on purpose"),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import assert_usage_error, run_cli
+from tests.helpers import assert_usage_error, run_cli
 
 
 def project(tmp_path: Path, table: str) -> Path:

@@ -7,11 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from gelu_audit.code_paths import PATHS, PathsSettings, compare_paths, disagreements, run_paths
-from gelu_audit.formats import FP16, FP32
-from gelu_audit.implementations import Implementation, registry
-from gelu_audit.inputs import exhaustive_inputs, parse_range
-from tests.conftest import assert_usage_error, run_cli
+from gelu_audit.audits.paths import PATHS, PathsSettings, compare_paths, disagreements, run_paths
+from gelu_audit.numerics.formats import FP16, FP32
+from gelu_audit.implementations.model import Implementation
+from gelu_audit.implementations.registry import registry
+from gelu_audit.numerics.inputs import exhaustive_inputs, parse_range
+from gelu_audit.numerics.formulas import ERF
+from tests.helpers import assert_usage_error, run_cli
 
 
 def _layout_dependent(x):
@@ -27,7 +29,7 @@ def _refuses_small(x):
 
 
 def test_a_layout_dependent_kernel_is_caught_with_its_inputs() -> None:
-    impl = Implementation("layout-bug", "torch", "erf", _layout_dependent, "test kernel")
+    impl = Implementation("layout-bug", "torch", ERF, _layout_dependent, "test kernel")
     inputs = exhaustive_inputs(FP16, parse_range("1:3"))
     results = {r.path: r for r in compare_paths(impl, "cpu", inputs, PATHS, top=3)}
     assert set(results) == {"strided", "transposed", "offset", "size-1", "size-7", "size-67"}
@@ -42,7 +44,7 @@ def test_a_layout_dependent_kernel_is_caught_with_its_inputs() -> None:
 
 
 def test_a_path_that_raises_is_an_error_and_the_others_still_run() -> None:
-    impl = Implementation("small-fails", "torch", "erf", _refuses_small, "test kernel")
+    impl = Implementation("small-fails", "torch", ERF, _refuses_small, "test kernel")
     inputs = exhaustive_inputs(FP16, parse_range("-1:1"))
     results = {r.path: r for r in compare_paths(impl, "cpu", inputs, PATHS)}
     assert results["size-1"].status == results["size-7"].status == "error"
@@ -54,7 +56,7 @@ def test_disagreement_arithmetic() -> None:
     x = np.array([1.0, 2.0, 3.0, np.nan, -1.0])
     base = np.array([0.5, 1.0, np.inf, np.nan, -0.0])
     got = np.array([0.5, np.nextafter(np.float32(1.0), np.float32(2.0)).item(), 3.0, np.nan, 0.0])
-    count, farthest, examples = disagreements(FP32, "erf", x, base, got, top=5)
+    count, farthest, examples = disagreements(FP32, ERF, x, base, got, top=5)
     assert count == 3  # NaN vs NaN agrees; -0 vs +0 does not
     assert farthest >= 2**62  # inf against a finite number
     assert [e.x for e in examples] == [3.0, 2.0, -1.0]

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from gelu_audit.errors import UsageError
-from gelu_audit.formats import BF16, FP16, FP32, FP64
-from gelu_audit.inputs import exhaustive_inputs, parse_range, stratified_inputs
+from gelu_audit.numerics.formats import BF16, FP16, FP32, FP64
+from gelu_audit.numerics.inputs import exhaustive_inputs, parse_range, stratified_inputs
 
 
 def test_exhaustive_fp16_has_every_pattern() -> None:

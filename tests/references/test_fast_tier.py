@@ -9,14 +9,15 @@ import mpmath
 import numpy as np
 import pytest
 
-from gelu_audit.fast_reference import (
-    FAST_ERROR_ULPS, LOG_FLOOR, fast_bound, fast_gelu, fast_references, round_to_format,
-)  # fmt: skip
-from gelu_audit.formats import BF16, FP16, FP32, FP64, all_patterns, patterns_to_values, round_mpf
-from gelu_audit.inputs import stratified_inputs
-from gelu_audit.reference import compute_references, exhaustive_table, gelu_mpmath
+from gelu_audit.references.fast_tier import FAST_ERROR_ULPS, LOG_FLOOR, fast_bound, fast_gelu, fast_references, round_to_format  # fmt: skip
+from gelu_audit.numerics.formats import BF16, FP16, FP32, FP64, all_patterns, patterns_to_values, round_mpf
+from gelu_audit.numerics.inputs import stratified_inputs
+from gelu_audit.references.mpmath_ziv import compute_references, gelu_mpmath
+from gelu_audit.numerics.formulas import ERF, Formula
+from gelu_audit.numerics.formulas import FORMULAS as ALL_FORMULAS
+from gelu_audit.references.cache import exhaustive_table
 
-FORMULAS = ("erf", "tanh", "sigmoid")
+FORMULAS = tuple(ALL_FORMULAS.values())
 
 
 def fp32_probe_inputs() -> np.ndarray:
@@ -29,8 +30,8 @@ def fp32_probe_inputs() -> np.ndarray:
     return x[np.isfinite(x) & (x != 0)]
 
 
-@pytest.mark.parametrize("formula", FORMULAS)
-def test_float64_evaluation_stays_within_its_stated_bound(formula: str) -> None:
+@pytest.mark.parametrize("formula", FORMULAS, ids=str)
+def test_float64_evaluation_stays_within_its_stated_bound(formula: Formula) -> None:
     """The bound the Ziv test relies on is measured, not assumed."""
     x = fp32_probe_inputs()
     y = fast_gelu(formula, x)
@@ -46,8 +47,8 @@ def test_float64_evaluation_stays_within_its_stated_bound(formula: str) -> None:
 
 
 @pytest.mark.parametrize("fmt", [FP16, BF16], ids=str)
-@pytest.mark.parametrize("formula", FORMULAS)
-def test_fast_tier_matches_the_mpmath_tables_bit_for_bit(formula: str, fmt, session_cache) -> None:
+@pytest.mark.parametrize("formula", FORMULAS, ids=str)
+def test_fast_tier_matches_the_mpmath_tables_bit_for_bit(formula: Formula, fmt, session_cache) -> None:
     """All 65,536 inputs: the same RN_T(y), sign of zero included, and the same binade."""
     table, _ = exhaustive_table(formula, fmt, session_cache, jobs=2)
     x = patterns_to_values(fmt, all_patterns(fmt))
@@ -63,8 +64,8 @@ def test_fast_tier_matches_the_mpmath_tables_bit_for_bit(formula: str, fmt, sess
     assert counts.counts["fast"] > 0 and counts.counts["tiny"] > 0
 
 
-@pytest.mark.parametrize("formula", FORMULAS)
-def test_fp32_sample_matches_mpmath(formula: str) -> None:
+@pytest.mark.parametrize("formula", FORMULAS, ids=str)
+def test_fp32_sample_matches_mpmath(formula: Formula) -> None:
     x = stratified_inputs(FP32, 2000, seed=11).values
     fast, _ = fast_references(formula, FP32, x)
     slow = compute_references(formula, FP32, x)
@@ -76,8 +77,8 @@ def test_fp32_sample_matches_mpmath(formula: str) -> None:
 
 def test_fp64_uses_the_fast_tier_only_where_it_decides() -> None:
     x = stratified_inputs(FP64, 600, seed=5).values
-    fast, counts = fast_references("erf", FP64, x)
-    slow = compute_references("erf", FP64, x)
+    fast, counts = fast_references(ERF, FP64, x)
+    slow = compute_references(ERF, FP64, x)
     assert np.array_equal(fast.rounded, slow.rounded, equal_nan=True)
     assert counts.counts["fast"] == 0  # float64 cannot decide roundings to float64
     assert counts.counts["mpmath"] > 0 and counts.counts["saturated"] + counts.counts["tiny"] > 0
@@ -87,26 +88,26 @@ def test_near_ties_fall_back_to_mpmath() -> None:
     """Inputs whose exact value lies within the fast bound of an fp32 rounding boundary."""
     patterns = np.arange(0xC0B00000, 0xC0B00000 + (1 << 21), dtype=np.uint32)  # x in [-5.5, -6.3)
     x = patterns_to_values(FP32, patterns)
-    y = fast_gelu("erf", x)
+    y = fast_gelu(ERF, x)
     spacing = np.ldexp(1.0, np.frexp(y)[1] - 24)  # fp32 spacing in y's binade
     units = y / spacing
     distance = np.abs(units - np.floor(units) - 0.5) * spacing  # to the nearest midpoint
-    near = np.flatnonzero(distance < np.abs(y) * fast_bound("erf", x))
+    near = np.flatnonzero(distance < np.abs(y) * fast_bound(ERF, x))
     assert near.size >= 3  # the fast tier cannot decide these: they are the constructed near-ties
-    ref, counts = fast_references("erf", FP32, x[near])
+    ref, counts = fast_references(ERF, FP32, x[near])
     assert counts.counts["mpmath"] == near.size
     for xi, rounded in zip(x[near], ref.rounded):
-        exact = gelu_mpmath("erf", float(xi), 200)
+        exact = gelu_mpmath(ERF, float(xi), 200)
         assert rounded == round_mpf(FP32, exact)
 
 
 def test_tiny_midpoints_round_toward_plus_infinity() -> None:
     """x/2 of an odd fp32 subnormal is a midpoint; GELU(x) lies just above it."""
     x = np.array([1.0, 3.0, 5.0, -1.0, -3.0]) * FP32.smallest_subnormal
-    fast, counts = fast_references("erf", FP32, x)
+    fast, counts = fast_references(ERF, FP32, x)
     assert counts.counts["tiny"] == len(x)
     for xi, rounded in zip(x, fast.rounded):
-        expected = round_mpf(FP32, gelu_mpmath("erf", float(xi), 400))
+        expected = round_mpf(FP32, gelu_mpmath(ERF, float(xi), 400))
         assert rounded == expected and math.copysign(1, rounded) == math.copysign(1, expected)
     # Rounding the float64 value x/2 (ties to even) would be wrong for 1 and 5 subnormals:
     # 0.5 → 0 and 2.5 → 2, where GELU(x) rounds to 1 and 3.
@@ -129,12 +130,9 @@ def test_round_to_format_is_one_correct_rounding(fmt) -> None:
     assert np.array_equal(got, np.array(expected))
 
 
-@pytest.mark.parametrize("formula", FORMULAS)
-def test_vector_and_scalar_amplification_agree_on_fp32_inputs(formula: str) -> None:
+@pytest.mark.parametrize("formula", FORMULAS, ids=str)
+def test_vector_and_scalar_amplification_agree_on_fp32_inputs(formula: Formula) -> None:
     """The fast tier's bound uses a vectorized twin of the mpmath path's amplification."""
-    from gelu_audit.fast_reference import _amplification_vector
-    from gelu_audit.reference import _amplification_bits
-
     ax = np.abs(fp32_probe_inputs())
-    scalar = [_amplification_bits(formula, float(v)) for v in ax.tolist()]
-    assert _amplification_vector(formula, ax).tolist() == scalar
+    scalar = [formula.amplification_bits(float(v)) for v in ax.tolist()]
+    assert formula.amplification_bits_array(ax).tolist() == scalar

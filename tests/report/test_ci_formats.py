@@ -13,7 +13,7 @@ import pytest
 
 from gelu_audit.report.ci_formats import github_annotation
 from gelu_audit.report.table import _spark_char as spark_char
-from tests.conftest import assert_usage_error, run_cli
+from tests.helpers import assert_usage_error, run_cli
 
 AUDIT = ("accuracy", "-d", "fp16,bf16", "-i", "numpy-erf,torch-erf-composite,onnxruntime-gelu",
          "--range", "-8:8", "--max-ulp", "4")  # fmt: skip
@@ -152,7 +152,7 @@ def test_speed_in_ci_formats(tmp_path: Path) -> None:
 
 
 def test_one_run_many_views(tmp_path: Path) -> None:
-    from tests.conftest import validate_document
+    from tests.helpers import validate_document
 
     views = {"json": "a.json", "markdown": "a.md", "junit": "a.xml", "github": "a.txt", "table": "a.table"}
     also = [a for fmt, name in views.items() for a in ("--also", f"{fmt}={tmp_path / name}")]
