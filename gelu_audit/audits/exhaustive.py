@@ -4,7 +4,7 @@ The input space is cut into stripes of :data:`STRIPE` consecutive bit patterns; 
 takes the stripes whose number is K−1 modulo N, so every shard gets the same mix of cheap
 regions (tiny, saturated, underflow) and expensive ones. Each stripe is cut into chunks; a
 worker process computes the fast-tier references of a chunk once, runs every implementation on
-it, and returns only mergeable accumulators (:mod:`gelu_audit.stats`), so memory stays bounded
+it, and returns only mergeable accumulators (:mod:`gelu_audit.audits.stats`), so memory stays bounded
 by the chunk size times the number of jobs, and results do not depend on how the work was cut.
 """
 

@@ -1,6 +1,6 @@
 """Your own GELU: implementations loaded from an import string or an installed entry point.
 
-Two routes, one result (an :class:`~gelu_audit.implementations.Implementation`):
+Two routes, one result (an :class:`~gelu_audit.implementations.model.Implementation`):
 
 * ``--impl package.module:function`` on the command line (or ``impl = [...]`` in the config):
   the function is imported, and what it claims comes from the ``--impl-*`` options, or from
@@ -10,7 +10,7 @@ Two routes, one result (an :class:`~gelu_audit.implementations.Implementation`):
   everywhere (``list``, ``-i name``, the config).
 
 The object may also be an ``Implementation`` built by hand. A plugin runs under a timeout
-(:func:`~gelu_audit.implementations.with_timeout`): one that never returns is reported as an
+(:func:`~gelu_audit.implementations.runner.with_timeout`): one that never returns is reported as an
 error for its case and the audit goes on.
 """
 

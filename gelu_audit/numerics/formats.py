@@ -232,9 +232,3 @@ def round_mpf(fmt: FloatFormat, y: mpmath.mpf) -> float:
     else:
         magnitude = math.ldexp(float(scaled), quantum)
     return -magnitude if sign else magnitude
-
-
-def binade_of_mpf(y: mpmath.mpf) -> int:
-    """floor(log2|y|) of a nonzero finite mpmath number, exactly."""
-    _sign, _man, exp, bc = y._mpf_
-    return int(exp + bc - 1)

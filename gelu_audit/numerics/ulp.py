@@ -1,6 +1,6 @@
 """Error arithmetic: ULP errors, ordinal distances, non-finite mismatches, histogram bins.
 
-Pure functions on arrays of results ŷ and :class:`~gelu_audit.reference.ReferenceValues`.
+Pure functions on arrays of results ŷ and :class:`~gelu_audit.numerics.exact_values.ReferenceValues`.
 """
 
 from __future__ import annotations
@@ -68,10 +68,3 @@ def histogram_bins(errors: np.ndarray) -> np.ndarray:
     """The bin of :data:`HISTOGRAM_LABELS` each finite error falls in (0 exactly: bin 0)."""
     bins = np.searchsorted(np.asarray(HISTOGRAM_EDGES, dtype=np.float64), errors, side="left") + 1
     return np.where(errors == 0, 0, bins)
-
-
-def histogram(errors: np.ndarray) -> tuple[tuple[str, int], ...]:
-    """Counts of finite-point ULP errors in the bins of :data:`HISTOGRAM_LABELS`."""
-    errors = errors[~np.isnan(errors)]
-    counts = np.bincount(histogram_bins(errors), minlength=len(HISTOGRAM_LABELS))
-    return tuple(zip(HISTOGRAM_LABELS, (int(c) for c in counts)))

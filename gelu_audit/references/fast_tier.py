@@ -2,7 +2,7 @@
 
 mpmath costs tens of microseconds a point, which rules out the 2^32 inputs of fp32. This tier
 splits the inputs into regions and decides RN_T(f(x)) in each with vectorized float64 code,
-falling back to mpmath (:func:`gelu_audit.reference.reference_point`) only for the points it
+falling back to mpmath (:func:`gelu_audit.references.mpmath_ziv.reference_point`) only for the points it
 cannot decide (Ziv's strategy):
 
 * ``trivial``: NaN, ±inf and ±0, whose values are known exactly.
@@ -19,7 +19,7 @@ cannot decide (Ziv's strategy):
 * ``mpmath``: the rest (the interval straddles a rounding boundary or a binade), and for fp64
   the whole ``fast`` region, since float64 cannot decide roundings to float64.
 
-The bound is an assumption the test suite checks: ``tests/test_fast_reference.py`` measures the
+The bound is an assumption the test suite checks: ``tests/references/test_fast_tier.py`` measures the
 float64 evaluation against mpmath on every binade of both signs, the negative tail and tiny |x|,
 and fails if any point exceeds it.
 """

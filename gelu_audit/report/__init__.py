@@ -1,12 +1,5 @@
-"""Renderers: one module per output format, each returning a string for the CLI to place."""
+"""Renderers: each turns a result into a string (or a picture) for the command line to place.
 
-from __future__ import annotations
-
-import enum
-
-
-class OutputFormat(str, enum.Enum):
-    """Document formats the commands can write."""
-
-    TABLE = "table"
-    JSON = "json"
+The document envelope, encoding and the one loader (``envelope``), and one module per output.
+May import: audits and everything below; never the command line.
+"""
