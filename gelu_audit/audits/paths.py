@@ -323,3 +323,7 @@ def run_paths(settings: PathsSettings, progress: ProgressSink = SILENT) -> Paths
         why = "; ".join(sorted({f"{name}: {reason}" for name, _, _, reason in skipped})) or "no implementation"
         raise UsageError(f"nothing to compare ({why})")
     return PathsReport(settings, inputs_by_dtype, results, skipped, time.perf_counter() - start, offered)
+
+
+FAR_APART = 2**62
+"""Ordinal distances this large mean one answer is non-finite (or NaN) and the other is not."""

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from gelu_audit.cli.config import config_option
 from gelu_audit.cli.options import (
-    ACCURACY_FORMATS,
     EXIT_FAILED,
     EXIT_OK,
     RichProgress,
@@ -18,6 +17,8 @@ from gelu_audit.cli.options import (
     check_sampling,
     default_jobs,
     dtype_names,
+    format_option,
+    parse_also,
     place_document,
     plugin_options,
     plugin_settings,
@@ -25,6 +26,10 @@ from gelu_audit.cli.options import (
     use_color,
 )
 from gelu_audit.errors import UsageError
+from gelu_audit.report.output_format import OutputFormat
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gelu_audit.audits.accuracy import AuditReport
 
 
 @click.command()
@@ -48,8 +53,7 @@ from gelu_audit.errors import UsageError
               help="What --max-ulp gates: the exact GELU, or the formula each implementation claims.")
 @click.option("--domain-tolerance", type=float, default=None, metavar="ULP",
               help="ULP tolerance of the accurate domain. Default: --max-ulp, else 2.")
-@click.option("-f", "--format", "output_format", type=click.Choice(ACCURACY_FORMATS), default="table",
-              show_default=True, help="Document written to stdout (or to --output).")
+@format_option()
 @click.option("-o", "--output", default=None, metavar="FILE", help="Write the document to FILE (atomically).")
 @click.option("--also", multiple=True, metavar="FORMAT=FILE",
               help="Also write the same report as FORMAT (json, markdown, junit, github, table) to FILE; repeatable.")
@@ -111,7 +115,7 @@ def accuracy(**options: Any) -> None:
         plugin_options=plugin_settings(options),
         thresholds=click.get_current_context().meta.get("thresholds", ()),
     )
-    if settings.shard and options["output_format"] != "json":
+    if settings.shard and options["output_format"] is not OutputFormat.JSON:
         raise UsageError("--shard writes a partial report for `gelu-audit merge`: add --format json")
     parse_also(options["also"])  # a typo fails now, not after the audit
     plot_target = None
@@ -124,50 +128,31 @@ def accuracy(**options: Any) -> None:
     environment = collect_environment()
     if plot_target:
         from gelu_audit.report.plot import write_plots
-        from gelu_audit.report.json_report import accuracy_document
+        from gelu_audit.report.json_documents import accuracy_document
 
         for path in write_plots(accuracy_document(report, environment), plot_target):
             click.echo(f"gelu-audit: wrote {path}", err=True)
     emit_accuracy(report, environment, options)
 
 
-def parse_also(values: tuple[str, ...]) -> list[tuple[str, str]]:
-    """``--also FORMAT=FILE`` pairs, checked before any work is done."""
-    pairs = []
-    for value in values:
-        fmt, _, file = value.partition("=")
-        if fmt not in ACCURACY_FORMATS or not file:
-            raise UsageError(f"--also {value!r}: expected FORMAT=FILE with FORMAT one of {', '.join(ACCURACY_FORMATS)}")
-        pairs.append((fmt, file))
-    return pairs
-
-
-def render_accuracy(report: Any, environment: dict[str, Any], output_format: str, options: dict[str, Any],
-                    color: bool) -> str:  # fmt: skip
-    if output_format != "table":
-        from gelu_audit.report.ci_formats import render_document
-
-        return render_document(report, output_format, environment)
-    from gelu_audit.report.table import render_table
-
-    return render_table(report, color, options.get("details", False), profile=options.get("profile", False))
-
-
-def emit_accuracy(report: Any, environment: dict[str, Any], options: dict[str, Any]) -> NoReturn:
+def emit_accuracy(report: AuditReport, environment: dict[str, Any], options: dict[str, Any]) -> NoReturn:
     """Render an accuracy report as asked (and as every --also asks), place it, exit with its verdict:
     one measurement, as many views as CI needs."""
+    from gelu_audit.report.render import render_accuracy
+
+    views = dict(details=options.get("details", False), profile=options.get("profile", False))
     for output_format, file in parse_also(options.get("also", ())):
-        place_document(render_accuracy(report, environment, output_format, options, False), file)
+        place_document(render_accuracy(report, output_format, environment, **views), file)
     color = use_color() and options["output"] is None
-    place_document(render_accuracy(report, environment, options["output_format"], options, color), options["output"])
+    text = render_accuracy(report, options["output_format"], environment, color=color, **views)
+    place_document(text, options["output"])
     sys.exit(EXIT_OK if report.passed else EXIT_FAILED)
 
 
 @click.command()
 @config_option
 @click.argument("reports", nargs=-1, required=True, metavar="SHARD.json...")
-@click.option("-f", "--format", "output_format", type=click.Choice(ACCURACY_FORMATS), default="table",
-              show_default=True, help="Document written to stdout (or to --output).")
+@format_option()
 @click.option("-o", "--output", default=None, metavar="FILE", help="Write the document to FILE (atomically).")
 @click.option("--also", multiple=True, metavar="FORMAT=FILE",
               help="Also write the same report as FORMAT (json, markdown, junit, github, table) to FILE; repeatable.")

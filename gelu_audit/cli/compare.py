@@ -9,12 +9,14 @@ import click
 
 from gelu_audit.cli.config import config_option
 from gelu_audit.cli.options import (
+    format_option,
     EXIT_FAILED,
     EXIT_OK,
     place_document,
     use_color,
 )
 from gelu_audit.errors import UsageError
+from gelu_audit.report.output_format import COMPARE_FORMATS
 
 
 @click.command()
@@ -27,8 +29,7 @@ from gelu_audit.errors import UsageError
               help="Accuracy: drop of the share correctly rounded (percentage points) that is not a regression.")
 @click.option("--max-slowdown", default="10%", show_default=True,
               help="Speed: slowdown relative to copy that is not yet a regression.")
-@click.option("-f", "--format", "output_format", type=click.Choice(["table", "json", "markdown"]), default="table",
-              show_default=True)
+@format_option(COMPARE_FORMATS)
 @click.option("-o", "--output", default=None, metavar="FILE", help="Write the document to FILE (atomically).")
 def compare(old: str, new: str, **options: Any) -> None:
     """What got worse and better between two accuracy (or two speed) JSON reports.
@@ -36,7 +37,7 @@ def compare(old: str, new: str, **options: Any) -> None:
     Exit 1 on a regression beyond the allowances (or a case missing from NEW), else 0."""
     from gelu_audit.audits.compare import check_same_kind, compare_accuracy, compare_speed
     from gelu_audit.report.envelope import DocumentKind, load_document
-    from gelu_audit.report.compare_report import render_compare_json, render_compare_markdown, render_compare_table
+    from gelu_audit.report.render import render_compare
     from gelu_audit.audits.speed import parse_slowdown
 
     if not options["allow_ulp_increase"] >= 0 or not options["allow_cr_drop"] >= 0:
@@ -51,11 +52,7 @@ def compare(old: str, new: str, **options: Any) -> None:
         comparison = compare_accuracy(old_document, new_document, options["allow_ulp_increase"], options["allow_cr_drop"])
     settings = {"allow_ulp_increase": options["allow_ulp_increase"], "allow_cr_drop": options["allow_cr_drop"],
                 "max_slowdown": max_slowdown}  # fmt: skip
-    if options["output_format"] == "json":
-        text = render_compare_json(comparison, old, new, settings)
-    elif options["output_format"] == "markdown":
-        text = render_compare_markdown(comparison)
-    else:
-        text = render_compare_table(comparison, use_color() and options["output"] is None)
+    color = use_color() and options["output"] is None
+    text = render_compare(comparison, options["output_format"], old, new, settings, color=color)
     place_document(text, options["output"])
     sys.exit(EXIT_FAILED if comparison.regressed else EXIT_OK)

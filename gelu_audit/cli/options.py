@@ -18,13 +18,12 @@ import click
 from gelu_audit.errors import UsageError
 from gelu_audit.numerics.formulas import FORMULA_NAMES
 from gelu_audit.progress import ProgressSink
+from gelu_audit.report.output_format import ALL_FORMATS, OutputFormat, names
 
 if TYPE_CHECKING:  # pragma: no cover
     from gelu_audit.implementations.plugins import PluginOptions
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
-ACCURACY_FORMATS = ["table", "json", "markdown", "junit", "github"]
-"""table for people; json for machines; markdown (GitHub step summary), junit, github annotations for CI."""
 
 
 class RichProgress(ProgressSink):
@@ -165,3 +164,29 @@ def parse_chunk_size(text: str) -> int:
     except UsageError:
         size = 0
     return check_chunk_size(size, text)
+
+
+def format_option(
+    formats: tuple[OutputFormat, ...] = ALL_FORMATS, help: str = "Document written to stdout (or to --output)."
+) -> Callable[[Any], Any]:
+    """``-f/--format``: one of ``formats``, handed to the command as an :class:`OutputFormat`."""
+
+    def to_format(ctx: click.Context, param: click.Parameter, value: str) -> OutputFormat:
+        return OutputFormat(value)
+
+    return click.option(
+        "-f", "--format", "output_format", type=click.Choice(names(formats)), default="table",
+        show_default=True, callback=to_format, help=help,
+    )  # fmt: skip
+
+
+def parse_also(values: tuple[str, ...]) -> list[tuple[OutputFormat, str]]:
+    """``--also FORMAT=FILE`` pairs, checked before any work is done."""
+    pairs = []
+    known = names(ALL_FORMATS)
+    for value in values:
+        fmt, _, file = value.partition("=")
+        if fmt not in known or not file:
+            raise UsageError(f"--also {value!r}: expected FORMAT=FILE with FORMAT one of {', '.join(known)}")
+        pairs.append((OutputFormat(fmt), file))
+    return pairs

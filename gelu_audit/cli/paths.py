@@ -14,12 +14,14 @@ from gelu_audit.cli.options import (
     RichProgress,
     check_sampling,
     dtype_names,
+    format_option,
     place_document,
     plugin_options,
     plugin_settings,
     split_list,
     use_color,
 )
+from gelu_audit.report.output_format import PATHS_FORMATS
 
 
 @click.command()
@@ -35,8 +37,7 @@ from gelu_audit.cli.options import (
               help="fp32/fp64 sample size (default 20000/10000); fp16/bf16 are exhaustive.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fp32/fp64 sample.")
 @click.option("--top", type=int, default=5, show_default=True, help="Differing inputs kept per comparison.")
-@click.option("-f", "--format", "output_format", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
+@format_option(PATHS_FORMATS)
 @click.option("-o", "--output", default=None, metavar="FILE", help="Write the document to FILE (atomically).")
 @click.option("--no-progress", is_flag=True, help="No progress bars on stderr.")
 @plugin_options
@@ -58,13 +59,9 @@ def paths(**options: Any) -> None:
         plugin_options=plugin_settings(options),
     )  # fmt: skip
     report = run_paths(settings, RichProgress(not options["no_progress"]))
-    if options["output_format"] == "json":
-        from gelu_audit.report.paths_report import render_paths_json
+    from gelu_audit.report.render import render_paths
 
-        text = render_paths_json(report, collect_environment())
-    else:
-        from gelu_audit.report.paths_report import render_paths_table
-
-        text = render_paths_table(report, use_color() and options["output"] is None)
+    color = use_color() and options["output"] is None
+    text = render_paths(report, options["output_format"], collect_environment(), color=color)
     place_document(text, options["output"])
     sys.exit(EXIT_OK if report.passed else EXIT_FAILED)

@@ -9,11 +9,11 @@ import click
 
 from gelu_audit.cli.config import config_option
 from gelu_audit.cli.options import (
-    ACCURACY_FORMATS,
     EXIT_FAILED,
     EXIT_OK,
     RichProgress,
     dtype_names,
+    format_option,
     place_document,
     plugin_options,
     plugin_settings,
@@ -35,8 +35,7 @@ from gelu_audit.errors import UsageError
 @click.option("--baseline", default=None, metavar="FILE", help="A previous `speed --format json` report.")
 @click.option("--max-slowdown", default="10%", show_default=True,
               help="With --baseline: the copy-normalised slowdown that counts as a regression.")
-@click.option("-f", "--format", "output_format", type=click.Choice(ACCURACY_FORMATS), default="table",
-              show_default=True)
+@format_option()
 @click.option("-o", "--output", default=None, metavar="FILE", help="Write the document to FILE (atomically).")
 @click.option("--no-progress", is_flag=True, help="No progress bars on stderr.")
 @plugin_options
@@ -45,7 +44,7 @@ def speed(**options: Any) -> None:
     from gelu_audit.audits.speed import SpeedSettings, TimingProtocol, compare_with_baseline, parse_slowdown, run_speed
     from gelu_audit.cli.options import parse_sizes
     from gelu_audit.report.envelope import DocumentKind, load_document
-    from gelu_audit.report.speed_report import render_speed_json, render_speed_table
+    from gelu_audit.report.render import render_speed
 
     if options["samples"] < 3:
         raise UsageError("--samples must be at least 3")
@@ -67,16 +66,9 @@ def speed(**options: Any) -> None:
     )
     report = run_speed(settings, RichProgress(not options["no_progress"]))
     comparisons = None if baseline is None else compare_with_baseline(report.cases, baseline["cases"], max_slowdown)
-    if options["output_format"] == "json":
-        text = render_speed_json(report, comparisons, max_slowdown if baseline else None)
-    elif options["output_format"] != "table":
-        from gelu_audit.report import speed_report
-
-        render = getattr(speed_report, f"render_speed_{options['output_format']}")
-        text = render(report, comparisons)
-    else:
-        text = render_speed_table(report, comparisons, max_slowdown if baseline else None,
-                                  use_color() and options["output"] is None)  # fmt: skip
+    color = use_color() and options["output"] is None
+    allowed = max_slowdown if baseline else None
+    text = render_speed(report, comparisons, allowed, options["output_format"], color=color)
     place_document(text, options["output"])
     failed = any(c.status == "error" for c in report.cases) or any(
         c.verdict == "regression" for c in comparisons or []

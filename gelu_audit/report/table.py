@@ -1,56 +1,35 @@
-"""The accuracy report as rich tables for people: one table per dtype, then the notes."""
+"""Reports as rich tables for people: one table per dtype (accuracy), per run (speed, compare),
+per dtype and device (paths); notes in plain lines under them."""
 
 from __future__ import annotations
 
-import io
-import math
 
-from rich.console import Console
+from typing import Any
+
 from rich.table import Table
 from rich.text import Text
 
-from gelu_audit.audits.stats import AccurateDomain, ErrorStats
 from gelu_audit.audits.accuracy import AuditReport, CaseResult, Verdict
+from gelu_audit.audits.compare import ReportComparison
+from gelu_audit.audits.paths import BASELINE, FAR_APART, PathResult, PathsReport
 from gelu_audit.audits.profile import ErrorProfile
+from gelu_audit.audits.speed import BaselineChange, SpeedReport
+from gelu_audit.audits.stats import ErrorStats
+from gelu_audit.report.text import (
+    SPARK_WIDTH,
+    compare_verdict_line,
+    format_domain,
+    format_seconds,
+    format_size,
+    format_ulp,
+    format_x,
+    render_to_string,
+    sorted_changes,
+    sparkline,
+)
 
 
-def render_to_string(renderables: list[object], color: bool, width: int | None = None) -> str:
-    """Render rich objects to a string; colour codes only when asked (the CLI decides)."""
-    buffer = io.StringIO()
-    console = Console(
-        file=buffer, force_terminal=color, no_color=not color, width=width or 160,
-        highlight=False, soft_wrap=False, color_system="standard" if color else None,
-    )  # fmt: skip
-    for item in renderables:
-        # Plain strings are printed as text, never as rich markup: reasons and errors carry
-        # brackets ("pip install 'gelu-audit[jax]'", "raised IndexError: [...]").
-        console.print(Text(item) if isinstance(item, str) else item)
-    return buffer.getvalue()
-
-
-def format_ulp(value: float | None) -> str:
-    """ULP figures: three decimals when small, thousands separators when large."""
-    if value is None:
-        return "—"
-    if math.isinf(value):
-        return "inf"
-    if value < 100:
-        return f"{value:.3f}"
-    if value < 1e7:
-        return f"{value:,.0f}"
-    return f"{value:.3e}"
-
-
-def format_x(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value:.6g}"
-
-
-def format_domain(domain: AccurateDomain) -> str:
-    if domain.lo is None or domain.hi is None:
-        return "none (fails at 0)"
-    return domain.interval_text() + (" all" if domain.covers_all else "")
+# --- accuracy ---------------------------------------------------------------------------------
 
 
 def _ulp_style(value: float) -> str:
@@ -153,43 +132,11 @@ def notes(report: AuditReport, details: bool) -> list[str]:
     return lines
 
 
-def render_table(report: AuditReport, color: bool, details: bool = False, width: int | None = None,
+def render_accuracy_table(report: AuditReport, color: bool, details: bool = False, width: int | None = None,
                  profile: bool = False) -> str:  # fmt: skip
     """The tables, the error profiles (with ``profile`` or ``details``), then the notes."""
     profiles = profile_tables(report) if profile or details else []
     return render_to_string([*accuracy_tables(report), *profiles, "\n".join(notes(report, details))], color, width)
-
-
-# --- the error profile as text ----------------------------------------------------------------
-
-SPARK_WIDTH = 72
-"""Characters per profile line: segments are merged (by their maximum) to fit."""
-_SPARK_LEVELS = ((0.5, "▁"), (1.0, "▂"), (2.0, "▃"), (4.0, "▄"), (16.0, "▅"), (256.0, "▆"), (65536.0, "▇"))
-
-
-def _spark_char(max_ulp: float, nonfinite: int) -> str:
-    if nonfinite:
-        return "!"
-    return next((char for bound, char in _SPARK_LEVELS if max_ulp <= bound), "█")
-
-
-def sparkline(profile: ErrorProfile, tolerance: float, width: int = SPARK_WIDTH) -> Text:
-    """One character per group of adjacent segments, from −∞ (left) to +∞ (right): its height
-    is the group's maximum error on a log scale (▁ ≤0.5, ▂ ≤1, ▃ ≤2, ▄ ≤4, ▅ ≤16, ▆ ≤256,
-    ▇ ≤65536 ULP, █ more; ! a non-finite mismatch), red above the tolerance."""
-    n = len(profile.points)
-    text = Text()
-    if n == 0:
-        return text
-    groups = min(n, width)
-    for g in range(groups):
-        first, last = g * n // groups, (g + 1) * n // groups
-        worst = max(profile.max_ulp[first:last])
-        nonfinite = sum(profile.nonfinite[first:last])
-        over = sum(profile.over_tolerance[first:last])
-        style = "red" if nonfinite or over else ("green" if worst <= 0.5 else "yellow")
-        text.append(_spark_char(worst, nonfinite), style=style)
-    return text
 
 
 def _axis(profile: ErrorProfile, width: int = SPARK_WIDTH) -> str:
@@ -223,3 +170,163 @@ def profile_tables(report: AuditReport) -> list[object]:
             table.add_row(name, sparkline(case.exact.profile, tolerance))
         items.append(table)
     return items
+
+
+# --- speed ------------------------------------------------------------------------------------
+
+
+def render_speed_table(report: SpeedReport, comparisons: list[BaselineChange] | None,
+                       max_slowdown: float | None, color: bool) -> str:  # fmt: skip
+    compared = {(c.implementation, c.device, c.dtype, c.size): c for c in comparisons or []}
+    table = Table(header_style="bold", title="time per call (median of interleaved samples) "
+                  "and bandwidth against a plain copy of the same size", title_justify="left")  # fmt: skip
+    headers = ["implementation", "device", "dtype", "size", "median", "noise", "Gelem/s", "GB/s",
+               "copy GB/s", "ratio to copy"]  # fmt: skip
+    if any(c.ratio_to_peak for c in report.cases):
+        headers.append("ratio to peak")
+    if comparisons is not None:
+        headers.append("vs baseline")
+    for header in headers:
+        table.add_column(header, justify="left" if header in ("implementation", "device", "dtype") else "right",
+                         no_wrap=True)  # fmt: skip
+    for case in report.cases:
+        row: list[Text | str] = [case.implementation, case.device, case.dtype, format_size(case.size)]
+        if case.status != "ok" or case.timing is None:
+            row.append(Text(f"{case.status}: {case.reason}", style="yellow" if case.status == "skipped" else "red"))
+            table.add_row(*row, *[""] * (len(headers) - len(row)))
+            continue
+        noise = Text(f"{100 * case.timing.noise:.1f}%" + (" unstable" if case.timing.unstable else ""),
+                     style="yellow" if case.timing.unstable else "")  # fmt: skip
+        row += [format_seconds(case.timing.median), noise, f"{case.elements_per_s / 1e9:.3f}",
+                f"{case.bandwidth_gbs:.2f}", f"{case.copy_bandwidth_gbs:.2f}", f"{case.ratio_to_copy:.3f}"]  # fmt: skip
+        if "ratio to peak" in headers:
+            row.append(f"{case.ratio_to_peak:.3f}" if case.ratio_to_peak else "—")
+        if comparisons is not None:
+            c = compared.get((case.implementation, case.device, case.dtype, case.size))
+            if c is None:
+                row.append("not in baseline")
+            else:
+                style = {"regression": "bold red", "improvement": "green", "inconclusive": "yellow"}.get(c.verdict, "")
+                row.append(Text(f"{100 * c.change:+.1f}% [{100 * c.ci_low:+.1f}, {100 * c.ci_high:+.1f}] "
+                                f"{c.verdict}", style=style))  # fmt: skip
+        table.add_row(*row)
+    lines = [f"skipped {i} {d} {t}: {r}" for i, d, t, r in report.skipped]
+    timing = report.environment.get("timing", {})
+    lines.append(f"{len(report.cases)} case(s) in {report.seconds:.1f} s; torch threads "
+                 f"{timing.get('torch_threads')}; flushes denormals: {timing.get('flushes_denormals')}")  # fmt: skip
+    lines.append("ratio to copy: the implementation's bandwidth (bytes read + written ÷ time) over a "
+                 "copy's, measured in the same run; 1.0 means as fast as moving the data.")  # fmt: skip
+    if comparisons is not None:
+        regressions = sum(c.verdict == "regression" for c in comparisons)
+        lines.append(f"baseline: max slowdown {100 * (max_slowdown or 0):.0f}% of the copy-normalised median "
+                     f"(95% bootstrap interval); {regressions} regression(s)")  # fmt: skip
+    return render_to_string([table, "\n".join(lines)], color)
+
+
+# --- paths ------------------------------------------------------------------------------------
+
+
+def _distance(value: int) -> str:
+    return "non-finite" if value >= FAR_APART else f"{value:,}"
+
+
+def render_paths_table(report: PathsReport, color: bool) -> str:
+    """One table per dtype and device: implementations as rows, paths as columns."""
+    renderables: list[object] = []
+    groups: dict[tuple[str, str], list[PathResult]] = {}
+    for result in report.results:
+        groups.setdefault((result.dtype, result.device), []).append(result)
+    for (dtype, device), results in groups.items():
+        names = list(dict.fromkeys(r.implementation for r in results))
+        path_names = list(dict.fromkeys(r.path for r in results if r.path != BASELINE.name))
+        table = Table(title=f"{dtype} on {device}: bits against the contiguous call "
+                            f"({len(report.inputs[dtype]):,} inputs)", title_justify="left", header_style="bold")  # fmt: skip
+        table.add_column("implementation")
+        for name in path_names:
+            table.add_column(name, justify="right")
+        for name in names:
+            cells: list[Text | str] = []
+            mine = {r.path: r for r in results if r.implementation == name}
+            for path_name in path_names:
+                r = mine.get(path_name)
+                if r is None:
+                    cells.append("n/a" if path_name not in report.offered.get(name, ()) else "—")
+                elif r.status == "agree":
+                    cells.append(Text("same", style="green"))
+                elif r.status == "error":
+                    cells.append(Text("error", style="red"))
+                else:
+                    cells.append(Text(f"{r.differing:,} (≤{_distance(r.max_ordinal_distance)})", style="yellow"))
+            if BASELINE.name in mine:  # the contiguous call itself failed
+                cells = [Text("error", style="red")] * len(path_names)
+            table.add_row(name, *cells)
+        renderables.append(table)
+    lines = ["cells: inputs whose bits differ from the contiguous call (≤ the farthest apart, in "
+             "representable values); 'n/a': the path is only offered by F.gelu's own op."]  # fmt: skip
+    for r in report.results:
+        if r.status == "error":
+            lines.append(f"error {r.implementation} {r.device} {r.dtype} {r.path}: {r.error}")
+        elif r.status == "differ" and r.examples:
+            e = r.examples[0]
+            lines.append(f"{r.implementation} {r.device} {r.dtype} {r.path}: x = {e.x!r}: "
+                         f"contiguous {e.contiguous!r}, {r.path} {e.path!r}, "
+                         f"correctly rounded {e.reference!r} ({_closer(e.closer, r.path)})")  # fmt: skip
+    for name, device, dtype, reason in report.skipped:
+        lines.append(f"skipped {name} {device} {dtype}: {reason}")
+    verdict = "all paths agree" if report.passed else "paths disagree"
+    lines.append(f"{len(report.results)} comparison(s) in {report.seconds:.1f} s: {verdict}")
+    renderables.extend(lines)
+    return render_to_string(renderables, color)
+
+
+def _closer(closer: str, path: str) -> str:
+    return {"tie": "equally far", "contiguous": "contiguous is closer", "path": f"{path} is closer"}[closer]
+
+
+# --- compare ----------------------------------------------------------------------------------
+
+
+VERDICT_STYLES = {"regression": "bold red", "missing": "bold red", "mixed": "yellow", "improvement": "green",
+           "new": "cyan", "unchanged": "", "inconclusive": "yellow"}  # fmt: skip
+
+
+def render_compare_table(comparison: ReportComparison, color: bool) -> str:
+    table = Table(title=f"{comparison.kind} baseline comparison", title_justify="left", header_style="bold")
+    for column in ("implementation", "dtype", "device", "verdict", "what changed"):
+        table.add_column(column)
+    for c in sorted_changes(comparison):
+        text = "; ".join([*c.worse, *c.better]) or "—"
+        table.add_row(c.implementation, c.dtype, c.device, Text(c.verdict, style=VERDICT_STYLES[c.verdict]), Text(text))
+    return render_to_string([table, *comparison.notes, compare_verdict_line(comparison)], color)
+
+
+# --- list -------------------------------------------------------------------------------------
+
+
+def render_list_table(rows: list[dict[str, Any]], devices: list[str], color: bool) -> str:
+    """``gelu-audit list``: a row per implementation, a column per device, each cell the dtypes
+    it runs in there and, grouped, why not the others."""
+    table = Table(header_style="bold")
+    for header in ("implementation", "formula", "computes", *devices):
+        table.add_column(header)
+    for name in dict.fromkeys(r["implementation"] for r in rows):
+        own = [r for r in rows if r["implementation"] == name]
+        cells = []
+        for device in devices:
+            mine = [r for r in own if r["device"] == device]
+            lines = [", ".join(r["dtype"] for r in mine if r["available"])] if any(r["available"] for r in mine) else []
+            by_reason: dict[str, list[str]] = {}
+            for r in mine:
+                if not r["available"]:
+                    by_reason.setdefault(str(r["reason"]), []).append(r["dtype"])
+            everywhere = len(by_reason) == 1 and not lines
+            lines += [
+                f"—  {reason}" if everywhere else f"{', '.join(dtypes)}: —  {reason}"
+                for reason, dtypes in by_reason.items()
+            ]
+            cells.append(Text("\n".join(lines)))
+        computes = Text(own[0]["description"])
+        for note in own[0]["notes"]:
+            computes.append("\n" + note, style="dim")
+        table.add_row(name, own[0]["formula"], computes, *cells)
+    return render_to_string([table], color)

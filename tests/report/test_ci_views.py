@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from gelu_audit.report.ci_formats import github_annotation
-from gelu_audit.report.table import _spark_char as spark_char
+from gelu_audit.report.github import github_annotation
+from gelu_audit.report.output_format import OutputFormat
+from gelu_audit.report.text import spark_char
 from tests.helpers import assert_usage_error, run_cli
 
 AUDIT = ("accuracy", "-d", "fp16,bf16", "-i", "numpy-erf,torch-erf-composite,onnxruntime-gelu",
@@ -163,3 +164,25 @@ def test_one_run_many_views(tmp_path: Path) -> None:
     assert ET.parse(tmp_path / "a.xml").getroot().tag == "testsuites"
     assert (tmp_path / "a.txt").read_text().startswith("::error ") and "\\x1b[" not in (tmp_path / "a.table").read_text()
     assert_usage_error(run_cli("accuracy", "--also", "pdf=x.pdf"), "--also 'pdf=x.pdf': expected FORMAT=FILE")
+
+
+# --- every format, every report ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("output_format", list(OutputFormat), ids=lambda f: f.value)
+def test_every_format_renders_an_accuracy_and_a_speed_report(output_format: OutputFormat) -> None:
+    """The dispatch covers each member of OutputFormat (a new one fails here until rendered)."""
+    from gelu_audit.audits.accuracy import AuditSettings, run_audit
+    from gelu_audit.audits.speed import SpeedSettings, TimingProtocol, run_speed
+    from gelu_audit.audits.thresholds import Threshold
+    from gelu_audit.report.render import render_accuracy, render_speed
+
+    # numpy-erf fails the gate (GELU(-inf) is NaN): every format names the failing case.
+    gate = Threshold.gate(1000)
+    accuracy = run_audit(AuditSettings(dtypes=("fp16",), implementations=("numpy-erf",), gate=gate))
+    assert "numpy-erf" in render_accuracy(accuracy, output_format, {"cpu": "test"})
+    timing = TimingProtocol(warmup_s=0.0, samples=3)
+    speed = run_speed(SpeedSettings(implementations=("numpy-erf",), sizes=(1024,), protocol=timing))
+    text = render_speed(speed, None, None, output_format)
+    # A passing speed case has no annotation of its own, only the summary's count.
+    assert ("1 case(s)" if output_format is OutputFormat.GITHUB else "numpy-erf") in text

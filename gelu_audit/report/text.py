@@ -1,0 +1,135 @@
+"""Text that every renderer shares: number formats, the sparkline, the failure lines, and
+rendering rich objects to a string."""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+from gelu_audit.audits.accuracy import CaseResult
+from gelu_audit.audits.compare import ReportComparison
+from gelu_audit.audits.profile import ErrorProfile
+from gelu_audit.audits.speed import BaselineChange, SpeedReport
+from gelu_audit.audits.stats import AccurateDomain
+
+
+def render_to_string(renderables: list[object], color: bool, width: int | None = None) -> str:
+    """Render rich objects to a string; colour codes only when asked (the CLI decides)."""
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer, force_terminal=color, no_color=not color, width=width or 160,
+        highlight=False, soft_wrap=False, color_system="standard" if color else None,
+    )  # fmt: skip
+    for item in renderables:
+        # Plain strings are printed as text, never as rich markup: reasons and errors carry
+        # brackets ("pip install 'gelu-audit[jax]'", "raised IndexError: [...]").
+        console.print(Text(item) if isinstance(item, str) else item)
+    return buffer.getvalue()
+
+
+def format_ulp(value: float | None) -> str:
+    """ULP figures: three decimals when small, thousands separators when large."""
+    if value is None:
+        return "—"
+    if math.isinf(value):
+        return "inf"
+    if value < 100:
+        return f"{value:.3f}"
+    if value < 1e7:
+        return f"{value:,.0f}"
+    return f"{value:.3e}"
+
+
+def format_x(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.6g}"
+
+
+def format_domain(domain: AccurateDomain) -> str:
+    if domain.lo is None or domain.hi is None:
+        return "none (fails at 0)"
+    return domain.interval_text() + (" all" if domain.covers_all else "")
+
+
+def format_size(size: int) -> str:
+    for unit, scale in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if size % scale == 0:
+            return f"{size // scale}{unit}"
+    return str(size)
+
+
+def format_seconds(seconds: float) -> str:
+    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+SPARK_WIDTH = 72
+"""Characters per profile line: segments are merged (by their maximum) to fit."""
+
+
+SPARK_LEVELS = ((0.5, "▁"), (1.0, "▂"), (2.0, "▃"), (4.0, "▄"), (16.0, "▅"), (256.0, "▆"), (65536.0, "▇"))
+
+
+def spark_char(max_ulp: float, nonfinite: int) -> str:
+    if nonfinite:
+        return "!"
+    return next((char for bound, char in SPARK_LEVELS if max_ulp <= bound), "█")
+
+
+def sparkline(profile: ErrorProfile, tolerance: float, width: int = SPARK_WIDTH) -> Text:
+    """One character per group of adjacent segments, from −∞ (left) to +∞ (right): its height
+    is the group's maximum error on a log scale (▁ ≤0.5, ▂ ≤1, ▃ ≤2, ▄ ≤4, ▅ ≤16, ▆ ≤256,
+    ▇ ≤65536 ULP, █ more; ! a non-finite mismatch), red above the tolerance."""
+    n = len(profile.points)
+    text = Text()
+    if n == 0:
+        return text
+    groups = min(n, width)
+    for g in range(groups):
+        first, last = g * n // groups, (g + 1) * n // groups
+        worst = max(profile.max_ulp[first:last])
+        nonfinite = sum(profile.nonfinite[first:last])
+        over = sum(profile.over_tolerance[first:last])
+        style = "red" if nonfinite or over else ("green" if worst <= 0.5 else "yellow")
+        text.append(spark_char(worst, nonfinite), style=style)
+    return text
+
+
+def worst_line(case: CaseResult) -> str:
+    if case.exact is None or not case.exact.worst:
+        return ""
+    worst = case.exact.worst[0]
+    return (f"worst input x = {worst.x!r} ({worst.x_hex}): got {worst.got!r}, correctly rounded "
+            f"{worst.rounded!r}, {format_ulp(worst.ulp_error)} ULP")  # fmt: skip
+
+
+def speed_failures(report: SpeedReport, comparisons: list[BaselineChange] | None) -> dict[tuple[str, str, str, int], str]:
+    """Why each failing case fails: an error, or a regression against the baseline."""
+    failures = {(c.implementation, c.device, c.dtype, c.size): f"error: {c.reason}"
+                for c in report.cases if c.status == "error"}  # fmt: skip
+    for c in comparisons or []:
+        if c.verdict == "regression":
+            failures[(c.implementation, c.device, c.dtype, c.size)] = (
+                f"{100 * c.change:+.1f}% slower relative to copy (95% CI {100 * c.ci_low:+.1f}…{100 * c.ci_high:+.1f}%)")
+    return failures
+
+
+VERDICT_ORDER = ("regression", "missing", "mixed", "inconclusive", "improvement", "new", "unchanged")
+
+
+def sorted_changes(comparison: ReportComparison) -> list[Any]:
+    return sorted(comparison.changes, key=lambda c: VERDICT_ORDER.index(c.verdict))
+
+
+def compare_verdict_line(comparison: ReportComparison) -> str:
+    bad = sum(c.verdict in ("regression", "mixed", "missing") for c in comparison.changes)
+    good = sum(c.verdict == "improvement" for c in comparison.changes)
+    head = f"{bad} regression(s)" if bad else "no regression"
+    return f"{comparison.kind}: {head}, {good} improvement(s), {len(comparison.changes)} case(s) compared"
