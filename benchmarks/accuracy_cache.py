@@ -20,8 +20,13 @@ import time
 
 def timed(args: list[str], env: dict[str, str]) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "gelu_audit", *args], env=env, check=False,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "gelu_audit", *args],
+        env=env,
+        check=False,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return time.perf_counter() - start
 
 
@@ -38,12 +43,16 @@ def main() -> None:
             cold.append(timed(audit, env))
             warm.append(timed(audit, env))
             imports.append(timed(["list"], env))
-    print(f"exhaustive {options.dtype} audit of all built-ins, {os.cpu_count()} CPUs, "
-          f"{options.repeat} repeats (median, min–max):")  # fmt: skip
-    for label, values in (("cold (empty cache)", cold), ("warm (cached tables)", warm),
-                          ("import + list (floor)", imports)):  # fmt: skip
-        print(f"  {label:22s} {statistics.median(values):6.2f} s   "
-              f"({min(values):.2f}–{max(values):.2f})")  # fmt: skip
+    print(
+        f"exhaustive {options.dtype} audit of all built-ins, {os.cpu_count()} CPUs, "
+        f"{options.repeat} repeats (median, min–max):"
+    )
+    for label, values in (
+        ("cold (empty cache)", cold),
+        ("warm (cached tables)", warm),
+        ("import + list (floor)", imports),
+    ):
+        print(f"  {label:22s} {statistics.median(values):6.2f} s   ({min(values):.2f}–{max(values):.2f})")
     print(f"  cold / warm            {statistics.median(cold) / statistics.median(warm):6.1f}x")
 
 

@@ -21,15 +21,18 @@ import time
 import numpy as np
 
 from gelu_audit.audits.exhaustive import PatternSpace, Shard, stream, tune_allocator
-from gelu_audit.references.fast_tier import fast_references
-from gelu_audit.numerics.formats import FP32
 from gelu_audit.implementations.registry import registry
+from gelu_audit.numerics.formats import FP32
+from gelu_audit.numerics.formulas import ERF
 from gelu_audit.numerics.inputs import stratified_inputs
+from gelu_audit.references.fast_tier import fast_references
 from gelu_audit.references.mpmath_ziv import compute_references
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("-i", "--impl", default="torch-gelu", help="comma-separated implementations")
     parser.add_argument("--fraction", type=int, default=1, help="audit shard 1/N and extrapolate")
     parser.add_argument("-j", "--jobs", type=int, default=len(os.sched_getaffinity(0)))
@@ -37,18 +40,20 @@ def main() -> None:
 
     sample = stratified_inputs(FP32, 2000, seed=1).values
     start = time.perf_counter()
-    compute_references("erf", FP32, sample)
+    compute_references(ERF, FP32, sample)
     mpmath_rate = len(sample) / (time.perf_counter() - start)
     tune_allocator()
-    fast_references("erf", FP32, sample[:10])
+    fast_references(ERF, FP32, sample[:10])
     start = time.perf_counter()
-    _, counts = fast_references("erf", FP32, sample)
+    _, counts = fast_references(ERF, FP32, sample)
     fast_sample_rate = len(sample) / (time.perf_counter() - start)
     shard = PatternSpace(FP32, None, Shard(1, 256))
-    patterns = np.concatenate([np.arange(a, b, dtype=np.uint64) for a, b in shard.items(1 << 20)]).astype(np.uint32)
+    patterns = np.concatenate([np.arange(a, b, dtype=np.uint64) for a, b in shard.items(1 << 20)]).astype(
+        np.uint32
+    )
     x = patterns.view(np.float32).astype(np.float64)
     start = time.perf_counter()
-    _, shard_counts = fast_references("erf", FP32, x)
+    _, shard_counts = fast_references(ERF, FP32, x)
     fast_space_rate = len(x) / (time.perf_counter() - start)
     print("reference throughput (erf, one process)")
     print(f"  mpmath, fp32 stratified sample    {mpmath_rate:>14,.0f} points/s")
@@ -58,26 +63,39 @@ def main() -> None:
 
     names = tuple(args.impl.split(","))
     impls = registry()
-    formulas = tuple(sorted({"erf"} | {impls[n].formula for n in names}))
+    formulas = tuple(sorted({ERF.name} | {impls[n].formula.name for n in names}))
     space = PatternSpace(FP32, None, Shard(1, args.fraction) if args.fraction > 1 else None)
     start = time.perf_counter()
     outcome = stream(FP32, space, formulas, tuple((n, "cpu") for n in names), 2.0, 5, jobs=args.jobs)
     wall = time.perf_counter() - start
     scale = args.fraction
-    print(f"\nexhaustive fp32, {len(outcome.inputs):,} points ({'all' if scale == 1 else f'1/{scale}'}), "
-          f"{args.jobs} jobs")  # fmt: skip
-    print(f"  wall time                  {wall:8.1f} s" + (f"   (x{scale}: {wall * scale:.0f} s)" if scale > 1 else ""))
+    print(
+        f"\nexhaustive fp32, {len(outcome.inputs):,} points ({'all' if scale == 1 else f'1/{scale}'}), "
+        f"{args.jobs} jobs"
+    )
+    print(
+        f"  wall time                  {wall:8.1f} s"
+        + (f"   (x{scale}: {wall * scale:.0f} s)" if scale > 1 else "")
+    )
     for stage, seconds in outcome.seconds.items():
-        print(f"  CPU {stage:<22} {seconds:8.1f} s" + (f"   (x{scale}: {seconds * scale:.0f} s)" if scale > 1 else ""))
+        print(
+            f"  CPU {stage:<22} {seconds:8.1f} s"
+            + (f"   (x{scale}: {seconds * scale:.0f} s)" if scale > 1 else "")
+        )
     for formula, tiers in outcome.tiers.items():
         print(f"  regions {formula:<8} {tiers.counts}")
-    print(f"  peak RSS of the largest worker (VmHWM): {outcome.peak_rss_mib:.0f} MiB "
-          f"(this script's own process also held the 1/256 slice above)")
-    for (name, _device), (exact, _own) in outcome.accumulators.items():
+    print(
+        f"  peak RSS of the largest worker (VmHWM): {outcome.peak_rss_mib:.0f} MiB "
+        f"(this script's own process also held the 1/256 slice above)"
+    )
+    for (name, _device), case in outcome.accumulators.items():
+        exact = case.exact
         stats = exact.finish(FP32, space)
-        print(f"  {name}: max {stats.max_ulp:.6g} ULP at x = {stats.worst[0].x!r}, correctly rounded "
-              f"{100 * stats.correctly_rounded:.4f}%, non-finite {exact.nonfinite_count:,}, "
-              f"domain {stats.accurate_domain.lo!r}..{stats.accurate_domain.hi!r}")  # fmt: skip
+        print(
+            f"  {name}: max {stats.max_ulp:.6g} ULP at x = {stats.worst[0].x!r}, correctly rounded "
+            f"{100 * stats.correctly_rounded:.4f}%, non-finite {exact.nonfinite_count:,}, "
+            f"domain {stats.accurate_domain.lo!r}..{stats.accurate_domain.hi!r}"
+        )
 
 
 if __name__ == "__main__":

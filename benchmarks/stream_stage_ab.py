@@ -19,7 +19,11 @@ def main() -> None:
     import torch
 
     import gelu_audit
-    from gelu_audit.audits.exhaustive import ChunkTask, audit_chunk, tune_allocator
+
+    try:
+        from gelu_audit.audits.exhaustive import ChunkTask, audit_chunk, tune_allocator
+    except ImportError:  # a checkout from before the regrouping into packages
+        from gelu_audit.exhaustive import ChunkTask, audit_chunk, tune_allocator  # type: ignore[no-redef]
 
     torch.set_num_threads(1)
     tune_allocator()

@@ -10,16 +10,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from gelu_audit.audits.accuracy import AuditSettings, CaseResult, audit_case, prepared_blocks, references_for, verdict
-from gelu_audit.numerics.formulas import ERF
-from gelu_audit.numerics.formats import parse_format
-from gelu_audit.implementations.devices import parse_device
+from gelu_audit.audits.accuracy import (
+    AuditSettings,
+    CaseResult,
+    audit_case,
+    prepared_blocks,
+    references_for,
+    verdict,
+)
+from gelu_audit.audits.thresholds import Threshold
 from gelu_audit.implementations.availability import unavailable_reason
-from gelu_audit.numerics.inputs import default_inputs, parse_range
+from gelu_audit.implementations.devices import parse_device
 from gelu_audit.implementations.plugins import DEFAULT_TIMEOUT_S, PluginOptions, implementation_from
+from gelu_audit.numerics.formats import parse_format
+from gelu_audit.numerics.formulas import ERF
+from gelu_audit.numerics.inputs import default_inputs, parse_range
 from gelu_audit.progress import SILENT
 from gelu_audit.references.cache import default_cache_dir
-from gelu_audit.audits.thresholds import Threshold
 
 
 class AccuracyCheckError(AssertionError):
@@ -59,17 +66,23 @@ def check(
     reason = unavailable_reason(impl, device, fmt)
     if reason:
         raise AccuracyCheckError(f"{name} cannot run on {device} in {fmt}: {reason}")
-    settings = AuditSettings(dtypes=(fmt.name,), samples=samples, seed=seed, cache_dir=default_cache_dir(),
-                             value_range=parse_range(value_range) if value_range else None,
-                             gate=Threshold.gate(max_ulp, against) if max_ulp is not None else None,
-                             domain_tolerance=domain_tolerance)  # fmt: skip
+    settings = AuditSettings(
+        dtypes=(fmt.name,),
+        samples=samples,
+        seed=seed,
+        cache_dir=default_cache_dir(),
+        value_range=parse_range(value_range) if value_range else None,
+        gate=Threshold.gate(max_ulp, against) if max_ulp is not None else None,
+        domain_tolerance=domain_tolerance,
+    )
     inputs = default_inputs(fmt, samples, seed, settings.value_range)
     references, _ = references_for(inputs, {ERF, impl.formula}, settings, SILENT)
     blocks = prepared_blocks(inputs, references, settings.top)
     case = audit_case(impl, device, inputs, blocks, settings.effective_domain_tolerance, settings.top)
-    limits = ()
+    limits: tuple[Threshold, ...] = ()
     if max_abs is not None or domain is not None:
-        limits = (Threshold(max_abs=max_abs, domain=tuple(map(float, domain)) if domain else None),)
+        interval = (float(domain[0]), float(domain[1])) if domain else None
+        limits = (Threshold(max_abs=max_abs, domain=interval),)
     outcome = verdict(case, settings.gate, limits)
     if not outcome.passed:
         raise AccuracyCheckError(describe_failure(case, outcome.reasons, inputs.describe()))
@@ -82,10 +95,14 @@ def describe_failure(case: CaseResult, reasons: tuple[str, ...], inputs: str) ->
     lines += [f"  - {reason}" for reason in reasons]
     if case.exact is not None and case.exact.worst:
         worst = case.exact.worst[0]
-        lines.append(f"  worst input x = {worst.x!r} ({worst.x_hex}): got {worst.got!r}, "
-                     f"correctly rounded {worst.rounded!r}, {worst.ulp_error:.4g} ULP")  # fmt: skip
+        lines.append(
+            f"  worst input x = {worst.x!r} ({worst.x_hex}): got {worst.got!r}, "
+            f"correctly rounded {worst.rounded!r}, {worst.ulp_error:.4g} ULP"
+        )
         domain = case.exact.accurate_domain
-        lines.append(f"  accurate domain (≤{domain.tolerance:g} ULP): {domain.interval_text()}; "
-                     f"{100 * case.exact.correctly_rounded:.2f}% correctly rounded")  # fmt: skip
+        lines.append(
+            f"  accurate domain (≤{domain.tolerance:g} ULP): {domain.interval_text()}; "
+            f"{100 * case.exact.correctly_rounded:.2f}% correctly rounded"
+        )
     lines.append(f"  inputs: {inputs}")
     return "\n".join(lines)

@@ -43,7 +43,20 @@ def collect_environment(include_torch: bool = True) -> dict[str, Any]:
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "libraries": {
-            name: _version(name) for name in ("numpy", "mpmath", "ml_dtypes", "scipy", "torch", "jax", "jaxlib", "onnxruntime", "onnx", "rich", "click")
+            name: _version(name)
+            for name in (
+                "numpy",
+                "mpmath",
+                "ml_dtypes",
+                "scipy",
+                "torch",
+                "jax",
+                "jaxlib",
+                "onnxruntime",
+                "onnx",
+                "rich",
+                "click",
+            )
         },
     }
     if include_torch and env["libraries"]["torch"]:
@@ -55,9 +68,7 @@ def collect_environment(include_torch: bool = True) -> dict[str, Any]:
             "mkldnn_available": torch.backends.mkldnn.is_available(),
             "cuda_available": torch.cuda.is_available(),
             "cuda_version": torch.version.cuda,
-            "cuda_devices": [
-                torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())
-            ]
+            "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
             if torch.cuda.is_available()
             else [],
         }

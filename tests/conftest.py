@@ -33,16 +33,31 @@ def sample_plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     target = tmp_path_factory.mktemp("plugin-site")
     source = tmp_path_factory.mktemp("plugin-source") / "sample_plugin"
-    shutil.copytree(SAMPLE_PLUGIN, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    shutil.copytree(
+        SAMPLE_PLUGIN, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
+    )
     import importlib.util
 
     # Offline with the environment's own setuptools where it has one (Python 3.11 venvs and
     # this project's CI do); else pip fetches it into an isolated build environment.
     offline = ["--no-build-isolation", "--no-index"] if importlib.util.find_spec("setuptools") else []
     subprocess.run(  # from a copy: setuptools builds in the source tree
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", *offline, "--target", str(target), str(source)],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            *offline,
+            "--target",
+            str(target),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     previous = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(target), previous]))
     sys.path.insert(0, str(target))

@@ -3,18 +3,19 @@ checked against its published schema, and the one-line usage-error assertion."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "gelu_audit" / "schemas"
 
 
-@lru_cache(maxsize=None)
-def _validator(schema: str):  # noqa: ANN202 - a jsonschema validator
+@cache
+def _validator(schema: str):
     import jsonschema
 
     name = schema.removeprefix("gelu-audit.")
@@ -33,22 +34,28 @@ def validate_document(document: object) -> None:
 
 def _written_json(args: tuple[str, ...], cwd: Path | None) -> list[Path]:
     paths = []
-    for flag, value in zip(args, args[1:]):
+    for flag, value in itertools.pairwise(args):
         if flag in ("-o", "--output") and value.endswith(".json"):
             path = Path(value) if cwd is None else Path(cwd, value)
             paths.append(path)
     return paths
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run `python -m gelu_audit ARGS` as a user would; returns the finished process.
 
     Every JSON document it prints or writes with -o is validated against docs' schema."""
     full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
     result = subprocess.run(
         [sys.executable, "-m", "gelu_audit", *args],
-        capture_output=True, text=True, env=full_env, timeout=600, cwd=cwd,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=600,
+        cwd=cwd,
+    )
     if result.stdout.lstrip().startswith("{"):
         validate_document(json.loads(result.stdout))
     for path in _written_json(args, cwd):

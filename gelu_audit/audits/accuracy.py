@@ -14,7 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from gelu_audit.audits.exhaustive import DEFAULT_CHUNK, PatternSpace, Shard, StreamOutcome, stream
+from gelu_audit.audits.exhaustive import (
+    DEFAULT_CHUNK,
+    PatternSpace,
+    Shard,
+    StreamedInputs,
+    StreamOutcome,
+    stream,
+)
 from gelu_audit.audits.stats import (
     CaseAccumulators,
     ErrorStats,
@@ -41,6 +48,10 @@ from gelu_audit.progress import SILENT, ProgressSink
 from gelu_audit.references.cache import exhaustive_table
 from gelu_audit.references.fast_tier import fast_references
 from gelu_audit.references.mpmath_ziv import compute_references, reference_point
+
+AuditedInputs = InputSet | StreamedInputs
+"""How one dtype's inputs were chosen: an in-memory set (16-bit formats, samples) or the
+description of an exhaustive fp32 stream; both describe themselves and serialize the same way."""
 
 DEFAULT_DOMAIN_TOLERANCE = 2.0
 """ULP tolerance of the accurate domain when no --max-ulp gate is given. Not 1: good float
@@ -124,9 +135,18 @@ def verdict(case: CaseResult, gate: Threshold | None, thresholds: tuple[Threshol
 
 
 _SPECIAL_NAMES = (
-    "NaN", "+inf", "-inf", "+0", "-0", "+largest finite", "-largest finite",
-    "+smallest normal", "-smallest normal", "+smallest subnormal", "-smallest subnormal",
-)  # fmt: skip
+    "NaN",
+    "+inf",
+    "-inf",
+    "+0",
+    "-0",
+    "+largest finite",
+    "-largest finite",
+    "+smallest normal",
+    "-smallest normal",
+    "+smallest subnormal",
+    "-smallest subnormal",
+)
 
 
 def special_checks(fmt: FloatFormat, impl: Implementation, device: str) -> tuple[SpecialCheck, ...]:
@@ -161,21 +181,29 @@ def case_result(
     exact, own = accumulators.exact, accumulators.own
     exact_stats = exact.finish(fmt, tested)
     return CaseResult(
-        implementation=impl.name, backend=impl.backend, formula=impl.formula, device=device,
-        dtype=fmt.name, status="ok", points=exact.points, exact=exact_stats,
+        implementation=impl.name,
+        backend=impl.backend,
+        formula=impl.formula,
+        device=device,
+        dtype=fmt.name,
+        status="ok",
+        points=exact.points,
+        exact=exact_stats,
         own_formula=exact_stats if own is None else own.finish(fmt, tested),
         nonfinite_count=exact.nonfinite_count,
         nonfinite=tuple(c.point(fmt) for c in exact.nonfinite),
         wrong_sign_zero_count=exact.wrong_zero_count,
         wrong_sign_zeros=tuple(c.point(fmt) for c in exact.wrong_zeros),
-        specials=specials, seconds=seconds,
-    )  # fmt: skip
+        specials=specials,
+        seconds=seconds,
+    )
 
 
 def error_case(impl: Audited, device: str, fmt: FloatFormat, error: str | None, points: int) -> CaseResult:
     """A case whose implementation raised or returned an invalid output."""
-    return CaseResult(impl.name, impl.backend, impl.formula, device, fmt.name, status="error",
-                      error=error, points=points)  # fmt: skip
+    return CaseResult(
+        impl.name, impl.backend, impl.formula, device, fmt.name, status="error", error=error, points=points
+    )
 
 
 def audit_case(
@@ -196,7 +224,9 @@ def audit_case(
         return error_case(Audited.of(impl), device, fmt, str(error), len(inputs))
     accumulators = case_accumulators(blocks, got, impl.formula, domain_tolerance, top)
     tested = InputValues(inputs.values)
-    return case_result(Audited.of(impl), device, fmt, accumulators, tested, specials, time.perf_counter() - start)
+    return case_result(
+        Audited.of(impl), device, fmt, accumulators, tested, specials, time.perf_counter() - start
+    )
 
 
 # --- the whole audit --------------------------------------------------------------------------
@@ -234,7 +264,9 @@ class AuditSettings:
     def effective_domain_tolerance(self) -> float:
         if self.domain_tolerance is not None:
             return self.domain_tolerance
-        return self.gate.max_ulp if self.gate else DEFAULT_DOMAIN_TOLERANCE
+        if self.gate is not None and self.gate.max_ulp is not None:
+            return self.gate.max_ulp
+        return DEFAULT_DOMAIN_TOLERANCE
 
 
 @dataclass(frozen=True)
@@ -252,8 +284,9 @@ class AuditReport:
     """The result of :func:`run_audit`."""
 
     settings: AuditSettings
-    inputs: dict[str, InputSet]
-    reference_sources: dict[str, list[dict[str, object]]]
+    inputs: dict[str, AuditedInputs]
+    """Per dtype: how its inputs were chosen (an in-memory set, or an exhaustive stream)."""
+    reference_sources: dict[str, list[dict[str, Any]]]
     results: list[CaseResult]
     skipped: list[Skipped]
     seconds: float
@@ -273,37 +306,57 @@ def references_for(
     formulas: set[Formula],
     settings: AuditSettings,
     progress: ProgressSink,
-) -> tuple[dict[str, ReferenceValues], list[dict[str, object]]]:
+) -> tuple[dict[str, ReferenceValues], list[dict[str, Any]]]:
     """The references an input set needs: cached mpmath tables for exhaustive 16-bit formats,
     the fast tier (mpmath in parallel where it cannot decide) for samples."""
     fmt = inputs.fmt
-    references, sources = {}, []
+    references: dict[str, ReferenceValues] = {}
+    sources: list[dict[str, Any]] = []
     for formula in sorted(formulas, key=lambda f: f.name):
         label = f"reference {formula} {fmt}"
         if inputs.is_exhaustive:
             with progress.task(f"{label} (exhaustive table)", fmt.pattern_count) as advance:
-                table, source = exhaustive_table(
-                    formula, fmt, settings.cache_dir, settings.jobs, advance
-                )
+                table, source = exhaustive_table(formula, fmt, settings.cache_dir, settings.jobs, advance)
             references[formula.name] = table.take(inputs.patterns.astype(np.int64))
-            sources.append({"formula": formula.name, "engine": "mpmath", "cache": source.path or None,
-                            "from_cache": source.cached, "note": source.rebuilt_reason})  # fmt: skip
+            sources.append(
+                {
+                    "formula": formula.name,
+                    "engine": "mpmath",
+                    "cache": source.path or None,
+                    "from_cache": source.cached,
+                    "note": source.rebuilt_reason,
+                }
+            )
             if source.rebuilt_reason:
                 progress.log(f"{label}: {source.rebuilt_reason}")
         else:
             with progress.task(label, len(inputs)) as advance:
 
-                def parallel_mpmath(formula: Formula, fmt: FloatFormat, values: np.ndarray) -> ReferenceValues:
+                def parallel_mpmath(
+                    formula: Formula, fmt: FloatFormat, values: np.ndarray
+                ) -> ReferenceValues:
                     return compute_references(formula, fmt, values, settings.jobs, advance, chunk_size=256)
 
-                references[formula.name], counts = fast_references(formula, fmt, inputs.values, parallel_mpmath)
+                references[formula.name], counts = fast_references(
+                    formula, fmt, inputs.values, parallel_mpmath
+                )
                 advance(len(inputs) - counts.counts["mpmath"])
-            sources.append({"formula": formula.name, "engine": "fast tier + mpmath", "cache": None,
-                            "from_cache": False, "note": None, "regions": counts.counts})  # fmt: skip
+            sources.append(
+                {
+                    "formula": formula.name,
+                    "engine": "fast tier + mpmath",
+                    "cache": None,
+                    "from_cache": False,
+                    "note": None,
+                    "regions": counts.counts,
+                }
+            )
     return references, sources
 
 
-def prepared_blocks(inputs: InputSet, references: dict[str, ReferenceValues], top: int) -> dict[str, list[ReferenceBlock]]:
+def prepared_blocks(
+    inputs: InputSet, references: dict[str, ReferenceValues], top: int
+) -> dict[str, list[ReferenceBlock]]:
     """Each reference cut into blocks with its rounding residuals, shared by every case."""
     index = inputs.patterns.astype(np.int64) if inputs.is_exhaustive else np.arange(len(inputs))
     return {f: reference_blocks(inputs.fmt, inputs.values, index, ref, top) for f, ref in references.items()}
@@ -323,7 +376,11 @@ def run_audit(settings: AuditSettings, progress: ProgressSink = SILENT) -> Audit
         if unavailable_reason(impl, device, fmt) is None
     ]
     check_exhaustive_settings(settings)
-    results, all_inputs, all_sources, streams, states = [], {}, {}, {}, {}
+    results: list[CaseResult] = []
+    all_inputs: dict[str, AuditedInputs] = {}
+    all_sources: dict[str, list[dict[str, Any]]] = {}
+    streams: dict[str, dict[str, Any]] = {}
+    states: dict[str, dict[str, Any]] = {}
     for fmt in formats:
         cases = []
         for impl in implementations:
@@ -351,14 +408,22 @@ def run_audit(settings: AuditSettings, progress: ProgressSink = SILENT) -> Audit
         with progress.task(f"implementations {fmt}", len(cases)) as advance:
             for impl, device in cases:
                 results.append(
-                    audit_case(impl, device, inputs, blocks,
-                               settings.effective_domain_tolerance, settings.top)  # fmt: skip
+                    audit_case(
+                        impl, device, inputs, blocks, settings.effective_domain_tolerance, settings.top
+                    )
                 )
                 advance(1)
     verdicts = [verdict(r, settings.gate, settings.thresholds) for r in results]
     return AuditReport(
-        settings, all_inputs, all_sources, results, skipped, time.perf_counter() - start, verdicts,
-        streams, states if settings.shard else {},
+        settings,
+        all_inputs,
+        all_sources,
+        results,
+        skipped,
+        time.perf_counter() - start,
+        verdicts,
+        streams,
+        states if settings.shard else {},
     )
 
 
@@ -367,47 +432,78 @@ def run_audit(settings: AuditSettings, progress: ProgressSink = SILENT) -> Audit
 
 def check_exhaustive_settings(settings: AuditSettings) -> None:
     if settings.exhaustive and "fp64" in settings.dtypes:
-        raise UsageError("--exhaustive cannot cover fp64's 2^64 inputs; audit fp64 by sampling (drop --exhaustive for it)")
+        raise UsageError(
+            "--exhaustive cannot cover fp64's 2^64 inputs; audit fp64 by sampling (drop --exhaustive for it)"
+        )
     if settings.shard and not settings.exhaustive:
         raise UsageError("--shard splits an exhaustive run: add --exhaustive")
     if settings.shard and set(settings.dtypes) != {"fp32"}:
         raise UsageError("--shard splits the exhaustive fp32 space: use it with --dtype fp32 alone")
 
 
-def streamed_cases(fmt: FloatFormat, cases: list[tuple[Implementation, str]], settings: AuditSettings,
-                   progress: ProgressSink) -> StreamOutcome:  # fmt: skip
+def streamed_cases(
+    fmt: FloatFormat, cases: list[tuple[Implementation, str]], settings: AuditSettings, progress: ProgressSink
+) -> StreamOutcome:
     formulas = tuple(sorted({ERF.name} | {impl.formula.name for impl, _ in cases}))
     space = PatternSpace(fmt, settings.value_range, settings.shard)
-    return stream(fmt, space, formulas, tuple((impl.name, device) for impl, device in cases),
-                  settings.effective_domain_tolerance, settings.top, settings.jobs,
-                  settings.chunk_size, progress, settings.plugin_options)  # fmt: skip
+    return stream(
+        fmt,
+        space,
+        formulas,
+        tuple((impl.name, device) for impl, device in cases),
+        settings.effective_domain_tolerance,
+        settings.top,
+        settings.jobs,
+        settings.chunk_size,
+        progress,
+        settings.plugin_options,
+    )
 
 
 def outcome_parts(
     outcome: StreamOutcome, settings: AuditSettings
-) -> tuple[list[dict[str, object]], dict[str, Any], dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
     """The report's reference sources, timing breakdown and mergeable state of a stream."""
-    sources = [{"formula": f, "engine": "fast tier + mpmath", "cache": None, "from_cache": False,
-                "note": None, "regions": counts.counts} for f, counts in sorted(outcome.tiers.items())]  # fmt: skip
-    timing = {"wall_seconds": outcome.wall_seconds, "jobs": settings.jobs, "chunk_size": settings.chunk_size,
-              "cpu_seconds": dict(outcome.seconds), "peak_rss_mib": outcome.peak_rss_mib}  # fmt: skip
+    sources = [
+        {
+            "formula": f,
+            "engine": "fast tier + mpmath",
+            "cache": None,
+            "from_cache": False,
+            "note": None,
+            "regions": counts.counts,
+        }
+        for f, counts in sorted(outcome.tiers.items())
+    ]
+    timing = {
+        "wall_seconds": outcome.wall_seconds,
+        "jobs": settings.jobs,
+        "chunk_size": settings.chunk_size,
+        "cpu_seconds": dict(outcome.seconds),
+        "peak_rss_mib": outcome.peak_rss_mib,
+    }
     state = {
-        "cases": {f"{name}@{device}": case.to_state() for (name, device), case in outcome.accumulators.items()},
+        "cases": {
+            f"{name}@{device}": case.to_state() for (name, device), case in outcome.accumulators.items()
+        },
         "errors": {f"{name}@{device}": error for (name, device), error in outcome.errors.items()},
         "regions": {f: counts.counts for f, counts in outcome.tiers.items()},
         "points": len(outcome.inputs),
-    }  # fmt: skip
+    }
     return sources, timing, state
 
 
-def finish_streamed(fmt: FloatFormat, cases: list[tuple[Implementation, str]], outcome: StreamOutcome,
-                    settings: AuditSettings) -> list[CaseResult]:  # fmt: skip
+def finish_streamed(
+    fmt: FloatFormat, cases: list[tuple[Implementation, str]], outcome: StreamOutcome, settings: AuditSettings
+) -> list[CaseResult]:
     """Case results of a stream; specials are run here, once per case."""
     results = []
     for impl, device in cases:
         key = (impl.name, device)
         if key in outcome.errors:
-            results.append(error_case(Audited.of(impl), device, fmt, outcome.errors[key], len(outcome.inputs)))
+            results.append(
+                error_case(Audited.of(impl), device, fmt, outcome.errors[key], len(outcome.inputs))
+            )
             continue
         try:
             specials = special_checks(fmt, impl, device)
@@ -417,5 +513,7 @@ def finish_streamed(fmt: FloatFormat, cases: list[tuple[Implementation, str]], o
         empty = CaseAccumulators.empty(impl.formula, settings.effective_domain_tolerance, settings.top)
         accumulators = outcome.accumulators.setdefault(key, empty)  # a shard may hold no point
         seconds = outcome.seconds.get(impl.name, 0.0)
-        results.append(case_result(Audited.of(impl), device, fmt, accumulators, outcome.inputs.space, specials, seconds))
+        results.append(
+            case_result(Audited.of(impl), device, fmt, accumulators, outcome.inputs.space, specials, seconds)
+        )
     return results

@@ -71,7 +71,9 @@ def summary(case: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _judge(old: dict[str, Any], new: dict[str, Any], allow_ulp: float, allow_cr: float) -> tuple[list[str], list[str]]:
+def _judge(
+    old: dict[str, Any], new: dict[str, Any], allow_ulp: float, allow_cr: float
+) -> tuple[list[str], list[str]]:
     worse, better = [], []
     if old["status"] == "ok" and new["status"] != "ok":
         return [f"now fails to run: {new.get('error')}"], []
@@ -85,13 +87,19 @@ def _judge(old: dict[str, Any], new: dict[str, Any], allow_ulp: float, allow_cr:
         better.append(f"max ULP {old['max_ulp']:.4g} → {new['max_ulp']:.4g}")
     drop = 100 * (old["correctly_rounded"] - new["correctly_rounded"])
     if drop > allow_cr:
-        worse.append(f"correctly rounded {100 * old['correctly_rounded']:.2f}% → {100 * new['correctly_rounded']:.2f}%")
+        worse.append(
+            f"correctly rounded {100 * old['correctly_rounded']:.2f}% → {100 * new['correctly_rounded']:.2f}%"
+        )
     elif -drop > allow_cr:
-        better.append(f"correctly rounded {100 * old['correctly_rounded']:.2f}% → {100 * new['correctly_rounded']:.2f}%")
+        better.append(
+            f"correctly rounded {100 * old['correctly_rounded']:.2f}% → {100 * new['correctly_rounded']:.2f}%"
+        )
     old_domain, new_domain = old["domain"], new["domain"]
     if old_domain != new_domain:
         shown = f"{_domain(old_domain)} → {_domain(new_domain)}"
-        if new_domain is None or (old_domain is not None and (new_domain[0] > old_domain[0] or new_domain[1] < old_domain[1])):
+        if new_domain is None or (
+            old_domain is not None and (new_domain[0] > old_domain[0] or new_domain[1] < old_domain[1])
+        ):
             worse.append(f"accurate domain narrower: {shown}")
         else:
             better.append(f"accurate domain wider: {shown}")
@@ -106,9 +114,11 @@ def _domain(domain: list[float] | None) -> str:
     return interval_text(*domain) if domain else "none"
 
 
-def compare_accuracy(old: dict[str, Any], new: dict[str, Any], allow_ulp_increase: float = 0.0,
-                     allow_cr_drop: float = 0.0) -> ReportComparison:  # fmt: skip
+def compare_accuracy(
+    old: dict[str, Any], new: dict[str, Any], allow_ulp_increase: float = 0.0, allow_cr_drop: float = 0.0
+) -> ReportComparison:
     """Every case of either report, matched by (implementation, dtype, device)."""
+
     def key(case: dict[str, Any]) -> tuple[str, str, str]:
         return case["implementation"], case["dtype"], case["device"]
 
@@ -118,22 +128,37 @@ def compare_accuracy(old: dict[str, Any], new: dict[str, Any], allow_ulp_increas
     for dtype in sorted(set(old.get("inputs", {})) & set(new.get("inputs", {}))):
         a, b = old["inputs"][dtype], new["inputs"][dtype]
         if any(a.get(k) != b.get(k) for k in ("method", "count", "seed", "range")):
-            notes.append(f"{dtype}: the inputs differ ({a.get('description')} vs {b.get('description')}); "
-                         "maxima of different samples are not comparable")  # fmt: skip
-    tolerance = (old.get("settings", {}).get("domain_tolerance_ulp"), new.get("settings", {}).get("domain_tolerance_ulp"))
+            notes.append(
+                f"{dtype}: the inputs differ ({a.get('description')} vs {b.get('description')}); "
+                "maxima of different samples are not comparable"
+            )
+    tolerance = (
+        old.get("settings", {}).get("domain_tolerance_ulp"),
+        new.get("settings", {}).get("domain_tolerance_ulp"),
+    )
     if tolerance[0] != tolerance[1]:
         notes.append(f"the accurate domains use different tolerances ({tolerance[0]} vs {tolerance[1]} ULP)")
     changes = []
     for k in list(old_cases) + [k for k in new_cases if k not in old_cases]:
         if k not in new_cases:
-            changes.append(CaseChange(*k, "missing", ("missing from the new report",), old=summary(old_cases[k])))
+            changes.append(
+                CaseChange(*k, "missing", ("missing from the new report",), old=summary(old_cases[k]))
+            )
             continue
         if k not in old_cases:
             changes.append(CaseChange(*k, "new", new=summary(new_cases[k])))
             continue
         a, b = summary(old_cases[k]), summary(new_cases[k])
         worse, better = _judge(a, b, allow_ulp_increase, allow_cr_drop)
-        verdict = ("mixed" if worse and better else "regression" if worse else "improvement" if better else "unchanged")
+        verdict = (
+            "mixed"
+            if worse and better
+            else "regression"
+            if worse
+            else "improvement"
+            if better
+            else "unchanged"
+        )
         changes.append(CaseChange(*k, verdict, tuple(worse), tuple(better), a, b))
     return ReportComparison("accuracy", changes, notes)
 
@@ -149,19 +174,38 @@ def compare_speed(old: dict[str, Any], new: dict[str, Any], max_slowdown: float)
     compared = set()
     for result in compare_ratios(timed, old.get("cases", []), max_slowdown):
         compared.add((result.implementation, result.device, result.dtype, result.size))
-        text = f"{result.change:+.1%} vs copy (95% CI {result.ci_low:+.1%} … {result.ci_high:+.1%}), size {result.size:,}"
+        interval = f"95% CI {result.ci_low:+.1%} … {result.ci_high:+.1%}"
+        text = f"{result.change:+.1%} vs copy ({interval}), size {result.size:,}"
         verdict = result.verdict  # regression, improvement, unchanged or inconclusive
-        changes.append(CaseChange(result.implementation, result.dtype, result.device, verdict,
-                                  (text,) if verdict == "regression" else (),
-                                  (text,) if verdict == "improvement" else (),
-                                  {"size": result.size}, {"size": result.size, "change": result.change}))  # fmt: skip
+        changes.append(
+            CaseChange(
+                result.implementation,
+                result.dtype,
+                result.device,
+                verdict,
+                (text,) if verdict == "regression" else (),
+                (text,) if verdict == "improvement" else (),
+                {"size": result.size},
+                {"size": result.size, "change": result.change},
+            )
+        )
     new_keys = {(c["implementation"], c["device"], c["dtype"], c["size"]) for c in new.get("cases", [])}
     for c in old.get("cases", []):
         k = (c["implementation"], c["device"], c["dtype"], c["size"])
         if c.get("status") == "ok" and k not in new_keys:
-            changes.append(CaseChange(c["implementation"], c["dtype"], c["device"], "missing",
-                                      (f"size {c['size']:,} missing from the new report",)))  # fmt: skip
+            changes.append(
+                CaseChange(
+                    c["implementation"],
+                    c["dtype"],
+                    c["device"],
+                    "missing",
+                    (f"size {c['size']:,} missing from the new report",),
+                )
+            )
     notes = []
     if old.get("environment", {}).get("cpu") != new.get("environment", {}).get("cpu"):
-        notes.append("the reports come from different CPUs: ratios to copy compare better than times, but not perfectly")
+        notes.append(
+            "the reports come from different CPUs: "
+            "ratios to copy compare better than times, but not perfectly"
+        )
     return ReportComparison("speed", changes, notes)

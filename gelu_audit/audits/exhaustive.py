@@ -72,7 +72,9 @@ def check_chunk_size(size: int, text: str) -> int:
     """A chunk size must be a power of two from BLOCK to STRIPE, so chunks never split a
     statistics block (the mean's exact sum is taken per block)."""
     if size < BLOCK or size > STRIPE or size & (size - 1):
-        raise UsageError(f"--chunk-size must be a power of two from {BLOCK // 1024}K to {STRIPE >> 20}M, not {text!r}")
+        raise UsageError(
+            f"--chunk-size must be a power of two from {BLOCK // 1024}K to {STRIPE >> 20}M, not {text!r}"
+        )
     return size
 
 
@@ -136,7 +138,7 @@ class PatternSpace:
     @cached_property
     def _finite_value_intervals(self) -> list[tuple[float, float]]:
         """The tested finite values as sorted, merged [lowest, highest] intervals."""
-        spans = []
+        spans: list[tuple[float, float]] = []
         for a, b in self.items(STRIPE):
             for sign in (0, 0x80000000):
                 lo, hi = max(a, sign), min(b, sign + 0x7F800000)  # finite patterns of this sign
@@ -145,11 +147,11 @@ class PatternSpace:
                     spans.append((min(v1, v2), max(v1, v2)))
         spans.sort()
         merged: list[tuple[float, float]] = []
-        for lo, hi in spans:
-            if merged and float(np.nextafter(np.float32(merged[-1][1]), np.float32(np.inf))) >= lo:
-                merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+        for low, high in spans:
+            if merged and float(np.nextafter(np.float32(merged[-1][1]), np.float32(np.inf))) >= low:
+                merged[-1] = (merged[-1][0], max(high, merged[-1][1]))
             else:
-                merged.append((lo, hi))
+                merged.append((low, high))
         return merged
 
     def lowest_above(self, bound: float) -> float | None:
@@ -187,17 +189,24 @@ class StreamedInputs:
 
     def describe(self) -> str:
         where = f" in [{self.space.value_range}]" if self.space.value_range else ""
-        shard = f", shard {self.space.shard} (merge the shards for the whole space)" if self.space.shard else ""
+        shard = (
+            f", shard {self.space.shard} (merge the shards for the whole space)" if self.space.shard else ""
+        )
         return f"{self.fmt}: exhaustive, {self.points:,} bit patterns{where}{shard}"
 
     def to_json(self) -> dict[str, object]:
         r = self.space.value_range
         return {
-            "dtype": self.fmt.name, "method": "exhaustive", "count": self.points,
-            "requested_samples": None, "seed": None, "range": [r.lo, r.hi] if r else None,
+            "dtype": self.fmt.name,
+            "method": "exhaustive",
+            "count": self.points,
+            "requested_samples": None,
+            "seed": None,
+            "range": [r.lo, r.hi] if r else None,
             "shard": str(self.space.shard) if self.space.shard else None,
-            "chunk_size": self.chunk_size, "description": self.describe(),
-        }  # fmt: skip
+            "chunk_size": self.chunk_size,
+            "description": self.describe(),
+        }
 
 
 # --- the work of one chunk --------------------------------------------------------------------
@@ -329,7 +338,10 @@ class Interrupted(KeyboardInterrupt):
     """Ctrl-C during a stream, with how far it got."""
 
     def __init__(self, done: int, total: int) -> None:
-        super().__init__(f"interrupted after {done:,} of {total:,} points ({100 * done / max(total, 1):.1f}%); nothing written")
+        super().__init__(
+            f"interrupted after {done:,} of {total:,} points "
+            f"({100 * done / max(total, 1):.1f}%); nothing written"
+        )
 
 
 def _fold(outcome: StreamOutcome, result: ChunkResult) -> None:
@@ -369,11 +381,15 @@ def stream(
     total = space.count()
     inputs = StreamedInputs(fmt, space, total, chunk_size)
     outcome = StreamOutcome(inputs, {}, {}, {}, {}, 0.0)
-    tasks = (ChunkTask(fmt.name, a, b, formulas, cases, tolerance, top, plugin_options)
-             for a, b in space.items(chunk_size))  # fmt: skip
+    tasks = (
+        ChunkTask(fmt.name, a, b, formulas, cases, tolerance, top, plugin_options)
+        for a, b in space.items(chunk_size)
+    )
     started = time.perf_counter()
     done = 0
-    with progress.task(f"exhaustive {fmt} ({total:,} points, {jobs} job{'s' if jobs > 1 else ''})", total) as advance:
+    with progress.task(
+        f"exhaustive {fmt} ({total:,} points, {jobs} job{'s' if jobs > 1 else ''})", total
+    ) as advance:
 
         def take(result: ChunkResult) -> None:
             nonlocal done

@@ -40,25 +40,33 @@ def _order_shards(loaded: list[tuple[str, dict[str, Any]]]) -> list[dict[str, An
     documents = []
     for path, document in loaded:
         if "shard_state" not in document or not document["settings"].get("shard"):
-            raise ReportFormatError(f"{path} is not a shard report (make one with --exhaustive --shard K/N -f json)")
+            raise ReportFormatError(
+                f"{path} is not a shard report (make one with --exhaustive --shard K/N -f json)"
+            )
         document["_path"] = path
         documents.append(document)
     first = documents[0]
     same = {k: v for k, v in first["settings"].items() if k not in _PER_SHARD_SETTINGS}
-    shards = {}
+    shards: dict[int, dict[str, Any]] = {}
     for document in documents:
         settings = {k: v for k, v in document["settings"].items() if k not in _PER_SHARD_SETTINGS}
         if settings != same:
             differing = sorted(k for k in same if same[k] != settings.get(k))
-            raise ReportFormatError(f"{document['_path']} was run with other settings ({', '.join(differing)})")
+            raise ReportFormatError(
+                f"{document['_path']} was run with other settings ({', '.join(differing)})"
+            )
         if document["tool"] != first["tool"]:
-            raise ReportFormatError(f"{document['_path']} comes from gelu-audit {document['tool']['version']}, "
-                                    f"{first['_path']} from {first['tool']['version']}")  # fmt: skip
+            raise ReportFormatError(
+                f"{document['_path']} comes from gelu-audit {document['tool']['version']}, "
+                f"{first['_path']} from {first['tool']['version']}"
+            )
         shard = parse_shard(document["settings"]["shard"])
         if shard.count != parse_shard(first["settings"]["shard"]).count:
             raise ReportFormatError(f"{document['_path']} is shard {shard} of another split")
         if shard.index in shards:
-            raise ReportFormatError(f"shard {shard} given twice ({shards[shard.index]['_path']}, {document['_path']})")
+            raise ReportFormatError(
+                f"shard {shard} given twice ({shards[shard.index]['_path']}, {document['_path']})"
+            )
         shards[shard.index] = document
     count = parse_shard(first["settings"]["shard"]).count
     missing = [str(i) for i in range(1, count + 1) if i not in shards]
@@ -74,14 +82,31 @@ def _settings(document: dict[str, Any]) -> AuditSettings:
         dtypes=tuple(s["dtypes"]),
         implementations=tuple(s["implementations"]) if isinstance(s["implementations"], list) else (),
         devices=tuple(s["devices"]) if isinstance(s["devices"], list) else (),
-        samples=s["samples"], seed=s["seed"], value_range=value_range,
+        samples=s["samples"],
+        seed=s["seed"],
+        value_range=value_range,
         gate=Threshold.gate(s["max_ulp"], s["against"]) if s["max_ulp"] is not None else None,
-        domain_tolerance=s["domain_tolerance_ulp"], jobs=s["jobs"], top=s["top"],
-        exhaustive=True, chunk_size=s["chunk_size"], shard=None,
-        plugin_options=PluginOptions(**{k: tuple(v) if isinstance(v, list) else v
-                                        for k, v in s.get("impl_options", {}).items()}),
+        domain_tolerance=s["domain_tolerance_ulp"],
+        jobs=s["jobs"],
+        top=s["top"],
+        exhaustive=True,
+        chunk_size=s["chunk_size"],
+        shard=None,
+        plugin_options=_plugin_options(s.get("impl_options", {})),
         thresholds=parse_thresholds(s.get("thresholds", []), "shard settings"),
-    )  # fmt: skip
+    )
+
+
+def _plugin_options(saved: dict[str, Any]) -> PluginOptions:
+    """The ``--impl-*`` claims a shard was run with (defaults for any it does not record)."""
+    default = PluginOptions()
+    return PluginOptions(
+        formula=str(saved.get("formula", default.formula)),
+        backend=str(saved.get("backend", default.backend)),
+        dtypes=tuple(saved.get("dtypes", default.dtypes)),
+        devices=tuple(saved.get("devices", default.devices)),
+        timeout=saved.get("timeout", default.timeout),
+    )
 
 
 def merge_shards(loaded: list[tuple[str, dict[str, Any]]]) -> tuple[AuditReport, dict[str, Any]]:
@@ -112,8 +137,12 @@ def merge_shards(loaded: list[tuple[str, dict[str, Any]]]) -> tuple[AuditReport,
             continue
         key = f"{entry['implementation']}@{entry['device']}"
         impl = Audited(entry["implementation"], entry["backend"], entry["formula"])
-        seconds = sum(r["seconds"] for d in documents for r in d["results"]
-                      if r["implementation"] == entry["implementation"] and r["device"] == entry["device"])  # fmt: skip
+        seconds = sum(
+            r["seconds"]
+            for d in documents
+            for r in d["results"]
+            if r["implementation"] == entry["implementation"] and r["device"] == entry["device"]
+        )
         if key in errors or key not in merged:
             error = errors.get(key, entry.get("error"))
             results.append(error_case(impl, entry["device"], FP32, error, points))
@@ -124,27 +153,53 @@ def merge_shards(loaded: list[tuple[str, dict[str, Any]]]) -> tuple[AuditReport,
         )
         results.append(case_result(impl, entry["device"], FP32, merged[key], space, specials, seconds))
 
-    regions = {}
+    regions: dict[str, dict[str, int]] = {}
     for state in states:
         for formula, counts in state["regions"].items():
             regions[formula] = {r: regions.get(formula, {}).get(r, 0) + counts.get(r, 0) for r in REGIONS}
-    sources = {"fp32": [{"formula": f, "engine": "fast tier + mpmath", "cache": None, "from_cache": False,
-                         "note": f"merged from {len(documents)} shards", "regions": c}
-                        for f, c in sorted(regions.items())]}  # fmt: skip
+    sources = {
+        "fp32": [
+            {
+                "formula": f,
+                "engine": "fast tier + mpmath",
+                "cache": None,
+                "from_cache": False,
+                "note": f"merged from {len(documents)} shards",
+                "regions": c,
+            }
+            for f, c in sorted(regions.items())
+        ]
+    }
     cpu: dict[str, float] = {}
     for d in documents:
         for name, value in d.get("streams", {}).get("fp32", {}).get("cpu_seconds", {}).items():
             cpu[name] = cpu.get(name, 0.0) + value
-    streams = {"fp32": {"wall_seconds": sum(d.get("streams", {}).get("fp32", {}).get("wall_seconds", 0.0)
-                                            for d in documents),
-                        "jobs": settings.jobs, "chunk_size": settings.chunk_size, "cpu_seconds": cpu,
-                        "shards": len(documents),
-                        "peak_rss_mib": max((d.get("streams", {}).get("fp32", {}).get("peak_rss_mib") or 0.0)
-                                            for d in documents) or None}}  # fmt: skip
+    streams = {
+        "fp32": {
+            "wall_seconds": sum(
+                d.get("streams", {}).get("fp32", {}).get("wall_seconds", 0.0) for d in documents
+            ),
+            "jobs": settings.jobs,
+            "chunk_size": settings.chunk_size,
+            "cpu_seconds": cpu,
+            "shards": len(documents),
+            "peak_rss_mib": max(
+                (d.get("streams", {}).get("fp32", {}).get("peak_rss_mib") or 0.0) for d in documents
+            )
+            or None,
+        }
+    }
     skipped = [Skipped(**s) for s in first["skipped"]]
-    report = AuditReport(settings, {"fp32": inputs}, sources, results, skipped,
-                         sum(d["summary"]["seconds"] for d in documents),
-                         [verdict(r, settings.gate, settings.thresholds) for r in results], streams)  # fmt: skip
+    report = AuditReport(
+        settings,
+        {"fp32": inputs},
+        sources,
+        results,
+        skipped,
+        sum(d["summary"]["seconds"] for d in documents),
+        [verdict(r, settings.gate, settings.thresholds) for r in results],
+        streams,
+    )
     environment = dict(first["environment"])
     environment["merged_from"] = [d["_path"] for d in documents]
     return report, environment

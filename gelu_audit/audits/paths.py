@@ -104,7 +104,9 @@ def _out(impl: Implementation, x: Any) -> Any:
     return y
 
 
-BASELINE = CodePath("contiguous", "f(x) on a contiguous 1-D tensor: the call every other path is compared with", _contiguous)
+BASELINE = CodePath(
+    "contiguous", "f(x) on a contiguous 1-D tensor: the call every other path is compared with", _contiguous
+)
 
 PATHS: tuple[CodePath, ...] = (
     CodePath("strided", "f(buf[::2]): every other element of a buffer (stride 2)", _strided),
@@ -115,7 +117,7 @@ PATHS: tuple[CodePath, ...] = (
     CodePath("size-67", "calls of 67 elements: vector bodies plus a 3-element tail", _in_pieces(67)),
     CodePath("in-place", "torch.ops.aten.gelu_(y): the in-place op", _in_place, only_torch_gelu=True),
     CodePath("out", "torch.ops.aten.gelu.out(x, out=y): the out= op", _out, only_torch_gelu=True),
-)  # fmt: skip
+)
 
 PATH_NAMES = tuple(p.name for p in PATHS)
 
@@ -178,9 +180,7 @@ def disagreements(
         return 0, 0, ()
     finite = np.isfinite(base[differ]) & np.isfinite(got[differ])
     distance = np.full(differ.size, np.iinfo(np.int64).max, dtype=np.int64)
-    distance[finite] = np.abs(
-        _ordinals(fmt, base[differ][finite]) - _ordinals(fmt, got[differ][finite])
-    )
+    distance[finite] = np.abs(_ordinals(fmt, base[differ][finite]) - _ordinals(fmt, got[differ][finite]))
     order = np.lexsort((differ, -distance))[:top]
     examples = []
     for i in order:
@@ -189,8 +189,11 @@ def disagreements(
         gap_base = _gap(base[index], reference)
         gap_got = _gap(got[index], reference)
         closer = "tie" if gap_base == gap_got else ("contiguous" if gap_base < gap_got else "path")
-        examples.append(Disagreement(float(x[index]), float(base[index]), float(got[index]),
-                                     int(distance[i]), reference, closer))  # fmt: skip
+        examples.append(
+            Disagreement(
+                float(x[index]), float(base[index]), float(got[index]), int(distance[i]), reference, closer
+            )
+        )
     return int(differ.size), int(distance.max()), tuple(examples)
 
 
@@ -202,7 +205,9 @@ def _gap(value: float, reference: float) -> float:
     return abs(value - reference) if math.isfinite(value - reference) else math.inf
 
 
-def run_path(path: CodePath, impl: Implementation, fmt: FloatFormat, device: str, patterns: np.ndarray) -> np.ndarray:
+def run_path(
+    path: CodePath, impl: Implementation, fmt: FloatFormat, device: str, patterns: np.ndarray
+) -> np.ndarray:
     """The path's answers, through the audit's own runner (checks, timeout, CUDA sync)."""
     return run_implementation(impl, fmt, device, patterns, route=path.run)
 
@@ -212,7 +217,7 @@ def compare_paths(
 ) -> list[PathResult]:
     """Every applicable path of one implementation against its contiguous call."""
     fmt = inputs.fmt
-    base_info = dict(implementation=impl.name, device=device, dtype=fmt.name)
+    base_info: dict[str, Any] = {"implementation": impl.name, "device": device, "dtype": fmt.name}
     try:
         base = run_path(BASELINE, impl, fmt, device, inputs.patterns)
     except ImplementationError as error:
@@ -228,11 +233,18 @@ def compare_paths(
             results.append(PathResult(**base_info, path=path.name, status="error", error=str(error)))
             continue
         count, farthest, examples = disagreements(fmt, impl.formula, inputs.values, base, got, top)
-        results.append(PathResult(
-            **base_info, path=path.name, status="differ" if count else "agree", points=len(inputs),
-            differing=count, max_ordinal_distance=farthest, examples=examples,
-            seconds=time.perf_counter() - start,
-        ))  # fmt: skip
+        results.append(
+            PathResult(
+                **base_info,
+                path=path.name,
+                status="differ" if count else "agree",
+                points=len(inputs),
+                differing=count,
+                max_ordinal_distance=farthest,
+                examples=examples,
+                seconds=time.perf_counter() - start,
+            )
+        )
     return results
 
 
@@ -242,7 +254,11 @@ def path_candidates(
     """The torch implementations that can run here, and the others with why not."""
     chosen, skipped = [], []
     for impl in implementations:
-        reason = SkipReason(SkipKind.NOT_TORCH, "not a PyTorch implementation") if impl.backend != "torch" else None
+        reason = (
+            SkipReason(SkipKind.NOT_TORCH, "not a PyTorch implementation")
+            if impl.backend != "torch"
+            else None
+        )
         reason = reason or skip_reason(impl, device, fmt)
         if reason:
             skipped.append((impl.name, reason))
@@ -320,7 +336,9 @@ def run_paths(settings: PathsSettings, progress: ProgressSink = SILENT) -> Paths
                     results += compare_paths(impl, device, inputs, paths, settings.top)
                     advance(1)
     if not results:
-        why = "; ".join(sorted({f"{name}: {reason}" for name, _, _, reason in skipped})) or "no implementation"
+        why = (
+            "; ".join(sorted({f"{name}: {reason}" for name, _, _, reason in skipped})) or "no implementation"
+        )
         raise UsageError(f"nothing to compare ({why})")
     return PathsReport(settings, inputs_by_dtype, results, skipped, time.perf_counter() - start, offered)
 

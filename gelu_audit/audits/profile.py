@@ -20,7 +20,7 @@ from __future__ import annotations
 import decimal
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -58,7 +58,7 @@ def _pow2(e: float) -> float:
     return math.inf if e > 1023 else math.ldexp(1.0, int(e))
 
 
-@lru_cache(maxsize=None)
+@cache
 def segment_table(fmt: FloatFormat) -> SegmentTable:
     exponent_fields = 1 << (fmt.width - 1 - fmt.mantissa_bits)
     key_of = np.full(exponent_fields << 3, -1, np.int64)
@@ -95,7 +95,9 @@ def segment_keys(fmt: FloatFormat, x: np.ndarray) -> np.ndarray:
     table = segment_table(fmt)
     patterns = values_to_patterns(fmt, x).astype(np.uint64)
     fraction_top = (patterns >> np.uint64(fmt.mantissa_bits - 3)) & np.uint64(7)
-    field = (patterns >> np.uint64(fmt.mantissa_bits)) & np.uint64((1 << (fmt.width - 1 - fmt.mantissa_bits)) - 1)
+    field = (patterns >> np.uint64(fmt.mantissa_bits)) & np.uint64(
+        (1 << (fmt.width - 1 - fmt.mantissa_bits)) - 1
+    )
     keys = table.key_of[((field << np.uint64(3)) | fraction_top).astype(np.int64)]
     negative = (patterns >> np.uint64(fmt.width - 1)).astype(bool)
     return np.where((keys >= 0) & negative, keys + table.count, keys)
@@ -125,7 +127,9 @@ class SegmentRuns:
         uniform = _uniform_segment(fmt, x)
         if uniform is not None:  # an exhaustive stream's block: consecutive patterns in one segment
             if uniform < 0:
-                return SegmentRuns(None, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), uniform)
+                return SegmentRuns(
+                    None, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), uniform
+                )
             return SegmentRuns(None, np.zeros(1, np.int64), np.array([uniform]), np.array([n]), uniform)
         segment = segment_keys(fmt, x)
         kept = np.flatnonzero(segment >= 0)
@@ -135,7 +139,11 @@ class SegmentRuns:
         else:
             sort = np.argsort(ordered, kind="stable")
             order, ordered = kept[sort], ordered[sort]
-        starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]])) if ordered.size else np.zeros(0, np.int64)
+        starts = (
+            np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+            if ordered.size
+            else np.zeros(0, np.int64)
+        )
         counts = np.diff(np.append(starts, ordered.size))
         return SegmentRuns(order, starts, ordered[starts] if ordered.size else starts, counts, segment)
 
@@ -188,7 +196,10 @@ class ProfileAccumulator:
 
     def __init__(self) -> None:
         self.fmt: FloatFormat | None = None
-        self.points = self.max_ulp = self.over = self.nonfinite = np.zeros(0)
+        self.points: np.ndarray = np.zeros(0, np.int64)
+        self.over: np.ndarray = np.zeros(0, np.int64)
+        self.nonfinite: np.ndarray = np.zeros(0, np.int64)
+        self.max_ulp: np.ndarray = np.zeros(0)
 
     def _ensure(self, fmt: FloatFormat) -> None:
         if self.fmt is None:
@@ -197,8 +208,14 @@ class ProfileAccumulator:
             self.points, self.over, self.nonfinite = (np.zeros(n, np.int64) for _ in range(3))
             self.max_ulp = np.zeros(n)
 
-    def add(self, fmt: FloatFormat, runs: SegmentRuns, errors: np.ndarray, over: np.ndarray,
-            mismatched: np.ndarray) -> None:  # fmt: skip
+    def add(
+        self,
+        fmt: FloatFormat,
+        runs: SegmentRuns,
+        errors: np.ndarray,
+        over: np.ndarray,
+        mismatched: np.ndarray,
+    ) -> None:
         """``errors`` (0 where not finite) and ``over`` per position; ``mismatched`` positions."""
         self._ensure(fmt)
         if runs.keys.size == 1 and runs.order is None and runs.counts[0] == len(errors):  # one segment
@@ -209,7 +226,9 @@ class ProfileAccumulator:
         elif runs.keys.size:
             ordered = errors if runs.order is None else errors[runs.order]
             flags = over if runs.order is None else over[runs.order]
-            self.max_ulp[runs.keys] = np.maximum(self.max_ulp[runs.keys], np.maximum.reduceat(ordered, runs.starts))
+            self.max_ulp[runs.keys] = np.maximum(
+                self.max_ulp[runs.keys], np.maximum.reduceat(ordered, runs.starts)
+            )
             self.over[runs.keys] += np.add.reduceat(flags.astype(np.int64), runs.starts)
             self.points[runs.keys] += runs.counts
         keys = runs.segment_at(mismatched)
@@ -237,17 +256,22 @@ class ProfileAccumulator:
         lo = [(-table.hi[k - n] if k >= n else table.lo[k]) for k in used]
         hi = [(-table.lo[k - n] if k >= n else table.hi[k]) for k in used]
         return ErrorProfile(
-            tuple(float(v) for v in lo), tuple(float(v) for v in hi),
-            tuple(int(self.points[k]) for k in used), tuple(round_up_4(float(self.max_ulp[k])) for k in used),
-            tuple(int(self.over[k]) for k in used), tuple(int(self.nonfinite[k]) for k in used),
-        )  # fmt: skip
+            tuple(float(v) for v in lo),
+            tuple(float(v) for v in hi),
+            tuple(int(self.points[k]) for k in used),
+            tuple(round_up_4(float(self.max_ulp[k])) for k in used),
+            tuple(int(self.over[k]) for k in used),
+            tuple(int(self.nonfinite[k]) for k in used),
+        )
 
     def to_state(self) -> dict[str, Any]:
         if self.fmt is None:
             return {"format": None, "segments": []}
         used = np.flatnonzero(self.points | self.nonfinite)
-        rows = [[int(k), int(self.points[k]), float(self.max_ulp[k]), int(self.over[k]), int(self.nonfinite[k])]
-                for k in used]  # fmt: skip
+        rows = [
+            [int(k), int(self.points[k]), float(self.max_ulp[k]), int(self.over[k]), int(self.nonfinite[k])]
+            for k in used
+        ]
         return {"format": self.fmt.name, "segments": rows}
 
     @staticmethod

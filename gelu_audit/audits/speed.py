@@ -19,13 +19,13 @@ from typing import Any
 import numpy as np
 
 from gelu_audit.errors import UsageError
-from gelu_audit.numerics.formats import FORMATS, FloatFormat, values_to_patterns
-from gelu_audit.implementations.model import Implementation, ImplementationError
-from gelu_audit.implementations.runner import implementation_warnings_silenced, make_input, run_implementation
 from gelu_audit.implementations.availability import skip_reason
 from gelu_audit.implementations.devices import resolve_devices
-from gelu_audit.implementations.registry import select_implementations
+from gelu_audit.implementations.model import Implementation, ImplementationError
 from gelu_audit.implementations.plugins import PluginOptions
+from gelu_audit.implementations.registry import select_implementations
+from gelu_audit.implementations.runner import implementation_warnings_silenced, make_input, run_implementation
+from gelu_audit.numerics.formats import FORMATS, FloatFormat, values_to_patterns
 from gelu_audit.progress import SILENT, ProgressSink
 
 DEFAULT_SIZES = (1 << 10, 1 << 16, 1 << 20, 1 << 24)
@@ -76,9 +76,16 @@ def summarize(per_call: list[float] | np.ndarray, loops: int) -> TimingStats:
     q20, q25, q50, q75, q80 = np.percentile(values, [20, 25, 50, 75, 80])
     noise = float((q75 - q25) / q50) if q50 > 0 else math.inf
     return TimingStats(
-        float(q50), float(q75 - q25), float(values.min()), float(q20), float(q80),
-        len(values), loops, noise, noise > UNSTABLE_NOISE,
-    )  # fmt: skip
+        float(q50),
+        float(q75 - q25),
+        float(values.min()),
+        float(q20),
+        float(q80),
+        len(values),
+        loops,
+        noise,
+        noise > UNSTABLE_NOISE,
+    )
 
 
 # --- clocks -----------------------------------------------------------------------------------
@@ -244,7 +251,9 @@ def peak_bandwidth_gbs(device: str) -> float | None:
     return 2 * clock_khz * 1e3 * bus_bits / 8 / 1e9  # double data rate
 
 
-def speed_environment(devices: list[str], threads: int | None, peaks: dict[str, float | None]) -> dict[str, Any]:
+def speed_environment(
+    devices: list[str], threads: int | None, peaks: dict[str, float | None]
+) -> dict[str, Any]:
     """What the timings depend on: threads, denormal flushing, CUDA device and clocks."""
     import torch
 
@@ -287,10 +296,16 @@ def copy_function(impl: Implementation, x: Any) -> Callable[[], Any]:
     return lambda: out.copy_(x)
 
 
-def time_case(impl: Implementation, fmt: FloatFormat, device: str, size: int,
-              protocol: TimingProtocol, peak: float | None) -> SpeedCase:  # fmt: skip
+def time_case(
+    impl: Implementation,
+    fmt: FloatFormat,
+    device: str,
+    size: int,
+    protocol: TimingProtocol,
+    peak: float | None,
+) -> SpeedCase:
     """Time one case and its copy; errors and too-slow implementations become statuses."""
-    base = dict(implementation=impl.name, device=device, dtype=fmt.name, size=size)
+    base: dict[str, Any] = {"implementation": impl.name, "device": device, "dtype": fmt.name, "size": size}
     rng = np.random.default_rng(0)
     patterns = values_to_patterns(fmt, rng.uniform(-6, 6, size))
     try:
@@ -309,11 +324,17 @@ def time_case(impl: Implementation, fmt: FloatFormat, device: str, size: int,
     bandwidth = moved / timing.median / 1e9
     copy_bandwidth = moved / copy.median / 1e9
     return SpeedCase(
-        **base, status="ok", timing=timing, copy=copy, ratios=tuple(float(r) for r in ratios),
-        elements_per_s=size / timing.median, bandwidth_gbs=bandwidth,
-        copy_bandwidth_gbs=copy_bandwidth, ratio_to_copy=bandwidth / copy_bandwidth,
+        **base,
+        status="ok",
+        timing=timing,
+        copy=copy,
+        ratios=tuple(float(r) for r in ratios),
+        elements_per_s=size / timing.median,
+        bandwidth_gbs=bandwidth,
+        copy_bandwidth_gbs=copy_bandwidth,
+        ratio_to_copy=bandwidth / copy_bandwidth,
         ratio_to_peak=bandwidth / peak if peak else None,
-    )  # fmt: skip
+    )
 
 
 def run_speed(settings: SpeedSettings, progress: ProgressSink = SILENT) -> SpeedReport:
@@ -329,7 +350,8 @@ def run_speed(settings: SpeedSettings, progress: ProgressSink = SILENT) -> Speed
         torch.set_num_threads(settings.threads)
     peaks = {device: peak_bandwidth_gbs(device) for device in devices}
     environment = speed_environment(devices, settings.threads, peaks)
-    plan, skipped = [], []
+    plan: list[tuple[Implementation, FloatFormat, str, int]] = []
+    skipped: list[tuple[str, str, str, str]] = []
     for fmt in (FORMATS[d] for d in settings.dtypes):
         for impl in implementations:
             for device in devices:
@@ -366,7 +388,9 @@ class BaselineChange:
     """``regression``, ``improvement``, ``unchanged`` or ``inconclusive``."""
 
 
-def bootstrap_change(old: np.ndarray, new: np.ndarray, resamples: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+def bootstrap_change(
+    old: np.ndarray, new: np.ndarray, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
     """Change of the median ratio, with a 95% percentile-bootstrap interval (deterministic)."""
     rng = np.random.default_rng(seed)
     old_medians = np.median(rng.choice(old, (resamples, len(old))), axis=1)
@@ -395,9 +419,7 @@ def compare_with_baseline(
     cases: list[SpeedCase], baseline: list[dict[str, Any]], max_slowdown: float
 ) -> list[BaselineChange]:
     """Compare matching cases (same implementation, device, dtype, size) by ratio to copy."""
-    timed = [
-        ((c.implementation, c.device, c.dtype, c.size), c.ratios) for c in cases if c.status == "ok"
-    ]
+    timed = [((c.implementation, c.device, c.dtype, c.size), c.ratios) for c in cases if c.status == "ok"]
     return compare_ratios(timed, baseline, max_slowdown)
 
 

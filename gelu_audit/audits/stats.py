@@ -33,8 +33,15 @@ from gelu_audit.audits.profile import ErrorProfile, ProfileAccumulator, SegmentR
 from gelu_audit.numerics.exact_values import ReferenceValues
 from gelu_audit.numerics.formats import FloatFormat, hex_pattern
 from gelu_audit.numerics.formulas import ERF, Formula
+from gelu_audit.numerics.ulp import (
+    HISTOGRAM_LABELS,
+    histogram_bins,
+    nonfinite_mismatches,
+    ordinal_distances,
+    ulp_errors,
+    wrong_sign_zeros,
+)
 from gelu_audit.references.fast_tier import BLOCK  # statistics blocks are the fast tier's blocks
-from gelu_audit.numerics.ulp import HISTOGRAM_LABELS, histogram_bins, nonfinite_mismatches, ordinal_distances, ulp_errors, wrong_sign_zeros
 
 SKETCH_SHIFT = 16
 """p99 sketch bins: the float32 bit pattern of an error shifted right by this (7 fraction bits)."""
@@ -268,11 +275,15 @@ class ReferenceBlock:
         it. Computed on first use and shared by every implementation."""
         if self._threshold is None:
             keep, n = 2 * self.top, len(self.x)
-            self._threshold = -math.inf if n <= keep else float(np.partition(self.residual, n - keep)[n - keep])
+            self._threshold = (
+                -math.inf if n <= keep else float(np.partition(self.residual, n - keep)[n - keep])
+            )
         return self._threshold
 
     @staticmethod
-    def build(fmt: FloatFormat, x: np.ndarray, index: np.ndarray, ref: ReferenceValues, top: int) -> ReferenceBlock:
+    def build(
+        fmt: FloatFormat, x: np.ndarray, index: np.ndarray, ref: ReferenceValues, top: int
+    ) -> ReferenceBlock:
         approx = ref.approximate()
         finite = np.isfinite(ref.mant_hi)
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
@@ -282,8 +293,20 @@ class ReferenceBlock:
             rel_residual = np.where(normal, abs_residual / np.abs(approx), 0.0)
         excluded_sketch = np.where(finite, sketch_bins(residual), SKETCH_BINS)
         excluded_hist = np.where(finite, histogram_bins(residual), len(HISTOGRAM_LABELS))
-        return ReferenceBlock(fmt, x, index, ref, finite, residual, abs_residual, rel_residual,
-                              normal, excluded_sketch, excluded_hist, top)  # fmt: skip
+        return ReferenceBlock(
+            fmt,
+            x,
+            index,
+            ref,
+            finite,
+            residual,
+            abs_residual,
+            rel_residual,
+            normal,
+            excluded_sketch,
+            excluded_hist,
+            top,
+        )
 
 
 def reference_blocks(
@@ -317,32 +340,73 @@ class Candidate:
     distance: int | None
 
     def point(self, fmt: FloatFormat) -> PointReport:
-        ref = ReferenceValues(np.array([self.binade]), np.array([self.mant_hi]),
-                              np.array([self.mant_lo]), np.array([self.rounded]))  # fmt: skip
-        return PointReport(self.x, hex_pattern(fmt, self.x), self.got, hex_pattern(fmt, self.got),
-                           ref.exact_decimal(0), self.rounded, self.error, self.distance)  # fmt: skip
+        ref = ReferenceValues(
+            np.array([self.binade]),
+            np.array([self.mant_hi]),
+            np.array([self.mant_lo]),
+            np.array([self.rounded]),
+        )
+        return PointReport(
+            self.x,
+            hex_pattern(fmt, self.x),
+            self.got,
+            hex_pattern(fmt, self.got),
+            ref.exact_decimal(0),
+            self.rounded,
+            self.error,
+            self.distance,
+        )
 
     def to_state(self) -> list[Any]:
-        return [self.error, self.index, self.x, self.got, self.binade, self.mant_hi, self.mant_lo,
-                self.rounded, self.distance]  # fmt: skip
+        return [
+            self.error,
+            self.index,
+            self.x,
+            self.got,
+            self.binade,
+            self.mant_hi,
+            self.mant_lo,
+            self.rounded,
+            self.distance,
+        ]
 
     @staticmethod
     def from_state(state: Sequence[Any]) -> Candidate:
         e, i, x, g, b, h, lo, r, d = state
-        return Candidate(None if e is None else float(e), int(i), float(x), float(g), int(b), float(h),
-                         float(lo), float(r), None if d is None else int(d))  # fmt: skip
+        return Candidate(
+            None if e is None else float(e),
+            int(i),
+            float(x),
+            float(g),
+            int(b),
+            float(h),
+            float(lo),
+            float(r),
+            None if d is None else int(d),
+        )
 
 
-def _candidates(block: ReferenceBlock, got: np.ndarray, where: np.ndarray,
-                errors: np.ndarray | None, distances: np.ndarray | None) -> list[Candidate]:  # fmt: skip
+def _candidates(
+    block: ReferenceBlock,
+    got: np.ndarray,
+    where: np.ndarray,
+    errors: np.ndarray | None,
+    distances: np.ndarray | None,
+) -> list[Candidate]:
     """Candidates for the block positions ``where`` (``distances``: one per position, in order)."""
     ref = block.ref
     return [
         Candidate(
-            None if errors is None else float(errors[i]), int(block.index[i]), float(block.x[i]),
-            float(got[i]), int(ref.binade[i]), float(ref.mant_hi[i]), float(ref.mant_lo[i]),
-            float(ref.rounded[i]), None if distances is None else int(distances[k]),
-        )  # fmt: skip
+            None if errors is None else float(errors[i]),
+            int(block.index[i]),
+            float(block.x[i]),
+            float(got[i]),
+            int(ref.binade[i]),
+            float(ref.mant_hi[i]),
+            float(ref.mant_lo[i]),
+            float(ref.rounded[i]),
+            None if distances is None else int(distances[k]),
+        )
         for k, i in enumerate(where.tolist())
     ]
 
@@ -408,8 +472,9 @@ class ErrorAccumulator:
         sketch[differs] = np.where(finite_sub, sketch_bins(np.where(finite_sub, err_sub, 0.0)), SKETCH_BINS)
         self.sketch += np.bincount(sketch, minlength=SKETCH_BINS + 1)
         hist = block.histogram.copy()
-        hist[differs] = np.where(finite_sub, histogram_bins(np.where(finite_sub, err_sub, 0.0)),
-                                 len(HISTOGRAM_LABELS))  # fmt: skip
+        hist[differs] = np.where(
+            finite_sub, histogram_bins(np.where(finite_sub, err_sub, 0.0)), len(HISTOGRAM_LABELS)
+        )
         self.histogram += np.bincount(hist, minlength=len(HISTOGRAM_LABELS) + 1)
         wrong = finite_sub & (dist_sub > 0)
         self.correct += n_finite - int(np.count_nonzero(wrong))
@@ -429,7 +494,9 @@ class ErrorAccumulator:
         # worst: every point at or above the threshold that certainly holds this block's top.
         finite_errors = err_sub[finite_sub]
         if finite_errors.size >= self.top:
-            threshold = float(np.partition(finite_errors, finite_errors.size - self.top)[finite_errors.size - self.top])
+            threshold = float(
+                np.partition(finite_errors, finite_errors.size - self.top)[finite_errors.size - self.top]
+            )
         else:
             threshold = block.threshold()
         where = np.flatnonzero((errors >= threshold) & finite)
@@ -451,10 +518,14 @@ class ErrorAccumulator:
         self.profile.add(fmt, block.runs(), errors, over, mismatched)
 
         self.nonfinite_count += len(mismatched)
-        self.nonfinite = _first(self.nonfinite + _candidates(block, got, mismatched[: self.top], None, None), self.top)
+        self.nonfinite = _first(
+            self.nonfinite + _candidates(block, got, mismatched[: self.top], None, None), self.top
+        )
         zeros = np.flatnonzero(wrong_sign_zeros(got, ref))
         self.wrong_zero_count += len(zeros)
-        self.wrong_zeros = _first(self.wrong_zeros + _candidates(block, got, zeros[: self.top], None, None), self.top)
+        self.wrong_zeros = _first(
+            self.wrong_zeros + _candidates(block, got, zeros[: self.top], None, None), self.top
+        )
 
     def merge(self, other: ErrorAccumulator) -> None:
         """Fold in another accumulator of the same case (another process or shard)."""
@@ -510,8 +581,9 @@ class ErrorAccumulator:
             max_rel_error=self.max_rel,
             histogram=tuple(zip(HISTOGRAM_LABELS, (int(c) for c in counts))),
             worst=tuple(c.point(fmt) for c in self.worst),
-            accurate_domain=domain_ends(self.tolerance, self.failure_below, self.failure_above,
-                                        self.fails_at_zero, tested),  # fmt: skip
+            accurate_domain=domain_ends(
+                self.tolerance, self.failure_below, self.failure_above, self.fails_at_zero, tested
+            ),
             profile=self.profile.finish(),
         )
 
@@ -520,19 +592,30 @@ class ErrorAccumulator:
     def to_state(self) -> dict[str, Any]:
         nonzero = np.flatnonzero(self.sketch)
         return {
-            "against": self.against, "tolerance": self.tolerance, "top": self.top,
-            "points": self.points, "finite": self.finite,
-            "sum_scaled_2^-1074": str(self.total.scaled), "sum_infinite": self.total.infinite,
+            "against": self.against,
+            "tolerance": self.tolerance,
+            "top": self.top,
+            "points": self.points,
+            "finite": self.finite,
+            "sum_scaled_2^-1074": str(self.total.scaled),
+            "sum_infinite": self.total.infinite,
             "sketch": [[int(b), int(self.sketch[b])] for b in nonzero],
-            "histogram": [int(c) for c in self.histogram], "correct": self.correct,
-            "max_ulp": self.max_ulp, "max_ordinal": self.max_ordinal, "max_abs": self.max_abs,
-            "max_rel": self.max_rel, "worst": [c.to_state() for c in self.worst],
-            "failure_below": self.failure_below, "failure_above": self.failure_above,
+            "histogram": [int(c) for c in self.histogram],
+            "correct": self.correct,
+            "max_ulp": self.max_ulp,
+            "max_ordinal": self.max_ordinal,
+            "max_abs": self.max_abs,
+            "max_rel": self.max_rel,
+            "worst": [c.to_state() for c in self.worst],
+            "failure_below": self.failure_below,
+            "failure_above": self.failure_above,
             "fails_at_zero": self.fails_at_zero,
-            "nonfinite_count": self.nonfinite_count, "nonfinite": [c.to_state() for c in self.nonfinite],
-            "wrong_zero_count": self.wrong_zero_count, "wrong_zeros": [c.to_state() for c in self.wrong_zeros],
+            "nonfinite_count": self.nonfinite_count,
+            "nonfinite": [c.to_state() for c in self.nonfinite],
+            "wrong_zero_count": self.wrong_zero_count,
+            "wrong_zeros": [c.to_state() for c in self.wrong_zeros],
             "profile": self.profile.to_state(),
-        }  # fmt: skip
+        }
 
     @staticmethod
     def from_state(state: dict[str, Any]) -> ErrorAccumulator:
@@ -559,8 +642,9 @@ class ErrorAccumulator:
         return acc
 
 
-def accumulate(blocks: list[ReferenceBlock], got: np.ndarray, against: str, tolerance: float,
-               top: int) -> ErrorAccumulator:  # fmt: skip
+def accumulate(
+    blocks: list[ReferenceBlock], got: np.ndarray, against: str, tolerance: float, top: int
+) -> ErrorAccumulator:
     """Fold the results ``got`` (in the blocks' order, concatenated) into one accumulator."""
     acc = ErrorAccumulator(against, tolerance, top)
     start = 0

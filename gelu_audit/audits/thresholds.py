@@ -58,12 +58,22 @@ class Threshold:
         return Threshold(max_ulp=max_ulp, against=against, max_nonfinite=0, from_command_line=True)
 
     def matches(self, implementation: str, dtype: str, device: str) -> bool:
-        return (fnmatch.fnmatchcase(implementation, self.implementation) and fnmatch.fnmatchcase(dtype, self.dtype)
-                and fnmatch.fnmatchcase(device, self.device))  # fmt: skip
+        return (
+            fnmatch.fnmatchcase(implementation, self.implementation)
+            and fnmatch.fnmatchcase(dtype, self.dtype)
+            and fnmatch.fnmatchcase(device, self.device)
+        )
 
     def describe(self) -> str:
-        selector = ", ".join(f"{k}={v}" for k, v in (("implementation", self.implementation), ("dtype", self.dtype),
-                                                      ("device", self.device)) if v != "*")  # fmt: skip
+        selector = ", ".join(
+            f"{k}={v}"
+            for k, v in (
+                ("implementation", self.implementation),
+                ("dtype", self.dtype),
+                ("device", self.device),
+            )
+            if v != "*"
+        )
         return f"threshold [{selector or 'all cases'}]"
 
     def failures(self, case: CaseResult) -> list[str]:
@@ -114,7 +124,12 @@ def _threshold(entry: dict[str, Any], where: str) -> Threshold:
     for key in ("max-ulp", "max-abs"):
         if key in entry:
             value = entry[key]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or math.isinf(value):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not value >= 0
+                or math.isinf(value)
+            ):
                 raise UsageError(f"{where}: {key} must be a non-negative number, not {value!r}")
             values[key.replace("-", "_")] = float(value)
     if "max-nonfinite" in entry:
@@ -124,13 +139,16 @@ def _threshold(entry: dict[str, Any], where: str) -> Threshold:
         values["max_nonfinite"] = value
     if "against" in entry:
         if entry["against"] not in ("exact", "formula"):
-            raise UsageError(f"{where}: against must be \"exact\" or \"formula\", not {entry['against']!r}")
+            raise UsageError(f'{where}: against must be "exact" or "formula", not {entry["against"]!r}')
         values["against"] = entry["against"]
     if "domain" in entry:
         domain = entry["domain"]
-        if (not isinstance(domain, list) or len(domain) != 2
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in domain)
-                or not domain[0] <= domain[1]):  # fmt: skip
+        if (
+            not isinstance(domain, list)
+            or len(domain) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in domain)
+            or not domain[0] <= domain[1]
+        ):
             raise UsageError(f"{where}: domain must be [LO, HI] with LO <= HI, not {domain!r}")
         values["domain"] = (float(domain[0]), float(domain[1]))
     limits = {"max_ulp", "max_abs", "domain", "max_nonfinite"}

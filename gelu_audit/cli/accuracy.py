@@ -13,15 +13,25 @@ from gelu_audit.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
     RichProgress,
-    parse_chunk_size,
+    against_option,
+    also_option,
     check_sampling,
     default_jobs,
+    details_option,
+    device_option,
     dtype_names,
+    dtype_option,
     format_option,
+    impl_option,
+    output_option,
     parse_also,
+    parse_chunk_size,
     place_document,
     plugin_options,
     plugin_settings,
+    profile_option,
+    progress_option,
+    sampling_option,
     split_list,
     use_color,
 )
@@ -34,47 +44,88 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @click.command()
 @config_option
-@click.option("-d", "--dtype", "dtypes", multiple=True, metavar="DTYPE",
-              help="fp16, bf16, fp32, fp64 (aliases: half, bfloat16, float, double…); "
-                   "repeat or comma-separate. Default: all four.")
-@click.option("-i", "--impl", "impls", multiple=True, metavar="NAME",
-              help="Implementation name (see `gelu-audit list`) or MODULE:FUNCTION (your own); "
-                   "repeatable. Default: every available one.")
-@click.option("--device", "devices", multiple=True, metavar="DEVICE",
-              help="cpu, cuda or cuda:N; repeatable. Default: cpu, and cuda when present.")
-@click.option("--samples", type=int, default=None, metavar="N",
-              help="Sample size for fp32/fp64 (defaults 20000 and 10000). fp16/bf16 are exhaustive.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fp32/fp64 sample.")
-@click.option("--range", "value_range", default=None, metavar="LO:HI",
-              help="Only audit inputs in [LO, HI], e.g. -8:8 or :0.")
-@click.option("--max-ulp", type=float, default=None, metavar="N",
-              help="Gate: exit 1 when any case exceeds N ULP (or has non-finite mismatches).")
-@click.option("--against", type=click.Choice(["exact", "formula"]), default="exact", show_default=True,
-              help="What --max-ulp gates: the exact GELU, or the formula each implementation claims.")
-@click.option("--domain-tolerance", type=float, default=None, metavar="ULP",
-              help="ULP tolerance of the accurate domain. Default: --max-ulp, else 2.")
+@dtype_option(
+    "fp16, bf16, fp32, fp64 (aliases: half, bfloat16, float, double…); "
+    "repeat or comma-separate. Default: all four."
+)
+@impl_option(
+    "Implementation name (see `gelu-audit list`) or MODULE:FUNCTION (your own); "
+    "repeatable. Default: every available one."
+)
+@device_option("cpu, cuda or cuda:N; repeatable. Default: cpu, and cuda when present.")
+@sampling_option
+@click.option(
+    "--range",
+    "value_range",
+    default=None,
+    metavar="LO:HI",
+    help="Only audit inputs in [LO, HI], e.g. -8:8 or :0.",
+)
+@click.option(
+    "--max-ulp",
+    type=float,
+    default=None,
+    metavar="N",
+    help="Gate: exit 1 when any case exceeds N ULP (or has non-finite mismatches).",
+)
+@against_option("What --max-ulp gates: the exact GELU, or the formula each implementation claims.")
+@click.option(
+    "--domain-tolerance",
+    type=float,
+    default=None,
+    metavar="ULP",
+    help="ULP tolerance of the accurate domain. Default: --max-ulp, else 2.",
+)
 @format_option()
-@click.option("-o", "--output", default=None, metavar="FILE", help="Write the document to FILE (atomically).")
-@click.option("--also", multiple=True, metavar="FORMAT=FILE",
-              help="Also write the same report as FORMAT (json, markdown, junit, github, table) to FILE; repeatable.")
-@click.option("-j", "--jobs", type=int, default=None, metavar="N",
-              help="Processes for reference computation. Default: all cores.")
-@click.option("--cache-dir", default=None, metavar="DIR",
-              help="Reference table cache. Default: $GELU_AUDIT_CACHE_DIR or the user cache dir.")
-@click.option("--no-cache", is_flag=True, help="Compute reference tables without reading or writing the cache.")
-@click.option("--exhaustive", is_flag=True,
-              help="fp32: audit all 2^32 inputs (streamed, fast reference tier; minutes). "
-                   "fp16/bf16 are always exhaustive; fp64 cannot be.")
-@click.option("--chunk-size", default="1M", show_default=True, metavar="N",
-              help="With --exhaustive: points per work item (power of two, 32K to 1M).")
-@click.option("--shard", default=None, metavar="K/N",
-              help="With --exhaustive: audit only the K-th of N slices; combine with `gelu-audit merge`.")
+@output_option
+@also_option
+@click.option(
+    "-j",
+    "--jobs",
+    type=int,
+    default=None,
+    metavar="N",
+    help="Processes for reference computation. Default: all cores.",
+)
+@click.option(
+    "--cache-dir",
+    default=None,
+    metavar="DIR",
+    help="Reference table cache. Default: $GELU_AUDIT_CACHE_DIR or the user cache dir.",
+)
+@click.option(
+    "--no-cache", is_flag=True, help="Compute reference tables without reading or writing the cache."
+)
+@click.option(
+    "--exhaustive",
+    is_flag=True,
+    help="fp32: audit all 2^32 inputs (streamed, fast reference tier; minutes). "
+    "fp16/bf16 are always exhaustive; fp64 cannot be.",
+)
+@click.option(
+    "--chunk-size",
+    default="1M",
+    show_default=True,
+    metavar="N",
+    help="With --exhaustive: points per work item (power of two, 32K to 1M).",
+)
+@click.option(
+    "--shard",
+    default=None,
+    metavar="K/N",
+    help="With --exhaustive: audit only the K-th of N slices; combine with `gelu-audit merge`.",
+)
 @click.option("--top", type=int, default=5, show_default=True, help="Worst inputs kept per case.")
-@click.option("--details", is_flag=True, help="Table format: list worst inputs and histograms too.")
-@click.option("--profile", is_flag=True, help="Table format: add where the error is, per binade of x.")
-@click.option("--plot", "plot_file", default=None, metavar="FILE",
-              help="Also draw error against x and the histograms to FILE (.png or .svg; needs gelu-audit[plot]).")
-@click.option("--no-progress", is_flag=True, help="No progress bars on stderr.")
+@details_option
+@profile_option
+@click.option(
+    "--plot",
+    "plot_file",
+    default=None,
+    metavar="FILE",
+    help="Also draw error against x and the histograms to FILE (.png or .svg; needs gelu-audit[plot]).",
+)
+@progress_option
 @plugin_options
 def accuracy(**options: Any) -> None:
     """Audit accuracy in ULPs against correctly rounded mpmath references."""
@@ -127,8 +178,8 @@ def accuracy(**options: Any) -> None:
     report = run_audit(settings, RichProgress(not options["no_progress"]))
     environment = collect_environment()
     if plot_target:
-        from gelu_audit.report.plot import write_plots
         from gelu_audit.report.json_documents import accuracy_document
+        from gelu_audit.report.plot import write_plots
 
         for path in write_plots(accuracy_document(report, environment), plot_target):
             click.echo(f"gelu-audit: wrote {path}", err=True)
@@ -140,7 +191,7 @@ def emit_accuracy(report: AuditReport, environment: dict[str, Any], options: dic
     one measurement, as many views as CI needs."""
     from gelu_audit.report.render import render_accuracy
 
-    views = dict(details=options.get("details", False), profile=options.get("profile", False))
+    views = {"details": options.get("details", False), "profile": options.get("profile", False)}
     for output_format, file in parse_also(options.get("also", ())):
         place_document(render_accuracy(report, output_format, environment, **views), file)
     color = use_color() and options["output"] is None
@@ -153,11 +204,10 @@ def emit_accuracy(report: AuditReport, environment: dict[str, Any], options: dic
 @config_option
 @click.argument("reports", nargs=-1, required=True, metavar="SHARD.json...")
 @format_option()
-@click.option("-o", "--output", default=None, metavar="FILE", help="Write the document to FILE (atomically).")
-@click.option("--also", multiple=True, metavar="FORMAT=FILE",
-              help="Also write the same report as FORMAT (json, markdown, junit, github, table) to FILE; repeatable.")
-@click.option("--details", is_flag=True, help="Table format: list worst inputs and histograms too.")
-@click.option("--profile", is_flag=True, help="Table format: add where the error is, per binade of x.")
+@output_option
+@also_option
+@details_option
+@profile_option
 def merge(reports: tuple[str, ...], **options: Any) -> None:
     """Combine the JSON reports of `accuracy --exhaustive --shard K/N` into the whole run's report."""
     from gelu_audit.audits.merge import merge_shards

@@ -72,17 +72,24 @@ def _long_name(param: click.Parameter) -> str | None:
     return names[0][2:] if names else None
 
 
-def command_defaults(command: click.Command, ctx: click.Context, table: dict[str, Any],
-                     where: str) -> dict[str, Any]:  # fmt: skip
+def command_defaults(
+    command: click.Command, ctx: click.Context, table: dict[str, Any], where: str
+) -> dict[str, Any]:
     """Validate ``table``'s keys against ``command``'s options and convert every value; the
     ``default_map`` for the command. Errors name the file, table and key."""
-    options = {name: p for p in command.params if isinstance(p, click.Option)
-               if (name := _long_name(p)) and p.name not in NOT_CONFIGURABLE}  # fmt: skip
+    options = {
+        name: p
+        for p in command.params
+        if isinstance(p, click.Option)
+        if (name := _long_name(p)) and p.name not in NOT_CONFIGURABLE
+    }
     defaults: dict[str, Any] = {}
     for key, value in table.items():
         if key not in options:
-            raise UsageError(f"{where}: unknown key {key!r} (the keys are the long option names: "
-                             f"{', '.join(sorted(options))})")  # fmt: skip
+            raise UsageError(
+                f"{where}: unknown key {key!r} (the keys are the long option names: "
+                f"{', '.join(sorted(options))})"
+            )
         param = options[key]
         if param.multiple:
             value = value if isinstance(value, list) else [value]
@@ -111,14 +118,21 @@ def _check_meaning(key: str, value: Any, where: str) -> None:
     if key not in _PARSED or value is None:
         return
     from gelu_audit.audits.exhaustive import parse_shard
-    from gelu_audit.cli.options import parse_chunk_size, parse_sizes
-    from gelu_audit.numerics.formats import parse_format
-    from gelu_audit.implementations.devices import parse_device
-    from gelu_audit.numerics.inputs import parse_range
     from gelu_audit.audits.speed import parse_slowdown
+    from gelu_audit.cli.options import parse_chunk_size, parse_sizes
+    from gelu_audit.implementations.devices import parse_device
+    from gelu_audit.numerics.formats import parse_format
+    from gelu_audit.numerics.inputs import parse_range
 
-    parsers = {"dtype": parse_format, "device": parse_device, "range": parse_range, "sizes": parse_sizes,
-               "max-slowdown": parse_slowdown, "chunk-size": parse_chunk_size, "shard": parse_shard}  # fmt: skip
+    parsers = {
+        "dtype": parse_format,
+        "device": parse_device,
+        "range": parse_range,
+        "sizes": parse_sizes,
+        "max-slowdown": parse_slowdown,
+        "chunk-size": parse_chunk_size,
+        "shard": parse_shard,
+    }
     try:
         for item in value if isinstance(value, (list, tuple)) else [value]:
             for part in str(item).split(",") if key in ("dtype", "device") else [item]:
@@ -133,7 +147,7 @@ def apply_config(ctx: click.Context, path: str | None) -> None:
     from gelu_audit.audits.thresholds import parse_thresholds
 
     explicit = path is not None
-    file = Path(path) if explicit else find_pyproject(Path.cwd())
+    file = Path(path) if path is not None else find_pyproject(Path.cwd())
     ctx.meta["thresholds"] = ()
     ctx.meta["config_file"] = None
     if file is None:
@@ -152,8 +166,10 @@ def apply_config(ctx: click.Context, path: str | None) -> None:
         where = f"{file}: [tool.{TABLE}]"
         unknown_tables = [k for k, v in section.items() if isinstance(v, dict)]
         if unknown_tables:
-            raise UsageError(f"{where}: unknown table {unknown_tables[0]!r} "
-                             f"(the sub-tables are {', '.join(SUBCOMMAND_TABLES)} and threshold)")  # fmt: skip
+            raise UsageError(
+                f"{where}: unknown table {unknown_tables[0]!r} "
+                f"(the sub-tables are {', '.join(SUBCOMMAND_TABLES)} and threshold)"
+            )
         if "threshold" in table:
             ctx.meta["thresholds"] = parse_thresholds(table["threshold"], where)
     if not isinstance(section, dict):
@@ -169,7 +185,12 @@ def install_environment_variables(group: click.Group) -> None:
     for name, command in group.commands.items():
         for param in command.params:
             long_name = _long_name(param)
-            if isinstance(param, click.Option) and long_name and param.name not in NOT_CONFIGURABLE and not param.envvar:
+            if (
+                isinstance(param, click.Option)
+                and long_name
+                and param.name not in NOT_CONFIGURABLE
+                and not param.envvar
+            ):
                 param.envvar = f"{ENV_PREFIX}_{name}_{long_name}".upper().replace("-", "_")
                 param.show_envvar = False
 
@@ -183,6 +204,11 @@ def config_option(function: Any) -> Any:
         return value
 
     return click.option(
-        "--config", metavar="FILE", is_eager=True, expose_value=False, callback=callback,
-        help="Defaults from FILE ([tool.gelu-audit] of a pyproject.toml). Default: the nearest pyproject.toml.",
-    )(function)  # fmt: skip
+        "--config",
+        metavar="FILE",
+        is_eager=True,
+        expose_value=False,
+        callback=callback,
+        help="Defaults from FILE ([tool.gelu-audit] of a pyproject.toml). "
+        "Default: the nearest pyproject.toml.",
+    )(function)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-
 import click
 
 from gelu_audit.cli.options import (
+    device_option,
+    dtype_option,
     format_option,
     split_list,
     use_color,
@@ -14,8 +15,8 @@ from gelu_audit.report.output_format import LIST_FORMATS, OutputFormat
 
 
 @click.command("list")
-@click.option("-d", "--dtype", "dtypes", multiple=True, metavar="DTYPE", help="Only these dtypes.")
-@click.option("--device", "devices", multiple=True, metavar="DEVICE", help="Only these devices.")
+@dtype_option("Only these dtypes.")
+@device_option("Only these devices.")
 @format_option(LIST_FORMATS)
 def list_command(dtypes: tuple[str, ...], devices: tuple[str, ...], output_format: OutputFormat) -> None:
     """Show the implementations, where each can run here, and why not elsewhere."""

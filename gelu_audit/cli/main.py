@@ -1,8 +1,9 @@
 """The ``gelu-audit`` command group and its entry point, which maps every failure to an exit code.
 
-The command line is the only layer that prints or exits; one module per command beside this one. Exit codes (contract): 0 all checks pass; 1 a threshold
-or gate failed, or an implementation raised/returned garbage; 2 usage, configuration,
-environment or internal error, reported in one line (traceback only with GELU_AUDIT_DEBUG=1).
+The command line is the only layer that prints or exits; one module per command beside this
+one. Exit codes (contract): 0 all checks pass; 1 a threshold or gate failed, or an
+implementation raised/returned garbage; 2 usage, configuration, environment or internal error,
+reported in one line (traceback only with GELU_AUDIT_DEBUG=1).
 Heavy modules (torch, mpmath, the core) are imported inside the commands so `--help` is instant.
 """
 
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         fail(str(error))
     except click.ClickException as error:
         fail(error.format_message())
-    except Exception as error:  # noqa: BLE001 - the one place that turns bugs into exit 2
+    except Exception as error:
         if os.environ.get("GELU_AUDIT_DEBUG"):
             traceback.print_exc()
         fail(f"internal error: {type(error).__name__}: {error} (set GELU_AUDIT_DEBUG=1 for a traceback)")

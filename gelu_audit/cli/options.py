@@ -41,12 +41,21 @@ class RichProgress(ProgressSink):
             yield lambda _steps: None
             return
         from rich.progress import (
-            BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
             TimeRemainingColumn,
-        )  # fmt: skip
+        )
 
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
         with Progress(*columns, console=self.console, transient=True) as progress:
             task_id = progress.add_task(description, total=total)
             yield lambda steps: progress.advance(task_id, steps)
@@ -107,18 +116,46 @@ def default_jobs() -> int:
 
 def plugin_options(function: Any) -> Any:
     """The options that say what a ``MODULE:FUNCTION`` implementation computes."""
-    for option in reversed([
-        click.option("--impl-formula", type=click.Choice(FORMULA_NAMES), default="erf", show_default=True,
-                     help="Formula your MODULE:FUNCTION implementations claim."),
-        click.option("--impl-backend", type=click.Choice(["torch", "numpy"]), default="torch", show_default=True,
-                     help="They receive a torch tensor, or a NumPy array."),
-        click.option("--impl-dtypes", default="fp16,bf16,fp32,fp64", show_default=True, metavar="LIST",
-                     help="Dtypes they support."),
-        click.option("--impl-devices", default="cpu,cuda", show_default=True, metavar="LIST",
-                     help="Device kinds they support (cpu, cuda)."),
-        click.option("--impl-timeout", type=float, default=60.0, show_default=True, metavar="S",
-                     help="Seconds one call may take before the case is an error; 0: no limit."),
-    ]):  # fmt: skip
+    for option in reversed(
+        [
+            click.option(
+                "--impl-formula",
+                type=click.Choice(FORMULA_NAMES),
+                default="erf",
+                show_default=True,
+                help="Formula your MODULE:FUNCTION implementations claim.",
+            ),
+            click.option(
+                "--impl-backend",
+                type=click.Choice(["torch", "numpy"]),
+                default="torch",
+                show_default=True,
+                help="They receive a torch tensor, or a NumPy array.",
+            ),
+            click.option(
+                "--impl-dtypes",
+                default="fp16,bf16,fp32,fp64",
+                show_default=True,
+                metavar="LIST",
+                help="Dtypes they support.",
+            ),
+            click.option(
+                "--impl-devices",
+                default="cpu,cuda",
+                show_default=True,
+                metavar="LIST",
+                help="Device kinds they support (cpu, cuda).",
+            ),
+            click.option(
+                "--impl-timeout",
+                type=float,
+                default=60.0,
+                show_default=True,
+                metavar="S",
+                help="Seconds one call may take before the case is an error; 0: no limit.",
+            ),
+        ]
+    ):
         function = option(function)
     return function
 
@@ -137,7 +174,9 @@ def plugin_settings(options: dict[str, Any]) -> PluginOptions:
     dtypes = dtype_names((options["impl_dtypes"],))
     if not dtypes or not devices:
         raise UsageError("--impl-dtypes and --impl-devices must name at least one")
-    return PluginOptions(options["impl_formula"], options["impl_backend"], dtypes, tuple(devices), timeout or None)
+    return PluginOptions(
+        options["impl_formula"], options["impl_backend"], dtypes, tuple(devices), timeout or None
+    )
 
 
 def parse_size(text: str, option: str) -> int:
@@ -167,7 +206,8 @@ def parse_chunk_size(text: str) -> int:
 
 
 def format_option(
-    formats: tuple[OutputFormat, ...] = ALL_FORMATS, help: str = "Document written to stdout (or to --output)."
+    formats: tuple[OutputFormat, ...] = ALL_FORMATS,
+    help: str = "Document written to stdout (or to --output).",
 ) -> Callable[[Any], Any]:
     """``-f/--format``: one of ``formats``, handed to the command as an :class:`OutputFormat`."""
 
@@ -175,9 +215,15 @@ def format_option(
         return OutputFormat(value)
 
     return click.option(
-        "-f", "--format", "output_format", type=click.Choice(names(formats)), default="table",
-        show_default=True, callback=to_format, help=help,
-    )  # fmt: skip
+        "-f",
+        "--format",
+        "output_format",
+        type=click.Choice(names(formats)),
+        default="table",
+        show_default=True,
+        callback=to_format,
+        help=help,
+    )
 
 
 def parse_also(values: tuple[str, ...]) -> list[tuple[OutputFormat, str]]:
@@ -190,3 +236,66 @@ def parse_also(values: tuple[str, ...]) -> list[tuple[OutputFormat, str]]:
             raise UsageError(f"--also {value!r}: expected FORMAT=FILE with FORMAT one of {', '.join(known)}")
         pairs.append((OutputFormat(fmt), file))
     return pairs
+
+
+# --- options several commands share (one definition each, so they read and behave alike) -----
+
+Decorator = Callable[[Any], Any]
+
+
+def dtype_option(help: str) -> Decorator:
+    """``-d/--dtype``: repeatable, comma-separated allowed, aliases accepted."""
+    return click.option("-d", "--dtype", "dtypes", multiple=True, metavar="DTYPE", help=help)
+
+
+def impl_option(help: str) -> Decorator:
+    """``-i/--impl``: names from ``gelu-audit list``, or MODULE:FUNCTION."""
+    return click.option("-i", "--impl", "impls", multiple=True, metavar="NAME", help=help)
+
+
+def device_option(help: str) -> Decorator:
+    """``--device``: cpu, cuda or cuda:N."""
+    return click.option("--device", "devices", multiple=True, metavar="DEVICE", help=help)
+
+
+def against_option(help: str) -> Decorator:
+    """``--against exact|formula``: the exact GELU, or the formula each implementation claims."""
+    return click.option(
+        "--against", type=click.Choice(["exact", "formula"]), default="exact", show_default=True, help=help
+    )
+
+
+output_option = click.option(
+    "-o", "--output", default=None, metavar="FILE", help="Write the document to FILE (atomically)."
+)
+progress_option = click.option("--no-progress", is_flag=True, help="No progress bars on stderr.")
+also_option = click.option(
+    "--also",
+    multiple=True,
+    metavar="FORMAT=FILE",
+    help="Also write the same report as FORMAT (json, markdown, junit, github, table) to FILE; repeatable.",
+)
+details_option = click.option(
+    "--details", is_flag=True, help="Table format: list worst inputs and histograms too."
+)
+profile_option = click.option(
+    "--profile", is_flag=True, help="Table format: add where the error is, per binade of x."
+)
+sampling_options = (
+    click.option(
+        "--samples",
+        type=int,
+        default=None,
+        metavar="N",
+        help="Sample size for fp32/fp64 (defaults 20000 and 10000). fp16/bf16 are exhaustive.",
+    ),
+    click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fp32/fp64 sample."),
+)
+"""``--samples N --seed S``: the stratified sample of fp32/fp64 (checked by :func:`check_sampling`)."""
+
+
+def sampling_option(function: Any) -> Any:
+    """Both :data:`sampling_options`, in order."""
+    for option in reversed(sampling_options):
+        function = option(function)
+    return function

@@ -13,11 +13,17 @@ from gelu_audit.cli.options import (
     EXIT_OK,
     RichProgress,
     check_sampling,
+    device_option,
     dtype_names,
+    dtype_option,
     format_option,
+    impl_option,
+    output_option,
     place_document,
     plugin_options,
     plugin_settings,
+    progress_option,
+    sampling_option,
     split_list,
     use_color,
 )
@@ -26,20 +32,21 @@ from gelu_audit.report.output_format import PATHS_FORMATS
 
 @click.command()
 @config_option
-@click.option("-d", "--dtype", "dtypes", multiple=True, metavar="DTYPE",
-              help="One or several (fp16, bf16, fp32, fp64; comma-separated allowed). Default: all four.")
-@click.option("-i", "--impl", "impls", multiple=True, metavar="NAME",
-              help="PyTorch implementations to check. Default: every available one.")
-@click.option("--device", "devices", multiple=True, metavar="DEVICE", help="cpu, cuda or cuda:N. Default: cpu.")
-@click.option("--path", "paths", multiple=True, metavar="PATH",
-              help="Only these code paths (strided, transposed, offset, size-1, size-7, size-67, in-place, out).")
-@click.option("--samples", type=int, default=None, metavar="N",
-              help="fp32/fp64 sample size (default 20000/10000); fp16/bf16 are exhaustive.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fp32/fp64 sample.")
+@dtype_option("One or several (fp16, bf16, fp32, fp64; comma-separated allowed). Default: all four.")
+@impl_option("PyTorch implementations to check. Default: every available one.")
+@device_option("cpu, cuda or cuda:N. Default: cpu.")
+@click.option(
+    "--path",
+    "paths",
+    multiple=True,
+    metavar="PATH",
+    help="Only these code paths (strided, transposed, offset, size-1, size-7, size-67, in-place, out).",
+)
+@sampling_option
 @click.option("--top", type=int, default=5, show_default=True, help="Differing inputs kept per comparison.")
 @format_option(PATHS_FORMATS)
-@click.option("-o", "--output", default=None, metavar="FILE", help="Write the document to FILE (atomically).")
-@click.option("--no-progress", is_flag=True, help="No progress bars on stderr.")
+@output_option
+@progress_option
 @plugin_options
 def paths(**options: Any) -> None:
     """Check that layouts, sizes and in-place/out= calls of a PyTorch GELU give the same bits.
@@ -48,6 +55,7 @@ def paths(**options: Any) -> None:
     fails (each difference is reported with its input), 2 on bad usage."""
     from gelu_audit.audits.paths import PathsSettings, run_paths
     from gelu_audit.environment import collect_environment
+
     check_sampling(options["samples"], options["top"])
     dtypes = dtype_names(options["dtypes"])
     settings = PathsSettings(
@@ -55,9 +63,11 @@ def paths(**options: Any) -> None:
         implementations=tuple(split_list(options["impls"])),
         devices=tuple(split_list(options["devices"])) or ("cpu",),
         paths=tuple(split_list(options["paths"])),
-        samples=options["samples"], seed=options["seed"], top=options["top"],
+        samples=options["samples"],
+        seed=options["seed"],
+        top=options["top"],
         plugin_options=plugin_settings(options),
-    )  # fmt: skip
+    )
     report = run_paths(settings, RichProgress(not options["no_progress"]))
     from gelu_audit.report.render import render_paths
 

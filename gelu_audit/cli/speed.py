@@ -12,11 +12,16 @@ from gelu_audit.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
     RichProgress,
+    device_option,
     dtype_names,
+    dtype_option,
     format_option,
+    impl_option,
+    output_option,
     place_document,
     plugin_options,
     plugin_settings,
+    progress_option,
     split_list,
     use_color,
 )
@@ -25,23 +30,35 @@ from gelu_audit.errors import UsageError
 
 @click.command()
 @config_option
-@click.option("--device", "devices", multiple=True, metavar="DEVICE", help="cpu, cuda or cuda:N. Default: cpu.")
-@click.option("-d", "--dtype", "dtypes", multiple=True, metavar="DTYPE", help="One or several. Default: fp32.")
-@click.option("-i", "--impl", "impls", multiple=True, metavar="NAME", help="Default: all available built-ins.")
-@click.option("--sizes", default="1K,64K,1M,16M", show_default=True, help="Element counts (K/M = 1024/1024²).")
+@device_option("cpu, cuda or cuda:N. Default: cpu.")
+@dtype_option("One or several. Default: fp32.")
+@impl_option("Default: all available built-ins.")
+@click.option(
+    "--sizes", default="1K,64K,1M,16M", show_default=True, help="Element counts (K/M = 1024/1024²)."
+)
 @click.option("--threads", type=int, default=None, help="CPU threads for torch (recorded in the report).")
 @click.option("--samples", type=int, default=25, show_default=True, help="Timed samples per case.")
 @click.option("--warmup", type=float, default=0.1, show_default=True, help="Warm-up seconds per case.")
 @click.option("--baseline", default=None, metavar="FILE", help="A previous `speed --format json` report.")
-@click.option("--max-slowdown", default="10%", show_default=True,
-              help="With --baseline: the copy-normalised slowdown that counts as a regression.")
+@click.option(
+    "--max-slowdown",
+    default="10%",
+    show_default=True,
+    help="With --baseline: the copy-normalised slowdown that counts as a regression.",
+)
 @format_option()
-@click.option("-o", "--output", default=None, metavar="FILE", help="Write the document to FILE (atomically).")
-@click.option("--no-progress", is_flag=True, help="No progress bars on stderr.")
+@output_option
+@progress_option
 @plugin_options
 def speed(**options: Any) -> None:
     """Time implementations against a plain copy of the same size (the bandwidth limit)."""
-    from gelu_audit.audits.speed import SpeedSettings, TimingProtocol, compare_with_baseline, parse_slowdown, run_speed
+    from gelu_audit.audits.speed import (
+        SpeedSettings,
+        TimingProtocol,
+        compare_with_baseline,
+        parse_slowdown,
+        run_speed,
+    )
     from gelu_audit.cli.options import parse_sizes
     from gelu_audit.report.envelope import DocumentKind, load_document
     from gelu_audit.report.render import render_speed
@@ -65,7 +82,9 @@ def speed(**options: Any) -> None:
         plugin_options=plugin_settings(options),
     )
     report = run_speed(settings, RichProgress(not options["no_progress"]))
-    comparisons = None if baseline is None else compare_with_baseline(report.cases, baseline["cases"], max_slowdown)
+    comparisons = (
+        None if baseline is None else compare_with_baseline(report.cases, baseline["cases"], max_slowdown)
+    )
     color = use_color() and options["output"] is None
     allowed = max_slowdown if baseline else None
     text = render_speed(report, comparisons, allowed, options["output_format"], color=color)

@@ -67,10 +67,17 @@ def availability_rows(formats: list[FloatFormat], devices: list[str]) -> list[di
         for device in devices:
             for fmt in formats:
                 reason = device_unavailable_reason(device) or unavailable_reason(impl, device, fmt)
-                rows.append({
-                    "implementation": impl.name, "backend": impl.backend, "formula": impl.formula.name,
-                    "device": device, "dtype": fmt.name, "available": reason is None,
-                    "reason": None if reason is None else reason.message,
-                    "description": impl.description, "notes": list(impl.notes),
-                })  # fmt: skip
+                rows.append(
+                    {
+                        "implementation": impl.name,
+                        "backend": impl.backend,
+                        "formula": impl.formula.name,
+                        "device": device,
+                        "dtype": fmt.name,
+                        "available": reason is None,
+                        "reason": None if reason is None else reason.message,
+                        "description": impl.description,
+                        "notes": list(impl.notes),
+                    }
+                )
     return rows

@@ -88,7 +88,7 @@ def _torch_gelu_clip10(x: Any) -> Any:
 def _numpy_erf(x: np.ndarray) -> np.ndarray:
     wide = x.astype(np.float64)
     erf = np.frompyfunc(math.erf, 1, 1)
-    y = 0.5 * wide * (1.0 + erf(wide / math.sqrt(2.0)).astype(np.float64))
+    y = 0.5 * wide * (1.0 + np.asarray(erf(wide / math.sqrt(2.0)), dtype=np.float64))
     return y.astype(x.dtype)
 
 
@@ -109,65 +109,101 @@ def _numpy_sigmoid(x: np.ndarray) -> np.ndarray:
         return x * (c(1.0) / (c(1.0) + np.exp(-(c(SIGMOID_SLOPE_F64) * x))))
 
 
-_ONEDNN_NOTE = (
-    "CPU: contiguous fp32/bf16 tensors go to oneDNN; fp16, fp64 and non-contiguous ones to ATen"
-)
+_ONEDNN_NOTE = "CPU: contiguous fp32/bf16 tensors go to oneDNN; fp16, fp64 and non-contiguous ones to ATen"
 
 
 def builtin_implementations() -> list[Implementation]:
     """The built-in implementations, in report order."""
     return [
         Implementation(
-            "torch-gelu", "torch", ERF, _torch_gelu,
-            "torch.nn.functional.gelu(x)", notes=(_ONEDNN_NOTE,), torch_gelu_approximate="none",
+            "torch-gelu",
+            "torch",
+            ERF,
+            _torch_gelu,
+            "torch.nn.functional.gelu(x)",
+            notes=(_ONEDNN_NOTE,),
+            torch_gelu_approximate="none",
         ),
         Implementation(
-            "torch-gelu-aten", "torch", ERF, _torch_gelu_aten,
+            "torch-gelu-aten",
+            "torch",
+            ERF,
+            _torch_gelu_aten,
             "F.gelu(x) under torch.backends.mkldnn.flags(enabled=False): ATen's own CPU kernel",
             cpu_only=True,
         ),
         Implementation(
-            "torch-gelu-tanh", "torch", TANH, _torch_gelu_tanh,
-            'torch.nn.functional.gelu(x, approximate="tanh")', notes=(_ONEDNN_NOTE,),
+            "torch-gelu-tanh",
+            "torch",
+            TANH,
+            _torch_gelu_tanh,
+            'torch.nn.functional.gelu(x, approximate="tanh")',
+            notes=(_ONEDNN_NOTE,),
             torch_gelu_approximate="tanh",
         ),
         Implementation(
-            "torch-gelu-tanh-aten", "torch", TANH, _torch_gelu_tanh_aten,
+            "torch-gelu-tanh-aten",
+            "torch",
+            TANH,
+            _torch_gelu_tanh_aten,
             'F.gelu(x, approximate="tanh") with oneDNN disabled: ATen\'s own CPU kernel',
             cpu_only=True,
         ),
         Implementation(
-            "torch-quick-gelu", "torch", SIGMOID, _torch_quick_gelu,
+            "torch-quick-gelu",
+            "torch",
+            SIGMOID,
+            _torch_quick_gelu,
             "x * torch.sigmoid(1.702 * x), op by op in the dtype",
         ),
         Implementation(
-            "torch-erf-composite", "torch", ERF, _torch_erf_composite,
+            "torch-erf-composite",
+            "torch",
+            ERF,
+            _torch_erf_composite,
             "0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0))), op by op in the dtype",
         ),
         Implementation(
-            "torch-tanh-pow", "torch", TANH, _torch_tanh_pow,
+            "torch-tanh-pow",
+            "torch",
+            TANH,
+            _torch_tanh_pow,
             "0.5*x*(1+torch.tanh(√(2/π)*(x+0.044715*torch.pow(x, 3.0)))), op by op in the dtype",
         ),
         Implementation(
-            "torch-tanh-fast", "torch", TANH, _torch_tanh_fast,
+            "torch-tanh-fast",
+            "torch",
+            TANH,
+            _torch_tanh_fast,
             "0.5*x*(1+torch.tanh(0.7978845608*x*(1+0.044715*x*x))), op by op in the dtype "
             "(truncated √(2/π), factored cubic)",
         ),
         Implementation(
-            "torch-gelu-clip10", "torch", ERF, _torch_gelu_clip10,
+            "torch-gelu-clip10",
+            "torch",
+            ERF,
+            _torch_gelu_clip10,
             "torch.clamp(F.gelu(x), -10, 10): GELU with its output clipped to [-10, 10]",
         ),
         Implementation(
-            "numpy-erf", "numpy", ERF, _numpy_erf,
+            "numpy-erf",
+            "numpy",
+            ERF,
+            _numpy_erf,
             "0.5*x*(1+math.erf(x/√2)) in float64, rounded once to the dtype",
         ),
         Implementation(
-            "numpy-tanh", "numpy", TANH, _numpy_tanh,
-            "0.5*x*(1+np.tanh(√(2/π)*(x+0.044715*x*x*x))), op by op in the dtype "
-            "(bf16 through ml_dtypes)",
+            "numpy-tanh",
+            "numpy",
+            TANH,
+            _numpy_tanh,
+            "0.5*x*(1+np.tanh(√(2/π)*(x+0.044715*x*x*x))), op by op in the dtype (bf16 through ml_dtypes)",
         ),
         Implementation(
-            "numpy-sigmoid", "numpy", SIGMOID, _numpy_sigmoid,
+            "numpy-sigmoid",
+            "numpy",
+            SIGMOID,
+            _numpy_sigmoid,
             "x*(1/(1+np.exp(-(1.702*x)))), op by op in the dtype (bf16 through ml_dtypes)",
         ),
-    ]  # fmt: skip
+    ]

@@ -15,9 +15,9 @@ from __future__ import annotations
 import types
 from typing import Any
 
+from gelu_audit.implementations.model import Implementation, ImplementationUnavailable, first_line
 from gelu_audit.numerics.formats import FloatFormat
 from gelu_audit.numerics.formulas import ERF, TANH
-from gelu_audit.implementations.model import Implementation, ImplementationUnavailable, first_line
 
 _COMPILED: dict[tuple[str, str, str], Any] = {}
 
@@ -62,7 +62,7 @@ def compile_requirement(device: str, fmt: FloatFormat) -> str | None:
 
         try:
             get_cpp_compiler()
-        except Exception as error:  # noqa: BLE001 - any failure means no usable compiler
+        except Exception as error:
             return f"torch.compile on the CPU needs a C++ compiler (Inductor found none: {first_line(error)})"
         return None
     from torch.utils._triton import has_triton
@@ -79,7 +79,7 @@ def _prepare(approximate: str) -> Any:
         x = torch.linspace(-4.0, 4.0, 37, dtype=getattr(torch, fmt.torch_dtype))
         try:
             compiled_gelu(approximate, device, str(x.dtype))(x.to(device))
-        except Exception as error:  # noqa: BLE001 - compiler failures are reported as the reason
+        except Exception as error:
             raise ImplementationUnavailable(f"torch.compile failed: {first_line(error)}") from error
 
     return prepare
@@ -92,20 +92,32 @@ def _run(approximate: str) -> Any:
     return run
 
 
-_COMPILE_NOTE = "compiled with torch.compile (Inductor, dynamic shapes) once per dtype and device before the audit"
+_COMPILE_NOTE = (
+    "compiled with torch.compile (Inductor, dynamic shapes) once per dtype and device before the audit"
+)
 
 
 def compiled_implementations() -> list[Implementation]:
     """The compiled rows, in report order."""
     return [
         Implementation(
-            "torch-compile-gelu", "torch", ERF, _run("none"),
+            "torch-compile-gelu",
+            "torch",
+            ERF,
+            _run("none"),
             "torch.compile(F.gelu)(x): Inductor's generated kernel (C++ on CPU, Triton on CUDA)",
-            notes=(_COMPILE_NOTE,), requires=compile_requirement, prepare=_prepare("none"),
+            notes=(_COMPILE_NOTE,),
+            requires=compile_requirement,
+            prepare=_prepare("none"),
         ),
         Implementation(
-            "torch-compile-gelu-tanh", "torch", TANH, _run("tanh"),
+            "torch-compile-gelu-tanh",
+            "torch",
+            TANH,
+            _run("tanh"),
             'torch.compile(F.gelu, approximate="tanh")(x): Inductor\'s generated kernel',
-            notes=(_COMPILE_NOTE,), requires=compile_requirement, prepare=_prepare("tanh"),
+            notes=(_COMPILE_NOTE,),
+            requires=compile_requirement,
+            prepare=_prepare("tanh"),
         ),
-    ]  # fmt: skip
+    ]

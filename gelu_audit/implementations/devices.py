@@ -8,6 +8,7 @@ from __future__ import annotations
 from gelu_audit.errors import EnvironmentUnavailableError, UsageError
 from gelu_audit.implementations.model import SkipKind, SkipReason
 
+
 def parse_device(text: str) -> str:
     """Normalise a device name: ``cpu``, ``cuda`` (= ``cuda:0``) or ``cuda:N``."""
     name = text.strip().lower()

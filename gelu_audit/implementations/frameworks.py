@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from gelu_audit.implementations.model import Implementation, first_line
 from gelu_audit.numerics.formats import FloatFormat, format_of_array
 from gelu_audit.numerics.formulas import ERF, TANH
-from gelu_audit.implementations.model import Implementation, first_line
 
 
 def _missing(module: str, extra: str) -> str | None:
@@ -51,7 +51,7 @@ def _jax_requirement(device: str, fmt: FloatFormat) -> str | None:
         return reason
     try:
         _jax()
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         return f"jax does not import: {first_line(error)}"
     return None
 
@@ -72,10 +72,11 @@ def gelu_model(approximate: str, fmt: FloatFormat) -> bytes:
     element = getattr(TensorProto, _ONNX_TYPES[fmt.name])
     node = helper.make_node("Gelu", ["x"], ["y"], approximate=approximate)
     graph = helper.make_graph(
-        [node], "gelu",
+        [node],
+        "gelu",
         [helper.make_tensor_value_info("x", element, [None])],
         [helper.make_tensor_value_info("y", element, [None])],
-    )  # fmt: skip
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)])
     model.ir_version = 10  # what onnxruntime >= 1.17 reads; newer onnx writes a newer default
     return model.SerializeToString()
@@ -117,7 +118,7 @@ def _ort_requirement(approximate: str) -> Any:
             return reason
         try:
             ort_session(approximate, fmt)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             # "[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : Could not find ..." -> the last part
             message = first_line(error).rsplit(" : ", 1)[-1]
             return f"onnxruntime {_ort_version()} has no CPU kernel for Gelu in {fmt}: {message}"
@@ -130,24 +131,40 @@ def framework_implementations() -> list[Implementation]:
     """JAX and ONNX Runtime rows, in report order (listed whether or not installed)."""
     return [
         Implementation(
-            "jax-gelu", "jax", ERF, _jax_gelu(False),
+            "jax-gelu",
+            "jax",
+            ERF,
+            _jax_gelu(False),
             "jax.nn.gelu(x, approximate=False): (x/2)·erfc(−x/√2), XLA on the CPU",
-            cpu_only=True, requires=_jax_requirement,
-        ),
-        Implementation(
-            "jax-gelu-tanh", "jax", TANH, _jax_gelu(True),
-            "jax.nn.gelu(x): approximate=True, JAX's default, is the tanh form; XLA on the CPU",
-            cpu_only=True, notes=("jax.nn.gelu defaults to approximate=True (tanh)",),
+            cpu_only=True,
             requires=_jax_requirement,
         ),
         Implementation(
-            "onnxruntime-gelu", "onnxruntime", ERF, _ort_gelu("none"),
-            f"ONNX Gelu (opset {ONNX_OPSET}, approximate=\"none\") in an onnxruntime CPU session",
-            cpu_only=True, requires=_ort_requirement("none"),
+            "jax-gelu-tanh",
+            "jax",
+            TANH,
+            _jax_gelu(True),
+            "jax.nn.gelu(x): approximate=True, JAX's default, is the tanh form; XLA on the CPU",
+            cpu_only=True,
+            notes=("jax.nn.gelu defaults to approximate=True (tanh)",),
+            requires=_jax_requirement,
         ),
         Implementation(
-            "onnxruntime-gelu-tanh", "onnxruntime", TANH, _ort_gelu("tanh"),
-            f"ONNX Gelu (opset {ONNX_OPSET}, approximate=\"tanh\") in an onnxruntime CPU session",
-            cpu_only=True, requires=_ort_requirement("tanh"),
+            "onnxruntime-gelu",
+            "onnxruntime",
+            ERF,
+            _ort_gelu("none"),
+            f'ONNX Gelu (opset {ONNX_OPSET}, approximate="none") in an onnxruntime CPU session',
+            cpu_only=True,
+            requires=_ort_requirement("none"),
         ),
-    ]  # fmt: skip
+        Implementation(
+            "onnxruntime-gelu-tanh",
+            "onnxruntime",
+            TANH,
+            _ort_gelu("tanh"),
+            f'ONNX Gelu (opset {ONNX_OPSET}, approximate="tanh") in an onnxruntime CPU session',
+            cpu_only=True,
+            requires=_ort_requirement("tanh"),
+        ),
+    ]

@@ -25,6 +25,7 @@ from typing import Any
 
 from gelu_audit.errors import UsageError
 from gelu_audit.implementations.model import ALL_DTYPES, Implementation, first_line
+from gelu_audit.numerics.formats import FloatFormat
 from gelu_audit.numerics.formulas import ERF, FORMULA_NAMES, FORMULAS
 
 ENTRY_POINT_GROUP = "gelu_audit.implementations"
@@ -47,15 +48,26 @@ class PluginOptions:
     """Seconds one call may take before the case is reported as an error; None: no limit."""
 
 
-def gelu_kernel(*, formula: str = "erf", backend: str = "torch", dtypes: tuple[str, ...] | None = None,
-                devices: tuple[str, ...] | None = None, description: str | None = None) -> Callable[[Any], Any]:  # fmt: skip
+def gelu_kernel(
+    *,
+    formula: str = "erf",
+    backend: str = "torch",
+    dtypes: tuple[str, ...] | None = None,
+    devices: tuple[str, ...] | None = None,
+    description: str | None = None,
+) -> Callable[[Any], Any]:
     """Decorate a GELU to say what it computes, so no ``--impl-*`` option is needed::
 
-        @gelu_kernel(formula="tanh", backend="numpy", dtypes=("fp16", "fp32"))
-        def my_gelu(x): ...
+    @gelu_kernel(formula="tanh", backend="numpy", dtypes=("fp16", "fp32"))
+    def my_gelu(x): ...
     """
-    metadata = {"formula": formula, "backend": backend, "dtypes": dtypes, "devices": devices,
-                "description": description}  # fmt: skip
+    metadata = {
+        "formula": formula,
+        "backend": backend,
+        "dtypes": dtypes,
+        "devices": devices,
+        "description": description,
+    }
     _check_claims(metadata, "gelu_kernel")
 
     def mark(function: Any) -> Any:
@@ -71,7 +83,9 @@ def _check_claims(claims: dict[str, Any], where: str) -> None:
             f"{where}: formula must be one of {', '.join(FORMULA_NAMES)}, not {claims.get('formula')!r}"
         )
     if claims.get("backend") not in BACKENDS:
-        raise UsageError(f"{where}: backend must be one of {', '.join(BACKENDS)}, not {claims.get('backend')!r}")
+        raise UsageError(
+            f"{where}: backend must be one of {', '.join(BACKENDS)}, not {claims.get('backend')!r}"
+        )
     for dtype in claims.get("dtypes") or ():
         if dtype not in ALL_DTYPES:
             raise UsageError(f"{where}: unknown dtype {dtype!r} (choose from {', '.join(ALL_DTYPES)})")
@@ -100,15 +114,20 @@ def implementation_from(obj: Any, name: str, options: PluginOptions, origin: str
     doc_lines = (obj.__doc__ or "").strip().splitlines()
     description = claims.get("description") or (doc_lines[0] if doc_lines else "")
     return Implementation(
-        name, backend, FORMULAS[formula], obj,
+        name,
+        backend,
+        FORMULAS[formula],
+        obj,
         f"{origin}{': ' + description if description else ''}",
-        dtypes=dtypes, cpu_only="cuda" not in devices or backend == "numpy",
+        dtypes=dtypes,
+        cpu_only="cuda" not in devices or backend == "numpy",
         notes=("plugin",) + (() if "cpu" in devices else ("declared for CUDA only",)),
-        requires=None if "cpu" in devices else _cuda_only, timeout=options.timeout,
-    )  # fmt: skip
+        requires=None if "cpu" in devices else _cuda_only,
+        timeout=options.timeout,
+    )
 
 
-def _cuda_only(device: str, fmt: Any) -> str | None:
+def _cuda_only(device: str, fmt: FloatFormat) -> str | None:
     return "declared for CUDA only" if device == "cpu" else None
 
 
@@ -119,7 +138,7 @@ def load_import_string(spec: str, options: PluginOptions) -> Implementation:
     module_name, attribute = spec.split(":", 1)
     try:
         module = importlib.import_module(module_name)
-    except Exception as error:  # noqa: BLE001 - any import failure is the user's to fix
+    except Exception as error:
         raise UsageError(f"--impl {spec}: cannot import {module_name!r} ({first_line(error)})") from None
     obj: Any = module
     for part in attribute.split("."):
@@ -138,11 +157,29 @@ def entry_point_implementations(options: PluginOptions | None = None) -> list[Im
         origin = f"entry point {entry.name} = {entry.value}"
         try:
             found.append(implementation_from(entry.load(), entry.name, options, origin))
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             reason = str(error) if isinstance(error, UsageError) else first_line(error)
-            found.append(Implementation(entry.name, "torch", ERF, _unloadable(reason), origin,
-                                        notes=("plugin",), requires=lambda device, fmt, r=reason: f"failed to load: {r}"))  # fmt: skip
+            found.append(
+                Implementation(
+                    entry.name,
+                    "torch",
+                    ERF,
+                    _unloadable(reason),
+                    origin,
+                    notes=("plugin",),
+                    requires=_failed_to_load(reason),
+                )
+            )
     return found
+
+
+def _failed_to_load(reason: str) -> Callable[[str, FloatFormat], str | None]:
+    """The requirement of a plugin that did not load: never met, with why."""
+
+    def requirement(device: str, fmt: FloatFormat) -> str | None:
+        return f"failed to load: {reason}"
+
+    return requirement
 
 
 def _unloadable(reason: str) -> Callable[[Any], Any]:

@@ -41,8 +41,10 @@ def implementation_named(
         return load_import_string(name, plugin_options or PluginOptions())
     known = registry(plugin_options) if known is None else known
     if name not in known:
-        raise UsageError(f"unknown implementation {name!r}; `gelu-audit list` shows the names, "
-                         "and MODULE:FUNCTION audits your own")  # fmt: skip
+        raise UsageError(
+            f"unknown implementation {name!r}; `gelu-audit list` shows the names, "
+            "and MODULE:FUNCTION audits your own"
+        )
     return known[name]
 
 

@@ -24,6 +24,7 @@ Route = Callable[[Implementation, Any], Any]
 """How an input reaches the implementation: ``route(impl, x)`` returns its answers for ``x``
 (a layout, a size or an API of ``gelu-audit paths``). The default calls ``impl.function(x)``."""
 
+
 def _torch_dtype(fmt: FloatFormat) -> Any:
     import torch
 
@@ -93,7 +94,7 @@ def with_timeout(function: Callable[[Any], Any], seconds: float | None) -> Calla
         def call() -> None:
             try:
                 outcome["value"] = function(x)
-            except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
+            except BaseException as error:
                 outcome["error"] = error
 
         worker = threading.Thread(target=call, name="gelu-audit-plugin", daemon=True)
@@ -131,7 +132,7 @@ def run_implementation(
             out = with_timeout(lambda value: route(impl, value), impl.timeout)(x)
     except ImplementationError:
         raise
-    except Exception as error:  # noqa: BLE001 - any failure of user code is reported
+    except Exception as error:
         raise ImplementationError(f"raised {first_line(error)}") from error
     if impl.backend == "torch" and device.startswith("cuda"):
         import torch

@@ -39,8 +39,8 @@ class ReferenceValues:
     def __len__(self) -> int:
         return len(self.rounded)
 
-    def take(self, index: np.ndarray) -> ReferenceValues:
-        """The references at the given positions (an index array or a boolean mask)."""
+    def take(self, index: np.ndarray | slice) -> ReferenceValues:
+        """The references at the given positions (an index array, a boolean mask or a slice)."""
         return ReferenceValues(
             self.binade[index], self.mant_hi[index], self.mant_lo[index], self.rounded[index]
         )

@@ -91,11 +91,22 @@ FORMATS: dict[str, FloatFormat] = {f.name: f for f in (FP16, BF16, FP32, FP64)}
 """The supported formats in report order (narrow to wide)."""
 
 ALIASES: dict[str, str] = {
-    "fp16": "fp16", "float16": "fp16", "half": "fp16", "f16": "fp16",
-    "bf16": "bf16", "bfloat16": "bf16",
-    "fp32": "fp32", "float32": "fp32", "float": "fp32", "f32": "fp32", "single": "fp32",
-    "fp64": "fp64", "float64": "fp64", "double": "fp64", "f64": "fp64",
-}  # fmt: skip
+    "fp16": "fp16",
+    "float16": "fp16",
+    "half": "fp16",
+    "f16": "fp16",
+    "bf16": "bf16",
+    "bfloat16": "bf16",
+    "fp32": "fp32",
+    "float32": "fp32",
+    "float": "fp32",
+    "f32": "fp32",
+    "single": "fp32",
+    "fp64": "fp64",
+    "float64": "fp64",
+    "double": "fp64",
+    "f64": "fp64",
+}
 
 
 def parse_format(text: str) -> FloatFormat:

@@ -129,7 +129,6 @@ def _erf_float64(x: np.ndarray) -> np.ndarray:
     carries no amplified argument error, and erfcx is well conditioned; for x ≥ 0,
     (x/2)·(1 + erf(x/√2)) with 1 + erf in [1, 2]."""
     import numpy as np
-
     from scipy import special
 
     y = np.empty_like(x)
@@ -155,7 +154,6 @@ def _erf_amplification_array(ax: np.ndarray) -> np.ndarray:
 
 def _erf_tail_mass(x: np.ndarray) -> np.ndarray:
     import numpy as np
-
     from scipy import special
 
     with np.errstate(over="ignore", under="ignore"):
@@ -164,7 +162,6 @@ def _erf_tail_mass(x: np.ndarray) -> np.ndarray:
 
 def _erf_log2_magnitude(x: np.ndarray) -> np.ndarray:
     import numpy as np
-
     from scipy import special
 
     with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):

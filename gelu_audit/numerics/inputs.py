@@ -113,7 +113,7 @@ def exhaustive_inputs(fmt: FloatFormat, value_range: ValueRange | None = None) -
     return InputSet(fmt, patterns, values, "exhaustive", value_range=value_range)
 
 
-def _ordinal_to_pattern(fmt: FloatFormat, ordinals: np.ndarray) -> np.ndarray:
+def _ordinal_to_pattern(fmt: FloatFormat, ordinals: np.ndarray | list[int]) -> np.ndarray:
     ordinals = np.asarray(ordinals, dtype=np.int64)
     magnitude = np.abs(ordinals).astype(np.uint64)
     sign = np.where(ordinals < 0, np.uint64(fmt.sign_mask), np.uint64(0))
@@ -172,11 +172,11 @@ def stratified_inputs(
     tail = underflow_threshold(fmt) + 1.0
     regions = [(-tail, -3.0, 0.4), (-3.0, 3.0, 0.4), (3.0, 12.0, 0.2)]
     remaining = max(0, samples - sum(len(c) for c in chosen))
-    for a, b, share in regions:
-        a, b = max(a, lo), min(b, hi)
-        if a >= b:
+    for region_lo, region_hi, share in regions:
+        region_lo, region_hi = max(region_lo, lo), min(region_hi, hi)
+        if region_lo >= region_hi:
             continue
-        drawn = rng.uniform(a, b, size=int(remaining * share))
+        drawn = rng.uniform(region_lo, region_hi, size=int(remaining * share))
         chosen.append(values_to_patterns(fmt, drawn))
 
     specials = special_values(fmt)

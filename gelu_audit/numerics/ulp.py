@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from gelu_audit.numerics.formats import FloatFormat, ordinals, ulp_exponent
 from gelu_audit.numerics.exact_values import ReferenceValues
+from gelu_audit.numerics.formats import FloatFormat, ordinals, ulp_exponent
 
 HISTOGRAM_EDGES: tuple[float, ...] = (0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000)
 """Upper edges of the ULP histogram's bins; a bin for exactly 0 comes first, >1000 last."""
 
 HISTOGRAM_LABELS: tuple[str, ...] = (
-    ("0",) + tuple(f"≤{e:g}" for e in HISTOGRAM_EDGES) + (f">{HISTOGRAM_EDGES[-1]:g}",)
+    "0",
+    *tuple(f"≤{e:g}" for e in HISTOGRAM_EDGES),
+    f">{HISTOGRAM_EDGES[-1]:g}",
 )
 
 # --- error arithmetic -------------------------------------------------------------------------
@@ -31,7 +33,7 @@ def ulp_errors(fmt: FloatFormat, got: np.ndarray, ref: ReferenceValues) -> np.nd
     finite = np.isfinite(got) & np.isfinite(ref.mant_hi)
     zero_ref = ref.mant_hi == 0
     binade = np.where(zero_ref, fmt.emin - 1, ref.binade)
-    quantum = ulp_exponent(fmt, binade).astype(np.int64)
+    quantum = np.asarray(ulp_exponent(fmt, binade)).astype(np.int64)
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         scaled_got = np.ldexp(np.where(finite, got, 0.0), np.clip(-quantum, -4000, 4000).astype(np.int32))
         shift = np.clip(binade - quantum, -4000, 4000).astype(np.int32)

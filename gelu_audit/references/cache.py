@@ -21,6 +21,7 @@ from gelu_audit.numerics.formats import FloatFormat, all_patterns, patterns_to_v
 from gelu_audit.numerics.formulas import Formula
 from gelu_audit.references.mpmath_ziv import REFERENCE_VERSION, ProgressCallback, compute_references
 
+
 def default_cache_dir() -> Path:
     """``$GELU_AUDIT_CACHE_DIR``, else the platform's user cache directory + ``gelu-audit``."""
     override = os.environ.get("GELU_AUDIT_CACHE_DIR")
@@ -70,7 +71,7 @@ def load_cached_table(path: Path, formula: Formula, fmt: FloatFormat) -> Referen
             meta = json.loads(str(data["meta"]))
             arrays = {name: data[name] for name in _ARRAY_NAMES}
             digest = str(data["digest"])
-    except Exception:  # noqa: BLE001 - any unreadable file is simply not trusted
+    except Exception:
         return None
     if meta != _cache_meta(formula, fmt):
         return None
@@ -123,12 +124,11 @@ def exhaustive_table(
     """
     path = cache_path(cache_dir, formula, fmt) if cache_dir is not None else None
     reason = None
-    if path is not None:
-        if path.exists():
-            table = load_cached_table(path, formula, fmt)
-            if table is not None:
-                return table, TableSource(str(path), True, None)
-            reason = "cache file damaged or foreign; rebuilt"
+    if path is not None and path.exists():
+        table = load_cached_table(path, formula, fmt)
+        if table is not None:
+            return table, TableSource(str(path), True, None)
+        reason = "cache file damaged or foreign; rebuilt"
     values = patterns_to_values(fmt, all_patterns(fmt))
     table = compute_references(formula, fmt, values, jobs=jobs, progress=progress)
     if path is not None:

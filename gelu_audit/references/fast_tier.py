@@ -124,7 +124,9 @@ class TierCounts:
 
 
 BLOCK = 1 << 15
-"""Points per block: the temporaries of a 32K block (256 KiB) stay in cache and in malloc's heap; from 64K on glibc returns them to the system and every block pays page faults again (measured 10x slower)."""
+"""Points per block: the temporaries of a 32K block (256 KiB) stay in cache and in malloc's heap;
+from 64K on glibc returns them to the system and every block pays page faults again (measured
+10x slower)."""
 
 _CODE = {name: i for i, name in enumerate(REGIONS)}
 
@@ -176,7 +178,8 @@ def _saturated(formula: Formula, fmt: FloatFormat, x: np.ndarray) -> tuple:
 
 
 def _underflow(formula: Formula, fmt: FloatFormat, x: np.ndarray) -> tuple:
-    """Region ``underflow`` for formula.deep_below < x ≤ UNDERFLOW_FROM: (decided, binade, hi, lo, rounded)."""
+    """Region ``underflow`` for formula.deep_below < x ≤ UNDERFLOW_FROM:
+    (decided, binade, hi, lo, rounded)."""
     log2y = formula.log2_magnitude(x)
     limit = fmt.emin - fmt.precision  # log2 of half the smallest subnormal
     done = log2y + 1e-6 + np.abs(log2y) * SATURATION_MARGIN < limit
@@ -194,9 +197,12 @@ def _fast(formula: Formula, fmt: FloatFormat, x: np.ndarray) -> tuple:
     low, high = y - radius, y + radius
     r_low, r_high = round_to_format(fmt, low), round_to_format(fmt, high)
     done = (
-        np.isfinite(y) & (y != 0) & (r_low == r_high)
-        & (np.signbit(r_low) == np.signbit(r_high)) & (binades(low) == binades(high))
-    )  # fmt: skip
+        np.isfinite(y)
+        & (y != 0)
+        & (r_low == r_high)
+        & (np.signbit(r_low) == np.signbit(r_high))
+        & (binades(low) == binades(high))
+    )
     mantissa, exponent = np.frexp(y[done])
     return done, exponent - 1, 2 * mantissa, 0.0, r_low[done]
 
@@ -205,10 +211,10 @@ def _fill_block(formula: Formula, fmt: FloatFormat, x: np.ndarray, out: _Block) 
     """Decide every point of one block, whole-block shortcuts first."""
     lowest, highest = x.min(), x.max()  # NaN if any NaN: no shortcut applies
     tiny_bound = math.ldexp(1.0, -fmt.precision - 4)
-    if 2.0**-1021 <= lowest and highest < tiny_bound or -tiny_bound < lowest and highest <= -(2.0**-1021):
+    if (lowest >= 2.0**-1021 and highest < tiny_bound) or (-tiny_bound < lowest and highest <= -(2.0**-1021)):
         out.assign(slice(None), "tiny", *_tiny(formula, fmt, x))
         return
-    if NO_DEFECT_FROM <= lowest and highest < np.inf:
+    if lowest >= NO_DEFECT_FROM and highest < np.inf:
         mantissa, exponent = np.frexp(x)
         below = mantissa == 0.5  # f(2^k) is just under 2^k
         out.assign(slice(None), "saturated", exponent - 1 - below, np.where(below, 2.0, 2 * mantissa), 0.0, x)

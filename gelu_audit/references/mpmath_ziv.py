@@ -117,6 +117,7 @@ def _binade(y: mpmath.mpf) -> int:
 
 # --- arrays of reference values ---------------------------------------------------------------
 
+
 def _reference_chunk(formula_name: str, fmt_name: str, values: np.ndarray) -> ReferenceValues:
     """Worker: references for one chunk of inputs (module level so processes can pickle it)."""
     fmt, formula = FORMATS[fmt_name], FORMULAS[formula_name]
@@ -154,12 +155,14 @@ def compute_references(
                 progress(len(chunk))
         return ReferenceValues.concatenate(parts)
     import multiprocessing
+    import multiprocessing.context
 
     # NOTE: fork where the platform has it: "spawn" re-imports the caller's __main__, which
     # fails from stdin or a notebook. The workers run mpmath only, never torch's thread pools.
     # Once JAX is loaded (its rows ran), its runtime threads make a fork unsafe (JAX warns of
     # deadlocks), so the workers come from a forkserver, started clean, instead.
     methods = multiprocessing.get_all_start_methods()
+    context: multiprocessing.context.BaseContext
     if "fork" in methods and "jax" not in sys.modules:
         context = multiprocessing.get_context("fork")
     else:

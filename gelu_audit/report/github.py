@@ -30,16 +30,25 @@ def render_accuracy_github(report: AuditReport) -> str:
         message = "\n".join(filter(None, [*verdict.reasons, worst_line(case)]))
         lines.append(github_annotation("error", title, message))
     failed = sum(not v.passed for v in report.verdicts)
-    summary = (f"{len(report.results)} case(s), {failed} failed, {len(report.skipped)} skipped, "
-               f"in {report.seconds:.1f} s")  # fmt: skip
+    summary = (
+        f"{len(report.results)} case(s), {failed} failed, {len(report.skipped)} skipped, "
+        f"in {report.seconds:.1f} s"
+    )
     lines.append(github_annotation("notice", "gelu-audit accuracy", summary))
     return "\n".join(lines) + "\n"
 
 
 def render_speed_github(report: SpeedReport, comparisons: list[BaselineChange] | None) -> str:
     failures = speed_failures(report, comparisons)
-    lines = [github_annotation("error", f"gelu-audit speed: {i} {t} {d} {format_size(s)}", why)
-             for (i, d, t, s), why in failures.items()]  # fmt: skip
-    lines.append(github_annotation("notice", "gelu-audit speed",
-                                   f"{len(report.cases)} case(s), {len(failures)} failed, in {report.seconds:.1f} s"))
+    lines = [
+        github_annotation("error", f"gelu-audit speed: {i} {t} {d} {format_size(s)}", why)
+        for (i, d, t, s), why in failures.items()
+    ]
+    lines.append(
+        github_annotation(
+            "notice",
+            "gelu-audit speed",
+            f"{len(report.cases)} case(s), {len(failures)} failed, in {report.seconds:.1f} s",
+        )
+    )
     return "\n".join(lines) + "\n"

@@ -13,7 +13,6 @@ from gelu_audit.audits.thresholds import Threshold
 from gelu_audit.report.envelope import DocumentKind, dumps, envelope, jsonable
 from gelu_audit.report.text import VERDICT_ORDER, sorted_changes
 
-
 # --- accuracy ---------------------------------------------------------------------------------
 
 
@@ -34,19 +33,30 @@ def settings_document(report: AuditReport) -> dict[str, Any]:
         "exhaustive": s.exhaustive,
         "chunk_size": s.chunk_size,
         "shard": str(s.shard) if s.shard else None,
-        "impl_options": {"formula": s.plugin_options.formula, "backend": s.plugin_options.backend,
-                         "dtypes": list(s.plugin_options.dtypes), "devices": list(s.plugin_options.devices),
-                         "timeout": s.plugin_options.timeout},
+        "impl_options": {
+            "formula": s.plugin_options.formula,
+            "backend": s.plugin_options.backend,
+            "dtypes": list(s.plugin_options.dtypes),
+            "devices": list(s.plugin_options.devices),
+            "timeout": s.plugin_options.timeout,
+        },
         "thresholds": [threshold_document(t) for t in s.thresholds],
     }
 
 
 def threshold_document(threshold: Threshold) -> dict[str, Any]:
     """A threshold as its configuration table (the same keys), so a report can be re-checked."""
-    entry: dict[str, Any] = {"implementation": threshold.implementation, "dtype": threshold.dtype,
-                             "device": threshold.device, "against": threshold.against}  # fmt: skip
-    for key, value in (("max-ulp", threshold.max_ulp), ("max-abs", threshold.max_abs),
-                       ("max-nonfinite", threshold.max_nonfinite)):  # fmt: skip
+    entry: dict[str, Any] = {
+        "implementation": threshold.implementation,
+        "dtype": threshold.dtype,
+        "device": threshold.device,
+        "against": threshold.against,
+    }
+    for key, value in (
+        ("max-ulp", threshold.max_ulp),
+        ("max-abs", threshold.max_abs),
+        ("max-nonfinite", threshold.max_nonfinite),
+    ):
         if value is not None:
             entry[key] = value
     if threshold.domain is not None:
@@ -109,28 +119,44 @@ def render_accuracy_json(report: AuditReport, environment: dict[str, Any]) -> st
 # --- speed ------------------------------------------------------------------------------------
 
 
-def speed_document(report: SpeedReport, comparisons: list[BaselineChange] | None,
-                   max_slowdown: float | None) -> dict[str, Any]:  # fmt: skip
+def speed_document(
+    report: SpeedReport, comparisons: list[BaselineChange] | None, max_slowdown: float | None
+) -> dict[str, Any]:
     s = report.settings
     return {
         **envelope(DocumentKind.SPEED),
         "environment": report.environment,
-        "settings": {"dtypes": list(s.dtypes), "implementations": list(s.implementations) or "all",
-                     "devices": list(s.devices), "sizes": list(s.sizes), "threads": s.threads,
-                     "protocol": jsonable(s.protocol)},  # fmt: skip
+        "settings": {
+            "dtypes": list(s.dtypes),
+            "implementations": list(s.implementations) or "all",
+            "devices": list(s.devices),
+            "sizes": list(s.sizes),
+            "threads": s.threads,
+            "protocol": jsonable(s.protocol),
+        },
         "cases": jsonable(report.cases),
-        "skipped": [dict(zip(("implementation", "device", "dtype", "reason"), row)) for row in report.skipped],
-        "comparison": None if comparisons is None else {
-            "max_slowdown": max_slowdown, "cases": jsonable(comparisons),
+        "skipped": [
+            dict(zip(("implementation", "device", "dtype", "reason"), row)) for row in report.skipped
+        ],
+        "comparison": None
+        if comparisons is None
+        else {
+            "max_slowdown": max_slowdown,
+            "cases": jsonable(comparisons),
             "regressions": sum(c.verdict == "regression" for c in comparisons),
-        },  # fmt: skip
-        "summary": {"cases": len(report.cases), "errors": sum(c.status == "error" for c in report.cases),
-                    "unstable": sum(bool(c.timing and c.timing.unstable) for c in report.cases),
-                    "seconds": report.seconds},  # fmt: skip
+        },
+        "summary": {
+            "cases": len(report.cases),
+            "errors": sum(c.status == "error" for c in report.cases),
+            "unstable": sum(bool(c.timing and c.timing.unstable) for c in report.cases),
+            "seconds": report.seconds,
+        },
     }
 
 
-def render_speed_json(report: SpeedReport, comparisons: list[BaselineChange] | None, max_slowdown: float | None) -> str:
+def render_speed_json(
+    report: SpeedReport, comparisons: list[BaselineChange] | None, max_slowdown: float | None
+) -> str:
     return dumps(speed_document(report, comparisons, max_slowdown))
 
 
@@ -142,9 +168,15 @@ def paths_document(report: PathsReport, environment: dict[str, Any]) -> dict[str
     chosen = [p for p in PATHS if not s.paths or p.name in s.paths]
     return {
         **envelope(DocumentKind.PATHS),
-        "settings": {"dtypes": list(s.dtypes), "implementations": list(s.implementations) or "all PyTorch ones",
-                     "devices": list(s.devices), "paths": [p.name for p in chosen], "samples": s.samples,
-                     "seed": s.seed, "top": s.top},  # fmt: skip
+        "settings": {
+            "dtypes": list(s.dtypes),
+            "implementations": list(s.implementations) or "all PyTorch ones",
+            "devices": list(s.devices),
+            "paths": [p.name for p in chosen],
+            "samples": s.samples,
+            "seed": s.seed,
+            "top": s.top,
+        },
         "baseline": {"name": BASELINE.name, "description": BASELINE.description},
         "paths": {p.name: p.description for p in chosen},
         "inputs": {name: inputs.to_json() for name, inputs in report.inputs.items()},
@@ -157,20 +189,42 @@ def paths_document(report: PathsReport, environment: dict[str, Any]) -> dict[str
             "seconds": report.seconds,
         },
         "results": [_result_json(r) for r in report.results],
-        "skipped": [{"implementation": i, "device": d, "dtype": t, "reason": why} for i, d, t, why in report.skipped],
+        "skipped": [
+            {"implementation": i, "device": d, "dtype": t, "reason": why} for i, d, t, why in report.skipped
+        ],
         "environment": environment,
     }
 
 
 def _result_json(result: PathResult) -> dict[str, Any]:
-    data = {k: getattr(result, k) for k in ("implementation", "device", "dtype", "path", "status",
-                                            "points", "differing", "error", "seconds")}  # fmt: skip
-    data["max_ordinal_distance"] = None if result.max_ordinal_distance >= FAR_APART else result.max_ordinal_distance
+    data = {
+        k: getattr(result, k)
+        for k in (
+            "implementation",
+            "device",
+            "dtype",
+            "path",
+            "status",
+            "points",
+            "differing",
+            "error",
+            "seconds",
+        )
+    }
+    data["max_ordinal_distance"] = (
+        None if result.max_ordinal_distance >= FAR_APART else result.max_ordinal_distance
+    )
     data["examples"] = [
-        {"x": e.x, "contiguous": e.contiguous, "path": e.path, "reference": e.reference, "closer": e.closer,
-         "ordinal_distance": None if e.ordinal_distance >= FAR_APART else e.ordinal_distance}
+        {
+            "x": e.x,
+            "contiguous": e.contiguous,
+            "path": e.path,
+            "reference": e.reference,
+            "closer": e.closer,
+            "ordinal_distance": None if e.ordinal_distance >= FAR_APART else e.ordinal_distance,
+        }
         for e in result.examples
-    ]  # fmt: skip
+    ]
     return data
 
 
@@ -181,20 +235,37 @@ def render_paths_json(report: PathsReport, environment: dict[str, Any]) -> str:
 # --- compare ----------------------------------------------------------------------------------
 
 
-def compare_document(comparison: ReportComparison, old_path: str, new_path: str, settings: dict[str, Any]) -> dict[str, Any]:
+def compare_document(
+    comparison: ReportComparison, old_path: str, new_path: str, settings: dict[str, Any]
+) -> dict[str, Any]:
     counts = {v: sum(c.verdict == v for c in comparison.changes) for v in VERDICT_ORDER}
     return {
         **envelope(DocumentKind.COMPARE),
-        "kind": comparison.kind, "old": old_path, "new": new_path, "settings": settings,
+        "kind": comparison.kind,
+        "old": old_path,
+        "new": new_path,
+        "settings": settings,
         "summary": {**counts, "regressed": comparison.regressed},
         "notes": comparison.notes,
-        "changes": [{"implementation": c.implementation, "dtype": c.dtype, "device": c.device, "verdict": c.verdict,
-                     "worse": list(c.worse), "better": list(c.better), "old": c.old, "new": c.new}
-                    for c in sorted_changes(comparison)],
-    }  # fmt: skip
+        "changes": [
+            {
+                "implementation": c.implementation,
+                "dtype": c.dtype,
+                "device": c.device,
+                "verdict": c.verdict,
+                "worse": list(c.worse),
+                "better": list(c.better),
+                "old": c.old,
+                "new": c.new,
+            }
+            for c in sorted_changes(comparison)
+        ],
+    }
 
 
-def render_compare_json(comparison: ReportComparison, old_path: str, new_path: str, settings: dict[str, Any]) -> str:
+def render_compare_json(
+    comparison: ReportComparison, old_path: str, new_path: str, settings: dict[str, Any]
+) -> str:
     return dumps(compare_document(comparison, old_path, new_path, settings))
 
 

@@ -29,22 +29,41 @@ def render_accuracy_junit(report: AuditReport) -> str:
                 continue
             counts["tests"] += 1
             seconds += case.seconds
-            element = ET.SubElement(suite, "testcase", classname=f"gelu-audit.{dtype}.{case.device}",
-                                    name=case.implementation, time=f"{case.seconds:.3f}")  # fmt: skip
+            element = ET.SubElement(
+                suite,
+                "testcase",
+                classname=f"gelu-audit.{dtype}.{case.device}",
+                name=case.implementation,
+                time=f"{case.seconds:.3f}",
+            )
             if case.status != "ok":
                 counts["errors"] += 1
-                ET.SubElement(element, "error", message=case.error or "error", type="ImplementationError").text = case.error
+                ET.SubElement(
+                    element, "error", message=case.error or "error", type="ImplementationError"
+                ).text = case.error
             elif not verdict.passed:
                 counts["failures"] += 1
-                details = "\n".join([*verdict.reasons, worst_line(case),
-                                     f"accurate domain: {format_domain(case.exact.accurate_domain)}" if case.exact else ""])  # fmt: skip
-                ET.SubElement(element, "failure", message="; ".join(verdict.reasons), type="AccuracyGate").text = details
+                details = "\n".join(
+                    [
+                        *verdict.reasons,
+                        worst_line(case),
+                        f"accurate domain: {format_domain(case.exact.accurate_domain)}" if case.exact else "",
+                    ]
+                )
+                ET.SubElement(
+                    element, "failure", message="; ".join(verdict.reasons), type="AccuracyGate"
+                ).text = details
         for skip in report.skipped:
             if skip.dtype == dtype:
                 counts["tests"] += 1
                 counts["skipped"] += 1
-                element = ET.SubElement(suite, "testcase", classname=f"gelu-audit.{dtype}.{skip.device}",
-                                        name=skip.implementation, time="0")  # fmt: skip
+                element = ET.SubElement(
+                    suite,
+                    "testcase",
+                    classname=f"gelu-audit.{dtype}.{skip.device}",
+                    name=skip.implementation,
+                    time="0",
+                )
                 ET.SubElement(element, "skipped", message=skip.reason)
         for key, value in counts.items():
             suite.set(key, str(value))
@@ -65,14 +84,24 @@ def render_speed_junit(report: SpeedReport, comparisons: list[BaselineChange] | 
     for c in report.cases:
         key = (c.implementation, c.device, c.dtype, c.size)
         seconds = c.timing.median if c.timing else 0.0
-        case = ET.SubElement(suite, "testcase", classname=f"gelu-audit.speed.{c.dtype}.{c.device}",
-                             name=f"{c.implementation}[{format_size(c.size)}]", time=f"{seconds:.6f}")  # fmt: skip
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=f"gelu-audit.speed.{c.dtype}.{c.device}",
+            name=f"{c.implementation}[{format_size(c.size)}]",
+            time=f"{seconds:.6f}",
+        )
         if c.status == "skipped":
             ET.SubElement(case, "skipped", message=c.reason or "skipped")
         elif key in failures:
             ET.SubElement(case, "error" if c.status == "error" else "failure", message=failures[key])
     for name in ("tests", "failures", "errors", "skipped"):
-        tag = {"tests": "testcase", "failures": "testcase/failure", "errors": "testcase/error", "skipped": "testcase/skipped"}[name]
+        tag = {
+            "tests": "testcase",
+            "failures": "testcase/failure",
+            "errors": "testcase/error",
+            "skipped": "testcase/skipped",
+        }[name]
         suite.set(name, str(len(suite.findall(tag))))
     ET.indent(suite)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"

@@ -30,9 +30,13 @@ def render_accuracy_markdown(report: AuditReport) -> str:
     lines = [f"## gelu-audit accuracy: {status}", ""]
     tolerance = report.settings.effective_domain_tolerance
     for dtype, inputs in report.inputs.items():
-        lines += [f"### {_cell(inputs.describe())}", "",
-                  f"| implementation | device | max ULP | at x | vs own formula | correctly rounded | domain ≤{tolerance:g} ULP | non-finite | where (−∞ … +∞) | verdict |",
-                  "|---|---|---:|---:|---:|---:|---|---:|---|---|"]  # fmt: skip
+        lines += [
+            f"### {_cell(inputs.describe())}",
+            "",
+            "| implementation | device | max ULP | at x | vs own formula | correctly rounded "
+            f"| domain ≤{tolerance:g} ULP | non-finite | where (−∞ … +∞) | verdict |",
+            "|---|---|---:|---:|---:|---:|---|---:|---|---|",
+        ]
         for case, verdict in zip(report.results, report.verdicts):
             if case.dtype != dtype:
                 continue
@@ -42,9 +46,11 @@ def render_accuracy_markdown(report: AuditReport) -> str:
         lines += [f"<details><summary>{len(report.skipped)} combination(s) skipped</summary>", ""]
         lines += [f"- `{s.implementation}` {s.device} {s.dtype}: {_cell(s.reason)}" for s in report.skipped]
         lines += ["", "</details>", ""]
-    lines.append(f"{len(report.results)} case(s) in {report.seconds:.1f} s. "
-                 "ULP error against the correctly rounded exact GELU (docs/methodology.md); 'where': the "
-                 "largest error along x, ▁ ≤0.5 ▂ ≤1 ▃ ≤2 ▄ ≤4 ▅ ≤16 ▆ ≤256 ▇ ≤65536 █ more ULP, ! non-finite.")  # fmt: skip
+    lines.append(
+        f"{len(report.results)} case(s) in {report.seconds:.1f} s. "
+        "ULP error against the correctly rounded exact GELU (docs/methodology.md); 'where': the "
+        "largest error along x, ▁ ≤0.5 ▂ ≤1 ▃ ≤2 ▄ ≤4 ▅ ≤16 ▆ ≤256 ▇ ≤65536 █ more ULP, ! non-finite."
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -57,32 +63,46 @@ def _markdown_row(case: CaseResult, verdict: Verdict, tolerance: float) -> str:
     if case.status != "ok" or case.exact is None or case.own_formula is None:
         return f"| `{case.implementation}` | {case.device} | — | — | — | — | — | — | — | {_cell(mark)} |"
     worst = case.exact.worst[0].x if case.exact.worst else None
-    return (f"| `{case.implementation}` | {case.device} | {format_ulp(case.exact.max_ulp)} | {format_x(worst)} "
-            f"| {format_ulp(case.own_formula.max_ulp)} | {100 * case.exact.correctly_rounded:.1f}% "
-            f"| {_cell(format_domain(case.exact.accurate_domain))} | {case.nonfinite_count} "
-            f"| `{sparkline(case.exact.profile, tolerance, MARKDOWN_SPARK_WIDTH).plain}` | {_cell(mark)} |")  # fmt: skip
+    return (
+        f"| `{case.implementation}` | {case.device} | {format_ulp(case.exact.max_ulp)} | {format_x(worst)} "
+        f"| {format_ulp(case.own_formula.max_ulp)} | {100 * case.exact.correctly_rounded:.1f}% "
+        f"| {_cell(format_domain(case.exact.accurate_domain))} | {case.nonfinite_count} "
+        f"| `{sparkline(case.exact.profile, tolerance, MARKDOWN_SPARK_WIDTH).plain}` | {_cell(mark)} |"
+    )
 
 
 def render_speed_markdown(report: SpeedReport, comparisons: list[BaselineChange] | None) -> str:
     failures = speed_failures(report, comparisons)
-    lines = [f"## gelu-audit speed: {'✅ pass' if not failures else f'❌ {len(failures)} case(s) failed'}", "",
-             "| implementation | device | dtype | size | median | GB/s | ratio to copy | verdict |",
-             "|---|---|---|---:|---:|---:|---:|---|"]  # fmt: skip
+    lines = [
+        f"## gelu-audit speed: {'✅ pass' if not failures else f'❌ {len(failures)} case(s) failed'}",
+        "",
+        "| implementation | device | dtype | size | median | GB/s | ratio to copy | verdict |",
+        "|---|---|---|---:|---:|---:|---:|---|",
+    ]
     for c in report.cases:
         key = (c.implementation, c.device, c.dtype, c.size)
         verdict = ("❌ " + failures[key]) if key in failures else ("✅" if c.status == "ok" else c.status)
         if c.status != "ok" or c.timing is None:
-            lines.append(f"| `{c.implementation}` | {c.device} | {c.dtype} | {format_size(c.size)} | — | — | — | {verdict} |")
+            lines.append(
+                f"| `{c.implementation}` | {c.device} | {c.dtype} | {format_size(c.size)} "
+                f"| — | — | — | {verdict} |"
+            )
             continue
-        lines.append(f"| `{c.implementation}` | {c.device} | {c.dtype} | {format_size(c.size)} | "
-                     f"{format_seconds(c.timing.median)} | {c.bandwidth_gbs:.2f} | {c.ratio_to_copy:.3f} | {verdict} |")  # fmt: skip
+        lines.append(
+            f"| `{c.implementation}` | {c.device} | {c.dtype} | {format_size(c.size)} | "
+            f"{format_seconds(c.timing.median)} | {c.bandwidth_gbs:.2f} | {c.ratio_to_copy:.3f} | {verdict} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def render_compare_markdown(comparison: ReportComparison) -> str:
     status = "❌" if comparison.regressed else "✅"
-    lines = [f"## {status} gelu-audit compare ({compare_verdict_line(comparison)})", "",
-             "| implementation | dtype | device | verdict | what changed |", "|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"## {status} gelu-audit compare ({compare_verdict_line(comparison)})",
+        "",
+        "| implementation | dtype | device | verdict | what changed |",
+        "|---|---|---|---|---|",
+    ]
     for c in sorted_changes(comparison):
         text = "; ".join([*c.worse, *c.better]).replace("|", "\\|") or "—"
         lines.append(f"| `{c.implementation}` | {c.dtype} | {c.device} | {c.verdict} | {text} |")

@@ -9,6 +9,7 @@ audit needs none of its 2^32 points. matplotlib is an optional extra (``gelu-aud
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,9 @@ def require_matplotlib() -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise EnvironmentUnavailableError("plotting needs matplotlib: pip install 'gelu-audit[plot]'") from None
+        raise EnvironmentUnavailableError(
+            "plotting needs matplotlib: pip install 'gelu-audit[plot]'"
+        ) from None
 
 
 def _pyplot() -> Any:
@@ -50,22 +53,31 @@ def _pyplot() -> Any:
     return plt
 
 
-def plot_groups(document: dict[str, Any], dtypes: list[str], implementations: list[str],
-                devices: list[str], against: str) -> dict[tuple[str, str], list[dict[str, Any]]]:  # fmt: skip
+def plot_groups(
+    document: dict[str, Any],
+    dtypes: Sequence[str],
+    implementations: Sequence[str],
+    devices: Sequence[str],
+    against: str,
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
     """The report's cases to draw, one group (one picture) per dtype and device."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     stats_key = "exact" if against == "exact" else "own_formula"
     for case in document.get("results", []):
         if case.get("status") != "ok" or not case.get(stats_key) or "profile" not in case[stats_key]:
             continue
-        if (dtypes and case["dtype"] not in dtypes) or (implementations and case["implementation"] not in implementations):
+        if (dtypes and case["dtype"] not in dtypes) or (
+            implementations and case["implementation"] not in implementations
+        ):
             continue
         if devices and case["device"] not in devices:
             continue
         groups.setdefault((case["dtype"], case["device"]), []).append(case)
     if not groups:
-        raise UsageError("nothing to plot: the report has no finished case with an error profile"
-                         + (" matching the selection" if dtypes or implementations or devices else ""))
+        raise UsageError(
+            "nothing to plot: the report has no finished case with an error profile"
+            + (" matching the selection" if dtypes or implementations or devices else "")
+        )
     return groups
 
 
@@ -75,13 +87,21 @@ def output_paths(target: Path, groups: list[tuple[str, str]]) -> list[Path]:
         return [target]
     several_devices = len({device for _, device in groups}) > 1
     return [
-        target.with_name(f"{target.stem}-{dtype}{'-' + device.replace(':', '') if several_devices else ''}{target.suffix}")
+        target.with_name(
+            f"{target.stem}-{dtype}{'-' + device.replace(':', '') if several_devices else ''}{target.suffix}"
+        )
         for dtype, device in groups
     ]
 
 
-def write_plots(document: dict[str, Any], target: Path, dtypes: list[str] = (), implementations: list[str] = (),
-                devices: list[str] = (), against: str = "exact") -> list[Path]:  # fmt: skip
+def write_plots(
+    document: dict[str, Any],
+    target: Path,
+    dtypes: Sequence[str] = (),
+    implementations: Sequence[str] = (),
+    devices: Sequence[str] = (),
+    against: str = "exact",
+) -> list[Path]:
     """Draw every selected dtype/device of an accuracy report; the files written."""
     plt = _pyplot()
     groups = plot_groups(document, list(dtypes), list(implementations), list(devices), against)
@@ -99,14 +119,18 @@ def write_plots(document: dict[str, Any], target: Path, dtypes: list[str] = (), 
 def _title(document: dict[str, Any], dtype: str, device: str, against: str) -> str:
     env = document.get("environment", {})
     libraries = env.get("libraries", {})
-    versions = ", ".join(f"{name} {libraries[name]}" for name in ("torch", "numpy", "jax", "onnxruntime")
-                         if libraries.get(name))  # fmt: skip
+    versions = ", ".join(
+        f"{name} {libraries[name]}"
+        for name in ("torch", "numpy", "jax", "onnxruntime")
+        if libraries.get(name)
+    )
     inputs = document.get("inputs", {}).get(dtype, {})
     how = inputs.get("method", "")
     points = inputs.get("count") or inputs.get("points")
     what = "the exact GELU" if against == "exact" else "each implementation's own formula"
     first = f"GELU error in ULP against {what}: {dtype} on {device}"
-    second = f"{how}{f', {points:,} inputs' if isinstance(points, int) else ''}; gelu-audit {document.get('tool', {}).get('version', '?')}"
+    count = f", {points:,} inputs" if isinstance(points, int) else ""
+    second = f"{how}{count}; gelu-audit {document.get('tool', {}).get('version', '?')}"
     third = f"{versions}; {env.get('cpu', '')}"
     return "\n".join([first, second, third])
 
@@ -124,8 +148,9 @@ def _stairs_runs(profile: dict[str, Any]) -> list[tuple[list[float], list[float]
     return runs
 
 
-def draw(plt: Any, document: dict[str, Any], dtype: str, device: str, cases: list[dict[str, Any]],
-         against: str) -> Any:  # fmt: skip
+def draw(
+    plt: Any, document: dict[str, Any], dtype: str, device: str, cases: list[dict[str, Any]], against: str
+) -> Any:
     """One figure: error against x (whole range and core close-up) and the histograms."""
     from matplotlib.transforms import blended_transform_factory
 
@@ -133,9 +158,14 @@ def draw(plt: Any, document: dict[str, Any], dtype: str, device: str, cases: lis
     key = "exact" if against == "exact" else "own_formula"
     tolerance = float(document.get("settings", {}).get("domain_tolerance_ulp", 2.0))
     figure = plt.figure(figsize=(14, 9.5))
-    grid = figure.add_gridspec(2, 3, height_ratios=[3, 2], left=0.06, right=0.985, top=0.89, bottom=0.05,
-                               hspace=0.28, wspace=0.22)  # fmt: skip
-    full, core, bars = figure.add_subplot(grid[0, :2]), figure.add_subplot(grid[0, 2]), figure.add_subplot(grid[1, :])
+    grid = figure.add_gridspec(
+        2, 3, height_ratios=[3, 2], left=0.06, right=0.985, top=0.89, bottom=0.05, hspace=0.28, wspace=0.22
+    )
+    full, core, bars = (
+        figure.add_subplot(grid[0, :2]),
+        figure.add_subplot(grid[0, 2]),
+        figure.add_subplot(grid[1, :]),
+    )
     colors = _palette(plt, len(cases))
     worst_overall = None
     for number, case in enumerate(cases):
@@ -145,11 +175,20 @@ def draw(plt: Any, document: dict[str, Any], dtype: str, device: str, cases: lis
             for run, (edges, values) in enumerate(_stairs_runs(stats["profile"])):
                 label = case["implementation"] if axes is full and run == 0 else None
                 axes.stairs(values, edges, color=color, linewidth=1.4, label=label)
-        for lo, hi, count in zip(stats["profile"]["x_lo"], stats["profile"]["x_hi"], stats["profile"]["nonfinite"]):
+        for lo, hi, count in zip(
+            stats["profile"]["x_lo"], stats["profile"]["x_hi"], stats["profile"]["nonfinite"]
+        ):
             if count:
                 for axes in (full, core):
-                    axes.plot([(float(lo) + float(hi)) / 2], [1], transform=blended_transform_factory(axes.transData, axes.transAxes),
-                              marker="v", color=color, clip_on=False, markersize=7)  # fmt: skip
+                    axes.plot(
+                        [(float(lo) + float(hi)) / 2],
+                        [1],
+                        transform=blended_transform_factory(axes.transData, axes.transAxes),
+                        marker="v",
+                        color=color,
+                        clip_on=False,
+                        markersize=7,
+                    )
         if stats.get("worst"):
             point = stats["worst"][0]
             x, err = float(point["x"]), float(point["ulp_error"] or 0.0)
@@ -162,8 +201,15 @@ def draw(plt: Any, document: dict[str, Any], dtype: str, device: str, cases: lis
         if domain.get("lo") is not None:
             band = blended_transform_factory(full.transData, full.transAxes)
             step = DOMAIN_STRIP / len(cases)
-            full.fill_between([float(domain["lo"]), float(domain["hi"])], number * step, number * step + step / 2,
-                              transform=band, color=color, alpha=0.7, linewidth=0)  # fmt: skip
+            full.fill_between(
+                [float(domain["lo"]), float(domain["hi"])],
+                number * step,
+                number * step + step / 2,
+                transform=band,
+                color=color,
+                alpha=0.7,
+                linewidth=0,
+            )
     top = max(float(max(c[key]["profile"]["max_ulp"] or [1.0])) for c in cases)
     top = max(top, tolerance * 10) * 3
     decades = math.log10(top) - math.log10(ERROR_FLOOR)
@@ -179,13 +225,24 @@ def draw(plt: Any, document: dict[str, Any], dtype: str, device: str, cases: lis
     full.set_ylabel(f"max ULP error per segment (floor {ERROR_FLOOR:g})")
     core.set_xlim(*CORE)
     core.set_xlabel("x, core close-up")
-    full.text(0.005, tolerance, f" tolerance {tolerance:g} ULP", transform=blended_transform_factory(full.transAxes, full.transData),
-              va="bottom", fontsize=8)  # fmt: skip
+    full.text(
+        0.005,
+        tolerance,
+        f" tolerance {tolerance:g} ULP",
+        transform=blended_transform_factory(full.transAxes, full.transData),
+        va="bottom",
+        fontsize=8,
+    )
     if worst_overall:
         name, x, err = worst_overall
-        full.annotate(f"worst: {name}\n{err:,.4g} ULP at x = {x:.6g}", (x, max(err, ERROR_FLOOR)),
-                      xytext=(0.02, 0.9), textcoords="axes fraction", fontsize=9,
-                      arrowprops={"arrowstyle": "->", "color": "0.3"})  # fmt: skip
+        full.annotate(
+            f"worst: {name}\n{err:,.4g} ULP at x = {x:.6g}",
+            (x, max(err, ERROR_FLOOR)),
+            xytext=(0.02, 0.9),
+            textcoords="axes fraction",
+            fontsize=9,
+            arrowprops={"arrowstyle": "->", "color": "0.3"},
+        )
     _histograms(bars, cases, key, colors)
     bars.legend(fontsize=8, ncol=min(len(cases), 6), loc="upper center")
     figure.suptitle(_title(document, dtype, device, against), fontsize=11)
@@ -218,12 +275,19 @@ def _histograms(axes: Any, cases: list[dict[str, Any]], key: str, colors: Any) -
     for number, case in enumerate(cases):
         counts = [count for _, count in case[key]["histogram"]]
         positions = [i - 0.4 + width * (number + 0.5) for i in range(len(labels))]
-        axes.bar(positions, [c if c else math.nan for c in counts], width=width,
-                 color=colors[number % len(colors)], label=case["implementation"])  # fmt: skip
+        axes.bar(
+            positions,
+            [c if c else math.nan for c in counts],
+            width=width,
+            color=colors[number % len(colors)],
+            label=case["implementation"],
+        )
     axes.set_yscale("log")
     most = max(max(count for _, count in case[key]["histogram"]) for case in cases)
     axes.set_ylim(0.5, max(most, 1) * 10 ** (1 + len(cases) / 6))  # headroom for the legend
-    axes.set_xticks(range(len(labels)), [f"{label} ULP" if label != "0" else "exact" for label in labels], fontsize=8)
+    axes.set_xticks(
+        range(len(labels)), [f"{label} ULP" if label != "0" else "exact" for label in labels], fontsize=8
+    )
     axes.set_ylabel("inputs")
     axes.set_title("ULP error histogram per implementation", fontsize=10)
     axes.grid(True, axis="y", alpha=0.3)

@@ -3,7 +3,6 @@ per dtype and device (paths); notes in plain lines under them."""
 
 from __future__ import annotations
 
-
 from typing import Any
 
 from rich.table import Table
@@ -27,7 +26,6 @@ from gelu_audit.report.text import (
     sorted_changes,
     sparkline,
 )
-
 
 # --- accuracy ---------------------------------------------------------------------------------
 
@@ -65,8 +63,9 @@ def case_row(case: CaseResult, verdict: Verdict, gated: bool) -> list[Text | str
         format_domain(exact.accurate_domain),
         Text(str(case.nonfinite_count), style="red" if case.nonfinite_count else ""),
         Text(str(case.wrong_sign_zero_count), style="yellow" if case.wrong_sign_zero_count else ""),
-        Text(f"{specials_ok}/{len(case.specials)}",
-             style="" if specials_ok == len(case.specials) else "yellow"),  # fmt: skip
+        Text(
+            f"{specials_ok}/{len(case.specials)}", style="" if specials_ok == len(case.specials) else "yellow"
+        ),
     ]
     if gated:
         row.append(Text("pass", style="green") if verdict.passed else Text("FAIL", style="bold red"))
@@ -80,11 +79,18 @@ def accuracy_tables(report: AuditReport) -> list[object]:
     for dtype, inputs in report.inputs.items():
         table = Table(title=inputs.describe(), title_justify="left", header_style="bold")
         for header, justify in [
-            ("implementation", "left"), ("formula", "left"), ("max ULP", "right"),
-            ("at x", "right"), ("vs own formula", "right"), ("p99", "right"),
-            ("CR", "right"), (f"domain ≤{tolerance:g} ULP", "left"),
-            ("non-finite", "right"), ("±0 sign", "right"), ("specials", "right"),
-        ] + ([("gate", "left")] if gated else []):  # fmt: skip
+            ("implementation", "left"),
+            ("formula", "left"),
+            ("max ULP", "right"),
+            ("at x", "right"),
+            ("vs own formula", "right"),
+            ("p99", "right"),
+            ("CR", "right"),
+            (f"domain ≤{tolerance:g} ULP", "left"),
+            ("non-finite", "right"),
+            ("±0 sign", "right"),
+            ("specials", "right"),
+        ] + ([("gate", "left")] if gated else []):
             table.add_column(header, justify=justify, no_wrap=True)  # type: ignore[arg-type]
         for case, verdict in zip(report.results, report.verdicts):
             if case.dtype == dtype:
@@ -132,11 +138,14 @@ def notes(report: AuditReport, details: bool) -> list[str]:
     return lines
 
 
-def render_accuracy_table(report: AuditReport, color: bool, details: bool = False, width: int | None = None,
-                 profile: bool = False) -> str:  # fmt: skip
+def render_accuracy_table(
+    report: AuditReport, color: bool, details: bool = False, width: int | None = None, profile: bool = False
+) -> str:
     """The tables, the error profiles (with ``profile`` or ``details``), then the notes."""
     profiles = profile_tables(report) if profile or details else []
-    return render_to_string([*accuracy_tables(report), *profiles, "\n".join(notes(report, details))], color, width)
+    return render_to_string(
+        [*accuracy_tables(report), *profiles, "\n".join(notes(report, details))], color, width
+    )
 
 
 def _axis(profile: ErrorProfile, width: int = SPARK_WIDTH) -> str:
@@ -160,14 +169,18 @@ def profile_tables(report: AuditReport) -> list[object]:
         cases = [c for c in report.results if c.dtype == dtype and c.exact is not None]
         if not cases:
             continue
-        table = Table(title=f"{dtype}: where the error is (max per binade of x, against the exact GELU; "
-                            f"▁≤0.5 ▂≤1 ▃≤2 ▄≤4 ▅≤16 ▆≤256 ▇≤65536 █ more, ! non-finite; red: over {tolerance:g} ULP)",
-                      title_justify="left", header_style="bold")  # fmt: skip
+        table = Table(
+            title=f"{dtype}: where the error is (max per binade of x, against the exact GELU; "
+            f"▁≤0.5 ▂≤1 ▃≤2 ▄≤4 ▅≤16 ▆≤256 ▇≤65536 █ more, ! non-finite; red: over {tolerance:g} ULP)",
+            title_justify="left",
+            header_style="bold",
+        )
         table.add_column("implementation", no_wrap=True)
-        table.add_column(_axis(cases[0].exact.profile), no_wrap=True)
-        for case in cases:
+        profiles = [(case, case.exact.profile) for case in cases if case.exact is not None]
+        table.add_column(_axis(profiles[0][1]), no_wrap=True)
+        for case, case_profile in profiles:
             name = case.implementation + ("" if case.device == "cpu" else f" [{case.device}]")
-            table.add_row(name, sparkline(case.exact.profile, tolerance))
+            table.add_row(name, sparkline(case_profile, tolerance))
         items.append(table)
     return items
 
@@ -175,30 +188,58 @@ def profile_tables(report: AuditReport) -> list[object]:
 # --- speed ------------------------------------------------------------------------------------
 
 
-def render_speed_table(report: SpeedReport, comparisons: list[BaselineChange] | None,
-                       max_slowdown: float | None, color: bool) -> str:  # fmt: skip
+def render_speed_table(
+    report: SpeedReport, comparisons: list[BaselineChange] | None, max_slowdown: float | None, color: bool
+) -> str:
     compared = {(c.implementation, c.device, c.dtype, c.size): c for c in comparisons or []}
-    table = Table(header_style="bold", title="time per call (median of interleaved samples) "
-                  "and bandwidth against a plain copy of the same size", title_justify="left")  # fmt: skip
-    headers = ["implementation", "device", "dtype", "size", "median", "noise", "Gelem/s", "GB/s",
-               "copy GB/s", "ratio to copy"]  # fmt: skip
+    table = Table(
+        header_style="bold",
+        title="time per call (median of interleaved samples) "
+        "and bandwidth against a plain copy of the same size",
+        title_justify="left",
+    )
+    headers = [
+        "implementation",
+        "device",
+        "dtype",
+        "size",
+        "median",
+        "noise",
+        "Gelem/s",
+        "GB/s",
+        "copy GB/s",
+        "ratio to copy",
+    ]
     if any(c.ratio_to_peak for c in report.cases):
         headers.append("ratio to peak")
     if comparisons is not None:
         headers.append("vs baseline")
     for header in headers:
-        table.add_column(header, justify="left" if header in ("implementation", "device", "dtype") else "right",
-                         no_wrap=True)  # fmt: skip
+        table.add_column(
+            header,
+            justify="left" if header in ("implementation", "device", "dtype") else "right",
+            no_wrap=True,
+        )
     for case in report.cases:
         row: list[Text | str] = [case.implementation, case.device, case.dtype, format_size(case.size)]
-        if case.status != "ok" or case.timing is None:
-            row.append(Text(f"{case.status}: {case.reason}", style="yellow" if case.status == "skipped" else "red"))
+        if case.status != "ok" or case.timing is None or case.elements_per_s is None:
+            row.append(
+                Text(f"{case.status}: {case.reason}", style="yellow" if case.status == "skipped" else "red")
+            )
             table.add_row(*row, *[""] * (len(headers) - len(row)))
             continue
-        noise = Text(f"{100 * case.timing.noise:.1f}%" + (" unstable" if case.timing.unstable else ""),
-                     style="yellow" if case.timing.unstable else "")  # fmt: skip
-        row += [format_seconds(case.timing.median), noise, f"{case.elements_per_s / 1e9:.3f}",
-                f"{case.bandwidth_gbs:.2f}", f"{case.copy_bandwidth_gbs:.2f}", f"{case.ratio_to_copy:.3f}"]  # fmt: skip
+        noise = Text(
+            f"{100 * case.timing.noise:.1f}%" + (" unstable" if case.timing.unstable else ""),
+            style="yellow" if case.timing.unstable else "",
+        )
+        row += [
+            format_seconds(case.timing.median),
+            noise,
+            f"{case.elements_per_s / 1e9:.3f}",
+            f"{case.bandwidth_gbs:.2f}",
+            f"{case.copy_bandwidth_gbs:.2f}",
+            f"{case.ratio_to_copy:.3f}",
+        ]
         if "ratio to peak" in headers:
             row.append(f"{case.ratio_to_peak:.3f}" if case.ratio_to_peak else "—")
         if comparisons is not None:
@@ -206,20 +247,32 @@ def render_speed_table(report: SpeedReport, comparisons: list[BaselineChange] | 
             if c is None:
                 row.append("not in baseline")
             else:
-                style = {"regression": "bold red", "improvement": "green", "inconclusive": "yellow"}.get(c.verdict, "")
-                row.append(Text(f"{100 * c.change:+.1f}% [{100 * c.ci_low:+.1f}, {100 * c.ci_high:+.1f}] "
-                                f"{c.verdict}", style=style))  # fmt: skip
+                style = {"regression": "bold red", "improvement": "green", "inconclusive": "yellow"}.get(
+                    c.verdict, ""
+                )
+                row.append(
+                    Text(
+                        f"{100 * c.change:+.1f}% [{100 * c.ci_low:+.1f}, {100 * c.ci_high:+.1f}] {c.verdict}",
+                        style=style,
+                    )
+                )
         table.add_row(*row)
     lines = [f"skipped {i} {d} {t}: {r}" for i, d, t, r in report.skipped]
     timing = report.environment.get("timing", {})
-    lines.append(f"{len(report.cases)} case(s) in {report.seconds:.1f} s; torch threads "
-                 f"{timing.get('torch_threads')}; flushes denormals: {timing.get('flushes_denormals')}")  # fmt: skip
-    lines.append("ratio to copy: the implementation's bandwidth (bytes read + written ÷ time) over a "
-                 "copy's, measured in the same run; 1.0 means as fast as moving the data.")  # fmt: skip
+    lines.append(
+        f"{len(report.cases)} case(s) in {report.seconds:.1f} s; torch threads "
+        f"{timing.get('torch_threads')}; flushes denormals: {timing.get('flushes_denormals')}"
+    )
+    lines.append(
+        "ratio to copy: the implementation's bandwidth (bytes read + written ÷ time) over a "
+        "copy's, measured in the same run; 1.0 means as fast as moving the data."
+    )
     if comparisons is not None:
         regressions = sum(c.verdict == "regression" for c in comparisons)
-        lines.append(f"baseline: max slowdown {100 * (max_slowdown or 0):.0f}% of the copy-normalised median "
-                     f"(95% bootstrap interval); {regressions} regression(s)")  # fmt: skip
+        lines.append(
+            f"baseline: max slowdown {100 * (max_slowdown or 0):.0f}% of the copy-normalised median "
+            f"(95% bootstrap interval); {regressions} regression(s)"
+        )
     return render_to_string([table, "\n".join(lines)], color)
 
 
@@ -239,8 +292,12 @@ def render_paths_table(report: PathsReport, color: bool) -> str:
     for (dtype, device), results in groups.items():
         names = list(dict.fromkeys(r.implementation for r in results))
         path_names = list(dict.fromkeys(r.path for r in results if r.path != BASELINE.name))
-        table = Table(title=f"{dtype} on {device}: bits against the contiguous call "
-                            f"({len(report.inputs[dtype]):,} inputs)", title_justify="left", header_style="bold")  # fmt: skip
+        table = Table(
+            title=f"{dtype} on {device}: bits against the contiguous call "
+            f"({len(report.inputs[dtype]):,} inputs)",
+            title_justify="left",
+            header_style="bold",
+        )
         table.add_column("implementation")
         for name in path_names:
             table.add_column(name, justify="right")
@@ -256,21 +313,27 @@ def render_paths_table(report: PathsReport, color: bool) -> str:
                 elif r.status == "error":
                     cells.append(Text("error", style="red"))
                 else:
-                    cells.append(Text(f"{r.differing:,} (≤{_distance(r.max_ordinal_distance)})", style="yellow"))
+                    cells.append(
+                        Text(f"{r.differing:,} (≤{_distance(r.max_ordinal_distance)})", style="yellow")
+                    )
             if BASELINE.name in mine:  # the contiguous call itself failed
                 cells = [Text("error", style="red")] * len(path_names)
             table.add_row(name, *cells)
         renderables.append(table)
-    lines = ["cells: inputs whose bits differ from the contiguous call (≤ the farthest apart, in "
-             "representable values); 'n/a': the path is only offered by F.gelu's own op."]  # fmt: skip
+    lines = [
+        "cells: inputs whose bits differ from the contiguous call (≤ the farthest apart, in "
+        "representable values); 'n/a': the path is only offered by F.gelu's own op."
+    ]
     for r in report.results:
         if r.status == "error":
             lines.append(f"error {r.implementation} {r.device} {r.dtype} {r.path}: {r.error}")
         elif r.status == "differ" and r.examples:
             e = r.examples[0]
-            lines.append(f"{r.implementation} {r.device} {r.dtype} {r.path}: x = {e.x!r}: "
-                         f"contiguous {e.contiguous!r}, {r.path} {e.path!r}, "
-                         f"correctly rounded {e.reference!r} ({_closer(e.closer, r.path)})")  # fmt: skip
+            lines.append(
+                f"{r.implementation} {r.device} {r.dtype} {r.path}: x = {e.x!r}: "
+                f"contiguous {e.contiguous!r}, {r.path} {e.path!r}, "
+                f"correctly rounded {e.reference!r} ({_closer(e.closer, r.path)})"
+            )
     for name, device, dtype, reason in report.skipped:
         lines.append(f"skipped {name} {device} {dtype}: {reason}")
     verdict = "all paths agree" if report.passed else "paths disagree"
@@ -286,8 +349,15 @@ def _closer(closer: str, path: str) -> str:
 # --- compare ----------------------------------------------------------------------------------
 
 
-VERDICT_STYLES = {"regression": "bold red", "missing": "bold red", "mixed": "yellow", "improvement": "green",
-           "new": "cyan", "unchanged": "", "inconclusive": "yellow"}  # fmt: skip
+VERDICT_STYLES = {
+    "regression": "bold red",
+    "missing": "bold red",
+    "mixed": "yellow",
+    "improvement": "green",
+    "new": "cyan",
+    "unchanged": "",
+    "inconclusive": "yellow",
+}
 
 
 def render_compare_table(comparison: ReportComparison, color: bool) -> str:
@@ -296,7 +366,9 @@ def render_compare_table(comparison: ReportComparison, color: bool) -> str:
         table.add_column(column)
     for c in sorted_changes(comparison):
         text = "; ".join([*c.worse, *c.better]) or "—"
-        table.add_row(c.implementation, c.dtype, c.device, Text(c.verdict, style=VERDICT_STYLES[c.verdict]), Text(text))
+        table.add_row(
+            c.implementation, c.dtype, c.device, Text(c.verdict, style=VERDICT_STYLES[c.verdict]), Text(text)
+        )
     return render_to_string([table, *comparison.notes, compare_verdict_line(comparison)], color)
 
 
@@ -314,7 +386,11 @@ def render_list_table(rows: list[dict[str, Any]], devices: list[str], color: boo
         cells = []
         for device in devices:
             mine = [r for r in own if r["device"] == device]
-            lines = [", ".join(r["dtype"] for r in mine if r["available"])] if any(r["available"] for r in mine) else []
+            lines = (
+                [", ".join(r["dtype"] for r in mine if r["available"])]
+                if any(r["available"] for r in mine)
+                else []
+            )
             by_reason: dict[str, list[str]] = {}
             for r in mine:
                 if not r["available"]:

@@ -21,9 +21,14 @@ def render_to_string(renderables: list[object], color: bool, width: int | None =
     """Render rich objects to a string; colour codes only when asked (the CLI decides)."""
     buffer = io.StringIO()
     console = Console(
-        file=buffer, force_terminal=color, no_color=not color, width=width or 160,
-        highlight=False, soft_wrap=False, color_system="standard" if color else None,
-    )  # fmt: skip
+        file=buffer,
+        force_terminal=color,
+        no_color=not color,
+        width=width or 160,
+        highlight=False,
+        soft_wrap=False,
+        color_system="standard" if color else None,
+    )
     for item in renderables:
         # Plain strings are printed as text, never as rich markup: reasons and errors carry
         # brackets ("pip install 'gelu-audit[jax]'", "raised IndexError: [...]").
@@ -106,18 +111,27 @@ def worst_line(case: CaseResult) -> str:
     if case.exact is None or not case.exact.worst:
         return ""
     worst = case.exact.worst[0]
-    return (f"worst input x = {worst.x!r} ({worst.x_hex}): got {worst.got!r}, correctly rounded "
-            f"{worst.rounded!r}, {format_ulp(worst.ulp_error)} ULP")  # fmt: skip
+    return (
+        f"worst input x = {worst.x!r} ({worst.x_hex}): got {worst.got!r}, correctly rounded "
+        f"{worst.rounded!r}, {format_ulp(worst.ulp_error)} ULP"
+    )
 
 
-def speed_failures(report: SpeedReport, comparisons: list[BaselineChange] | None) -> dict[tuple[str, str, str, int], str]:
+def speed_failures(
+    report: SpeedReport, comparisons: list[BaselineChange] | None
+) -> dict[tuple[str, str, str, int], str]:
     """Why each failing case fails: an error, or a regression against the baseline."""
-    failures = {(c.implementation, c.device, c.dtype, c.size): f"error: {c.reason}"
-                for c in report.cases if c.status == "error"}  # fmt: skip
+    failures = {
+        (c.implementation, c.device, c.dtype, c.size): f"error: {c.reason}"
+        for c in report.cases
+        if c.status == "error"
+    }
     for c in comparisons or []:
         if c.verdict == "regression":
             failures[(c.implementation, c.device, c.dtype, c.size)] = (
-                f"{100 * c.change:+.1f}% slower relative to copy (95% CI {100 * c.ci_low:+.1f}…{100 * c.ci_high:+.1f}%)")
+                f"{100 * c.change:+.1f}% slower relative to copy "
+                f"(95% CI {100 * c.ci_low:+.1f}…{100 * c.ci_high:+.1f}%)"
+            )
     return failures
 
 

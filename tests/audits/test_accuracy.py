@@ -3,23 +3,37 @@
 from __future__ import annotations
 
 import math
-import mpmath
 
+import mpmath
 import numpy as np
 import pytest
 
-from gelu_audit.audits.accuracy import AuditSettings, CaseResult, audit_case, prepared_blocks, run_audit, verdict
+from gelu_audit.audits.accuracy import (
+    AuditSettings,
+    CaseResult,
+    audit_case,
+    prepared_blocks,
+    run_audit,
+    verdict,
+)
 from gelu_audit.audits.stats import accurate_domain
-from gelu_audit.numerics.ulp import HISTOGRAM_LABELS, histogram_bins, nonfinite_mismatches, ordinal_distances, ulp_errors, wrong_sign_zeros  # fmt: skip
-from gelu_audit.numerics.formats import FP16, FP32, FP64
-from gelu_audit.implementations.model import Implementation
+from gelu_audit.audits.thresholds import Threshold
 from gelu_audit.implementations.builtins import builtin_implementations
+from gelu_audit.implementations.model import Implementation
 from gelu_audit.implementations.registry import registry
 from gelu_audit.implementations.runner import run_implementation
-from gelu_audit.numerics.inputs import exhaustive_inputs, parse_range
-from gelu_audit.references.mpmath_ziv import compute_references
-from gelu_audit.audits.thresholds import Threshold
+from gelu_audit.numerics.formats import FP16, FP32, FP64
 from gelu_audit.numerics.formulas import ERF
+from gelu_audit.numerics.inputs import exhaustive_inputs, parse_range
+from gelu_audit.numerics.ulp import (
+    HISTOGRAM_LABELS,
+    histogram_bins,
+    nonfinite_mismatches,
+    ordinal_distances,
+    ulp_errors,
+    wrong_sign_zeros,
+)
+from gelu_audit.references.mpmath_ziv import compute_references
 
 
 def refs(fmt, xs, formula=ERF):
@@ -104,11 +118,13 @@ def numpy_impl(name: str, function) -> Implementation:
         (lambda x: x.astype(np.float64), "returned dtype float64"),
         (lambda x: x.tolist(), "returned list"),
     ],
-)  # fmt: skip
+)
 def test_broken_implementations_are_reported_not_raised(function, message: str) -> None:
     inputs = exhaustive_inputs(FP16, parse_range("-1:1"))
     references = {"erf": refs(FP16, inputs.values)}
-    case = audit_case(numpy_impl("broken", function), "cpu", inputs, prepared_blocks(inputs, references, 5), 2.0)
+    case = audit_case(
+        numpy_impl("broken", function), "cpu", inputs, prepared_blocks(inputs, references, 5), 2.0
+    )
     assert case.status == "error" and message in case.error
     assert not verdict(case, None).passed
 
@@ -123,8 +139,9 @@ def test_garbage_output_is_measured() -> None:
 
 
 def test_gate_against_exact_or_formula() -> None:
-    report = run_audit(AuditSettings(dtypes=("fp16",), implementations=("torch-gelu-tanh",),
-                                     value_range=parse_range("-8:8")))  # fmt: skip
+    report = run_audit(
+        AuditSettings(dtypes=("fp16",), implementations=("torch-gelu-tanh",), value_range=parse_range("-8:8"))
+    )
     case = report.results[0]
     assert case.exact.max_ulp > 100 and case.own_formula.max_ulp < 4
     assert not verdict(case, Threshold.gate(4, "exact")).passed
@@ -134,8 +151,9 @@ def test_gate_against_exact_or_formula() -> None:
 def test_numpy_erf_in_fp16_is_correctly_rounded() -> None:
     """float64 math.erf, rounded once, is correctly rounded for fp16 (a finding, and a check
     that the reference and the error arithmetic agree with an independent float64 path)."""
-    report = run_audit(AuditSettings(dtypes=("fp16",), implementations=("numpy-erf",),
-                                     value_range=parse_range("-10:10")))  # fmt: skip
+    report = run_audit(
+        AuditSettings(dtypes=("fp16",), implementations=("numpy-erf",), value_range=parse_range("-10:10"))
+    )
     stats = report.results[0].exact
     assert stats.correctly_rounded == 1.0 and stats.max_ulp <= 0.5
 
@@ -149,7 +167,9 @@ def test_every_implementation_runs_or_says_why_not() -> None:
     cpu_skips = {(s.implementation, s.dtype): s.reason for s in report.skipped if s.device == "cpu"}
     assert all(reason for reason in cpu_skips.values())
     assert ran.isdisjoint(cpu_skips) and len(ran) + len(cpu_skips) == len(registry()) * 4
-    assert {(impl.name, d) for impl in builtin_implementations() for d in ("fp16", "bf16", "fp32", "fp64")} <= ran
+    assert {
+        (impl.name, d) for impl in builtin_implementations() for d in ("fp16", "bf16", "fp32", "fp64")
+    } <= ran
 
 
 def test_oneDNN_and_aten_paths_differ_in_fp32() -> None:
@@ -173,8 +193,20 @@ def test_case_result_has_no_stats_on_error() -> None:
 @pytest.mark.parametrize(
     "name, expression",
     [
-        ("torch-tanh-pow", lambda x: x / 2 * (1 + mpmath.tanh(mpmath.sqrt(2 / mpmath.pi) * (x + mpmath.mpf("0.044715") * x**3)))),
-        ("torch-tanh-fast", lambda x: x / 2 * (1 + mpmath.tanh(mpmath.mpf("0.7978845608") * x * (1 + mpmath.mpf("0.044715") * x * x)))),
+        (
+            "torch-tanh-pow",
+            lambda x: (
+                x / 2 * (1 + mpmath.tanh(mpmath.sqrt(2 / mpmath.pi) * (x + mpmath.mpf("0.044715") * x**3)))
+            ),
+        ),
+        (
+            "torch-tanh-fast",
+            lambda x: (
+                x
+                / 2
+                * (1 + mpmath.tanh(mpmath.mpf("0.7978845608") * x * (1 + mpmath.mpf("0.044715") * x * x)))
+            ),
+        ),
         ("torch-gelu-clip10", lambda x: min(x / 2 * mpmath.erfc(-x / mpmath.sqrt(2)), 10)),
     ],
 )
@@ -192,8 +224,9 @@ def test_variants_compute_their_documented_formula(name: str, expression) -> Non
 def test_truncated_constant_shows_against_the_tanh_formula() -> None:
     """0.7978845608 vs √(2/π): in fp64 the relative error 2.2e-12 of the constant is ~10^4 ULP,
     so against the tanh formula the accurate domain shrinks from (−1.4, ∞) to about ±0.005."""
-    report = run_audit(AuditSettings(dtypes=("fp64",), samples=400,
-                                     implementations=("torch-gelu-tanh", "torch-tanh-fast")))  # fmt: skip
+    report = run_audit(
+        AuditSettings(dtypes=("fp64",), samples=400, implementations=("torch-gelu-tanh", "torch-tanh-fast"))
+    )
     exact_constant, truncated = report.results
     assert exact_constant.own_formula.accurate_domain.failure_above is None
     assert truncated.own_formula.accurate_domain.failure_above < 0.1

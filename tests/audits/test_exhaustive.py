@@ -7,15 +7,15 @@ import json
 import numpy as np
 import pytest
 
-from gelu_audit.numerics.formulas import ERF
-from gelu_audit.errors import UsageError
 from gelu_audit.audits.exhaustive import PatternSpace, Shard, parse_shard, stream
-from gelu_audit.references.fast_tier import fast_references
-from gelu_audit.numerics.formats import FP32, patterns_to_values
+from gelu_audit.audits.stats import InputValues, accumulate, reference_blocks
+from gelu_audit.errors import UsageError
 from gelu_audit.implementations.registry import registry
 from gelu_audit.implementations.runner import run_implementation
+from gelu_audit.numerics.formats import FP32, patterns_to_values
+from gelu_audit.numerics.formulas import ERF
 from gelu_audit.numerics.inputs import parse_range
-from gelu_audit.audits.stats import InputValues, accumulate, reference_blocks
+from gelu_audit.references.fast_tier import fast_references
 from tests.helpers import assert_usage_error, run_cli
 
 CASES = (("torch-gelu", "cpu"), ("numpy-tanh", "cpu"))
@@ -27,7 +27,11 @@ def states(outcome) -> dict:
 
 def test_pattern_space_of_a_range() -> None:
     space = PatternSpace(FP32, parse_range("-1:2"))
-    values = [float(patterns_to_values(FP32, np.array([p], np.uint32))[0]) for a, b in space.intervals() for p in (a, b - 1)]
+    values = [
+        float(patterns_to_values(FP32, np.array([p], np.uint32))[0])
+        for a, b in space.intervals()
+        for p in (a, b - 1)
+    ]
     assert sorted(values) == [-1.0, -0.0, 0.0, 2.0]
     assert space.count() == sum(b - a for a, b in space.intervals())
     assert space.lowest_above(-np.inf) == -1.0 and space.highest_below(np.inf) == 2.0
@@ -52,7 +56,7 @@ def test_streamed_statistics_equal_the_in_memory_ones() -> None:
     space = PatternSpace(FP32, parse_range("-5.6:-5.4"))
     outcome = stream(FP32, space, ("erf",), (("torch-gelu", "cpu"),), 2.0, 5)
     streamed = outcome.accumulators[("torch-gelu", "cpu")].exact.finish(FP32, space)
-    (a, b), = space.intervals()
+    ((a, b),) = space.intervals()
     patterns = np.arange(a, b, dtype=np.uint32)
     x = patterns_to_values(FP32, patterns)
     ref, _ = fast_references(ERF, FP32, x)
@@ -65,13 +69,25 @@ def test_streamed_statistics_equal_the_in_memory_ones() -> None:
 
 @pytest.mark.slow
 def test_merging_shards_equals_one_run(tmp_path) -> None:
-    common = ["accuracy", "-d", "fp32", "--exhaustive", "--range", "-8:-4", "-i", "torch-gelu,numpy-tanh",
-              "-f", "json", "--no-progress"]  # fmt: skip
+    common = [
+        "accuracy",
+        "-d",
+        "fp32",
+        "--exhaustive",
+        "--range",
+        "-8:-4",
+        "-i",
+        "torch-gelu,numpy-tanh",
+        "-f",
+        "json",
+        "--no-progress",
+    ]
     whole = run_cli(*common, "-j", "2", "-o", str(tmp_path / "whole.json"))
     assert whole.returncode == 0, whole.stderr
     for k in (1, 2, 3):
-        shard = run_cli(*common, "-j", "1", "--chunk-size", "64K", "--shard", f"{k}/3",
-                        "-o", str(tmp_path / f"s{k}.json"))  # fmt: skip
+        shard = run_cli(
+            *common, "-j", "1", "--chunk-size", "64K", "--shard", f"{k}/3", "-o", str(tmp_path / f"s{k}.json")
+        )
         assert shard.returncode == 0, shard.stderr
     merged = run_cli("merge", *(str(tmp_path / f"s{k}.json") for k in (3, 1, 2)), "-f", "json")
     assert merged.returncode == 0, merged.stderr
@@ -80,18 +96,24 @@ def test_merging_shards_equals_one_run(tmp_path) -> None:
         a.pop("seconds"), b.pop("seconds")
         assert a == b
     assert one["inputs"]["fp32"]["count"] == combined["inputs"]["fp32"]["count"] == 8388609
-    assert [r["regions"] for r in one["references"]["fp32"]] == [r["regions"] for r in combined["references"]["fp32"]]
+    assert [r["regions"] for r in one["references"]["fp32"]] == [
+        r["regions"] for r in combined["references"]["fp32"]
+    ]
     table = run_cli("merge", *(str(tmp_path / f"s{k}.json") for k in (1, 2, 3)))
     assert table.returncode == 0 and "torch-gelu" in table.stdout
 
-    assert_usage_error(run_cli("merge", str(tmp_path / "s1.json"), str(tmp_path / "s2.json")), "missing shard(s) 3 of 3")
+    assert_usage_error(
+        run_cli("merge", str(tmp_path / "s1.json"), str(tmp_path / "s2.json")), "missing shard(s) 3 of 3"
+    )
     assert_usage_error(run_cli("merge", str(tmp_path / "s1.json"), str(tmp_path / "s1.json")), "given twice")
     assert_usage_error(run_cli("merge", str(tmp_path / "whole.json")), "not a shard report")
     other = json.loads((tmp_path / "s2.json").read_text())
     other["settings"]["top"] = 9
     (tmp_path / "other.json").write_text(json.dumps(other))
-    assert_usage_error(run_cli("merge", str(tmp_path / "s1.json"), str(tmp_path / "other.json"),
-                               str(tmp_path / "s3.json")), "other settings (top)")  # fmt: skip
+    assert_usage_error(
+        run_cli("merge", str(tmp_path / "s1.json"), str(tmp_path / "other.json"), str(tmp_path / "s3.json")),
+        "other settings (top)",
+    )
 
 
 @pytest.mark.parametrize(

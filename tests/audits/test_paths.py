@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from gelu_audit.audits.paths import PATHS, PathsSettings, compare_paths, disagreements, run_paths
-from gelu_audit.numerics.formats import FP16, FP32
 from gelu_audit.implementations.model import Implementation
 from gelu_audit.implementations.registry import registry
-from gelu_audit.numerics.inputs import exhaustive_inputs, parse_range
+from gelu_audit.numerics.formats import FP16, FP32
 from gelu_audit.numerics.formulas import ERF
+from gelu_audit.numerics.inputs import exhaustive_inputs, parse_range
 from tests.helpers import assert_usage_error, run_cli
 
 
@@ -64,11 +64,20 @@ def test_disagreement_arithmetic() -> None:
 
 
 def test_in_place_and_out_only_for_the_aten_op() -> None:
-    report = run_paths(PathsSettings(dtypes=("fp16",), implementations=("torch-gelu", "torch-quick-gelu"),
-                                     paths=("in-place", "out", "offset")))  # fmt: skip
+    report = run_paths(
+        PathsSettings(
+            dtypes=("fp16",),
+            implementations=("torch-gelu", "torch-quick-gelu"),
+            paths=("in-place", "out", "offset"),
+        )
+    )
     done = {(r.implementation, r.path) for r in report.results}
-    assert done == {("torch-gelu", "in-place"), ("torch-gelu", "out"), ("torch-gelu", "offset"),
-                    ("torch-quick-gelu", "offset")}  # fmt: skip
+    assert done == {
+        ("torch-gelu", "in-place"),
+        ("torch-gelu", "out"),
+        ("torch-gelu", "offset"),
+        ("torch-quick-gelu", "offset"),
+    }
     assert all(r.points == 65536 for r in report.results)
 
 
@@ -91,15 +100,16 @@ def test_paths_cli_json_and_exit_code() -> None:
         (("-i", "no-such-gelu"), "unknown implementation 'no-such-gelu'"),
         (("--samples", "0"), "--samples must be a positive number"),
     ],
-)  # fmt: skip
+)
 def test_paths_usage_errors(args: tuple[str, ...], message: str) -> None:
     assert_usage_error(run_cli("paths", "-d", "fp16", *args), message)
 
 
 def test_every_torch_builtin_has_every_layout_path() -> None:
     torch_names = [n for n, impl in registry().items() if impl.backend == "torch"]
-    report = run_paths(PathsSettings(dtypes=("bf16",), implementations=tuple(torch_names),
-                                     paths=("transposed",)))  # fmt: skip
+    report = run_paths(
+        PathsSettings(dtypes=("bf16",), implementations=tuple(torch_names), paths=("transposed",))
+    )
     ran = {r.implementation for r in report.results}
     assert ran | {name for name, *_ in report.skipped} == set(torch_names)
     assert {r.status for r in report.results} <= {"agree", "differ"}

@@ -11,7 +11,6 @@ from gelu_audit.audits.accuracy import AuditSettings, run_audit
 from gelu_audit.audits.profile import ProfileAccumulator, SegmentRuns, round_up_4, segment_keys, segment_table
 from gelu_audit.numerics.formats import BF16, FP16, FP32, FP64, all_patterns, patterns_to_values
 
-
 # --- segments and profiles --------------------------------------------------------------------
 
 
@@ -47,7 +46,11 @@ def test_profile_of_an_audit_adds_up_to_its_statistics() -> None:
     assert sum(profile.nonfinite) == sum(math.isfinite(p.x) for p in case.nonfinite)  # −∞ has no segment
     assert list(profile.x_lo) == sorted(profile.x_lo)
     worst = case.exact.worst[0].x
-    holding = [i for i, (lo, hi) in enumerate(zip(profile.x_lo, profile.x_hi)) if lo <= worst < hi or hi == worst == 0]
+    holding = [
+        i
+        for i, (lo, hi) in enumerate(zip(profile.x_lo, profile.x_hi))
+        if lo <= worst < hi or hi == worst == 0
+    ]
     assert profile.max_ulp[holding[0]] == max(profile.max_ulp)
 
 
@@ -57,16 +60,25 @@ def test_profile_accumulators_merge_like_one() -> None:
     whole, first, second = ProfileAccumulator(), ProfileAccumulator(), ProfileAccumulator()
     whole.add(FP32, SegmentRuns.of(FP32, x), errors, errors > 2, np.array([5, 3000]))
     first.add(FP32, SegmentRuns.of(FP32, x[:1500]), errors[:1500], errors[:1500] > 2, np.array([5]))
-    second.add(FP32, SegmentRuns.of(FP32, x[1500:][::-1]), errors[1500:][::-1], errors[1500:][::-1] > 2,
-               np.array([len(x) - 1 - 3000]))  # fmt: skip
+    second.add(
+        FP32,
+        SegmentRuns.of(FP32, x[1500:][::-1]),
+        errors[1500:][::-1],
+        errors[1500:][::-1] > 2,
+        np.array([len(x) - 1 - 3000]),
+    )
     first.merge(ProfileAccumulator.from_state(second.to_state()))
     assert first.finish() == whole.finish()
 
 
 def test_round_up_4_is_an_upper_bound() -> None:
-    expected = {2.043401683100175: 2.044, 0.1: 0.1001, 16777215.0: 16780000.0, 0.0: 0.0, 5e-324: 5e-324,
-                1.7976931348623157e308: 1.7976931348623157e308}  # the last: 1.798e308 would overflow
+    expected = {
+        2.043401683100175: 2.044,
+        0.1: 0.1001,
+        16777215.0: 16780000.0,
+        0.0: 0.0,
+        5e-324: 5e-324,
+        1.7976931348623157e308: 1.7976931348623157e308,
+    }  # the last: 1.798e308 would overflow
     for value, rounded in expected.items():
         assert round_up_4(value) == rounded >= value
-
-

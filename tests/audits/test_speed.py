@@ -7,8 +7,19 @@ import json
 import numpy as np
 import pytest
 
+from gelu_audit.audits.speed import (
+    UNSTABLE_NOISE,
+    CpuClock,
+    SpeedCase,
+    TimingProtocol,
+    bootstrap_change,
+    classify,
+    compare_with_baseline,
+    parse_slowdown,
+    summarize,
+    time_pair,
+)
 from gelu_audit.errors import UsageError
-from gelu_audit.audits.speed import UNSTABLE_NOISE, CpuClock, TimingProtocol, SpeedCase, bootstrap_change, classify, compare_with_baseline, parse_slowdown, summarize, time_pair  # fmt: skip
 from tests.helpers import assert_usage_error, run_cli
 
 
@@ -28,17 +39,25 @@ def _case(ratios) -> SpeedCase:
 @pytest.mark.parametrize(
     "old, new, expected",
     [
-        (1.0, 1.5, "regression"),      # 50% slower relative to copy, tight samples
+        (1.0, 1.5, "regression"),  # 50% slower relative to copy, tight samples
         (1.0, 0.7, "improvement"),
-        (1.0, 1.02, "unchanged"),      # within the 10% allowance
+        (1.0, 1.02, "unchanged"),  # within the 10% allowance
     ],
-)  # fmt: skip
+)
 def test_baseline_verdicts_on_tight_samples(old: float, new: float, expected: str) -> None:
     rng = np.random.default_rng(0)
     old_ratios = old * (1 + 0.01 * rng.standard_normal(30))
     new_ratios = new * (1 + 0.01 * rng.standard_normal(30))
-    baseline = [{"implementation": "torch-gelu", "device": "cpu", "dtype": "fp32", "size": 1024,
-                 "status": "ok", "ratios": old_ratios.tolist()}]  # fmt: skip
+    baseline = [
+        {
+            "implementation": "torch-gelu",
+            "device": "cpu",
+            "dtype": "fp32",
+            "size": 1024,
+            "status": "ok",
+            "ratios": old_ratios.tolist(),
+        }
+    ]
     (comparison,) = compare_with_baseline([_case(new_ratios)], baseline, 0.10)
     assert comparison.verdict == expected
 
@@ -47,14 +66,22 @@ def test_noise_makes_a_slowdown_inconclusive() -> None:
     rng = np.random.default_rng(1)
     old = 1.0 * np.exp(0.5 * rng.standard_normal(8))
     new = 1.15 * np.exp(0.5 * rng.standard_normal(8))
-    change, low, high = bootstrap_change(old, new)
+    _change, low, high = bootstrap_change(old, new)
     assert low < 0.10 < high
     assert classify(low, high, 0.10) == "inconclusive"
 
 
 def test_unmatched_cases_are_not_compared() -> None:
-    baseline = [{"implementation": "other", "device": "cpu", "dtype": "fp32", "size": 1024,
-                 "status": "ok", "ratios": [1.0, 1.0, 1.0]}]  # fmt: skip
+    baseline = [
+        {
+            "implementation": "other",
+            "device": "cpu",
+            "dtype": "fp32",
+            "size": 1024,
+            "status": "ok",
+            "ratios": [1.0, 1.0, 1.0],
+        }
+    ]
     assert compare_with_baseline([_case([1.0, 1.0, 1.0])], baseline, 0.1) == []
 
 
@@ -75,16 +102,42 @@ def test_parse_slowdown() -> None:
 
 def test_speed_command_json_and_self_baseline(tmp_path) -> None:
     report = tmp_path / "speed.json"
-    first = run_cli("speed", "-i", "torch-gelu,numpy-sigmoid", "--sizes", "1K", "--samples", "5",
-                    "--warmup", "0.01", "-f", "json", "-o", str(report))  # fmt: skip
+    first = run_cli(
+        "speed",
+        "-i",
+        "torch-gelu,numpy-sigmoid",
+        "--sizes",
+        "1K",
+        "--samples",
+        "5",
+        "--warmup",
+        "0.01",
+        "-f",
+        "json",
+        "-o",
+        str(report),
+    )
     assert first.returncode == 0, first.stderr
     doc = json.loads(report.read_text())
     assert doc["schema"] == "gelu-audit.speed" and len(doc["cases"]) == 2
     case = doc["cases"][0]
     assert case["status"] == "ok" and case["ratio_to_copy"] > 0 and len(case["ratios"]) == 5
     assert "flushes_denormals" in doc["environment"]["timing"]
-    again = run_cli("speed", "-i", "torch-gelu,numpy-sigmoid", "--sizes", "1K", "--samples", "5",
-                    "--warmup", "0.01", "--baseline", str(report), "--max-slowdown", "1000%")  # fmt: skip
+    again = run_cli(
+        "speed",
+        "-i",
+        "torch-gelu,numpy-sigmoid",
+        "--sizes",
+        "1K",
+        "--samples",
+        "5",
+        "--warmup",
+        "0.01",
+        "--baseline",
+        str(report),
+        "--max-slowdown",
+        "1000%",
+    )
     assert again.returncode == 0, again.stdout + again.stderr
     assert "vs baseline" in again.stdout
 
@@ -99,7 +152,7 @@ def test_speed_command_json_and_self_baseline(tmp_path) -> None:
         (["speed", "--threads", "0", "--sizes", "1K"], "--threads must be at least 1"),
         (["speed", "--impl", "nope"], "unknown implementation 'nope'"),
     ],
-)  # fmt: skip
+)
 def test_speed_usage_errors(args: list[str], message: str) -> None:
     assert_usage_error(run_cli(*args), message)
 
@@ -130,8 +183,9 @@ def test_speed_on_cuda_uses_events_and_reports_peak() -> None:
 
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
-    result = run_cli("speed", "--device", "cuda", "-i", "torch-gelu", "--sizes", "1M",
-                     "--samples", "5", "-f", "json")  # fmt: skip
+    result = run_cli(
+        "speed", "--device", "cuda", "-i", "torch-gelu", "--sizes", "1M", "--samples", "5", "-f", "json"
+    )
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc["environment"]["cuda"]["cuda:0"]["name"]

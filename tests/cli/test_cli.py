@@ -46,8 +46,9 @@ def test_accuracy_json_document() -> None:
 
 
 def test_sampled_fp32_says_how_inputs_were_chosen() -> None:
-    result = run_cli("accuracy", "-d", "fp32", "-i", "numpy-tanh", "--samples", "500", "--seed", "4",
-                     "-f", "json")  # fmt: skip
+    result = run_cli(
+        "accuracy", "-d", "fp32", "-i", "numpy-tanh", "--samples", "500", "--seed", "4", "-f", "json"
+    )
     doc = json.loads(result.stdout)
     assert doc["inputs"]["fp32"]["method"] == "stratified"
     assert doc["inputs"]["fp32"]["seed"] == 4 and doc["inputs"]["fp32"]["requested_samples"] == 500
@@ -56,9 +57,21 @@ def test_sampled_fp32_says_how_inputs_were_chosen() -> None:
 def test_gate_fails_with_exit_1_and_passes_with_exit_0(tmp_path) -> None:
     failing = run_cli("accuracy", "-d", "fp16", "-i", "torch-gelu-tanh", "--max-ulp", "4")
     assert failing.returncode == 1 and "FAIL" in failing.stdout
-    passing = run_cli("accuracy", "-d", "fp16", "-i", "torch-gelu-tanh", "--max-ulp", "4",
-                      "--against", "formula", "--range", "-60000:60000",
-                      "-o", str(tmp_path / "r.txt"))  # fmt: skip
+    passing = run_cli(
+        "accuracy",
+        "-d",
+        "fp16",
+        "-i",
+        "torch-gelu-tanh",
+        "--max-ulp",
+        "4",
+        "--against",
+        "formula",
+        "--range",
+        "-60000:60000",
+        "-o",
+        str(tmp_path / "r.txt"),
+    )
     assert passing.returncode == 0, passing.stdout + passing.stderr
     assert passing.stdout == "" and "all pass" in (tmp_path / "r.txt").read_text()
 
@@ -95,7 +108,7 @@ def test_list_explains_unavailable_rows() -> None:
         (["frobnicate"], "No such command 'frobnicate'"),
         (["accuracy", "-o", "/nonexistent-dir/x.json", "-d", "fp16", "-i", "numpy-erf"], "cannot write"),
     ],
-)  # fmt: skip
+)
 def test_usage_errors_exit_2_with_one_line(args: list[str], message: str) -> None:
     assert_usage_error(run_cli(*args), message)
 

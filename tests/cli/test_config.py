@@ -24,7 +24,7 @@ BASE = '[tool.gelu-audit]\ndtype = "bf16"\nimpl = ["numpy-erf"]\nrange = "-1:1"\
 
 
 def test_config_file_gives_the_defaults(tmp_path: Path) -> None:
-    settings = settings_of(run_cli(cwd=project(tmp_path, BASE), *("accuracy",)))
+    settings = settings_of(run_cli("accuracy", cwd=project(tmp_path, BASE)))
     assert settings["dtypes"] == ["bf16"] and settings["implementations"] == ["numpy-erf"]
     assert settings["range"] == [-1.0, 1.0]
 
@@ -42,7 +42,9 @@ def test_precedence_command_line_then_environment_then_file(tmp_path: Path) -> N
     assert from_env["dtypes"] == ["fp16"] and from_env["seed"] == 7
     from_cli = settings_of(run_cli("accuracy", "-d", "fp32", "--samples", "50", env=env, cwd=root))
     assert from_cli["dtypes"] == ["fp32"] and from_cli["seed"] == 7 and from_cli["samples"] == 50
-    built_in = settings_of(run_cli("accuracy", "-d", "bf16", "-i", "numpy-erf", "-f", "json", "--range", "-1:1"))
+    built_in = settings_of(
+        run_cli("accuracy", "-d", "bf16", "-i", "numpy-erf", "-f", "json", "--range", "-1:1")
+    )
     assert built_in["seed"] == 0  # no file here: the built-in default
 
 
@@ -61,25 +63,30 @@ def test_explicit_config_file(tmp_path: Path) -> None:
         ('[tool.gelu-audit]\nsamples = "many"', "[tool.gelu-audit]: samples: 'many' is not a valid integer"),
         ('[tool.gelu-audit]\nagainst = "nothing"', "[tool.gelu-audit]: against:"),
         ('[tool.gelu-audit]\nno-cache = "yes"', "no-cache must be true or false"),
-        ('[tool.gelu-audit.nonsense]\nx = 1', "unknown table 'nonsense'"),
+        ("[tool.gelu-audit.nonsense]\nx = 1", "unknown table 'nonsense'"),
         ('[tool.gelu-audit]\ndtype = "fp17"', "[tool.gelu-audit]: dtype: unknown dtype 'fp17'"),
-        ('[tool.gelu-audit]\nrange = [8, -8]', "[tool.gelu-audit]: range: malformed range '8:-8'"),
+        ("[tool.gelu-audit]\nrange = [8, -8]", "[tool.gelu-audit]: range: malformed range '8:-8'"),
         ('[tool.gelu-audit]\ndevice = "tpu"', "[tool.gelu-audit]: device: unknown device 'tpu'"),
-        ('[[tool.gelu-audit.threshold]]\nmax-ulps = 2', "threshold[0]: unknown key 'max-ulps'"),
-        ('[[tool.gelu-audit.threshold]]\nmax-ulp = -1', "threshold[0]: max-ulp must be a non-negative number"),
-        ('[[tool.gelu-audit.threshold]]\ndomain = [8, -8]', "threshold[0]: domain must be [LO, HI]"),
+        ("[[tool.gelu-audit.threshold]]\nmax-ulps = 2", "threshold[0]: unknown key 'max-ulps'"),
+        (
+            "[[tool.gelu-audit.threshold]]\nmax-ulp = -1",
+            "threshold[0]: max-ulp must be a non-negative number",
+        ),
+        ("[[tool.gelu-audit.threshold]]\ndomain = [8, -8]", "threshold[0]: domain must be [LO, HI]"),
         ('[[tool.gelu-audit.threshold]]\ndtype = "fp16"', "threshold[0]: sets no limit"),
         ('[tool.gelu-audit.speed]\nsizes = "1X"', "sizes"),
         ("[tool.gelu-audit\n", "not valid TOML"),
     ],
-)  # fmt: skip
+)
 def test_bad_configuration_names_the_key(tmp_path: Path, table: str, message: str) -> None:
     command = "speed" if ".speed]" in table else "accuracy"
     assert_usage_error(run_cli(command, cwd=project(tmp_path, table)), message)
 
 
 def test_thresholds_select_cases_and_fail_them(tmp_path: Path) -> None:
-    root = project(tmp_path, """
+    root = project(
+        tmp_path,
+        """
 [tool.gelu-audit]
 dtype = "fp16"
 impl = ["numpy-erf", "torch-erf-composite", "torch-gelu-tanh"]
@@ -94,7 +101,8 @@ implementation = "torch-gelu-tanh"
 against = "formula"
 max-ulp = 4
 domain = [-2, 8]
-""")  # fmt: skip
+""",
+    )
     result = run_cli("accuracy", cwd=root)
     assert result.returncode == 1
     document = json.loads(result.stdout)
@@ -106,14 +114,20 @@ domain = [-2, 8]
     composite = f"threshold [all cases]: max {measured['torch-erf-composite']:.4g} ULP > 4 (against exact)"
     assert verdicts["torch-erf-composite"]["reasons"] == [composite]
     tanh = verdicts["torch-gelu-tanh"]["reasons"]
-    assert tanh[0].startswith(f"threshold [all cases]: max {measured['torch-gelu-tanh']:.4g} ULP > 4") and len(tanh) == 2
+    assert (
+        tanh[0].startswith(f"threshold [all cases]: max {measured['torch-gelu-tanh']:.4g} ULP > 4")
+        and len(tanh) == 2
+    )
     assert tanh[1].startswith("threshold [implementation=torch-gelu-tanh]: accurate domain [-")
     assert len(document["settings"]["thresholds"]) == 2
 
 
 def test_subcommand_tables(tmp_path: Path) -> None:
-    root = project(tmp_path, '[tool.gelu-audit.speed]\nsizes = "1K"\nsamples = 3\nwarmup = 0\nimpl = ["numpy-erf"]\n'
-                             'format = "json"\n')  # fmt: skip
+    root = project(
+        tmp_path,
+        '[tool.gelu-audit.speed]\nsizes = "1K"\nsamples = 3\nwarmup = 0\nimpl = ["numpy-erf"]\n'
+        'format = "json"\n',
+    )
     result = run_cli("speed", cwd=root)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["settings"]["sizes"] == [1024]

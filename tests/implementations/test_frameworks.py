@@ -12,19 +12,20 @@ import numpy as np
 import pytest
 
 from gelu_audit.audits.accuracy import AuditSettings, run_audit
-from gelu_audit.implementations.compiled import compile_requirement, compiled_gelu
-from gelu_audit.numerics.formats import BF16, FP16, FP32, FP64, values_to_patterns
-from gelu_audit.implementations.model import Implementation, ImplementationUnavailable
 from gelu_audit.implementations.availability import preparation_failure, unavailable_reason
+from gelu_audit.implementations.compiled import compile_requirement, compiled_gelu
+from gelu_audit.implementations.model import Implementation, ImplementationUnavailable, SkipKind, SkipReason
 from gelu_audit.implementations.registry import registry
 from gelu_audit.implementations.runner import run_implementation
+from gelu_audit.numerics.formats import BF16, FP16, FP32, FP64, values_to_patterns
+from gelu_audit.numerics.formulas import ERF, FORMULAS
 from gelu_audit.numerics.inputs import parse_range
 from gelu_audit.references.mpmath_ziv import reference_point
-from gelu_audit.implementations.model import SkipKind, SkipReason
-from gelu_audit.numerics.formulas import ERF, FORMULAS
 
 NO_COMPILER = compile_requirement("cpu", FP16)
-needs_compiler = pytest.mark.skipif(NO_COMPILER is not None, reason=f"torch.compile unavailable: {NO_COMPILER}")
+needs_compiler = pytest.mark.skipif(
+    NO_COMPILER is not None, reason=f"torch.compile unavailable: {NO_COMPILER}"
+)
 needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax not installed")
 needs_ort = pytest.mark.skipif(
     importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None,
@@ -62,8 +63,13 @@ def test_compiled_gelu_is_one_graph_per_device_and_dtype_whatever_the_size() -> 
 def test_compiled_rows_in_the_fp16_audit() -> None:
     """Inductor computes fp16 in float32 and rounds once: within a few ULP of the exact GELU;
     the compiled tanh form is as far from the exact GELU as the tanh formula itself."""
-    report = run_audit(AuditSettings(dtypes=("fp16",), value_range=parse_range("-8:8"),
-                                     implementations=("torch-compile-gelu", "torch-compile-gelu-tanh")))  # fmt: skip
+    report = run_audit(
+        AuditSettings(
+            dtypes=("fp16",),
+            value_range=parse_range("-8:8"),
+            implementations=("torch-compile-gelu", "torch-compile-gelu-tanh"),
+        )
+    )
     erf, tanh = report.results
     assert erf.status == tanh.status == "ok" and not report.skipped
     assert erf.exact.max_ulp < 4
@@ -101,7 +107,9 @@ ULP from its formula at −2.5 on the machine of docs/findings.md)."""
 
 
 @needs_jax
-@pytest.mark.parametrize("name, formula, other", [("jax-gelu", "erf", "tanh"), ("jax-gelu-tanh", "tanh", "erf")])
+@pytest.mark.parametrize(
+    "name, formula, other", [("jax-gelu", "erf", "tanh"), ("jax-gelu-tanh", "tanh", "erf")]
+)
 def test_jax_rows_compute_the_formula_they_claim(name: str, formula: str, other: str) -> None:
     """fp64: a few ULP from the claimed formula; the other formula is ~1e-4 relative away."""
     got = run_implementation(registry()[name], FP64, "cpu", values_to_patterns(FP64, np.array(XS)))
@@ -110,7 +118,9 @@ def test_jax_rows_compute_the_formula_they_claim(name: str, formula: str, other:
 
 
 @needs_ort
-@pytest.mark.parametrize("name, formula, fmt", [("onnxruntime-gelu", "erf", FP32), ("onnxruntime-gelu-tanh", "tanh", FP32)])
+@pytest.mark.parametrize(
+    "name, formula, fmt", [("onnxruntime-gelu", "erf", FP32), ("onnxruntime-gelu-tanh", "tanh", FP32)]
+)
 def test_onnxruntime_rows_compute_the_formula_they_claim(name: str, formula: str, fmt) -> None:
     got = run_implementation(registry()[name], fmt, "cpu", values_to_patterns(fmt, np.array(XS)))
     assert max(ulps_apart(fmt, y, formula, x) for x, y in zip(XS, got.tolist())) < 16
@@ -128,8 +138,10 @@ def test_onnxruntime_without_a_kernel_for_a_dtype_is_skipped_with_its_message() 
 
 
 def test_missing_frameworks_are_listed_with_the_pip_install_that_enables_them() -> None:
-    code = ("import sys; sys.modules['jax'] = None; sys.modules['onnxruntime'] = None; "
-            "from gelu_audit.cli import main; main(['list', '-f', 'json', '--device', 'cpu'])")  # fmt: skip
+    code = (
+        "import sys; sys.modules['jax'] = None; sys.modules['onnxruntime'] = None; "
+        "from gelu_audit.cli import main; main(['list', '-f', 'json', '--device', 'cpu'])"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)["implementations"]
@@ -141,6 +153,8 @@ def test_missing_frameworks_are_listed_with_the_pip_install_that_enables_them() 
         )
     assert all(r["reason"] for r in rows if not r["available"])
     # the table keeps the brackets (rich would eat "[jax]" as markup)
-    code = code.replace("['list', '-f', 'json', '--device', 'cpu']", "['list', '-d', 'fp16', '--device', 'cpu']")
+    code = code.replace(
+        "['list', '-f', 'json', '--device', 'cpu']", "['list', '-d', 'fp16', '--device', 'cpu']"
+    )
     table = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "pip install 'gelu-audit[jax]'" in table.stdout

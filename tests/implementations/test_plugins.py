@@ -16,7 +16,11 @@ from tests.helpers import assert_usage_error, run_cli
 BROKEN = {  # entry-point name, function, what the report says
     "raises": ("sample-raises", "raises", "raised ValueError: this kernel is broken on purpose"),
     "wrong shape": ("sample-wrong-shape", "wrong_shape", "returned shape (36865,), expected (36866,)"),
-    "wrong dtype": ("sample-wrong-dtype", "wrong_dtype", "returned dtype torch.float64, expected torch.float16"),
+    "wrong dtype": (
+        "sample-wrong-dtype",
+        "wrong_dtype",
+        "returned dtype torch.float64, expected torch.float16",
+    ),
     "hangs": ("sample-hangs", "never_returns", "did not return within 2 s"),
 }
 
@@ -27,10 +31,25 @@ def _cases(document: dict) -> dict[str, dict]:
 
 @pytest.mark.parametrize("route", ["import string", "entry point"])
 def test_good_kernels_through_both_routes(sample_plugin: Path, route: str) -> None:
-    names = (["gelu_audit_sample_plugin:good_gelu", "gelu_audit_sample_plugin:numpy_tanh_gelu"]
-             if route == "import string" else ["sample-good", "sample-numpy-tanh"])  # fmt: skip
-    result = run_cli("accuracy", "-d", "fp16", "--range", "-8:8", "--max-ulp", "4", "--against", "formula",
-                     "-f", "json", *(a for n in names for a in ("-i", n)))  # fmt: skip
+    names = (
+        ["gelu_audit_sample_plugin:good_gelu", "gelu_audit_sample_plugin:numpy_tanh_gelu"]
+        if route == "import string"
+        else ["sample-good", "sample-numpy-tanh"]
+    )
+    result = run_cli(
+        "accuracy",
+        "-d",
+        "fp16",
+        "--range",
+        "-8:8",
+        "--max-ulp",
+        "4",
+        "--against",
+        "formula",
+        "-f",
+        "json",
+        *(a for n in names for a in ("-i", n)),
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr
     good, tanh = (_cases(json.loads(result.stdout))[n] for n in names)
     assert good["status"] == tanh["status"] == "ok"
@@ -41,8 +60,10 @@ def test_good_kernels_through_both_routes(sample_plugin: Path, route: str) -> No
 
 @pytest.mark.parametrize("route", ["import string", "entry point"])
 def test_broken_kernels_are_reported_and_the_audit_goes_on(sample_plugin: Path, route: str) -> None:
-    names = [(entry if route == "entry point" else f"gelu_audit_sample_plugin:{function}")
-             for entry, function, _ in BROKEN.values()]  # fmt: skip
+    names = [
+        (entry if route == "entry point" else f"gelu_audit_sample_plugin:{function}")
+        for entry, function, _ in BROKEN.values()
+    ]
     nan = "sample-nan" if route == "entry point" else "gelu_audit_sample_plugin:nan_output"
     good = "sample-good" if route == "entry point" else "gelu_audit_sample_plugin:good_gelu"
     args = [a for n in [*names, nan, good] for a in ("-i", n)]
@@ -69,7 +90,7 @@ def test_nan_output_fails_a_gate(sample_plugin: Path) -> None:
         ("gelu_audit_sample_plugin:BROKEN", "is a dict, not a function"),
         ("not a spec:", "expected MODULE:FUNCTION"),
     ],
-)  # fmt: skip
+)
 def test_loading_errors_are_one_line(sample_plugin: Path, spec: str, message: str) -> None:
     assert_usage_error(run_cli("accuracy", "-d", "fp16", "-i", spec), message)
 
@@ -81,28 +102,62 @@ def test_a_broken_entry_point_is_listed_with_its_reason_not_fatal(sample_plugin:
     assert not missing["available"] and "failed to load: AttributeError" in missing["reason"]
     assert rows[("sample-good", "fp32")]["available"] and "plugin" in rows[("sample-good", "fp32")]["notes"]
     assert not rows[("sample-numpy-tanh", "bf16")]["available"]  # it declares fp16 and fp32 only
-    result = run_cli("accuracy", "-d", "fp16", "-i", "sample-missing,sample-good", "--range", "-1:1", "-f", "json")
+    result = run_cli(
+        "accuracy", "-d", "fp16", "-i", "sample-missing,sample-good", "--range", "-1:1", "-f", "json"
+    )
     document = json.loads(result.stdout)
     assert [c["implementation"] for c in document["results"]] == ["sample-good"]
-    assert any(s["implementation"] == "sample-missing" and "failed to load" in s["reason"] for s in document["skipped"])
+    assert any(
+        s["implementation"] == "sample-missing" and "failed to load" in s["reason"]
+        for s in document["skipped"]
+    )
 
 
 def test_plugin_options_claim_the_formula(sample_plugin: Path) -> None:
-    result = run_cli("accuracy", "-d", "fp16", "--range", "-8:8", "-f", "json", "-i", "gelu_audit_sample_plugin:good_gelu",
-                     "--impl-formula", "tanh", "--impl-dtypes", "fp16,fp32")  # fmt: skip
+    result = run_cli(
+        "accuracy",
+        "-d",
+        "fp16",
+        "--range",
+        "-8:8",
+        "-f",
+        "json",
+        "-i",
+        "gelu_audit_sample_plugin:good_gelu",
+        "--impl-formula",
+        "tanh",
+        "--impl-dtypes",
+        "fp16,fp32",
+    )
     case = json.loads(result.stdout)["results"][0]
     assert case["formula"] == "tanh" and case["own_formula"]["against"] == "tanh"
-    assert_usage_error(run_cli("accuracy", "-i", "gelu_audit_sample_plugin:good_gelu", "--impl-devices", "tpu"),
-                       "--impl-devices: unknown device kind 'tpu'")  # fmt: skip
+    assert_usage_error(
+        run_cli("accuracy", "-i", "gelu_audit_sample_plugin:good_gelu", "--impl-devices", "tpu"),
+        "--impl-devices: unknown device kind 'tpu'",
+    )
 
 
 def test_plugins_reach_exhaustive_workers_speed_and_paths(sample_plugin: Path) -> None:
-    stream = run_cli("accuracy", "-d", "fp32", "--exhaustive", "--range", "1:1.001", "-j", "2", "-f", "json",
-                     "-i", "gelu_audit_sample_plugin:good_gelu,sample-good")  # fmt: skip
+    stream = run_cli(
+        "accuracy",
+        "-d",
+        "fp32",
+        "--exhaustive",
+        "--range",
+        "1:1.001",
+        "-j",
+        "2",
+        "-f",
+        "json",
+        "-i",
+        "gelu_audit_sample_plugin:good_gelu,sample-good",
+    )
     assert stream.returncode == 0, stream.stderr
     cases = json.loads(stream.stdout)["results"]
     assert [c["status"] for c in cases] == ["ok", "ok"] and cases[0]["exact"] == cases[1]["exact"]
-    speed = run_cli("speed", "-i", "sample-good", "--sizes", "1K", "--samples", "3", "--warmup", "0", "-f", "json")
+    speed = run_cli(
+        "speed", "-i", "sample-good", "--sizes", "1K", "--samples", "3", "--warmup", "0", "-f", "json"
+    )
     assert speed.returncode == 0 and json.loads(speed.stdout)["cases"][0]["status"] == "ok"
     paths = run_cli("paths", "-d", "fp16", "-i", "sample-good", "--path", "strided", "-f", "json")
     assert json.loads(paths.stdout)["results"][0]["status"] in ("agree", "differ")
@@ -112,8 +167,9 @@ def test_plugins_reach_exhaustive_workers_speed_and_paths(sample_plugin: Path) -
 
 
 def test_check_passes_returns_and_fails_readably(sample_plugin: Path) -> None:
-    import gelu_audit
     from gelu_audit_sample_plugin import good_gelu, never_returns, raises
+
+    import gelu_audit
 
     case = gelu_audit.check(good_gelu, "bf16", max_ulp=1, value_range="-8:8")
     assert case.status == "ok" and case.exact.max_ulp <= 1
@@ -132,19 +188,23 @@ def test_check_passes_returns_and_fails_readably(sample_plugin: Path) -> None:
     assert f"worst input x = {measured.worst[0].x!r}" in message
     with pytest.raises(AssertionError, match="raised ValueError"):
         gelu_audit.check(raises, "fp16")
-    with pytest.raises(AssertionError, match="did not return within 0.5 s"):
+    with pytest.raises(AssertionError, match=r"did not return within 0\.5 s"):
         gelu_audit.check(never_returns, "fp16", timeout=0.5)
-    with pytest.raises(AssertionError, match="accurate domain .* does not cover \\[-8, 8\\]"):
+    with pytest.raises(AssertionError, match=r"accurate domain .* does not cover \[-8, 8\]"):
         gelu_audit.check(composite, "fp16", domain=(-8, 8))
 
 
 def test_pytest_plugin_loads_without_torch_or_mpmath() -> None:
-    code = ("import sys, gelu_audit.pytest_plugin; "
-            "print(sorted(m for m in ('torch', 'mpmath', 'numpy') if m in sys.modules))")  # fmt: skip
+    code = (
+        "import sys, gelu_audit.pytest_plugin; "
+        "print(sorted(m for m in ('torch', 'mpmath', 'numpy') if m in sys.modules))"
+    )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"
     from importlib.metadata import entry_points
 
-    assert [e.value for e in entry_points(group="pytest11") if e.name == "gelu_audit"] == ["gelu_audit.pytest_plugin"]
+    assert [e.value for e in entry_points(group="pytest11") if e.name == "gelu_audit"] == [
+        "gelu_audit.pytest_plugin"
+    ]
 
 
 def test_pytest_plugin_fixture_in_a_users_suite(pytester: pytest.Pytester) -> None:

@@ -9,23 +9,50 @@ import numpy as np
 import pytest
 
 from gelu_audit.errors import UsageError
-from gelu_audit.numerics.formats import BF16, FORMATS, FP16, FP32, FP64, all_patterns, hex_pattern, ordinals, parse_format, patterns_to_values, round_mpf, ulp_exponent, values_to_patterns  # fmt: skip
+from gelu_audit.numerics.formats import (
+    BF16,
+    FORMATS,
+    FP16,
+    FP32,
+    FP64,
+    all_patterns,
+    hex_pattern,
+    ordinals,
+    parse_format,
+    patterns_to_values,
+    round_mpf,
+    ulp_exponent,
+    values_to_patterns,
+)
 
 
 @pytest.mark.parametrize(
     "alias, name",
-    [("fp16", "fp16"), ("half", "fp16"), ("float16", "fp16"), ("f16", "fp16"),
-     ("bf16", "bf16"), ("bfloat16", "bf16"), ("BFloat16", "bf16"),
-     ("fp32", "fp32"), ("float", "fp32"), ("float32", "fp32"), ("f32", "fp32"),
-     ("torch.float32", "fp32"), ("fp64", "fp64"), ("double", "fp64"), ("float64", "fp64"),
-     ("f64", "fp64")],
-)  # fmt: skip
+    [
+        ("fp16", "fp16"),
+        ("half", "fp16"),
+        ("float16", "fp16"),
+        ("f16", "fp16"),
+        ("bf16", "bf16"),
+        ("bfloat16", "bf16"),
+        ("BFloat16", "bf16"),
+        ("fp32", "fp32"),
+        ("float", "fp32"),
+        ("float32", "fp32"),
+        ("f32", "fp32"),
+        ("torch.float32", "fp32"),
+        ("fp64", "fp64"),
+        ("double", "fp64"),
+        ("float64", "fp64"),
+        ("f64", "fp64"),
+    ],
+)
 def test_aliases(alias: str, name: str) -> None:
     assert parse_format(alias).name == name
 
 
 def test_unknown_dtype_names_the_choices() -> None:
-    with pytest.raises(UsageError, match="unknown dtype 'fp8'.*bf16"):
+    with pytest.raises(UsageError, match=r"unknown dtype 'fp8'.*bf16"):
         parse_format("fp8")
 
 
@@ -62,9 +89,18 @@ def test_ordinals_count_representable_numbers() -> None:
 
 @pytest.mark.parametrize(
     "fmt, binade, expected",
-    [(FP32, 0, -23), (FP32, -126, -149), (FP32, -140, -149), (FP16, 0, -10), (FP16, -20, -24),
-     (BF16, 0, -7), (BF16, -130, -133), (FP64, 0, -52), (FP64, -1074, -1074)],
-)  # fmt: skip
+    [
+        (FP32, 0, -23),
+        (FP32, -126, -149),
+        (FP32, -140, -149),
+        (FP16, 0, -10),
+        (FP16, -20, -24),
+        (BF16, 0, -7),
+        (BF16, -130, -133),
+        (FP64, 0, -52),
+        (FP64, -1074, -1074),
+    ],
+)
 def test_ulp_exponent(fmt, binade: int, expected: int) -> None:
     assert ulp_exponent(fmt, binade) == expected
 
@@ -79,15 +115,15 @@ def mp(value: str | float) -> mpmath.mpf:
 @pytest.mark.parametrize(
     "fmt, value, expected",
     [
-        (FP16, 1 + 2.0**-11, 1.0),                 # tie, to even (down)
-        (FP16, 1 + 3 * 2.0**-11, 1 + 2.0**-9),     # tie, to even (up)
+        (FP16, 1 + 2.0**-11, 1.0),  # tie, to even (down)
+        (FP16, 1 + 3 * 2.0**-11, 1 + 2.0**-9),  # tie, to even (up)
         (FP16, 1 + 2.0**-11 + 2.0**-40, 1 + 2.0**-10),  # just above the tie
-        (FP16, 2.0**-25, 0.0),                     # half the smallest subnormal: to even, 0
-        (FP16, 2.0**-25 + 2.0**-60, 2.0**-24),     # just above: the smallest subnormal
-        (FP16, -(2.0**-25), -0.0),                 # sign kept on underflow
-        (FP16, 3 * 2.0**-25, 2.0**-23),            # subnormal tie to even
-        (FP16, 65519.99, 65504.0),                 # below the overflow threshold
-        (FP16, 65520.0, math.inf),                 # the threshold itself overflows (tie to even)
+        (FP16, 2.0**-25, 0.0),  # half the smallest subnormal: to even, 0
+        (FP16, 2.0**-25 + 2.0**-60, 2.0**-24),  # just above: the smallest subnormal
+        (FP16, -(2.0**-25), -0.0),  # sign kept on underflow
+        (FP16, 3 * 2.0**-25, 2.0**-23),  # subnormal tie to even
+        (FP16, 65519.99, 65504.0),  # below the overflow threshold
+        (FP16, 65520.0, math.inf),  # the threshold itself overflows (tie to even)
         (FP16, -1e10, -math.inf),
         (BF16, 1 + 2.0**-8, 1.0),
         (BF16, 2.0**-134, 0.0),
@@ -96,7 +132,7 @@ def mp(value: str | float) -> mpmath.mpf:
         (FP64, "2^-1075·(1+2^-200)", 2.0**-1074),  # above the midpoint by 2^-200 relative
         (FP32, 0.0, 0.0),
     ],
-)  # fmt: skip
+)
 def test_round_mpf_edges(fmt, value, expected: float) -> None:
     result = round_mpf(fmt, mp(value))
     assert result == expected and math.copysign(1, result) == math.copysign(1, expected)

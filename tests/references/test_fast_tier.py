@@ -9,13 +9,20 @@ import mpmath
 import numpy as np
 import pytest
 
-from gelu_audit.references.fast_tier import FAST_ERROR_ULPS, LOG_FLOOR, fast_bound, fast_gelu, fast_references, round_to_format  # fmt: skip
 from gelu_audit.numerics.formats import BF16, FP16, FP32, FP64, all_patterns, patterns_to_values, round_mpf
-from gelu_audit.numerics.inputs import stratified_inputs
-from gelu_audit.references.mpmath_ziv import compute_references, gelu_mpmath
 from gelu_audit.numerics.formulas import ERF, Formula
 from gelu_audit.numerics.formulas import FORMULAS as ALL_FORMULAS
+from gelu_audit.numerics.inputs import stratified_inputs
 from gelu_audit.references.cache import exhaustive_table
+from gelu_audit.references.fast_tier import (
+    FAST_ERROR_ULPS,
+    LOG_FLOOR,
+    fast_bound,
+    fast_gelu,
+    fast_references,
+    round_to_format,
+)
+from gelu_audit.references.mpmath_ziv import compute_references, gelu_mpmath
 
 FORMULAS = tuple(ALL_FORMULAS.values())
 

@@ -10,7 +10,7 @@ import pytest
 
 from gelu_audit.numerics.formats import BF16, FP16, FP32, FP64, round_mpf
 from gelu_audit.numerics.formulas import ERF, FORMULAS, SIGMOID, TANH, Formula
-from gelu_audit.references.mpmath_ziv import compute_references, gelu_mpmath, reference_point  # fmt: skip
+from gelu_audit.references.mpmath_ziv import compute_references, gelu_mpmath, reference_point
 
 
 def test_zero_and_specials() -> None:
@@ -104,10 +104,12 @@ def test_reference_matches_rigorous_arb_balls(formula: Formula, fmt) -> None:
     """A second, rigorous method (arb interval arithmetic) agrees on a spread of inputs."""
     pytest.importorskip("flint")
     rng = np.random.default_rng(7)
-    xs = np.concatenate([
-        rng.uniform(-40, 12, 300),
-        rng.uniform(-1, 1, 100) * np.ldexp(1.0, rng.integers(-60, 0, 100)),
-    ])  # fmt: skip
+    xs = np.concatenate(
+        [
+            rng.uniform(-40, 12, 300),
+            rng.uniform(-1, 1, 100) * np.ldexp(1.0, rng.integers(-60, 0, 100)),
+        ]
+    )
     xs = xs.astype(np.float32).astype(np.float64) if fmt is not FP64 else xs
     if fmt is FP16:
         xs = xs.astype(np.float16).astype(np.float64)

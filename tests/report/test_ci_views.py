@@ -16,8 +16,17 @@ from gelu_audit.report.output_format import OutputFormat
 from gelu_audit.report.text import spark_char
 from tests.helpers import assert_usage_error, run_cli
 
-AUDIT = ("accuracy", "-d", "fp16,bf16", "-i", "numpy-erf,torch-erf-composite,onnxruntime-gelu",
-         "--range", "-8:8", "--max-ulp", "4")  # fmt: skip
+AUDIT = (
+    "accuracy",
+    "-d",
+    "fp16,bf16",
+    "-i",
+    "numpy-erf,torch-erf-composite,onnxruntime-gelu",
+    "--range",
+    "-8:8",
+    "--max-ulp",
+    "4",
+)
 """numpy-erf (float64, rounded once) passes 4 ULP on any CPU; the fp16 op-by-op composite fails
 it on any CPU (1 + erf cancels). Its exact figures depend on the CPU's float32 erf, so every test
 reads them from the same run's JSON (``--also json=...``), never from one machine's numbers."""
@@ -31,7 +40,9 @@ def audit_with_figures(tmp_path: Path, *args: str) -> tuple[subprocess.Completed
 
 
 def case_of(document: dict[str, Any], implementation: str, dtype: str = "fp16") -> dict[str, Any]:
-    return next(c for c in document["results"] if c["implementation"] == implementation and c["dtype"] == dtype)
+    return next(
+        c for c in document["results"] if c["implementation"] == implementation and c["dtype"] == dtype
+    )
 
 
 def test_junit_has_a_test_case_per_implementation_dtype_device(tmp_path: Path) -> None:
@@ -43,7 +54,10 @@ def test_junit_has_a_test_case_per_implementation_dtype_device(tmp_path: Path) -
     suites = {s.get("name"): s for s in root.findall("testsuite")}
     assert set(suites) == {"gelu-audit.accuracy.fp16", "gelu-audit.accuracy.bf16"}
     cases = {(c.get("classname"), c.get("name")): c for s in suites.values() for c in s.findall("testcase")}
-    assert ("gelu-audit.fp16.cpu", "numpy-erf") in cases and ("gelu-audit.bf16.cpu", "torch-erf-composite") in cases
+    assert ("gelu-audit.fp16.cpu", "numpy-erf") in cases and (
+        "gelu-audit.bf16.cpu",
+        "torch-erf-composite",
+    ) in cases
     composite = cases[("gelu-audit.fp16.cpu", "torch-erf-composite")].find("failure")
     measured = case_of(figures, "torch-erf-composite")["exact"]
     assert measured["max_ulp"] > 4  # the cancellation of 1 + erf in fp16, whatever the CPU
@@ -51,7 +65,9 @@ def test_junit_has_a_test_case_per_implementation_dtype_device(tmp_path: Path) -
     assert f"worst input x = {measured['worst'][0]['x']!r}" in composite.text
     assert cases[("gelu-audit.fp16.cpu", "numpy-erf")].find("failure") is None
     skipped = [c for c in cases.values() if c.find("skipped") is not None]
-    assert skipped and all(c.find("skipped").get("message") for c in skipped)  # no bf16 kernel in ORT, no CUDA
+    assert skipped and all(
+        c.find("skipped").get("message") for c in skipped
+    )  # no bf16 kernel in ORT, no CUDA
     counted = sum(int(s.get("tests")) for s in suites.values())
     assert counted == len(cases) == int(root.get("tests"))
     assert int(root.get("failures")) == sum(c.find("failure") is not None for c in cases.values())
@@ -80,7 +96,9 @@ def test_github_annotations(tmp_path: Path) -> None:
     errors = [line for line in lines if line.startswith("::error ")]
     measured = case_of(figures, "torch-erf-composite")["exact"]["max_ulp"]
     assert any(f"torch-erf-composite fp16 cpu::max {measured:.4g} ULP > 4" in line for line in errors)
-    assert all("\n" not in line for line in lines) and lines[-1].startswith("::notice title=gelu-audit accuracy::")
+    assert all("\n" not in line for line in lines) and lines[-1].startswith(
+        "::notice title=gelu-audit accuracy::"
+    )
     assert github_annotation("error", "a: b, c", "50%\nnext") == "::error title=a%3A b%2C c::50%25%0Anext"
 
 
@@ -90,7 +108,9 @@ def test_github_annotations(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("compare") / "old.json"
-    result = run_cli("accuracy", "-d", "fp16", "-i", "torch-gelu,torch-gelu-tanh,numpy-erf", "-f", "json", "-o", str(path))
+    result = run_cli(
+        "accuracy", "-d", "fp16", "-i", "torch-gelu,torch-gelu-tanh,numpy-erf", "-f", "json", "-o", str(path)
+    )
     assert result.returncode == 0, result.stderr
     return path
 
@@ -99,7 +119,9 @@ def test_same_report_is_unchanged(baseline: Path) -> None:
     result = run_cli("compare", str(baseline), str(baseline), "-f", "json")
     assert result.returncode == 0
     document = json.loads(result.stdout)
-    assert {c["verdict"] for c in document["changes"]} == {"unchanged"} and not document["summary"]["regressed"]
+    assert {c["verdict"] for c in document["changes"]} == {"unchanged"} and not document["summary"][
+        "regressed"
+    ]
 
 
 def test_a_worse_build_is_a_regression(baseline: Path, tmp_path: Path) -> None:
@@ -122,7 +144,10 @@ def test_a_worse_build_is_a_regression(baseline: Path, tmp_path: Path) -> None:
     assert changes["torch-gelu"]["verdict"] == "missing"
     assert changes["torch-gelu-tanh"]["verdict"] == "regression"
     old_max = case_of(document, "torch-gelu-tanh")["exact"]["max_ulp"]
-    assert any(w.startswith(f"max ULP {old_max:.4g} → {2 * old_max:.4g}") for w in changes["torch-gelu-tanh"]["worse"])
+    assert any(
+        w.startswith(f"max ULP {old_max:.4g} → {2 * old_max:.4g}")
+        for w in changes["torch-gelu-tanh"]["worse"]
+    )
     assert any(w.startswith("accurate domain narrower") for w in changes["torch-gelu-tanh"]["worse"])
     assert changes["numpy-erf"]["verdict"] == "improvement"
     allowed = run_cli("compare", str(baseline), str(new), "--allow-ulp-increase", "1000", "-f", "markdown")
@@ -131,12 +156,31 @@ def test_a_worse_build_is_a_regression(baseline: Path, tmp_path: Path) -> None:
 
 def test_compare_speed_reports_and_refuse_mixed_kinds(baseline: Path, tmp_path: Path) -> None:
     speed = tmp_path / "speed.json"
-    assert run_cli("speed", "-i", "numpy-erf", "--sizes", "1K", "--samples", "5", "--warmup", "0", "-f", "json",
-                   "-o", str(speed)).returncode == 0  # fmt: skip
+    assert (
+        run_cli(
+            "speed",
+            "-i",
+            "numpy-erf",
+            "--sizes",
+            "1K",
+            "--samples",
+            "5",
+            "--warmup",
+            "0",
+            "-f",
+            "json",
+            "-o",
+            str(speed),
+        ).returncode
+        == 0
+    )
     result = run_cli("compare", str(speed), str(speed), "-f", "json")
     assert result.returncode == 0, result.stdout
     assert json.loads(result.stdout)["kind"] == "speed"
-    assert_usage_error(run_cli("compare", str(baseline), str(speed)), "cannot compare a gelu-audit.accuracy report with a gelu-audit.speed report")
+    assert_usage_error(
+        run_cli("compare", str(baseline), str(speed)),
+        "cannot compare a gelu-audit.accuracy report with a gelu-audit.speed report",
+    )
     assert_usage_error(run_cli("compare", str(baseline), str(tmp_path / "none.json")), "cannot read")
 
 
@@ -147,7 +191,9 @@ def test_speed_in_ci_formats(tmp_path: Path) -> None:
     suite = ET.parse(tmp_path / "speed.xml").getroot()
     assert suite.get("tests") == "2" and [c.get("name") for c in suite] == ["numpy-erf[1K]", "numpy-erf[2K]"]
     markdown = run_cli(*base, "-f", "markdown").stdout.splitlines()
-    assert markdown[0] == "## gelu-audit speed: ✅ pass" and markdown[4].startswith("| `numpy-erf` | cpu | fp32 | 1K |")
+    assert markdown[0] == "## gelu-audit speed: ✅ pass" and markdown[4].startswith(
+        "| `numpy-erf` | cpu | fp32 | 1K |"
+    )
     github = run_cli(*base, "-f", "github").stdout
     assert github.startswith("::notice title=gelu-audit speed::2 case(s), 0 failed")
 
@@ -162,7 +208,9 @@ def test_one_run_many_views(tmp_path: Path) -> None:
     assert (tmp_path / "a.md").read_text() == result.stdout  # the same report, rendered twice
     validate_document(json.loads((tmp_path / "a.json").read_text()))
     assert ET.parse(tmp_path / "a.xml").getroot().tag == "testsuites"
-    assert (tmp_path / "a.txt").read_text().startswith("::error ") and "\\x1b[" not in (tmp_path / "a.table").read_text()
+    assert (tmp_path / "a.txt").read_text().startswith("::error ") and "\\x1b[" not in (
+        tmp_path / "a.table"
+    ).read_text()
     assert_usage_error(run_cli("accuracy", "--also", "pdf=x.pdf"), "--also 'pdf=x.pdf': expected FORMAT=FILE")
 
 

@@ -39,8 +39,17 @@ def test_profile_table_in_the_terminal() -> None:
 @pytest.fixture(scope="module")
 def saved_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("report") / "fp16-bf16.json"
-    result = run_cli("accuracy", "-d", "fp16,bf16", "-i", "torch-gelu,torch-erf-composite,torch-gelu-tanh",
-                     "-f", "json", "-o", str(path))  # fmt: skip
+    result = run_cli(
+        "accuracy",
+        "-d",
+        "fp16,bf16",
+        "-i",
+        "torch-gelu,torch-erf-composite,torch-gelu-tanh",
+        "-f",
+        "json",
+        "-o",
+        str(path),
+    )
     assert result.returncode == 0, result.stderr
     return path
 
@@ -54,8 +63,18 @@ def test_plot_from_a_saved_report_png_and_svg(saved_report: Path, tmp_path: Path
     for path in written:
         data = path.read_bytes()
         assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
-    result = run_cli("plot", str(saved_report), "-d", "bf16", "-i", "torch-gelu", "--against", "formula",
-                     "-o", str(tmp_path / "one.svg"))  # fmt: skip
+    result = run_cli(
+        "plot",
+        str(saved_report),
+        "-d",
+        "bf16",
+        "-i",
+        "torch-gelu",
+        "--against",
+        "formula",
+        "-o",
+        str(tmp_path / "one.svg"),
+    )
     assert result.returncode == 0, result.stderr
     svg = (tmp_path / "one.svg").read_text()
     assert "<svg" in svg and svg.rstrip().endswith("</svg>")
@@ -78,7 +97,7 @@ def test_accuracy_writes_its_plot_too(tmp_path: Path) -> None:
         (("-o", "x.png", "-i", "numpy-erf"), "nothing to plot"),
         (("-o", "x.png", "-d", "fp64"), "nothing to plot"),
     ],
-)  # fmt: skip
+)
 def test_plot_usage_errors(saved_report: Path, tmp_path: Path, args: tuple[str, ...], message: str) -> None:
     args = tuple(str(tmp_path / a) if a.startswith("x.") else a for a in args)
     assert_usage_error(run_cli("plot", str(saved_report), *args), message)
@@ -89,16 +108,24 @@ def test_plot_refuses_what_is_not_a_report(tmp_path: Path) -> None:
     assert_usage_error(run_cli("plot", str(missing), "-o", str(tmp_path / "a.png")), "cannot read")
     other = tmp_path / "other.json"
     other.write_text('{"schema": "gelu-audit.speed", "schema_version": 1}')
-    assert_usage_error(run_cli("plot", str(other), "-o", str(tmp_path / "a.png")), "is not a gelu-audit.accuracy report")
+    assert_usage_error(
+        run_cli("plot", str(other), "-o", str(tmp_path / "a.png")), "is not a gelu-audit.accuracy report"
+    )
     old = tmp_path / "old.json"
-    old.write_text('{"schema": "gelu-audit.accuracy", "schema_version": 1, "results": '
-                   '[{"status": "ok", "dtype": "fp16", "device": "cpu", "implementation": "x", "exact": {}}]}')  # fmt: skip
-    assert_usage_error(run_cli("plot", str(old), "-o", str(tmp_path / "a.png")), "no finished case with an error profile")
+    old.write_text(
+        '{"schema": "gelu-audit.accuracy", "schema_version": 1, "results": '
+        '[{"status": "ok", "dtype": "fp16", "device": "cpu", "implementation": "x", "exact": {}}]}'
+    )
+    assert_usage_error(
+        run_cli("plot", str(old), "-o", str(tmp_path / "a.png")), "no finished case with an error profile"
+    )
 
 
 def test_without_matplotlib_the_extra_is_named(saved_report: Path, tmp_path: Path) -> None:
-    code = ("import sys; sys.modules['matplotlib'] = None; from gelu_audit.cli import main; "
-            f"main(['plot', {str(saved_report)!r}, '-o', {str(tmp_path / 'a.png')!r}])")  # fmt: skip
+    code = (
+        "import sys; sys.modules['matplotlib'] = None; from gelu_audit.cli import main; "
+        f"main(['plot', {str(saved_report)!r}, '-o', {str(tmp_path / 'a.png')!r}])"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert_usage_error(result, "plotting needs matplotlib: pip install 'gelu-audit[plot]'")
     code = code.replace(f"['plot', {str(saved_report)!r}, '-o',", "['accuracy', '-d', 'fp16', '--plot',")
