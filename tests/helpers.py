@@ -10,6 +10,12 @@ import subprocess
 import sys
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import mpmath
+
+    from gelu_audit.numerics.formulas import Formula
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "gelu_audit" / "schemas"
 
@@ -70,3 +76,12 @@ def assert_usage_error(result: subprocess.CompletedProcess[str], message: str) -
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr, result.stderr
+
+
+def gelu_mpmath(formula: Formula, x: float | mpmath.mpf, precision: int = 128) -> mpmath.mpf:
+    """A formula at ``x`` in mpmath at a fixed working precision (bits): an independent value
+    for tests, without the Ziv loop's rounding decisions."""
+    import mpmath
+
+    with mpmath.workprec(precision):
+        return formula.mpmath_value(mpmath.mpf(x))

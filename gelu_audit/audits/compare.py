@@ -19,9 +19,6 @@ from gelu_audit.audits.speed import compare_ratios
 from gelu_audit.audits.stats import interval_text
 from gelu_audit.errors import UsageError
 
-ACCURACY = "gelu-audit.accuracy"
-SPEED = "gelu-audit.speed"
-
 
 @dataclass(frozen=True)
 class CaseChange:
@@ -171,9 +168,7 @@ def compare_speed(old: dict[str, Any], new: dict[str, Any], max_slowdown: float)
         if c.get("status") == "ok"
     ]
     changes = []
-    compared = set()
     for result in compare_ratios(timed, old.get("cases", []), max_slowdown):
-        compared.add((result.implementation, result.device, result.dtype, result.size))
         interval = f"95% CI {result.ci_low:+.1%} … {result.ci_high:+.1%}"
         text = f"{result.change:+.1%} vs copy ({interval}), size {result.size:,}"
         verdict = result.verdict  # regression, improvement, unchanged or inconclusive

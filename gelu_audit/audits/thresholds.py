@@ -49,13 +49,14 @@ class Threshold:
     """An interval the accurate domain must cover (at the run's domain tolerance)."""
     max_nonfinite: int | None = None
     """Non-finite mismatches allowed."""
-    from_command_line: bool = False
-    """The ``--max-ulp`` gate: its reasons name no selector (it applies to every case)."""
+    is_gate: bool = False
+    """The ``--max-ulp`` gate (:meth:`gate`): its reasons name no selector (it applies to every
+    case), and a non-finite mismatch is reported with the first input that has one."""
 
     @staticmethod
     def gate(max_ulp: float, against: str = "exact") -> Threshold:
         """``--max-ulp N [--against formula]``: N ULP on every case, and no non-finite mismatch."""
-        return Threshold(max_ulp=max_ulp, against=against, max_nonfinite=0, from_command_line=True)
+        return Threshold(max_ulp=max_ulp, against=against, max_nonfinite=0, is_gate=True)
 
     def matches(self, implementation: str, dtype: str, device: str) -> bool:
         return (
@@ -91,11 +92,15 @@ class Threshold:
             if domain.lo is None or domain.hi is None or domain.lo > lo or domain.hi < hi:
                 reasons.append(f"accurate domain {domain.interval_text()} does not cover [{lo:g}, {hi:g}]")
         if self.max_nonfinite is not None and case.nonfinite_count > self.max_nonfinite:
-            allowed = f" > {self.max_nonfinite}" if self.max_nonfinite else ""
+            count = f"{case.nonfinite_count} non-finite mismatch(es)"
             first = case.nonfinite[0] if case.nonfinite else None
-            where = f", first at x = {first.x!r} (got {first.got!r})" if first else ""
-            reasons.append(f"{case.nonfinite_count} non-finite mismatch(es){allowed}{where}")
-        if self.from_command_line:
+            if not self.is_gate:
+                reasons.append(f"{count} > {self.max_nonfinite}")
+            elif first is not None:
+                reasons.append(f"{count}, first at x = {first.x!r} (got {first.got!r})")
+            else:
+                reasons.append(count)
+        if self.is_gate:
             return reasons
         return [f"{self.describe()}: {reason}" for reason in reasons]
 

@@ -62,7 +62,7 @@ def compare(old: str, new: str, **options: Any) -> None:
     kinds = (DocumentKind.ACCURACY, DocumentKind.SPEED)
     old_document, new_document = (load_document(path, *kinds) for path in (old, new))
     check_same_kind(old_document, new_document)
-    if old_document["schema"] == "gelu-audit.speed":
+    if old_document["schema"] == DocumentKind.SPEED.value:
         comparison = compare_speed(old_document, new_document, max_slowdown)
     else:
         comparison = compare_accuracy(

@@ -20,8 +20,8 @@ from gelu_audit.report.output_format import LIST_FORMATS, OutputFormat
 @format_option(LIST_FORMATS)
 def list_command(dtypes: tuple[str, ...], devices: tuple[str, ...], output_format: OutputFormat) -> None:
     """Show the implementations, where each can run here, and why not elsewhere."""
-    from gelu_audit.implementations.availability import availability_rows
     from gelu_audit.implementations.devices import parse_device
+    from gelu_audit.implementations.registry import availability_rows
     from gelu_audit.numerics.formats import FORMATS, parse_format
     from gelu_audit.report.json_documents import render_list_json
     from gelu_audit.report.table import render_list_table

@@ -179,19 +179,19 @@ def plugin_settings(options: dict[str, Any]) -> PluginOptions:
     )
 
 
-def parse_size(text: str, option: str) -> int:
+def parse_size(text: str, option: str, example: str) -> int:
     """``1K``, ``64K``, ``1M``, ``2G`` (powers of 1024) or a plain positive integer."""
     item = str(text).strip().upper()
     scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(item[-1:], 1)
     digits = item[:-1] if scale > 1 else item
     if not digits.isdigit() or int(digits) < 1:
-        raise UsageError(f"malformed size {item!r} in {option}: use e.g. 1K, 64K, 1M")
+        raise UsageError(f"malformed size {item!r} in {option}: use e.g. {example}")
     return int(digits) * scale
 
 
 def parse_sizes(text: str) -> tuple[int, ...]:
     """``--sizes 1K,64K,1M,16M``."""
-    return tuple(parse_size(item, "--sizes") for item in text.split(","))
+    return tuple(parse_size(item, "--sizes", "1K,64K,1M,16M") for item in text.split(","))
 
 
 def parse_chunk_size(text: str) -> int:
@@ -199,7 +199,7 @@ def parse_chunk_size(text: str) -> int:
     from gelu_audit.audits.exhaustive import check_chunk_size
 
     try:
-        size = parse_size(text, "--chunk-size")
+        size = parse_size(text, "--chunk-size", "256K")
     except UsageError:
         size = 0
     return check_chunk_size(size, text)
@@ -207,7 +207,7 @@ def parse_chunk_size(text: str) -> int:
 
 def format_option(
     formats: tuple[OutputFormat, ...] = ALL_FORMATS,
-    help: str = "Document written to stdout (or to --output).",
+    text: str = "Document written to stdout (or to --output).",
 ) -> Callable[[Any], Any]:
     """``-f/--format``: one of ``formats``, handed to the command as an :class:`OutputFormat`."""
 
@@ -222,7 +222,7 @@ def format_option(
         default="table",
         show_default=True,
         callback=to_format,
-        help=help,
+        help=text,
     )
 
 
@@ -243,25 +243,25 @@ def parse_also(values: tuple[str, ...]) -> list[tuple[OutputFormat, str]]:
 Decorator = Callable[[Any], Any]
 
 
-def dtype_option(help: str) -> Decorator:
+def dtype_option(text: str) -> Decorator:
     """``-d/--dtype``: repeatable, comma-separated allowed, aliases accepted."""
-    return click.option("-d", "--dtype", "dtypes", multiple=True, metavar="DTYPE", help=help)
+    return click.option("-d", "--dtype", "dtypes", multiple=True, metavar="DTYPE", help=text)
 
 
-def impl_option(help: str) -> Decorator:
+def impl_option(text: str) -> Decorator:
     """``-i/--impl``: names from ``gelu-audit list``, or MODULE:FUNCTION."""
-    return click.option("-i", "--impl", "impls", multiple=True, metavar="NAME", help=help)
+    return click.option("-i", "--impl", "impls", multiple=True, metavar="NAME", help=text)
 
 
-def device_option(help: str) -> Decorator:
+def device_option(text: str) -> Decorator:
     """``--device``: cpu, cuda or cuda:N."""
-    return click.option("--device", "devices", multiple=True, metavar="DEVICE", help=help)
+    return click.option("--device", "devices", multiple=True, metavar="DEVICE", help=text)
 
 
-def against_option(help: str) -> Decorator:
+def against_option(text: str) -> Decorator:
     """``--against exact|formula``: the exact GELU, or the formula each implementation claims."""
     return click.option(
-        "--against", type=click.Choice(["exact", "formula"]), default="exact", show_default=True, help=help
+        "--against", type=click.Choice(["exact", "formula"]), default="exact", show_default=True, help=text
     )
 
 

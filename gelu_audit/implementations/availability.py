@@ -7,9 +7,7 @@ May import: numerics, errors, implementations.model, .devices, .runner.
 
 from __future__ import annotations
 
-from typing import Any
-
-from gelu_audit.implementations.devices import device_unavailable_reason, torch_missing_reason
+from gelu_audit.implementations.devices import torch_missing_reason
 from gelu_audit.implementations.model import (
     Implementation,
     ImplementationUnavailable,
@@ -55,29 +53,3 @@ def skip_reason(impl: Implementation, device: str, fmt: FloatFormat) -> SkipReas
     """Why ``impl`` will not be run on ``device`` in ``fmt``: unavailable, or its one-time
     setup failed; None when it is ready."""
     return unavailable_reason(impl, device, fmt) or preparation_failure(impl, device, fmt)
-
-
-def availability_rows(formats: list[FloatFormat], devices: list[str]) -> list[dict[str, Any]]:
-    """``gelu-audit list``: every implementation × device × dtype, whether it can run here and
-    why not (the reason's message), in report order."""
-    from gelu_audit.implementations.registry import all_implementations
-
-    rows = []
-    for impl in all_implementations():
-        for device in devices:
-            for fmt in formats:
-                reason = device_unavailable_reason(device) or unavailable_reason(impl, device, fmt)
-                rows.append(
-                    {
-                        "implementation": impl.name,
-                        "backend": impl.backend,
-                        "formula": impl.formula.name,
-                        "device": device,
-                        "dtype": fmt.name,
-                        "available": reason is None,
-                        "reason": None if reason is None else reason.message,
-                        "description": impl.description,
-                        "notes": list(impl.notes),
-                    }
-                )
-    return rows

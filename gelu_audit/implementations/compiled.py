@@ -13,6 +13,7 @@ fails turns the row into a skip with the reason rather than an error of the kern
 from __future__ import annotations
 
 import types
+from collections.abc import Callable
 from typing import Any
 
 from gelu_audit.implementations.model import Implementation, ImplementationUnavailable, first_line
@@ -22,7 +23,7 @@ from gelu_audit.numerics.formulas import ERF, TANH
 _COMPILED: dict[tuple[str, str, str], Any] = {}
 
 
-def _eager_gelu(approximate: str) -> Any:
+def _eager_gelu(approximate: str) -> Callable[[Any], Any]:
     def gelu(x: Any) -> Any:
         import torch.nn.functional as F
 
@@ -62,7 +63,7 @@ def compile_requirement(device: str, fmt: FloatFormat) -> str | None:
 
         try:
             get_cpp_compiler()
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - any failure means no usable compiler
             return f"torch.compile on the CPU needs a C++ compiler (Inductor found none: {first_line(error)})"
         return None
     from torch.utils._triton import has_triton
@@ -72,20 +73,20 @@ def compile_requirement(device: str, fmt: FloatFormat) -> str | None:
     return None
 
 
-def _prepare(approximate: str) -> Any:
+def _prepare(approximate: str) -> Callable[[str, FloatFormat], None]:
     def prepare(device: str, fmt: FloatFormat) -> None:
         import torch
 
         x = torch.linspace(-4.0, 4.0, 37, dtype=getattr(torch, fmt.torch_dtype))
         try:
             compiled_gelu(approximate, device, str(x.dtype))(x.to(device))
-        except Exception as error:
+        except Exception as error:  # compiler failures become the skip reason
             raise ImplementationUnavailable(f"torch.compile failed: {first_line(error)}") from error
 
     return prepare
 
 
-def _run(approximate: str) -> Any:
+def _run(approximate: str) -> Callable[[Any], Any]:
     def run(x: Any) -> Any:
         return compiled_gelu(approximate, str(x.device), str(x.dtype))(x)
 

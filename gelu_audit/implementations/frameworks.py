@@ -10,6 +10,7 @@ the row is skipped with the runtime's own message.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -36,7 +37,7 @@ def _jax() -> Any:
     return jax
 
 
-def _jax_gelu(approximate: bool) -> Any:
+def _jax_gelu(approximate: bool) -> Callable[[np.ndarray], np.ndarray]:
     def run(x: np.ndarray) -> np.ndarray:
         jax = _jax()
         on_cpu = jax.device_put(x, jax.devices("cpu")[0])
@@ -51,7 +52,7 @@ def _jax_requirement(device: str, fmt: FloatFormat) -> str | None:
         return reason
     try:
         _jax()
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - a broken install is a reason, not a crash
         return f"jax does not import: {first_line(error)}"
     return None
 
@@ -95,7 +96,7 @@ def ort_session(approximate: str, fmt: FloatFormat) -> Any:
     return _SESSIONS[key]
 
 
-def _ort_gelu(approximate: str) -> Any:
+def _ort_gelu(approximate: str) -> Callable[[np.ndarray], np.ndarray]:
     def run(x: np.ndarray) -> np.ndarray:
         (y,) = ort_session(approximate, format_of_array(x)).run(None, {"x": x})
         return y
@@ -109,7 +110,7 @@ def _ort_version() -> str:
     return str(onnxruntime.__version__)
 
 
-def _ort_requirement(approximate: str) -> Any:
+def _ort_requirement(approximate: str) -> Callable[[str, FloatFormat], str | None]:
     """Installed, and a session for this dtype can be built (milliseconds): onnxruntime has
     no CPU Gelu kernel for some dtypes and says so when the session is created."""
 
@@ -118,7 +119,7 @@ def _ort_requirement(approximate: str) -> Any:
             return reason
         try:
             ort_session(approximate, fmt)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - no session for this dtype is a skip reason
             # "[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : Could not find ..." -> the last part
             message = first_line(error).rsplit(" : ", 1)[-1]
             return f"onnxruntime {_ort_version()} has no CPU kernel for Gelu in {fmt}: {message}"

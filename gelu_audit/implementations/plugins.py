@@ -26,7 +26,7 @@ from typing import Any
 from gelu_audit.errors import UsageError
 from gelu_audit.implementations.model import ALL_DTYPES, Implementation, first_line
 from gelu_audit.numerics.formats import FloatFormat
-from gelu_audit.numerics.formulas import ERF, FORMULA_NAMES, FORMULAS
+from gelu_audit.numerics.formulas import ERF, FORMULA_NAMES, FORMULAS, Formula
 
 ENTRY_POINT_GROUP = "gelu_audit.implementations"
 METADATA_ATTRIBUTE = "__gelu_audit__"
@@ -102,7 +102,13 @@ def implementation_from(obj: Any, name: str, options: PluginOptions, origin: str
     """An Implementation from a loaded object: an Implementation as is (renamed), or a callable
     with its :func:`gelu_kernel` claims, else the ``options``."""
     if isinstance(obj, Implementation):
-        return replace(obj, name=name, timeout=options.timeout)
+        claimed: Formula | str = obj.formula
+        if isinstance(claimed, str):  # built by hand with a formula's name (before Formula objects)
+            if claimed not in FORMULAS:
+                known = ", ".join(FORMULA_NAMES)
+                raise UsageError(f"{origin}: formula must be one of {known}, not {claimed!r}")
+            claimed = FORMULAS[claimed]
+        return replace(obj, name=name, timeout=options.timeout, formula=claimed)
     if not callable(obj):
         raise UsageError(f"{origin} is a {type(obj).__name__}, not a function")
     claims = dict(getattr(obj, METADATA_ATTRIBUTE, None) or {})
@@ -138,7 +144,7 @@ def load_import_string(spec: str, options: PluginOptions) -> Implementation:
     module_name, attribute = spec.split(":", 1)
     try:
         module = importlib.import_module(module_name)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - any import failure is the user's to fix
         raise UsageError(f"--impl {spec}: cannot import {module_name!r} ({first_line(error)})") from None
     obj: Any = module
     for part in attribute.split("."):
@@ -157,7 +163,7 @@ def entry_point_implementations(options: PluginOptions | None = None) -> list[Im
         origin = f"entry point {entry.name} = {entry.value}"
         try:
             found.append(implementation_from(entry.load(), entry.name, options, origin))
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - a broken plugin must not stop other audits
             reason = str(error) if isinstance(error, UsageError) else first_line(error)
             found.append(
                 Implementation(

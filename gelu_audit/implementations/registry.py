@@ -6,9 +6,13 @@ another (no cycle). May import: numerics, errors, implementations.*.
 
 from __future__ import annotations
 
+from typing import Any
+
 from gelu_audit.errors import UsageError
+from gelu_audit.implementations.availability import unavailable_reason
 from gelu_audit.implementations.builtins import builtin_implementations
 from gelu_audit.implementations.compiled import compiled_implementations
+from gelu_audit.implementations.devices import device_unavailable_reason
 from gelu_audit.implementations.frameworks import framework_implementations
 from gelu_audit.implementations.model import Implementation
 from gelu_audit.implementations.plugins import (
@@ -17,6 +21,7 @@ from gelu_audit.implementations.plugins import (
     is_import_string,
     load_import_string,
 )
+from gelu_audit.numerics.formats import FloatFormat
 
 
 def all_implementations(plugin_options: PluginOptions | None = None) -> list[Implementation]:
@@ -56,3 +61,27 @@ def select_implementations(
         return all_implementations(plugin_options)
     known = registry(plugin_options)  # built once, not once per name
     return [implementation_named(name, plugin_options, known) for name in dict.fromkeys(names)]
+
+
+def availability_rows(formats: list[FloatFormat], devices: list[str]) -> list[dict[str, Any]]:
+    """``gelu-audit list``: every implementation × device × dtype, whether it can run here and
+    why not (the reason's message), in report order."""
+    rows = []
+    for impl in all_implementations():
+        for device in devices:
+            for fmt in formats:
+                reason = device_unavailable_reason(device) or unavailable_reason(impl, device, fmt)
+                rows.append(
+                    {
+                        "implementation": impl.name,
+                        "backend": impl.backend,
+                        "formula": impl.formula.name,
+                        "device": device,
+                        "dtype": fmt.name,
+                        "available": reason is None,
+                        "reason": None if reason is None else reason.message,
+                        "description": impl.description,
+                        "notes": list(impl.notes),
+                    }
+                )
+    return rows

@@ -13,6 +13,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -94,7 +95,7 @@ def with_timeout(function: Callable[[Any], Any], seconds: float | None) -> Calla
         def call() -> None:
             try:
                 outcome["value"] = function(x)
-            except BaseException as error:
+            except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
                 outcome["error"] = error
 
         worker = threading.Thread(target=call, name="gelu-audit-plugin", daemon=True)
@@ -124,18 +125,20 @@ def run_implementation(
     """Run ``impl`` on the given bit patterns (through ``route``); its outputs as exact float64.
 
     Raises ImplementationError when it raises, runs past its timeout, or returns an invalid
-    output. CUDA work is synchronised first, so an asynchronous failure is its own.
+    output. The timeout applies to each call of the kernel, however many calls the route makes.
+    CUDA work is synchronised inside the guard, so an asynchronous failure is this case's error.
     """
     x = make_input(impl, fmt, device, patterns)
+    guarded = replace(impl, function=with_timeout(impl.function, impl.timeout))
     try:
         with implementation_warnings_silenced():
-            out = with_timeout(lambda value: route(impl, value), impl.timeout)(x)
+            out = route(guarded, x)
+            if impl.backend == "torch" and device.startswith("cuda"):
+                import torch
+
+                torch.cuda.synchronize(device)
     except ImplementationError:
         raise
-    except Exception as error:
+    except Exception as error:  # any failure of user code is reported
         raise ImplementationError(f"raised {first_line(error)}") from error
-    if impl.backend == "torch" and device.startswith("cuda"):
-        import torch
-
-        torch.cuda.synchronize(device)
     return output_values(impl, fmt, device, x, out)

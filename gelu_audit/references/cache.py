@@ -71,7 +71,7 @@ def load_cached_table(path: Path, formula: Formula, fmt: FloatFormat) -> Referen
             meta = json.loads(str(data["meta"]))
             arrays = {name: data[name] for name in _ARRAY_NAMES}
             digest = str(data["digest"])
-    except Exception:
+    except Exception:  # noqa: BLE001 - any unreadable file is simply not trusted
         return None
     if meta != _cache_meta(formula, fmt):
         return None

@@ -40,14 +40,6 @@ class UndecidedRoundingError(RuntimeError):
     """The rounding of a reference value could not be decided (an exact tie): a bug."""
 
 
-def gelu_mpmath(formula: Formula, x: float | mpmath.mpf, precision: int = 128) -> mpmath.mpf:
-    """Evaluate a formula at ``x`` in mpmath at the given working precision (in bits)."""
-    import mpmath
-
-    with mpmath.workprec(precision):
-        return formula.mpmath_value(mpmath.mpf(x))
-
-
 @dataclass(frozen=True)
 class ReferencePoint:
     """The exact value of a formula at one input, as stored in :class:`ReferenceValues`."""

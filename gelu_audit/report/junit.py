@@ -77,7 +77,6 @@ def render_accuracy_junit(report: AuditReport) -> str:
 
 
 def render_speed_junit(report: SpeedReport, comparisons: list[BaselineChange] | None) -> str:
-    import xml.etree.ElementTree as ET
 
     failures = speed_failures(report, comparisons)
     suite = ET.Element("testsuite", name="gelu-audit.speed")

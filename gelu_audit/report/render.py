@@ -12,6 +12,7 @@ from gelu_audit.audits.accuracy import AuditReport
 from gelu_audit.audits.compare import ReportComparison
 from gelu_audit.audits.paths import PathsReport
 from gelu_audit.audits.speed import BaselineChange, SpeedReport
+from gelu_audit.errors import UsageError
 from gelu_audit.report import github, json_documents, junit, markdown, table
 from gelu_audit.report.output_format import OutputFormat
 
@@ -22,7 +23,8 @@ def assert_never(value: NoReturn) -> NoReturn:
 
 
 def _not_offered(what: str, output_format: OutputFormat) -> NoReturn:
-    raise ValueError(f"{what} has no {output_format.value} format")
+    """A format the command does not offer (its ``-f`` choices leave it out)."""
+    raise UsageError(f"{what} writes no {output_format.value} document")
 
 
 def render_accuracy(
@@ -86,7 +88,7 @@ def render_compare(
         return json_documents.render_compare_json(comparison, old_path, new_path, settings)
     if output_format is OutputFormat.MARKDOWN:
         return markdown.render_compare_markdown(comparison)
-    if output_format is OutputFormat.JUNIT or output_format is OutputFormat.GITHUB:
+    if output_format in (OutputFormat.JUNIT, OutputFormat.GITHUB):
         _not_offered("compare", output_format)
     assert_never(output_format)
 
@@ -99,8 +101,6 @@ def render_paths(
         return table.render_paths_table(report, color)
     if output_format is OutputFormat.JSON:
         return json_documents.render_paths_json(report, environment)
-    if output_format is OutputFormat.MARKDOWN or output_format is OutputFormat.JUNIT:
-        _not_offered("paths", output_format)
-    if output_format is OutputFormat.GITHUB:
+    if output_format in (OutputFormat.MARKDOWN, OutputFormat.JUNIT, OutputFormat.GITHUB):
         _not_offered("paths", output_format)
     assert_never(output_format)

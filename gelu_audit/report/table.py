@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.console import JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
@@ -78,7 +79,7 @@ def accuracy_tables(report: AuditReport) -> list[object]:
     items: list[object] = []
     for dtype, inputs in report.inputs.items():
         table = Table(title=inputs.describe(), title_justify="left", header_style="bold")
-        for header, justify in [
+        columns: list[tuple[str, JustifyMethod]] = [
             ("implementation", "left"),
             ("formula", "left"),
             ("max ULP", "right"),
@@ -90,8 +91,11 @@ def accuracy_tables(report: AuditReport) -> list[object]:
             ("non-finite", "right"),
             ("±0 sign", "right"),
             ("specials", "right"),
-        ] + ([("gate", "left")] if gated else []):
-            table.add_column(header, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+        ]
+        if gated:
+            columns.append(("gate", "left"))
+        for header, justify in columns:
+            table.add_column(header, justify=justify, no_wrap=True)
         for case, verdict in zip(report.results, report.verdicts):
             if case.dtype == dtype:
                 table.add_row(*case_row(case, verdict, gated))

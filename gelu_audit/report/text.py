@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Any
 
 from rich.console import Console
 from rich.text import Text
 
 from gelu_audit.audits.accuracy import CaseResult
-from gelu_audit.audits.compare import ReportComparison
+from gelu_audit.audits.compare import CaseChange, ReportComparison
 from gelu_audit.audits.profile import ErrorProfile
 from gelu_audit.audits.speed import BaselineChange, SpeedReport
 from gelu_audit.audits.stats import AccurateDomain
@@ -138,7 +137,8 @@ def speed_failures(
 VERDICT_ORDER = ("regression", "missing", "mixed", "inconclusive", "improvement", "new", "unchanged")
 
 
-def sorted_changes(comparison: ReportComparison) -> list[Any]:
+def sorted_changes(comparison: ReportComparison) -> list[CaseChange]:
+    """The changes, worst verdicts first."""
     return sorted(comparison.changes, key=lambda c: VERDICT_ORDER.index(c.verdict))
 
 

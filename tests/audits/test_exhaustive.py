@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
@@ -65,55 +63,6 @@ def test_streamed_statistics_equal_the_in_memory_ones() -> None:
     in_memory = accumulate(blocks, got, "exact", 2.0, 5).finish(FP32, InputValues(x))
     assert streamed == in_memory
     assert streamed.accurate_domain.failure_below is not None  # F.gelu flushes to 0 here
-
-
-@pytest.mark.slow
-def test_merging_shards_equals_one_run(tmp_path) -> None:
-    common = [
-        "accuracy",
-        "-d",
-        "fp32",
-        "--exhaustive",
-        "--range",
-        "-8:-4",
-        "-i",
-        "torch-gelu,numpy-tanh",
-        "-f",
-        "json",
-        "--no-progress",
-    ]
-    whole = run_cli(*common, "-j", "2", "-o", str(tmp_path / "whole.json"))
-    assert whole.returncode == 0, whole.stderr
-    for k in (1, 2, 3):
-        shard = run_cli(
-            *common, "-j", "1", "--chunk-size", "64K", "--shard", f"{k}/3", "-o", str(tmp_path / f"s{k}.json")
-        )
-        assert shard.returncode == 0, shard.stderr
-    merged = run_cli("merge", *(str(tmp_path / f"s{k}.json") for k in (3, 1, 2)), "-f", "json")
-    assert merged.returncode == 0, merged.stderr
-    one, combined = json.loads((tmp_path / "whole.json").read_text()), json.loads(merged.stdout)
-    for a, b in zip(one["results"], combined["results"], strict=True):
-        a.pop("seconds"), b.pop("seconds")
-        assert a == b
-    assert one["inputs"]["fp32"]["count"] == combined["inputs"]["fp32"]["count"] == 8388609
-    assert [r["regions"] for r in one["references"]["fp32"]] == [
-        r["regions"] for r in combined["references"]["fp32"]
-    ]
-    table = run_cli("merge", *(str(tmp_path / f"s{k}.json") for k in (1, 2, 3)))
-    assert table.returncode == 0 and "torch-gelu" in table.stdout
-
-    assert_usage_error(
-        run_cli("merge", str(tmp_path / "s1.json"), str(tmp_path / "s2.json")), "missing shard(s) 3 of 3"
-    )
-    assert_usage_error(run_cli("merge", str(tmp_path / "s1.json"), str(tmp_path / "s1.json")), "given twice")
-    assert_usage_error(run_cli("merge", str(tmp_path / "whole.json")), "not a shard report")
-    other = json.loads((tmp_path / "s2.json").read_text())
-    other["settings"]["top"] = 9
-    (tmp_path / "other.json").write_text(json.dumps(other))
-    assert_usage_error(
-        run_cli("merge", str(tmp_path / "s1.json"), str(tmp_path / "other.json"), str(tmp_path / "s3.json")),
-        "other settings (top)",
-    )
 
 
 @pytest.mark.parametrize(

@@ -113,3 +113,42 @@ def test_every_torch_builtin_has_every_layout_path() -> None:
     ran = {r.implementation for r in report.results}
     assert ran | {name for name, *_ in report.skipped} == set(torch_names)
     assert {r.status for r in report.results} <= {"agree", "differ"}
+
+
+def test_paths_of_an_import_string_implementation(sample_plugin) -> None:
+    """A MODULE:FUNCTION row beside F.gelu: the table marks the ops it does not offer (it used to
+    look the name up in the registry while rendering: internal error, exit 2)."""
+    result = run_cli(
+        "paths",
+        "-d",
+        "fp16",
+        "-i",
+        "gelu_audit_sample_plugin:good_gelu",
+        "-i",
+        "torch-gelu",
+        "--path",
+        "in-place,strided",
+        "--no-progress",
+    )
+    assert result.returncode in (0, 1), result.stderr
+    row = next(line for line in result.stdout.splitlines() if "gelu_audit_sample_plugin:good_gelu" in line)
+    assert "n/a" in row
+
+
+def test_the_timeout_applies_to_every_path_of_a_plugin(sample_plugin) -> None:
+    result = run_cli(
+        "paths",
+        "-d",
+        "fp16",
+        "-i",
+        "gelu_audit_sample_plugin:never_returns",
+        "--impl-timeout",
+        "0.5",
+        "--path",
+        "size-7",
+        "-f",
+        "json",
+    )
+    assert result.returncode == 1, result.stderr
+    (error,) = json.loads(result.stdout)["results"]
+    assert error["status"] == "error" and "did not return within 0.5 s" in error["error"]

@@ -21,7 +21,7 @@ def test_bad_sizes(text: str) -> None:
 
 def test_chunk_size_is_a_power_of_two_from_32k_to_1m() -> None:
     assert parse_chunk_size("256K") == 1 << 18 and parse_chunk_size("32768") == 1 << 15
-    assert parse_size("2G", "--sizes") == 1 << 31
+    assert parse_size("2G", "--sizes", "1K") == 1 << 31
     for bad in ("1K", "3M", "x", "96K", "2M"):
         with pytest.raises(UsageError, match="--chunk-size must be a power of two"):
             parse_chunk_size(bad)

@@ -225,3 +225,18 @@ def test_pytest_plugin_fixture_in_a_users_suite(pytester: pytest.Pytester) -> No
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*AccuracyCheckError*", "*worst input x =*"])
+
+
+def test_a_hand_built_implementation_may_name_its_formula() -> None:
+    """An Implementation built by hand with the formula's name (as before Formula objects) gets
+    the Formula; an unknown name is a usage error, not a crash later."""
+    from gelu_audit.errors import UsageError
+    from gelu_audit.implementations.model import Implementation
+    from gelu_audit.implementations.plugins import PluginOptions, implementation_from
+    from gelu_audit.numerics.formulas import TANH
+
+    named = Implementation("mine", "numpy", "tanh", lambda x: x, "by hand")  # type: ignore[arg-type]
+    assert implementation_from(named, "mine", PluginOptions(), "test").formula is TANH
+    wrong = Implementation("mine", "numpy", "cubic", lambda x: x, "by hand")  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="formula must be one of erf, tanh, sigmoid, not 'cubic'"):
+        implementation_from(wrong, "mine", PluginOptions(), "test")

@@ -22,7 +22,8 @@ from gelu_audit.references.fast_tier import (
     fast_references,
     round_to_format,
 )
-from gelu_audit.references.mpmath_ziv import compute_references, gelu_mpmath
+from gelu_audit.references.mpmath_ziv import compute_references
+from tests.helpers import gelu_mpmath
 
 FORMULAS = tuple(ALL_FORMULAS.values())
 

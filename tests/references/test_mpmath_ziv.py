@@ -10,7 +10,8 @@ import pytest
 
 from gelu_audit.numerics.formats import BF16, FP16, FP32, FP64, round_mpf
 from gelu_audit.numerics.formulas import ERF, FORMULAS, SIGMOID, TANH, Formula
-from gelu_audit.references.mpmath_ziv import compute_references, gelu_mpmath, reference_point
+from gelu_audit.references.mpmath_ziv import compute_references, reference_point
+from tests.helpers import gelu_mpmath
 
 
 def test_zero_and_specials() -> None:
