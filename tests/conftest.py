@@ -3,9 +3,12 @@ Helpers (the CLI runner, schema validation) are in tests/helpers.py."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,16 @@ import pytest
 pytest_plugins = ["pytester"]
 
 SAMPLE_PLUGIN = Path(__file__).resolve().parent / "sample_plugin"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give torch.compile's Inductor a kernel cache of this session's own, before anything
+    imports torch. A cache built under another CPU capability is reused without a check and can
+    return garbage (docs/findings.md §18), so a test's answer would depend on what ran before."""
+    if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
+        path = tempfile.mkdtemp(prefix="gelu-audit-inductor-")
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = path
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -29,7 +42,6 @@ def sample_plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     own and put on the path of this process and of every CLI run: its entry points are then
     visible exactly as an installed package's, without touching the environment's site-packages
     (a leftover install would add broken kernels to every later default audit)."""
-    import shutil
 
     target = tmp_path_factory.mktemp("plugin-site")
     source = tmp_path_factory.mktemp("plugin-source") / "sample_plugin"
