@@ -244,11 +244,17 @@ def peak_bandwidth_gbs(device: str) -> float | None:
     import torch
 
     props = torch.cuda.get_device_properties(device)
-    clock_khz = getattr(props, "memory_clock_rate", None)
-    bus_bits = getattr(props, "memory_bus_width", None)
-    if not clock_khz or not bus_bits:
+    return ddr_bandwidth_gbs(
+        getattr(props, "memory_clock_rate", None), getattr(props, "memory_bus_width", None)
+    )
+
+
+def ddr_bandwidth_gbs(memory_clock_khz: float | None, bus_width_bits: int | None) -> float | None:
+    """Bytes per second a double-data-rate memory moves at its clock and bus width, in GB/s;
+    None when the device does not say (recent PyTorch builds may not expose them)."""
+    if not memory_clock_khz or not bus_width_bits:
         return None
-    return 2 * clock_khz * 1e3 * bus_bits / 8 / 1e9  # double data rate
+    return 2 * memory_clock_khz * 1e3 * bus_width_bits / 8 / 1e9
 
 
 def speed_environment(

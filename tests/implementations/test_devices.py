@@ -1,0 +1,60 @@
+"""Devices: their names, and what happens when one is missing. Runs without a GPU: only the
+answers that need CUDA itself are in the `cuda`-marked tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from gelu_audit.errors import EnvironmentUnavailableError, UsageError
+from gelu_audit.implementations.availability import unavailable_reason
+from gelu_audit.implementations.devices import device_unavailable_reason, parse_device, resolve_devices
+from gelu_audit.implementations.model import SkipKind
+from gelu_audit.implementations.registry import registry
+from gelu_audit.numerics.formats import FP16
+
+torch = pytest.importorskip("torch")
+HAS_CUDA = torch.cuda.is_available()
+
+
+@pytest.mark.parametrize(
+    "text, device",
+    [("cpu", "cpu"), ("CPU", "cpu"), ("cuda", "cuda:0"), (" cuda:1 ", "cuda:1"), ("cuda:12", "cuda:12")],
+)
+def test_device_names(text: str, device: str) -> None:
+    assert parse_device(text) == device
+
+
+@pytest.mark.parametrize("text", ["tpu", "cuda:", "cuda:x", "cuda:-1", "gpu", ""])
+def test_unknown_device_names_are_usage_errors(text: str) -> None:
+    with pytest.raises(UsageError, match="use cpu, cuda or cuda:N"):
+        parse_device(text)
+
+
+@pytest.mark.skipif(HAS_CUDA, reason="this machine has CUDA")
+def test_without_cuda_asking_for_it_is_an_error_and_the_default_skips_it() -> None:
+    with pytest.raises(EnvironmentUnavailableError, match=r"--device cuda:0: no CUDA device here"):
+        resolve_devices(["cuda"])
+    devices, skipped = resolve_devices(None)
+    assert devices == ["cpu"] and [name for name, _ in skipped] == ["cuda"]
+    assert skipped[0][1].kind is SkipKind.DEVICE_UNAVAILABLE
+    reason = device_unavailable_reason("cuda:3")
+    assert reason is not None and reason.kind is SkipKind.DEVICE_UNAVAILABLE
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not HAS_CUDA, reason="no CUDA device")
+def test_with_cuda_every_device_is_found_and_a_missing_index_is_named() -> None:
+    count = torch.cuda.device_count()
+    devices, skipped = resolve_devices(None)
+    assert devices == ["cpu"] + [f"cuda:{i}" for i in range(count)] and skipped == []
+    reason = device_unavailable_reason(f"cuda:{count}")
+    assert reason is not None and f"this machine has {count} CUDA device(s)" in reason.message
+
+
+def test_cpu_only_rows_are_skipped_on_a_gpu_by_kind() -> None:
+    """Whether or not a GPU is here: NumPy, other frameworks and the oneDNN switch are CPU-only."""
+    known = registry()
+    for name in ("numpy-erf", "torch-gelu-aten", "jax-gelu", "onnxruntime-gelu"):
+        reason = unavailable_reason(known[name], "cuda:0", FP16)
+        assert reason is not None and reason.kind is SkipKind.CPU_ONLY, name
+    assert unavailable_reason(known["torch-gelu"], "cuda:0", FP16) is None  # the device is checked apart

@@ -1,0 +1,55 @@
+"""The guarded runner: exact inputs in, checked outputs out, whatever the kernel returns."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from gelu_audit.implementations.model import Implementation, ImplementationError
+from gelu_audit.implementations.runner import run_implementation
+from gelu_audit.numerics.formats import FP16, FP32, values_to_patterns
+from gelu_audit.numerics.formulas import ERF
+
+torch = pytest.importorskip("torch")
+PATTERNS = values_to_patterns(FP32, np.array([-1.0, 0.0, 2.0]))
+
+
+def _kernel(function) -> Implementation:
+    return Implementation("test-kernel", "torch", ERF, function, "test kernel")
+
+
+def test_the_inputs_are_the_exact_bit_patterns() -> None:
+    got = run_implementation(_kernel(lambda x: x), FP32, "cpu", PATTERNS)
+    assert got.tolist() == [-1.0, 0.0, 2.0]
+
+
+def test_an_answer_on_another_device_is_an_error() -> None:
+    """A kernel that hands back its result elsewhere (on the GPU: a CPU tensor for a CUDA input).
+    Torch's `meta` device stands in for the other device here: no GPU is needed to test it."""
+    with pytest.raises(ImplementationError, match="returned a tensor on meta, expected cpu"):
+        run_implementation(_kernel(lambda x: x.to("meta")), FP32, "cpu", PATTERNS)
+
+
+@pytest.mark.parametrize(
+    "function, message",
+    [
+        (lambda x: x.double(), "returned dtype torch.float64, expected torch.float32"),
+        (lambda x: x[:1], "returned shape (1,), expected (3,)"),
+        (lambda x: x.numpy(), "returned ndarray, expected a torch.Tensor"),
+        (lambda x: 1 / 0, "raised ZeroDivisionError"),
+    ],
+)
+def test_invalid_answers_are_errors(function, message: str) -> None:
+    with pytest.raises(ImplementationError, match=re.escape(message)):
+        run_implementation(_kernel(function), FP32, "cpu", PATTERNS)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_on_cuda_a_cpu_answer_is_an_error_and_the_real_one_is_checked() -> None:
+    with pytest.raises(ImplementationError, match="returned a tensor on cpu, expected cuda:0"):
+        run_implementation(_kernel(lambda x: x.cpu()), FP16, "cuda:0", values_to_patterns(FP16, np.ones(3)))
+    got = run_implementation(_kernel(lambda x: x * 2), FP16, "cuda:0", values_to_patterns(FP16, np.ones(3)))
+    assert got.tolist() == [2.0, 2.0, 2.0]
