@@ -8,6 +8,7 @@ from gelu_audit.cli.options import (
     device_option,
     dtype_option,
     format_option,
+    place_document,
     split_list,
     use_color,
 )
@@ -30,6 +31,6 @@ def list_command(dtypes: tuple[str, ...], devices: tuple[str, ...], output_forma
     device_names = list(dict.fromkeys(parse_device(d) for d in split_list(devices))) or ["cpu", "cuda:0"]
     rows = availability_rows(formats, device_names)
     if output_format is OutputFormat.JSON:
-        click.echo(render_list_json(rows), nl=False)
+        place_document(render_list_json(rows), None)
     else:
-        click.echo(render_list_table(rows, device_names, use_color()), nl=False)
+        place_document(render_list_table(rows, device_names, use_color()), None)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from gelu_audit.errors import UsageError
+from gelu_audit.errors import EnvironmentUnavailableError, UsageError
 from gelu_audit.numerics.formulas import FORMULA_NAMES
 from gelu_audit.progress import ProgressSink
 from gelu_audit.report.output_format import ALL_FORMATS, OutputFormat, names
@@ -76,18 +76,50 @@ def use_color() -> bool:
 
 
 def place_document(text: str, output: str | None) -> None:
-    """Write the one document to stdout, or atomically to ``output``."""
+    """Write the one document to stdout, or atomically to ``output``.
+
+    A file is written beside its target and renamed over it, so a reader never sees half a
+    document and a failed write (full disk, size limit, missing or read-only directory) leaves
+    an existing target as it was. It gets the permissions of a plain write under the umask,
+    not mkstemp's 0600: a CI artefact server or a colleague must be able to read it."""
     if output is None or output == "-":
-        click.echo(text, nl=False)
+        _write_stdout(text)
         return
     path = Path(output)
+    tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(tmp, path)
     except OSError as error:
-        raise UsageError(f"cannot write {output}: {error.strerror}") from None
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise EnvironmentUnavailableError(f"cannot write {output}: {error.strerror}") from None
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it: set it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _write_stdout(text: str) -> None:
+    """The document to stdout, flushed here, so that a full disk or a closed pipe is one clear
+    line (exit 2) instead of an error when the interpreter flushes at exit."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except OSError as error:
+        # Nothing more can reach this stdout: point it at /dev/null so the exit does not retry.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        raise EnvironmentUnavailableError(
+            f"cannot write the document to standard output: {error.strerror}"
+        ) from None
 
 
 def split_list(values: tuple[str, ...]) -> list[str]:

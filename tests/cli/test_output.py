@@ -1,0 +1,82 @@
+"""Where the document goes: stdout or a file, never half-written, readable by others."""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import assert_usage_error
+
+AUDIT = ("accuracy", "-d", "fp16", "-i", "numpy-erf", "--range", "-1:1")
+
+
+def run(*args: str, stdout: int | None = subprocess.PIPE, preexec=None) -> subprocess.CompletedProcess[str]:
+    """The CLI in a child process whose limits the test sets (``preexec`` runs in the child)."""
+    return subprocess.run(
+        [sys.executable, "-m", "gelu_audit", *args],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+        timeout=300,
+        preexec_fn=preexec,
+    )
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full here")
+def test_a_full_stdout_is_one_line_and_exit_2() -> None:
+    with open("/dev/full", "w") as full:
+        result = run(*AUDIT, "-f", "json", stdout=full.fileno())
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        "gelu-audit: error: cannot write the document to standard output: No space left on device"
+    ]
+
+
+def test_a_report_file_has_the_umask_permissions(tmp_path: Path) -> None:
+    target = tmp_path / "report.json"
+    result = run(*AUDIT, "-f", "json", "-o", str(target), preexec=lambda: os.umask(0o022))
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+
+
+def _file_size_limit() -> None:
+    """In the child: files may not grow past 4 KiB, and exceeding it is an error, not a signal."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+
+def test_a_write_that_fails_leaves_the_old_report_and_no_partial_file(tmp_path: Path) -> None:
+    """A full disk, as a file-size limit: exit 2, one line, the previous report untouched and no
+    temporary file left beside it (for -o and --also alike)."""
+    target, also = tmp_path / "report.json", tmp_path / "report.md"
+    target.write_text("previous report\n")
+    result = run(*AUDIT, "-f", "json", "-o", str(target), preexec=_file_size_limit)
+    assert_usage_error(result, f"cannot write {target}: File too large")
+    assert target.read_text() == "previous report\n"
+    result = run(*AUDIT, "-o", str(tmp_path / "t.txt"), "--also", f"json={also}", preexec=_file_size_limit)
+    assert_usage_error(result, f"cannot write {also}: File too large")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
+
+
+def test_a_missing_directory_is_one_line(tmp_path: Path) -> None:
+    result = run(*AUDIT, "-o", str(tmp_path / "missing" / "report.txt"))
+    assert_usage_error(result, "No such file or directory")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
+def test_a_read_only_directory_is_one_line(tmp_path: Path) -> None:
+    tmp_path.chmod(0o555)
+    try:
+        assert_usage_error(run(*AUDIT, "-o", str(tmp_path / "report.txt")), "Permission denied")
+    finally:
+        tmp_path.chmod(0o755)
