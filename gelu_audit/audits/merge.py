@@ -115,7 +115,12 @@ def merge_shards(loaded: list[tuple[str, dict[str, Any]]]) -> tuple[AuditReport,
     documents = _order_shards(loaded)
     first = documents[0]
     settings = _settings(first)
-    states = [d["shard_state"]["fp32"] for d in documents if "fp32" in d["shard_state"]]
+    states = []
+    for document in documents:
+        state = document["shard_state"]
+        if not isinstance(state, dict) or not isinstance(state.get("fp32"), dict):
+            raise ReportFormatError(f"{document['_path']}: its shard_state holds no fp32 state to merge")
+        states.append(state["fp32"])
     space = PatternSpace(FP32, settings.value_range, None)
     points = sum(int(s["points"]) for s in states)
     inputs = StreamedInputs(FP32, space, points, settings.chunk_size)

@@ -313,7 +313,10 @@ def time_case(
     """Time one case and its copy; errors and too-slow implementations become statuses."""
     base: dict[str, Any] = {"implementation": impl.name, "device": device, "dtype": fmt.name, "size": size}
     rng = np.random.default_rng(0)
-    patterns = values_to_patterns(fmt, rng.uniform(-6, 6, size))
+    try:
+        patterns = values_to_patterns(fmt, rng.uniform(-6, 6, size))
+    except (MemoryError, ValueError) as error:  # the machine cannot hold this size: say so, go on
+        return SpeedCase(**base, status="error", reason=f"cannot allocate {size:,} elements ({error})")
     try:
         run_implementation(impl, fmt, device, patterns[: min(size, 1024)])  # validates outputs
     except ImplementationError as error:
@@ -415,6 +418,16 @@ def classify(change_low: float, change_high: float, max_slowdown: float) -> str:
     if change_high <= max_slowdown:
         return "unchanged"
     return "inconclusive"
+
+
+def check_baseline(cases: list[dict[str, Any]]) -> None:
+    """A baseline report's cases carry what ``--baseline`` compares: a KeyError, TypeError or
+    ValueError says which is missing or malformed (the caller names the file)."""
+    for case in cases:
+        if not isinstance(case, dict):
+            raise TypeError(f"a case is a {type(case).__name__}, not an object")
+        str(case["implementation"]), str(case["device"]), str(case["dtype"]), int(case["size"])
+        [float(r) for r in case.get("ratios") or ()]
 
 
 CaseKey = tuple[str, str, str, int]

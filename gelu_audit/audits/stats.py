@@ -639,7 +639,20 @@ class ErrorAccumulator:
         acc.wrong_zero_count = int(state["wrong_zero_count"])
         acc.wrong_zeros = [Candidate.from_state(c) for c in state["wrong_zeros"]]
         acc.profile = ProfileAccumulator.from_state(state["profile"])
+        acc.check()
         return acc
+
+    def check(self) -> None:
+        """The counts of a state read from a file must add up (every point is in one histogram
+        bin and one sketch bin, excluded ones in the last); ValueError names what does not."""
+        if not 0 <= self.correct <= self.finite <= self.points:
+            raise ValueError(
+                f"counts out of order: correct {self.correct}, finite {self.finite}, points {self.points}"
+            )
+        if int(self.histogram.sum()) != self.points or int(self.sketch.sum()) != self.points:
+            raise ValueError(f"histogram and sketch do not add up to the {self.points} points")
+        if len(self.histogram) != len(HISTOGRAM_LABELS) + 1 or not self.max_ulp >= 0:
+            raise ValueError("histogram bins or maximum out of range")
 
 
 def accumulate(

@@ -15,6 +15,7 @@ from gelu_audit.cli.options import (
     RichProgress,
     against_option,
     also_option,
+    check_jobs,
     check_sampling,
     default_jobs,
     details_option,
@@ -144,8 +145,8 @@ def accuracy(**options: Any) -> None:
         gate = Threshold.gate(options["max_ulp"], options["against"])
     if options["domain_tolerance"] is not None and not options["domain_tolerance"] >= 0:
         raise UsageError("--domain-tolerance must be a non-negative number")
-    if options["jobs"] is not None and options["jobs"] < 1:
-        raise UsageError("--jobs must be at least 1")
+    if options["jobs"] is not None:
+        check_jobs(options["jobs"])
     check_sampling(options["samples"], options["top"])
     cache_dir = None if options["no_cache"] else Path(options["cache_dir"] or default_cache_dir())
     settings = AuditSettings(
@@ -211,8 +212,9 @@ def emit_accuracy(report: AuditReport, environment: dict[str, Any], options: dic
 def merge(reports: tuple[str, ...], **options: Any) -> None:
     """Combine the JSON reports of `accuracy --exhaustive --shard K/N` into the whole run's report."""
     from gelu_audit.audits.merge import merge_shards
-    from gelu_audit.report.envelope import DocumentKind, load_document
+    from gelu_audit.report.envelope import DocumentKind, load_document, reading
 
     shards = [(path, load_document(path, DocumentKind.ACCURACY)) for path in reports]
-    report, environment = merge_shards(shards)
+    with reading(list(reports)):
+        report, environment = merge_shards(shards)
     emit_accuracy(report, environment, options)

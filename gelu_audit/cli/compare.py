@@ -53,7 +53,7 @@ def compare(old: str, new: str, **options: Any) -> None:
     Exit 1 on a regression beyond the allowances (or a case missing from NEW), else 0."""
     from gelu_audit.audits.compare import check_same_kind, compare_accuracy, compare_speed
     from gelu_audit.audits.speed import parse_slowdown
-    from gelu_audit.report.envelope import DocumentKind, load_document
+    from gelu_audit.report.envelope import DocumentKind, load_document, reading
     from gelu_audit.report.render import render_compare
 
     if not options["allow_ulp_increase"] >= 0 or not options["allow_cr_drop"] >= 0:
@@ -62,12 +62,13 @@ def compare(old: str, new: str, **options: Any) -> None:
     kinds = (DocumentKind.ACCURACY, DocumentKind.SPEED)
     old_document, new_document = (load_document(path, *kinds) for path in (old, new))
     check_same_kind(old_document, new_document)
-    if old_document["schema"] == DocumentKind.SPEED.value:
-        comparison = compare_speed(old_document, new_document, max_slowdown)
-    else:
-        comparison = compare_accuracy(
-            old_document, new_document, options["allow_ulp_increase"], options["allow_cr_drop"]
-        )
+    with reading([old, new]):
+        if old_document["schema"] == DocumentKind.SPEED.value:
+            comparison = compare_speed(old_document, new_document, max_slowdown)
+        else:
+            comparison = compare_accuracy(
+                old_document, new_document, options["allow_ulp_increase"], options["allow_cr_drop"]
+            )
     settings = {
         "allow_ulp_increase": options["allow_ulp_increase"],
         "allow_cr_drop": options["allow_cr_drop"],

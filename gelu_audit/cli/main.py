@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"gelu-audit: {interrupt or 'interrupted'}", err=True)
         sys.exit(130)
     except GeluAuditError as error:
+        if os.environ.get("GELU_AUDIT_DEBUG") and error.__cause__ is not None:
+            traceback.print_exception(error.__cause__)  # what a damaged report broke, for a bug report
         fail(str(error))
     except click.ClickException as error:
         fail(error.format_message())

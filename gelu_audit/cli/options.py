@@ -142,6 +142,14 @@ def check_sampling(samples: int | None, top: int) -> None:
         raise UsageError(f"--samples must be a positive number, not {samples}")
 
 
+def check_jobs(jobs: int) -> None:
+    """``--jobs``: at least 1, and at most 4 per core (each job is a process)."""
+    if jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    if jobs > 4 * default_jobs():
+        raise UsageError(f"--jobs {jobs} is more than 4 per core here ({default_jobs()} cores)")
+
+
 def default_jobs() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
@@ -201,8 +209,8 @@ def plugin_settings(options: dict[str, Any]) -> PluginOptions:
         if device not in DEVICE_KINDS:
             raise UsageError(f"--impl-devices: unknown device kind {device!r} (choose from cpu, cuda)")
     timeout = options["impl_timeout"]
-    if not timeout >= 0:
-        raise UsageError(f"--impl-timeout must be a non-negative number of seconds, not {timeout}")
+    if not 0 <= timeout < 1e6:  # NaN and inf fail too: the thread join takes no infinite time
+        raise UsageError(f"--impl-timeout must be a finite, non-negative number of seconds, not {timeout}")
     dtypes = dtype_names((options["impl_dtypes"],))
     if not dtypes or not devices:
         raise UsageError("--impl-dtypes and --impl-devices must name at least one")
@@ -221,9 +229,17 @@ def parse_size(text: str, option: str, example: str) -> int:
     return int(digits) * scale
 
 
+MAX_SPEED_SIZE = 1 << 33
+"""The largest ``--sizes`` element count (8G): beyond it no device holds input, output and copy."""
+
+
 def parse_sizes(text: str) -> tuple[int, ...]:
     """``--sizes 1K,64K,1M,16M``."""
-    return tuple(parse_size(item, "--sizes", "1K,64K,1M,16M") for item in text.split(","))
+    sizes = tuple(parse_size(item, "--sizes", "1K,64K,1M,16M") for item in text.split(","))
+    for size in sizes:
+        if size > MAX_SPEED_SIZE:
+            raise UsageError(f"--sizes: {size:,} elements is more than the largest, {MAX_SPEED_SIZE >> 30}G")
+    return sizes
 
 
 def parse_chunk_size(text: str) -> int:

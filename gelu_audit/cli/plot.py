@@ -41,12 +41,14 @@ def plot(
 
     Needs matplotlib (pip install 'gelu-audit[plot]'). Prints the files written."""
     from gelu_audit.implementations.devices import parse_device
-    from gelu_audit.report.envelope import DocumentKind, load_document
+    from gelu_audit.report.envelope import DocumentKind, load_document, reading
     from gelu_audit.report.plot import check_plot_path, write_plots
 
     target = check_plot_path(output)
     document = load_document(report, DocumentKind.ACCURACY)
     chosen_dtypes = list(dtype_names(dtypes))
     chosen_devices = [parse_device(d) for d in split_list(devices)]
-    for path in write_plots(document, target, chosen_dtypes, split_list(impls), chosen_devices, against):
+    with reading(report):
+        written = write_plots(document, target, chosen_dtypes, split_list(impls), chosen_devices, against)
+    for path in written:
         click.echo(str(path))

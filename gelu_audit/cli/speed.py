@@ -55,22 +55,25 @@ def speed(**options: Any) -> None:
     from gelu_audit.audits.speed import (
         SpeedSettings,
         TimingProtocol,
+        check_baseline,
         compare_with_baseline,
         parse_slowdown,
         run_speed,
     )
     from gelu_audit.cli.options import parse_sizes
-    from gelu_audit.report.envelope import DocumentKind, load_document
+    from gelu_audit.report.envelope import DocumentKind, load_document, reading
     from gelu_audit.report.render import render_speed
 
     if options["samples"] < 3:
         raise UsageError("--samples must be at least 3")
-    if not options["warmup"] >= 0:
-        raise UsageError("--warmup must be a non-negative number of seconds")
+    if not 0 <= options["warmup"] <= 3600:  # NaN and inf fail too: an endless warm-up is a hang
+        raise UsageError(f"--warmup must be a number of seconds from 0 to 3600, not {options['warmup']}")
     max_slowdown = parse_slowdown(options["max_slowdown"])
     baseline = None
     if options["baseline"]:
         baseline = load_document(options["baseline"], DocumentKind.SPEED)
+        with reading(options["baseline"]):  # checked now, not after minutes of timing
+            check_baseline(baseline["cases"])
     dtypes = dtype_names(options["dtypes"]) or ("fp32",)
     settings = SpeedSettings(
         dtypes=dtypes,

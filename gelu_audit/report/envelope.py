@@ -16,6 +16,8 @@ import datetime
 import enum
 import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -107,15 +109,50 @@ def _encode(value: Any, indent: str) -> str:
     return json.dumps(value, allow_nan=False, ensure_ascii=False)
 
 
-def load_document(path: str | Path, *kinds: DocumentKind) -> dict[str, Any]:
-    """Load a report, refusing files that are not ours (of one of ``kinds``) or of a version
-    this gelu-audit cannot read."""
+def _refuse_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON; gelu-audit writes non-finite numbers as strings."""
+    raise ValueError(f"{name} where a number belongs; gelu-audit writes it as the string {name.lower()!r}")
+
+
+@contextmanager
+def reading(paths: str | list[str]) -> Iterator[None]:
+    """What a loaded report says is checked as it is used: a field missing, of the wrong type,
+    or contradicting another (a shard whose counts do not add up) stops the command with one
+    line naming the file(s), instead of an internal error deep in the merge or the comparison."""
     try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        yield
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as error:
+        where = paths if isinstance(paths, str) else ", ".join(paths)
+        detail = f"missing {error}" if isinstance(error, KeyError) else f"{type(error).__name__}: {error}"
+        raise ReportFormatError(f"{where}: not a consistent gelu-audit report ({detail})") from error
+
+
+MAX_DOCUMENT_BYTES = 64 << 20
+"""No report gelu-audit writes comes near this (a default run with error profiles is about
+3 MB): a larger file is refused before it is read, so memory stays bounded."""
+
+
+def load_document(path: str | Path, *kinds: DocumentKind) -> dict[str, Any]:
+    """Load a report, refusing files that are not ours (of one of ``kinds``), of a version this
+    gelu-audit cannot read, too large to be a report, or not JSON (NaN tokens included)."""
+    try:
+        size = Path(path).stat().st_size
+        if size > MAX_DOCUMENT_BYTES:
+            raise ReportFormatError(
+                f"{path} is {size / 2**20:.1f} MiB, larger than any gelu-audit report "
+                f"({MAX_DOCUMENT_BYTES >> 20} MiB at most)"
+            )
+        document = json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=_refuse_constant)
     except OSError as error:
         raise ReportFormatError(f"cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise ReportFormatError(f"{path} is not JSON (not UTF-8 text)") from None
     except json.JSONDecodeError as error:
         raise ReportFormatError(f"{path} is not JSON ({error.msg} at line {error.lineno})") from None
+    except ValueError as error:  # _refuse_constant
+        raise ReportFormatError(f"{path} is not strict JSON ({error})") from None
+    except RecursionError:
+        raise ReportFormatError(f"{path} is nested too deeply to be a gelu-audit report") from None
     by_schema = {kind.value: kind for kind in kinds}
     if not isinstance(document, dict) or document.get("schema") not in by_schema:
         found = document.get("schema") if isinstance(document, dict) else None

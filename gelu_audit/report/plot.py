@@ -53,6 +53,18 @@ def _pyplot() -> Any:
     return plt
 
 
+def _check_profile(profile: dict[str, Any]) -> None:
+    """A profile's columns are one value per segment each: columns of other lengths, or values
+    that are not numbers, would draw a wrong picture without a word (ValueError says which)."""
+    columns = ("x_lo", "x_hi", "points", "max_ulp")
+    lengths = {name: len(profile[name]) for name in columns}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"error profile columns of different lengths {lengths}")
+    for name in columns:
+        for value in profile[name]:
+            float(value)
+
+
 def plot_groups(
     document: dict[str, Any],
     dtypes: Sequence[str],
@@ -72,6 +84,7 @@ def plot_groups(
             continue
         if devices and case["device"] not in devices:
             continue
+        _check_profile(case[stats_key]["profile"])
         groups.setdefault((case["dtype"], case["device"]), []).append(case)
     if not groups:
         raise UsageError(
