@@ -28,6 +28,8 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    # The sample plugin's MODULE:FUNCTION rows are among the values: put it on the path.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "sample_plugin"))
     corpus = document_corpus(Path(tempfile.mkdtemp(prefix="gelu-audit-fuzz-")))
     counts: collections.Counter[tuple[str, int]] = collections.Counter()
     findings: list[str] = []

@@ -44,7 +44,9 @@ def render_accuracy_markdown(report: AuditReport) -> str:
         lines.append("")
     if report.skipped:
         lines += [f"<details><summary>{len(report.skipped)} combination(s) skipped</summary>", ""]
-        lines += [f"- `{s.implementation}` {s.device} {s.dtype}: {_cell(s.reason)}" for s in report.skipped]
+        lines += [
+            f"- `{_cell(s.implementation)}` {s.device} {s.dtype}: {_cell(s.reason)}" for s in report.skipped
+        ]
         lines += ["", "</details>", ""]
     lines.append(
         f"{len(report.results)} case(s) in {report.seconds:.1f} s. "
@@ -61,10 +63,13 @@ MARKDOWN_SPARK_WIDTH = 40
 def _markdown_row(case: CaseResult, verdict: Verdict, tolerance: float) -> str:
     mark = "✅ pass" if verdict.passed else "❌ " + "; ".join(verdict.reasons)
     if case.status != "ok" or case.exact is None or case.own_formula is None:
-        return f"| `{case.implementation}` | {case.device} | — | — | — | — | — | — | — | {_cell(mark)} |"
+        return (
+            f"| `{_cell(case.implementation)}` | {case.device} | — | — | — | — | — | — | — | {_cell(mark)} |"
+        )
     worst = case.exact.worst[0].x if case.exact.worst else None
     return (
-        f"| `{case.implementation}` | {case.device} | {format_ulp(case.exact.max_ulp)} | {format_x(worst)} "
+        f"| `{_cell(case.implementation)}` | {case.device} | {format_ulp(case.exact.max_ulp)} "
+        f"| {format_x(worst)} "
         f"| {format_ulp(case.own_formula.max_ulp)} | {100 * case.exact.correctly_rounded:.1f}% "
         f"| {_cell(format_domain(case.exact.accurate_domain))} | {case.nonfinite_count} "
         f"| `{sparkline(case.exact.profile, tolerance, MARKDOWN_SPARK_WIDTH).plain}` | {_cell(mark)} |"
@@ -84,12 +89,12 @@ def render_speed_markdown(report: SpeedReport, comparisons: list[BaselineChange]
         verdict = ("❌ " + failures[key]) if key in failures else ("✅" if c.status == "ok" else c.status)
         if c.status != "ok" or c.timing is None:
             lines.append(
-                f"| `{c.implementation}` | {c.device} | {c.dtype} | {format_size(c.size)} "
+                f"| `{_cell(c.implementation)}` | {c.device} | {c.dtype} | {format_size(c.size)} "
                 f"| — | — | — | {verdict} |"
             )
             continue
         lines.append(
-            f"| `{c.implementation}` | {c.device} | {c.dtype} | {format_size(c.size)} | "
+            f"| `{_cell(c.implementation)}` | {c.device} | {c.dtype} | {format_size(c.size)} | "
             f"{format_seconds(c.timing.median)} | {c.bandwidth_gbs:.2f} | {c.ratio_to_copy:.3f} | {verdict} |"
         )
     return "\n".join(lines) + "\n"
@@ -105,6 +110,6 @@ def render_compare_markdown(comparison: ReportComparison) -> str:
     ]
     for c in sorted_changes(comparison):
         text = "; ".join([*c.worse, *c.better]).replace("|", "\\|") or "—"
-        lines.append(f"| `{c.implementation}` | {c.dtype} | {c.device} | {c.verdict} | {text} |")
+        lines.append(f"| `{_cell(c.implementation)}` | {c.dtype} | {c.device} | {c.verdict} | {text} |")
     lines += ["", *(f"> {note}" for note in comparison.notes)]
     return "\n".join(lines).rstrip() + "\n"

@@ -129,6 +129,12 @@ def write_plots(
     return paths
 
 
+def literal(text: str) -> str:
+    """Text drawn as written: matplotlib reads ``$…$`` as mathematics (and an unbalanced one as
+    an error), and names and versions come from the report, which anyone can have written."""
+    return text.replace("$", r"\$")
+
+
 def _title(document: dict[str, Any], dtype: str, device: str, against: str) -> str:
     env = document.get("environment", {})
     libraries = env.get("libraries", {})
@@ -186,7 +192,7 @@ def draw(
         stats = case[key]
         for axes in (full, core):
             for run, (edges, values) in enumerate(_stairs_runs(stats["profile"])):
-                label = case["implementation"] if axes is full and run == 0 else None
+                label = literal(case["implementation"]) if axes is full and run == 0 else None
                 axes.stairs(values, edges, color=color, linewidth=1.4, label=label)
         for lo, hi, count in zip(
             stats["profile"]["x_lo"], stats["profile"]["x_hi"], stats["profile"]["nonfinite"]
@@ -249,7 +255,7 @@ def draw(
     if worst_overall:
         name, x, err = worst_overall
         full.annotate(
-            f"worst: {name}\n{err:,.4g} ULP at x = {x:.6g}",
+            f"worst: {literal(name)}\n{err:,.4g} ULP at x = {x:.6g}",
             (x, max(err, ERROR_FLOOR)),
             xytext=(0.02, 0.9),
             textcoords="axes fraction",
@@ -258,7 +264,7 @@ def draw(
         )
     _histograms(bars, cases, key, colors)
     bars.legend(fontsize=8, ncol=min(len(cases), 6), loc="upper center")
-    figure.suptitle(_title(document, dtype, device, against), fontsize=11)
+    figure.suptitle(literal(_title(document, dtype, device, against)), fontsize=11)
     return figure
 
 
@@ -293,7 +299,7 @@ def _histograms(axes: Any, cases: list[dict[str, Any]], key: str, colors: Any) -
             [c if c else math.nan for c in counts],
             width=width,
             color=colors[number % len(colors)],
-            label=case["implementation"],
+            label=literal(case["implementation"]),
         )
     axes.set_yscale("log")
     most = max(max(count for _, count in case[key]["histogram"]) for case in cases)

@@ -34,7 +34,13 @@ HOSTILE = (
 
 CHEAP_VALUES: dict[str, tuple[str, ...]] = {
     "dtype": ("fp16", "bf16", "half", "bfloat16", "fp16,bf16"),
-    "impl": ("numpy-erf", "numpy-tanh", "torch-gelu", "torch-quick-gelu"),
+    "impl": (
+        "numpy-erf",
+        "numpy-tanh",
+        "torch-gelu",
+        "torch-quick-gelu",
+        "gelu_audit_sample_plugin:good_gelu",
+    ),
     "device": ("cpu",),
     "range": ("-1:1", "0:0.5", "-2:", ":-3"),
     "samples": ("10", "1"),

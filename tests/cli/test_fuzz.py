@@ -15,7 +15,8 @@ CORPUS: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module", autouse=True)
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> None:
+def corpus(tmp_path_factory: pytest.TempPathFactory, sample_plugin: Path) -> None:
+    """Reports, damaged ones, and the sample plugin on the path (a MODULE:FUNCTION row)."""
     CORPUS.update(document_corpus(tmp_path_factory.mktemp("fuzz-corpus")))
 
 
