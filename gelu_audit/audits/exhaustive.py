@@ -17,13 +17,14 @@ import signal
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
 
 from gelu_audit.audits.stats import CaseAccumulators, case_accumulators, reference_blocks
-from gelu_audit.errors import UsageError
+from gelu_audit.errors import EnvironmentUnavailableError, UsageError
 from gelu_audit.implementations.model import Implementation, ImplementationError
 from gelu_audit.implementations.plugins import PluginOptions
 from gelu_audit.implementations.registry import implementation_named
@@ -418,11 +419,17 @@ def stream(
                             take(future.result())
                 for future in pending:
                     take(future.result())
-            except KeyboardInterrupt:
+            except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (the command line makes it one)
                 for process in list((getattr(pool, "_processes", None) or {}).values()):
                     process.terminate()
                 pool.shutdown(wait=True, cancel_futures=True)  # joins the pool's thread: a quiet exit
                 raise Interrupted(done, total) from None
+            except BrokenProcessPool:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise EnvironmentUnavailableError(
+                    f"a worker process died after {done:,} of {total:,} points "
+                    "(killed, or out of memory: fewer --jobs or a smaller --chunk-size need less)"
+                ) from None
             pool.shutdown()
     outcome.wall_seconds = time.perf_counter() - started
     return outcome

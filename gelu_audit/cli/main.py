@@ -10,7 +10,9 @@ Heavy modules (torch, mpmath, the core) are imported inside the commands so `--h
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import traceback
 
 import click
@@ -42,20 +44,51 @@ install_environment_variables(cli)
 # --- entry point ------------------------------------------------------------------------------
 
 
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+"""128 + SIGINT, 128 + SIGTERM: what a shell reports for a process those signals ended."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a CI job cancelled, a container stopped): stopped like Ctrl-C, on the same path."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: maps every failure to its exit code and one line."""
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
+    try:
+        _main(argv)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _stopped(interrupt: BaseException | None) -> None:
+    """Ctrl-C or SIGTERM: one line (an exhaustive stream's says how far it got), exit 130 or 143.
+    The stream re-raises the interrupt as its own, with ours as its context."""
+    terminated = isinstance(interrupt, Terminated) or isinstance(
+        getattr(interrupt, "__context__", None), Terminated
+    )
+    message = str(interrupt or "") or ("terminated" if terminated else "interrupted")
+    click.echo(f"gelu-audit: {message}", err=True)
+    sys.exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
+
+
+def _main(argv: list[str] | None) -> None:
     try:
         cli.main(args=argv, prog_name="gelu-audit", standalone_mode=False)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.exceptions.UsageError as error:
         fail(error.format_message().replace("\n", " "))
-    except click.exceptions.Abort as abort:  # click turns Ctrl-C into Abort; keep its message
-        click.echo(f"gelu-audit: {abort.__cause__ or 'interrupted'}", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt as interrupt:  # an exhaustive stream says how far it got
-        click.echo(f"gelu-audit: {interrupt or 'interrupted'}", err=True)
-        sys.exit(130)
+    except click.exceptions.Abort as abort:  # click turns Ctrl-C (and our SIGTERM) into Abort
+        _stopped(abort.__cause__)
+    except KeyboardInterrupt as interrupt:
+        _stopped(interrupt)
     except GeluAuditError as error:
         if os.environ.get("GELU_AUDIT_DEBUG") and error.__cause__ is not None:
             traceback.print_exception(error.__cause__)  # what a damaged report broke, for a bug report

@@ -50,7 +50,7 @@ CHEAP_VALUES: dict[str, tuple[str, ...]] = {
     "domain-tolerance": ("0", "2"),
     "sizes": ("1K", "2", "1K,2K"),
     "warmup": ("0",),
-    "threads": ("1",),
+    "threads": ("1", "2"),
     "path": ("strided", "size-7", "out"),
     "max-slowdown": ("10%", "0.5", "0%"),
     "allow-ulp-increase": ("0", "1"),

@@ -50,8 +50,18 @@ def test_the_contract_holds_for_any_command_line(argv: list[str]) -> None:
         ["speed", "-i", "numpy-erf", "--sizes", "99999999999G", "--samples", "3", "--warmup", "0"],
         ["accuracy", "-d", "fp16", "-i", "numpy-erf", "--range", "-1:1", "-j", "99999999999999999999"],
         ["compare", "missing.json", "missing.json"],
+        ["speed", "-i", "numpy-erf", "--sizes", "1K", "--samples", "3", "--warmup", "1e309"],
+        ["speed", "-i", "numpy-erf", "--sizes", "1K", "--samples", "3", "--threads", "99999999999999999999"],
     ],
-    ids=["paths-plugin", "nan-gate", "huge-size", "huge-jobs", "missing-files"],
+    ids=[
+        "paths-plugin",
+        "nan-gate",
+        "huge-size",
+        "huge-jobs",
+        "missing-files",
+        "endless-warmup",
+        "huge-threads",
+    ],
 )
 def test_cases_the_fuzz_found_or_would_find(argv: list[str], sample_plugin: Path) -> None:
     check(argv, invoke(argv))

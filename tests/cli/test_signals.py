@@ -1,0 +1,66 @@
+"""Stopping a long run: SIGTERM (a cancelled CI job) and Ctrl-C end an exhaustive audit cleanly,
+in one line saying how far it got, with no worker process left behind and no report written."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+LONG_RUN = ["accuracy", "-d", "fp32", "--exhaustive", "--range", "-4:4", "-i", "numpy-erf", "--no-progress"]
+"""About two billion inputs: minutes of work, stopped after a few seconds."""
+
+
+def _start(jobs: str, output: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "gelu_audit", *LONG_RUN, "-j", jobs, "-o", str(output)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("jobs, target", [("2", "group"), ("2", "parent"), ("1", "parent")])
+def test_sigterm_stops_an_exhaustive_run_cleanly(jobs: str, target: str, tmp_path: Path) -> None:
+    output = tmp_path / "report.txt"
+    process = _start(jobs, output)
+    time.sleep(8)  # the workers are running chunks by now
+    assert process.poll() is None, process.stderr.read() if process.stderr else ""
+    if target == "group":  # what a CI runner or `timeout` sends
+        os.killpg(process.pid, signal.SIGTERM)
+    else:
+        process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("gelu-audit: interrupted after "), stderr
+    assert stdout == "" and not output.exists()
+    deadline = time.time() + 10
+    while _group_alive(process.pid) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not _group_alive(process.pid), "a worker process outlived the run"
+
+
+@pytest.mark.slow
+def test_ctrl_c_still_exits_130(tmp_path: Path) -> None:
+    process = _start("2", tmp_path / "report.txt")
+    time.sleep(8)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and "interrupted after " in stderr, stderr
