@@ -15,8 +15,8 @@ from gelu_audit.cli.options import (
     RichProgress,
     against_option,
     also_option,
-    check_jobs,
     check_sampling,
+    check_workers,
     default_jobs,
     details_option,
     device_option,
@@ -146,7 +146,7 @@ def accuracy(**options: Any) -> None:
     if options["domain_tolerance"] is not None and not options["domain_tolerance"] >= 0:
         raise UsageError("--domain-tolerance must be a non-negative number")
     if options["jobs"] is not None:
-        check_jobs(options["jobs"])
+        check_workers("--jobs", options["jobs"])
     check_sampling(options["samples"], options["top"])
     cache_dir = None if options["no_cache"] else Path(options["cache_dir"] or default_cache_dir())
     settings = AuditSettings(

@@ -142,12 +142,12 @@ def check_sampling(samples: int | None, top: int) -> None:
         raise UsageError(f"--samples must be a positive number, not {samples}")
 
 
-def check_jobs(jobs: int) -> None:
-    """``--jobs``: at least 1, and at most 4 per core (each job is a process)."""
-    if jobs < 1:
-        raise UsageError("--jobs must be at least 1")
-    if jobs > 4 * default_jobs():
-        raise UsageError(f"--jobs {jobs} is more than 4 per core here ({default_jobs()} cores)")
+def check_workers(option: str, count: int) -> None:
+    """``--jobs`` (processes) and ``--threads``: at least 1, and at most 4 per core."""
+    if count < 1:
+        raise UsageError(f"{option} must be at least 1")
+    if count > 4 * default_jobs():
+        raise UsageError(f"{option} {count} is more than 4 per core here ({default_jobs()} cores)")
 
 
 def default_jobs() -> int:

@@ -12,7 +12,7 @@ from gelu_audit.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
     RichProgress,
-    default_jobs,
+    check_workers,
     device_option,
     dtype_names,
     dtype_option,
@@ -67,8 +67,8 @@ def speed(**options: Any) -> None:
 
     if options["samples"] < 3:
         raise UsageError("--samples must be at least 3")
-    if options["threads"] is not None and not 1 <= options["threads"] <= 4 * default_jobs():
-        raise UsageError(f"--threads must be from 1 to {4 * default_jobs()} (4 per core here)")
+    if options["threads"] is not None:
+        check_workers("--threads", options["threads"])
     if not 0 <= options["warmup"] <= 3600:  # NaN and inf fail too: an endless warm-up is a hang
         raise UsageError(f"--warmup must be a number of seconds from 0 to 3600, not {options['warmup']}")
     max_slowdown = parse_slowdown(options["max_slowdown"])
