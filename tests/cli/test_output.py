@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import resource
-import signal
 import stat
 import subprocess
 import sys
@@ -17,16 +15,26 @@ from tests.helpers import assert_usage_error
 AUDIT = ("accuracy", "-d", "fp16", "-i", "numpy-erf", "--range", "-1:1")
 
 
-def run(*args: str, stdout: int | None = subprocess.PIPE, preexec=None) -> subprocess.CompletedProcess[str]:
-    """The CLI in a child process whose limits the test sets (``preexec`` runs in the child)."""
+def run(
+    *args: str, stdout: int | None = subprocess.PIPE, setup: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """The CLI in a child process that first runs ``setup`` (its umask, its limits): set there,
+    not with preexec_fn, which forks a process that already runs JAX's threads."""
+    launcher = "\n".join(
+        [
+            "import sys, runpy",
+            setup,
+            "sys.argv[0] = 'gelu-audit'",
+            "runpy.run_module('gelu_audit', run_name='__main__')",
+        ]
+    )
     return subprocess.run(
-        [sys.executable, "-m", "gelu_audit", *args],
+        [sys.executable, "-c", launcher, *args],
         stdout=stdout,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "NO_COLOR": "1"},
         timeout=300,
-        preexec_fn=preexec,
     )
 
 
@@ -43,15 +51,17 @@ def test_a_full_stdout_is_one_line_and_exit_2() -> None:
 
 def test_a_report_file_has_the_umask_permissions(tmp_path: Path) -> None:
     target = tmp_path / "report.json"
-    result = run(*AUDIT, "-f", "json", "-o", str(target), preexec=lambda: os.umask(0o022))
+    result = run(*AUDIT, "-f", "json", "-o", str(target), setup="import os; os.umask(0o022)")
     assert result.returncode == 0, result.stderr
     assert stat.S_IMODE(target.stat().st_mode) == 0o644
 
 
-def _file_size_limit() -> None:
-    """In the child: files may not grow past 4 KiB, and exceeding it is an error, not a signal."""
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+FILE_SIZE_LIMIT = (
+    "import resource, signal\n"
+    "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+    "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))"
+)
+"""In the child: files may not grow past 4 KiB, and going past it is an error, not a signal."""
 
 
 def test_a_write_that_fails_leaves_the_old_report_and_no_partial_file(tmp_path: Path) -> None:
@@ -59,10 +69,10 @@ def test_a_write_that_fails_leaves_the_old_report_and_no_partial_file(tmp_path: 
     temporary file left beside it (for -o and --also alike)."""
     target, also = tmp_path / "report.json", tmp_path / "report.md"
     target.write_text("previous report\n")
-    result = run(*AUDIT, "-f", "json", "-o", str(target), preexec=_file_size_limit)
+    result = run(*AUDIT, "-f", "json", "-o", str(target), setup=FILE_SIZE_LIMIT)
     assert_usage_error(result, f"cannot write {target}: File too large")
     assert target.read_text() == "previous report\n"
-    result = run(*AUDIT, "-o", str(tmp_path / "t.txt"), "--also", f"json={also}", preexec=_file_size_limit)
+    result = run(*AUDIT, "-o", str(tmp_path / "t.txt"), "--also", f"json={also}", setup=FILE_SIZE_LIMIT)
     assert_usage_error(result, f"cannot write {also}: File too large")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
 
