@@ -49,6 +49,19 @@ def make_input(impl: Implementation, fmt: FloatFormat, device: str, patterns: np
     return tensor.to(device) if device != "cpu" else tensor
 
 
+RETURNED_INPUT = "returned its input or a view of it (a GELU returns a new tensor or array)"
+WROTE_INPUT = "wrote into its input (a GELU leaves its input as it was)"
+
+
+def input_unchanged(impl: Implementation, fmt: FloatFormat, x: Any, patterns: np.ndarray) -> bool:
+    """Whether ``x`` still holds the exact bit patterns it was made from."""
+    if impl.takes_arrays:
+        now = np.ascontiguousarray(x).view(fmt.uint_dtype)
+    else:
+        now = x.detach().contiguous().view(_torch_bit_view(fmt)).cpu().numpy().view(fmt.uint_dtype)
+    return bool(np.array_equal(now, np.ascontiguousarray(patterns).astype(fmt.uint_dtype, copy=False)))
+
+
 def output_values(impl: Implementation, fmt: FloatFormat, device: str, x: Any, out: Any) -> np.ndarray:
     """Check an output against its input and decode it exactly to float64."""
     if impl.takes_arrays:
@@ -58,6 +71,8 @@ def output_values(impl: Implementation, fmt: FloatFormat, device: str, x: Any, o
             raise ImplementationError(f"returned shape {out.shape}, expected {x.shape}")
         if out.dtype != x.dtype:
             raise ImplementationError(f"returned dtype {out.dtype}, expected {x.dtype}")
+        if np.may_share_memory(out, x):
+            raise ImplementationError(RETURNED_INPUT)
         return patterns_to_values(fmt, np.ascontiguousarray(out).view(fmt.uint_dtype))
     import torch
 
@@ -69,6 +84,8 @@ def output_values(impl: Implementation, fmt: FloatFormat, device: str, x: Any, o
         raise ImplementationError(f"returned dtype {out.dtype}, expected {x.dtype}")
     if out.device != x.device:
         raise ImplementationError(f"returned a tensor on {out.device}, expected {x.device}")
+    if out.numel() and out.untyped_storage().data_ptr() == x.untyped_storage().data_ptr():
+        raise ImplementationError(RETURNED_INPUT)
     bits = out.detach().contiguous().view(_torch_bit_view(fmt)).cpu().numpy()
     return patterns_to_values(fmt, bits.view(fmt.uint_dtype))
 
@@ -124,9 +141,10 @@ def run_implementation(
 ) -> np.ndarray:
     """Run ``impl`` on the given bit patterns (through ``route``); its outputs as exact float64.
 
-    Raises ImplementationError when it raises, runs past its timeout, or returns an invalid
-    output. The timeout applies to each call of the kernel, however many calls the route makes.
-    CUDA work is synchronised inside the guard, so an asynchronous failure is this case's error.
+    Raises ImplementationError when it raises, runs past its timeout, returns an invalid output
+    (wrong type, shape, dtype or device, or its own input), or writes into its input. The
+    timeout applies to each call of the kernel, however many calls the route makes. CUDA work
+    is synchronised inside the guard, so an asynchronous failure is this case's error.
     """
     x = make_input(impl, fmt, device, patterns)
     guarded = replace(impl, function=with_timeout(impl.function, impl.timeout))
@@ -141,4 +159,7 @@ def run_implementation(
         raise
     except Exception as error:  # any failure of user code is reported
         raise ImplementationError(f"raised {first_line(error)}") from error
-    return output_values(impl, fmt, device, x, out)
+    values = output_values(impl, fmt, device, x, out)
+    if not input_unchanged(impl, fmt, x, patterns):
+        raise ImplementationError(WROTE_INPUT)
+    return values

@@ -21,7 +21,7 @@ def _kernel(function) -> Implementation:
 
 
 def test_the_inputs_are_the_exact_bit_patterns() -> None:
-    got = run_implementation(_kernel(lambda x: x), FP32, "cpu", PATTERNS)
+    got = run_implementation(_kernel(lambda x: x.clone()), FP32, "cpu", PATTERNS)
     assert got.tolist() == [-1.0, 0.0, 2.0]
 
 
@@ -39,6 +39,10 @@ def test_an_answer_on_another_device_is_an_error() -> None:
         (lambda x: x[:1], "returned shape (1,), expected (3,)"),
         (lambda x: x.numpy(), "returned ndarray, expected a torch.Tensor"),
         (lambda x: 1 / 0, "raised ZeroDivisionError"),
+        (lambda x: x, "returned its input or a view of it"),
+        (lambda x: x[:], "returned its input or a view of it"),
+        (lambda x: x.mul_(0.5), "returned its input or a view of it"),  # computed in place
+        (lambda x: x.mul_(0.5).clone(), "wrote into its input"),
     ],
 )
 def test_invalid_answers_are_errors(function, message: str) -> None:
@@ -53,3 +57,17 @@ def test_on_cuda_a_cpu_answer_is_an_error_and_the_real_one_is_checked() -> None:
         run_implementation(_kernel(lambda x: x.cpu()), FP16, "cuda:0", values_to_patterns(FP16, np.ones(3)))
     got = run_implementation(_kernel(lambda x: x * 2), FP16, "cuda:0", values_to_patterns(FP16, np.ones(3)))
     assert got.tolist() == [2.0, 2.0, 2.0]
+
+
+@pytest.mark.parametrize(
+    "function, message",
+    [
+        (lambda x: x, "returned its input or a view of it"),
+        (lambda x: x[::1], "returned its input or a view of it"),
+        (lambda x: np.multiply(x, 0.5, out=x).copy(), "wrote into its input"),
+    ],
+)
+def test_a_numpy_kernel_that_aliases_or_writes_its_input_is_an_error(function, message: str) -> None:
+    numpy_kernel = Implementation("test-kernel", "numpy", ERF, function, "test kernel")
+    with pytest.raises(ImplementationError, match=re.escape(message)):
+        run_implementation(numpy_kernel, FP32, "cpu", PATTERNS)
