@@ -10,7 +10,7 @@ import subprocess
 import sys
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import mpmath
@@ -85,3 +85,10 @@ def gelu_mpmath(formula: Formula, x: float | mpmath.mpf, precision: int = 128) -
 
     with mpmath.workprec(precision):
         return formula.mpmath_value(mpmath.mpf(x))
+
+
+def case_of(document: dict[str, Any], implementation: str, dtype: str = "fp16") -> dict[str, Any]:
+    """One case of an accuracy report's JSON, by implementation and dtype."""
+    return next(
+        c for c in document["results"] if c["implementation"] == implementation and c["dtype"] == dtype
+    )

@@ -124,8 +124,7 @@ def verdict(case: CaseResult, gate: Threshold | None, thresholds: tuple[Threshol
     if case.status != "ok":
         return Verdict(False, (f"error: {case.error}",))
     reasons: list[str] = []
-    for threshold in (gate,) * (gate is not None) + thresholds:
-        assert threshold is not None
+    for threshold in thresholds if gate is None else (gate, *thresholds):
         if threshold.matches(case.implementation, case.dtype, case.device):
             reasons.extend(threshold.failures(case))
     return Verdict(not reasons, tuple(reasons))

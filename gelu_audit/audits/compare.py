@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gelu_audit.audits.speed import compare_ratios
+from gelu_audit.audits.speed import compare_ratios, saved_case_key
 from gelu_audit.audits.stats import interval_text
 from gelu_audit.errors import UsageError
 
@@ -162,11 +162,7 @@ def compare_accuracy(
 
 def compare_speed(old: dict[str, Any], new: dict[str, Any], max_slowdown: float) -> ReportComparison:
     """Speed cases through ``speed --baseline``'s statistics."""
-    timed = [
-        ((c["implementation"], c["device"], c["dtype"], c["size"]), tuple(c["ratios"]))
-        for c in new.get("cases", [])
-        if c.get("status") == "ok"
-    ]
+    timed = [(saved_case_key(c), tuple(c["ratios"])) for c in new.get("cases", []) if c.get("status") == "ok"]
     changes = []
     for result in compare_ratios(timed, old.get("cases", []), max_slowdown):
         interval = f"95% CI {result.ci_low:+.1%} … {result.ci_high:+.1%}"
@@ -184,10 +180,9 @@ def compare_speed(old: dict[str, Any], new: dict[str, Any], max_slowdown: float)
                 {"size": result.size, "change": result.change},
             )
         )
-    new_keys = {(c["implementation"], c["device"], c["dtype"], c["size"]) for c in new.get("cases", [])}
+    new_keys = {saved_case_key(c) for c in new.get("cases", [])}
     for c in old.get("cases", []):
-        k = (c["implementation"], c["device"], c["dtype"], c["size"])
-        if c.get("status") == "ok" and k not in new_keys:
+        if c.get("status") == "ok" and saved_case_key(c) not in new_keys:
             changes.append(
                 CaseChange(
                     c["implementation"],

@@ -420,18 +420,23 @@ def classify(change_low: float, change_high: float, max_slowdown: float) -> str:
     return "inconclusive"
 
 
+CaseKey = tuple[str, str, str, int]
+"""(implementation, device, dtype, size): what a speed case is matched by."""
+
+
+def saved_case_key(case: dict[str, Any]) -> CaseKey:
+    """The key of a speed case as a saved report holds it."""
+    return case["implementation"], case["device"], case["dtype"], case["size"]
+
+
 def check_baseline(cases: list[dict[str, Any]]) -> None:
     """A baseline report's cases carry what ``--baseline`` compares: a KeyError, TypeError or
     ValueError says which is missing or malformed (the caller names the file)."""
     for case in cases:
         if not isinstance(case, dict):
             raise TypeError(f"a case is a {type(case).__name__}, not an object")
-        str(case["implementation"]), str(case["device"]), str(case["dtype"]), int(case["size"])
+        int(saved_case_key(case)[3])
         [float(r) for r in case.get("ratios") or ()]
-
-
-CaseKey = tuple[str, str, str, int]
-"""(implementation, device, dtype, size): what a speed case is matched by."""
 
 
 def compare_with_baseline(
@@ -447,11 +452,7 @@ def compare_ratios(
 ) -> list[BaselineChange]:
     """Each newly timed case (its key and per-sample ratios to copy) against the baseline
     report's cases of the same key; cases the baseline lacks are left out."""
-    old_by_key = {
-        (c["implementation"], c["device"], c["dtype"], c["size"]): c
-        for c in baseline
-        if c.get("status") == "ok" and c.get("ratios")
-    }
+    old_by_key = {saved_case_key(c): c for c in baseline if c.get("status") == "ok" and c.get("ratios")}
     results = []
     for key, ratios in timed:
         old = old_by_key.get(key)

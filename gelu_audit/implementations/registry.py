@@ -67,10 +67,11 @@ def availability_rows(formats: list[FloatFormat], devices: list[str]) -> list[di
     """``gelu-audit list``: every implementation × device × dtype, whether it can run here and
     why not (the reason's message), in report order."""
     rows = []
+    device_reasons = {device: device_unavailable_reason(device) for device in devices}  # once each
     for impl in all_implementations():
         for device in devices:
             for fmt in formats:
-                reason = device_unavailable_reason(device) or unavailable_reason(impl, device, fmt)
+                reason = device_reasons[device] or unavailable_reason(impl, device, fmt)
                 rows.append(
                     {
                         "implementation": impl.name,

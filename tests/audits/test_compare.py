@@ -8,13 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import assert_usage_error, run_cli
-
-
-def case_of(document: dict, implementation: str, dtype: str = "fp16") -> dict:
-    return next(
-        c for c in document["results"] if c["implementation"] == implementation and c["dtype"] == dtype
-    )
+from tests.helpers import assert_usage_error, case_of, run_cli
 
 
 @pytest.fixture(scope="module")

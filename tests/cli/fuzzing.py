@@ -227,9 +227,7 @@ def document_corpus(directory: Path) -> dict[str, str]:
     """Files the commands that read reports are fed: real reports, and damaged ones."""
     directory.mkdir(parents=True, exist_ok=True)
     report = directory / "accuracy.json"
-    outcome = invoke(
-        ["accuracy", "-d", "fp16", "-i", "numpy-erf", "--range", "-1:1", "-f", "json", "--no-progress"]
-    )
+    outcome = invoke(["accuracy", *BASE["accuracy"], "-f", "json"])
     report.write_text(outcome.stdout)
     speed = directory / "speed.json"
     outcome = invoke(["speed", *BASE["speed"], "-f", "json"])

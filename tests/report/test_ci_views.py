@@ -13,7 +13,7 @@ import pytest
 from gelu_audit.report.github import github_annotation
 from gelu_audit.report.output_format import OutputFormat
 from gelu_audit.report.text import spark_char
-from tests.helpers import assert_usage_error, run_cli
+from tests.helpers import assert_usage_error, case_of, run_cli
 
 AUDIT = (
     "accuracy",
@@ -36,12 +36,6 @@ def audit_with_figures(tmp_path: Path, *args: str) -> tuple[subprocess.Completed
     figures = tmp_path / "figures.json"
     result = run_cli(*AUDIT, *args, "--also", f"json={figures}")
     return result, json.loads(figures.read_text())
-
-
-def case_of(document: dict[str, Any], implementation: str, dtype: str = "fp16") -> dict[str, Any]:
-    return next(
-        c for c in document["results"] if c["implementation"] == implementation and c["dtype"] == dtype
-    )
 
 
 def test_junit_has_a_test_case_per_implementation_dtype_device(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.fuzzing import invoke
+from tests.cli.fuzzing import BASE, invoke
 
 SHARD_RUN = ["accuracy", "-d", "fp32", "--exhaustive", "--range", "1:1.002", "-i", "numpy-erf", "-j", "1"]
 
@@ -24,20 +24,9 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     """Real reports to damage: an accuracy report, a shard report, a speed report."""
     found = {}
     for name, argv in {
-        "accuracy": ["accuracy", "-d", "fp16", "-i", "numpy-erf", "--range", "-1:1", "--no-progress"],
+        "accuracy": ["accuracy", *BASE["accuracy"]],
         "shard": [*SHARD_RUN, "--shard", "1/1", "--no-progress"],
-        "speed": [
-            "speed",
-            "-i",
-            "numpy-erf",
-            "--sizes",
-            "1K",
-            "--samples",
-            "3",
-            "--warmup",
-            "0",
-            "--no-progress",
-        ],
+        "speed": ["speed", *BASE["speed"]],
     }.items():
         outcome = invoke([*argv, "-f", "json"])
         assert outcome.code in (0, 1), outcome.stderr
@@ -68,22 +57,7 @@ COMMANDS: dict[str, tuple[str, Callable[[str, Path], list[str]]]] = {
     "compare": ("accuracy", lambda damaged, good: ["compare", str(good), damaged]),
     "merge": ("shard", lambda damaged, good: ["merge", damaged]),
     "plot": ("accuracy", lambda damaged, good: ["plot", damaged, "-o", str(good.with_suffix(".png"))]),
-    "speed": (
-        "speed",
-        lambda damaged, good: [
-            "speed",
-            "-i",
-            "numpy-erf",
-            "--sizes",
-            "1K",
-            "--samples",
-            "3",
-            "--warmup",
-            "0",
-            "--baseline",
-            damaged,
-        ],
-    ),
+    "speed": ("speed", lambda damaged, good: ["speed", *BASE["speed"], "--baseline", damaged]),
 }
 """Each reader: the kind of report it reads, and its command line for a damaged file."""
 
