@@ -36,13 +36,23 @@ from gelu_audit.audits.thresholds import Threshold
 from gelu_audit.errors import UsageError
 from gelu_audit.implementations.availability import skip_reason, unavailable_reason
 from gelu_audit.implementations.devices import resolve_devices
-from gelu_audit.implementations.model import Implementation, ImplementationError, SkipKind
+from gelu_audit.implementations.gradient import NOT_DIFFERENTIABLE, backward_implementation
+from gelu_audit.implementations.model import Implementation, ImplementationError, SkipKind, SkipReason
 from gelu_audit.implementations.plugins import PluginOptions
 from gelu_audit.implementations.registry import select_implementations
 from gelu_audit.implementations.runner import run_implementation
 from gelu_audit.numerics.exact_values import ReferenceValues
 from gelu_audit.numerics.formats import FORMATS, FloatFormat, values_to_patterns
-from gelu_audit.numerics.formulas import ERF, Formula
+from gelu_audit.numerics.formulas import (
+    ERF,
+    Derivative,
+    Formula,
+    Function,
+    Pass,
+    claimed_formula,
+    exact_function_for,
+    pass_of,
+)
 from gelu_audit.numerics.inputs import InputSet, ValueRange, default_inputs, special_values
 from gelu_audit.progress import SILENT, ProgressSink
 from gelu_audit.references.cache import exhaustive_table
@@ -96,6 +106,9 @@ class CaseResult:
     wrong_sign_zeros: tuple[PointReport, ...] = ()
     specials: tuple[SpecialCheck, ...] = ()
     seconds: float = 0.0
+    pass_: Pass = Pass.FORWARD
+    """What was audited: the forward GELU, or its gradient (GELU′, grad_output = 1). Part of
+    the case's identity, with implementation, device and dtype."""
 
 
 @dataclass(frozen=True)
@@ -106,10 +119,11 @@ class Audited:
     name: str
     backend: str
     formula: str
+    pass_: Pass = Pass.FORWARD
 
     @staticmethod
     def of(impl: Implementation) -> Audited:
-        return Audited(impl.name, impl.backend, impl.formula.name)
+        return Audited(impl.name, impl.backend, claimed_formula(impl.formula).name, pass_of(impl.formula))
 
 
 @dataclass(frozen=True)
@@ -154,7 +168,7 @@ def special_checks(fmt: FloatFormat, impl: Implementation, device: str) -> tuple
     got = run_implementation(impl, fmt, device, values_to_patterns(fmt, xs))
     checks = []
     for name, x, y in zip(_SPECIAL_NAMES, xs.tolist(), got.tolist()):
-        expected = reference_point(ERF, fmt, x).rounded
+        expected = reference_point(exact_function_for(impl.formula), fmt, x).rounded
         note = ""
         if math.isnan(expected):
             ok = math.isnan(y)
@@ -195,13 +209,22 @@ def case_result(
         wrong_sign_zeros=tuple(c.point(fmt) for c in exact.wrong_zeros),
         specials=specials,
         seconds=seconds,
+        pass_=impl.pass_,
     )
 
 
 def error_case(impl: Audited, device: str, fmt: FloatFormat, error: str | None, points: int) -> CaseResult:
     """A case whose implementation raised or returned an invalid output."""
     return CaseResult(
-        impl.name, impl.backend, impl.formula, device, fmt.name, status="error", error=error, points=points
+        impl.name,
+        impl.backend,
+        impl.formula,
+        device,
+        fmt.name,
+        status="error",
+        error=error,
+        points=points,
+        pass_=impl.pass_,
     )
 
 
@@ -217,7 +240,7 @@ def audit_case(
     fmt = inputs.fmt
     start = time.perf_counter()
     try:
-        got = run_implementation(impl, fmt, device, inputs.patterns)
+        got = run_implementation(impl, fmt, device, inputs.patterns, repeat=True)
         specials = special_checks(fmt, impl, device)
     except ImplementationError as error:
         return error_case(Audited.of(impl), device, fmt, str(error), len(inputs))
@@ -258,6 +281,8 @@ class AuditSettings:
     """What ``package.module:function`` implementations claim, and their timeout."""
     thresholds: tuple[Threshold, ...] = ()
     """Per-case limits from the configuration (``[[tool.gelu-audit.threshold]]``)."""
+    passes: tuple[Pass, ...] = (Pass.FORWARD,)
+    """``--pass``: the forward GELU, its gradient, or both."""
 
     @property
     def effective_domain_tolerance(self) -> float:
@@ -276,6 +301,7 @@ class Skipped:
     device: str
     dtype: str
     reason: str
+    pass_: Pass = Pass.FORWARD
 
 
 @dataclass(frozen=True)
@@ -302,7 +328,7 @@ class AuditReport:
 
 def references_for(
     inputs: InputSet,
-    formulas: set[Formula],
+    formulas: set[Function],
     settings: AuditSettings,
     progress: ProgressSink,
 ) -> tuple[dict[str, ReferenceValues], list[dict[str, Any]]]:
@@ -328,6 +354,20 @@ def references_for(
             )
             if source.rebuilt_reason:
                 progress.log(f"{label}: {source.rebuilt_reason}")
+        elif isinstance(formula, Derivative):  # no fast tier for derivatives yet: mpmath, in parallel
+            with progress.task(f"{label} (mpmath)", len(inputs)) as advance:
+                references[formula.name] = compute_references(
+                    formula, fmt, inputs.values, settings.jobs, advance, chunk_size=256
+                )
+            sources.append(
+                {
+                    "formula": formula.name,
+                    "engine": "mpmath",
+                    "cache": None,
+                    "from_cache": False,
+                    "note": None,
+                }
+            )
         else:
             with progress.task(label, len(inputs)) as advance:
 
@@ -368,9 +408,10 @@ def run_audit(settings: AuditSettings, progress: ProgressSink = SILENT) -> Audit
     devices, skipped_devices = resolve_devices(list(settings.devices))
     formats = [FORMATS[name] for name in settings.dtypes]
     skipped = [
-        Skipped(impl.name, device, fmt.name, str(reason))
+        Skipped(impl.name, device, fmt.name, str(reason), pass_)
         for device, reason in skipped_devices
         for fmt in formats
+        for pass_ in settings.passes
         for impl in implementations
         if unavailable_reason(impl, device, fmt) is None
     ]
@@ -381,37 +422,47 @@ def run_audit(settings: AuditSettings, progress: ProgressSink = SILENT) -> Audit
     streams: dict[str, dict[str, Any]] = {}
     states: dict[str, dict[str, Any]] = {}
     for fmt in formats:
-        cases = []
-        for impl in implementations:
-            for device in devices:
-                reason = skip_reason(impl, device, fmt)
-                if reason:
-                    # A CPU-only row on a GPU from the default devices is not news: left out.
-                    if not (reason.kind is SkipKind.CPU_ONLY and not settings.devices):
-                        skipped.append(Skipped(impl.name, device, fmt.name, str(reason)))
-                else:
-                    cases.append((impl, device))
-        if not cases:
-            continue
-        if settings.exhaustive and fmt.name == "fp32":
-            outcome = streamed_cases(fmt, cases, settings, progress)
-            all_inputs[fmt.name] = outcome.inputs
-            all_sources[fmt.name], streams[fmt.name], states[fmt.name] = outcome_parts(outcome, settings)
-            results.extend(finish_streamed(fmt, cases, outcome, settings))
-            continue
-        inputs = default_inputs(fmt, settings.samples, settings.seed, settings.value_range)
-        all_inputs[fmt.name] = inputs
-        formulas = {ERF} | {impl.formula for impl, _ in cases}
-        references, all_sources[fmt.name] = references_for(inputs, formulas, settings, progress)
-        blocks = prepared_blocks(inputs, references, settings.top)
-        with progress.task(f"implementations {fmt}", len(cases)) as advance:
-            for impl, device in cases:
-                results.append(
-                    audit_case(
-                        impl, device, inputs, blocks, settings.effective_domain_tolerance, settings.top
+        for pass_ in settings.passes:
+            cases = []
+            for impl in implementations:
+                audited = impl if pass_ is Pass.FORWARD else backward_implementation(impl)
+                for device in devices:
+                    reason = skip_reason(impl, device, fmt)
+                    if reason is None and audited is None:
+                        reason = SkipReason(SkipKind.NOT_DIFFERENTIABLE, NOT_DIFFERENTIABLE)
+                    if reason:
+                        # A CPU-only row on a GPU from the default devices is not news: left out.
+                        if not (reason.kind is SkipKind.CPU_ONLY and not settings.devices):
+                            skipped.append(Skipped(impl.name, device, fmt.name, str(reason), pass_))
+                    elif audited is not None:
+                        cases.append((audited, device))
+            if not cases:
+                continue
+            if settings.exhaustive and fmt.name == "fp32":
+                outcome = streamed_cases(fmt, cases, settings, progress)
+                all_inputs[fmt.name] = outcome.inputs
+                all_sources[fmt.name], streams[fmt.name], states[fmt.name] = outcome_parts(outcome, settings)
+                results.extend(finish_streamed(fmt, cases, outcome, settings))
+                continue
+            inputs = all_inputs.get(fmt.name) or default_inputs(
+                fmt, settings.samples, settings.seed, settings.value_range
+            )
+            assert isinstance(inputs, InputSet)
+            all_inputs[fmt.name] = inputs
+            formulas = {exact_function_for(impl.formula) for impl, _ in cases} | {
+                impl.formula for impl, _ in cases
+            }
+            references, sources = references_for(inputs, formulas, settings, progress)
+            all_sources.setdefault(fmt.name, []).extend(sources)
+            blocks = prepared_blocks(inputs, references, settings.top)
+            with progress.task(f"implementations {fmt} {pass_}", len(cases)) as advance:
+                for impl, device in cases:
+                    results.append(
+                        audit_case(
+                            impl, device, inputs, blocks, settings.effective_domain_tolerance, settings.top
+                        )
                     )
-                )
-                advance(1)
+                    advance(1)
     verdicts = [verdict(r, settings.gate, settings.thresholds) for r in results]
     return AuditReport(
         settings,
@@ -430,6 +481,11 @@ def run_audit(settings: AuditSettings, progress: ProgressSink = SILENT) -> Audit
 
 
 def check_exhaustive_settings(settings: AuditSettings) -> None:
+    if settings.exhaustive and "fp32" in settings.dtypes and Pass.BACKWARD in settings.passes:
+        raise UsageError(
+            "--exhaustive fp32 audits the forward pass only for now: the gradient's float64 fast "
+            "tier is not built yet (fp16 and bf16 gradients are exhaustive; fp32's is sampled)"
+        )
     if settings.exhaustive and "fp64" in settings.dtypes:
         raise UsageError(
             "--exhaustive cannot cover fp64's 2^64 inputs; audit fp64 by sampling (drop --exhaustive for it)"

@@ -1,7 +1,7 @@
 """Baselines: what got worse and what got better between two saved reports.
 
 ``gelu-audit compare OLD.json NEW.json`` reads two accuracy reports, or two speed reports.
-Accuracy cases are matched by implementation, dtype and device. A case regresses when its
+Accuracy cases are matched by implementation, dtype, device and pass. A case regresses when its
 maximum ULP error grows by more than ``--allow-ulp-increase``, its share of correctly rounded
 results drops by more than ``--allow-cr-drop`` percentage points, its accurate domain narrows,
 it gains non-finite mismatches, it now fails to run, or it is missing from the new report.
@@ -114,10 +114,12 @@ def _domain(domain: list[float] | None) -> str:
 def compare_accuracy(
     old: dict[str, Any], new: dict[str, Any], allow_ulp_increase: float = 0.0, allow_cr_drop: float = 0.0
 ) -> ReportComparison:
-    """Every case of either report, matched by (implementation, dtype, device)."""
+    """Every case of either report, matched by (implementation, dtype, device, pass). A backward
+    case is named ``NAME [backward]`` in the comparison; version 1 reports hold forward cases."""
 
     def key(case: dict[str, Any]) -> tuple[str, str, str]:
-        return case["implementation"], case["dtype"], case["device"]
+        backward = " [backward]" if case.get("pass", "forward") == "backward" else ""
+        return case["implementation"] + backward, case["dtype"], case["device"]
 
     old_cases = {key(c): c for c in old.get("results", [])}
     new_cases = {key(c): c for c in new.get("results", [])}

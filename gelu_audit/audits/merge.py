@@ -27,6 +27,7 @@ from gelu_audit.audits.thresholds import Threshold, parse_thresholds
 from gelu_audit.errors import ReportFormatError
 from gelu_audit.implementations.plugins import PluginOptions
 from gelu_audit.numerics.formats import FP32
+from gelu_audit.numerics.formulas import Pass
 from gelu_audit.numerics.inputs import ValueRange
 from gelu_audit.references.fast_tier import REGIONS
 
@@ -94,6 +95,7 @@ def _settings(document: dict[str, Any]) -> AuditSettings:
         shard=None,
         plugin_options=_plugin_options(s.get("impl_options", {})),
         thresholds=parse_thresholds(s.get("thresholds", []), "shard settings"),
+        passes=tuple(Pass(p) for p in s.get("passes", ["forward"])),
     )
 
 
@@ -106,6 +108,7 @@ def _plugin_options(saved: dict[str, Any]) -> PluginOptions:
         dtypes=tuple(saved.get("dtypes", default.dtypes)),
         devices=tuple(saved.get("devices", default.devices)),
         timeout=saved.get("timeout", default.timeout),
+        isolate=bool(saved.get("isolate", default.isolate)),
     )
 
 
@@ -141,7 +144,9 @@ def merge_shards(loaded: list[tuple[str, dict[str, Any]]]) -> tuple[AuditReport,
         if entry["dtype"] != "fp32":
             continue
         key = f"{entry['implementation']}@{entry['device']}"
-        impl = Audited(entry["implementation"], entry["backend"], entry["formula"])
+        impl = Audited(
+            entry["implementation"], entry["backend"], entry["formula"], Pass(entry.get("pass", "forward"))
+        )
         seconds = sum(
             r["seconds"]
             for d in documents
@@ -194,7 +199,10 @@ def merge_shards(loaded: list[tuple[str, dict[str, Any]]]) -> tuple[AuditReport,
             or None,
         }
     }
-    skipped = [Skipped(**s) for s in first["skipped"]]
+    skipped = [
+        Skipped(s["implementation"], s["device"], s["dtype"], s["reason"], Pass(s.get("pass", "forward")))
+        for s in first["skipped"]
+    ]
     report = AuditReport(
         settings,
         {"fp32": inputs},

@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ from gelu_audit.implementations.plugins import PluginOptions
 from gelu_audit.implementations.registry import select_implementations
 from gelu_audit.implementations.runner import run_implementation
 from gelu_audit.numerics.formats import FORMATS, FloatFormat, ordinals
-from gelu_audit.numerics.formulas import Formula
+from gelu_audit.numerics.formulas import Function
 from gelu_audit.numerics.inputs import InputSet, default_inputs
 from gelu_audit.progress import SILENT, ProgressSink
 from gelu_audit.references.mpmath_ziv import reference_point
@@ -79,13 +80,15 @@ def _offset(impl: Implementation, x: Any) -> Any:
     return impl.function(buffer[1:])
 
 
+def _pieces(size: int, impl: Implementation, x: Any) -> Any:
+    import torch
+
+    return torch.cat([impl.function(piece.clone()) for piece in torch.split(x, size)])
+
+
 def _in_pieces(size: int) -> Callable[[Implementation, Any], Any]:
-    def run(impl: Implementation, x: Any) -> Any:
-        import torch
-
-        return torch.cat([impl.function(piece.clone()) for piece in torch.split(x, size)])
-
-    return run
+    """Calls of ``size`` elements (a partial, not a closure: it crosses to an --isolate child)."""
+    return partial(_pieces, size)
 
 
 def _in_place(impl: Implementation, x: Any) -> Any:
@@ -172,7 +175,7 @@ def _same_bits(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def disagreements(
-    fmt: FloatFormat, formula: Formula, x: np.ndarray, base: np.ndarray, got: np.ndarray, top: int
+    fmt: FloatFormat, formula: Function, x: np.ndarray, base: np.ndarray, got: np.ndarray, top: int
 ) -> tuple[int, int, tuple[Disagreement, ...]]:
     """Count the inputs where ``got`` differs from ``base``; the ``top`` farthest apart."""
     differ = np.flatnonzero(~_same_bits(base, got))

@@ -32,7 +32,7 @@ import numpy as np
 from gelu_audit.audits.profile import ErrorProfile, ProfileAccumulator, SegmentRuns
 from gelu_audit.numerics.exact_values import ReferenceValues
 from gelu_audit.numerics.formats import FloatFormat, hex_pattern
-from gelu_audit.numerics.formulas import ERF, Formula
+from gelu_audit.numerics.formulas import Function, claimed_formula, exact_function_for
 from gelu_audit.numerics.ulp import (
     HISTOGRAM_LABELS,
     histogram_bins,
@@ -676,9 +676,13 @@ class CaseAccumulators:
     own: ErrorAccumulator | None = None
 
     @staticmethod
-    def empty(formula: Formula, tolerance: float, top: int) -> CaseAccumulators:
+    def empty(formula: Function, tolerance: float, top: int) -> CaseAccumulators:
         """No points yet (a shard may hold none of a case's points)."""
-        own = None if formula is ERF else ErrorAccumulator(formula.name, tolerance, top)
+        own = (
+            None
+            if formula is exact_function_for(formula)
+            else ErrorAccumulator(claimed_formula(formula).name, tolerance, top)
+        )
         return CaseAccumulators(ErrorAccumulator("exact", tolerance, top), own)
 
     def merge(self, other: CaseAccumulators) -> None:
@@ -696,9 +700,14 @@ class CaseAccumulators:
 
 
 def case_accumulators(
-    blocks: dict[str, list[ReferenceBlock]], got: np.ndarray, formula: Formula, tolerance: float, top: int
+    blocks: dict[str, list[ReferenceBlock]], got: np.ndarray, formula: Function, tolerance: float, top: int
 ) -> CaseAccumulators:
-    """Against the exact GELU, and against the claimed formula (None when that is erf)."""
-    exact = accumulate(blocks[ERF.name], got, "exact", tolerance, top)
-    own = None if formula is ERF else accumulate(blocks[formula.name], got, formula.name, tolerance, top)
+    """Against the exact GELU (or GELU′), and against the claimed formula (or its derivative;
+    None when that is the exact one)."""
+    exact_function = exact_function_for(formula)
+    exact = accumulate(blocks[exact_function.name], got, "exact", tolerance, top)
+    claimed = claimed_formula(formula).name  # the label: "against tanh", in either pass
+    own = (
+        None if formula is exact_function else accumulate(blocks[formula.name], got, claimed, tolerance, top)
+    )
     return CaseAccumulators(exact, own)

@@ -116,6 +116,14 @@ if TYPE_CHECKING:  # pragma: no cover
     metavar="K/N",
     help="With --exhaustive: audit only the K-th of N slices; combine with `gelu-audit merge`.",
 )
+@click.option(
+    "--pass",
+    "audited_pass",
+    type=click.Choice(["forward", "backward", "both"]),
+    default="forward",
+    show_default=True,
+    help="What to audit: GELU(x), its gradient GELU′(x) (the backward kernel with grad_output = 1), or both.",
+)
 @click.option("--top", type=int, default=5, show_default=True, help="Worst inputs kept per case.")
 @details_option
 @profile_option
@@ -134,6 +142,7 @@ def accuracy(**options: Any) -> None:
     from gelu_audit.audits.exhaustive import parse_shard
     from gelu_audit.audits.thresholds import Threshold
     from gelu_audit.environment import collect_environment
+    from gelu_audit.numerics.formulas import Pass
     from gelu_audit.numerics.inputs import parse_range
     from gelu_audit.references.cache import default_cache_dir
 
@@ -166,6 +175,7 @@ def accuracy(**options: Any) -> None:
         shard=parse_shard(options["shard"]) if options["shard"] else None,
         plugin_options=plugin_settings(options),
         thresholds=click.get_current_context().meta.get("thresholds", ()),
+        passes=tuple(Pass) if options["audited_pass"] == "both" else (Pass(options["audited_pass"]),),
     )
     if settings.shard and options["output_format"] is not OutputFormat.JSON:
         raise UsageError("--shard writes a partial report for `gelu-audit merge`: add --format json")

@@ -194,6 +194,13 @@ def plugin_options(function: Any) -> Any:
                 metavar="S",
                 help="Seconds one call may take before the case is an error; 0: no limit.",
             ),
+            click.option(
+                "--isolate",
+                is_flag=True,
+                default=False,
+                help="Run each plugin in a child process of its own: a crash (segfault, abort, "
+                "exit, out of memory) is its case's error and the audit goes on.",
+            ),
         ]
     ):
         function = option(function)
@@ -215,7 +222,12 @@ def plugin_settings(options: dict[str, Any]) -> PluginOptions:
     if not dtypes or not devices:
         raise UsageError("--impl-dtypes and --impl-devices must name at least one")
     return PluginOptions(
-        options["impl_formula"], options["impl_backend"], dtypes, tuple(devices), timeout or None
+        options["impl_formula"],
+        options["impl_backend"],
+        dtypes,
+        tuple(devices),
+        timeout or None,
+        isolate=bool(options["isolate"]),
     )
 
 

@@ -1,6 +1,6 @@
 """The built-in implementations: what people run, in PyTorch (eager) and NumPy.
 
-May import: numerics, implementations.model.
+May import: numerics, implementations.model, implementations.gradient.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from gelu_audit.implementations.gradient import autograd_backward
 from gelu_audit.implementations.model import Implementation
 from gelu_audit.numerics.formulas import (
     ERF,
@@ -33,6 +34,20 @@ def _torch_gelu_aten(x: Any) -> Any:
 
     with torch.backends.mkldnn.flags(enabled=False):
         return F.gelu(x)
+
+
+def _torch_gelu_aten_backward(approximate: str) -> Any:
+    """The backward under the same flag as the forward: oneDNN is chosen when the backward
+    runs, so a flag around the forward call alone would leave the gradient to oneDNN."""
+
+    def backward(x: Any) -> Any:
+        import torch
+        import torch.nn.functional as F
+
+        with torch.backends.mkldnn.flags(enabled=False):
+            return autograd_backward(lambda v: F.gelu(v, approximate=approximate))(x)
+
+    return backward
 
 
 def _torch_gelu_tanh(x: Any) -> Any:
@@ -131,6 +146,7 @@ def builtin_implementations() -> list[Implementation]:
             _torch_gelu_aten,
             "F.gelu(x) under torch.backends.mkldnn.flags(enabled=False): ATen's own CPU kernel",
             cpu_only=True,
+            backward=_torch_gelu_aten_backward("none"),
         ),
         Implementation(
             "torch-gelu-tanh",
@@ -148,6 +164,7 @@ def builtin_implementations() -> list[Implementation]:
             _torch_gelu_tanh_aten,
             'F.gelu(x, approximate="tanh") with oneDNN disabled: ATen\'s own CPU kernel',
             cpu_only=True,
+            backward=_torch_gelu_aten_backward("tanh"),
         ),
         Implementation(
             "torch-quick-gelu",

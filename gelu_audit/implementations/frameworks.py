@@ -46,6 +46,18 @@ def _jax_gelu(approximate: bool) -> Callable[[np.ndarray], np.ndarray]:
     return run
 
 
+def _jax_gelu_grad(approximate: bool) -> Callable[[np.ndarray], np.ndarray]:
+    """jax.grad of jax.nn.gelu at each point (grad_output = 1), in the input's dtype."""
+
+    def run(x: np.ndarray) -> np.ndarray:
+        jax = _jax()
+        on_cpu = jax.device_put(x, jax.devices("cpu")[0])
+        gradient = jax.vmap(jax.grad(lambda v: jax.nn.gelu(v, approximate=approximate)))
+        return np.asarray(gradient(on_cpu))
+
+    return run
+
+
 def _jax_requirement(device: str, fmt: FloatFormat) -> str | None:
     """Installed and importable (a broken install is a reason, not a crash)."""
     if reason := _missing("jax", "jax"):
@@ -138,6 +150,7 @@ def framework_implementations() -> list[Implementation]:
             _jax_gelu(False),
             "jax.nn.gelu(x, approximate=False): (x/2)·erfc(−x/√2), XLA on the CPU",
             cpu_only=True,
+            backward=_jax_gelu_grad(False),
             requires=_jax_requirement,
         ),
         Implementation(
@@ -147,6 +160,7 @@ def framework_implementations() -> list[Implementation]:
             _jax_gelu(True),
             "jax.nn.gelu(x): approximate=True, JAX's default, is the tanh form; XLA on the CPU",
             cpu_only=True,
+            backward=_jax_gelu_grad(True),
             notes=("jax.nn.gelu defaults to approximate=True (tanh)",),
             requires=_jax_requirement,
         ),

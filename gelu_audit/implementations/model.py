@@ -12,16 +12,32 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+import numpy as np
 
 from gelu_audit.numerics.formats import FORMATS, FloatFormat
-from gelu_audit.numerics.formulas import Formula
+from gelu_audit.numerics.formulas import Function
 
 ALL_DTYPES = tuple(FORMATS)
 
 
 class ImplementationError(Exception):
     """The implementation raised, or returned something that is not a valid answer."""
+
+
+class Isolation(Protocol):
+    """Runs an implementation somewhere its crash cannot end the audit (``--isolate``: a child
+    process). ``run`` returns the checked answers' bit patterns, like the in-process runner,
+    and raises ImplementationError for a crash as for any other failure."""
+
+    def run(
+        self, fmt: FloatFormat, device: str, patterns: np.ndarray, route: Any, repeat: bool
+    ) -> np.ndarray: ...
+
+    def for_backward(self) -> Isolation:
+        """The same isolation for the implementation's backward pass."""
+        ...
 
 
 class ImplementationUnavailable(Exception):
@@ -36,8 +52,9 @@ class Implementation:
     """Registry name, e.g. ``torch-gelu``."""
     backend: str
     """``torch`` (receives a tensor) or ``numpy`` (receives an ndarray)."""
-    formula: Formula
-    """The formula it approximates (erf, tanh or sigmoid)."""
+    formula: Function
+    """The formula it approximates (erf, tanh or sigmoid); for a backward pass, its derivative
+    (:mod:`~gelu_audit.implementations.gradient`)."""
     function: Callable[[Any], Any]
     """Maps an input tensor/array to an output of the same shape, dtype and device."""
     description: str
@@ -57,6 +74,11 @@ class Implementation:
     before the audit; raises :class:`ImplementationUnavailable` when it cannot be done."""
     timeout: float | None = None
     """Seconds one audited call may take (plugins); None: no limit."""
+    backward: Callable[[Any], Any] | None = None
+    """Its gradient kernel, x ↦ GELU′(x) (grad_output = 1), when it declares one; else torch
+    implementations are differentiated through autograd and the others have no backward."""
+    isolation: Isolation | None = field(default=None, compare=False)
+    """Where it runs when not in this process (``--isolate``); None: in this process."""
     torch_gelu_approximate: str | None = None
     """For ``F.gelu`` itself: its ``approximate`` argument. Enables the in-place and ``out=``
     code paths of ``gelu-audit paths``, which only the ATen op offers."""
@@ -84,6 +106,8 @@ class SkipKind(enum.Enum):
     """Its one-time setup (a compile, a session) failed here."""
     NOT_TORCH = "not-torch"
     """``gelu-audit paths`` checks PyTorch layouts: this one is not a PyTorch implementation."""
+    NOT_DIFFERENTIABLE = "not-differentiable"
+    """A backward audit was asked for and it has no backward (NumPy, ONNX Runtime)."""
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,14 @@ import importlib.metadata
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from gelu_audit.errors import UsageError
+from gelu_audit.implementations.isolation import isolated
 from gelu_audit.implementations.model import ALL_DTYPES, Implementation, first_line
 from gelu_audit.numerics.formats import FloatFormat
-from gelu_audit.numerics.formulas import ERF, FORMULA_NAMES, FORMULAS, Formula
+from gelu_audit.numerics.formulas import ERF, FORMULA_NAMES, FORMULAS, Function
 
 ENTRY_POINT_GROUP = "gelu_audit.implementations"
 METADATA_ATTRIBUTE = "__gelu_audit__"
@@ -46,6 +48,9 @@ class PluginOptions:
     devices: tuple[str, ...] = DEVICE_KINDS
     timeout: float | None = DEFAULT_TIMEOUT_S
     """Seconds one call may take before the case is reported as an error; None: no limit."""
+    isolate: bool = False
+    """Run each plugin in a child process of its own (``--isolate``), so a crash is its case's
+    error (:mod:`~gelu_audit.implementations.isolation`)."""
 
 
 def gelu_kernel(
@@ -55,18 +60,25 @@ def gelu_kernel(
     dtypes: tuple[str, ...] | None = None,
     devices: tuple[str, ...] | None = None,
     description: str | None = None,
+    backward: Callable[[Any, Any], Any] | None = None,
 ) -> Callable[[Any], Any]:
     """Decorate a GELU to say what it computes, so no ``--impl-*`` option is needed::
 
     @gelu_kernel(formula="tanh", backend="numpy", dtypes=("fp16", "fp32"))
     def my_gelu(x): ...
+
+    ``backward(grad_output, x)`` is its own gradient kernel (``--pass backward`` audits it with
+    grad_output = 1); without it a torch GELU is differentiated through autograd.
     """
+    if backward is not None and not callable(backward):
+        raise UsageError(f"gelu_kernel: backward must be a function, not {type(backward).__name__}")
     metadata = {
         "formula": formula,
         "backend": backend,
         "dtypes": dtypes,
         "devices": devices,
         "description": description,
+        "backward": backward,
     }
     _check_claims(metadata, "gelu_kernel")
 
@@ -100,9 +112,18 @@ def is_import_string(name: str) -> bool:
 
 def implementation_from(obj: Any, name: str, options: PluginOptions, origin: str) -> Implementation:
     """An Implementation from a loaded object: an Implementation as is (renamed), or a callable
-    with its :func:`gelu_kernel` claims, else the ``options``."""
+    with its :func:`gelu_kernel` claims, else the ``options``; to run in a child process of its
+    own with ``options.isolate``."""
+    impl = _implementation_from(obj, name, options, origin)
+    if options.isolate:
+        in_child = replace(options, isolate=False)
+        return isolated(impl, partial(reload_plugin, name, in_child), key=(name, in_child))
+    return impl
+
+
+def _implementation_from(obj: Any, name: str, options: PluginOptions, origin: str) -> Implementation:
     if isinstance(obj, Implementation):
-        claimed: Formula | str = obj.formula
+        claimed: Function | str = obj.formula
         if isinstance(claimed, str):  # built by hand with a formula's name (before Formula objects)
             if claimed not in FORMULAS:
                 known = ", ".join(FORMULA_NAMES)
@@ -130,7 +151,23 @@ def implementation_from(obj: Any, name: str, options: PluginOptions, origin: str
         notes=("plugin",) + (() if "cpu" in devices else ("declared for CUDA only",)),
         requires=None if "cpu" in devices else _cuda_only,
         timeout=options.timeout,
+        backward=None if claims.get("backward") is None else _with_unit_grad(claims["backward"], backend),
     )
+
+
+def _with_unit_grad(backward: Callable[[Any, Any], Any], backend: str) -> Callable[[Any], Any]:
+    """A declared ``backward(grad_output, x)`` as x ↦ backward(1, x): GELU′(x), rounded."""
+
+    def at_unit_grad(x: Any) -> Any:
+        if backend == "torch":
+            import torch
+
+            return backward(torch.ones_like(x), x)
+        import numpy as np
+
+        return backward(np.ones_like(x), x)
+
+    return at_unit_grad
 
 
 def _cuda_only(device: str, fmt: FloatFormat) -> str | None:
@@ -160,7 +197,7 @@ def entry_point_implementations(options: PluginOptions | None = None) -> list[Im
     options = options or PluginOptions()
     found = []
     for entry in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-        origin = f"entry point {entry.name} = {entry.value}"
+        origin = _entry_origin(entry)
         try:
             found.append(implementation_from(entry.load(), entry.name, options, origin))
         except Exception as error:  # noqa: BLE001 - a broken plugin must not stop other audits
@@ -177,6 +214,20 @@ def entry_point_implementations(options: PluginOptions | None = None) -> list[Im
                 )
             )
     return found
+
+
+def _entry_origin(entry: importlib.metadata.EntryPoint) -> str:
+    return f"entry point {entry.name} = {entry.value}"
+
+
+def reload_plugin(name: str, options: PluginOptions) -> Implementation:
+    """The plugin known as ``name`` (an import string or an entry point's name), loaded again:
+    how an ``--isolate`` child process rebuilds what its parent loaded."""
+    if is_import_string(name):
+        return load_import_string(name, options)
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP, name=name):
+        return implementation_from(entry.load(), name, options, _entry_origin(entry))
+    raise UsageError(f"no entry point named {name!r} in {ENTRY_POINT_GROUP}")
 
 
 def _failed_to_load(reason: str) -> Callable[[str, FloatFormat], str | None]:

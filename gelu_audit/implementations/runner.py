@@ -51,6 +51,7 @@ def make_input(impl: Implementation, fmt: FloatFormat, device: str, patterns: np
 
 RETURNED_INPUT = "returned its input or a view of it (a GELU returns a new tensor or array)"
 WROTE_INPUT = "wrote into its input (a GELU leaves its input as it was)"
+NONDETERMINISTIC = "gave different answers for the same input on two calls"
 
 
 def input_unchanged(impl: Implementation, fmt: FloatFormat, x: Any, patterns: np.ndarray) -> bool:
@@ -62,8 +63,8 @@ def input_unchanged(impl: Implementation, fmt: FloatFormat, x: Any, patterns: np
     return bool(np.array_equal(now, np.ascontiguousarray(patterns).astype(fmt.uint_dtype, copy=False)))
 
 
-def output_values(impl: Implementation, fmt: FloatFormat, device: str, x: Any, out: Any) -> np.ndarray:
-    """Check an output against its input and decode it exactly to float64."""
+def output_bits(impl: Implementation, fmt: FloatFormat, device: str, x: Any, out: Any) -> np.ndarray:
+    """Check an output against its input; its exact bit patterns (unsigned, on the host)."""
     if impl.takes_arrays:
         if not isinstance(out, np.ndarray):
             raise ImplementationError(f"returned {type(out).__name__}, expected a NumPy array")
@@ -73,7 +74,7 @@ def output_values(impl: Implementation, fmt: FloatFormat, device: str, x: Any, o
             raise ImplementationError(f"returned dtype {out.dtype}, expected {x.dtype}")
         if np.may_share_memory(out, x):
             raise ImplementationError(RETURNED_INPUT)
-        return patterns_to_values(fmt, np.ascontiguousarray(out).view(fmt.uint_dtype))
+        return np.ascontiguousarray(out).view(fmt.uint_dtype).copy()
     import torch
 
     if not isinstance(out, torch.Tensor):
@@ -87,7 +88,7 @@ def output_values(impl: Implementation, fmt: FloatFormat, device: str, x: Any, o
     if out.numel() and out.untyped_storage().data_ptr() == x.untyped_storage().data_ptr():
         raise ImplementationError(RETURNED_INPUT)
     bits = out.detach().contiguous().view(_torch_bit_view(fmt)).cpu().numpy()
-    return patterns_to_values(fmt, bits.view(fmt.uint_dtype))
+    return bits.view(fmt.uint_dtype)
 
 
 @contextmanager
@@ -97,6 +98,10 @@ def implementation_warnings_silenced() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield
+
+
+class TimedOut(ImplementationError):
+    """A call outlived its timeout; its thread may still be running."""
 
 
 def with_timeout(function: Callable[[Any], Any], seconds: float | None) -> Callable[[Any], Any]:
@@ -119,7 +124,7 @@ def with_timeout(function: Callable[[Any], Any], seconds: float | None) -> Calla
         worker.start()
         worker.join(seconds)
         if worker.is_alive():
-            raise ImplementationError(f"did not return within {seconds:g} s (--impl-timeout)")
+            raise TimedOut(f"did not return within {seconds:g} s (--impl-timeout)")
         if "error" in outcome:
             raise outcome["error"]
         return outcome["value"]
@@ -132,34 +137,65 @@ def direct_call(impl: Implementation, x: Any) -> Any:
     return impl.function(x)
 
 
+def _differences(fmt: FloatFormat, patterns: np.ndarray, first: np.ndarray, second: np.ndarray) -> str:
+    differ = np.flatnonzero(first != second)
+    x = float(patterns_to_values(fmt, np.ascontiguousarray(patterns[differ[:1]]).astype(fmt.uint_dtype))[0])
+    return f"{differ.size:,} of {first.size:,} differ, first at x = {x!r}"
+
+
+def guarded_bits(
+    impl: Implementation,
+    fmt: FloatFormat,
+    device: str,
+    patterns: np.ndarray,
+    route: Route = direct_call,
+    repeat: bool = False,
+) -> np.ndarray:
+    """The checked answers' bit patterns, in this process (see :func:`run_implementation`)."""
+    x = make_input(impl, fmt, device, patterns)
+    guarded = replace(impl, function=with_timeout(impl.function, impl.timeout))
+    answers = []
+    for _ in range(2 if repeat else 1):
+        try:
+            with implementation_warnings_silenced():
+                out = route(guarded, x)
+                if impl.backend == "torch" and device.startswith("cuda"):
+                    import torch
+
+                    torch.cuda.synchronize(device)
+        except ImplementationError:
+            raise
+        except Exception as error:  # any failure of user code is reported
+            raise ImplementationError(f"raised {first_line(error)}") from error
+        answers.append(output_bits(impl, fmt, device, x, out))
+        if not input_unchanged(impl, fmt, x, patterns):
+            raise ImplementationError(WROTE_INPUT)
+    if repeat and not np.array_equal(answers[0], answers[1]):
+        detail = _differences(fmt, patterns, answers[0], answers[1])
+        raise ImplementationError(f"{NONDETERMINISTIC}: {detail}")
+    return answers[0]
+
+
 def run_implementation(
     impl: Implementation,
     fmt: FloatFormat,
     device: str,
     patterns: np.ndarray,
     route: Route = direct_call,
+    repeat: bool = False,
 ) -> np.ndarray:
     """Run ``impl`` on the given bit patterns (through ``route``); its outputs as exact float64.
 
     Raises ImplementationError when it raises, runs past its timeout, returns an invalid output
     (wrong type, shape, dtype or device, or its own input), or writes into its input. The
     timeout applies to each call of the kernel, however many calls the route makes. CUDA work
-    is synchronised inside the guard, so an asynchronous failure is this case's error.
+    is synchronised inside the guard, so an asynchronous failure is this case's error. With
+    ``repeat`` it is called twice on the same input, and different answers are an error: a GELU
+    is a function. An implementation with an :attr:`~Implementation.isolation` runs in its
+    child process, where a crash is this case's error, not the end of the audit.
     """
-    x = make_input(impl, fmt, device, patterns)
-    guarded = replace(impl, function=with_timeout(impl.function, impl.timeout))
-    try:
-        with implementation_warnings_silenced():
-            out = route(guarded, x)
-            if impl.backend == "torch" and device.startswith("cuda"):
-                import torch
-
-                torch.cuda.synchronize(device)
-    except ImplementationError:
-        raise
-    except Exception as error:  # any failure of user code is reported
-        raise ImplementationError(f"raised {first_line(error)}") from error
-    values = output_values(impl, fmt, device, x, out)
-    if not input_unchanged(impl, fmt, x, patterns):
-        raise ImplementationError(WROTE_INPUT)
-    return values
+    if impl.isolation is not None:
+        bits = impl.isolation.run(fmt, device, patterns, route, repeat)
+    else:
+        bits = guarded_bits(impl, fmt, device, patterns, route, repeat)
+    return patterns_to_values(fmt, bits)

@@ -11,7 +11,10 @@ about it, so adding a formula is a one-place change and no code compares formula
   f(x) = x/2 + c·x² + O(x⁴), the tail mass 1 − σ for x > 0, log2|f(x)| for x < 0, and where
   f(x) is certainly below every format's range.
 
-The derivative of each formula (for the gradient audit) belongs here too, beside these fields.
+Each formula's derivative is a :class:`Derivative` (``ERF.derivative``): what a backward kernel
+computes with grad_output = 1, written as two cancellation-free terms whose sum is f′(x), so the
+mpmath Ziv loop can bound the error by their magnitudes where they cancel (GELU′ has a zero
+near x ≈ −0.7518). :class:`Pass` says which of the two an audit measures.
 numpy, scipy and mpmath are imported when a formula is evaluated, never when this module loads:
 the command line names the formulas in ``--help``, which must stay instant.
 May import: nothing of gelu_audit.
@@ -19,6 +22,7 @@ May import: nothing of gelu_audit.
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -84,6 +88,53 @@ class Formula:
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def derivative(self) -> Derivative:
+        """f′: the function a backward kernel computes (with grad_output = 1)."""
+        return DERIVATIVES[self.name]
+
+
+class Pass(enum.Enum):
+    """Which function of GELU an audit measures: the forward value or the gradient."""
+
+    FORWARD = "forward"
+    BACKWARD = "backward"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Derivative:
+    """f′ of one formula, for the gradient audit (GELU′(x), what backward computes with
+    grad_output = 1).
+
+    Its limits are GELU′(−∞) = −0 (every form's derivative approaches 0 from below) and
+    GELU′(+∞) = 1 (from above); GELU′(±0) = 1/2 exactly. Beyond ±``flat_from`` the distance to
+    those limits is below 2^−1100, so the value rounds to −0 or to 1 in every format.
+    """
+
+    of: Formula
+    exact_function: str
+    mpmath_terms: Callable[[mpmath.mpf], tuple[mpmath.mpf, mpmath.mpf]]
+    """Two terms whose sum is f′(x), each without cancellation (at the precision in effect);
+    the Ziv loop bounds the error by the sum of their magnitudes."""
+    amplification: Callable[[float], float]
+    """log2 of a bound on how much the terms amplify relative rounding errors at |x|."""
+    flat_from: float
+    """For x ≥ flat_from, RN(f′(x)) = 1 in every format; for x ≤ −flat_from, −0."""
+
+    @property
+    def name(self) -> str:
+        """The key of its reference tables and caches, e.g. ``erf-grad``."""
+        return f"{self.of.name}-grad"
+
+    def amplification_bits(self, x: float) -> int:
+        return max(0, math.ceil(self.amplification(abs(x))))
+
+    def __str__(self) -> str:
+        return f"{self.of.name}′"
 
 
 # --- erf: the exact GELU, x·Φ(x) = (x/2)·erfc(−x/√2) -------------------------------------------
@@ -306,3 +357,106 @@ FORMULAS: dict[str, Formula] = {f.name: f for f in (ERF, TANH, SIGMOID)}
 """Every formula by id, in report order."""
 
 FORMULA_NAMES: tuple[str, ...] = tuple(FORMULAS)
+
+
+# --- the derivatives ------------------------------------------------------------------------------
+
+
+def _logistic_pair(t: mpmath.mpf) -> tuple[mpmath.mpf, mpmath.mpf]:
+    """σ(t) and 1 − σ(t), each computed directly (no 1 − σ cancellation)."""
+    import mpmath
+
+    return 1 / (1 + mpmath.exp(-t)), 1 / (1 + mpmath.exp(t))
+
+
+def _erf_derivative_terms(x: mpmath.mpf) -> tuple[mpmath.mpf, mpmath.mpf]:
+    """Φ(x) = erfc(−x/√2)/2 and x·φ(x) = x·e^(−x²/2)/√(2π): never 1 + erf(x/√2), which cancels
+    in the negative tail."""
+    import mpmath
+
+    phi = mpmath.exp(-(x * x) / 2) / mpmath.sqrt(2 * mpmath.pi)
+    return mpmath.erfc(-x / mpmath.sqrt(2)) / 2, x * phi
+
+
+def _erf_derivative_amplification(ax: float) -> float:
+    """erfc(w) and e^(−x²/2) both amplify an argument error by about x² + 2; one bit more
+    for the product with x."""
+    return 1 + math.log2(2.0 + ax * ax)
+
+
+def _tanh_derivative_terms(x: mpmath.mpf) -> tuple[mpmath.mpf, mpmath.mpf]:
+    """d/dx x·σ(t) = σ(t) + x·σ(t)·(1 − σ(t))·t′, with t = 2√(2/π)(x + 0.044715x³) and
+    t′ = 2√(2/π)(1 + 3·0.044715x²)."""
+    import mpmath
+
+    c = 2 * mpmath.sqrt(2 / mpmath.pi)
+    a = mpmath.mpf(TANH_CUBIC)
+    s, sbar = _logistic_pair(c * (x + a * x**3))
+    return s, x * s * sbar * (c * (1 + 3 * a * x * x))
+
+
+def _tanh_derivative_amplification(ax: float) -> float:
+    return _tanh_amplification(ax) + 2
+
+
+def _sigmoid_derivative_terms(x: mpmath.mpf) -> tuple[mpmath.mpf, mpmath.mpf]:
+    """d/dx x·σ(kx) = σ(kx) + kx·σ(kx)·(1 − σ(kx)), k = 1.702."""
+    import mpmath
+
+    t = mpmath.mpf(SIGMOID_SLOPE) * x
+    s, sbar = _logistic_pair(t)
+    return s, t * s * sbar
+
+
+def _sigmoid_derivative_amplification(ax: float) -> float:
+    return _sigmoid_amplification(ax) + 2
+
+
+DERIVATIVES: dict[str, Derivative] = {
+    d.of.name: d
+    for d in (
+        Derivative(
+            ERF,
+            "Φ(x) + x·φ(x)  (exact GELU′)",
+            _erf_derivative_terms,
+            _erf_derivative_amplification,
+            flat_from=40.0,  # |x|·φ(x) < e^(−797) there
+        ),
+        Derivative(
+            TANH,
+            "σ(t) + x·σ(t)·(1 − σ(t))·t′,  t = 2√(2/π)·(x + 0.044715·x³)",
+            _tanh_derivative_terms,
+            _tanh_derivative_amplification,
+            flat_from=40.0,  # |t| > 4500 there
+        ),
+        Derivative(
+            SIGMOID,
+            "σ(kx) + kx·σ(kx)·(1 − σ(kx)),  k = 1.702",
+            _sigmoid_derivative_terms,
+            _sigmoid_derivative_amplification,
+            flat_from=500.0,  # kx·e^(−kx) < e^(−844) there
+        ),
+    )
+}
+"""Each formula's derivative, by the formula's id."""
+
+Function = Formula | Derivative
+"""Anything the references are computed for: a formula (forward) or its derivative (backward)."""
+
+FUNCTIONS: dict[str, Function] = {**FORMULAS, **{d.name: d for d in DERIVATIVES.values()}}
+"""Every function by its reference key (``erf``, ``erf-grad``, …): how worker processes find
+the function a task names."""
+
+
+def exact_function_for(function: Function) -> Function:
+    """The exact reference of the pass ``function`` belongs to: ERF, or ERF′."""
+    return ERF if isinstance(function, Formula) else DERIVATIVES[ERF.name]
+
+
+def pass_of(function: Function) -> Pass:
+    return Pass.FORWARD if isinstance(function, Formula) else Pass.BACKWARD
+
+
+def claimed_formula(function: Function) -> Formula:
+    """The formula an implementation claims, whichever pass is audited."""
+    return function if isinstance(function, Formula) else function.of

@@ -18,7 +18,7 @@ import numpy as np
 
 from gelu_audit.numerics.exact_values import ReferenceValues
 from gelu_audit.numerics.formats import FloatFormat, all_patterns, patterns_to_values
-from gelu_audit.numerics.formulas import Formula
+from gelu_audit.numerics.formulas import Function
 from gelu_audit.references.mpmath_ziv import REFERENCE_VERSION, ProgressCallback, compute_references
 
 
@@ -39,7 +39,7 @@ def default_cache_dir() -> Path:
 _ARRAY_NAMES = ("binade", "mant_hi", "mant_lo", "rounded")
 
 
-def _cache_meta(formula: Formula, fmt: FloatFormat) -> dict[str, object]:
+def _cache_meta(formula: Function, fmt: FloatFormat) -> dict[str, object]:
     return {
         "kind": "gelu-audit exhaustive reference table",
         "format": fmt.name,
@@ -56,11 +56,11 @@ def _digest(meta: dict[str, object], arrays: dict[str, np.ndarray]) -> str:
     return sha.hexdigest()
 
 
-def cache_path(cache_dir: Path, formula: Formula, fmt: FloatFormat) -> Path:
+def cache_path(cache_dir: Path, formula: Function, fmt: FloatFormat) -> Path:
     return Path(cache_dir) / f"reference-{fmt.name}-{formula.name}-v{REFERENCE_VERSION}.npz"
 
 
-def load_cached_table(path: Path, formula: Formula, fmt: FloatFormat) -> ReferenceValues | None:
+def load_cached_table(path: Path, formula: Function, fmt: FloatFormat) -> ReferenceValues | None:
     """The cached table at ``path`` if it is intact and is the one asked for, else None.
 
     Anything unexpected (truncated file, foreign file, other version, wrong shape, checksum
@@ -87,7 +87,7 @@ def load_cached_table(path: Path, formula: Formula, fmt: FloatFormat) -> Referen
     )
 
 
-def save_table(path: Path, formula: Formula, fmt: FloatFormat, table: ReferenceValues) -> None:
+def save_table(path: Path, formula: Function, fmt: FloatFormat, table: ReferenceValues) -> None:
     """Write a table atomically (temporary file, then rename) so readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = _cache_meta(formula, fmt)
@@ -112,7 +112,7 @@ class TableSource:
 
 
 def exhaustive_table(
-    formula: Formula,
+    formula: Function,
     fmt: FloatFormat,
     cache_dir: Path | None,
     jobs: int = 1,

@@ -21,7 +21,7 @@ import numpy as np
 
 from gelu_audit.numerics.exact_values import BINADE_FLOOR, ReferenceValues
 from gelu_audit.numerics.formats import FORMATS, FloatFormat, round_mpf
-from gelu_audit.numerics.formulas import FORMULAS, Formula
+from gelu_audit.numerics.formulas import FUNCTIONS, Derivative, Function
 
 if TYPE_CHECKING:  # pragma: no cover
     import mpmath
@@ -50,27 +50,70 @@ class ReferencePoint:
     rounded: float
 
 
-def reference_point(formula: Formula, fmt: FloatFormat, x: float) -> ReferencePoint:
-    """Compute f(x) with the precision raised until RN_fmt(f(x)) and its binade are certain."""
-    import mpmath
+def reference_point(function: Function, fmt: FloatFormat, x: float) -> ReferencePoint:
+    """Compute f(x) (or f′(x)) with the precision raised until RN_fmt of it and its binade are
+    certain."""
+    if isinstance(function, Derivative):
+        return _derivative_point(function, fmt, x)
 
+    formula = function
     if math.isnan(x):
         return ReferencePoint(0, math.nan, 0.0, math.nan)
     if math.isinf(x):  # GELU(+inf) = +inf; GELU(-inf) = -0, the limit from below.
         return ReferencePoint(0, math.inf, 0.0, math.inf) if x > 0 else ReferencePoint(0, -0.0, 0.0, -0.0)
     if x == 0:
         return ReferencePoint(0, x, 0.0, x)  # f(±0) = ±0 exactly, sign kept
-    amp = formula.amplification_bits(x)
+
+    def value(xm: mpmath.mpf) -> tuple[mpmath.mpf, mpmath.mpf]:
+        y = formula.mpmath_value(xm)
+        return y, abs(y)
+
+    return _ziv(formula, fmt, x, value, formula.amplification_bits(x), forward=True)
+
+
+def _derivative_point(derivative: Derivative, fmt: FloatFormat, x: float) -> ReferencePoint:
+    """f′(x): its limits, its value at 0 and its flat tails exactly, the rest by Ziv's loop with
+    the error bounded by the magnitudes of its two terms (they cancel near its zero)."""
+    if math.isnan(x):
+        return ReferencePoint(0, math.nan, 0.0, math.nan)
+    if x == 0:
+        return ReferencePoint(-1, 1.0, 0.0, 0.5)  # f′(±0) = 1/2 exactly
+    if x >= derivative.flat_from:  # 1 + δ, 0 < δ < 2^−1100: rounds to 1 in every format
+        return ReferencePoint(0, 1.0, 0.0, 1.0)
+    if x <= -derivative.flat_from:  # −δ, 0 < δ < 2^−1100: −0 in every format, the limit at −∞
+        return ReferencePoint(BINADE_FLOOR, -1.0, 0.0, -0.0)
+
+    def value(xm: mpmath.mpf) -> tuple[mpmath.mpf, mpmath.mpf]:
+        a, b = derivative.mpmath_terms(xm)
+        return a + b, abs(a) + abs(b)
+
+    return _ziv(derivative, fmt, x, value, derivative.amplification_bits(x), forward=False)
+
+
+def _ziv(
+    function: Function,
+    fmt: FloatFormat,
+    x: float,
+    value: Callable[[mpmath.mpf], tuple[mpmath.mpf, mpmath.mpf]],
+    amp: int,
+    forward: bool,
+) -> ReferencePoint:
+    """Ziv's loop: ``value`` gives the result and the magnitude its error scales with, at the
+    working precision; the precision doubles until the error interval rounds to one value in
+    one binade."""
+    import mpmath
+
     # For tiny |x|, f(x) = x/2 + x²/√(2π) + … can sit within |x|·ulp of a rounding boundary
-    # (x/2 may be an exact midpoint): start with enough bits to see the x² term.
+    # (x/2 may be an exact midpoint), and f′(x) = 1/2 + 2x/√(2π) + … just below 1/2 is in the
+    # binade below it: start with enough bits to see the term in x.
     tiny_bits = max(0, -math.frexp(x)[1])
     precision = fmt.precision + 40 + amp + ASSUMED_ERROR_BITS + tiny_bits
     xm = mpmath.mpf(x)
     while precision <= MAX_PRECISION:
         with mpmath.workprec(precision):
-            y = formula.mpmath_value(xm)
+            y, scale = value(xm)
         good_bits = precision - ASSUMED_ERROR_BITS - amp
-        radius = mpmath.ldexp(abs(y), -good_bits)
+        radius = mpmath.ldexp(scale, -good_bits)
         low = mpmath.fsub(y, radius, exact=True)
         high = mpmath.fadd(y, radius, exact=True)
         rounded = round_mpf(fmt, low)
@@ -78,9 +121,9 @@ def reference_point(formula: Formula, fmt: FloatFormat, x: float) -> ReferencePo
         same_rounding = rounded == rounded_high and math.copysign(1.0, rounded) == math.copysign(
             1.0, rounded_high
         )
-        binade = _binade(y)
-        straddles_binades = _binade(low) != _binade(high)
-        if straddles_binades and _is_power_of_two(x) and x > 0:
+        binade = _binade(y) if y != 0 else 0
+        straddles_binades = y == 0 or low * high <= 0 or _binade(low) != _binade(high)
+        if forward and straddles_binades and _is_power_of_two(x) and x > 0:
             # 0 < f(x) < x for x > 0 in every formula, and f(x) is x minus a tiny amount when x
             # is large: its binade is the one just below x, which no finite precision can see.
             binade = math.frexp(x)[1] - 2
@@ -95,7 +138,7 @@ def reference_point(formula: Formula, fmt: FloatFormat, x: float) -> ReferencePo
                 lo = float(mantissa - hi)
             return ReferencePoint(binade, hi, lo, rounded)
         precision *= 2
-    raise UndecidedRoundingError(f"cannot decide the rounding of {formula}({x!r}) to {fmt}")
+    raise UndecidedRoundingError(f"cannot decide the rounding of {function}({x!r}) to {fmt}")
 
 
 def _is_power_of_two(x: float) -> bool:
@@ -112,7 +155,7 @@ def _binade(y: mpmath.mpf) -> int:
 
 def _reference_chunk(formula_name: str, fmt_name: str, values: np.ndarray) -> ReferenceValues:
     """Worker: references for one chunk of inputs (module level so processes can pickle it)."""
-    fmt, formula = FORMATS[fmt_name], FORMULAS[formula_name]
+    fmt, formula = FORMATS[fmt_name], FUNCTIONS[formula_name]
     n = len(values)
     binade = np.zeros(n, np.int64)
     hi = np.zeros(n)
@@ -129,7 +172,7 @@ ProgressCallback = Callable[[int], None]
 
 
 def compute_references(
-    formula: Formula,
+    formula: Function,
     fmt: FloatFormat,
     values: np.ndarray,
     jobs: int = 1,

@@ -5,6 +5,9 @@ same loader, which refuses files that are not ours or of a version it cannot rea
 Version history (each schema's ``schema_version``):
 
 * accuracy, speed, paths, list, compare — 1: the first published versions.
+* accuracy — 2: each case and each skipped entry has ``pass`` (``forward`` or ``backward``,
+  part of the case's identity), and ``settings.passes`` says which were asked for. Version 1
+  documents are still read: their cases are forward ones.
 
 May import: errors, the package version.
 """
@@ -39,12 +42,12 @@ class DocumentKind(enum.Enum):
     @property
     def version(self) -> int:
         """The version this gelu-audit writes."""
-        return 1
+        return 2 if self is DocumentKind.ACCURACY else 1
 
     @property
     def readable_versions(self) -> tuple[int, ...]:
         """The versions this gelu-audit reads."""
-        return (1,)
+        return tuple(range(1, self.version + 1))
 
 
 def envelope(kind: DocumentKind) -> dict[str, Any]:

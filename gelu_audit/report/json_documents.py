@@ -10,6 +10,7 @@ from gelu_audit.audits.compare import ReportComparison
 from gelu_audit.audits.paths import BASELINE, FAR_APART, PATHS, PathResult, PathsReport
 from gelu_audit.audits.speed import BaselineChange, SpeedReport
 from gelu_audit.audits.thresholds import Threshold
+from gelu_audit.numerics.formulas import Pass
 from gelu_audit.report.envelope import DocumentKind, dumps, envelope, jsonable
 from gelu_audit.report.text import VERDICT_ORDER, sorted_changes
 
@@ -39,8 +40,10 @@ def settings_document(report: AuditReport) -> dict[str, Any]:
             "dtypes": list(s.plugin_options.dtypes),
             "devices": list(s.plugin_options.devices),
             "timeout": s.plugin_options.timeout,
+            "isolate": s.plugin_options.isolate,
         },
         "thresholds": [threshold_document(t) for t in s.thresholds],
+        "passes": [str(p) for p in s.passes],
     }
 
 
@@ -64,10 +67,17 @@ def threshold_document(threshold: Threshold) -> dict[str, Any]:
     return entry
 
 
+def _with_pass(entry: dict[str, Any]) -> dict[str, Any]:
+    """``pass_`` (a keyword in Python) is ``pass`` in JSON."""
+    entry["pass"] = entry.pop("pass_")
+    return entry
+
+
 def summary_document(report: AuditReport) -> dict[str, Any]:
+    """Counts, and per dtype the forward case farthest from the exact GELU."""
     worst: dict[str, Any] = {}
     for case in report.results:
-        if case.exact is None:
+        if case.exact is None or case.pass_ is not Pass.FORWARD:
             continue
         best = worst.get(case.dtype)
         if best is None or case.exact.max_ulp > best["max_ulp"]:
@@ -92,7 +102,7 @@ def accuracy_document(report: AuditReport, environment: dict[str, Any]) -> dict[
     """The whole report as JSON-ready data."""
     results = []
     for case, verdict in zip(report.results, report.verdicts):
-        entry = jsonable(case)
+        entry = _with_pass(jsonable(case))
         entry["verdict"] = {"passed": verdict.passed, "reasons": list(verdict.reasons)}
         results.append(entry)
     document = {
@@ -102,7 +112,7 @@ def accuracy_document(report: AuditReport, environment: dict[str, Any]) -> dict[
         "inputs": {name: inputs.to_json() for name, inputs in report.inputs.items()},
         "references": report.reference_sources,
         "results": results,
-        "skipped": jsonable(report.skipped),
+        "skipped": [_with_pass(entry) for entry in jsonable(report.skipped)],
         "summary": summary_document(report),
     }
     if report.streams:

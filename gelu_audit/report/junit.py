@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 
 from gelu_audit.audits.accuracy import AuditReport
 from gelu_audit.audits.speed import BaselineChange, SpeedReport
+from gelu_audit.numerics.formulas import Pass
 from gelu_audit.report.text import format_domain, format_size, speed_failures, worst_line
 
 
@@ -33,7 +34,7 @@ def render_accuracy_junit(report: AuditReport) -> str:
                 suite,
                 "testcase",
                 classname=f"gelu-audit.{dtype}.{case.device}",
-                name=case.implementation,
+                name=case.implementation + (" [backward]" if case.pass_ is Pass.BACKWARD else ""),
                 time=f"{case.seconds:.3f}",
             )
             if case.status != "ok":
@@ -61,7 +62,7 @@ def render_accuracy_junit(report: AuditReport) -> str:
                     suite,
                     "testcase",
                     classname=f"gelu-audit.{dtype}.{skip.device}",
-                    name=skip.implementation,
+                    name=skip.implementation + (" [backward]" if skip.pass_ is Pass.BACKWARD else ""),
                     time="0",
                 )
                 ET.SubElement(element, "skipped", message=skip.reason)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from gelu_audit.audits.accuracy import AuditReport, CaseResult, Verdict
 from gelu_audit.audits.compare import ReportComparison
 from gelu_audit.audits.speed import BaselineChange, SpeedReport
+from gelu_audit.numerics.formulas import Pass
 from gelu_audit.report.text import (
     compare_verdict_line,
     format_domain,
@@ -45,7 +46,8 @@ def render_accuracy_markdown(report: AuditReport) -> str:
     if report.skipped:
         lines += [f"<details><summary>{len(report.skipped)} combination(s) skipped</summary>", ""]
         lines += [
-            f"- `{_cell(s.implementation)}` {s.device} {s.dtype}: {_cell(s.reason)}" for s in report.skipped
+            f"- `{_cell(s.implementation)}` {s.device} {s.dtype}{_backward(s.pass_)}: {_cell(s.reason)}"
+            for s in report.skipped
         ]
         lines += ["", "</details>", ""]
     lines.append(
@@ -60,15 +62,22 @@ MARKDOWN_SPARK_WIDTH = 40
 """Characters of the error profile in a Markdown row (▁ ≤0.5 … █ beyond 65536 ULP, as --profile)."""
 
 
+def _backward(pass_: Pass) -> str:
+    """Backward cases are marked where they are named: their rows sit beside forward ones."""
+    return " backward" if pass_ is Pass.BACKWARD else ""
+
+
 def _markdown_row(case: CaseResult, verdict: Verdict, tolerance: float) -> str:
     mark = "✅ pass" if verdict.passed else "❌ " + "; ".join(verdict.reasons)
     if case.status != "ok" or case.exact is None or case.own_formula is None:
         return (
-            f"| `{_cell(case.implementation)}` | {case.device} | — | — | — | — | — | — | — | {_cell(mark)} |"
+            f"| `{_cell(case.implementation)}`{_backward(case.pass_)} | {case.device} "
+            f"| — | — | — | — | — | — | — | {_cell(mark)} |"
         )
     worst = case.exact.worst[0].x if case.exact.worst else None
     return (
-        f"| `{_cell(case.implementation)}` | {case.device} | {format_ulp(case.exact.max_ulp)} "
+        f"| `{_cell(case.implementation)}`{_backward(case.pass_)} | {case.device} "
+        f"| {format_ulp(case.exact.max_ulp)} "
         f"| {format_x(worst)} "
         f"| {format_ulp(case.own_formula.max_ulp)} | {100 * case.exact.correctly_rounded:.1f}% "
         f"| {_cell(format_domain(case.exact.accurate_domain))} | {case.nonfinite_count} "

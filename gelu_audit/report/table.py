@@ -15,6 +15,7 @@ from gelu_audit.audits.paths import BASELINE, FAR_APART, PathResult, PathsReport
 from gelu_audit.audits.profile import ErrorProfile
 from gelu_audit.audits.speed import BaselineChange, SpeedReport
 from gelu_audit.audits.stats import ErrorStats
+from gelu_audit.numerics.formulas import Pass
 from gelu_audit.report.text import (
     SPARK_WIDTH,
     compare_verdict_line,
@@ -73,33 +74,45 @@ def case_row(case: CaseResult, verdict: Verdict, gated: bool) -> list[Text | str
     return row
 
 
+BACKWARD_TITLE = " — backward: GELU′(x), the gradient with grad_output = 1"
+
+
+def case_label(case: CaseResult) -> str:
+    """How notes name a case: implementation, device, dtype, and the pass when backward."""
+    backward = " backward" if case.pass_ is Pass.BACKWARD else ""
+    return f"{case.implementation} {case.device} {case.dtype}{backward}"
+
+
 def accuracy_tables(report: AuditReport) -> list[object]:
     gated = report.settings.gate is not None
     tolerance = report.settings.effective_domain_tolerance
     items: list[object] = []
+    groups = dict.fromkeys((case.dtype, case.pass_) for case in report.results)
     for dtype, inputs in report.inputs.items():
-        table = Table(title=inputs.describe(), title_justify="left", header_style="bold")
-        columns: list[tuple[str, JustifyMethod]] = [
-            ("implementation", "left"),
-            ("formula", "left"),
-            ("max ULP", "right"),
-            ("at x", "right"),
-            ("vs own formula", "right"),
-            ("p99", "right"),
-            ("CR", "right"),
-            (f"domain ≤{tolerance:g} ULP", "left"),
-            ("non-finite", "right"),
-            ("±0 sign", "right"),
-            ("specials", "right"),
-        ]
-        if gated:
-            columns.append(("gate", "left"))
-        for header, justify in columns:
-            table.add_column(header, justify=justify, no_wrap=True)
-        for case, verdict in zip(report.results, report.verdicts):
-            if case.dtype == dtype:
-                table.add_row(*case_row(case, verdict, gated))
-        items.append(table)
+        for pass_ in (p for d, p in groups if d == dtype):
+            title = inputs.describe() + (BACKWARD_TITLE if pass_ is Pass.BACKWARD else "")
+            table = Table(title=title, title_justify="left", header_style="bold")
+            columns: list[tuple[str, JustifyMethod]] = [
+                ("implementation", "left"),
+                ("formula", "left"),
+                ("max ULP", "right"),
+                ("at x", "right"),
+                ("vs own formula", "right"),
+                ("p99", "right"),
+                ("CR", "right"),
+                (f"domain ≤{tolerance:g} ULP", "left"),
+                ("non-finite", "right"),
+                ("±0 sign", "right"),
+                ("specials", "right"),
+            ]
+            if gated:
+                columns.append(("gate", "left"))
+            for header, justify in columns:
+                table.add_column(header, justify=justify, no_wrap=True)
+            for case, verdict in zip(report.results, report.verdicts):
+                if case.dtype == dtype and case.pass_ is pass_:
+                    table.add_row(*case_row(case, verdict, gated))
+            items.append(table)
     return items
 
 
@@ -107,14 +120,15 @@ def notes(report: AuditReport, details: bool) -> list[str]:
     """Plain lines under the tables: failures explained, special values, skipped cases."""
     lines: list[str] = []
     for case, verdict in zip(report.results, report.verdicts):
-        label = f"{case.implementation} {case.device} {case.dtype}"
+        label = case_label(case)
         if not verdict.passed:
             lines.append(f"FAIL {label}: " + "; ".join(verdict.reasons))
         bad = [c for c in case.specials if not c.ok]
         if bad:
+            function = "GELU′" if case.pass_ is Pass.BACKWARD else "GELU"
             lines.append(
                 f"specials {label}: "
-                + ", ".join(f"GELU({c.name}) = {c.got!r}, expected {c.expected!r}" for c in bad)
+                + ", ".join(f"{function}({c.name}) = {c.got!r}, expected {c.expected!r}" for c in bad)
             )
         if details and case.exact is not None:
             for point in case.exact.worst:
@@ -126,7 +140,8 @@ def notes(report: AuditReport, details: bool) -> list[str]:
                 f"  histogram {label}: " + " ".join(f"{k}:{v}" for k, v in case.exact.histogram if v)
             )
     for skip in report.skipped:
-        lines.append(f"skipped {skip.implementation} {skip.device} {skip.dtype}: {skip.reason}")
+        backward = " backward" if skip.pass_ is Pass.BACKWARD else ""
+        lines.append(f"skipped {skip.implementation} {skip.device} {skip.dtype}{backward}: {skip.reason}")
     gate = report.settings.gate
     summary = f"{len(report.results)} case(s) in {report.seconds:.1f} s"
     if gate:

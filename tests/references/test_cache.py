@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from gelu_audit.numerics.exact_values import ReferenceValues
 from gelu_audit.numerics.formats import BF16
@@ -33,3 +38,38 @@ def test_cache_round_trip_and_damage_detection(tmp_path) -> None:
     rebuilt, source = exhaustive_table(SIGMOID, BF16, tmp_path, jobs=2)
     assert not source.cached and source.rebuilt_reason
     assert np.array_equal(rebuilt.rounded, table.rounded, equal_nan=True)
+
+
+BUILD_ONE = """
+import sys
+from pathlib import Path
+from gelu_audit.numerics.formats import BF16
+from gelu_audit.numerics.formulas import ERF
+from gelu_audit.references.cache import exhaustive_table
+table, source = exhaustive_table(ERF, BF16, Path(sys.argv[1]))
+print("cached" if source.cached else "computed", source.rebuilt_reason)
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_building_one_cache_both_succeed_and_leave_it_valid(tmp_path: Path) -> None:
+    """Both start on an empty cache, so both compute and both write: each write is a whole
+    file renamed into place, so the last one wins and a reader never sees half of either."""
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", BUILD_ONE, str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outcomes = [child.communicate(timeout=300) for child in children]
+    for child, (out, err) in zip(children, outcomes):
+        assert child.returncode == 0, err
+        assert out.split() == ["computed", "None"], out  # both raced: neither found it cached
+    assert [p.name for p in tmp_path.iterdir()] == [cache_path(tmp_path, ERF, BF16).name]  # no temp left
+    table = load_cached_table(cache_path(tmp_path, ERF, BF16), ERF, BF16)
+    assert table is not None
+    again, source = exhaustive_table(ERF, BF16, tmp_path)
+    assert source.cached and np.array_equal(again.rounded, table.rounded, equal_nan=True)
