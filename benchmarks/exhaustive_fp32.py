@@ -6,10 +6,13 @@ Prints, from one run on this machine:
      whole shard of the fp32 space (regions in their real proportions);
   3. the wall time of `--exhaustive` for the given implementations (all 2^32 inputs, or 1/N of
      them with --fraction N and the total extrapolated), with CPU seconds per stage and the
-     peak resident memory of the largest worker.
+     peak resident memory of the largest worker;
+  4. with --pass both: the same for the gradient (GELU′ references, backward kernels), and the
+     two passes' times side by side.
 
     python benchmarks/exhaustive_fp32.py                      # full 2^32 run of torch-gelu
     python benchmarks/exhaustive_fp32.py --fraction 16 -i torch-gelu,torch-gelu-aten
+    python benchmarks/exhaustive_fp32.py --fraction 16 --pass both -i torch-gelu,torch-gelu-aten
 """
 
 from __future__ import annotations
@@ -21,31 +24,24 @@ import time
 import numpy as np
 
 from gelu_audit.audits.exhaustive import PatternSpace, Shard, stream, tune_allocator
+from gelu_audit.implementations.gradient import backward_implementation
 from gelu_audit.implementations.registry import registry
 from gelu_audit.numerics.formats import FP32
-from gelu_audit.numerics.formulas import ERF
+from gelu_audit.numerics.formulas import ERF, Function, Pass, exact_function_for
 from gelu_audit.numerics.inputs import stratified_inputs
-from gelu_audit.references.fast_tier import fast_references
+from gelu_audit.references.fast_gradient import fast_references_of
 from gelu_audit.references.mpmath_ziv import compute_references
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("-i", "--impl", default="torch-gelu", help="comma-separated implementations")
-    parser.add_argument("--fraction", type=int, default=1, help="audit shard 1/N and extrapolate")
-    parser.add_argument("-j", "--jobs", type=int, default=len(os.sched_getaffinity(0)))
-    args = parser.parse_args()
-
+def reference_rates(function: Function) -> None:
+    """mpmath and fast-tier references per second for ``function`` (one process)."""
     sample = stratified_inputs(FP32, 2000, seed=1).values
     start = time.perf_counter()
-    compute_references(ERF, FP32, sample)
+    compute_references(function, FP32, sample)
     mpmath_rate = len(sample) / (time.perf_counter() - start)
-    tune_allocator()
-    fast_references(ERF, FP32, sample[:10])
+    fast_references_of(function, FP32, sample[:10])
     start = time.perf_counter()
-    _, counts = fast_references(ERF, FP32, sample)
+    _, counts = fast_references_of(function, FP32, sample)
     fast_sample_rate = len(sample) / (time.perf_counter() - start)
     shard = PatternSpace(FP32, None, Shard(1, 256))
     patterns = np.concatenate([np.arange(a, b, dtype=np.uint64) for a, b in shard.items(1 << 20)]).astype(
@@ -53,26 +49,38 @@ def main() -> None:
     )
     x = patterns.view(np.float32).astype(np.float64)
     start = time.perf_counter()
-    _, shard_counts = fast_references(ERF, FP32, x)
+    _, shard_counts = fast_references_of(function, FP32, x)
     fast_space_rate = len(x) / (time.perf_counter() - start)
-    print("reference throughput (erf, one process)")
+    print(f"reference throughput ({function}, one process)")
     print(f"  mpmath, fp32 stratified sample    {mpmath_rate:>14,.0f} points/s")
     print(f"  fast tier, same sample            {fast_sample_rate:>14,.0f} points/s   {counts.counts}")
     print(f"  fast tier, 1/256 of the fp32 space {fast_space_rate:>13,.0f} points/s   {shard_counts.counts}")
     print(f"  ratio fast/mpmath on the space    {fast_space_rate / mpmath_rate:>14,.0f}x")
 
-    names = tuple(args.impl.split(","))
+
+def audit(names: tuple[str, ...], pass_: Pass, fraction: int, jobs: int) -> dict[str, float]:
+    """One exhaustive stream of ``names`` in ``pass_``; prints it; CPU seconds per stage."""
     impls = registry()
-    formulas = tuple(sorted({ERF.name} | {impls[n].formula.name for n in names}))
-    space = PatternSpace(FP32, None, Shard(1, args.fraction) if args.fraction > 1 else None)
+    audited = [impls[n] if pass_ is Pass.FORWARD else backward_implementation(impls[n]) for n in names]
+    functions = {exact_function_for(i.formula).name for i in audited if i} | {
+        i.formula.name for i in audited if i
+    }
+    space = PatternSpace(FP32, None, Shard(1, fraction) if fraction > 1 else None)
     start = time.perf_counter()
-    outcome = stream(FP32, space, formulas, tuple((n, "cpu") for n in names), 2.0, 5, jobs=args.jobs)
-    wall = time.perf_counter() - start
-    scale = args.fraction
-    print(
-        f"\nexhaustive fp32, {len(outcome.inputs):,} points ({'all' if scale == 1 else f'1/{scale}'}), "
-        f"{args.jobs} jobs"
+    outcome = stream(
+        FP32,
+        space,
+        tuple(sorted(functions)),
+        tuple((n, "cpu") for n in names),
+        2.0,
+        5,
+        jobs=jobs,
+        pass_=pass_,
     )
+    wall = time.perf_counter() - start
+    scale = fraction
+    share = "all" if scale == 1 else f"1/{scale}"
+    print(f"\nexhaustive fp32 {pass_}, {len(outcome.inputs):,} points ({share}), {jobs} jobs")
     print(
         f"  wall time                  {wall:8.1f} s"
         + (f"   (x{scale}: {wall * scale:.0f} s)" if scale > 1 else "")
@@ -82,11 +90,11 @@ def main() -> None:
             f"  CPU {stage:<22} {seconds:8.1f} s"
             + (f"   (x{scale}: {seconds * scale:.0f} s)" if scale > 1 else "")
         )
-    for formula, tiers in outcome.tiers.items():
-        print(f"  regions {formula:<8} {tiers.counts}")
+    for function, tiers in outcome.tiers.items():
+        print(f"  regions {function:<8} {tiers.counts}")
     print(
         f"  peak RSS of the largest worker (VmHWM): {outcome.peak_rss_mib:.0f} MiB "
-        f"(this script's own process also held the 1/256 slice above)"
+        f"(this script's own process also held the 1/256 slices above)"
     )
     for (name, _device), case in outcome.accumulators.items():
         exact = case.exact
@@ -96,6 +104,31 @@ def main() -> None:
             f"{100 * stats.correctly_rounded:.4f}%, non-finite {exact.nonfinite_count:,}, "
             f"domain {stats.accurate_domain.lo!r}..{stats.accurate_domain.hi!r}"
         )
+    return {"wall": wall * scale, **{k: v * scale for k, v in outcome.seconds.items()}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("-i", "--impl", default="torch-gelu", help="comma-separated implementations")
+    parser.add_argument("--fraction", type=int, default=1, help="audit shard 1/N and extrapolate")
+    parser.add_argument("-j", "--jobs", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--pass", dest="passes", choices=("forward", "backward", "both"), default="forward")
+    args = parser.parse_args()
+    passes = tuple(Pass) if args.passes == "both" else (Pass(args.passes),)
+
+    tune_allocator()
+    for pass_ in passes:
+        reference_rates(ERF if pass_ is Pass.FORWARD else ERF.derivative)
+    names = tuple(args.impl.split(","))
+    seconds = {pass_: audit(names, pass_, args.fraction, args.jobs) for pass_ in passes}
+    if len(passes) == 2:
+        print("\nside by side (CPU seconds for all 2^32 inputs; wall for the whole stream)")
+        print(f"  {'stage':<24} {'forward':>10} {'backward':>10}")
+        for stage in dict.fromkeys([*seconds[Pass.FORWARD], *seconds[Pass.BACKWARD]]):
+            forward, backward = seconds[Pass.FORWARD].get(stage), seconds[Pass.BACKWARD].get(stage)
+            print(f"  {stage:<24} {forward or 0:10.1f} {backward or 0:10.1f}")
 
 
 if __name__ == "__main__":

@@ -44,9 +44,6 @@ from gelu_audit.implementations.runner import run_implementation
 from gelu_audit.numerics.exact_values import ReferenceValues
 from gelu_audit.numerics.formats import FORMATS, FloatFormat, values_to_patterns
 from gelu_audit.numerics.formulas import (
-    ERF,
-    Derivative,
-    Formula,
     Function,
     Pass,
     claimed_formula,
@@ -56,7 +53,7 @@ from gelu_audit.numerics.formulas import (
 from gelu_audit.numerics.inputs import InputSet, ValueRange, default_inputs, special_values
 from gelu_audit.progress import SILENT, ProgressSink
 from gelu_audit.references.cache import exhaustive_table
-from gelu_audit.references.fast_tier import fast_references
+from gelu_audit.references.fast_gradient import fast_references_of
 from gelu_audit.references.mpmath_ziv import compute_references, reference_point
 
 AuditedInputs = InputSet | StreamedInputs
@@ -139,7 +136,7 @@ def verdict(case: CaseResult, gate: Threshold | None, thresholds: tuple[Threshol
         return Verdict(False, (f"error: {case.error}",))
     reasons: list[str] = []
     for threshold in thresholds if gate is None else (gate, *thresholds):
-        if threshold.matches(case.implementation, case.dtype, case.device):
+        if threshold.matches(case.implementation, case.dtype, case.device, case.pass_.value):
             reasons.extend(threshold.failures(case))
     return Verdict(not reasons, tuple(reasons))
 
@@ -354,29 +351,15 @@ def references_for(
             )
             if source.rebuilt_reason:
                 progress.log(f"{label}: {source.rebuilt_reason}")
-        elif isinstance(formula, Derivative):  # no fast tier for derivatives yet: mpmath, in parallel
-            with progress.task(f"{label} (mpmath)", len(inputs)) as advance:
-                references[formula.name] = compute_references(
-                    formula, fmt, inputs.values, settings.jobs, advance, chunk_size=256
-                )
-            sources.append(
-                {
-                    "formula": formula.name,
-                    "engine": "mpmath",
-                    "cache": None,
-                    "from_cache": False,
-                    "note": None,
-                }
-            )
         else:
             with progress.task(label, len(inputs)) as advance:
 
                 def parallel_mpmath(
-                    formula: Formula, fmt: FloatFormat, values: np.ndarray
+                    formula: Function, fmt: FloatFormat, values: np.ndarray
                 ) -> ReferenceValues:
                     return compute_references(formula, fmt, values, settings.jobs, advance, chunk_size=256)
 
-                references[formula.name], counts = fast_references(
+                references[formula.name], counts = fast_references_of(
                     formula, fmt, inputs.values, parallel_mpmath
                 )
                 advance(len(inputs) - counts.counts["mpmath"])
@@ -481,10 +464,10 @@ def run_audit(settings: AuditSettings, progress: ProgressSink = SILENT) -> Audit
 
 
 def check_exhaustive_settings(settings: AuditSettings) -> None:
-    if settings.exhaustive and "fp32" in settings.dtypes and Pass.BACKWARD in settings.passes:
+    if settings.exhaustive and "fp32" in settings.dtypes and len(settings.passes) > 1:
         raise UsageError(
-            "--exhaustive fp32 audits the forward pass only for now: the gradient's float64 fast "
-            "tier is not built yet (fp16 and bf16 gradients are exhaustive; fp32's is sampled)"
+            "--exhaustive streams one pass of fp32 at a time: use --pass forward or --pass backward "
+            "(two runs, or two shard sets)"
         )
     if settings.exhaustive and "fp64" in settings.dtypes:
         raise UsageError(
@@ -499,7 +482,8 @@ def check_exhaustive_settings(settings: AuditSettings) -> None:
 def streamed_cases(
     fmt: FloatFormat, cases: list[tuple[Implementation, str]], settings: AuditSettings, progress: ProgressSink
 ) -> StreamOutcome:
-    formulas = tuple(sorted({ERF.name} | {impl.formula.name for impl, _ in cases}))
+    exact = {exact_function_for(impl.formula).name for impl, _ in cases}
+    formulas = tuple(sorted(exact | {impl.formula.name for impl, _ in cases}))
     space = PatternSpace(fmt, settings.value_range, settings.shard)
     return stream(
         fmt,
@@ -512,6 +496,7 @@ def streamed_cases(
         settings.chunk_size,
         progress,
         settings.plugin_options,
+        pass_of(cases[0][0].formula),
     )
 
 

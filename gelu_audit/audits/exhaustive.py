@@ -25,15 +25,17 @@ import numpy as np
 
 from gelu_audit.audits.stats import CaseAccumulators, case_accumulators, reference_blocks
 from gelu_audit.errors import EnvironmentUnavailableError, UsageError
+from gelu_audit.implementations.gradient import backward_implementation
 from gelu_audit.implementations.model import Implementation, ImplementationError
 from gelu_audit.implementations.plugins import PluginOptions
 from gelu_audit.implementations.registry import implementation_named
 from gelu_audit.implementations.runner import run_implementation
 from gelu_audit.numerics.formats import FORMATS, FloatFormat, patterns_to_values
-from gelu_audit.numerics.formulas import FORMULAS
+from gelu_audit.numerics.formulas import FUNCTIONS, Pass
 from gelu_audit.numerics.inputs import ValueRange
 from gelu_audit.progress import SILENT, ProgressSink
-from gelu_audit.references.fast_tier import BLOCK, TierCounts, fast_references
+from gelu_audit.references.fast_gradient import fast_references_of
+from gelu_audit.references.fast_tier import BLOCK, TierCounts
 
 STRIPE = 1 << 20
 """Bit patterns per shard stripe (4,096 stripes in fp32)."""
@@ -227,6 +229,8 @@ class ChunkTask:
     plugin_options: PluginOptions = PluginOptions()
     repeat: bool = False
     """Call each implementation twice on this chunk: different answers are its error."""
+    pass_: str = "forward"
+    """``backward``: the cases are the implementations' gradient kernels."""
 
 
 REPEAT_EVERY = 64
@@ -258,14 +262,21 @@ def peak_rss_mib() -> float | None:
     return None
 
 
-_IMPLEMENTATIONS: dict[tuple[str, PluginOptions], Implementation] = {}
+_IMPLEMENTATIONS: dict[tuple[str, PluginOptions, str], Implementation] = {}
 
 
-def _implementation(name: str, options: PluginOptions) -> Implementation:
-    """Looked up (or imported) once per worker process, not once per chunk."""
-    key = (name, options)
+def _implementation(name: str, options: PluginOptions, pass_: str) -> Implementation:
+    """Looked up (or imported) once per worker process, not once per chunk; for the backward
+    pass, its gradient kernel (the stream only carries differentiable ones)."""
+    key = (name, options, pass_)
     if key not in _IMPLEMENTATIONS:
-        _IMPLEMENTATIONS[key] = implementation_named(name, options)
+        impl = implementation_named(name, options)
+        if Pass(pass_) is Pass.BACKWARD:
+            gradient = backward_implementation(impl)
+            if gradient is None:
+                raise ValueError(f"{name} has no backward")  # never streamed: run_audit skips it
+            impl = gradient
+        _IMPLEMENTATIONS[key] = impl
     return _IMPLEMENTATIONS[key]
 
 
@@ -279,13 +290,13 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
     start = time.perf_counter()
     blocks, tiers = {}, {}
     for formula in task.formulas:
-        ref, tiers[formula] = fast_references(FORMULAS[formula], fmt, x)
+        ref, tiers[formula] = fast_references_of(FUNCTIONS[formula], fmt, x)
         blocks[formula] = reference_blocks(fmt, x, index, ref, task.top)
     seconds["reference"] = time.perf_counter() - start
     accumulators, errors = {}, {}
     for name, device in task.cases:
         start = time.perf_counter()
-        impl = _implementation(name, task.plugin_options)
+        impl = _implementation(name, task.plugin_options, task.pass_)
         try:
             got = run_implementation(impl, fmt, device, patterns, repeat=task.repeat)
         except ImplementationError as error:
@@ -382,6 +393,7 @@ def stream(
     chunk_size: int = DEFAULT_CHUNK,
     progress: ProgressSink = SILENT,
     plugin_options: PluginOptions = PluginOptions(),
+    pass_: Pass = Pass.FORWARD,
 ) -> StreamOutcome:
     """Audit every case over the whole space; ``jobs`` worker processes (1: in this process)."""
     if fmt.width != 32:
@@ -390,7 +402,18 @@ def stream(
     inputs = StreamedInputs(fmt, space, total, chunk_size)
     outcome = StreamOutcome(inputs, {}, {}, {}, {}, 0.0)
     tasks = (
-        ChunkTask(fmt.name, a, b, formulas, cases, tolerance, top, plugin_options, i % REPEAT_EVERY == 0)
+        ChunkTask(
+            fmt.name,
+            a,
+            b,
+            formulas,
+            cases,
+            tolerance,
+            top,
+            plugin_options,
+            i % REPEAT_EVERY == 0,
+            pass_.value,
+        )
         for i, (a, b) in enumerate(space.items(chunk_size))
     )
     started = time.perf_counter()

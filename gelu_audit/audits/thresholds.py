@@ -4,7 +4,8 @@ One type, one evaluation: ``--max-ulp N`` is the :meth:`Threshold.gate` on every
 non-finite mismatch allowed), and each configured table is a Threshold too.
 
 Each ``[[tool.gelu-audit.threshold]]`` table selects cases by implementation, dtype and
-device (shell-style patterns, ``*`` by default) and sets limits on them. Every matching table
+device (shell-style patterns, ``*`` by default) and pass (``forward``, ``backward``, or ``*``:
+both, by default) and sets limits on them. Every matching table
 applies, so a broad rule and a stricter one for a single kernel can live side by side::
 
     [[tool.gelu-audit.threshold]]
@@ -31,7 +32,18 @@ from gelu_audit.errors import UsageError
 if TYPE_CHECKING:  # pragma: no cover
     from gelu_audit.audits.accuracy import CaseResult
 
-_KEYS = {"implementation", "dtype", "device", "max-ulp", "max-abs", "against", "domain", "max-nonfinite"}
+_KEYS = {
+    "implementation",
+    "dtype",
+    "device",
+    "pass",
+    "max-ulp",
+    "max-abs",
+    "against",
+    "domain",
+    "max-nonfinite",
+}
+PASSES = ("forward", "backward", "*")
 
 
 @dataclass(frozen=True)
@@ -39,6 +51,8 @@ class Threshold:
     implementation: str = "*"
     dtype: str = "*"
     device: str = "*"
+    pass_: str = "*"
+    """``forward``, ``backward`` or ``*`` (both): the pass of the cases it selects."""
     max_ulp: float | None = None
     """Largest ULP error allowed (against ``against``)."""
     against: str = "exact"
@@ -58,11 +72,12 @@ class Threshold:
         """``--max-ulp N [--against formula]``: N ULP on every case, and no non-finite mismatch."""
         return Threshold(max_ulp=max_ulp, against=against, max_nonfinite=0, is_gate=True)
 
-    def matches(self, implementation: str, dtype: str, device: str) -> bool:
+    def matches(self, implementation: str, dtype: str, device: str, pass_: str = "forward") -> bool:
         return (
             fnmatch.fnmatchcase(implementation, self.implementation)
             and fnmatch.fnmatchcase(dtype, self.dtype)
             and fnmatch.fnmatchcase(device, self.device)
+            and self.pass_ in ("*", pass_)
         )
 
     def describe(self) -> str:
@@ -72,6 +87,7 @@ class Threshold:
                 ("implementation", self.implementation),
                 ("dtype", self.dtype),
                 ("device", self.device),
+                ("pass", self.pass_),
             )
             if v != "*"
         )
@@ -122,6 +138,10 @@ def _threshold(entry: dict[str, Any], where: str) -> Threshold:
             if not isinstance(entry[key], str) or not entry[key]:
                 raise UsageError(f"{where}: {key} must be a non-empty string (a name or a pattern)")
             values[key] = entry[key]
+    if "pass" in entry:
+        if entry["pass"] not in PASSES:
+            raise UsageError(f'{where}: pass must be "forward", "backward" or "*", not {entry["pass"]!r}')
+        values["pass_"] = entry["pass"]
     if "dtype" in values and not any(c in values["dtype"] for c in "*?["):
         from gelu_audit.numerics.formats import parse_format
 

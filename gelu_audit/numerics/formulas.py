@@ -46,6 +46,7 @@ ASYMPTOTIC_FROM = 30.0
 """From |x| = 30 on, erfc(|x|/√2) is summed from its asymptotic series with w² = x²/2 exact."""
 
 _SQRT1_2 = math.sqrt(0.5)
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 _LN2 = math.log(2.0)
 
 
@@ -124,6 +125,16 @@ class Derivative:
     """log2 of a bound on how much the terms amplify relative rounding errors at |x|."""
     flat_from: float
     """For x ≥ flat_from, RN(f′(x)) = 1 in every format; for x ≤ −flat_from, −0."""
+    float64_terms: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+    """The two terms in float64, each to a few ulps times ``amplification`` (the fast tier),
+    for inputs of at most 24 significant bits; exact where a term underflows is not promised:
+    the tier only trusts results whose terms are normal numbers."""
+    log2_magnitude: Callable[[np.ndarray], np.ndarray]
+    """log2|f′(x)| for x ≤ −2, without forming f′(x) (it may be far below float64's range)."""
+    excess: Callable[[np.ndarray], np.ndarray]
+    """f′(x) − 1 > 0 for x ≥ 2, without cancellation (f′ approaches 1 from above)."""
+    amplification_array: Callable[[np.ndarray], np.ndarray]
+    """``amplification`` for an array of |x| (the same expressions, vectorized)."""
 
     @property
     def name(self) -> str:
@@ -132,6 +143,13 @@ class Derivative:
 
     def amplification_bits(self, x: float) -> int:
         return max(0, math.ceil(self.amplification(abs(x))))
+
+    def amplification_bits_array(self, ax: np.ndarray) -> np.ndarray:
+        import numpy as np
+
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            bits = self.amplification_array(ax)
+        return np.maximum(0, np.ceil(bits)).astype(np.int64)
 
     def __str__(self) -> str:
         return f"{self.of.name}′"
@@ -384,6 +402,12 @@ def _erf_derivative_amplification(ax: float) -> float:
     return 1 + math.log2(2.0 + ax * ax)
 
 
+def _erf_derivative_amplification_array(ax: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    return 1 + np.log2(2.0 + ax * ax)
+
+
 def _tanh_derivative_terms(x: mpmath.mpf) -> tuple[mpmath.mpf, mpmath.mpf]:
     """d/dx x·σ(t) = σ(t) + x·σ(t)·(1 − σ(t))·t′, with t = 2√(2/π)(x + 0.044715x³) and
     t′ = 2√(2/π)(1 + 3·0.044715x²)."""
@@ -412,6 +436,94 @@ def _sigmoid_derivative_amplification(ax: float) -> float:
     return _sigmoid_amplification(ax) + 2
 
 
+def _erf_derivative_float64(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Φ(x) and x·φ(x). For x < 0, Φ = ½·erfcx(|x|/√2)·e^(−x²/2) (x² exact: no amplified
+    argument error in the exponential); for x ≥ 0, Φ = ½·(1 + erf(x/√2)), in [½, 1]."""
+    import numpy as np
+    from scipy import special
+
+    gauss = np.exp(-0.5 * (x * x))
+    cdf = np.where(
+        x < 0, 0.5 * special.erfcx(np.abs(x) * _SQRT1_2) * gauss, 0.5 * (1.0 + special.erf(x * _SQRT1_2))
+    )
+    return cdf, x * gauss * _INV_SQRT_2PI
+
+
+def _erf_derivative_log2(x: np.ndarray) -> np.ndarray:
+    """log2|e^(−x²/2)·(½·erfcx(|x|/√2) + x/√(2π))|: the bracket is negative and free of
+    cancellation for x ≤ −2."""
+    import numpy as np
+    from scipy import special
+
+    bracket = 0.5 * special.erfcx(np.abs(x) * _SQRT1_2) + x * _INV_SQRT_2PI
+    return np.log2(np.abs(bracket)) - 0.5 * (x * x) / _LN2
+
+
+def _erf_derivative_excess(x: np.ndarray) -> np.ndarray:
+    """x·φ(x) − (1 − Φ(x)) = e^(−x²/2)·(x/√(2π) − ½·erfcx(x/√2)): the second term is about
+    1/x² of the first for x ≥ 2, so no cancellation."""
+    import numpy as np
+    from scipy import special
+
+    with np.errstate(under="ignore"):
+        return np.exp(-0.5 * (x * x)) * (x * _INV_SQRT_2PI - 0.5 * special.erfcx(x * _SQRT1_2))
+
+
+def _logistic_float64(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """σ(t) and 1 − σ(t) in float64, each directly."""
+    import numpy as np
+
+    with np.errstate(over="ignore", under="ignore"):
+        return 1.0 / (1.0 + np.exp(-t)), 1.0 / (1.0 + np.exp(t))
+
+
+def _logistic_derivative_log2(x: np.ndarray, t: np.ndarray, slope: np.ndarray) -> np.ndarray:
+    """log2|σ(t)·(1 + x·(1 − σ(t))·t′)| for t ≪ 0 (``slope`` = t′), in log space."""
+    import numpy as np
+
+    _, sbar = _logistic_float64(t)
+    log_sigma = t - np.log1p(np.exp(t))
+    return log_sigma / _LN2 + np.log2(np.abs(1.0 + x * sbar * slope))
+
+
+def _tanh_slope(x: np.ndarray) -> np.ndarray:
+    return 2 * SQRT_2_OVER_PI_F64 * (1.0 + 3 * TANH_CUBIC_F64 * (x * x))
+
+
+def _tanh_derivative_float64(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    s, sbar = _logistic_float64(_tanh_argument(x))
+    return s, x * s * sbar * _tanh_slope(x)
+
+
+def _tanh_derivative_log2(x: np.ndarray) -> np.ndarray:
+    return _logistic_derivative_log2(x, _tanh_argument(x), _tanh_slope(x))
+
+
+def _tanh_derivative_excess(x: np.ndarray) -> np.ndarray:
+    """(1 − σ(t))·(x·σ(t)·t′ − 1), with x·σ·t′ ≥ 3 for x ≥ 2."""
+    s, sbar = _logistic_float64(_tanh_argument(x))
+    return sbar * (x * s * _tanh_slope(x) - 1.0)
+
+
+def _sigmoid_derivative_float64(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    t = SIGMOID_SLOPE_F64 * x
+    s, sbar = _logistic_float64(t)
+    return s, t * s * sbar
+
+
+def _sigmoid_derivative_log2(x: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    return _logistic_derivative_log2(x, SIGMOID_SLOPE_F64 * x, np.full_like(x, SIGMOID_SLOPE_F64))
+
+
+def _sigmoid_derivative_excess(x: np.ndarray) -> np.ndarray:
+    """(1 − σ(t))·(t·σ(t) − 1), t = 1.702x, with t·σ(t) ≥ 3 for x ≥ 2."""
+    t = SIGMOID_SLOPE_F64 * x
+    s, sbar = _logistic_float64(t)
+    return sbar * (t * s - 1.0)
+
+
 DERIVATIVES: dict[str, Derivative] = {
     d.of.name: d
     for d in (
@@ -421,6 +533,10 @@ DERIVATIVES: dict[str, Derivative] = {
             _erf_derivative_terms,
             _erf_derivative_amplification,
             flat_from=40.0,  # |x|·φ(x) < e^(−797) there
+            float64_terms=_erf_derivative_float64,
+            log2_magnitude=_erf_derivative_log2,
+            excess=_erf_derivative_excess,
+            amplification_array=_erf_derivative_amplification_array,
         ),
         Derivative(
             TANH,
@@ -428,6 +544,10 @@ DERIVATIVES: dict[str, Derivative] = {
             _tanh_derivative_terms,
             _tanh_derivative_amplification,
             flat_from=40.0,  # |t| > 4500 there
+            float64_terms=_tanh_derivative_float64,
+            log2_magnitude=_tanh_derivative_log2,
+            excess=_tanh_derivative_excess,
+            amplification_array=lambda ax: 2 + _tanh_amplification_array(ax),
         ),
         Derivative(
             SIGMOID,
@@ -435,6 +555,10 @@ DERIVATIVES: dict[str, Derivative] = {
             _sigmoid_derivative_terms,
             _sigmoid_derivative_amplification,
             flat_from=500.0,  # kx·e^(−kx) < e^(−844) there
+            float64_terms=_sigmoid_derivative_float64,
+            log2_magnitude=_sigmoid_derivative_log2,
+            excess=_sigmoid_derivative_excess,
+            amplification_array=lambda ax: 2 + _sigmoid_amplification_array(ax),
         ),
     )
 }

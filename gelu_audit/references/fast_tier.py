@@ -35,7 +35,7 @@ import scipy.special  # noqa: F401 - the formulas' float64 forms use it: loaded 
 
 from gelu_audit.numerics.exact_values import BINADE_FLOOR, ReferenceValues
 from gelu_audit.numerics.formats import FloatFormat
-from gelu_audit.numerics.formulas import Formula
+from gelu_audit.numerics.formulas import Formula, Function
 from gelu_audit.references.mpmath_ziv import compute_references
 
 FAST_ERROR_ULPS = 64.0
@@ -251,7 +251,7 @@ def _fill_block(formula: Formula, fmt: FloatFormat, x: np.ndarray, out: _Block) 
         out.assign(rest[done], "fast", *values)
 
 
-Fallback = Callable[[Formula, FloatFormat, np.ndarray], ReferenceValues]
+Fallback = Callable[[Function, FloatFormat, np.ndarray], ReferenceValues]
 """Computes mpmath references for the points the fast tier leaves undecided."""
 
 

@@ -53,6 +53,7 @@ def threshold_document(threshold: Threshold) -> dict[str, Any]:
         "implementation": threshold.implementation,
         "dtype": threshold.dtype,
         "device": threshold.device,
+        "pass": threshold.pass_,
         "against": threshold.against,
     }
     for key, value in (

@@ -71,9 +71,9 @@ def plot_groups(
     implementations: Sequence[str],
     devices: Sequence[str],
     against: str,
-) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """The report's cases to draw, one group (one picture) per dtype and device."""
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
+    """The report's cases to draw, one group (one picture) per dtype, device and pass."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     stats_key = "exact" if against == "exact" else "own_formula"
     for case in document.get("results", []):
         if case.get("status") != "ok" or not case.get(stats_key) or "profile" not in case[stats_key]:
@@ -85,7 +85,7 @@ def plot_groups(
         if devices and case["device"] not in devices:
             continue
         _check_profile(case[stats_key]["profile"])
-        groups.setdefault((case["dtype"], case["device"]), []).append(case)
+        groups.setdefault((case["dtype"], case["device"], case.get("pass", "forward")), []).append(case)
     if not groups:
         raise UsageError(
             "nothing to plot: the report has no finished case with an error profile"
@@ -94,17 +94,18 @@ def plot_groups(
     return groups
 
 
-def output_paths(target: Path, groups: list[tuple[str, str]]) -> list[Path]:
-    """One file per picture: ``target`` itself for one, ``name-<dtype>[-<device>].png`` for more."""
+def output_paths(target: Path, groups: list[tuple[str, str, str]]) -> list[Path]:
+    """One file per picture: ``target`` itself for one, ``name-<dtype>[-<device>][-backward].png``
+    for more."""
     if len(groups) == 1:
         return [target]
-    several_devices = len({device for _, device in groups}) > 1
-    return [
-        target.with_name(
-            f"{target.stem}-{dtype}{'-' + device.replace(':', '') if several_devices else ''}{target.suffix}"
-        )
-        for dtype, device in groups
-    ]
+    several_devices = len({device for _, device, _ in groups}) > 1
+    paths = []
+    for dtype, device, pass_ in groups:
+        where = "-" + device.replace(":", "") if several_devices else ""
+        backward = "-backward" if pass_ == "backward" else ""
+        paths.append(target.with_name(f"{target.stem}-{dtype}{where}{backward}{target.suffix}"))
+    return paths
 
 
 def write_plots(
@@ -119,8 +120,8 @@ def write_plots(
     plt = _pyplot()
     groups = plot_groups(document, list(dtypes), list(implementations), list(devices), against)
     paths = output_paths(target, list(groups))
-    for ((dtype, device), cases), path in zip(groups.items(), paths):
-        figure = draw(plt, document, dtype, device, cases, against)
+    for ((dtype, device, pass_), cases), path in zip(groups.items(), paths):
+        figure = draw(plt, document, dtype, device, cases, against, pass_ == "backward")
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.partial")
         figure.savefig(partial, format=path.suffix.lower().lstrip("."), dpi=100)
@@ -135,7 +136,7 @@ def literal(text: str) -> str:
     return text.replace("$", r"\$")
 
 
-def _title(document: dict[str, Any], dtype: str, device: str, against: str) -> str:
+def _title(document: dict[str, Any], dtype: str, device: str, against: str, backward: bool = False) -> str:
     env = document.get("environment", {})
     libraries = env.get("libraries", {})
     versions = ", ".join(
@@ -146,8 +147,10 @@ def _title(document: dict[str, Any], dtype: str, device: str, against: str) -> s
     inputs = document.get("inputs", {}).get(dtype, {})
     how = inputs.get("method", "")
     points = inputs.get("count") or inputs.get("points")
-    what = "the exact GELU" if against == "exact" else "each implementation's own formula"
-    first = f"GELU error in ULP against {what}: {dtype} on {device}"
+    function = "GELU′" if backward else "GELU"
+    what = f"the exact {function}" if against == "exact" else "each implementation's own formula"
+    gradient = " (the backward kernels, grad_output = 1)" if backward else ""
+    first = f"{function} error in ULP against {what}: {dtype} on {device}{gradient}"
     count = f", {points:,} inputs" if isinstance(points, int) else ""
     second = f"{how}{count}; gelu-audit {document.get('tool', {}).get('version', '?')}"
     third = f"{versions}; {env.get('cpu', '')}"
@@ -168,7 +171,13 @@ def _stairs_runs(profile: dict[str, Any]) -> list[tuple[list[float], list[float]
 
 
 def draw(
-    plt: Any, document: dict[str, Any], dtype: str, device: str, cases: list[dict[str, Any]], against: str
+    plt: Any,
+    document: dict[str, Any],
+    dtype: str,
+    device: str,
+    cases: list[dict[str, Any]],
+    against: str,
+    backward: bool = False,
 ) -> Any:
     """One figure: error against x (whole range and core close-up) and the histograms."""
     from matplotlib.transforms import blended_transform_factory
@@ -264,7 +273,7 @@ def draw(
         )
     _histograms(bars, cases, key, colors)
     bars.legend(fontsize=8, ncol=min(len(cases), 6), loc="upper center")
-    figure.suptitle(literal(_title(document, dtype, device, against)), fontsize=11)
+    figure.suptitle(literal(_title(document, dtype, device, against, backward)), fontsize=11)
     return figure
 
 

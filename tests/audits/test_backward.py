@@ -76,13 +76,92 @@ def test_an_isolated_plugin_backward_that_segfaults_is_its_case_error(sample_plu
     assert "killed by SIGSEGV" in _case(document, name, "fp16", "backward")["error"]
 
 
-def test_exhaustive_fp32_backward_is_refused_in_one_line() -> None:
-    result = run_cli("accuracy", "-d", "fp32", "--exhaustive", "--pass", "backward", "-i", "torch-gelu")
+def test_exhaustive_fp32_streams_one_pass_at_a_time() -> None:
+    result = run_cli("accuracy", "-d", "fp32", "--exhaustive", "--pass", "both", "-i", "torch-gelu")
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
-    assert "fast tier is not built yet" in result.stderr
+    assert "one pass of fp32 at a time" in result.stderr
 
 
 def test_text_report_names_the_backward_pass() -> None:
     result = run_cli("accuracy", "-d", "bf16", "--pass", "backward", "-i", "torch-gelu", "--no-progress")
     assert result.returncode == 0, result.stderr
     assert "backward: GELU′(x)" in result.stdout and "GELU′(+inf)" in result.stdout
+
+
+@pytest.mark.slow
+def test_exhaustive_fp32_backward_streams_shards_and_merges(sample_plugin: Path, tmp_path: Path) -> None:
+    """The gradient through the same stream as the forward: the float64 kernel is correctly
+    rounded on [−4, −2] (away from the zero of GELU′, where float64 itself cancels), and two
+    shards merged equal one run, chunked and parallelised differently."""
+    name = f"{PLUGIN}:gelu_with_float64_backward"
+    common = [
+        "-d",
+        "fp32",
+        "--exhaustive",
+        "--pass",
+        "backward",
+        "--range=-4:-2",
+        "-i",
+        name,
+        "-i",
+        "torch-gelu-tanh",
+    ]
+    whole = _audit(*common, "-j", "2")
+    case = _case(whole, name, "fp32", "backward")
+    assert case["points"] == (1 << 23) + 1 and case["exact"]["max_ulp"] <= 0.5 + 1e-6
+    assert _case(whole, "torch-gelu-tanh", "fp32", "backward")["own_formula"]["against"] == "tanh"
+    for k in (1, 2):
+        shard = run_cli("accuracy", "--no-progress", "-f", "json", *common, "-j", "1", "--chunk-size", "64K",
+                        "--shard", f"{k}/2", "-o", str(tmp_path / f"s{k}.json"))  # fmt: skip
+        assert shard.returncode == 0, shard.stderr
+    merged = run_cli("merge", str(tmp_path / "s1.json"), str(tmp_path / "s2.json"), "-f", "json")
+    assert merged.returncode == 0, merged.stderr
+    combined = json.loads(merged.stdout)
+    for a, b in zip(whole["results"], combined["results"], strict=True):
+        a.pop("seconds"), b.pop("seconds")
+        assert a == b and a["pass"] == "backward"
+
+
+def test_a_threshold_selects_the_pass(tmp_path: Path) -> None:
+    """`pass = "backward"` limits gradient cases only; a bad value is one line, exit 2."""
+    config = tmp_path / "gelu.toml"
+    config.write_text(
+        'dtype = ["bf16"]\nimpl = ["torch-gelu-aten"]\npass = "both"\n'
+        '[[threshold]]\npass = "backward"\nmax-ulp = 0.25\n'
+    )
+    document = _audit("--config", str(config), expect=1)
+    forward, backward = (_case(document, "torch-gelu-aten", "bf16", p) for p in ("forward", "backward"))
+    assert forward["verdict"]["passed"] and not backward["verdict"]["passed"]
+    assert backward["verdict"]["reasons"][0].startswith("threshold [pass=backward]: max ")
+    assert document["settings"]["thresholds"][0]["pass"] == "backward"
+    config.write_text('[[threshold]]\npass = "sideways"\nmax-ulp = 1\n')
+    result = run_cli("accuracy", "--config", str(config))
+    assert result.returncode == 2 and 'pass must be "forward", "backward" or "*"' in result.stderr
+
+
+def test_broken_backwards_are_their_cases_errors(sample_plugin: Path) -> None:
+    """Declared or through autograd, a gradient that raises, has the wrong dtype or does not
+    exist is the backward case's error; the forward cases stand."""
+    broken = {
+        "gelu_whose_backward_raises": "raised ValueError: this backward is broken on purpose",
+        "gelu_whose_backward_has_the_wrong_dtype": "returned dtype torch.float64, expected torch.bfloat16",
+        "detached_gelu": "raised RuntimeError: element 0 of tensors does not require grad",
+    }
+    names = [f"{PLUGIN}:{name}" for name in broken]
+    document = _audit("-d", "bf16", "--pass", "both", *(a for n in names for a in ("-i", n)), expect=1)
+    for name, message in zip(names, broken.values()):
+        assert _case(document, name, "bf16", "forward")["status"] == "ok"
+        backward = _case(document, name, "bf16", "backward")
+        assert backward["status"] == "error" and backward["error"].startswith(message), backward["error"]
+
+
+def test_plots_draw_each_pass_apart(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    report = tmp_path / "both.json"
+    result = run_cli(
+        "accuracy", "-d", "bf16", "--pass", "both", "-i", "torch-gelu", "-f", "json", "-o", str(report)
+    )
+    assert result.returncode == 0, result.stderr
+    drawn = run_cli("plot", str(report), "-o", str(tmp_path / "p.png"))
+    assert drawn.returncode == 0, drawn.stderr
+    assert sorted(p.name for p in tmp_path.glob("p*.png")) == ["p-bf16-backward.png", "p-bf16.png"]

@@ -125,3 +125,28 @@ def backward_segfaults(grad_output, x):
 @gelu_kernel(backward=backward_segfaults)
 def gelu_whose_backward_segfaults(x):
     return good_gelu(x)
+
+
+def backward_raises(grad_output, x):
+    raise ValueError("this backward is broken on purpose")
+
+
+@gelu_kernel(backward=backward_raises)
+def gelu_whose_backward_raises(x):
+    return good_gelu(x)
+
+
+def backward_in_float64(grad_output, x):
+    import torch
+
+    return float64_backward(grad_output, x).to(torch.float64)
+
+
+@gelu_kernel(backward=backward_in_float64)
+def gelu_whose_backward_has_the_wrong_dtype(x):
+    return good_gelu(x)
+
+
+def detached_gelu(x):
+    """Right values, but computed off the autograd graph: it has no gradient."""
+    return good_gelu(x.detach())

@@ -1,0 +1,177 @@
+"""The fast reference tier for GELU′: the gradient's references at nanoseconds a point.
+
+The same strategy as :mod:`~gelu_audit.references.fast_tier` (regions decided in vectorized
+float64, mpmath only where undecided), with the derivative's own facts
+(:class:`~gelu_audit.numerics.formulas.Derivative`):
+
+* ``trivial``: NaN; ±0 (f′ = ½ exactly); ±inf (1 and −0, the limits).
+* ``tiny``: 0 < |x| < 2^(−p−3): f′(x) = ½ + 2c·x + O(x³), within a quarter of T's spacing of ½,
+  so it rounds to ½; the value is just above ½ for x > 0, and just below it (one binade lower)
+  for x < 0.
+* ``saturated``: x ≥ 2, where f′(x) = 1 + δ with 0 < δ, computed without cancellation; when δ is
+  below half the spacing above 1, RN_T = 1. From ``flat_from`` on, δ < 2^−1100.
+* ``underflow``: x ≤ −2, where f′ < 0; when log2|f′| (in log space) is below half T's smallest
+  subnormal, RN_T = −0. From −``flat_from`` down, |f′| < 2^−1100.
+* ``fast``: f′ = a + b from its two terms in float64, with the error bounded by
+  FAST_ERROR_ULPS · 2^−53 · amplification(x) · (|a| + |b|): the sum of the terms' magnitudes,
+  not |f′|, because they cancel near the zero of GELU′ (x ≈ −0.75); where that bound is not
+  within 2^−32 of |f′| the point goes to mpmath. Only terms that are normal float64 numbers
+  are trusted.
+* ``mpmath``: the rest, and every ``fast`` point of fp64 (float64 cannot decide roundings to
+  float64).
+
+``tests/references/test_fast_gradient.py`` measures the float64 terms against mpmath and checks
+that this tier and mpmath give identical references on every region.
+May import: numerics, references.mpmath_ziv, references.fast_tier.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from gelu_audit.numerics.exact_values import BINADE_FLOOR, ReferenceValues
+from gelu_audit.numerics.formats import FloatFormat
+from gelu_audit.numerics.formulas import Derivative, Function
+from gelu_audit.references.fast_tier import (
+    BLOCK,
+    FAST_ERROR_ULPS,
+    REGIONS,
+    SATURATION_MARGIN,
+    Fallback,
+    TierCounts,
+    _Block,
+    binades,
+    fast_references,
+    round_to_format,
+)
+from gelu_audit.references.mpmath_ziv import compute_references
+
+SMALLEST_TRUSTED_TERM = 2.0**-1000
+"""Terms below this may be float64 subnormals, whose relative error is unbounded: not trusted."""
+
+
+MANTISSA_ACCURACY = 2.0**-32
+"""The fast region keeps a point only when its error bound is this small relative to f′: near
+the zero of GELU′ the terms cancel, and those points go to mpmath rather than carry a mantissa
+good to the terms' size only. The bound is conservative (the measured error is 30x smaller),
+so a kept mantissa is good to about 2^−37: 2^−13 of an fp32 ULP."""
+
+
+def fast_terms(derivative: Derivative, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """f′(x) = a + b in float64, and the bound on its absolute error."""
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        a, b = derivative.float64_terms(x)
+        amp = derivative.amplification_bits_array(np.abs(x))
+        radius = (np.abs(a) + np.abs(b)) * (FAST_ERROR_ULPS * np.ldexp(1.0, (amp - 53).astype(np.int32)))
+    return a, b, radius
+
+
+def _tiny(derivative: Derivative, x: np.ndarray) -> tuple:
+    c2 = 2 * derivative.of.series_coefficient
+    below = x < 0  # ½ − 2c|x|: the binade under ½
+    return (
+        np.where(below, -2, -1),
+        np.where(below, 2.0, 1.0),
+        np.where(below, 4 * c2 * x, 2 * c2 * x),
+        0.5,
+    )
+
+
+def _saturated(derivative: Derivative, fmt: FloatFormat, x: np.ndarray) -> tuple:
+    """1 + δ rounds to 1 when δ < 2^−p (half the spacing above 1, exactly: no tie is possible)."""
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        delta = derivative.excess(x)
+    done = (delta >= 0) & (delta * (1 + SATURATION_MARGIN) < math.ldexp(1.0, -fmt.precision))
+    return done, 0, 1.0, delta[done], 1.0
+
+
+def _underflow(derivative: Derivative, fmt: FloatFormat, x: np.ndarray) -> tuple:
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        log2y = derivative.log2_magnitude(x)
+    limit = fmt.emin - fmt.precision  # log2 of half the smallest subnormal
+    done = np.isfinite(log2y) & (log2y + 1e-6 + np.abs(log2y) * SATURATION_MARGIN < limit)
+    ly = log2y[done]
+    b = np.floor(ly).astype(np.int64)
+    return done, b, -np.exp2(ly - b), 0.0, -0.0
+
+
+def _fast(derivative: Derivative, fmt: FloatFormat, x: np.ndarray) -> tuple:
+    a, b, radius = fast_terms(derivative, x)
+    y = a + b
+    radius = radius + np.abs(y) * 2.0**-52
+    low, high = y - radius, y + radius
+    r_low, r_high = round_to_format(fmt, low), round_to_format(fmt, high)
+    with np.errstate(invalid="ignore"):
+        done = (
+            np.isfinite(y)
+            & (low * high > 0)
+            & (np.abs(a) + np.abs(b) >= SMALLEST_TRUSTED_TERM)
+            & (np.isfinite(a) & np.isfinite(b))
+            & (r_low == r_high)
+            & (np.signbit(r_low) == np.signbit(r_high))
+            & (binades(low) == binades(high))
+            & (radius <= np.abs(y) * MANTISSA_ACCURACY)
+        )
+    mantissa, exponent = np.frexp(y[done])
+    return done, exponent - 1, 2 * mantissa, 0.0, r_low[done]
+
+
+def _fill_block(derivative: Derivative, fmt: FloatFormat, x: np.ndarray, out: _Block) -> None:
+    flat = derivative.flat_from
+    nan = np.flatnonzero(np.isnan(x))
+    out.assign(nan, "trivial", 0, np.nan, 0.0, np.nan)
+    zero = np.flatnonzero(x == 0)
+    out.assign(zero, "trivial", -1, 1.0, 0.0, 0.5)
+    out.assign(np.flatnonzero(x == np.inf), "trivial", 0, 1.0, 0.0, 1.0)
+    out.assign(np.flatnonzero(x == -np.inf), "trivial", BINADE_FLOOR, -1.0, 0.0, -0.0)
+    out.assign(np.flatnonzero((x >= flat) & (x < np.inf)), "saturated", 0, 1.0, 0.0, 1.0)
+    out.assign(np.flatnonzero((x <= -flat) & (x > -np.inf)), "underflow", BINADE_FLOOR, -1.0, 0.0, -0.0)
+
+    ax = np.abs(x)
+    tiny = np.flatnonzero((ax > 0) & (ax < math.ldexp(1.0, -fmt.precision - 3)))
+    out.assign(tiny, "tiny", *_tiny(derivative, x[tiny]))
+    for name, index, region in (
+        ("saturated", np.flatnonzero((x >= 2.0) & (x < flat)), _saturated),
+        ("underflow", np.flatnonzero((x <= -2.0) & (x > -flat)), _underflow),
+    ):
+        if index.size:
+            done, *values = region(derivative, fmt, x[index])
+            out.assign(index[done], name, *values)
+    rest = np.flatnonzero(out.region < 0)
+    if fmt.precision < 53 and rest.size:
+        done, *values = _fast(derivative, fmt, x[rest])
+        out.assign(rest[done], "fast", *values)
+
+
+def fast_gradient_references(
+    derivative: Derivative, fmt: FloatFormat, values: np.ndarray, fallback: Fallback | None = None
+) -> tuple[ReferenceValues, TierCounts]:
+    """References of f′ for float64 inputs of ``fmt`` by region, mpmath only where undecided
+    (the same contract as :func:`~gelu_audit.references.fast_tier.fast_references`)."""
+    x = np.asarray(values, dtype=np.float64)
+    n = len(x)
+    out = _Block(np.zeros(n, np.int64), np.zeros(n), np.zeros(n), np.zeros(n), np.full(n, -1, np.int8))
+    for start in range(0, n, BLOCK):
+        part = slice(start, start + BLOCK)
+        block = _Block(out.binade[part], out.hi[part], out.lo[part], out.rounded[part], out.region[part])
+        _fill_block(derivative, fmt, x[part], block)
+    undecided = np.flatnonzero(out.region < 0)
+    if undecided.size:
+        slow = (fallback or compute_references)(derivative, fmt, x[undecided])
+        out.assign(undecided, "mpmath", slow.binade, slow.mant_hi, slow.mant_lo, slow.rounded)
+    counts = np.bincount(out.region.astype(np.int64), minlength=len(REGIONS))
+    return ReferenceValues(out.binade, out.hi, out.lo, out.rounded), TierCounts(
+        {name: int(counts[i]) for i, name in enumerate(REGIONS)}
+    )
+
+
+def fast_references_of(
+    function: Function, fmt: FloatFormat, values: np.ndarray, fallback: Fallback | None = None
+) -> tuple[ReferenceValues, TierCounts]:
+    """The fast tier of a formula (forward) or of its derivative (backward)."""
+    if isinstance(function, Derivative):
+        return fast_gradient_references(function, fmt, values, fallback)
+    return fast_references(function, fmt, values, fallback)
