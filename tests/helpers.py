@@ -53,7 +53,8 @@ def run_cli(
     """Run `python -m gelu_audit ARGS` as a user would; returns the finished process.
 
     Every JSON document it prints or writes with -o is validated against docs' schema."""
-    full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
+    # A known width: under pytest, children inherit COLUMNS=80 from the environment of the run.
+    full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "160", **(env or {})}
     result = subprocess.run(
         [sys.executable, "-m", "gelu_audit", *args],
         capture_output=True,

@@ -3,6 +3,7 @@ per dtype and device (paths); notes in plain lines under them."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from rich.console import JustifyMethod
@@ -25,6 +26,7 @@ from gelu_audit.report.text import (
     format_ulp,
     format_x,
     render_to_string,
+    report_width,
     sorted_changes,
     sparkline,
 )
@@ -51,7 +53,7 @@ def _stats_cells(stats: ErrorStats) -> list[Text | str]:
 def case_row(case: CaseResult, verdict: Verdict, gated: bool) -> list[Text | str]:
     name = case.implementation + ("" if case.device == "cpu" else f" [{case.device}]")
     if case.status != "ok" or case.exact is None or case.own_formula is None:
-        row: list[Text | str] = [name, case.formula, Text(f"error: {case.error}", style="red")]
+        row: list[Text | str] = [name, case.formula, Text("error", style="red")]  # the why: a note
         return row + [""] * 8 + ([Text("FAIL", style="bold red")] if gated else [])
     exact, own = case.exact, case.own_formula
     specials_ok = sum(check.ok for check in case.specials)
@@ -76,6 +78,22 @@ def case_row(case: CaseResult, verdict: Verdict, gated: bool) -> list[Text | str
 
 BACKWARD_TITLE = " — backward: GELU′(x), the gradient with grad_output = 1"
 
+# Accuracy columns: header, justification, and how readily it is left out when the terminal is
+# too narrow (0: never; the highest number goes first).
+ACCURACY_COLUMNS: tuple[tuple[str, JustifyMethod, int], ...] = (
+    ("implementation", "left", 0),
+    ("formula", "left", 3),
+    ("max ULP", "right", 0),
+    ("at x", "right", 1),
+    ("vs own formula", "right", 2),
+    ("p99", "right", 4),
+    ("CR", "right", 1),
+    ("domain", "left", 2),
+    ("non-finite", "right", 3),
+    ("±0 sign", "right", 5),
+    ("specials", "right", 5),
+)
+
 
 def case_label(case: CaseResult) -> str:
     """How notes name a case: implementation, device, dtype, and the pass when backward."""
@@ -83,54 +101,164 @@ def case_label(case: CaseResult) -> str:
     return f"{case.implementation} {case.device} {case.dtype}{backward}"
 
 
-def accuracy_tables(report: AuditReport) -> list[object]:
-    gated = report.settings.gate is not None
+def left_out_line(width: int, dropped: list[str]) -> str:
+    """The line that says which columns a narrow terminal left out."""
+    return f"left out at {width} columns: {', '.join(dropped)} (COLUMNS=160 or -f json shows them)"
+
+
+def fitted_table(
+    title: str,
+    columns: list[tuple[str, JustifyMethod, int]],
+    rows: list[list[Text | str]],
+    width: int,
+    leave_out: tuple[str, ...] = (),
+) -> tuple[Table, list[str]]:
+    """A table that fits ``width`` without cutting a number or a word: columns are left out,
+    lowest priority first, until it fits; returns it and the headers left out."""
+
+    def cell_width(cell: Text | str) -> int:
+        return cell.cell_len if isinstance(cell, Text) else Text(cell).cell_len
+
+    needed = [
+        max([cell_width(header), *(cell_width(row[i]) for row in rows)]) + 3
+        for i, (header, _, _) in enumerate(columns)
+    ]
+    kept = [i for i, column in enumerate(columns) if column[0] not in leave_out]
+    dropped: list[str] = [column[0] for column in columns if column[0] in leave_out]
+    while sum(needed[i] for i in kept) + 1 > width:
+        droppable = [i for i in kept if columns[i][2] > 0]
+        if not droppable:
+            break  # nothing left to drop: rich wraps the title, the cells stay whole
+        victim = max(droppable, key=lambda i: (columns[i][2], i))
+        kept.remove(victim)
+        dropped.append(columns[victim][0])
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for i in kept:
+        table.add_column(columns[i][0], justify=columns[i][1], no_wrap=True)
+    for row in rows:
+        table.add_row(*(row[i] for i in kept))
+    return table, dropped
+
+
+def accuracy_tables(report: AuditReport, width: int = 160) -> list[object]:
+    """One table per dtype (and pass), each followed by its verdict line; columns that do not
+    fit ``width`` are left out of every table alike, and a line says which."""
+    gated = report.settings.gate is not None or bool(report.settings.thresholds)
     tolerance = report.settings.effective_domain_tolerance
-    items: list[object] = []
     groups = dict.fromkeys((case.dtype, case.pass_) for case in report.results)
+    planned = []
     for dtype, inputs in report.inputs.items():
         for pass_ in (p for d, p in groups if d == dtype):
             title = inputs.describe() + (BACKWARD_TITLE if pass_ is Pass.BACKWARD else "")
-            table = Table(title=title, title_justify="left", header_style="bold")
-            columns: list[tuple[str, JustifyMethod]] = [
-                ("implementation", "left"),
-                ("formula", "left"),
-                ("max ULP", "right"),
-                ("at x", "right"),
-                ("vs own formula", "right"),
-                ("p99", "right"),
-                ("CR", "right"),
-                (f"domain ≤{tolerance:g} ULP", "left"),
-                ("non-finite", "right"),
-                ("±0 sign", "right"),
-                ("specials", "right"),
+            columns = [
+                (f"domain ≤{tolerance:g} ULP" if header == "domain" else header, justify, priority)
+                for header, justify, priority in ACCURACY_COLUMNS
             ]
             if gated:
-                columns.append(("gate", "left"))
-            for header, justify in columns:
-                table.add_column(header, justify=justify, no_wrap=True)
-            for case, verdict in zip(report.results, report.verdicts):
-                if case.dtype == dtype and case.pass_ is pass_:
-                    table.add_row(*case_row(case, verdict, gated))
-            items.append(table)
+                columns.append(("verdict", "left", 0))
+            pairs = [
+                (case, verdict)
+                for case, verdict in zip(report.results, report.verdicts)
+                if case.dtype == dtype and case.pass_ is pass_
+            ]
+            rows = [case_row(case, verdict, gated) for case, verdict in pairs]
+            planned.append((title, columns, rows, verdict_line(dtype, pass_, pairs, gated)))
+    left_out: dict[str, None] = {}  # what any one table had to leave out
+    for title, columns, rows, _ in planned:
+        left_out.update(dict.fromkeys(fitted_table(title, columns, rows, width)[1]))
+    items: list[object] = []
+    for title, columns, rows, verdict in planned:
+        items += [fitted_table(title, columns, rows, width, tuple(left_out))[0], verdict]
+    if left_out:
+        items.append(left_out_line(width, list(left_out)))
     return items
 
 
+def verdict_line(dtype: str, pass_: Pass, pairs: list[tuple[CaseResult, Verdict]], gated: bool) -> str:
+    """One line per table: the most accurate implementation, and which ones fail or broke."""
+    name = f"{dtype}{' backward' if pass_ is Pass.BACKWARD else ''}"
+    finished = [(case, case.exact) for case, _ in pairs if case.exact is not None]
+    parts = []
+    if finished:
+        best, stats = min(finished, key=lambda c: (c[1].max_ulp, -c[1].correctly_rounded, c[1].mean_ulp))
+        parts.append(
+            f"most accurate: {best.implementation} ({format_ulp(stats.max_ulp)} ULP, "
+            f"{100 * stats.correctly_rounded:.1f}% correctly rounded)"
+        )
+    errors = [case.implementation for case, _ in pairs if case.status != "ok"]
+    if errors:
+        parts.append(f"error: {', '.join(errors)}")
+    if gated:
+        failed = [
+            case.implementation for case, verdict in pairs if not verdict.passed and case.status == "ok"
+        ]
+        parts.append(f"fail: {', '.join(failed)}" if failed else "every case passes")
+    return f"→ {name}: " + "; ".join(parts)
+
+
+def _who(cases: list[CaseResult], population: list[CaseResult]) -> str:
+    """The cases a note concerns: "all N", "all N but …" when that is shorter, or the
+    implementations with their dtypes."""
+
+    def listed(group: list[CaseResult]) -> str:
+        by_name: dict[str, list[str]] = {}
+        for case in group:
+            where = case.dtype + ("" if case.device == "cpu" else f" {case.device}")
+            by_name.setdefault(case.implementation, []).append(where)
+        return ", ".join(f"{name} ({', '.join(wheres)})" for name, wheres in by_name.items())
+
+    if len(cases) == len(population) and len(cases) > 1:
+        return f"all {len(population)}"
+    if len(cases) > len(population) // 2 > 0:
+        concerned = {id(case) for case in cases}
+        return f"all {len(population)} but {listed([c for c in population if id(c) not in concerned])}"
+    return listed(cases)
+
+
+def _outcome(value: float) -> str:
+    """A special value's answer as people say it: NaN, ±∞, ±0, or the number."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+∞" if value > 0 else "−∞"
+    if value == 0:
+        return "−0" if math.copysign(1.0, value) < 0 else "+0"
+    return repr(value)
+
+
+def _expected(value: float) -> str:
+    """What was expected, said so that dtypes share it: NaN, ±∞, ±0, or RN of the value."""
+    return _outcome(value) if value == 0 or not math.isfinite(value) else "its correctly rounded value"
+
+
 def notes(report: AuditReport, details: bool) -> list[str]:
-    """Plain lines under the tables: failures explained, special values, skipped cases."""
+    """Plain lines under the tables: failures explained, then special values and skips, each
+    said once with the cases it concerns (``details``: once per case)."""
     lines: list[str] = []
     for case, verdict in zip(report.results, report.verdicts):
-        label = case_label(case)
         if not verdict.passed:
-            lines.append(f"FAIL {label}: " + "; ".join(verdict.reasons))
-        bad = [c for c in case.specials if not c.ok]
-        if bad:
-            function = "GELU′" if case.pass_ is Pass.BACKWARD else "GELU"
-            lines.append(
-                f"specials {label}: "
-                + ", ".join(f"{function}({c.name}) = {c.got!r}, expected {c.expected!r}" for c in bad)
-            )
-        if details and case.exact is not None:
+            lines.append(f"FAIL {case_label(case)}: " + "; ".join(verdict.reasons))
+    specials: dict[tuple[Pass, str, str, str], list[CaseResult]] = {}
+    for case in report.results:
+        function = "GELU′" if case.pass_ is Pass.BACKWARD else "GELU"
+        for check in case.specials:
+            if not check.ok and details:
+                lines.append(
+                    f"specials {case_label(case)}: {function}({check.name}) = {check.got!r}, "
+                    f"expected {check.expected!r}"
+                )
+            elif not check.ok:
+                key = (case.pass_, check.name, _outcome(check.got), _expected(check.expected))
+                specials.setdefault(key, []).append(case)
+    for (pass_, name, got, expected), cases in specials.items():
+        function = "GELU′" if pass_ is Pass.BACKWARD else "GELU"
+        population = [c for c in report.results if c.pass_ is pass_ and c.status == "ok"]
+        lines.append(f"{function}({name}) = {got} instead of {expected}: {_who(cases, population)}")
+    if details:
+        for case in report.results:
+            if case.exact is None:
+                continue
+            label = case_label(case)
             for point in case.exact.worst:
                 lines.append(
                     f"  worst {label}: x={point.x!r} ({point.x_hex}) got {point.got!r} "
@@ -139,9 +267,21 @@ def notes(report: AuditReport, details: bool) -> list[str]:
             lines.append(
                 f"  histogram {label}: " + " ".join(f"{k}:{v}" for k, v in case.exact.histogram if v)
             )
+    skips: dict[str, list[str]] = {}
     for skip in report.skipped:
         backward = " backward" if skip.pass_ is Pass.BACKWARD else ""
-        lines.append(f"skipped {skip.implementation} {skip.device} {skip.dtype}{backward}: {skip.reason}")
+        where = f"{skip.implementation} {skip.device} {skip.dtype}{backward}"
+        if details:
+            lines.append(f"skipped {where}: {skip.reason}")
+        else:
+            skips.setdefault(skip.reason, []).append(where)
+    for reason, wheres in skips.items():
+        names = list(dict.fromkeys(w.split()[0] for w in wheres))
+        devices = list(dict.fromkeys(w.split()[1] for w in wheres))
+        shown = (
+            ", ".join(names) if len(names) <= 3 else f"{len(names)} implementations on {', '.join(devices)}"
+        )
+        lines.append(f"skipped {len(wheres)} case(s) ({shown}): {reason}")
     gate = report.settings.gate
     summary = f"{len(report.results)} case(s) in {report.seconds:.1f} s"
     if gate:
@@ -150,9 +290,8 @@ def notes(report: AuditReport, details: bool) -> list[str]:
         summary += "all pass" if failed == 0 else f"{failed} FAIL"
     lines.append(summary)
     lines.append(
-        "max ULP: |ŷ − y| / ulp(y) against the exact GELU; 'vs own formula': against the formula "
-        "it claims; CR: share correctly rounded; domain: widest interval around 0 within the "
-        "tolerance ('all': no tested input fails); ±0 sign: zeros of the wrong sign."
+        "ULP: |ŷ − y| / ulp(y) vs the exact GELU; own formula: the one it claims; CR: correctly "
+        "rounded; domain: within tolerance around 0"
     )
     return lines
 
@@ -160,10 +299,12 @@ def notes(report: AuditReport, details: bool) -> list[str]:
 def render_accuracy_table(
     report: AuditReport, color: bool, details: bool = False, width: int | None = None, profile: bool = False
 ) -> str:
-    """The tables, the error profiles (with ``profile`` or ``details``), then the notes."""
+    """The tables with their verdict lines, the error profiles (with ``profile`` or
+    ``details``), then the notes."""
+    width = report_width(width)
     profiles = profile_tables(report) if profile or details else []
     return render_to_string(
-        [*accuracy_tables(report), *profiles, "\n".join(notes(report, details))], color, width
+        [*accuracy_tables(report, width), *profiles, "\n".join(notes(report, details))], color, width
     )
 
 
@@ -207,45 +348,50 @@ def profile_tables(report: AuditReport) -> list[object]:
 # --- speed ------------------------------------------------------------------------------------
 
 
+SPEED_COLUMNS: dict[str, int] = {
+    "implementation": 0,
+    "device": 2,
+    "dtype": 0,
+    "size": 0,
+    "median": 1,
+    "noise": 1,
+    "Gelem/s": 3,
+    "GB/s": 2,
+    "copy GB/s": 3,
+    "ratio to copy": 0,
+}
+"""The speed table's columns and how readily each is left out when the terminal is narrow
+(0: never; the highest number goes first); ratio to peak is 2, vs baseline never."""
+
+
 def render_speed_table(
     report: SpeedReport, comparisons: list[BaselineChange] | None, max_slowdown: float | None, color: bool
 ) -> str:
     compared = {(c.implementation, c.device, c.dtype, c.size): c for c in comparisons or []}
-    table = Table(
-        header_style="bold",
-        title="time per call (median of interleaved samples) "
-        "and bandwidth against a plain copy of the same size",
-        title_justify="left",
+    title = (
+        "time per call (median of interleaved samples) and bandwidth against a plain copy of the same size"
     )
-    headers = [
-        "implementation",
-        "device",
-        "dtype",
-        "size",
-        "median",
-        "noise",
-        "Gelem/s",
-        "GB/s",
-        "copy GB/s",
-        "ratio to copy",
-    ]
+    headers = list(SPEED_COLUMNS)
     if any(c.ratio_to_peak for c in report.cases):
         headers.append("ratio to peak")
     if comparisons is not None:
         headers.append("vs baseline")
-    for header in headers:
-        table.add_column(
-            header,
-            justify="left" if header in ("implementation", "device", "dtype") else "right",
-            no_wrap=True,
+    columns: list[tuple[str, JustifyMethod, int]] = [
+        (
+            h,
+            "left" if h in ("implementation", "device", "dtype") else "right",
+            SPEED_COLUMNS.get(h, 2 if h == "ratio to peak" else 0),
         )
+        for h in headers
+    ]
+    rows: list[list[Text | str]] = []
     for case in report.cases:
         row: list[Text | str] = [case.implementation, case.device, case.dtype, format_size(case.size)]
         if case.status != "ok" or case.timing is None or case.elements_per_s is None:
             row.append(
-                Text(f"{case.status}: {case.reason}", style="yellow" if case.status == "skipped" else "red")
-            )
-            table.add_row(*row, *[""] * (len(headers) - len(row)))
+                Text(case.status, style="yellow" if case.status == "skipped" else "red")
+            )  # why: a note
+            rows.append(row + [""] * (len(headers) - len(row)))
             continue
         noise = Text(
             f"{100 * case.timing.noise:.1f}%" + (" unstable" if case.timing.unstable else ""),
@@ -275,8 +421,18 @@ def render_speed_table(
                         style=style,
                     )
                 )
-        table.add_row(*row)
-    lines = [f"skipped {i} {d} {t}: {r}" for i, d, t, r in report.skipped]
+        rows.append(row)
+    width = report_width()
+    table, dropped = fitted_table(title, columns, rows, width)
+    lines = [
+        f"{case.status} {case.implementation} {case.device} {case.dtype} "
+        f"{format_size(case.size)}: {case.reason}"
+        for case in report.cases
+        if case.status != "ok"
+    ]
+    lines += [f"skipped {i} {d} {t}: {r}" for i, d, t, r in report.skipped]
+    if dropped:
+        lines.append(left_out_line(width, dropped))
     timing = report.environment.get("timing", {})
     lines.append(
         f"{len(report.cases)} case(s) in {report.seconds:.1f} s; torch threads "
@@ -311,15 +467,12 @@ def render_paths_table(report: PathsReport, color: bool) -> str:
     for (dtype, device), results in groups.items():
         names = list(dict.fromkeys(r.implementation for r in results))
         path_names = list(dict.fromkeys(r.path for r in results if r.path != BASELINE.name))
-        table = Table(
-            title=f"{dtype} on {device}: bits against the contiguous call "
-            f"({len(report.inputs[dtype]):,} inputs)",
-            title_justify="left",
-            header_style="bold",
+        title = (
+            f"{dtype} on {device}: bits against the contiguous call ({len(report.inputs[dtype]):,} inputs)"
         )
-        table.add_column("implementation")
-        for name in path_names:
-            table.add_column(name, justify="right")
+        columns: list[tuple[str, JustifyMethod, int]] = [("implementation", "left", 0)]
+        columns += [(name, "right", 1) for name in path_names]
+        rows: list[list[Text | str]] = []
         for name in names:
             cells: list[Text | str] = []
             mine = {r.path: r for r in results if r.implementation == name}
@@ -337,8 +490,11 @@ def render_paths_table(report: PathsReport, color: bool) -> str:
                     )
             if BASELINE.name in mine:  # the contiguous call itself failed
                 cells = [Text("error", style="red")] * len(path_names)
-            table.add_row(name, *cells)
+            rows.append([name, *cells])
+        table, dropped = fitted_table(title, columns, rows, report_width())
         renderables.append(table)
+        if dropped:
+            renderables.append(left_out_line(report_width(), dropped))
     lines = [
         "cells: inputs whose bits differ from the contiguous call (≤ the farthest apart, in "
         "representable values); 'n/a': the path is only offered by F.gelu's own op."
@@ -381,8 +537,9 @@ VERDICT_STYLES = {
 
 def render_compare_table(comparison: ReportComparison, color: bool) -> str:
     table = Table(title=f"{comparison.kind} baseline comparison", title_justify="left", header_style="bold")
-    for column in ("implementation", "dtype", "device", "verdict", "what changed"):
-        table.add_column(column)
+    for column in ("implementation", "dtype", "device", "verdict"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("what changed", overflow="fold")  # wraps; a long word folds, never cut
     for c in sorted_changes(comparison):
         text = "; ".join([*c.worse, *c.better]) or "—"
         table.add_row(
@@ -398,8 +555,10 @@ def render_list_table(rows: list[dict[str, Any]], devices: list[str], color: boo
     """``gelu-audit list``: a row per implementation, a column per device, each cell the dtypes
     it runs in there and, grouped, why not the others."""
     table = Table(header_style="bold")
-    for header in ("implementation", "formula", "computes", *devices):
-        table.add_column(header)
+    table.add_column("implementation", no_wrap=True)
+    table.add_column("formula", no_wrap=True)
+    for header in ("computes", *devices):
+        table.add_column(header, overflow="fold")  # wraps; a long word folds, never cut
     for name in dict.fromkeys(r["implementation"] for r in rows):
         own = [r for r in rows if r["implementation"] == name]
         cells = []

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import io
 import math
+import os
+import shutil
+import sys
 
 from rich.console import Console
 from rich.text import Text
@@ -15,6 +18,22 @@ from gelu_audit.audits.profile import ErrorProfile
 from gelu_audit.audits.speed import BaselineChange, SpeedReport
 from gelu_audit.audits.stats import AccurateDomain
 
+DEFAULT_WIDTH = 160
+"""Columns when neither the caller, ``COLUMNS`` nor a terminal says (a pipe, a CI log)."""
+
+
+def report_width(width: int | None = None) -> int:
+    """The width to lay tables out for: the caller's, else ``COLUMNS``, else the terminal's
+    when standard output is one, else DEFAULT_WIDTH."""
+    if width:
+        return width
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) >= 40:
+        return int(columns)
+    if sys.stdout.isatty():
+        return max(40, shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns)
+    return DEFAULT_WIDTH
+
 
 def render_to_string(renderables: list[object], color: bool, width: int | None = None) -> str:
     """Render rich objects to a string; colour codes only when asked (the CLI decides)."""
@@ -23,7 +42,7 @@ def render_to_string(renderables: list[object], color: bool, width: int | None =
         file=buffer,
         force_terminal=color,
         no_color=not color,
-        width=width or 160,
+        width=report_width(width),
         highlight=False,
         soft_wrap=False,
         color_system="standard" if color else None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 
@@ -156,5 +157,6 @@ def test_missing_frameworks_are_listed_with_the_pip_install_that_enables_them() 
     code = code.replace(
         "['list', '-f', 'json', '--device', 'cpu']", "['list', '-d', 'fp16', '--device', 'cpu']"
     )
-    table = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    wide = {**os.environ, "COLUMNS": "160"}
+    table = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=wide)
     assert "pip install 'gelu-audit[jax]'" in table.stdout

@@ -1,0 +1,108 @@
+"""The terminal report at a glance: every table fits the terminal without cutting a number or
+a word (columns are left out instead, and a line says which), each table has a verdict line,
+and notes that repeat are said once with the cases they concern."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from gelu_audit.audits.accuracy import AuditReport, AuditSettings, run_audit
+from gelu_audit.audits.thresholds import Threshold
+from gelu_audit.numerics.inputs import ValueRange
+from gelu_audit.report.table import ACCURACY_COLUMNS, render_accuracy_table
+from gelu_audit.report.text import format_ulp
+from tests.helpers import run_cli
+
+WIDTHS = (80, 100, 120, 160)
+
+
+@pytest.fixture(scope="module")
+def default_report(tmp_path_factory: pytest.TempPathFactory) -> AuditReport:
+    """What `gelu-audit accuracy` audits by default: every dtype, every implementation here."""
+    return run_audit(AuditSettings(jobs=2, cache_dir=None))
+
+
+def _lines(text: str) -> list[str]:
+    return text.rstrip("\n").split("\n")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_accuracy_report_fits_and_cuts_nothing(default_report: AuditReport, width: int) -> None:
+    text = render_accuracy_table(default_report, color=False, width=width)
+    assert "…" not in text
+    assert all(len(line) <= width for line in _lines(text))
+    for case in default_report.results:  # every max ULP is printed whole, in its row
+        if case.exact is not None:
+            assert format_ulp(case.exact.max_ulp) in text
+    joined = re.sub(r"\s+", " ", text)  # the left-out line may wrap
+    header_line = next(line for line in _lines(text) if line.startswith("┃ implementation"))
+    headers = [h if h != "domain" else "domain ≤2 ULP" for h, _, _ in ACCURACY_COLUMNS]
+    shown = {cell.strip() for cell in header_line.split("┃")}
+    missing = [h for h in headers if h not in shown]
+    left_out = re.search(rf"left out at {width} columns: (.*?) \(COLUMNS=160", joined)
+    assert (left_out is None) == (not missing)
+    if left_out:
+        assert set(left_out.group(1).split(", ")) == set(missing), (left_out.group(1), missing)
+    if width == 80:
+        assert left_out, "at 80 columns some columns must give way"
+    tables = sum(1 for line in _lines(text) if line.startswith("┏"))
+    verdicts = [line for line in _lines(text) if line.startswith("→ ")]
+    assert len(verdicts) == tables == len(default_report.inputs)
+    assert all("most accurate: " in line for line in verdicts)
+
+
+@pytest.mark.slow
+def test_the_default_report_is_short_and_says_repeated_notes_once(default_report: AuditReport) -> None:
+    """At most 100 lines at 120 columns with the built-ins, plus one per JAX or ONNX Runtime row
+    that this machine adds (the budget is for a machine without them)."""
+    text = render_accuracy_table(default_report, color=False, width=120)
+    lines = _lines(text)
+    extra = sum(1 for case in default_report.results if case.backend in ("jax", "onnxruntime"))
+    assert len(lines) <= 100 + extra, len(lines)
+    assert not any(line.startswith("specials ") for line in lines)  # per-case: --details only
+    everyone = len([c for c in default_report.results if c.status == "ok"])
+    assert f"GELU(-inf) = NaN instead of −0: all {everyone}" in text  # every built-in returns NaN
+    skip_lines = [line for line in lines if line.startswith("skipped ")]
+    assert len(skip_lines) == len({s.reason for s in default_report.skipped})
+    detailed = render_accuracy_table(default_report, color=False, details=True, width=120)
+    per_case = [line for line in _lines(detailed) if line.startswith("specials ")]
+    assert len(per_case) == sum(1 for c in default_report.results for s in c.specials if not s.ok)
+
+
+def test_the_verdict_line_names_the_failures() -> None:
+    report = run_audit(
+        AuditSettings(
+            dtypes=("fp16",),
+            implementations=("numpy-erf", "torch-erf-composite"),
+            value_range=ValueRange(-8.0, 8.0),  # no ±inf: GELU(−inf) = NaN would fail either
+            gate=Threshold.gate(4.0),
+            cache_dir=None,
+        )
+    )
+    text = render_accuracy_table(report, color=False, width=100)
+    verdict = next(line for line in _lines(text) if line.startswith("→ fp16"))
+    assert "most accurate: numpy-erf (0.500 ULP" in verdict
+    assert re.search(r"fail: torch-erf-composite$", verdict), verdict
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("width", (80, 100, 160))
+def test_no_other_command_cuts_a_number_or_a_word(width: int, tmp_path: Path) -> None:
+    report = tmp_path / "a.json"
+    made = run_cli("accuracy", "-d", "fp16", "-i", "numpy-erf,torch-gelu", "-f", "json", "-o", str(report))
+    assert made.returncode == 0, made.stderr
+    commands = [
+        ("list",),
+        ("paths", "-d", "fp16", "-i", "torch-gelu,torch-gelu-tanh"),
+        ("speed", "-d", "fp32", "--sizes", "4K", "-i", "torch-gelu,numpy-erf"),
+        ("compare", str(report), str(report)),
+    ]
+    for command in commands:
+        result = run_cli(*command, env={"COLUMNS": str(width)})
+        assert result.returncode in (0, 1), result.stderr
+        assert "…" not in result.stdout, (command, result.stdout)
+        assert all(len(line) <= width for line in _lines(result.stdout)), command
