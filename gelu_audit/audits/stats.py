@@ -98,6 +98,10 @@ class AccurateDomain:
         return interval_text(self.lo, self.hi)
 
 
+def _span(lo: float | None, hi: float | None) -> tuple[float, float] | None:
+    return None if lo is None or hi is None else (lo, hi)
+
+
 def interval_text(lo: float | None, hi: float | None) -> str:
     """An accurate domain as every report writes it: ``[lo, hi]`` to 6 digits, or ``none``."""
     return "none" if lo is None or hi is None else f"[{lo:.6g}, {hi:.6g}]"
@@ -129,6 +133,32 @@ class ErrorStats:
     accurate_domain: AccurateDomain
     profile: ErrorProfile
     """Where the error is: per segment of x (binade and sign), points and maximum error."""
+    flush_to_zero: FlushToZero
+    """Inputs whose answer is ±0 where the correctly rounded value is not."""
+    max_ulp_outside_flush: float
+    """The largest error over the finite points that are not flushed to zero: where kernels
+    differ, when they share a flushed tail that dominates ``max_ulp``."""
+    worst_outside_flush: PointReport | None
+    """Where ``max_ulp_outside_flush`` is reached (None when every point is flushed or exact)."""
+
+
+@dataclass(frozen=True)
+class FlushToZero:
+    """The flushed points: how many, and the span of x they lie in on each side of 0 (the
+    points in a span need not all be flushed; ``count`` says how many are)."""
+
+    count: int
+    negative: tuple[float, float] | None
+    """[lowest, highest] flushed x below 0, or None."""
+    positive: tuple[float, float] | None
+    """[lowest, highest] flushed x above 0, or None."""
+
+    def describe(self) -> str:
+        """The spans, e.g. ``[-13.09, -5.543]``, or ``none``."""
+        spans = [
+            f"[{span[0]:.4g}, {span[1]:.4g}]" for span in (self.negative, self.positive) if span is not None
+        ]
+        return " and ".join(spans) if spans else "none"
 
 
 # --- exact sums -------------------------------------------------------------------------------
@@ -445,6 +475,11 @@ class ErrorAccumulator:
     wrong_zero_count: int = 0
     wrong_zeros: list[Candidate] = field(default_factory=list)
     profile: ProfileAccumulator = field(default_factory=ProfileAccumulator)
+    flush_count: int = 0
+    flush_spans: list[float | None] = field(default_factory=lambda: [None, None, None, None])
+    """Lowest and highest flushed x below 0, then above 0 (None: none seen)."""
+    worst_outside_flush: list[Candidate] = field(default_factory=list)
+    """The largest error among the points not flushed to zero (at most one)."""
 
     def add_block(self, block: ReferenceBlock, got: np.ndarray) -> None:
         """Fold in one block's results ``got`` (float64, same order as the block's inputs)."""
@@ -521,6 +556,25 @@ class ErrorAccumulator:
         self.nonfinite = _first(
             self.nonfinite + _candidates(block, got, mismatched[: self.top], None, None), self.top
         )
+        # flush to zero: ±0 where RN(y) is not zero; the largest error everywhere else.
+        flushed = differs[finite_sub & (got_sub == 0) & (sub.rounded != 0)]
+        self.flush_count += len(flushed)
+        for side, x_side in (
+            (0, block.x[flushed][block.x[flushed] < 0]),
+            (2, block.x[flushed][block.x[flushed] > 0]),
+        ):
+            if x_side.size:
+                self._note_flush(side, float(x_side.min()), float(x_side.max()))
+        rest = np.where(finite, errors, -1.0)
+        rest[flushed] = -1.0
+        if len(rest) and rest.max() > 0:
+            i = int(np.argmax(rest))  # the first of equal maxima: the lowest index in the block
+            at = np.searchsorted(differs, i)
+            distance = np.array([max(int(dist_sub[at]), 0) if at < len(differs) and differs[at] == i else 0])
+            self.worst_outside_flush = _worst_first(
+                self.worst_outside_flush + _candidates(block, got, np.array([i]), errors, distance), 1
+            )
+
         zeros = np.flatnonzero(wrong_sign_zeros(got, ref))
         self.wrong_zero_count += len(zeros)
         self.wrong_zeros = _first(
@@ -547,6 +601,18 @@ class ErrorAccumulator:
         self.wrong_zero_count += other.wrong_zero_count
         self.wrong_zeros = _first(self.wrong_zeros + other.wrong_zeros, self.top)
         self.profile.merge(other.profile)
+        self.flush_count += other.flush_count
+        for side in (0, 2):
+            lo, hi = other.flush_spans[side], other.flush_spans[side + 1]
+            if lo is not None and hi is not None:
+                self._note_flush(side, lo, hi)
+        self.worst_outside_flush = _worst_first(self.worst_outside_flush + other.worst_outside_flush, 1)
+
+    def _note_flush(self, side: int, lo: float, hi: float) -> None:
+        """Widen the span of flushed x on one side (0: below zero, 2: above)."""
+        old_lo, old_hi = self.flush_spans[side], self.flush_spans[side + 1]
+        self.flush_spans[side] = lo if old_lo is None else min(old_lo, lo)
+        self.flush_spans[side + 1] = hi if old_hi is None else max(old_hi, hi)
 
     def _note_failures(self, below: float | None, above: float | None, at_zero: bool) -> None:
         """Narrow the domain's failure bounds toward 0."""
@@ -585,6 +651,15 @@ class ErrorAccumulator:
                 self.tolerance, self.failure_below, self.failure_above, self.fails_at_zero, tested
             ),
             profile=self.profile.finish(),
+            flush_to_zero=FlushToZero(
+                self.flush_count,
+                _span(self.flush_spans[0], self.flush_spans[1]),
+                _span(self.flush_spans[2], self.flush_spans[3]),
+            ),
+            max_ulp_outside_flush=(self.worst_outside_flush[0].error or 0.0)
+            if self.worst_outside_flush
+            else 0.0,
+            worst_outside_flush=self.worst_outside_flush[0].point(fmt) if self.worst_outside_flush else None,
         )
 
     # --- state for shard files ---
@@ -615,6 +690,9 @@ class ErrorAccumulator:
             "wrong_zero_count": self.wrong_zero_count,
             "wrong_zeros": [c.to_state() for c in self.wrong_zeros],
             "profile": self.profile.to_state(),
+            "flush_count": self.flush_count,
+            "flush_spans": self.flush_spans,
+            "worst_outside_flush": [c.to_state() for c in self.worst_outside_flush],
         }
 
     @staticmethod
@@ -639,6 +717,9 @@ class ErrorAccumulator:
         acc.wrong_zero_count = int(state["wrong_zero_count"])
         acc.wrong_zeros = [Candidate.from_state(c) for c in state["wrong_zeros"]]
         acc.profile = ProfileAccumulator.from_state(state["profile"])
+        acc.flush_count = int(state["flush_count"])
+        acc.flush_spans = [num(v) for v in state["flush_spans"]][:4]
+        acc.worst_outside_flush = [Candidate.from_state(c) for c in state["worst_outside_flush"]][:1]
         acc.check()
         return acc
 
@@ -653,6 +734,8 @@ class ErrorAccumulator:
             raise ValueError(f"histogram and sketch do not add up to the {self.points} points")
         if len(self.histogram) != len(HISTOGRAM_LABELS) + 1 or not self.max_ulp >= 0:
             raise ValueError("histogram bins or maximum out of range")
+        if len(self.flush_spans) != 4 or not 0 <= self.flush_count <= self.points:
+            raise ValueError("flush-to-zero counts or spans out of range")
 
 
 def accumulate(

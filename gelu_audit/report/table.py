@@ -15,7 +15,7 @@ from gelu_audit.audits.compare import ReportComparison
 from gelu_audit.audits.paths import BASELINE, FAR_APART, PathResult, PathsReport
 from gelu_audit.audits.profile import ErrorProfile
 from gelu_audit.audits.speed import BaselineChange, SpeedReport
-from gelu_audit.audits.stats import ErrorStats
+from gelu_audit.audits.stats import ErrorStats, FlushToZero
 from gelu_audit.numerics.formulas import Pass
 from gelu_audit.report.text import (
     SPARK_WIDTH,
@@ -54,13 +54,18 @@ def case_row(case: CaseResult, verdict: Verdict, gated: bool) -> list[Text | str
     name = case.implementation + ("" if case.device == "cpu" else f" [{case.device}]")
     if case.status != "ok" or case.exact is None or case.own_formula is None:
         row: list[Text | str] = [name, case.formula, Text("error", style="red")]  # the why: a note
-        return row + [""] * 8 + ([Text("FAIL", style="bold red")] if gated else [])
+        return row + [""] * 10 + ([Text("FAIL", style="bold red")] if gated else [])
     exact, own = case.exact, case.own_formula
     specials_ok = sum(check.ok for check in case.specials)
+    flush = exact.flush_to_zero
     row = [
         name,
         case.formula,
         *_stats_cells(exact),
+        Text(format_ulp(exact.max_ulp_outside_flush), style=_ulp_style(exact.max_ulp_outside_flush))
+        if flush.count
+        else "—",
+        _flush_cell(flush) if flush.count else "—",
         Text(format_ulp(own.max_ulp), style=_ulp_style(own.max_ulp)),
         format_ulp(exact.p99_ulp),
         f"{100 * exact.correctly_rounded:.1f}%",
@@ -85,6 +90,8 @@ ACCURACY_COLUMNS: tuple[tuple[str, JustifyMethod, int], ...] = (
     ("formula", "left", 3),
     ("max ULP", "right", 0),
     ("at x", "right", 1),
+    ("w/o flush", "right", 1),
+    ("flushed to 0", "left", 3),
     ("vs own formula", "right", 2),
     ("p99", "right", 4),
     ("CR", "right", 1),
@@ -95,6 +102,13 @@ ACCURACY_COLUMNS: tuple[tuple[str, JustifyMethod, int], ...] = (
 )
 
 
+def _flush_cell(flush: FlushToZero) -> str:
+    """The flushed count and its span below 0 (the tail); x > 0 flushes are only noted."""
+    below = f"[{flush.negative[0]:.4g}, {flush.negative[1]:.4g}]" if flush.negative else ""
+    above = "x > 0 too" if flush.positive else ""
+    return f"{flush.count:,}: " + ", ".join(part for part in (below, above) if part)
+
+
 def case_label(case: CaseResult) -> str:
     """How notes name a case: implementation, device, dtype, and the pass when backward."""
     backward = " backward" if case.pass_ is Pass.BACKWARD else ""
@@ -103,7 +117,7 @@ def case_label(case: CaseResult) -> str:
 
 def left_out_line(width: int, dropped: list[str]) -> str:
     """The line that says which columns a narrow terminal left out."""
-    return f"left out at {width} columns: {', '.join(dropped)} (COLUMNS=160 or -f json shows them)"
+    return f"left out at {width} columns: {', '.join(dropped)} (-f json has them)"
 
 
 def fitted_table(
@@ -180,7 +194,10 @@ def verdict_line(dtype: str, pass_: Pass, pairs: list[tuple[CaseResult, Verdict]
     finished = [(case, case.exact) for case, _ in pairs if case.exact is not None]
     parts = []
     if finished:
-        best, stats = min(finished, key=lambda c: (c[1].max_ulp, -c[1].correctly_rounded, c[1].mean_ulp))
+        best, stats = min(
+            finished,
+            key=lambda c: (c[1].max_ulp, c[1].max_ulp_outside_flush, -c[1].correctly_rounded, c[1].mean_ulp),
+        )
         parts.append(
             f"most accurate: {best.implementation} ({format_ulp(stats.max_ulp)} ULP, "
             f"{100 * stats.correctly_rounded:.1f}% correctly rounded)"
@@ -290,8 +307,8 @@ def notes(report: AuditReport, details: bool) -> list[str]:
         summary += "all pass" if failed == 0 else f"{failed} FAIL"
     lines.append(summary)
     lines.append(
-        "ULP: |ŷ − y| / ulp(y) vs the exact GELU; own formula: the one it claims; CR: correctly "
-        "rounded; domain: within tolerance around 0"
+        "ULP vs the exact GELU; w/o flush: max over inputs not flushed to ±0; CR: correctly rounded; "
+        "domain: ≤ tolerance"
     )
     return lines
 

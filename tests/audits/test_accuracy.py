@@ -230,3 +230,23 @@ def test_truncated_constant_shows_against_the_tanh_formula() -> None:
     exact_constant, truncated = report.results
     assert exact_constant.own_formula.accurate_domain.failure_above is None
     assert truncated.own_formula.accurate_domain.failure_above < 0.1
+
+
+def test_the_flushed_tail_is_reported_apart_from_the_rest() -> None:
+    """numpy-erf computes 0.5·x·(1 + erf(x/√2)) in float64: 1 + erf cancels and the answer is
+    0 from about x = −8.4 down, where fp32 still holds GELU(x). That tail is counted and spanned
+    apart, and the error over the other inputs is reported beside the overall maximum."""
+    from gelu_audit.audits.accuracy import AuditSettings, run_audit
+    from gelu_audit.numerics.inputs import ValueRange
+
+    report = run_audit(
+        AuditSettings(dtypes=("fp32",), implementations=("numpy-erf",), value_range=ValueRange(-20.0, 4.0))
+    )
+    stats = report.results[0].exact
+    assert stats is not None
+    flush = stats.flush_to_zero
+    assert flush.count > 0 and flush.negative is not None
+    assert flush.positive is None or flush.positive[1] < 2.0**-126  # GELU(2^-149) is a tie in float64 (§5)
+    assert -9.0 < flush.negative[1] < -8.0 and flush.negative[0] < -14.0
+    assert stats.max_ulp > stats.max_ulp_outside_flush > 0
+    assert stats.worst_outside_flush is not None and stats.worst_outside_flush.got != 0
