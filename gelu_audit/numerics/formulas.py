@@ -50,8 +50,27 @@ _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 _LN2 = math.log(2.0)
 
 
+class _AmplificationBits:
+    """The amplification bound as whole bits, for a formula and a derivative alike."""
+
+    amplification: Callable[[float], float]
+    amplification_array: Callable[[np.ndarray], np.ndarray]
+
+    def amplification_bits(self, x: float) -> int:
+        """The amplification bound at ``x`` as a whole number of bits (≥ 0)."""
+        return max(0, math.ceil(self.amplification(abs(x))))
+
+    def amplification_bits_array(self, ax: np.ndarray) -> np.ndarray:
+        """:meth:`amplification_bits` for an array of |x| (int64)."""
+        import numpy as np
+
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            bits = self.amplification_array(ax)
+        return np.maximum(0, np.ceil(bits)).astype(np.int64)
+
+
 @dataclass(frozen=True)
-class Formula:
+class Formula(_AmplificationBits):
     """One formula an implementation may claim, with its evaluations and error bounds."""
 
     name: str
@@ -75,18 +94,6 @@ class Formula:
     deep_below: float
     """Below this x, log2|f(x)| is certainly below −2^30 (e.g. erf: |f(x)| ≤ e^(−x²/2))."""
 
-    def amplification_bits(self, x: float) -> int:
-        """The amplification bound at ``x`` as a whole number of bits (≥ 0)."""
-        return max(0, math.ceil(self.amplification(abs(x))))
-
-    def amplification_bits_array(self, ax: np.ndarray) -> np.ndarray:
-        """:meth:`amplification_bits` for an array of |x| (int64)."""
-        import numpy as np
-
-        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            bits = self.amplification_array(ax)
-        return np.maximum(0, np.ceil(bits)).astype(np.int64)
-
     def __str__(self) -> str:
         return self.name
 
@@ -107,7 +114,7 @@ class Pass(enum.Enum):
 
 
 @dataclass(frozen=True)
-class Derivative:
+class Derivative(_AmplificationBits):
     """f′ of one formula, for the gradient audit (GELU′(x), what backward computes with
     grad_output = 1).
 
@@ -140,16 +147,6 @@ class Derivative:
     def name(self) -> str:
         """The key of its reference tables and caches, e.g. ``erf-grad``."""
         return f"{self.of.name}-grad"
-
-    def amplification_bits(self, x: float) -> int:
-        return max(0, math.ceil(self.amplification(abs(x))))
-
-    def amplification_bits_array(self, ax: np.ndarray) -> np.ndarray:
-        import numpy as np
-
-        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            bits = self.amplification_array(ax)
-        return np.maximum(0, np.ceil(bits)).astype(np.int64)
 
     def __str__(self) -> str:
         return f"{self.of.name}′"

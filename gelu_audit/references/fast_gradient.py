@@ -35,18 +35,16 @@ from gelu_audit.numerics.exact_values import BINADE_FLOOR, ReferenceValues
 from gelu_audit.numerics.formats import FloatFormat
 from gelu_audit.numerics.formulas import Derivative, Function
 from gelu_audit.references.fast_tier import (
-    BLOCK,
     FAST_ERROR_ULPS,
-    REGIONS,
     SATURATION_MARGIN,
     Fallback,
     TierCounts,
     _Block,
     binades,
+    decide_by_blocks,
     fast_references,
     round_to_format,
 )
-from gelu_audit.references.mpmath_ziv import compute_references
 
 SMALLEST_TRUSTED_TERM = 2.0**-1000
 """Terms below this may be float64 subnormals, whose relative error is unbounded: not trusted."""
@@ -151,20 +149,8 @@ def fast_gradient_references(
 ) -> tuple[ReferenceValues, TierCounts]:
     """References of f′ for float64 inputs of ``fmt`` by region, mpmath only where undecided
     (the same contract as :func:`~gelu_audit.references.fast_tier.fast_references`)."""
-    x = np.asarray(values, dtype=np.float64)
-    n = len(x)
-    out = _Block(np.zeros(n, np.int64), np.zeros(n), np.zeros(n), np.zeros(n), np.full(n, -1, np.int8))
-    for start in range(0, n, BLOCK):
-        part = slice(start, start + BLOCK)
-        block = _Block(out.binade[part], out.hi[part], out.lo[part], out.rounded[part], out.region[part])
-        _fill_block(derivative, fmt, x[part], block)
-    undecided = np.flatnonzero(out.region < 0)
-    if undecided.size:
-        slow = (fallback or compute_references)(derivative, fmt, x[undecided])
-        out.assign(undecided, "mpmath", slow.binade, slow.mant_hi, slow.mant_lo, slow.rounded)
-    counts = np.bincount(out.region.astype(np.int64), minlength=len(REGIONS))
-    return ReferenceValues(out.binade, out.hi, out.lo, out.rounded), TierCounts(
-        {name: int(counts[i]) for i, name in enumerate(REGIONS)}
+    return decide_by_blocks(
+        lambda x, block: _fill_block(derivative, fmt, x, block), derivative, fmt, values, fallback
     )
 
 

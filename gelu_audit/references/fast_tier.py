@@ -267,16 +267,30 @@ def fast_references(
     ``rounded`` values and binades; mantissas agree to the region's accuracy (double-double in
     ``tiny`` and ``saturated``, about 2^−40 in ``fast``, 2^−20 in ``underflow``).
     """
+    return decide_by_blocks(
+        lambda x, block: _fill_block(formula, fmt, x, block), formula, fmt, values, fallback
+    )
+
+
+BlockFiller = Callable[[np.ndarray, "_Block"], None]
+"""Decides what it can of one block of inputs, region by region (leaving the rest at −1)."""
+
+
+def decide_by_blocks(
+    fill: BlockFiller, function: Function, fmt: FloatFormat, values: np.ndarray, fallback: Fallback | None
+) -> tuple[ReferenceValues, TierCounts]:
+    """The tier's frame, for a formula or a derivative: ``fill`` each block of BLOCK inputs,
+    then mpmath (``fallback``) for whatever is left; with how many points each region decided."""
     x = np.asarray(values, dtype=np.float64)
     n = len(x)
     out = _Block(np.zeros(n, np.int64), np.zeros(n), np.zeros(n), np.zeros(n), np.full(n, -1, np.int8))
     for start in range(0, n, BLOCK):
         part = slice(start, start + BLOCK)
         block = _Block(out.binade[part], out.hi[part], out.lo[part], out.rounded[part], out.region[part])
-        _fill_block(formula, fmt, x[part], block)
+        fill(x[part], block)
     undecided = np.flatnonzero(out.region < 0)
     if undecided.size:
-        slow = (fallback or compute_references)(formula, fmt, x[undecided])
+        slow = (fallback or compute_references)(function, fmt, x[undecided])
         out.assign(undecided, "mpmath", slow.binade, slow.mant_hi, slow.mant_lo, slow.rounded)
     counts = np.bincount(out.region.astype(np.int64), minlength=len(REGIONS))
     return ReferenceValues(out.binade, out.hi, out.lo, out.rounded), TierCounts(
