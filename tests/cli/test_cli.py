@@ -42,6 +42,7 @@ def test_accuracy_json_document() -> None:
     worst = case["exact"]["worst"][0]
     assert worst["x_hex"].startswith("0x") and len(worst["x_hex"]) == 6
     assert isinstance(case["exact"]["max_ulp"], float)
+    assert case["own_formula"] == "exact"  # erf: the same statistics, written once
     assert doc["summary"]["cases"] == 1
 
 
@@ -50,6 +51,7 @@ def test_sampled_fp32_says_how_inputs_were_chosen() -> None:
         "accuracy", "-d", "fp32", "-i", "numpy-tanh", "--samples", "500", "--seed", "4", "-f", "json"
     )
     doc = json.loads(result.stdout)
+    assert doc["results"][0]["own_formula"]["against"] == "tanh"  # its own statistics
     assert doc["inputs"]["fp32"]["method"] == "stratified"
     assert doc["inputs"]["fp32"]["seed"] == 4 and doc["inputs"]["fp32"]["requested_samples"] == 500
 
