@@ -153,13 +153,6 @@ class FlushToZero:
     positive: tuple[float, float] | None
     """[lowest, highest] flushed x above 0, or None."""
 
-    def describe(self) -> str:
-        """The spans, e.g. ``[-13.09, -5.543]``, or ``none``."""
-        spans = [
-            f"[{span[0]:.4g}, {span[1]:.4g}]" for span in (self.negative, self.positive) if span is not None
-        ]
-        return " and ".join(spans) if spans else "none"
-
 
 # --- exact sums -------------------------------------------------------------------------------
 
@@ -441,6 +434,17 @@ def _candidates(
     ]
 
 
+def _distances_at(where: np.ndarray, differs: np.ndarray, dist_sub: np.ndarray) -> np.ndarray:
+    """Ordinal distances at block positions ``where``: from ``dist_sub`` (one per position in
+    ``differs``, sorted), 0 where the answer is RN(y)."""
+    distances = np.zeros(len(where), np.int64)
+    position = np.searchsorted(differs, where)
+    hit = position < len(differs)
+    hit[hit] = differs[position[hit]] == where[hit]
+    distances[hit] = np.maximum(dist_sub[position[hit]], 0)
+    return distances
+
+
 def _worst_first(candidates: list[Candidate], top: int) -> list[Candidate]:
     return sorted(candidates, key=lambda c: (-(c.error or 0.0), c.index))[:top]
 
@@ -538,11 +542,7 @@ class ErrorAccumulator:
         if where.size > 4 * self.top:
             order = np.lexsort((block.index[where], -errors[where]))[: self.top]
             where = where[order]
-        distances = np.zeros(len(where), np.int64)  # 0 where the answer is RN(y)
-        position = np.searchsorted(differs, where)
-        hit = position < len(differs)
-        hit[hit] = differs[position[hit]] == where[hit]
-        distances[hit] = np.maximum(dist_sub[position[hit]], 0)
+        distances = _distances_at(where, differs, dist_sub)
         self.worst = _worst_first(self.worst + _candidates(block, got, where, errors, distances), self.top)
 
         # accurate domain: the failing inputs nearest 0.
@@ -559,20 +559,17 @@ class ErrorAccumulator:
         # flush to zero: ±0 where RN(y) is not zero; the largest error everywhere else.
         flushed = differs[finite_sub & (got_sub == 0) & (sub.rounded != 0)]
         self.flush_count += len(flushed)
-        for side, x_side in (
-            (0, block.x[flushed][block.x[flushed] < 0]),
-            (2, block.x[flushed][block.x[flushed] > 0]),
-        ):
+        x_flushed = block.x[flushed]
+        for side, x_side in ((0, x_flushed[x_flushed < 0]), (2, x_flushed[x_flushed > 0])):
             if x_side.size:
                 self._note_flush(side, float(x_side.min()), float(x_side.max()))
         rest = np.where(finite, errors, -1.0)
         rest[flushed] = -1.0
         if len(rest) and rest.max() > 0:
-            i = int(np.argmax(rest))  # the first of equal maxima: the lowest index in the block
-            at = np.searchsorted(differs, i)
-            distance = np.array([max(int(dist_sub[at]), 0) if at < len(differs) and differs[at] == i else 0])
+            at = np.array([np.argmax(rest)])  # the first of equal maxima: the lowest index in the block
+            distance = _distances_at(at, differs, dist_sub)
             self.worst_outside_flush = _worst_first(
-                self.worst_outside_flush + _candidates(block, got, np.array([i]), errors, distance), 1
+                self.worst_outside_flush + _candidates(block, got, at, errors, distance), 1
             )
 
         zeros = np.flatnonzero(wrong_sign_zeros(got, ref))

@@ -120,15 +120,14 @@ def left_out_line(width: int, dropped: list[str]) -> str:
     return f"left out at {width} columns: {', '.join(dropped)} (-f json has them)"
 
 
-def fitted_table(
-    title: str,
+def columns_left_out(
     columns: list[tuple[str, JustifyMethod, int]],
     rows: list[list[Text | str]],
     width: int,
     leave_out: tuple[str, ...] = (),
-) -> tuple[Table, list[str]]:
-    """A table that fits ``width`` without cutting a number or a word: columns are left out,
-    lowest priority first, until it fits; returns it and the headers left out."""
+) -> list[str]:
+    """The headers to leave out so the table fits ``width`` without cutting a number or a word:
+    ``leave_out`` first, then the lowest priority first, until it fits."""
 
     def cell_width(cell: Text | str) -> int:
         return cell.cell_len if isinstance(cell, Text) else Text(cell).cell_len
@@ -146,6 +145,19 @@ def fitted_table(
         victim = max(droppable, key=lambda i: (columns[i][2], i))
         kept.remove(victim)
         dropped.append(columns[victim][0])
+    return dropped
+
+
+def fitted_table(
+    title: str,
+    columns: list[tuple[str, JustifyMethod, int]],
+    rows: list[list[Text | str]],
+    width: int,
+    leave_out: tuple[str, ...] = (),
+) -> tuple[Table, list[str]]:
+    """The table with the :func:`columns_left_out` left out; and the headers left out."""
+    dropped = columns_left_out(columns, rows, width, leave_out)
+    kept = [i for i, column in enumerate(columns) if column[0] not in dropped]
     table = Table(title=title, title_justify="left", header_style="bold")
     for i in kept:
         table.add_column(columns[i][0], justify=columns[i][1], no_wrap=True)
@@ -178,8 +190,8 @@ def accuracy_tables(report: AuditReport, width: int = 160) -> list[object]:
             rows = [case_row(case, verdict, gated) for case, verdict in pairs]
             planned.append((title, columns, rows, verdict_line(dtype, pass_, pairs, gated)))
     left_out: dict[str, None] = {}  # what any one table had to leave out
-    for title, columns, rows, _ in planned:
-        left_out.update(dict.fromkeys(fitted_table(title, columns, rows, width)[1]))
+    for _, columns, rows, _ in planned:
+        left_out.update(dict.fromkeys(columns_left_out(columns, rows, width)))
     items: list[object] = []
     for title, columns, rows, verdict in planned:
         items += [fitted_table(title, columns, rows, width, tuple(left_out))[0], verdict]
