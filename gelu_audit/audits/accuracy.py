@@ -6,6 +6,7 @@ that the renderers in :mod:`gelu_audit.report` turn into tables or JSON.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from gelu_audit.audits.estimates import estimate, point_errors
 from gelu_audit.audits.exhaustive import (
     DEFAULT_CHUNK,
     PatternSpace,
@@ -243,9 +245,38 @@ def audit_case(
         return error_case(Audited.of(impl), device, fmt, str(error), len(inputs))
     accumulators = case_accumulators(blocks, got, impl.formula, domain_tolerance, top)
     tested = InputValues(inputs.values)
-    return case_result(
+    case = case_result(
         Audited.of(impl), device, fmt, accumulators, tested, specials, time.perf_counter() - start
     )
+    if inputs.strata is None or inputs.stratum_sizes is None or case.exact is None:
+        return case
+    exact = _with_estimates(
+        case.exact, inputs, blocks[exact_function_for(impl.formula).name], got, domain_tolerance
+    )
+    own = (
+        exact
+        if case.own_formula is case.exact or case.own_formula is None
+        else _with_estimates(case.own_formula, inputs, blocks[impl.formula.name], got, domain_tolerance)
+    )
+    return dataclasses.replace(case, exact=exact, own_formula=own)
+
+
+def _with_estimates(
+    stats: ErrorStats, inputs: InputSet, blocks: list[ReferenceBlock], got: np.ndarray, tolerance: float
+) -> ErrorStats:
+    """The statistics with the sample's estimates of the exhaustive figures added."""
+    assert inputs.strata is not None and inputs.stratum_sizes is not None
+    parts = [point_errors(inputs.fmt, got[i : i + len(b.x)], b.ref) for i, b in zip(_starts(blocks), blocks)]
+    errors = np.concatenate([e for e, _ in parts])
+    correct = np.concatenate([c for _, c in parts])
+    return dataclasses.replace(
+        stats, estimates=estimate(errors, correct, inputs.strata, inputs.stratum_sizes, tolerance)
+    )
+
+
+def _starts(blocks: list[ReferenceBlock]) -> list[int]:
+    """Where each block of an in-memory input set starts in it."""
+    return np.cumsum([0] + [len(b.x) for b in blocks[:-1]]).tolist()
 
 
 # --- the whole audit --------------------------------------------------------------------------

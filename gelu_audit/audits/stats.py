@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from gelu_audit.audits.estimates import SampleEstimates
 from gelu_audit.audits.profile import ErrorProfile, ProfileAccumulator, SegmentRuns
 from gelu_audit.numerics.exact_values import ReferenceValues
 from gelu_audit.numerics.formats import FloatFormat, hex_pattern
@@ -140,6 +141,9 @@ class ErrorStats:
     differ, when they share a flushed tail that dominates ``max_ulp``."""
     worst_outside_flush: PointReport | None
     """Where ``max_ulp_outside_flush`` is reached (None when every point is flushed or exact)."""
+    estimates: SampleEstimates | None = None
+    """A stratified sample's estimates of the exhaustive figures (None: exhaustive inputs, or a
+    sample that supports none). The fields above describe the tested points themselves."""
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,11 @@ find errors: an equal share of points in every binade of both signs (subnormals 
 a dense share in the regions where GELU kernels go wrong (the negative tail where
 1 + erf(x/√2) cancels, the core around the minimum at −0.75, the zone where GELU(x) → x),
 and the special values. Every set records how it was chosen so a report can say so.
+
+The binade half is also a proper stratified random sample: each binade (within the range) is a
+stratum of known size, drawn uniformly, so it yields estimates of what an exhaustive audit of
+the same range would find (:mod:`gelu_audit.audits.estimates`). The rest are aimed at errors
+and only raise the maxima. Each sampled set records which points are the binade draws.
 """
 
 from __future__ import annotations
@@ -67,6 +72,12 @@ class InputSet:
     """Requested sample size (stratified only)."""
     seed: int | None = None
     value_range: ValueRange | None = None
+    strata: np.ndarray | None = None
+    """Stratified samples: per point, the binade stratum it was drawn in, or −1 for the points
+    aimed at hard regions and the specials. None where no estimate is possible (more binades
+    than half the budget: only a random subset of them was drawn)."""
+    stratum_sizes: np.ndarray | None = None
+    """Per stratum: how many finite bit patterns of the range it stands for."""
 
     def __len__(self) -> int:
         return len(self.values)
@@ -85,8 +96,13 @@ class InputSet:
             f"{self.samples:,}, seed {self.seed}); maxima are the largest errors found"
         )
 
+    @property
+    def estimable(self) -> bool:
+        """Whether the sample supports estimates of the exhaustive figures."""
+        return self.strata is not None and self.stratum_sizes is not None
+
     def to_json(self) -> dict[str, object]:
-        return {
+        document: dict[str, object] = {
             "dtype": self.fmt.name,
             "method": self.method,
             "count": len(self),
@@ -95,6 +111,13 @@ class InputSet:
             "range": [self.value_range.lo, self.value_range.hi] if self.value_range else None,
             "description": self.describe(),
         }
+        if self.strata is not None and self.stratum_sizes is not None:
+            document["estimation"] = {
+                "strata": len(self.stratum_sizes),
+                "points": int(np.count_nonzero(self.strata >= 0)),
+                "population": int(self.stratum_sizes.sum()),
+            }
+        return document
 
 
 def special_values(fmt: FloatFormat) -> np.ndarray:
@@ -134,6 +157,65 @@ def underflow_threshold(fmt: FloatFormat) -> float:
     return math.sqrt(2 * (fmt.precision - fmt.emin) * math.log(2))
 
 
+def hard_regions(fmt: FloatFormat) -> list[tuple[float, float, float]]:
+    """(lo, hi, share of the aimed half) of the value regions where GELU kernels fail: the
+    negative tail down to underflow, the core around the minimum, the zone where GELU(x) → x."""
+    tail = underflow_threshold(fmt) + 1.0
+    return [(-tail, -3.0, 0.4), (-3.0, 3.0, 0.4), (3.0, 12.0, 0.2)]
+
+
+def _magnitudes_within(fmt: FloatFormat, a: int, b: int, lo: float, hi: float) -> tuple[int, int]:
+    """The magnitudes [a', b') ⊆ [a, b) whose positive values lie in [lo, hi] (empty: a' ≥ b')."""
+
+    def value(m: int) -> float:
+        return float(patterns_to_values(fmt, np.array([m], dtype=np.uint64))[0])
+
+    def first_at_least(bound: float) -> int:  # smallest m in [a, b] with value(m) >= bound
+        left, right = a, b
+        while left < right:
+            mid = (left + right) // 2
+            if value(mid) >= bound:
+                right = mid
+            else:
+                left = mid + 1
+        return left
+
+    def first_above(bound: float) -> int:  # smallest m in [a, b] with value(m) > bound
+        left, right = a, b
+        while left < right:
+            mid = (left + right) // 2
+            if value(mid) > bound:
+                right = mid
+            else:
+                left = mid + 1
+        return left
+
+    if value(a) >= lo and value(b - 1) <= hi:
+        return a, b
+    return first_at_least(lo), first_above(hi)
+
+
+def _equal_shares(budget: int, sizes: list[int]) -> list[int]:
+    """The budget shared equally among strata (at least one each), none given more than its
+    size; what a small stratum cannot take is shared among the others."""
+    shares = [0] * len(sizes)
+    open_strata = list(range(len(sizes)))
+    left = max(budget, len(sizes))
+    while open_strata and left >= len(open_strata):
+        share = left // len(open_strata)
+        still_open = []
+        for i in open_strata:
+            take = min(share, sizes[i] - shares[i])
+            shares[i] += take
+            left -= take
+            if shares[i] < sizes[i]:
+                still_open.append(i)
+        if len(still_open) == len(open_strata):
+            break
+        open_strata = still_open
+    return shares
+
+
 def stratified_inputs(
     fmt: FloatFormat,
     samples: int,
@@ -146,38 +228,45 @@ def stratified_inputs(
     rng = np.random.default_rng(seed)
     lo = value_range.lo if value_range else -math.inf
     hi = value_range.hi if value_range else math.inf
-    chosen: list[np.ndarray] = []
 
-    # Half the budget: the same number of points in every binade of both signs.
-    strata = []
+    # Half the budget: the same number of points in every binade of both signs, drawn within
+    # the part of the binade inside the range (a stratum of known size).
+    strata: list[tuple[int, int, int]] = []
     for a, b in _binade_strata(fmt):
         for sign in (1, -1):
-            low_value = float(patterns_to_values(fmt, _ordinal_to_pattern(fmt, [sign * a]))[0])
-            high_value = float(patterns_to_values(fmt, _ordinal_to_pattern(fmt, [sign * (b - 1)]))[0])
-            s_lo, s_hi = min(low_value, high_value), max(low_value, high_value)
-            if s_hi < lo or s_lo > hi:
-                continue
-            strata.append((sign, a, b))
-    # fp64 has more binades (4,196) than a small budget: then a random half of them get one.
-    if len(strata) > samples // 2:
+            first, end = (
+                _magnitudes_within(fmt, a, b, lo, hi) if sign > 0 else _magnitudes_within(fmt, a, b, -hi, -lo)
+            )
+            if first < end:
+                strata.append((sign, first, end))
+    # fp64 has more binades (4,196) than a small budget: then a random half of them get one,
+    # and the draws no longer stand for the binades left out: no estimates.
+    estimable = len(strata) <= samples // 2
+    if not estimable:
         keep = np.sort(rng.choice(len(strata), size=max(1, samples // 2), replace=False))
         strata = [strata[i] for i in keep]
-    per_stratum = max(1, (samples // 2) // max(1, len(strata)))
-    for sign, a, b in strata:
-        count = min(per_stratum, b - a)
-        ords = rng.integers(a, b, size=count, dtype=np.int64) * sign
-        chosen.append(_ordinal_to_pattern(fmt, ords))
+    drawn: list[np.ndarray] = []
+    for (sign, a, b), count in zip(strata, _equal_shares(samples // 2, [b - a for _, a, b in strata])):
+        if count >= b - a:  # the whole stratum
+            ords = np.arange(a, b, dtype=np.int64)
+        else:
+            ords = rng.integers(a, b, size=count, dtype=np.int64)
+        drawn.append(_ordinal_to_pattern(fmt, ords * sign))
+    sizes = [b - a for _, a, b in strata]
+    for zero in (0.0, -0.0):  # ±0: a stratum each, always tested
+        if lo <= zero <= hi:
+            drawn.append(values_to_patterns(fmt, np.array([zero])))
+            sizes.append(1)
+    chosen = list(drawn)
 
     # The other half: uniform in value over the regions where kernels fail.
-    tail = underflow_threshold(fmt) + 1.0
-    regions = [(-tail, -3.0, 0.4), (-3.0, 3.0, 0.4), (3.0, 12.0, 0.2)]
     remaining = max(0, samples - sum(len(c) for c in chosen))
-    for region_lo, region_hi, share in regions:
+    for region_lo, region_hi, share in hard_regions(fmt):
         region_lo, region_hi = max(region_lo, lo), min(region_hi, hi)
         if region_lo >= region_hi:
             continue
-        drawn = rng.uniform(region_lo, region_hi, size=int(remaining * share))
-        chosen.append(values_to_patterns(fmt, drawn))
+        values = rng.uniform(region_lo, region_hi, size=int(remaining * share))
+        chosen.append(values_to_patterns(fmt, values))
 
     specials = special_values(fmt)
     if value_range is not None:
@@ -189,7 +278,14 @@ def stratified_inputs(
     if value_range is not None:
         keep = value_range.contains(values)
         patterns, values = patterns[keep], values[keep]
-    return InputSet(fmt, patterns, values, "stratified", samples, seed, value_range)
+    if not estimable:
+        return InputSet(fmt, patterns, values, "stratified", samples, seed, value_range)
+    stratum_of = np.full(len(patterns), -1, dtype=np.int64)
+    for k, part in enumerate(drawn):
+        stratum_of[np.searchsorted(patterns, part.astype(fmt.uint_dtype))] = k
+    return InputSet(
+        fmt, patterns, values, "stratified", samples, seed, value_range, stratum_of, np.array(sizes, np.int64)
+    )
 
 
 def default_inputs(

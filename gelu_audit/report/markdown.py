@@ -8,6 +8,7 @@ from gelu_audit.audits.speed import BaselineChange, SpeedReport
 from gelu_audit.numerics.formulas import Pass
 from gelu_audit.report.text import (
     compare_verdict_line,
+    format_correctly_rounded,
     format_domain,
     format_seconds,
     format_size,
@@ -79,7 +80,7 @@ def _markdown_row(case: CaseResult, verdict: Verdict, tolerance: float) -> str:
         f"| `{_cell(case.implementation)}`{_backward(case.pass_)} | {case.device} "
         f"| {format_ulp(case.exact.max_ulp)} "
         f"| {format_x(worst)} "
-        f"| {format_ulp(case.own_formula.max_ulp)} | {100 * case.exact.correctly_rounded:.1f}% "
+        f"| {format_ulp(case.own_formula.max_ulp)} | {format_correctly_rounded(case.exact)} "
         f"| {_cell(format_domain(case.exact.accurate_domain))} | {case.nonfinite_count} "
         f"| `{sparkline(case.exact.profile, tolerance, MARKDOWN_SPARK_WIDTH).plain}` | {_cell(mark)} |"
     )

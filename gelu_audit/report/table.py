@@ -17,13 +17,16 @@ from gelu_audit.audits.profile import ErrorProfile
 from gelu_audit.audits.speed import BaselineChange, SpeedReport
 from gelu_audit.audits.stats import ErrorStats, FlushToZero
 from gelu_audit.numerics.formulas import Pass
+from gelu_audit.numerics.inputs import InputSet
 from gelu_audit.report.text import (
     SPARK_WIDTH,
     compare_verdict_line,
+    format_correctly_rounded,
     format_domain,
     format_seconds,
     format_size,
     format_ulp,
+    format_ulp_estimate,
     format_x,
     render_to_string,
     report_width,
@@ -67,8 +70,8 @@ def case_row(case: CaseResult, verdict: Verdict, gated: bool) -> list[Text | str
         else "—",
         _flush_cell(flush) if flush.count else "—",
         Text(format_ulp(own.max_ulp), style=_ulp_style(own.max_ulp)),
-        format_ulp(exact.p99_ulp),
-        f"{100 * exact.correctly_rounded:.1f}%",
+        format_ulp_estimate(exact.estimates.p99_ulp) if exact.estimates else format_ulp(exact.p99_ulp),
+        format_correctly_rounded(exact),
         format_domain(exact.accurate_domain),
         Text(str(case.nonfinite_count), style="red" if case.nonfinite_count else ""),
         Text(str(case.wrong_sign_zero_count), style="yellow" if case.wrong_sign_zero_count else ""),
@@ -166,6 +169,20 @@ def fitted_table(
     return table, dropped
 
 
+ESTIMATED = ("p99", "CR")
+"""The columns a stratified sample estimates for the whole range (headed ``… est.``)."""
+
+
+def _header(header: str, tolerance: float, estimated: bool) -> str:
+    """An accuracy column's header in one table: the tolerance in the domain's, and ``est.``
+    on the figures a sample estimates."""
+    if header == "domain":
+        return f"domain ≤{tolerance:g} ULP"
+    if estimated and header in ESTIMATED:
+        return f"{header} est."
+    return header
+
+
 def accuracy_tables(report: AuditReport, width: int = 160) -> list[object]:
     """One table per dtype (and pass), each followed by its verdict line; columns that do not
     fit ``width`` are left out of every table alike, and a line says which."""
@@ -176,8 +193,9 @@ def accuracy_tables(report: AuditReport, width: int = 160) -> list[object]:
     for dtype, inputs in report.inputs.items():
         for pass_ in (p for d, p in groups if d == dtype):
             title = inputs.describe() + (BACKWARD_TITLE if pass_ is Pass.BACKWARD else "")
+            estimated = isinstance(inputs, InputSet) and inputs.estimable
             columns = [
-                (f"domain ≤{tolerance:g} ULP" if header == "domain" else header, justify, priority)
+                (_header(header, tolerance, estimated), justify, priority)
                 for header, justify, priority in ACCURACY_COLUMNS
             ]
             if gated:
@@ -189,14 +207,19 @@ def accuracy_tables(report: AuditReport, width: int = 160) -> list[object]:
             ]
             rows = [case_row(case, verdict, gated) for case, verdict in pairs]
             planned.append((title, columns, rows, verdict_line(dtype, pass_, pairs, gated)))
-    left_out: dict[str, None] = {}  # what any one table had to leave out
+    # What any one table had to leave out, by column position (headers differ per table:
+    # "CR" or "CR est."); every table then leaves out the same columns.
+    left_out: dict[int, None] = {}
     for _, columns, rows, _ in planned:
-        left_out.update(dict.fromkeys(columns_left_out(columns, rows, width)))
+        headers = [header for header, _, _ in columns]
+        left_out.update(dict.fromkeys(headers.index(h) for h in columns_left_out(columns, rows, width)))
     items: list[object] = []
     for title, columns, rows, verdict in planned:
-        items += [fitted_table(title, columns, rows, width, tuple(left_out))[0], verdict]
+        leave_out = tuple(columns[i][0] for i in left_out)
+        items += [fitted_table(title, columns, rows, width, leave_out)[0], verdict]
     if left_out:
-        items.append(left_out_line(width, list(left_out)))
+        base = [header for header, _, _ in ACCURACY_COLUMNS] + ["verdict"]
+        items.append(left_out_line(width, [base[i] for i in left_out]))
     return items
 
 
@@ -208,11 +231,16 @@ def verdict_line(dtype: str, pass_: Pass, pairs: list[tuple[CaseResult, Verdict]
     if finished:
         best, stats = min(
             finished,
-            key=lambda c: (c[1].max_ulp, c[1].max_ulp_outside_flush, -c[1].correctly_rounded, c[1].mean_ulp),
+            key=lambda c: (
+                c[1].max_ulp,
+                c[1].max_ulp_outside_flush,
+                -(c[1].estimates.correctly_rounded.value if c[1].estimates else c[1].correctly_rounded),
+                c[1].mean_ulp,
+            ),
         )
         parts.append(
             f"most accurate: {best.implementation} ({format_ulp(stats.max_ulp)} ULP, "
-            f"{100 * stats.correctly_rounded:.1f}% correctly rounded)"
+            f"{format_correctly_rounded(stats)} correctly rounded)"
         )
     errors = [case.implementation for case, _ in pairs if case.status != "ok"]
     if errors:
@@ -322,6 +350,11 @@ def notes(report: AuditReport, details: bool) -> list[str]:
         "ULP vs the exact GELU; w/o flush: max over inputs not flushed to ±0; CR: correctly rounded; "
         "domain: ≤ tolerance"
     )
+    if any(isinstance(inputs, InputSet) and inputs.estimable for inputs in report.inputs.values()):
+        lines.append(
+            "sampled: max ULP is the largest found (a lower bound); est.: estimate for the whole range, "
+            "± ( ): 95% interval"
+        )
     return lines
 
 

@@ -14,9 +14,10 @@ from rich.text import Text
 
 from gelu_audit.audits.accuracy import CaseResult
 from gelu_audit.audits.compare import CaseChange, ReportComparison
+from gelu_audit.audits.estimates import Estimate
 from gelu_audit.audits.profile import ErrorProfile
 from gelu_audit.audits.speed import BaselineChange, SpeedReport
-from gelu_audit.audits.stats import AccurateDomain
+from gelu_audit.audits.stats import AccurateDomain, ErrorStats
 
 DEFAULT_WIDTH = 160
 """Columns when neither the caller, ``COLUMNS`` nor a terminal says (a pipe, a CI log)."""
@@ -65,6 +66,25 @@ def format_ulp(value: float | None) -> str:
     if value < 1e7:
         return f"{value:,.0f}"
     return f"{value:.3e}"
+
+
+def format_share_estimate(estimate: Estimate) -> str:
+    """A share estimated from a sample: ``95.7%±0.4``, the ± the wider side of its 95% interval."""
+    half = max(estimate.value - estimate.low, estimate.high - estimate.value)
+    return f"{100 * estimate.value:.1f}%±{100 * half:.1f}"
+
+
+def format_correctly_rounded(stats: ErrorStats) -> str:
+    """The correctly rounded share: estimated for the whole range when the inputs were a
+    stratified sample (``95.7%±0.4``), else the share of the tested points (``95.6%``)."""
+    if stats.estimates is not None:
+        return format_share_estimate(stats.estimates.correctly_rounded)
+    return f"{100 * stats.correctly_rounded:.1f}%"
+
+
+def format_ulp_estimate(estimate: Estimate) -> str:
+    """A ULP figure estimated from a sample, with its 95% interval: ``1.091 (1.016–1.213)``."""
+    return f"{format_ulp(estimate.value)} ({format_ulp(estimate.low)}–{format_ulp(estimate.high)})"
 
 
 def format_x(value: float | None) -> str:
