@@ -18,6 +18,7 @@ from gelu_audit.audits.accuracy import (
     references_for,
     verdict,
 )
+from gelu_audit.audits.policies import policy_named
 from gelu_audit.audits.thresholds import Threshold
 from gelu_audit.implementations.availability import unavailable_reason
 from gelu_audit.implementations.devices import parse_device
@@ -49,6 +50,7 @@ def check(
     seed: int = 0,
     value_range: str | None = None,
     timeout: float | None = DEFAULT_TIMEOUT_S,
+    policy: str | None = None,
 ) -> CaseResult:
     """Audit ``function`` (a torch tensor → tensor GELU, or NumPy with ``backend="numpy"``).
 
@@ -56,7 +58,8 @@ def check(
     ``max_abs`` and ``domain`` (an interval the accurate domain must cover) are the limits; with
     none of them the call only checks that the function runs and returns valid outputs.
     fp16/bf16 are exhaustive, fp32/fp64 a stratified sample (``samples``, ``seed``);
-    ``value_range="-8:8"`` restricts the inputs.
+    ``value_range="-8:8"`` restricts the inputs. ``policy`` (e.g. ``"torch-assert-close"``)
+    fails when any input breaks that tolerance policy (against ``against``).
     """
     fmt = parse_format(dtype)
     device = parse_device(device)
@@ -80,9 +83,10 @@ def check(
     blocks = prepared_blocks(inputs, references, settings.top)
     case = audit_case(impl, device, inputs, blocks, settings.effective_domain_tolerance, settings.top)
     limits: tuple[Threshold, ...] = ()
-    if max_abs is not None or domain is not None:
+    if max_abs is not None or domain is not None or policy is not None:
         interval = (float(domain[0]), float(domain[1])) if domain else None
-        limits = (Threshold(max_abs=max_abs, domain=interval),)
+        named = policy_named(policy).name if policy is not None else None
+        limits = (Threshold(max_abs=max_abs, domain=interval, policy=named, against=against),)
     outcome = verdict(case, settings.gate, limits)
     if not outcome.passed:
         raise AccuracyCheckError(describe_failure(case, outcome.reasons, inputs.describe()))

@@ -24,6 +24,7 @@ from gelu_audit.audits.exhaustive import (
     StreamOutcome,
     stream,
 )
+from gelu_audit.audits.policies import BUILTIN_POLICIES, Policy, mixed_policy
 from gelu_audit.audits.stats import (
     CaseAccumulators,
     ErrorStats,
@@ -234,6 +235,7 @@ def audit_case(
     blocks: dict[str, list[ReferenceBlock]],
     domain_tolerance: float,
     top: int = 5,
+    policies: tuple[Policy, ...] = BUILTIN_POLICIES,
 ) -> CaseResult:
     """Audit one implementation on one device over one input set (reference blocks prepared)."""
     fmt = inputs.fmt
@@ -243,7 +245,7 @@ def audit_case(
         specials = special_checks(fmt, impl, device)
     except ImplementationError as error:
         return error_case(Audited.of(impl), device, fmt, str(error), len(inputs))
-    accumulators = case_accumulators(blocks, got, impl.formula, domain_tolerance, top)
+    accumulators = case_accumulators(blocks, got, impl.formula, domain_tolerance, top, policies)
     tested = InputValues(inputs.values)
     case = case_result(
         Audited.of(impl), device, fmt, accumulators, tested, specials, time.perf_counter() - start
@@ -311,6 +313,17 @@ class AuditSettings:
     """Per-case limits from the configuration (``[[tool.gelu-audit.threshold]]``)."""
     passes: tuple[Pass, ...] = (Pass.FORWARD,)
     """``--pass``: the forward GELU, its gradient, or both."""
+
+    @property
+    def policies(self) -> tuple[Policy, ...]:
+        """The tolerance policies every case is judged by: the built-in ones, and the rtol/atol
+        rules of the thresholds."""
+        own = {
+            mixed_policy(t.rtol, t.atol).name: mixed_policy(t.rtol, t.atol)
+            for t in self.thresholds
+            if t.rtol is not None and t.atol is not None
+        }
+        return BUILTIN_POLICIES + tuple(own.values())
 
     @property
     def effective_domain_tolerance(self) -> float:
@@ -473,7 +486,13 @@ def run_audit(settings: AuditSettings, progress: ProgressSink = SILENT) -> Audit
                 for impl, device in cases:
                     results.append(
                         audit_case(
-                            impl, device, inputs, blocks, settings.effective_domain_tolerance, settings.top
+                            impl,
+                            device,
+                            inputs,
+                            blocks,
+                            settings.effective_domain_tolerance,
+                            settings.top,
+                            settings.policies,
                         )
                     )
                     advance(1)
@@ -528,6 +547,7 @@ def streamed_cases(
         progress,
         settings.plugin_options,
         pass_of(cases[0][0].formula),
+        settings.policies,
     )
 
 
@@ -581,7 +601,9 @@ def finish_streamed(
         except ImplementationError as error:
             results.append(error_case(Audited.of(impl), device, fmt, str(error), len(outcome.inputs)))
             continue
-        empty = CaseAccumulators.empty(impl.formula, settings.effective_domain_tolerance, settings.top)
+        empty = CaseAccumulators.empty(
+            impl.formula, settings.effective_domain_tolerance, settings.top, settings.policies
+        )
         accumulators = outcome.accumulators.setdefault(key, empty)  # a shard may hold no point
         seconds = outcome.seconds.get(impl.name, 0.0)
         results.append(

@@ -23,6 +23,7 @@ from functools import cached_property
 
 import numpy as np
 
+from gelu_audit.audits.policies import BUILTIN_POLICIES, Policy
 from gelu_audit.audits.stats import CaseAccumulators, case_accumulators, reference_blocks
 from gelu_audit.errors import EnvironmentUnavailableError, UsageError
 from gelu_audit.implementations.gradient import backward_implementation
@@ -231,6 +232,7 @@ class ChunkTask:
     """Call each implementation twice on this chunk: different answers are its error."""
     pass_: str = "forward"
     """``backward``: the cases are the implementations' gradient kernels."""
+    policies: tuple[Policy, ...] = BUILTIN_POLICIES
 
 
 REPEAT_EVERY = 64
@@ -302,7 +304,9 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
         except ImplementationError as error:
             errors[(name, device)] = str(error)
             continue
-        accumulators[(name, device)] = case_accumulators(blocks, got, impl.formula, task.tolerance, task.top)
+        accumulators[(name, device)] = case_accumulators(
+            blocks, got, impl.formula, task.tolerance, task.top, task.policies
+        )
         seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
     return ChunkResult(len(x), accumulators, errors, tiers, seconds, peak_rss_mib())
 
@@ -394,6 +398,7 @@ def stream(
     progress: ProgressSink = SILENT,
     plugin_options: PluginOptions = PluginOptions(),
     pass_: Pass = Pass.FORWARD,
+    policies: tuple[Policy, ...] = BUILTIN_POLICIES,
 ) -> StreamOutcome:
     """Audit every case over the whole space; ``jobs`` worker processes (1: in this process)."""
     if fmt.width != 32:
@@ -413,6 +418,7 @@ def stream(
             plugin_options,
             i % REPEAT_EVERY == 0,
             pass_.value,
+            policies,
         )
         for i, (a, b) in enumerate(space.items(chunk_size))
     )

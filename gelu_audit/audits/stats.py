@@ -30,6 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from gelu_audit.audits.estimates import SampleEstimates
+from gelu_audit.audits.policies import BUILTIN_POLICIES, Policy, Tolerance, violation_ratios
 from gelu_audit.audits.profile import ErrorProfile, ProfileAccumulator, SegmentRuns
 from gelu_audit.numerics.exact_values import ReferenceValues
 from gelu_audit.numerics.formats import FloatFormat, hex_pattern
@@ -141,9 +142,38 @@ class ErrorStats:
     differ, when they share a flushed tail that dominates ``max_ulp``."""
     worst_outside_flush: PointReport | None
     """Where ``max_ulp_outside_flush`` is reached (None when every point is flushed or exact)."""
+    policies: tuple[PolicyOutcome, ...] = ()
+    """Every tolerance policy that has a rule for this dtype (:mod:`gelu_audit.audits.policies`)."""
     estimates: SampleEstimates | None = None
     """A stratified sample's estimates of the exhaustive figures (None: exhaustive inputs, or a
     sample that supports none). The fields above describe the tested points themselves."""
+
+
+@dataclass(frozen=True)
+class PolicyOutcome:
+    """One tolerance policy over the tested inputs: how many break it, and the worst."""
+
+    policy: str
+    rule: str
+    """The rule for this dtype and formula, as a formula."""
+    violations: int
+    """Inputs that break the rule, non-finite mismatches included."""
+    nonfinite: int
+    """Of those, the non-finite mismatches (never close)."""
+    max_ratio: float
+    """The largest |ŷ − y| / allowed(|y|) over finite answers: above 1 breaks the rule."""
+    worst: PointReport | None
+    """Where ``max_ratio`` is reached (None: every finite error is 0)."""
+
+    @property
+    def finite_breaks(self) -> int:
+        return self.violations - self.nonfinite
+
+    @property
+    def passed(self) -> bool:
+        """No finite answer breaks the rule (non-finite mismatches are gated apart, by
+        max-nonfinite, as everywhere else)."""
+        return self.finite_breaks == 0
 
 
 @dataclass(frozen=True)
@@ -289,6 +319,15 @@ class ReferenceBlock:
     top: int
     _threshold: float | None = None
     _runs: SegmentRuns | None = None
+    _magnitude: np.ndarray | None = None
+
+    def magnitude(self) -> np.ndarray:
+        """|y| per point (0 where y is not finite), for the tolerance policies; computed on
+        first use and shared by every implementation."""
+        if self._magnitude is None:
+            approx = self.ref.approximate()
+            self._magnitude = np.where(self.finite, np.abs(approx), 0.0)
+        return self._magnitude
 
     def runs(self) -> SegmentRuns:
         """The block's inputs grouped by profile segment; computed on first use, shared."""
@@ -458,6 +497,44 @@ def _first(candidates: list[Candidate], top: int) -> list[Candidate]:
 
 
 @dataclass
+class PolicyTally:
+    """One policy's running count of breaks and its worst finite input (largest ratio, then
+    the smallest index): both merge in any order."""
+
+    finite_breaks: int = 0
+    nonfinite: int = 0
+    max_ratio: float = 0.0
+    worst: Candidate | None = None
+
+    def add(self, finite_breaks: int, nonfinite: int, ratio: float, worst: Candidate | None) -> None:
+        self.finite_breaks += finite_breaks
+        self.nonfinite += nonfinite
+        if worst is not None and (
+            self.worst is None or (ratio, -worst.index) > (self.max_ratio, -self.worst.index)
+        ):
+            self.max_ratio, self.worst = ratio, worst
+
+    def merge(self, other: PolicyTally) -> None:
+        self.add(other.finite_breaks, other.nonfinite, other.max_ratio, other.worst)
+
+    def finish(self, policy: Policy, rule: Tolerance, fmt: FloatFormat) -> PolicyOutcome:
+        worst = self.worst.point(fmt) if self.worst is not None and self.max_ratio > 0 else None
+        violations = self.finite_breaks + self.nonfinite
+        return PolicyOutcome(policy.name, rule.describe(), violations, self.nonfinite, self.max_ratio, worst)
+
+    def to_state(self) -> list[Any]:
+        worst = None if self.worst is None else self.worst.to_state()
+        return [self.finite_breaks, self.nonfinite, self.max_ratio, worst]
+
+    @staticmethod
+    def from_state(state: Sequence[Any]) -> PolicyTally:
+        breaks, nonfinite, ratio, worst = state
+        return PolicyTally(
+            int(breaks), int(nonfinite), float(ratio), None if worst is None else Candidate.from_state(worst)
+        )
+
+
+@dataclass
 class ErrorAccumulator:
     """Statistics of one implementation against one reference, over any number of blocks."""
 
@@ -488,6 +565,9 @@ class ErrorAccumulator:
     """Lowest and highest flushed x below 0, then above 0 (None: none seen)."""
     worst_outside_flush: list[Candidate] = field(default_factory=list)
     """The largest error among the points not flushed to zero (at most one)."""
+    policies: tuple[Policy, ...] = BUILTIN_POLICIES
+    tallies: dict[str, PolicyTally] = field(default_factory=dict)
+    """Per policy name: violations and the worst input so far (policies with a rule only)."""
 
     def add_block(self, block: ReferenceBlock, got: np.ndarray) -> None:
         """Fold in one block's results ``got`` (float64, same order as the block's inputs)."""
@@ -528,6 +608,8 @@ class ErrorAccumulator:
         abs_all = block.abs_residual.copy()
         abs_all[differs] = np.where(finite_sub, abs_sub, 0.0)
         self.max_abs = max(self.max_abs, float(abs_all.max()) if len(abs_all) else 0.0)
+        mismatched = differs[nonfinite_mismatches(got_sub, sub)]
+        self._tally_policies(block, got, abs_all, mismatched, errors, differs, dist_sub)
         normal = block.normal & finite
         if normal.any():
             rel_all = block.rel_residual.copy()
@@ -550,7 +632,6 @@ class ErrorAccumulator:
         self.worst = _worst_first(self.worst + _candidates(block, got, where, errors, distances), self.top)
 
         # accurate domain: the failing inputs nearest 0.
-        mismatched = differs[nonfinite_mismatches(got_sub, sub)]
         over = errors > self.tolerance
         failing = np.concatenate([np.flatnonzero(over), mismatched])
         self._note_failures(*failure_bounds(block.x[failing]))
@@ -582,6 +663,35 @@ class ErrorAccumulator:
             self.wrong_zeros + _candidates(block, got, zeros[: self.top], None, None), self.top
         )
 
+    def _tally_policies(
+        self,
+        block: ReferenceBlock,
+        got: np.ndarray,
+        abs_error: np.ndarray,
+        mismatched: np.ndarray,
+        errors: np.ndarray,
+        differs: np.ndarray,
+        dist_sub: np.ndarray,
+    ) -> None:
+        """Each policy's rule at every point of the block: count the breaks, keep the worst."""
+        formula = "erf" if self.against == "exact" else self.against
+        for policy in self.policies:
+            rule = policy.rule(block.fmt.name, formula)
+            if rule is None or not len(got):
+                continue
+            if rule.rounded_reference:
+                with np.errstate(invalid="ignore"):
+                    distance = np.where(block.finite, np.abs(got - block.ref.rounded), 0.0)
+                magnitude = np.where(block.finite, np.abs(block.ref.rounded), 0.0)
+                distance[mismatched] = 0.0
+                ratios = violation_ratios(rule, np.nan_to_num(distance), magnitude, block.x)
+            else:
+                ratios = violation_ratios(rule, abs_error, block.magnitude(), block.x)
+            at = np.array([int(np.argmax(ratios))])
+            worst = _candidates(block, got, at, errors, _distances_at(at, differs, dist_sub))[0]
+            tally = self.tallies.setdefault(policy.name, PolicyTally())
+            tally.add(int(np.count_nonzero(ratios > 1)), len(mismatched), float(ratios[at[0]]), worst)
+
     def merge(self, other: ErrorAccumulator) -> None:
         """Fold in another accumulator of the same case (another process or shard)."""
         self.points += other.points
@@ -608,6 +718,8 @@ class ErrorAccumulator:
             if lo is not None and hi is not None:
                 self._note_flush(side, lo, hi)
         self.worst_outside_flush = _worst_first(self.worst_outside_flush + other.worst_outside_flush, 1)
+        for name, tally in other.tallies.items():
+            self.tallies.setdefault(name, PolicyTally()).merge(tally)
 
     def _note_flush(self, side: int, lo: float, hi: float) -> None:
         """Widen the span of flushed x on one side (0: below zero, 2: above)."""
@@ -661,6 +773,12 @@ class ErrorAccumulator:
             if self.worst_outside_flush
             else 0.0,
             worst_outside_flush=self.worst_outside_flush[0].point(fmt) if self.worst_outside_flush else None,
+            policies=tuple(
+                self.tallies[policy.name].finish(policy, rule, fmt)
+                for policy in self.policies
+                if policy.name in self.tallies
+                and (rule := policy.rule(fmt.name, "erf" if self.against == "exact" else self.against))
+            ),
         )
 
     # --- state for shard files ---
@@ -693,6 +811,8 @@ class ErrorAccumulator:
             "profile": self.profile.to_state(),
             "flush_count": self.flush_count,
             "flush_spans": self.flush_spans,
+            "policies": [policy.to_json() for policy in self.policies],
+            "tallies": {name: tally.to_state() for name, tally in self.tallies.items()},
             "worst_outside_flush": [c.to_state() for c in self.worst_outside_flush],
         }
 
@@ -721,6 +841,8 @@ class ErrorAccumulator:
         acc.flush_count = int(state["flush_count"])
         acc.flush_spans = [num(v) for v in state["flush_spans"]][:4]
         acc.worst_outside_flush = [Candidate.from_state(c) for c in state["worst_outside_flush"]][:1]
+        acc.policies = tuple(Policy.from_json(p) for p in state["policies"])
+        acc.tallies = {str(name): PolicyTally.from_state(t) for name, t in state["tallies"].items()}
         acc.check()
         return acc
 
@@ -740,10 +862,15 @@ class ErrorAccumulator:
 
 
 def accumulate(
-    blocks: list[ReferenceBlock], got: np.ndarray, against: str, tolerance: float, top: int
+    blocks: list[ReferenceBlock],
+    got: np.ndarray,
+    against: str,
+    tolerance: float,
+    top: int,
+    policies: tuple[Policy, ...] = BUILTIN_POLICIES,
 ) -> ErrorAccumulator:
     """Fold the results ``got`` (in the blocks' order, concatenated) into one accumulator."""
-    acc = ErrorAccumulator(against, tolerance, top)
+    acc = ErrorAccumulator(against, tolerance, top, policies=policies)
     start = 0
     for block in blocks:
         acc.add_block(block, got[start : start + len(block.x)])
@@ -760,14 +887,16 @@ class CaseAccumulators:
     own: ErrorAccumulator | None = None
 
     @staticmethod
-    def empty(formula: Function, tolerance: float, top: int) -> CaseAccumulators:
+    def empty(
+        formula: Function, tolerance: float, top: int, policies: tuple[Policy, ...] = BUILTIN_POLICIES
+    ) -> CaseAccumulators:
         """No points yet (a shard may hold none of a case's points)."""
         own = (
             None
             if formula is exact_function_for(formula)
-            else ErrorAccumulator(claimed_formula(formula).name, tolerance, top)
+            else ErrorAccumulator(claimed_formula(formula).name, tolerance, top, policies=policies)
         )
-        return CaseAccumulators(ErrorAccumulator("exact", tolerance, top), own)
+        return CaseAccumulators(ErrorAccumulator("exact", tolerance, top, policies=policies), own)
 
     def merge(self, other: CaseAccumulators) -> None:
         self.exact.merge(other.exact)
@@ -784,14 +913,21 @@ class CaseAccumulators:
 
 
 def case_accumulators(
-    blocks: dict[str, list[ReferenceBlock]], got: np.ndarray, formula: Function, tolerance: float, top: int
+    blocks: dict[str, list[ReferenceBlock]],
+    got: np.ndarray,
+    formula: Function,
+    tolerance: float,
+    top: int,
+    policies: tuple[Policy, ...] = BUILTIN_POLICIES,
 ) -> CaseAccumulators:
     """Against the exact GELU (or GELU′), and against the claimed formula (or its derivative;
     None when that is the exact one)."""
     exact_function = exact_function_for(formula)
-    exact = accumulate(blocks[exact_function.name], got, "exact", tolerance, top)
+    exact = accumulate(blocks[exact_function.name], got, "exact", tolerance, top, policies)
     claimed = claimed_formula(formula).name  # the label: "against tanh", in either pass
     own = (
-        None if formula is exact_function else accumulate(blocks[formula.name], got, claimed, tolerance, top)
+        None
+        if formula is exact_function
+        else accumulate(blocks[formula.name], got, claimed, tolerance, top, policies)
     )
     return CaseAccumulators(exact, own)

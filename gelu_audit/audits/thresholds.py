@@ -18,6 +18,14 @@ applies, so a broad rule and a stricter one for a single kernel can live side by
     max-ulp = 2
     against = "formula"
     domain = [-8, 8]      # the accurate domain must cover [-8, 8]
+
+    [[tool.gelu-audit.threshold]]
+    dtype = "fp32"
+    policy = "torch-assert-close"   # no input may break torch.testing.assert_close's defaults
+
+    [[tool.gelu-audit.threshold]]
+    rtol = 1e-5           # |ŷ − y| ≤ atol + rtol·|y| at every input (a policy of its own)
+    atol = 1e-6
 """
 
 from __future__ import annotations
@@ -27,10 +35,12 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from gelu_audit.audits.policies import mixed_policy, policy_named
 from gelu_audit.errors import UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
     from gelu_audit.audits.accuracy import CaseResult
+    from gelu_audit.audits.stats import PolicyOutcome
 
 _KEYS = {
     "implementation",
@@ -42,6 +52,9 @@ _KEYS = {
     "against",
     "domain",
     "max-nonfinite",
+    "policy",
+    "rtol",
+    "atol",
 }
 PASSES = ("forward", "backward", "*")
 
@@ -63,9 +76,21 @@ class Threshold:
     """An interval the accurate domain must cover (at the run's domain tolerance)."""
     max_nonfinite: int | None = None
     """Non-finite mismatches allowed."""
+    policy: str | None = None
+    """A tolerance policy (:mod:`gelu_audit.audits.policies`) no tested input may break."""
+    rtol: float | None = None
+    atol: float | None = None
+    """A mixed rule of the threshold's own, |ŷ − y| ≤ atol + rtol·|y| (both set or neither)."""
     is_gate: bool = False
     """The ``--max-ulp`` gate (:meth:`gate`): its reasons name no selector (it applies to every
     case), and a non-finite mismatch is reported with the first input that has one."""
+
+    @property
+    def policy_name(self) -> str | None:
+        """The policy it checks: a named one, or its own rtol/atol rule."""
+        if self.rtol is not None and self.atol is not None:
+            return mixed_policy(self.rtol, self.atol).name
+        return self.policy
 
     @staticmethod
     def gate(max_ulp: float, against: str = "exact") -> Threshold:
@@ -116,9 +141,24 @@ class Threshold:
                 reasons.append(f"{count}, first at x = {first.x!r} (got {first.got!r})")
             else:
                 reasons.append(count)
+        name = self.policy_name
+        if name is not None:
+            outcome = next((o for o in stats.policies if o.policy == name), None)
+            if outcome is None:
+                reasons.append(f"policy {name} has no rule for {case.dtype}")
+            elif not outcome.passed:
+                reasons.append(f"{name}: {policy_failure(outcome)}")
         if self.is_gate:
             return reasons
         return [f"{self.describe()}: {reason}" for reason in reasons]
+
+
+def policy_failure(outcome: PolicyOutcome) -> str:
+    """How a case breaks a policy, in one phrase: how many inputs, and the worst finite one."""
+    text = f"{outcome.finite_breaks:,} input(s) break {outcome.rule}"
+    if outcome.worst is not None and outcome.max_ratio > 1:
+        text += f"; worst x = {outcome.worst.x!r}, error {outcome.max_ratio:.3g}× the allowance"
+    return text
 
 
 def parse_thresholds(entries: Any, where: str) -> tuple[Threshold, ...]:
@@ -176,7 +216,26 @@ def _threshold(entry: dict[str, Any], where: str) -> Threshold:
         ):
             raise UsageError(f"{where}: domain must be [LO, HI] with LO <= HI, not {domain!r}")
         values["domain"] = (float(domain[0]), float(domain[1]))
-    limits = {"max_ulp", "max_abs", "domain", "max_nonfinite"}
+    if "policy" in entry:
+        if not isinstance(entry["policy"], str):
+            raise UsageError(f"{where}: policy must be a policy's name")
+        try:
+            values["policy"] = policy_named(entry["policy"]).name
+        except UsageError as error:
+            raise UsageError(f"{where}: {error}") from None
+    for key in ("rtol", "atol"):
+        if key in entry:
+            value = entry[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+                raise UsageError(f"{where}: {key} must be a non-negative number, not {value!r}")
+            values[key] = float(value)
+    if ("rtol" in values) != ("atol" in values):
+        raise UsageError(f"{where}: rtol and atol go together (|ŷ − y| ≤ atol + rtol·|y|)")
+    if "policy" in values and "rtol" in values:
+        raise UsageError(f"{where}: a threshold checks one policy: policy, or rtol and atol")
+    limits = {"max_ulp", "max_abs", "domain", "max_nonfinite", "policy", "rtol"}
     if not limits & set(values):
-        raise UsageError(f"{where}: sets no limit (max-ulp, max-abs, domain or max-nonfinite)")
+        raise UsageError(
+            f"{where}: sets no limit (max-ulp, max-abs, domain, max-nonfinite, policy, or rtol and atol)"
+        )
     return Threshold(**values)

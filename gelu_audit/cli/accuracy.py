@@ -69,7 +69,17 @@ if TYPE_CHECKING:  # pragma: no cover
     metavar="N",
     help="Gate: exit 1 when any case exceeds N ULP (or has non-finite mismatches).",
 )
-@against_option("What --max-ulp gates: the exact GELU, or the formula each implementation claims.")
+@click.option(
+    "--policy",
+    "policies",
+    multiple=True,
+    metavar="NAME",
+    help="Gate: exit 1 when any answer breaks the tolerance policy NAME (torch-assert-close, benchdnn, "
+    "xnnpack; repeatable) or is a non-finite mismatch. The report then shows every policy per case.",
+)
+@against_option(
+    "What --max-ulp and --policy gate: the exact GELU, or the formula each implementation claims."
+)
 @click.option(
     "--domain-tolerance",
     type=float,
@@ -140,6 +150,7 @@ def accuracy(**options: Any) -> None:
     """Audit accuracy in ULPs against correctly rounded mpmath references."""
     from gelu_audit.audits.accuracy import AuditSettings, run_audit
     from gelu_audit.audits.exhaustive import parse_shard
+    from gelu_audit.audits.policies import policy_named
     from gelu_audit.audits.thresholds import Threshold
     from gelu_audit.environment import collect_environment
     from gelu_audit.numerics.formulas import Pass
@@ -174,7 +185,13 @@ def accuracy(**options: Any) -> None:
         chunk_size=parse_chunk_size(options["chunk_size"]),
         shard=parse_shard(options["shard"]) if options["shard"] else None,
         plugin_options=plugin_settings(options),
-        thresholds=click.get_current_context().meta.get("thresholds", ()),
+        thresholds=click.get_current_context().meta.get("thresholds", ())
+        + tuple(
+            Threshold(
+                policy=policy_named(name).name, against=options["against"], max_nonfinite=0, is_gate=True
+            )
+            for name in split_list(options["policies"])
+        ),
         passes=tuple(Pass) if options["audited_pass"] == "both" else (Pass(options["audited_pass"]),),
     )
     if settings.shard and options["output_format"] is not OutputFormat.JSON:

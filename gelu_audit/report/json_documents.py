@@ -44,6 +44,7 @@ def settings_document(report: AuditReport) -> dict[str, Any]:
         },
         "thresholds": [threshold_document(t) for t in s.thresholds],
         "passes": [str(p) for p in s.passes],
+        "policies": [policy.to_json() for policy in s.policies],
     }
 
 
@@ -60,6 +61,9 @@ def threshold_document(threshold: Threshold) -> dict[str, Any]:
         ("max-ulp", threshold.max_ulp),
         ("max-abs", threshold.max_abs),
         ("max-nonfinite", threshold.max_nonfinite),
+        ("policy", threshold.policy),
+        ("rtol", threshold.rtol),
+        ("atol", threshold.atol),
     ):
         if value is not None:
             entry[key] = value

@@ -15,7 +15,7 @@ from gelu_audit.audits.compare import ReportComparison
 from gelu_audit.audits.paths import BASELINE, FAR_APART, PathResult, PathsReport
 from gelu_audit.audits.profile import ErrorProfile
 from gelu_audit.audits.speed import BaselineChange, SpeedReport
-from gelu_audit.audits.stats import ErrorStats, FlushToZero
+from gelu_audit.audits.stats import ErrorStats, FlushToZero, PolicyOutcome
 from gelu_audit.numerics.formulas import Pass
 from gelu_audit.numerics.inputs import InputSet
 from gelu_audit.report.text import (
@@ -365,9 +365,56 @@ def render_accuracy_table(
     ``details``), then the notes."""
     width = report_width(width)
     profiles = profile_tables(report) if profile or details else []
+    gated_policies = any(t.policy_name for t in report.settings.thresholds)
+    policies = policy_tables(report, width) if gated_policies or details else []
     return render_to_string(
-        [*accuracy_tables(report, width), *profiles, "\n".join(notes(report, details))], color, width
+        [*accuracy_tables(report, width), *profiles, *policies, "\n".join(notes(report, details))],
+        color,
+        width,
     )
+
+
+def policy_cell(outcome: PolicyOutcome) -> Text:
+    """``pass (0.66×)``: the worst error as a share of the allowance; or how many inputs break
+    the policy, and the worst finite one."""
+    if outcome.passed:
+        text = f"pass ({outcome.max_ratio:.3g}×)"
+    else:
+        where = f" x={outcome.worst.x:.5g} ({outcome.max_ratio:.3g}×)" if outcome.worst else ""
+        text = f"{outcome.finite_breaks:,} at{where}"
+    if outcome.nonfinite:
+        text += f" +{outcome.nonfinite:,} non-finite"
+    return Text(text, style="green" if outcome.passed else "red")
+
+
+def policy_tables(report: AuditReport, width: int) -> list[object]:
+    """Per dtype and pass: which tolerance policies each case passes, and where it breaks them
+    (against the formula each claims when a --policy gate or threshold says ``formula``)."""
+    own = any(t.policy_name and t.against == "formula" for t in report.settings.thresholds)
+    items: list[object] = []
+    groups = dict.fromkeys((case.dtype, case.pass_) for case in report.results)
+    for dtype, pass_ in groups:
+        cases = [c for c in report.results if c.dtype == dtype and c.pass_ is pass_]
+        stats = [(c, c.own_formula if own else c.exact) for c in cases]
+        names = list(dict.fromkeys(o.policy for _, s in stats if s is not None for o in s.policies))
+        if not names:
+            continue
+        columns: list[tuple[str, JustifyMethod, int]] = [("implementation", "left", 0)]
+        columns += [(name, "left", 0) for name in names]
+        rows: list[list[Text | str]] = []
+        for case, case_stats in stats:
+            by_name = {o.policy: o for o in case_stats.policies} if case_stats else {}
+            row: list[Text | str] = [case.implementation]
+            row += [policy_cell(by_name[name]) if name in by_name else "—" for name in names]
+            rows.append(row)
+        against = "the formula each claims" if own else "the exact GELU"
+        title = (
+            f"{dtype}{' backward' if pass_ is Pass.BACKWARD else ''}: tolerance policies against {against} "
+            "(pass: the worst error as a share of the allowance; else the finite answers that break it, "
+            "and the worst)"
+        )
+        items.append(fitted_table(title, columns, rows, width)[0])
+    return items
 
 
 def _axis(profile: ErrorProfile, width: int = SPARK_WIDTH) -> str:

@@ -1,0 +1,154 @@
+"""Tolerance policies: the rules, their evaluation at every input, and the gate."""
+
+from __future__ import annotations
+
+import statistics
+
+import numpy as np
+import pytest
+import scipy.special
+
+from gelu_audit.audits.accuracy import AuditSettings, audit_case, prepared_blocks, references_for
+from gelu_audit.audits.policies import (
+    BENCHDNN,
+    FLT_EPSILON,
+    TORCH_ASSERT_CLOSE,
+    XNNPACK,
+    Combine,
+    Tolerance,
+    policy_named,
+)
+from gelu_audit.audits.thresholds import Threshold, parse_thresholds
+from gelu_audit.errors import UsageError
+from gelu_audit.implementations.model import Implementation
+from gelu_audit.numerics.formats import FP16, FP32
+from gelu_audit.numerics.formulas import ERF
+from gelu_audit.numerics.inputs import exhaustive_inputs, parse_range, stratified_inputs
+from gelu_audit.progress import SILENT
+from tests.helpers import run_cli
+
+
+def test_the_three_ways_of_combining_absolute_and_relative() -> None:
+    y = np.array([0.0, 1e-6, 1.0, 100.0])
+    x = np.zeros(4)
+    assert np.allclose(Tolerance(1e-3, 1e-5).allowed(y, x), 1e-5 + 1e-3 * y)
+    assert np.allclose(Tolerance(1e-3, 1e-5, Combine.MAX).allowed(y, x), np.maximum(1e-5, 1e-3 * y))
+    switch = Tolerance(1e-3, 1e-4, Combine.SWITCH, switch=1e-5).allowed(y, x)
+    assert np.allclose(switch, [1e-4, 1e-4, 1e-3, 0.1])
+    # benchdnn's allowance where 1 + erf cancels: atol below the cutoff whatever |y| is
+    tail = Tolerance(1e-3, 1e-4, Combine.SWITCH, 1e-5, absolute_below=-2.0)
+    assert tail.allowed(np.array([1.0]), np.array([-3.0]))[0] == pytest.approx(1e-3)
+    assert tail.allowed(np.array([1e-6]), np.array([-3.0]))[0] == pytest.approx(1e-4)
+
+
+def test_benchdnn_cancellation_cutoff_is_where_two_phi_reaches_two_epsilon_over_trh() -> None:
+    rule = BENCHDNN.rule("fp32", "erf")
+    assert rule is not None and rule.absolute_below is not None
+    # 1 + erf(x/√2) = 2Φ(x) ≤ 2ε/trh  ⇔  x ≤ Φ⁻¹(ε/trh)
+    assert rule.absolute_below == pytest.approx(statistics.NormalDist().inv_cdf(FLT_EPSILON / 4e-6), abs=1e-9)
+    tanh_rule = BENCHDNN.rule("fp32", "tanh")
+    assert tanh_rule is not None and tanh_rule.rtol == 4e-5
+    assert BENCHDNN.rule("fp16", "erf").rounded_reference  # type: ignore[union-attr]
+
+
+def test_policies_have_a_rule_where_their_suite_tests() -> None:
+    assert TORCH_ASSERT_CLOSE.rule("fp32", "erf") == Tolerance(1.3e-6, 1e-5)
+    assert TORCH_ASSERT_CLOSE.rule("bf16", "tanh") == Tolerance(1.6e-2, 1e-5)
+    assert XNNPACK.rule("fp64", "erf") is None  # XNNPACK has no fp64 GELU
+    with pytest.raises(UsageError, match="unknown policy 'nope'"):
+        policy_named("nope")
+
+
+def _audit(function, fmt, inputs, policies=None):
+    impl = Implementation("test-kernel", "numpy", ERF, function, "test double")
+    settings = AuditSettings(dtypes=(fmt.name,))
+    references, _ = references_for(inputs, {ERF}, settings, SILENT)
+    kwargs = {} if policies is None else {"policies": policies}
+    return audit_case(impl, "cpu", inputs, prepared_blocks(inputs, references, 5), 2.0, **kwargs)
+
+
+def _exact_gelu(x: np.ndarray) -> np.ndarray:
+    wide = x.astype(np.float64)
+    return (0.5 * wide * scipy.special.erfc(-wide / np.sqrt(2))).astype(x.dtype)
+
+
+def test_a_correctly_rounded_kernel_passes_every_policy_and_a_relative_error_breaks_them() -> None:
+    inputs = exhaustive_inputs(FP16, parse_range("-8:8"))
+    good = _audit(_exact_gelu, FP16, inputs)
+    assert good.exact is not None
+    assert {o.policy for o in good.exact.policies} == {"torch-assert-close", "benchdnn", "xnnpack"}
+    assert all(o.passed for o in good.exact.policies)
+
+    def off_by_three_tenths_of_a_percent(x: np.ndarray) -> np.ndarray:
+        return (_exact_gelu(x).astype(np.float64) * 1.003).astype(x.dtype)
+
+    bad = _audit(off_by_three_tenths_of_a_percent, FP16, inputs)
+    assert bad.exact is not None
+    torch_policy = next(o for o in bad.exact.policies if o.policy == "torch-assert-close")
+    assert not torch_policy.passed and torch_policy.nonfinite == 0
+    assert torch_policy.max_ratio > 1 and torch_policy.worst is not None
+    # the worst input's ratio is its error over assert_close's allowance there
+    worst = torch_policy.worst
+    y = float(worst.exact)
+    assert torch_policy.max_ratio == pytest.approx(abs(worst.got - y) / (1e-5 + 1e-3 * abs(y)), rel=1e-9)
+    xnnpack = next(o for o in bad.exact.policies if o.policy == "xnnpack")
+    assert xnnpack.passed  # 10 ε absolute, 5 ε relative: 0.3% (and a rounding) is inside 5 × 2^-10
+
+
+def test_an_absolute_error_in_the_tail_is_what_the_field_tolerances_miss() -> None:
+    """fp32: a kernel that flushes every |y| < 1e-6 to 0 is off by millions of ULP there, and
+    passes all three suites' rules, whose absolute parts are 1e-5, 4e-6 and 1.2e-6."""
+    inputs = stratified_inputs(FP32, 4000, seed=1)
+
+    def flushing(x: np.ndarray) -> np.ndarray:
+        y = _exact_gelu(x)
+        return np.where(np.abs(y) < 1e-6, np.float32(0), y).astype(np.float32)
+
+    case = _audit(flushing, FP32, inputs)
+    assert case.exact is not None and case.exact.max_ulp > 1e6
+    finite_breaks = {o.policy: o.violations - o.nonfinite for o in case.exact.policies}
+    # assert_close: atol 1e-5; benchdnn: absolute 4e-6 where |y| ≤ 1e-5; XNNPACK: 10 ε ≈ 1.2e-6
+    assert finite_breaks == {"torch-assert-close": 0, "benchdnn": 0, "xnnpack": 0}
+
+
+def test_a_threshold_names_a_policy_or_sets_rtol_and_atol() -> None:
+    (named,) = parse_thresholds([{"policy": "benchdnn"}], "pyproject.toml")
+    assert named.policy_name == "benchdnn"
+    (own,) = parse_thresholds([{"rtol": 1e-3, "atol": 0}], "pyproject.toml")
+    assert own.policy_name == "rtol=0.001,atol=0"
+    for bad, message in (
+        ({"policy": "nope"}, "unknown policy"),
+        ({"rtol": 1e-3}, "rtol and atol go together"),
+        ({"rtol": -1, "atol": 0}, "rtol must be a non-negative number"),
+        ({"policy": "xnnpack", "rtol": 1, "atol": 1}, "one policy"),
+    ):
+        with pytest.raises(UsageError, match=message):
+            parse_thresholds([bad], "pyproject.toml")
+
+
+def test_a_threshold_of_its_own_rtol_atol_is_evaluated_and_gates() -> None:
+    threshold = Threshold(rtol=0.0, atol=1e-9)
+    settings = AuditSettings(dtypes=("fp16",), thresholds=(threshold,))
+    assert [p.name for p in settings.policies][-1] == "rtol=0,atol=1e-09"
+    inputs = exhaustive_inputs(FP16, parse_range("1:2"))
+    case = _audit(_exact_gelu, FP16, inputs, settings.policies)
+    assert case.exact is not None
+    outcome = next(o for o in case.exact.policies if o.policy == "rtol=0,atol=1e-09")
+    assert not outcome.passed  # RN(y) is not within 1e-9 of y
+    assert any("rtol=0,atol=1e-09" in reason for reason in threshold.failures(case))
+
+
+def test_policy_gate_on_the_command_line() -> None:
+    ok = run_cli(
+        "accuracy", "-d", "bf16", "-i", "numpy-erf", "--range", "-8:8", "--policy", "torch-assert-close"
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "tolerance policies" in ok.stdout and "pass (" in ok.stdout
+    failing = run_cli(
+        "accuracy", "-d", "bf16", "-i", "numpy-tanh", "--range", "-8:8", "--policy", "torch-assert-close"
+    )
+    assert failing.returncode == 1
+    assert "FAIL numpy-tanh cpu bf16: torch-assert-close:" in failing.stdout
+    unknown = run_cli("accuracy", "-d", "bf16", "--policy", "nope")
+    assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1
+    assert "unknown policy 'nope'" in unknown.stderr
