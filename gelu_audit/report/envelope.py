@@ -8,6 +8,11 @@ Version history (each schema's ``schema_version``):
 * accuracy — 2: each case and each skipped entry has ``pass`` (``forward`` or ``backward``,
   part of the case's identity), and ``settings.passes`` says which were asked for. Version 1
   documents are still read: their cases are forward ones.
+* accuracy — 3: the error profiles' segments (``x_lo``, ``x_hi``, ``points``), the same for
+  every case of a dtype, are written once, in ``inputs.<dtype>.profile_segments``; each case's
+  profile keeps ``max_ulp`` and its counts as sparse ``{"at", "count"}`` columns. The loader
+  expands them back (:func:`expand_profiles`), so readers see full profiles whatever the
+  version. (A default run's JSON: 2.6 → about 1 MB.)
 
 May import: errors, the package version.
 """
@@ -42,7 +47,7 @@ class DocumentKind(enum.Enum):
     @property
     def version(self) -> int:
         """The version this gelu-audit writes."""
-        return 2 if self is DocumentKind.ACCURACY else 1
+        return 3 if self is DocumentKind.ACCURACY else 1
 
     @property
     def readable_versions(self) -> tuple[int, ...]:
@@ -91,9 +96,15 @@ def jsonable(value: Any) -> Any:
 def dumps(document: dict[str, Any]) -> str:
     """A strict-JSON string (no NaN/Infinity tokens) with a trailing newline.
 
-    Indented for people, except that a list of plain values stays on one line: error profiles
-    and histograms are long columns of numbers, one per line they would be most of the file."""
+    Indented for people, except that a list of plain values stays on one line (error profiles
+    and histograms are long columns of numbers: one per line, they would be most of the file),
+    and so does a small record of plain values (an input and its answer, an estimate and its
+    interval): one record, one line; a short table of plain rows (a histogram) likewise."""
     return _encode(jsonable(document), "") + "\n"
+
+
+_RECORD_KEYS = 10
+"""A dict of at most this many plain values is written on one line."""
 
 
 def _encode(value: Any, indent: str) -> str:
@@ -101,13 +112,19 @@ def _encode(value: Any, indent: str) -> str:
     if isinstance(value, dict):
         if not value:
             return "{}"
+        if len(value) <= _RECORD_KEYS and all(not isinstance(v, (dict, list)) for v in value.values()):
+            return json.dumps(jsonable(value), allow_nan=False, ensure_ascii=False)
         items = [
             f"{inner}{json.dumps(str(k), ensure_ascii=False)}: {_encode(v, inner)}" for k, v in value.items()
         ]
         return "{\n" + ",\n".join(items) + "\n" + indent + "}"
     if isinstance(value, list):
         if all(not isinstance(v, (dict, list)) for v in value):
-            return json.dumps(value, allow_nan=False, ensure_ascii=False)
+            return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+        if len(value) <= _RECORD_KEYS * 2 and all(
+            isinstance(v, list) and all(not isinstance(w, (dict, list)) for w in v) for v in value
+        ):  # a short table of plain rows: a histogram's [label, count] pairs
+            return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
         return "[\n" + ",\n".join(inner + _encode(v, inner) for v in value) + "\n" + indent + "]"
     return json.dumps(value, allow_nan=False, ensure_ascii=False)
 
@@ -166,4 +183,63 @@ def load_document(path: str | Path, *kinds: DocumentKind) -> dict[str, Any]:
             f"{path} has {document['schema']} schema version {document.get('schema_version')!r}; "
             f"this gelu-audit reads version(s) {', '.join(map(str, kind.readable_versions))}"
         )
+    if kind is DocumentKind.ACCURACY and document["schema_version"] >= 3:
+        with reading(str(path)):
+            expand_profiles(document)
     return document
+
+
+# --- error profiles, written once per dtype (accuracy version 3) ------------------------------
+
+_SEGMENT_COLUMNS = ("x_lo", "x_hi", "points")
+_COUNT_COLUMNS = ("over_tolerance", "nonfinite")
+
+
+def _sparse(values: list[int]) -> dict[str, list[int]]:
+    at = [i for i, v in enumerate(values) if v]
+    return {"at": at, "count": [values[i] for i in at]}
+
+
+def _dense(sparse: dict[str, list[int]], length: int) -> list[int]:
+    values = [0] * length
+    if len(sparse["at"]) != len(sparse["count"]):
+        raise ValueError("a sparse profile column's at and count differ in length")
+    for i, count in zip(sparse["at"], sparse["count"]):
+        values[int(i)] = int(count)
+    return values
+
+
+def compact_profiles(document: dict[str, Any]) -> None:
+    """Write each dtype's profile segments once, in ``inputs.<dtype>.profile_segments``, and each
+    case's counts sparsely. A case whose segments differ from its dtype's keeps them (never so
+    today: every case of a dtype sees the same inputs), so no fact is lost."""
+    for case in document["results"]:
+        shared = document["inputs"].get(case["dtype"])
+        for key in ("exact", "own_formula"):
+            stats = case.get(key)
+            if not isinstance(stats, dict) or shared is None:
+                continue
+            profile = stats["profile"]
+            segments = {column: profile[column] for column in _SEGMENT_COLUMNS}
+            shared.setdefault("profile_segments", segments)
+            compact: dict[str, Any] = {} if shared["profile_segments"] == segments else segments
+            compact["max_ulp"] = profile["max_ulp"]
+            for column in _COUNT_COLUMNS:
+                compact[column] = _sparse(profile[column])
+            stats["profile"] = compact
+
+
+def expand_profiles(document: dict[str, Any]) -> None:
+    """The inverse of :func:`compact_profiles`: full columns in every case's profile."""
+    for case in document.get("results", []):
+        for key in ("exact", "own_formula"):
+            stats = case.get(key)
+            if not isinstance(stats, dict) or "profile" not in stats:
+                continue
+            profile = stats["profile"]
+            if "x_lo" not in profile:
+                profile.update(document["inputs"][case["dtype"]]["profile_segments"])
+            length = len(profile["x_lo"])
+            for column in _COUNT_COLUMNS:
+                if isinstance(profile[column], dict):
+                    profile[column] = _dense(profile[column], length)

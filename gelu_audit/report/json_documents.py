@@ -11,7 +11,7 @@ from gelu_audit.audits.paths import BASELINE, FAR_APART, PATHS, PathResult, Path
 from gelu_audit.audits.speed import BaselineChange, SpeedReport
 from gelu_audit.audits.thresholds import Threshold
 from gelu_audit.numerics.formulas import Pass
-from gelu_audit.report.envelope import DocumentKind, dumps, envelope, jsonable
+from gelu_audit.report.envelope import DocumentKind, compact_profiles, dumps, envelope, jsonable
 from gelu_audit.report.text import VERDICT_ORDER, sorted_changes
 
 # --- accuracy ---------------------------------------------------------------------------------
@@ -122,6 +122,7 @@ def accuracy_document(report: AuditReport, environment: dict[str, Any]) -> dict[
         "skipped": [_with_pass(entry) for entry in jsonable(report.skipped)],
         "summary": summary_document(report),
     }
+    compact_profiles(document)
     if report.streams:
         document["streams"] = report.streams
     if report.states:

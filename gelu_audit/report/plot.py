@@ -15,6 +15,7 @@ from typing import Any
 
 from gelu_audit.errors import EnvironmentUnavailableError, UsageError
 from gelu_audit.numerics.formats import FORMATS
+from gelu_audit.report.envelope import expand_profiles
 
 PLOT_SUFFIXES = (".png", ".svg")
 ERROR_FLOOR = 1e-3
@@ -118,6 +119,7 @@ def write_plots(
 ) -> list[Path]:
     """Draw every selected dtype/device of an accuracy report; the files written."""
     plt = _pyplot()
+    expand_profiles(document)  # a document built in this run is written compact (version 3)
     document = with_own_statistics(document)
     groups = plot_groups(document, list(dtypes), list(implementations), list(devices), against)
     paths = output_paths(target, list(groups))

@@ -56,7 +56,7 @@ def test_both_passes_are_separate_cases_and_the_tanh_composite_gradient_overflow
     document = _audit(
         "-d", "fp16", "--pass", "both", "-i", "torch-tanh-pow", "-i", "numpy-erf", "-i", f"{PLUGIN}:good_gelu"
     )
-    assert document["schema_version"] == 2 and document["settings"]["passes"] == ["forward", "backward"]
+    assert document["schema_version"] == 3 and document["settings"]["passes"] == ["forward", "backward"]
     forward, backward = (_case(document, "torch-tanh-pow", "fp16", p) for p in ("forward", "backward"))
     assert forward["nonfinite_count"] <= 2  # at most ±inf
     assert backward["nonfinite_count"] > 10000

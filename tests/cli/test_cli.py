@@ -35,7 +35,7 @@ def test_accuracy_json_document() -> None:
     result = run_cli("accuracy", "-d", "bf16", "-i", "torch-gelu", "--format", "json")
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)  # exactly one document on stdout
-    assert doc["schema"] == "gelu-audit.accuracy" and doc["schema_version"] == 2
+    assert doc["schema"] == "gelu-audit.accuracy" and doc["schema_version"] == 3
     assert doc["environment"]["libraries"]["torch"] and doc["environment"]["libraries"]["mpmath"]
     assert doc["inputs"]["bf16"]["method"] == "exhaustive"
     case = doc["results"][0]

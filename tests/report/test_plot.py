@@ -13,11 +13,18 @@ from gelu_audit.report.envelope import dumps, jsonable
 from tests.helpers import assert_usage_error, run_cli
 
 
-def test_json_keeps_lists_of_numbers_on_one_line() -> None:
-    document = {"a": [1, 2.5, "nan"], "b": {"c": [[1, 2], [3]], "d": []}, "e": float("inf")}
+def test_json_keeps_lists_of_numbers_small_records_and_short_tables_on_one_line() -> None:
+    document = {
+        "a": [1, 2.5, "nan"],
+        "b": {"c": [[1, 2], [3]], "d": []},
+        "e": float("inf"),
+        "point": {"x": 1.5, "got": "nan"},
+    }
     text = dumps(document)
     assert json.loads(text) == jsonable(document)
-    assert '"a": [1, 2.5, "nan"]' in text and '"d": []' in text and '"e": "inf"' in text
+    assert '"a": [1,2.5,"nan"]' in text and '"d": []' in text and '"e": "inf"' in text
+    assert '"c": [[1,2],[3]]' in text and '"point": {"x": 1.5, "got": "nan"}' in text
+    assert '"b": {\n' in text  # a record holding lists is indented
 
 
 # --- the text rendering -----------------------------------------------------------------------
