@@ -124,7 +124,10 @@ def _numpy_sigmoid(x: np.ndarray) -> np.ndarray:
         return x * (c(1.0) / (c(1.0) + np.exp(-(c(SIGMOID_SLOPE_F64) * x))))
 
 
-_ONEDNN_NOTE = "CPU: contiguous fp32/bf16 tensors go to oneDNN; fp16, fp64 and non-contiguous ones to ATen"
+_ONEDNN_NOTE = (
+    "CPU: oneDNN or ATen's kernel, chosen by dtype and instruction set (non-contiguous and fp64 "
+    "tensors: ATen)"
+)
 
 
 def builtin_implementations() -> list[Implementation]:
@@ -137,6 +140,7 @@ def builtin_implementations() -> list[Implementation]:
             _torch_gelu,
             "torch.nn.functional.gelu(x)",
             notes=(_ONEDNN_NOTE,),
+            aten_twin="torch-gelu-aten",
             torch_gelu_approximate="none",
         ),
         Implementation(
@@ -155,6 +159,7 @@ def builtin_implementations() -> list[Implementation]:
             _torch_gelu_tanh,
             'torch.nn.functional.gelu(x, approximate="tanh")',
             notes=(_ONEDNN_NOTE,),
+            aten_twin="torch-gelu-tanh-aten",
             torch_gelu_approximate="tanh",
         ),
         Implementation(

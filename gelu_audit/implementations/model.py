@@ -79,6 +79,9 @@ class Implementation:
     implementations are differentiated through autograd and the others have no backward."""
     isolation: Isolation | None = field(default=None, compare=False)
     """Where it runs when not in this process (``--isolate``); None: in this process."""
+    aten_twin: str | None = None
+    """The built-in that makes the same call with oneDNN off: ``gelu-audit list`` compares the
+    two to say which CPU kernel this one takes here (:mod:`~gelu_audit.implementations.cpu_paths`)."""
     torch_gelu_approximate: str | None = None
     """For ``F.gelu`` itself: its ``approximate`` argument. Enables the in-place and ``out=``
     code paths of ``gelu-audit paths``, which only the ATen op offers."""

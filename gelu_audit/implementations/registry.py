@@ -12,6 +12,7 @@ from gelu_audit.errors import UsageError
 from gelu_audit.implementations.availability import unavailable_reason
 from gelu_audit.implementations.builtins import builtin_implementations
 from gelu_audit.implementations.compiled import compiled_implementations
+from gelu_audit.implementations.cpu_paths import detect_cpu_path
 from gelu_audit.implementations.devices import device_unavailable_reason
 from gelu_audit.implementations.frameworks import framework_implementations
 from gelu_audit.implementations.model import Implementation
@@ -68,10 +69,15 @@ def availability_rows(formats: list[FloatFormat], devices: list[str]) -> list[di
     why not (the reason's message), in report order."""
     rows = []
     device_reasons = {device: device_unavailable_reason(device) for device in devices}  # once each
-    for impl in all_implementations():
+    implementations = all_implementations()
+    by_name = {impl.name: impl for impl in implementations}
+    for impl in implementations:
         for device in devices:
             for fmt in formats:
                 reason = device_reasons[device] or unavailable_reason(impl, device, fmt)
+                path = None
+                if reason is None and device == "cpu" and impl.aten_twin in by_name:
+                    path = detect_cpu_path(impl, by_name[impl.aten_twin], fmt).to_json()
                 rows.append(
                     {
                         "implementation": impl.name,
@@ -83,6 +89,7 @@ def availability_rows(formats: list[FloatFormat], devices: list[str]) -> list[di
                         "reason": None if reason is None else reason.message,
                         "description": impl.description,
                         "notes": list(impl.notes),
+                        "cpu_path": path,
                     }
                 )
     return rows

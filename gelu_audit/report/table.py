@@ -16,6 +16,7 @@ from gelu_audit.audits.paths import BASELINE, FAR_APART, PathResult, PathsReport
 from gelu_audit.audits.profile import ErrorProfile
 from gelu_audit.audits.speed import BaselineChange, SpeedReport
 from gelu_audit.audits.stats import ErrorStats, FlushToZero, PolicyOutcome
+from gelu_audit.implementations.cpu_paths import CpuPath
 from gelu_audit.numerics.formulas import Pass
 from gelu_audit.numerics.inputs import InputSet
 from gelu_audit.report.text import (
@@ -691,5 +692,8 @@ def render_list_table(rows: list[dict[str, Any]], devices: list[str], color: boo
         computes = Text(own[0]["description"])
         for note in own[0]["notes"]:
             computes.append("\n" + note, style="dim")
+        for row in own:
+            if row.get("cpu_path"):
+                computes.append("\nhere: " + CpuPath(row["dtype"], **row["cpu_path"]).describe(), style="dim")
         table.add_row(name, own[0]["formula"], computes, *cells)
     return render_to_string([table], color)

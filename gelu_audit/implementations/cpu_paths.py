@@ -1,0 +1,64 @@
+"""Which CPU kernel ``F.gelu`` takes here, per dtype: measured, not assumed.
+
+PyTorch sends a CPU ``F.gelu`` either to oneDNN or to ATen's own kernel, and which one depends
+on the dtype, the layout and the instruction set: on an Intel Xeon with AVX512-FP16, contiguous
+fp16 goes to oneDNN (5.8 ULP), where on an AMD EPYC it goes to ATen (2.04 ULP). A note written
+from one machine is wrong on the other, so ``gelu-audit list`` asks the machine: it runs
+``F.gelu`` on probe inputs with oneDNN enabled and disabled and compares the bits. Different
+bits mean the default call does not take ATen's kernel: oneDNN, detected. The same bits on every
+probe mean ATen's kernel, or one that agrees with it bit for bit there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gelu_audit.implementations.model import Implementation
+from gelu_audit.implementations.runner import run_implementation
+from gelu_audit.numerics.formats import FloatFormat, all_patterns, patterns_to_values
+from gelu_audit.numerics.inputs import stratified_inputs
+
+PROBES = 20_000
+"""Probe inputs for fp32/fp64 (a stratified sample); fp16 and bf16 use every finite pattern."""
+
+
+@dataclass(frozen=True)
+class CpuPath:
+    """What one dtype's default ``F.gelu`` call does here."""
+
+    dtype: str
+    path: str
+    """``oneDNN`` (its bits differ from ATen's somewhere) or ``ATen`` (the same bits)."""
+    probes: int
+    differing: int
+    """Probe inputs whose answers differ with oneDNN on and off (−0 and +0 differ)."""
+
+    def describe(self) -> str:
+        if self.path == "oneDNN":
+            differ = f"{self.differing:,} of {self.probes:,} inputs differ from ATen"
+            return f"{self.dtype} oneDNN, detected ({differ})"
+        return f"{self.dtype} ATen (the same bits as with oneDNN off, {self.probes:,} inputs)"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "probes": self.probes, "differing": self.differing}
+
+
+def probe_patterns(fmt: FloatFormat) -> np.ndarray:
+    """Every finite pattern of a 16-bit format; a stratified sample of fp32/fp64."""
+    if fmt.width == 16:
+        patterns = all_patterns(fmt)
+    else:
+        patterns = stratified_inputs(fmt, PROBES, seed=0).patterns
+    return patterns[np.isfinite(patterns_to_values(fmt, patterns))]
+
+
+def detect_cpu_path(default: Implementation, aten: Implementation, fmt: FloatFormat) -> CpuPath:
+    """Run the default call and its oneDNN-off twin on the probes; compare the bits."""
+    patterns = probe_patterns(fmt)
+    differing = np.count_nonzero(
+        run_implementation(default, fmt, "cpu", patterns) != run_implementation(aten, fmt, "cpu", patterns)
+    )
+    return CpuPath(fmt.name, "oneDNN" if differing else "ATen", len(patterns), int(differing))
