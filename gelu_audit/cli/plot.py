@@ -29,6 +29,14 @@ from gelu_audit.cli.options import (
 @impl_option("Only these implementations.")
 @device_option("Only these devices.")
 @against_option("Error against the exact GELU or each implementation's own formula.")
+@click.option(
+    "--style",
+    type=click.Choice(["auto", "lines", "heatmap"]),
+    default="auto",
+    show_default=True,
+    help="lines: error against x overlaid, and histograms; heatmap: a row per implementation, "
+    "colour = max ULP per segment of x; auto: a heatmap from 6 implementations on.",
+)
 def plot(
     report: str,
     output: str,
@@ -36,6 +44,7 @@ def plot(
     impls: tuple[str, ...],
     devices: tuple[str, ...],
     against: str,
+    style: str,
 ) -> None:
     """Draw ULP error against x and the ULP histograms from a saved `accuracy -f json` report.
 
@@ -49,6 +58,8 @@ def plot(
     chosen_dtypes = list(dtype_names(dtypes))
     chosen_devices = [parse_device(d) for d in split_list(devices)]
     with reading(report):
-        written = write_plots(document, target, chosen_dtypes, split_list(impls), chosen_devices, against)
+        written = write_plots(
+            document, target, chosen_dtypes, split_list(impls), chosen_devices, against, style
+        )
     for path in written:
         click.echo(str(path))

@@ -109,6 +109,13 @@ def output_paths(target: Path, groups: list[tuple[str, str, str]]) -> list[Path]
     return paths
 
 
+HEATMAP_FROM = 6
+"""From this many implementations in one picture, ``auto`` draws a heatmap: overlaid lines and
+bars stop being tellable apart."""
+
+STYLES = ("auto", "lines", "heatmap")
+
+
 def write_plots(
     document: dict[str, Any],
     target: Path,
@@ -116,15 +123,20 @@ def write_plots(
     implementations: Sequence[str] = (),
     devices: Sequence[str] = (),
     against: str = "exact",
+    style: str = "auto",
 ) -> list[Path]:
-    """Draw every selected dtype/device of an accuracy report; the files written."""
+    """Draw every selected dtype/device of an accuracy report; the files written. ``style``:
+    ``lines`` (error against x, overlaid, and histograms), ``heatmap`` (one row per
+    implementation), or ``auto``: a heatmap from :data:`HEATMAP_FROM` implementations on."""
     plt = _pyplot()
     expand_profiles(document)  # a document built in this run is written compact (version 3)
     document = with_own_statistics(document)
     groups = plot_groups(document, list(dtypes), list(implementations), list(devices), against)
     paths = output_paths(target, list(groups))
     for ((dtype, device, pass_), cases), path in zip(groups.items(), paths):
-        figure = draw(plt, document, dtype, device, cases, against, pass_ == "backward")
+        heatmap = style == "heatmap" or (style == "auto" and len(cases) >= HEATMAP_FROM)
+        painter = draw_heatmap if heatmap else draw
+        figure = painter(plt, document, dtype, device, cases, against, pass_ == "backward")
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.partial")
         figure.savefig(partial, format=path.suffix.lower().lstrip("."), dpi=100)
@@ -288,6 +300,114 @@ def draw(
     bars.legend(fontsize=8, ncol=min(len(cases), 6), loc="upper center")
     figure.suptitle(literal(_title(document, dtype, device, against, backward)), fontsize=11)
     return figure
+
+
+def draw_heatmap(
+    plt: Any,
+    document: dict[str, Any],
+    dtype: str,
+    device: str,
+    cases: list[dict[str, Any]],
+    against: str,
+    backward: bool = False,
+) -> Any:
+    """One row per implementation, most accurate first; one column per segment of x (the
+    profile's, every binade the same width); colour: the segment's max ULP on a log scale. Black
+    bars under a row: where it flushes to ±0; white ticks: its accurate domain's ends; ▼ marks
+    segments with non-finite answers."""
+    from matplotlib.colors import LogNorm
+
+    key = "exact" if against == "exact" else "own_formula"
+    tolerance = float(document.get("settings", {}).get("domain_tolerance_ulp", 2.0))
+    ordered = sorted(
+        cases,
+        key=lambda c: (
+            float(c[key].get("max_ulp_outside_flush", c[key]["max_ulp"])),
+            float(c[key]["max_ulp"]),
+            c["implementation"],
+        ),
+    )
+    x_lo = [float(v) for v in ordered[0][key]["profile"]["x_lo"]]
+    x_hi = [float(v) for v in ordered[0][key]["profile"]["x_hi"]]
+    grid = [[max(float(v), ERROR_FLOOR) for v in c[key]["profile"]["max_ulp"]] for c in ordered]
+    points = ordered[0][key]["profile"]["points"]
+    masked = [[value if count else math.nan for value, count in zip(row, points)] for row in grid]
+    top = max(max(max(row) for row in grid), tolerance * 10)
+
+    rows = len(ordered)
+    figure, axes = plt.subplots(figsize=(14, 2.2 + 0.42 * rows))
+    figure.subplots_adjust(
+        left=0.2, right=0.93, top=1 - 1.15 / (2.2 + 0.42 * rows), bottom=0.9 / (2.2 + 0.42 * rows)
+    )
+    image = axes.imshow(
+        masked,
+        aspect="auto",
+        interpolation="nearest",
+        cmap="viridis",
+        norm=LogNorm(vmin=ERROR_FLOOR, vmax=top),
+        extent=(0, len(x_lo), rows - 0.5, -0.5),
+    )
+    colorbar = figure.colorbar(image, ax=axes, pad=0.01, fraction=0.03)
+    colorbar.set_label("max ULP error in the segment")
+    colorbar.ax.axhline(tolerance, color="white", linewidth=1.5)
+
+    def column(x: float) -> float:
+        """Where x falls on the segment axis (interpolated within its segment)."""
+        for i, (lo, hi) in enumerate(zip(x_lo, x_hi)):
+            if lo <= x <= hi:
+                return i + (0.5 if hi == lo else (x - lo) / (hi - lo))
+        return 0.0 if x < x_lo[0] else float(len(x_lo))
+
+    for row, case in enumerate(ordered):
+        stats = case[key]
+        flush = stats.get("flush_to_zero") or {}
+        for side in ("negative", "positive"):
+            span = flush.get(side)
+            if span:
+                start, end = column(float(span[0])), column(float(span[1]))
+                axes.plot(
+                    [start, max(end, start + 0.5)], [row + 0.42, row + 0.42], color="black", linewidth=3
+                )
+        domain = stats["accurate_domain"]
+        if domain.get("lo") is not None:
+            for end in (domain["lo"], domain["hi"]):
+                axes.plot([column(float(end))], [row], marker="|", color="white", markersize=14, mew=2)
+        for i, count in enumerate(stats["profile"]["nonfinite"]):
+            if count:
+                axes.plot([i + 0.5], [row - 0.3], marker="v", color="red", markersize=5)
+    labels = []
+    for case in ordered:
+        stats = case[key]
+        outside = stats.get("max_ulp_outside_flush")
+        shown = f"{float(outside):,.4g}" if outside is not None and stats["flush_to_zero"]["count"] else None
+        figure_text = f"{float(stats['max_ulp']):,.4g}" + (f" ({shown} w/o flush)" if shown else "")
+        labels.append(f"{literal(case['implementation'])}\n{figure_text} ULP")
+    axes.set_yticks(range(rows), labels, fontsize=8)
+    ticks = [i for i, (lo, hi) in enumerate(zip(x_lo, x_hi)) if lo <= 0 <= hi or _round_power(lo)]
+    ticks = _thin(ticks, 14)
+    axes.set_xticks([i + 0.5 for i in ticks], [f"{x_lo[i]:.3g}" for i in ticks], fontsize=8, rotation=45)
+    axes.set_xlabel(
+        "x: one column per segment of the error profile, every binade the same width "
+        "(black bars: flushed to ±0; white ticks: accurate domain; red ▼: non-finite)"
+    )
+    figure.suptitle(literal(_title(document, dtype, device, against, backward)), fontsize=10)
+    return figure
+
+
+def _round_power(value: float) -> bool:
+    """Whether |value| is a power of two ≥ 1 or ≤ 1 that makes a readable tick (2^k, k even)."""
+    if value == 0 or not math.isfinite(value):
+        return False
+    exponent = math.log2(abs(value))
+    return exponent == int(exponent) and int(exponent) % 4 == 0
+
+
+def _thin(ticks: list[int], most: int) -> list[int]:
+    """At most ``most`` ticks, evenly spread, the first and last kept."""
+    if len(ticks) <= most:
+        return ticks
+    step = math.ceil(len(ticks) / most)
+    return ticks[::step]
 
 
 def _decade_ticks(axes: Any, fmt: Any) -> None:

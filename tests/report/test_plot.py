@@ -88,6 +88,35 @@ def test_plot_from_a_saved_report_png_and_svg(saved_report: Path, tmp_path: Path
     assert not list(tmp_path.glob(".*partial"))
 
 
+def _png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_many_implementations_make_a_heatmap_and_either_style_can_be_asked_for(tmp_path: Path) -> None:
+    """The lines picture is 1400×950 px whatever it holds; a heatmap grows with its rows."""
+    pytest.importorskip("matplotlib")
+    report = tmp_path / "bf16.json"
+    six = "torch-gelu,torch-gelu-aten,torch-gelu-tanh,torch-erf-composite,numpy-erf,numpy-tanh"
+    result = run_cli("accuracy", "-d", "bf16", "-i", six, "-f", "json", "-o", str(report))
+    assert result.returncode == 0, result.stderr
+    sizes = {}
+    for style, names in (
+        ("auto", six),
+        ("auto", "torch-gelu,numpy-erf"),
+        ("heatmap", "numpy-erf"),
+        ("lines", six),
+    ):
+        target = tmp_path / f"{style}-{len(names)}.png"
+        outcome = run_cli("plot", str(report), "-i", names, "--style", style, "-o", str(target))
+        assert outcome.returncode == 0, outcome.stderr
+        sizes[(style, len(names.split(",")))] = _png_size(target)
+    assert sizes[("auto", 2)] == sizes[("lines", 6)] == (1400, 950)
+    assert sizes[("auto", 6)][0] == 1400 and sizes[("auto", 6)][1] < 950  # a heatmap, 6 rows
+    assert sizes[("heatmap", 1)][1] < sizes[("auto", 6)][1]  # one row: shorter still
+
+
 def test_accuracy_writes_its_plot_too(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     target = tmp_path / "live.png"
