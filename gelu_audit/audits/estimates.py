@@ -76,14 +76,15 @@ def _stratum_variances(values: np.ndarray, stratum: np.ndarray, counts: np.ndarr
     """Each stratum's sample variance (n − 1 denominator); strata of one point get the pooled
     variance of all one-point strata (0 when there are fewer than two)."""
     strata = len(counts)
-    sums = np.bincount(stratum, weights=values, minlength=strata)
-    means = np.divide(sums, counts, out=np.zeros(strata), where=counts > 0)
-    squares = np.bincount(stratum, weights=(values - means[stratum]) ** 2, minlength=strata)
-    variances = np.divide(squares, counts - 1, out=np.zeros(strata), where=counts > 1)
-    single = counts == 1
-    if np.count_nonzero(single) > 1:
-        variances[single] = float(np.var(means[single], ddof=1))
-    return variances
+    with np.errstate(over="ignore", invalid="ignore"):  # errors of 1e300 ULP square to inf
+        sums = np.bincount(stratum, weights=values, minlength=strata)
+        means = np.divide(sums, counts, out=np.zeros(strata), where=counts > 0)
+        squares = np.bincount(stratum, weights=(values - means[stratum]) ** 2, minlength=strata)
+        variances = np.divide(squares, counts - 1, out=np.zeros(strata), where=counts > 1)
+        single = counts == 1
+        if np.count_nonzero(single) > 1:
+            variances[single] = float(np.var(means[single], ddof=1))
+    return np.where(np.isnan(variances), np.inf, variances)
 
 
 class _Design:
@@ -111,7 +112,9 @@ class _Design:
         mean = float(np.sum(self.point_weights * values))
         linearized = self.domain * (values - mean) / max(self.domain_share, 1e-300)
         variances = _stratum_variances(linearized, self.stratum, self.counts)
-        return mean, float(np.sum(self.weights**2 * self.factor * variances))
+        with np.errstate(over="ignore", invalid="ignore"):
+            terms = np.where(self.factor > 0, self.weights**2 * self.factor * variances, 0.0)
+        return mean, float(np.sum(terms))
 
     def share(self, flags: np.ndarray) -> Estimate:
         p, variance = self.mean_and_variance(flags.astype(np.float64))

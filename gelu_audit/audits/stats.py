@@ -110,6 +110,34 @@ def interval_text(lo: float | None, hi: float | None) -> str:
 
 
 @dataclass(frozen=True)
+class SubnormalHandling:
+    """Whether subnormals are flushed, apart from the accuracy figures: a kernel that flushes
+    subnormal inputs (DAZ-like) or results (FTZ-like) is a property, not a narrow domain."""
+
+    inputs: int
+    """Tested subnormal inputs whose correctly rounded GELU is not 0."""
+    inputs_flushed: int
+    """Of those, answered ±0: the input treated as 0 (DAZ-like)."""
+    outputs: int
+    """Tested normal inputs whose correctly rounded GELU is subnormal."""
+    outputs_flushed: int
+    """Of those, answered ±0 (FTZ-like)."""
+
+    def describe(self) -> str:
+        """``inputs flushed (DAZ), results flushed (FTZ)``, or what part is; empty: none is."""
+        parts = []
+        for what, tested, flushed, name in (
+            ("inputs", self.inputs, self.inputs_flushed, "DAZ"),
+            ("results", self.outputs, self.outputs_flushed, "FTZ"),
+        ):
+            if flushed and flushed == tested:
+                parts.append(f"subnormal {what} flushed to 0 ({name}-like)")
+            elif flushed:
+                parts.append(f"{flushed:,} of {tested:,} subnormal {what} flushed to 0")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
 class ErrorStats:
     """Error statistics of one implementation against one reference formula."""
 
@@ -142,6 +170,11 @@ class ErrorStats:
     differ, when they share a flushed tail that dominates ``max_ulp``."""
     worst_outside_flush: PointReport | None
     """Where ``max_ulp_outside_flush`` is reached (None when every point is flushed or exact)."""
+    accurate_domain_normal: AccurateDomain | None = None
+    """The accurate domain judged where neither the input nor the correctly rounded result is
+    subnormal: where subnormals are flushed (``subnormals``), ``accurate_domain`` ends at the
+    first one, and this says how far the kernel is accurate on normal numbers."""
+    subnormals: SubnormalHandling = SubnormalHandling(0, 0, 0, 0)
     policies: tuple[PolicyOutcome, ...] = ()
     """Every tolerance policy that has a rule for this dtype (:mod:`gelu_audit.audits.policies`)."""
     estimates: SampleEstimates | None = None
@@ -186,6 +219,40 @@ class FlushToZero:
     """[lowest, highest] flushed x below 0, or None."""
     positive: tuple[float, float] | None
     """[lowest, highest] flushed x above 0, or None."""
+
+
+@dataclass
+class FailureBounds:
+    """The failing inputs nearest 0 on each side, and whether 0 fails: an order-independent
+    selection, so it merges."""
+
+    below: float | None = None
+    above: float | None = None
+    at_zero: bool = False
+
+    def note(self, below: float | None, above: float | None, at_zero: bool) -> None:
+        """Narrow toward 0."""
+        if below is not None:
+            self.below = below if self.below is None else max(self.below, below)
+        if above is not None:
+            self.above = above if self.above is None else min(self.above, above)
+        self.at_zero |= at_zero
+
+    def merge(self, other: FailureBounds) -> None:
+        self.note(other.below, other.above, other.at_zero)
+
+    def domain(self, tolerance: float, tested: InputSpace) -> AccurateDomain:
+        return domain_ends(tolerance, self.below, self.above, self.at_zero, tested)
+
+    def to_state(self) -> list[Any]:
+        return [self.below, self.above, self.at_zero]
+
+    @staticmethod
+    def from_state(state: Sequence[Any]) -> FailureBounds:
+        below, above, at_zero = state
+        return FailureBounds(
+            None if below is None else float(below), None if above is None else float(above), bool(at_zero)
+        )
 
 
 # --- exact sums -------------------------------------------------------------------------------
@@ -552,9 +619,12 @@ class ErrorAccumulator:
     max_abs: float = 0.0
     max_rel: float | None = None
     worst: list[Candidate] = field(default_factory=list)
-    failure_below: float | None = None
-    failure_above: float | None = None
-    fails_at_zero: bool = False
+    failures: FailureBounds = field(default_factory=FailureBounds)
+    normal_failures: FailureBounds = field(default_factory=FailureBounds)
+    """The failures where input and RN(y) are normal: the accurate domain over normal numbers."""
+    subnormal_counts: np.ndarray = field(default_factory=lambda: np.zeros(4, np.int64))
+    """Subnormal inputs (RN(y) ≠ 0), of them flushed; subnormal results at normal inputs, of
+    them flushed (:class:`SubnormalHandling`)."""
     nonfinite_count: int = 0
     nonfinite: list[Candidate] = field(default_factory=list)
     wrong_zero_count: int = 0
@@ -634,7 +704,13 @@ class ErrorAccumulator:
         # accurate domain: the failing inputs nearest 0.
         over = errors > self.tolerance
         failing = np.concatenate([np.flatnonzero(over), mismatched])
-        self._note_failures(*failure_bounds(block.x[failing]))
+        self.failures.note(*failure_bounds(block.x[failing]))
+        # over normal numbers: neither the input nor the correctly rounded result subnormal
+        nonzero = ref.rounded != 0
+        subnormal_x = (block.x != 0) & (np.abs(block.x) < fmt.smallest_normal)
+        subnormal_rn = nonzero & (np.abs(ref.rounded) < fmt.smallest_normal)
+        normal = ~(subnormal_x | subnormal_rn)
+        self.normal_failures.note(*failure_bounds(block.x[failing[normal[failing]]]))
         self.profile.add(fmt, block.runs(), errors, over, mismatched)
 
         self.nonfinite_count += len(mismatched)
@@ -648,6 +724,14 @@ class ErrorAccumulator:
         for side, x_side in ((0, x_flushed[x_flushed < 0]), (2, x_flushed[x_flushed > 0])):
             if x_side.size:
                 self._note_flush(side, float(x_side.min()), float(x_side.max()))
+        zero_answer = got == 0
+        subnormal_y = subnormal_rn & ~subnormal_x
+        self.subnormal_counts += [
+            np.count_nonzero(subnormal_x & nonzero),
+            np.count_nonzero(subnormal_x & nonzero & zero_answer),
+            np.count_nonzero(subnormal_y),
+            np.count_nonzero(subnormal_y & zero_answer),
+        ]
         rest = np.where(finite, errors, -1.0)
         rest[flushed] = -1.0
         if len(rest) and rest.max() > 0:
@@ -706,7 +790,9 @@ class ErrorAccumulator:
         if other.max_rel is not None:
             self.max_rel = max(self.max_rel or 0.0, other.max_rel)
         self.worst = _worst_first(self.worst + other.worst, self.top)
-        self._note_failures(other.failure_below, other.failure_above, other.fails_at_zero)
+        self.failures.merge(other.failures)
+        self.normal_failures.merge(other.normal_failures)
+        self.subnormal_counts += other.subnormal_counts
         self.nonfinite_count += other.nonfinite_count
         self.nonfinite = _first(self.nonfinite + other.nonfinite, self.top)
         self.wrong_zero_count += other.wrong_zero_count
@@ -726,14 +812,6 @@ class ErrorAccumulator:
         old_lo, old_hi = self.flush_spans[side], self.flush_spans[side + 1]
         self.flush_spans[side] = lo if old_lo is None else min(old_lo, lo)
         self.flush_spans[side + 1] = hi if old_hi is None else max(old_hi, hi)
-
-    def _note_failures(self, below: float | None, above: float | None, at_zero: bool) -> None:
-        """Narrow the domain's failure bounds toward 0."""
-        if below is not None:
-            self.failure_below = below if self.failure_below is None else max(self.failure_below, below)
-        if above is not None:
-            self.failure_above = above if self.failure_above is None else min(self.failure_above, above)
-        self.fails_at_zero |= at_zero
 
     def p99(self) -> float:
         counts = self.sketch[:SKETCH_BINS]
@@ -760,9 +838,9 @@ class ErrorAccumulator:
             max_rel_error=self.max_rel,
             histogram=tuple(zip(HISTOGRAM_LABELS, (int(c) for c in counts))),
             worst=tuple(c.point(fmt) for c in self.worst),
-            accurate_domain=domain_ends(
-                self.tolerance, self.failure_below, self.failure_above, self.fails_at_zero, tested
-            ),
+            accurate_domain=self.failures.domain(self.tolerance, tested),
+            accurate_domain_normal=self.normal_failures.domain(self.tolerance, tested),
+            subnormals=SubnormalHandling(*(int(c) for c in self.subnormal_counts)),
             profile=self.profile.finish(),
             flush_to_zero=FlushToZero(
                 self.flush_count,
@@ -801,9 +879,11 @@ class ErrorAccumulator:
             "max_abs": self.max_abs,
             "max_rel": self.max_rel,
             "worst": [c.to_state() for c in self.worst],
-            "failure_below": self.failure_below,
-            "failure_above": self.failure_above,
-            "fails_at_zero": self.fails_at_zero,
+            "failure_below": self.failures.below,
+            "failure_above": self.failures.above,
+            "fails_at_zero": self.failures.at_zero,
+            "normal_failures": self.normal_failures.to_state(),
+            "subnormal_counts": [int(c) for c in self.subnormal_counts],
             "nonfinite_count": self.nonfinite_count,
             "nonfinite": [c.to_state() for c in self.nonfinite],
             "wrong_zero_count": self.wrong_zero_count,
@@ -831,8 +911,11 @@ class ErrorAccumulator:
         acc.max_ulp, acc.max_ordinal = float(state["max_ulp"]), int(state["max_ordinal"])
         acc.max_abs, acc.max_rel = float(state["max_abs"]), num(state["max_rel"])
         acc.worst = [Candidate.from_state(c) for c in state["worst"]]
-        acc.failure_below, acc.failure_above = num(state["failure_below"]), num(state["failure_above"])
-        acc.fails_at_zero = bool(state["fails_at_zero"])
+        acc.failures = FailureBounds(
+            num(state["failure_below"]), num(state["failure_above"]), bool(state["fails_at_zero"])
+        )
+        acc.normal_failures = FailureBounds.from_state(state["normal_failures"])
+        acc.subnormal_counts = np.array(state["subnormal_counts"], np.int64)
         acc.nonfinite_count = int(state["nonfinite_count"])
         acc.nonfinite = [Candidate.from_state(c) for c in state["nonfinite"]]
         acc.wrong_zero_count = int(state["wrong_zero_count"])

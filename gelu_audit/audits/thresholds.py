@@ -21,6 +21,11 @@ applies, so a broad rule and a stricter one for a single kernel can live side by
 
     [[tool.gelu-audit.threshold]]
     dtype = "fp32"
+    max-ulp-outside-flush = 4   # 4 ULP wherever the answer is not flushed to ±0
+    max-flush-below = -5.5      # and flushing only at x ≤ -5.5
+
+    [[tool.gelu-audit.threshold]]
+    dtype = "fp32"
     policy = "torch-assert-close"   # no input may break torch.testing.assert_close's defaults
 
     [[tool.gelu-audit.threshold]]
@@ -55,6 +60,8 @@ _KEYS = {
     "policy",
     "rtol",
     "atol",
+    "max-ulp-outside-flush",
+    "max-flush-below",
 }
 PASSES = ("forward", "backward", "*")
 
@@ -76,6 +83,11 @@ class Threshold:
     """An interval the accurate domain must cover (at the run's domain tolerance)."""
     max_nonfinite: int | None = None
     """Non-finite mismatches allowed."""
+    max_ulp_outside_flush: float | None = None
+    """Largest ULP error allowed over the inputs not flushed to ±0 (against ``against``): the
+    accuracy of a kernel whose tail flushes, judged apart from the flush."""
+    max_flush_below: float | None = None
+    """Flushing to ±0 is allowed only at x ≤ this (e.g. −5.5): the highest flushed input."""
     policy: str | None = None
     """A tolerance policy (:mod:`gelu_audit.audits.policies`) no tested input may break."""
     rtol: float | None = None
@@ -125,6 +137,19 @@ class Threshold:
         assert stats is not None and case.exact is not None
         if self.max_ulp is not None and stats.max_ulp > self.max_ulp:
             reasons.append(f"max {stats.max_ulp:.4g} ULP > {self.max_ulp:g} (against {stats.against})")
+        if (
+            self.max_ulp_outside_flush is not None
+            and stats.max_ulp_outside_flush > self.max_ulp_outside_flush
+        ):
+            reasons.append(
+                f"max {stats.max_ulp_outside_flush:.4g} ULP outside the flushed inputs "
+                f"> {self.max_ulp_outside_flush:g} (against {stats.against})"
+            )
+        if self.max_flush_below is not None:
+            flush = case.exact.flush_to_zero
+            highest = max((span[1] for span in (flush.negative, flush.positive) if span), default=None)
+            if highest is not None and highest > self.max_flush_below:
+                reasons.append(f"flushes to 0 at x = {highest:.6g}, above {self.max_flush_below:g}")
         if self.max_abs is not None and case.exact.max_abs_error > self.max_abs:
             reasons.append(f"max abs error {case.exact.max_abs_error:.4g} > {self.max_abs:g}")
         if self.domain is not None:
@@ -186,7 +211,7 @@ def _threshold(entry: dict[str, Any], where: str) -> Threshold:
         from gelu_audit.numerics.formats import parse_format
 
         values["dtype"] = parse_format(values["dtype"]).name
-    for key in ("max-ulp", "max-abs"):
+    for key in ("max-ulp", "max-abs", "max-ulp-outside-flush"):
         if key in entry:
             value = entry[key]
             if (
@@ -197,6 +222,11 @@ def _threshold(entry: dict[str, Any], where: str) -> Threshold:
             ):
                 raise UsageError(f"{where}: {key} must be a non-negative number, not {value!r}")
             values[key.replace("-", "_")] = float(value)
+    if "max-flush-below" in entry:
+        value = entry["max-flush-below"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise UsageError(f"{where}: max-flush-below must be a number (an x), not {value!r}")
+        values["max_flush_below"] = float(value)
     if "max-nonfinite" in entry:
         value = entry["max-nonfinite"]
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -233,9 +263,19 @@ def _threshold(entry: dict[str, Any], where: str) -> Threshold:
         raise UsageError(f"{where}: rtol and atol go together (|ŷ − y| ≤ atol + rtol·|y|)")
     if "policy" in values and "rtol" in values:
         raise UsageError(f"{where}: a threshold checks one policy: policy, or rtol and atol")
-    limits = {"max_ulp", "max_abs", "domain", "max_nonfinite", "policy", "rtol"}
+    limits = {
+        "max_ulp",
+        "max_abs",
+        "domain",
+        "max_nonfinite",
+        "policy",
+        "rtol",
+        "max_ulp_outside_flush",
+        "max_flush_below",
+    }
     if not limits & set(values):
         raise UsageError(
-            f"{where}: sets no limit (max-ulp, max-abs, domain, max-nonfinite, policy, or rtol and atol)"
+            f"{where}: sets no limit (max-ulp, max-ulp-outside-flush, max-flush-below, max-abs, domain, "
+            "max-nonfinite, policy, or rtol and atol)"
         )
     return Threshold(**values)

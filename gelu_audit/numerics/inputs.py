@@ -91,10 +91,7 @@ class InputSet:
         where = f" in [{self.value_range}]" if self.value_range else ""
         if self.is_exhaustive:
             return f"{self.fmt}: exhaustive, {len(self):,} bit patterns{where}"
-        return (
-            f"{self.fmt}: stratified sample of {len(self):,} inputs{where} (requested "
-            f"{self.samples:,}, seed {self.seed}); maxima are the largest errors found"
-        )
+        return f"{self.fmt}: stratified sample of {len(self):,} inputs{where} (seed {self.seed})"
 
     @property
     def estimable(self) -> bool:

@@ -61,6 +61,8 @@ def threshold_document(threshold: Threshold) -> dict[str, Any]:
         ("max-ulp", threshold.max_ulp),
         ("max-abs", threshold.max_abs),
         ("max-nonfinite", threshold.max_nonfinite),
+        ("max-ulp-outside-flush", threshold.max_ulp_outside_flush),
+        ("max-flush-below", threshold.max_flush_below),
         ("policy", threshold.policy),
         ("rtol", threshold.rtol),
         ("atol", threshold.atol),

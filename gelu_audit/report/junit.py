@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from gelu_audit.audits.accuracy import AuditReport
 from gelu_audit.audits.speed import BaselineChange, SpeedReport
 from gelu_audit.numerics.formulas import Pass
-from gelu_audit.report.text import format_domain, format_size, speed_failures, worst_line
+from gelu_audit.report.text import format_domain, format_size, shown_domain, speed_failures, worst_line
 
 
 def render_accuracy_junit(report: AuditReport) -> str:
@@ -48,7 +48,7 @@ def render_accuracy_junit(report: AuditReport) -> str:
                     [
                         *verdict.reasons,
                         worst_line(case),
-                        f"accurate domain: {format_domain(case.exact.accurate_domain)}" if case.exact else "",
+                        f"accurate domain: {format_domain(shown_domain(case.exact))}" if case.exact else "",
                     ]
                 )
                 ET.SubElement(

@@ -14,6 +14,7 @@ from gelu_audit.report.text import (
     format_size,
     format_ulp,
     format_x,
+    shown_domain,
     sorted_changes,
     sparkline,
     speed_failures,
@@ -81,7 +82,7 @@ def _markdown_row(case: CaseResult, verdict: Verdict, tolerance: float) -> str:
         f"| {format_ulp(case.exact.max_ulp)} "
         f"| {format_x(worst)} "
         f"| {format_ulp(case.own_formula.max_ulp)} | {format_correctly_rounded(case.exact)} "
-        f"| {_cell(format_domain(case.exact.accurate_domain))} | {case.nonfinite_count} "
+        f"| {_cell(format_domain(shown_domain(case.exact)))} | {case.nonfinite_count} "
         f"| `{sparkline(case.exact.profile, tolerance, MARKDOWN_SPARK_WIDTH).plain}` | {_cell(mark)} |"
     )
 

@@ -31,6 +31,7 @@ from gelu_audit.report.text import (
     format_x,
     render_to_string,
     report_width,
+    shown_domain,
     sorted_changes,
     sparkline,
 )
@@ -73,7 +74,7 @@ def case_row(case: CaseResult, verdict: Verdict, gated: bool) -> list[Text | str
         Text(format_ulp(own.max_ulp), style=_ulp_style(own.max_ulp)),
         format_ulp_estimate(exact.estimates.p99_ulp) if exact.estimates else format_ulp(exact.p99_ulp),
         format_correctly_rounded(exact),
-        format_domain(exact.accurate_domain),
+        format_domain(shown_domain(exact)),
         Text(str(case.nonfinite_count), style="red" if case.nonfinite_count else ""),
         Text(str(case.wrong_sign_zero_count), style="yellow" if case.wrong_sign_zero_count else ""),
         Text(
@@ -96,7 +97,7 @@ ACCURACY_COLUMNS: tuple[tuple[str, JustifyMethod, int], ...] = (
     ("at x", "right", 1),
     ("w/o flush", "right", 1),
     ("flushed to 0", "left", 3),
-    ("vs own formula", "right", 2),
+    ("vs own formula", "right", 3),
     ("p99", "right", 4),
     ("CR", "right", 1),
     ("domain", "left", 2),
@@ -325,6 +326,19 @@ def notes(report: AuditReport, details: bool) -> list[str]:
             lines.append(
                 f"  histogram {label}: " + " ".join(f"{k}:{v}" for k, v in case.exact.histogram if v)
             )
+    flushing: dict[str, list[CaseResult]] = {}
+    for case in report.results:
+        if case.exact is not None:
+            handling = case.exact.subnormals
+            inputs = bool(handling.inputs) and handling.inputs_flushed == handling.inputs
+            results = bool(handling.outputs) and handling.outputs_flushed == handling.outputs
+            if inputs or results:
+                what = " and ".join(w for w, flag in (("inputs", inputs), ("results", results)) if flag)
+                like = "/".join(w for w, flag in (("DAZ", inputs), ("FTZ", results)) if flag)
+                flushing.setdefault(f"subnormal {what} flushed to 0 ({like}-like)", []).append(case)
+    for text, cases in flushing.items():
+        population = [c for c in report.results if c.status == "ok"]
+        lines.append(f"{text}: {_who(cases, population)}")
     skips: dict[str, list[str]] = {}
     for skip in report.skipped:
         backward = " backward" if skip.pass_ is Pass.BACKWARD else ""
@@ -348,13 +362,13 @@ def notes(report: AuditReport, details: bool) -> list[str]:
         summary += "all pass" if failed == 0 else f"{failed} FAIL"
     lines.append(summary)
     lines.append(
-        "ULP vs the exact GELU; w/o flush: max over inputs not flushed to ±0; CR: correctly rounded; "
-        "domain: ≤ tolerance"
+        "ULP vs the exact GELU; w/o flush: inputs flushed to ±0 left out; CR: correctly rounded; "
+        "domain: ≤ tolerance, normal x"
     )
     if any(isinstance(inputs, InputSet) and inputs.estimable for inputs in report.inputs.values()):
         lines.append(
-            "sampled: max ULP is the largest found (a lower bound); est.: estimate for the whole range, "
-            "± ( ): 95% interval"
+            "sampled: max ULP is the largest found (a lower bound); est.: estimate for the whole range "
+            "(95% interval)"
         )
     return lines
 

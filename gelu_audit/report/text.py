@@ -93,6 +93,12 @@ def format_x(value: float | None) -> str:
     return f"{value:.6g}"
 
 
+def shown_domain(stats: ErrorStats) -> AccurateDomain:
+    """The accurate domain a report shows: over normal numbers (subnormal flushing is a
+    property of its own, noted apart), else over every input (reports of older versions)."""
+    return stats.accurate_domain_normal or stats.accurate_domain
+
+
 def format_domain(domain: AccurateDomain) -> str:
     if domain.lo is None or domain.hi is None:
         return "none (fails at 0)"
