@@ -379,7 +379,7 @@ def render_accuracy_table(
     """The tables with their verdict lines, the error profiles (with ``profile`` or
     ``details``), then the notes."""
     width = report_width(width)
-    profiles = profile_tables(report) if profile or details else []
+    profiles = profile_tables(report, width) if profile or details else []
     gated_policies = any(t.policy_name for t in report.settings.thresholds)
     policies = policy_tables(report, width) if gated_policies or details else []
     return render_to_string(
@@ -414,8 +414,9 @@ def policy_tables(report: AuditReport, width: int) -> list[object]:
         names = list(dict.fromkeys(o.policy for _, s in stats if s is not None for o in s.policies))
         if not names:
             continue
+        gated = {t.policy_name for t in report.settings.thresholds}
         columns: list[tuple[str, JustifyMethod, int]] = [("implementation", "left", 0)]
-        columns += [(name, "left", 0) for name in names]
+        columns += [(name, "left", 0 if name in gated else 1) for name in names]  # the gate's stays
         rows: list[list[Text | str]] = []
         for case, case_stats in stats:
             by_name = {o.policy: o for o in case_stats.policies} if case_stats else {}
@@ -428,7 +429,10 @@ def policy_tables(report: AuditReport, width: int) -> list[object]:
             "(pass: the worst error as a share of the allowance; else the finite answers that break it, "
             "and the worst)"
         )
-        items.append(fitted_table(title, columns, rows, width)[0])
+        table, dropped = fitted_table(title, columns, rows, width)
+        items.append(table)
+        if dropped:
+            items.append(left_out_line(width, dropped))
     return items
 
 
@@ -445,8 +449,9 @@ def _axis(profile: ErrorProfile, width: int = SPARK_WIDTH) -> str:
     return left.ljust(zero) + "0" + right.rjust(groups - zero - 1)
 
 
-def profile_tables(report: AuditReport) -> list[object]:
-    """Per dtype: each case's maximum error along x as a line of block characters."""
+def profile_tables(report: AuditReport, width: int = 160) -> list[object]:
+    """Per dtype: each case's maximum error along x as a line of block characters, as many as
+    fit ``width`` beside the names (at most SPARK_WIDTH)."""
     tolerance = report.settings.effective_domain_tolerance
     items: list[object] = []
     for dtype in report.inputs:
@@ -461,10 +466,13 @@ def profile_tables(report: AuditReport) -> list[object]:
         )
         table.add_column("implementation", no_wrap=True)
         profiles = [(case, case.exact.profile) for case in cases if case.exact is not None]
-        table.add_column(_axis(profiles[0][1]), no_wrap=True)
-        for case, case_profile in profiles:
-            name = case.implementation + ("" if case.device == "cpu" else f" [{case.device}]")
-            table.add_row(name, sparkline(case_profile, tolerance))
+        names = [
+            case.implementation + ("" if case.device == "cpu" else f" [{case.device}]") for case in cases
+        ]
+        spark = max(8, min(SPARK_WIDTH, width - max(len(n) for n in names) - 7))  # 7: the borders
+        table.add_column(_axis(profiles[0][1], spark), no_wrap=True)
+        for name, (_, case_profile) in zip(names, profiles):
+            table.add_row(name, sparkline(case_profile, tolerance, spark))
         items.append(table)
     return items
 

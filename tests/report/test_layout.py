@@ -104,6 +104,7 @@ def test_no_other_command_cuts_a_number_or_a_word(width: int, tmp_path: Path) ->
         ("paths", "-d", "fp16", "-i", "torch-gelu,torch-gelu-tanh"),
         ("speed", "-d", "fp32", "--sizes", "4K", "-i", "torch-gelu,numpy-erf"),
         ("compare", str(report), str(report)),
+        ("accuracy", "-d", "bf16", "-i", "numpy-tanh,torch-quick-gelu", "--policy", "benchdnn", "--details"),
     ]
     for command in commands:
         result = run_cli(*command, env={"COLUMNS": str(width)})
