@@ -148,7 +148,7 @@ def builtin_implementations() -> list[Implementation]:
             "torch",
             ERF,
             _torch_gelu_aten,
-            "F.gelu(x) under torch.backends.mkldnn.flags(enabled=False): ATen's own CPU kernel",
+            "F.gelu(x) with oneDNN off (torch.backends.mkldnn.flags): ATen's own CPU kernel",
             cpu_only=True,
             backward=_torch_gelu_aten_backward("none"),
         ),

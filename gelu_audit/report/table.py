@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from rich.console import JustifyMethod
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -683,14 +684,12 @@ def render_compare_table(comparison: ReportComparison, color: bool) -> str:
 # --- list -------------------------------------------------------------------------------------
 
 
-def render_list_table(rows: list[dict[str, Any]], devices: list[str], color: bool) -> str:
-    """``gelu-audit list``: a row per implementation, a column per device, each cell the dtypes
-    it runs in there and, grouped, why not the others."""
-    table = Table(header_style="bold")
-    table.add_column("implementation", no_wrap=True)
-    table.add_column("formula", no_wrap=True)
-    for header in ("computes", *devices):
-        table.add_column(header, overflow="fold")  # wraps; a long word folds, never cut
+def _list_cells(
+    rows: list[dict[str, Any]], devices: list[str]
+) -> list[tuple[str, str, list[str], list[str]]]:
+    """Per implementation: its formula, what it computes (with notes and the CPU path measured
+    here), and per device the dtypes it runs in and, grouped, why not the others."""
+    entries = []
     for name in dict.fromkeys(r["implementation"] for r in rows):
         own = [r for r in rows if r["implementation"] == name]
         cells = []
@@ -710,12 +709,63 @@ def render_list_table(rows: list[dict[str, Any]], devices: list[str], color: boo
                 f"—  {reason}" if everywhere else f"{', '.join(dtypes)}: —  {reason}"
                 for reason, dtypes in by_reason.items()
             ]
-            cells.append(Text("\n".join(lines)))
-        computes = Text(own[0]["description"])
-        for note in own[0]["notes"]:
-            computes.append("\n" + note, style="dim")
-        for row in own:
-            if row.get("cpu_path"):
-                computes.append("\nhere: " + CpuPath(row["dtype"], **row["cpu_path"]).describe(), style="dim")
-        table.add_row(name, own[0]["formula"], computes, *cells)
-    return render_to_string([table], color)
+            cells.append("\n".join(lines))
+        computes = [own[0]["description"], *own[0]["notes"]]
+        computes += [
+            "here: " + CpuPath(row["dtype"], **row["cpu_path"]).describe()
+            for row in own
+            if row.get("cpu_path")
+        ]
+        entries.append((name, own[0]["formula"], computes, cells))
+    return entries
+
+
+def render_list_table(
+    rows: list[dict[str, Any]], devices: list[str], color: bool, width: int | None = None
+) -> str:
+    """``gelu-audit list``: a row per implementation, a column per device, each cell the dtypes
+    it runs in there and, grouped, why not the others. Where the columns cannot hold their
+    longest words (a narrow terminal), one block per implementation instead: wrapped at
+    spaces, never inside a word."""
+    width = report_width(width)
+    entries = _list_cells(rows, devices)
+
+    columns = [
+        ("implementation", [name for name, *_ in entries], False),
+        ("formula", [formula for _, formula, *_ in entries], False),
+        ("computes", [line for *_, computes, _ in entries for line in computes], True),
+    ] + [(device, [cells[i] for *_, cells in entries], True) for i, device in enumerate(devices)]
+    lowest, highest = [], []
+    for header, texts, wraps in columns:
+        lines = [header] + [line for text in texts for line in text.split("\n")]
+        widest = max(len(line) for line in lines)
+        highest.append(widest)
+        lowest.append(max(len(word) for line in lines for word in line.split()) if wraps else widest)
+    room = width - 3 * len(columns) - 1  # a border and a space either side per column
+    if sum(lowest) > room:  # some word cannot fit whole: one block per implementation
+        blocks: list[object] = []
+        for name, formula, computes, cells in entries:
+            blocks.append(Text(f"{name} ({formula})", style="bold"))
+            blocks.extend(
+                Padding(Text(line, style="dim" if k else ""), (0, 0, 0, 2)) for k, line in enumerate(computes)
+            )
+            for device, cell in zip(devices, cells):
+                blocks.append(Padding(Text(f"{device}: " + cell.replace("\n", "; ")), (0, 0, 0, 2)))
+        return render_to_string(blocks, color, width)
+    # Column widths chosen here, not by rich, which would fold words to even the columns out:
+    # each gets its longest word, and the room left is shared in proportion to what it could use.
+    spare = room - sum(lowest)
+    wants = [hi - lo for lo, hi in zip(lowest, highest)]
+    widths = [
+        hi if sum(highest) <= room else lo + (spare * want) // max(1, sum(wants))
+        for lo, hi, want in zip(lowest, highest, wants)
+    ]
+    table = Table(header_style="bold")
+    for (header, _, wraps), column_width in zip(columns, widths):
+        table.add_column(header, width=column_width, no_wrap=not wraps)
+    for name, formula, computes, cells in entries:
+        text = Text(computes[0])
+        for note in computes[1:]:
+            text.append("\n" + note, style="dim")
+        table.add_row(name, formula, text, *(Text(cell) for cell in cells))
+    return render_to_string([table], color, width)

@@ -4,6 +4,7 @@ and notes that repeat are said once with the cases they concern."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -111,3 +112,16 @@ def test_no_other_command_cuts_a_number_or_a_word(width: int, tmp_path: Path) ->
         assert result.returncode in (0, 1), result.stderr
         assert "…" not in result.stdout, (command, result.stdout)
         assert all(len(line) <= width for line in _lines(result.stdout)), command
+
+
+@pytest.mark.parametrize("width", (80, 100, 160))
+def test_list_never_splits_a_word(width: int) -> None:
+    """Narrow terminals get one block per implementation instead of a table whose cells would
+    have to fold words: every word of every description and reason is printed whole."""
+    document = json.loads(run_cli("list", "-f", "json").stdout)
+    text = run_cli("list", env={"COLUMNS": str(width)}).stdout
+    printed = set(text.split())
+    for row in document["implementations"]:
+        for field in (row["description"], *(row["notes"])):
+            missing = [word for word in field.split() if word not in printed]
+            assert not missing, (width, missing)
