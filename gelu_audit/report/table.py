@@ -221,7 +221,9 @@ def accuracy_tables(report: AuditReport, width: int = 160) -> list[object]:
         leave_out = tuple(columns[i][0] for i in left_out)
         items += [fitted_table(title, columns, rows, width, leave_out)[0], verdict]
     if left_out:
-        base = [header for header, _, _ in ACCURACY_COLUMNS] + ["verdict"]
+        base = [_header(header, tolerance, estimated=False) for header, _, _ in ACCURACY_COLUMNS] + [
+            "verdict"
+        ]
         items.append(left_out_line(width, [base[i] for i in left_out]))
     return items
 
