@@ -5,6 +5,13 @@ Pure computation: no printing. One harness serves CPU and CUDA; only the clock d
 Implementation and copy samples are taken interleaved, so each pair sees the same machine
 state, and the per-pair ratio impl/copy is the figure that survives a noisy machine: it is
 what ``--baseline`` compares, with a bootstrap interval to tell a regression from noise.
+
+Interleaving has a cost: each side runs right after the other, and at 16M elements a copy timed
+right after ``F.gelu`` (which allocates and frees its 64 MB output) took 5.0 ms where it takes
+2.7 ms alone. So each timed sample is preceded by an untimed call of the same function
+(``rewarm``): the timed call never follows the other side directly. And a case is sampled
+until the 95% interval of its median ratio is within ``target`` (±2% from the command line) or
+a time cap is reached; the interval is reported with the figure.
 """
 
 from __future__ import annotations
@@ -38,16 +45,21 @@ TOO_SLOW_S = 0.5
 """A first call slower than this is not timed (e.g. a Python-level loop at 16M elements)."""
 
 
-def parse_slowdown(text: str) -> float:
-    """``10%`` or ``0.1`` → 0.1."""
+def parse_share(text: str, option: str, most: float) -> float:
+    """``10%`` or ``0.1`` → 0.1, between 0 and ``most``; a UsageError naming ``option``."""
     raw = text.strip()
     try:
         value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
     except ValueError:
-        raise UsageError(f"malformed --max-slowdown {text!r}: use e.g. 10%") from None
-    if not 0 <= value <= 10:
-        raise UsageError(f"--max-slowdown must be between 0% and 1000%, not {text!r}")
+        raise UsageError(f"malformed {option} {text!r}: use e.g. 10%") from None
+    if not 0 <= value <= most:
+        raise UsageError(f"{option} must be between 0% and {most:.0%}, not {text!r}")
     return value
+
+
+def parse_slowdown(text: str) -> float:
+    """``--max-slowdown``: ``10%`` or ``0.1`` → 0.1, at most 1000%."""
+    return parse_share(text, "--max-slowdown", 10)
 
 
 # --- statistics -------------------------------------------------------------------------------
@@ -141,6 +153,15 @@ class TimingProtocol:
     warmup_s: float = 0.1
     min_sample_s: float = 0.002
     samples: int = 25
+    """Samples per side at least (exactly, without a ``target``)."""
+    rewarm: int = 1
+    """Untimed calls of a function right before each of its timed samples."""
+    target: float | None = None
+    """Keep sampling until the 95% interval of the median ratio is within ±target of it…"""
+    time_cap_s: float = 10.0
+    """…or a case has been sampled this long…"""
+    max_samples: int = 400
+    """…or this many samples were taken."""
 
 
 def calibrate_loops(clock: CpuClock | CudaClock, function: Callable[[], Any], min_sample_s: float) -> int:
@@ -171,20 +192,52 @@ def time_pair(
         baseline()
     loops_s = calibrate_loops(clock, subject, protocol.min_sample_s)
     loops_b = calibrate_loops(clock, baseline, protocol.min_sample_s)
-    times_s, times_b = [], []
+    times_s: list[float] = []
+    times_b: list[float] = []
+    started = time.perf_counter()
     enabled = gc.isenabled()
     gc.disable()  # NOTE: a collection inside a sample would be charged to the kernel
     try:
-        for _ in range(protocol.samples):
-            clock.prepare()
-            times_s.append(clock.time(subject, loops_s) / loops_s)
-            clock.prepare()
-            times_b.append(clock.time(baseline, loops_b) / loops_b)
+        while _more_samples(protocol, times_s, times_b, time.perf_counter() - started):
+            for function, loops, times in ((subject, loops_s, times_s), (baseline, loops_b, times_b)):
+                for _ in range(protocol.rewarm):  # the timed call does not follow the other side
+                    function()
+                clock.prepare()
+                times.append(clock.time(function, loops) / loops)
     finally:
         if enabled:
             gc.enable()
     ratios = np.asarray(times_s) / np.asarray(times_b)
     return summarize(times_s, loops_s), summarize(times_b, loops_b), ratios
+
+
+CHECK_EVERY = 5
+"""With a target, the interval is checked after every few samples (a bootstrap each time)."""
+
+
+def _more_samples(
+    protocol: TimingProtocol, times_s: list[float], times_b: list[float], elapsed: float
+) -> bool:
+    """Whether to take another sample: too few yet, or a target not met within the caps."""
+    taken = len(times_s)
+    if taken < protocol.samples:
+        return True
+    if protocol.target is None or taken >= protocol.max_samples or elapsed >= protocol.time_cap_s:
+        return False
+    if (taken - protocol.samples) % CHECK_EVERY:
+        return True
+    ratios = np.asarray(times_s) / np.asarray(times_b)
+    low, high = median_interval(ratios)
+    return (high - low) / 2 > protocol.target * float(np.median(ratios))
+
+
+def median_interval(values: np.ndarray, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of the median (deterministic): the same bootstrap
+    ``--baseline`` uses for a change."""
+    rng = np.random.default_rng(seed)
+    medians = np.median(rng.choice(values, (resamples, len(values))), axis=1)
+    low, high = np.percentile(medians, [2.5, 97.5])
+    return float(low), float(high)
 
 
 # --- the audit --------------------------------------------------------------------------------
@@ -210,8 +263,11 @@ class SpeedCase:
     """Bytes read + written (2 × size × itemsize) ÷ median time, in GB/s."""
     copy_bandwidth_gbs: float | None = None
     ratio_to_copy: float | None = None
-    """Implementation bandwidth ÷ copy bandwidth (1.0 = as fast as a copy into a preallocated
-    output; the implementation allocates its own output, as in real use)."""
+    """Copy time ÷ implementation time, the median over interleaved pairs (1.0 = as fast as a
+    copy into a preallocated output; the implementation allocates its own output, as in real
+    use)."""
+    ratio_interval: tuple[float, float] | None = None
+    """95% bootstrap interval of ``ratio_to_copy``."""
     ratio_to_peak: float | None = None
     """Implementation bandwidth ÷ the device's theoretical bandwidth (CUDA only)."""
 
@@ -341,9 +397,16 @@ def time_case(
         elements_per_s=size / timing.median,
         bandwidth_gbs=bandwidth,
         copy_bandwidth_gbs=copy_bandwidth,
-        ratio_to_copy=bandwidth / copy_bandwidth,
+        ratio_to_copy=1 / float(np.median(ratios)),
+        ratio_interval=_inverted(median_interval(ratios)),
         ratio_to_peak=bandwidth / peak if peak else None,
     )
+
+
+def _inverted(interval: tuple[float, float]) -> tuple[float, float]:
+    """An interval of time ratios impl/copy as one of speed ratios copy/impl."""
+    low, high = interval
+    return 1 / high, 1 / low
 
 
 def run_speed(settings: SpeedSettings, progress: ProgressSink = SILENT) -> SpeedReport:

@@ -38,7 +38,23 @@ from gelu_audit.errors import UsageError
     "--sizes", default="1K,64K,1M,16M", show_default=True, help="Element counts (K/M = 1024/1024²)."
 )
 @click.option("--threads", type=int, default=None, help="CPU threads for torch (recorded in the report).")
-@click.option("--samples", type=int, default=25, show_default=True, help="Timed samples per case.")
+@click.option("--samples", type=int, default=25, show_default=True, help="Timed samples per case, at least.")
+@click.option(
+    "--target",
+    default="2%",
+    show_default=True,
+    metavar="PCT",
+    help="Sample each case until the 95% interval of its ratio to copy is within ±PCT "
+    "(or --max-time is reached); 0 takes exactly --samples.",
+)
+@click.option(
+    "--max-time",
+    type=float,
+    default=10.0,
+    show_default=True,
+    metavar="S",
+    help="Seconds of sampling per case at most, when --target is not met sooner.",
+)
 @click.option("--warmup", type=float, default=0.1, show_default=True, help="Warm-up seconds per case.")
 @click.option("--baseline", default=None, metavar="FILE", help="A previous `speed --format json` report.")
 @click.option(
@@ -58,6 +74,7 @@ def speed(**options: Any) -> None:
         TimingProtocol,
         check_baseline,
         compare_with_baseline,
+        parse_share,
         parse_slowdown,
         run_speed,
     )
@@ -72,6 +89,9 @@ def speed(**options: Any) -> None:
     if not 0 <= options["warmup"] <= 3600:  # NaN and inf fail too: an endless warm-up is a hang
         raise UsageError(f"--warmup must be a number of seconds from 0 to 3600, not {options['warmup']}")
     max_slowdown = parse_slowdown(options["max_slowdown"])
+    target = parse_share(options["target"], "--target", 1)
+    if not 0 < options["max_time"] <= 3600:
+        raise UsageError(f"--max-time must be a number of seconds from 0 to 3600, not {options['max_time']}")
     baseline = None
     if options["baseline"]:
         baseline = load_document(options["baseline"], DocumentKind.SPEED)
@@ -84,7 +104,12 @@ def speed(**options: Any) -> None:
         devices=tuple(split_list(options["devices"])) or ("cpu",),
         sizes=parse_sizes(options["sizes"]),
         threads=options["threads"],
-        protocol=TimingProtocol(warmup_s=options["warmup"], samples=options["samples"]),
+        protocol=TimingProtocol(
+            warmup_s=options["warmup"],
+            samples=options["samples"],
+            target=target or None,
+            time_cap_s=options["max_time"],
+        ),
         plugin_options=plugin_settings(options),
     )
     report = run_speed(settings, RichProgress(not options["no_progress"]))

@@ -4,6 +4,7 @@ per dtype and device (paths); notes in plain lines under them."""
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from rich.console import JustifyMethod
@@ -538,7 +539,10 @@ def render_speed_table(
             f"{case.elements_per_s / 1e9:.3f}",
             f"{case.bandwidth_gbs:.2f}",
             f"{case.copy_bandwidth_gbs:.2f}",
-            f"{case.ratio_to_copy:.3f}",
+            f"{case.ratio_to_copy:.3f}"
+            + (
+                f" ({case.ratio_interval[0]:.3f}–{case.ratio_interval[1]:.3f})" if case.ratio_interval else ""
+            ),
         ]
         if "ratio to peak" in headers:
             row.append(f"{case.ratio_to_peak:.3f}" if case.ratio_to_peak else "—")
@@ -711,7 +715,8 @@ def _list_cells(
                 f"—  {reason}" if everywhere else f"{', '.join(dtypes)}: —  {reason}"
                 for reason, dtypes in by_reason.items()
             ]
-            cells.append("\n".join(lines))
+            # a pip command starts its own line and is never wrapped: it is copied as it stands
+            cells.append("\n".join(lines).replace(" (pip install ", "\n(pip install "))
         computes = [own[0]["description"], *own[0]["notes"]]
         computes += [
             "here: " + CpuPath(row["dtype"], **row["cpu_path"]).describe()
@@ -720,6 +725,14 @@ def _list_cells(
         ]
         entries.append((name, own[0]["formula"], computes, cells))
     return entries
+
+
+_PIP_COMMAND = re.compile(r"\(pip install [^)]*\)")
+
+
+def _words(line: str) -> list[str]:
+    """The units a wrapped line must keep whole: its words, and each pip command as one."""
+    return _PIP_COMMAND.findall(line) + _PIP_COMMAND.sub(" ", line).split()
 
 
 def render_list_table(
@@ -742,7 +755,7 @@ def render_list_table(
         lines = [header] + [line for text in texts for line in text.split("\n")]
         widest = max(len(line) for line in lines)
         highest.append(widest)
-        lowest.append(max(len(word) for line in lines for word in line.split()) if wraps else widest)
+        lowest.append(max(len(word) for line in lines for word in _words(line)) if wraps else widest)
     room = width - 3 * len(columns) - 1  # a border and a space either side per column
     if sum(lowest) > room:  # some word cannot fit whole: one block per implementation
         blocks: list[object] = []
@@ -752,7 +765,9 @@ def render_list_table(
                 Padding(Text(line, style="dim" if k else ""), (0, 0, 0, 2)) for k, line in enumerate(computes)
             )
             for device, cell in zip(devices, cells):
-                blocks.append(Padding(Text(f"{device}: " + cell.replace("\n", "; ")), (0, 0, 0, 2)))
+                first, *rest = cell.split("\n")
+                blocks.append(Padding(Text(f"{device}: {first}"), (0, 0, 0, 2)))
+                blocks.extend(Padding(Text(line), (0, 0, 0, 4)) for line in rest)
         return render_to_string(blocks, color, width)
     # Column widths chosen here, not by rich, which would fold words to even the columns out:
     # each gets its longest word, and the room left is shared in proportion to what it could use.

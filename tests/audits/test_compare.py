@@ -71,6 +71,8 @@ def test_compare_speed_reports_and_refuse_mixed_kinds(baseline: Path, tmp_path: 
             "1K",
             "--samples",
             "5",
+            "--target",
+            "0",
             "--warmup",
             "0",
             "-f",

@@ -15,6 +15,7 @@ from gelu_audit.audits.speed import (
     bootstrap_change,
     classify,
     compare_with_baseline,
+    median_interval,
     parse_slowdown,
     summarize,
     time_pair,
@@ -93,6 +94,26 @@ def test_time_pair_measures_a_slower_function_as_slower() -> None:
     assert timing.median > copy.median and timing.loops >= 1
 
 
+def test_sampling_goes_on_until_the_interval_is_narrow_enough_or_a_cap() -> None:
+    data = np.arange(200_000, dtype=np.float64)
+    fast, slow = (lambda: data.copy()), (lambda: np.sort(data[::-1]))
+    loose = TimingProtocol(0.0, 0.001, samples=5, target=10.0, max_samples=40)  # ±1000%: met at once
+    assert len(time_pair(CpuClock(), slow, fast, loose)[2]) == 5
+    never = TimingProtocol(0.0, 0.001, samples=5, target=1e-12, max_samples=17)  # never met
+    assert len(time_pair(CpuClock(), slow, fast, never)[2]) == 17
+    capped = TimingProtocol(0.0, 0.001, samples=5, target=1e-12, time_cap_s=0.0)
+    assert len(time_pair(CpuClock(), slow, fast, capped)[2]) == 5  # the cap: no more than the minimum
+
+
+def test_median_interval_holds_the_median_and_narrows_with_more_samples() -> None:
+    rng = np.random.default_rng(1)
+    few, many = rng.normal(1.0, 0.1, 20), rng.normal(1.0, 0.1, 2000)
+    low, high = median_interval(few)
+    assert low <= float(np.median(few)) <= high
+    low_many, high_many = median_interval(many)
+    assert high_many - low_many < (high - low) / 4
+
+
 def test_parse_slowdown() -> None:
     assert parse_slowdown("10%") == pytest.approx(0.1) and parse_slowdown("0.25") == 0.25
     for bad in ("ten", "-5%", "5000%"):
@@ -110,6 +131,8 @@ def test_speed_command_json_and_self_baseline(tmp_path) -> None:
         "1K",
         "--samples",
         "5",
+        "--target",
+        "0",
         "--warmup",
         "0.01",
         "-f",
@@ -131,6 +154,8 @@ def test_speed_command_json_and_self_baseline(tmp_path) -> None:
         "1K",
         "--samples",
         "5",
+        "--target",
+        "0",
         "--warmup",
         "0.01",
         "--baseline",
@@ -184,7 +209,19 @@ def test_speed_on_cuda_uses_events_and_reports_peak() -> None:
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
     result = run_cli(
-        "speed", "--device", "cuda", "-i", "torch-gelu", "--sizes", "1M", "--samples", "5", "-f", "json"
+        "speed",
+        "--device",
+        "cuda",
+        "-i",
+        "torch-gelu",
+        "--sizes",
+        "1M",
+        "--samples",
+        "5",
+        "--target",
+        "0",
+        "-f",
+        "json",
     )
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)

@@ -79,7 +79,10 @@ own tests), or their valid values are the expensive ones (an exhaustive fp32 run
 
 BASE: dict[str, tuple[str, ...]] = {
     "accuracy": ("-d", "fp16", "-i", "numpy-erf", "--range", "-1:1", "--no-progress"),
-    "speed": ("-i", "numpy-erf", "--sizes", "1K", "--samples", "3", "--warmup", "0", "--no-progress"),
+    "speed": (
+        *("-i", "numpy-erf", "--sizes", "1K", "--samples", "3"),
+        *("--target", "0", "--warmup", "0", "--no-progress"),
+    ),
     "paths": ("-d", "fp16", "-i", "torch-gelu", "--path", "strided", "--no-progress"),
     "list": ("-d", "fp16",),
     "compare": (),

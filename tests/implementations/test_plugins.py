@@ -156,7 +156,19 @@ def test_plugins_reach_exhaustive_workers_speed_and_paths(sample_plugin: Path) -
     cases = json.loads(stream.stdout)["results"]
     assert [c["status"] for c in cases] == ["ok", "ok"] and cases[0]["exact"] == cases[1]["exact"]
     speed = run_cli(
-        "speed", "-i", "sample-good", "--sizes", "1K", "--samples", "3", "--warmup", "0", "-f", "json"
+        "speed",
+        "-i",
+        "sample-good",
+        "--sizes",
+        "1K",
+        "--samples",
+        "3",
+        "--target",
+        "0",
+        "--warmup",
+        "0",
+        "-f",
+        "json",
     )
     assert speed.returncode == 0 and json.loads(speed.stdout)["cases"][0]["status"] == "ok"
     paths = run_cli("paths", "-d", "fp16", "-i", "sample-good", "--path", "strided", "-f", "json")

@@ -96,7 +96,19 @@ def test_github_annotations(tmp_path: Path) -> None:
 
 
 def test_speed_in_ci_formats(tmp_path: Path) -> None:
-    base = ("speed", "-i", "numpy-erf", "--sizes", "1K,2K", "--samples", "3", "--warmup", "0")
+    base = (
+        "speed",
+        "-i",
+        "numpy-erf",
+        "--sizes",
+        "1K,2K",
+        "--samples",
+        "3",
+        "--target",
+        "0",
+        "--warmup",
+        "0",
+    )
     junit = run_cli(*base, "-f", "junit", "-o", str(tmp_path / "speed.xml"))
     assert junit.returncode == 0, junit.stderr
     suite = ET.parse(tmp_path / "speed.xml").getroot()
