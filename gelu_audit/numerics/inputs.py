@@ -228,11 +228,17 @@ def stratified_inputs(
 
     # Half the budget: the same number of points in every binade of both signs, drawn within
     # the part of the binade inside the range (a stratum of known size).
+    binades = _binade_strata(fmt)
+    starts = patterns_to_values(fmt, np.array([a for a, _ in binades], dtype=np.uint64))
+    ends = patterns_to_values(fmt, np.array([b - 1 for _, b in binades], dtype=np.uint64))
     strata: list[tuple[int, int, int]] = []
-    for a, b in _binade_strata(fmt):
+    for (a, b), start, end_value in zip(binades, starts.tolist(), ends.tolist()):
         for sign in (1, -1):
+            low, high = (lo, hi) if sign > 0 else (-hi, -lo)  # the range for |x| on this side
+            if end_value < low or start > high:
+                continue  # the binade lies outside the range
             first, end = (
-                _magnitudes_within(fmt, a, b, lo, hi) if sign > 0 else _magnitudes_within(fmt, a, b, -hi, -lo)
+                (a, b) if low <= start and end_value <= high else _magnitudes_within(fmt, a, b, low, high)
             )
             if first < end:
                 strata.append((sign, first, end))
