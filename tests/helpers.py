@@ -71,6 +71,12 @@ def run_cli(
     return result
 
 
+def session_cache_dir() -> Path:
+    """The session's reference cache (conftest's ``session_cache``): audits built in a test
+    share the 16-bit tables the CLI runs store, instead of recomputing them with mpmath."""
+    return Path(os.environ["GELU_AUDIT_CACHE_DIR"])
+
+
 def assert_usage_error(result: subprocess.CompletedProcess[str], message: str) -> None:
     """Exit 2, nothing on stdout, exactly one line on stderr naming the problem, no traceback."""
     assert result.returncode == 2, result.stdout + result.stderr

@@ -34,6 +34,7 @@ from gelu_audit.numerics.ulp import (
     wrong_sign_zeros,
 )
 from gelu_audit.references.mpmath_ziv import compute_references
+from tests.helpers import session_cache_dir
 
 
 def refs(fmt, xs, formula=ERF):
@@ -140,7 +141,12 @@ def test_garbage_output_is_measured() -> None:
 
 def test_gate_against_exact_or_formula() -> None:
     report = run_audit(
-        AuditSettings(dtypes=("fp16",), implementations=("torch-gelu-tanh",), value_range=parse_range("-8:8"))
+        AuditSettings(
+            dtypes=("fp16",),
+            implementations=("torch-gelu-tanh",),
+            value_range=parse_range("-8:8"),
+            cache_dir=session_cache_dir(),
+        )
     )
     case = report.results[0]
     assert case.exact.max_ulp > 100 and case.own_formula.max_ulp < 4
@@ -152,7 +158,12 @@ def test_numpy_erf_in_fp16_is_correctly_rounded() -> None:
     """float64 math.erf, rounded once, is correctly rounded for fp16 (a finding, and a check
     that the reference and the error arithmetic agree with an independent float64 path)."""
     report = run_audit(
-        AuditSettings(dtypes=("fp16",), implementations=("numpy-erf",), value_range=parse_range("-10:10"))
+        AuditSettings(
+            dtypes=("fp16",),
+            implementations=("numpy-erf",),
+            value_range=parse_range("-10:10"),
+            cache_dir=session_cache_dir(),
+        )
     )
     stats = report.results[0].exact
     assert stats.correctly_rounded == 1.0 and stats.max_ulp <= 0.5
@@ -161,7 +172,9 @@ def test_numpy_erf_in_fp16_is_correctly_rounded() -> None:
 def test_every_implementation_runs_or_says_why_not() -> None:
     """The built-ins run on every dtype; a compiled or other-framework row that cannot run
     here (no compiler, not installed, no kernel for the dtype) is skipped with a reason."""
-    report = run_audit(AuditSettings(samples=300, value_range=parse_range("-20:20")))
+    report = run_audit(
+        AuditSettings(samples=300, value_range=parse_range("-20:20"), cache_dir=session_cache_dir())
+    )
     assert {c.status for c in report.results} == {"ok"}
     ran = {(c.implementation, c.dtype) for c in report.results}
     cpu_skips = {(s.implementation, s.dtype): s.reason for s in report.skipped if s.device == "cpu"}

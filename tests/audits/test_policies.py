@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import statistics
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,6 +27,7 @@ from gelu_audit.numerics.formats import FP16, FP32
 from gelu_audit.numerics.formulas import ERF
 from gelu_audit.numerics.inputs import exhaustive_inputs, parse_range, stratified_inputs
 from gelu_audit.progress import SILENT
+from tests.cli.fuzzing import invoke
 from tests.helpers import run_cli
 
 
@@ -61,8 +64,8 @@ def test_policies_have_a_rule_where_their_suite_tests() -> None:
 
 def _audit(function, fmt, inputs, policies=None):
     impl = Implementation("test-kernel", "numpy", ERF, function, "test double")
-    settings = AuditSettings(dtypes=(fmt.name,))
-    references, _ = references_for(inputs, {ERF}, settings, SILENT)
+    settings = AuditSettings(dtypes=(fmt.name,), cache_dir=Path(os.environ["GELU_AUDIT_CACHE_DIR"]))
+    references, _ = references_for(inputs, {ERF}, settings, SILENT)  # the session's cached tables
     kwargs = {} if policies is None else {"policies": policies}
     return audit_case(impl, "cpu", inputs, prepared_blocks(inputs, references, 5), 2.0, **kwargs)
 
@@ -139,15 +142,12 @@ def test_a_threshold_of_its_own_rtol_atol_is_evaluated_and_gates() -> None:
 
 
 def test_policy_gate_on_the_command_line() -> None:
-    ok = run_cli(
-        "accuracy", "-d", "bf16", "-i", "numpy-erf", "--range", "-8:8", "--policy", "torch-assert-close"
-    )
-    assert ok.returncode == 0, ok.stdout + ok.stderr
+    common = ["accuracy", "-d", "bf16", "--range", "-8:8", "--no-progress", "--policy", "torch-assert-close"]
+    ok = invoke([*common, "-i", "numpy-erf"])
+    assert ok.code == 0, ok.stdout + ok.stderr
     assert "tolerance policies" in ok.stdout and "pass (" in ok.stdout
-    failing = run_cli(
-        "accuracy", "-d", "bf16", "-i", "numpy-tanh", "--range", "-8:8", "--policy", "torch-assert-close"
-    )
-    assert failing.returncode == 1
+    failing = invoke([*common, "-i", "numpy-tanh"])
+    assert failing.code == 1
     assert "FAIL numpy-tanh cpu bf16: torch-assert-close:" in failing.stdout
     unknown = run_cli("accuracy", "-d", "bf16", "--policy", "nope")
     assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1

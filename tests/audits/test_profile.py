@@ -10,6 +10,7 @@ import pytest
 from gelu_audit.audits.accuracy import AuditSettings, run_audit
 from gelu_audit.audits.profile import ProfileAccumulator, SegmentRuns, round_up_4, segment_keys, segment_table
 from gelu_audit.numerics.formats import BF16, FP16, FP32, FP64, all_patterns, patterns_to_values
+from tests.helpers import session_cache_dir
 
 # --- segments and profiles --------------------------------------------------------------------
 
@@ -37,7 +38,11 @@ def test_every_fp16_input_lands_in_the_segment_that_holds_it() -> None:
 
 
 def test_profile_of_an_audit_adds_up_to_its_statistics() -> None:
-    report = run_audit(AuditSettings(dtypes=("fp16",), implementations=("torch-erf-composite",)))
+    report = run_audit(
+        AuditSettings(
+            dtypes=("fp16",), implementations=("torch-erf-composite",), cache_dir=session_cache_dir()
+        )
+    )
     case = report.results[0]
     profile = case.exact.profile
     assert sum(profile.points) == 65536 - 2048  # every input but the NaNs and ±inf

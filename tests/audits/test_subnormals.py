@@ -3,6 +3,9 @@ thresholds on the flush."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.special
@@ -34,7 +37,7 @@ def _daz_ftz(x: np.ndarray) -> np.ndarray:
 
 def _case(function):
     inputs = exhaustive_inputs(FP16)
-    settings = AuditSettings(dtypes=("fp16",))
+    settings = AuditSettings(dtypes=("fp16",), cache_dir=Path(os.environ["GELU_AUDIT_CACHE_DIR"]))
     references, _ = references_for(inputs, {ERF}, settings, SILENT)
     impl = Implementation("flushing", "numpy", ERF, function, "test double")
     return audit_case(impl, "cpu", inputs, prepared_blocks(inputs, references, 5), 2.0)

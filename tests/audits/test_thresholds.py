@@ -6,12 +6,15 @@ import pytest
 
 from gelu_audit.audits.accuracy import AuditSettings, CaseResult, run_audit, verdict
 from gelu_audit.audits.thresholds import Threshold
+from tests.helpers import session_cache_dir
 
 
 @pytest.fixture(scope="module")
 def erf_case() -> CaseResult:
     """numpy-erf in fp16: within half an ULP or so, and one non-finite answer (GELU(-inf) is NaN)."""
-    (case,) = run_audit(AuditSettings(dtypes=("fp16",), implementations=("numpy-erf",))).results
+    (case,) = run_audit(
+        AuditSettings(dtypes=("fp16",), implementations=("numpy-erf",), cache_dir=session_cache_dir())
+    ).results
     assert case.status == "ok" and case.nonfinite_count == 1
     return case
 

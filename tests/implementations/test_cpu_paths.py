@@ -7,7 +7,7 @@ import json
 from gelu_audit.implementations.cpu_paths import CpuPath, detect_cpu_path, probe_patterns
 from gelu_audit.implementations.registry import registry
 from gelu_audit.numerics.formats import BF16, FP16, FP64
-from tests.helpers import run_cli
+from tests.cli.fuzzing import invoke
 
 
 def test_fp64_goes_to_aten_whatever_the_cpu() -> None:
@@ -26,10 +26,10 @@ def test_different_bits_are_detected_and_counted() -> None:
 
 
 def test_list_says_what_runs_here_in_table_and_json() -> None:
-    table = run_cli("list", "-d", "bf16", "--device", "cpu")
-    assert table.returncode == 0, table.stderr
+    table = invoke(["list", "-d", "bf16", "--device", "cpu"])
+    assert table.code == 0, table.stderr
     assert "here: bf16 " in table.stdout
-    document = json.loads(run_cli("list", "-d", "bf16", "--device", "cpu", "-f", "json").stdout)
+    document = json.loads(invoke(["list", "-d", "bf16", "--device", "cpu", "-f", "json"]).stdout)
     rows = {row["implementation"]: row for row in document["implementations"]}
     measured = rows["torch-gelu"]["cpu_path"]
     assert measured["path"] in ("oneDNN", "ATen") and measured["probes"] == len(probe_patterns(BF16))

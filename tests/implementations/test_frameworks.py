@@ -22,6 +22,7 @@ from gelu_audit.numerics.formats import BF16, FP16, FP32, FP64, values_to_patter
 from gelu_audit.numerics.formulas import ERF, FORMULAS
 from gelu_audit.numerics.inputs import parse_range
 from gelu_audit.references.mpmath_ziv import reference_point
+from tests.helpers import session_cache_dir
 
 NO_COMPILER = compile_requirement("cpu", FP16)
 needs_compiler = pytest.mark.skipif(
@@ -69,6 +70,7 @@ def test_compiled_rows_in_the_fp16_audit() -> None:
             dtypes=("fp16",),
             value_range=parse_range("-8:8"),
             implementations=("torch-compile-gelu", "torch-compile-gelu-tanh"),
+            cache_dir=session_cache_dir(),
         )
     )
     erf, tanh = report.results
@@ -134,7 +136,9 @@ def test_onnxruntime_without_a_kernel_for_a_dtype_is_skipped_with_its_message() 
         pytest.skip("this onnxruntime has a CPU bf16 Gelu kernel")
     assert reason.kind is SkipKind.REQUIREMENT
     assert reason.message.startswith("onnxruntime ") and "bf16" in reason.message
-    report = run_audit(AuditSettings(dtypes=("bf16",), implementations=("onnxruntime-gelu",)))
+    report = run_audit(
+        AuditSettings(dtypes=("bf16",), implementations=("onnxruntime-gelu",), cache_dir=session_cache_dir())
+    )
     assert report.results == [] and [s.reason for s in report.skipped] == [reason.message]
 
 

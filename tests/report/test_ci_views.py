@@ -13,7 +13,7 @@ import pytest
 from gelu_audit.report.github import github_annotation
 from gelu_audit.report.output_format import OutputFormat
 from gelu_audit.report.text import spark_char
-from tests.helpers import assert_usage_error, case_of, run_cli
+from tests.helpers import assert_usage_error, case_of, run_cli, session_cache_dir
 
 AUDIT = (
     "accuracy",
@@ -150,7 +150,11 @@ def test_every_format_renders_an_accuracy_and_a_speed_report(output_format: Outp
 
     # numpy-erf fails the gate (GELU(-inf) is NaN): every format names the failing case.
     gate = Threshold.gate(1000)
-    accuracy = run_audit(AuditSettings(dtypes=("fp16",), implementations=("numpy-erf",), gate=gate))
+    accuracy = run_audit(
+        AuditSettings(
+            dtypes=("fp16",), implementations=("numpy-erf",), gate=gate, cache_dir=session_cache_dir()
+        )
+    )
     assert "numpy-erf" in render_accuracy(accuracy, output_format, {"cpu": "test"})
     timing = TimingProtocol(warmup_s=0.0, samples=3)
     speed = run_speed(SpeedSettings(implementations=("numpy-erf",), sizes=(1024,), protocol=timing))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,10 @@ from gelu_audit.report.json_documents import render_accuracy_json
 @pytest.fixture(scope="module")
 def audited():
     settings = AuditSettings(
-        dtypes=("bf16", "fp32"), implementations=("numpy-erf", "numpy-tanh"), samples=3000
+        dtypes=("bf16", "fp32"),
+        implementations=("numpy-erf", "numpy-tanh"),
+        samples=3000,
+        cache_dir=Path(os.environ["GELU_AUDIT_CACHE_DIR"]),  # the session's cached tables
     )
     return run_audit(settings)
 

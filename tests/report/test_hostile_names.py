@@ -14,6 +14,7 @@ from gelu_audit.audits.accuracy import AuditReport, AuditSettings, Skipped, run_
 from gelu_audit.audits.thresholds import Threshold
 from gelu_audit.report.output_format import OutputFormat
 from gelu_audit.report.render import render_accuracy
+from tests.helpers import session_cache_dir
 
 HOSTILE = "[bold]evil[/bold] $x$ </testcase> | a:b,c\nnext"
 
@@ -23,7 +24,12 @@ def report() -> AuditReport:
     """A real audit whose case and skip carry a hostile name and reason (failing the gate, so
     every format names them)."""
     real = run_audit(
-        AuditSettings(dtypes=("fp16",), implementations=("numpy-erf",), gate=Threshold.gate(0.25))
+        AuditSettings(
+            dtypes=("fp16",),
+            implementations=("numpy-erf",),
+            gate=Threshold.gate(0.25),
+            cache_dir=session_cache_dir(),
+        )
     )
     results = [dataclasses.replace(case, implementation=HOSTILE) for case in real.results]
     skipped = [Skipped(HOSTILE, "cuda", "fp16", f"reason with {HOSTILE}")]

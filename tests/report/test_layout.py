@@ -16,7 +16,7 @@ from gelu_audit.numerics.inputs import ValueRange
 from gelu_audit.report.table import ACCURACY_COLUMNS, render_accuracy_table
 from gelu_audit.report.text import format_ulp
 from tests.cli.fuzzing import invoke
-from tests.helpers import run_cli
+from tests.helpers import run_cli, session_cache_dir
 
 WIDTHS = (80, 100, 120, 160)
 
@@ -24,7 +24,7 @@ WIDTHS = (80, 100, 120, 160)
 @pytest.fixture(scope="module")
 def default_report(tmp_path_factory: pytest.TempPathFactory) -> AuditReport:
     """What `gelu-audit accuracy` audits by default: every dtype, every implementation here."""
-    return run_audit(AuditSettings(jobs=2, cache_dir=None))
+    return run_audit(AuditSettings(jobs=2, cache_dir=session_cache_dir()))
 
 
 def _lines(text: str) -> list[str]:
@@ -86,7 +86,7 @@ def test_the_verdict_line_names_the_failures() -> None:
             implementations=("numpy-erf", "torch-erf-composite"),
             value_range=ValueRange(-8.0, 8.0),  # no ±inf: GELU(−inf) = NaN would fail either
             gate=Threshold.gate(4.0),
-            cache_dir=None,
+            cache_dir=session_cache_dir(),
         )
     )
     text = render_accuracy_table(report, color=False, width=100)
