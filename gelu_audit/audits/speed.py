@@ -6,10 +6,13 @@ Implementation and copy samples are taken interleaved, so each pair sees the sam
 state, and the per-pair ratio impl/copy is the figure that survives a noisy machine: it is
 what ``--baseline`` compares, with a bootstrap interval to tell a regression from noise.
 
-Interleaving has a cost: each side runs right after the other, and at 16M elements a copy timed
-right after ``F.gelu`` (which allocates and frees its 64 MB output) took 5.0 ms where it takes
-2.7 ms alone. So each timed sample is preceded by an untimed call of the same function
-(``rewarm``): the timed call never follows the other side directly. And a case is sampled
+Interleaving has a cost: each side runs right after the other, and on the 2-core Xeon a 16M
+copy timed right after ``F.gelu`` took 6.9 ms where it takes 3.8 ms alone; one untimed copy
+before it still left 5.9 ms, eight brought it to 4.0 (the thread pool and the core take several
+calls to settle after the other kernel, longer after a pause). So each side is re-warmed for
+``rewarm_s`` (40 ms, at least one call) right before its timed sample, and a sample is a block
+of calls lasting ``min_sample_s`` (20 ms) at least: the copy then measures 3.79 ms against
+torch.utils.benchmark's 3.80 ms alone (benchmarks/speed_protocol.py). And a case is sampled
 until the 95% interval of its median ratio is within ``target`` (±2% from the command line) or
 a time cap is reached; the interval is reported with the figure.
 """
@@ -151,11 +154,12 @@ class TimingProtocol:
     """How long to warm up, how long a sample should last, how many samples."""
 
     warmup_s: float = 0.1
-    min_sample_s: float = 0.002
+    min_sample_s: float = 0.02
     samples: int = 25
     """Samples per side at least (exactly, without a ``target``)."""
-    rewarm: int = 1
-    """Untimed calls of a function right before each of its timed samples."""
+    rewarm_s: float = 0.04
+    """Untimed calls of a function for this long (one at least) right before each of its timed
+    samples, so the timed block does not follow the other side's kernel."""
     target: float | None = None
     """Keep sampling until the 95% interval of the median ratio is within ±target of it…"""
     time_cap_s: float = 10.0
@@ -200,8 +204,7 @@ def time_pair(
     try:
         while _more_samples(protocol, times_s, times_b, time.perf_counter() - started):
             for function, loops, times in ((subject, loops_s, times_s), (baseline, loops_b, times_b)):
-                for _ in range(protocol.rewarm):  # the timed call does not follow the other side
-                    function()
+                _rewarm(function, protocol.rewarm_s)
                 clock.prepare()
                 times.append(clock.time(function, loops) / loops)
     finally:
@@ -209,6 +212,14 @@ def time_pair(
             gc.enable()
     ratios = np.asarray(times_s) / np.asarray(times_b)
     return summarize(times_s, loops_s), summarize(times_b, loops_b), ratios
+
+
+def _rewarm(function: Callable[[], Any], seconds: float) -> None:
+    """Call ``function`` once, then again until ``seconds`` have passed."""
+    until = time.perf_counter() + seconds
+    function()
+    while time.perf_counter() < until:
+        function()
 
 
 CHECK_EVERY = 5
