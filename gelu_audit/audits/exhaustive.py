@@ -331,8 +331,15 @@ def tune_allocator() -> None:
 
 
 def _worker_setup(threads: int) -> None:
-    """Runs in each worker: Ctrl-C is the parent's to handle; one torch thread per process."""
+    """Runs in each worker: Ctrl-C and SIGTERM are the parent's to handle (it kills the workers
+    and says how far the run got); one torch thread per process.
+
+    A SIGTERM sent to the whole process group (a CI runner cancelling, ``timeout``) would
+    otherwise end the workers at once, and the parent could see a broken pool ("a worker
+    process died", exit 2) before its own handler ran, or wait on a pool that no longer
+    answers, instead of stopping cleanly with exit 143."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     tune_allocator()
     try:
         import torch
@@ -457,7 +464,7 @@ def stream(
                     take(future.result())
             except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (the command line makes it one)
                 for process in list((getattr(pool, "_processes", None) or {}).values()):
-                    process.terminate()
+                    process.kill()  # SIGKILL: the workers ignore SIGTERM
                 pool.shutdown(wait=True, cancel_futures=True)  # joins the pool's thread: a quiet exit
                 raise Interrupted(done, total) from None
             except BrokenProcessPool:
