@@ -24,7 +24,7 @@ from gelu_audit.audits.exhaustive import (
     StreamOutcome,
     stream,
 )
-from gelu_audit.audits.policies import BUILTIN_POLICIES, Policy, mixed_policy
+from gelu_audit.audits.policies import BUILTIN_POLICIES, Policy
 from gelu_audit.audits.stats import (
     CaseAccumulators,
     ErrorStats,
@@ -318,11 +318,7 @@ class AuditSettings:
     def policies(self) -> tuple[Policy, ...]:
         """The tolerance policies every case is judged by: the built-in ones, and the rtol/atol
         rules of the thresholds."""
-        own = {
-            mixed_policy(t.rtol, t.atol).name: mixed_policy(t.rtol, t.atol)
-            for t in self.thresholds
-            if t.rtol is not None and t.atol is not None
-        }
+        own = {policy.name: policy for t in self.thresholds if (policy := t.own_policy) is not None}
         return BUILTIN_POLICIES + tuple(own.values())
 
     @property

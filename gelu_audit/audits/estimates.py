@@ -153,11 +153,10 @@ def estimate(
     errors, correct, stratum = errors[drawn], correctly_rounded[drawn], stratum[drawn]
     finite = np.isfinite(errors)
     design = _Design(stratum, sizes, finite)
+    population = sum(int(s) for s in sizes)  # Python integers: fp64's 2^64 overflows int64
     if not finite.any():
         nothing = Estimate(math.nan, math.nan, math.nan)
-        return SampleEstimates(
-            int(sum(int(s) for s in sizes)), 0, len(sizes), nothing, nothing, nothing, nothing, tolerance
-        )
+        return SampleEstimates(population, 0, len(sizes), nothing, nothing, nothing, nothing, tolerance)
 
     mean, variance = design.mean_and_variance(np.where(finite, errors, 0.0))
     half = Z95 * math.sqrt(variance)
@@ -173,7 +172,7 @@ def estimate(
     high = _weighted_quantile(sorted_errors, cumulative, min(1.0, PERCENTILE + spread))
 
     return SampleEstimates(
-        population=int(sum(int(s) for s in sizes)),
+        population=population,
         points=int(np.count_nonzero(finite)),
         strata=len(sizes),
         correctly_rounded=design.share(correct),

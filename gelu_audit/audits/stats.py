@@ -758,17 +758,21 @@ class ErrorAccumulator:
         dist_sub: np.ndarray,
     ) -> None:
         """Each policy's rule at every point of the block: count the breaks, keep the worst."""
+        if not len(got):
+            return
         formula = "erf" if self.against == "exact" else self.against
+        rounded: tuple[np.ndarray, np.ndarray] | None = None  # |ŷ − RN(y)| and |RN(y)|, once a block
         for policy in self.policies:
             rule = policy.rule(block.fmt.name, formula)
-            if rule is None or not len(got):
+            if rule is None:
                 continue
             if rule.rounded_reference:
-                with np.errstate(invalid="ignore"):
-                    distance = np.where(block.finite, np.abs(got - block.ref.rounded), 0.0)
-                magnitude = np.where(block.finite, np.abs(block.ref.rounded), 0.0)
-                distance[mismatched] = 0.0
-                ratios = violation_ratios(rule, np.nan_to_num(distance), magnitude, block.x)
+                if rounded is None:
+                    with np.errstate(invalid="ignore"):
+                        distance = np.where(block.finite, np.abs(got - block.ref.rounded), 0.0)
+                    distance[mismatched] = 0.0
+                    rounded = np.nan_to_num(distance), np.where(block.finite, np.abs(block.ref.rounded), 0.0)
+                ratios = violation_ratios(rule, *rounded, block.x)
             else:
                 ratios = violation_ratios(rule, abs_error, block.magnitude(), block.x)
             at = np.array([int(np.argmax(ratios))])

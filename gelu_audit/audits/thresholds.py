@@ -40,7 +40,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gelu_audit.audits.policies import mixed_policy, policy_named
+from gelu_audit.audits.policies import Policy, mixed_policy, policy_named
 from gelu_audit.errors import UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -98,11 +98,15 @@ class Threshold:
     case), and a non-finite mismatch is reported with the first input that has one."""
 
     @property
+    def own_policy(self) -> Policy | None:
+        """Its own rtol/atol rule as a policy (None without one)."""
+        return None if self.rtol is None or self.atol is None else mixed_policy(self.rtol, self.atol)
+
+    @property
     def policy_name(self) -> str | None:
         """The policy it checks: a named one, or its own rtol/atol rule."""
-        if self.rtol is not None and self.atol is not None:
-            return mixed_policy(self.rtol, self.atol).name
-        return self.policy
+        own = self.own_policy
+        return own.name if own is not None else self.policy
 
     @staticmethod
     def gate(max_ulp: float, against: str = "exact") -> Threshold:
@@ -211,7 +215,7 @@ def _threshold(entry: dict[str, Any], where: str) -> Threshold:
         from gelu_audit.numerics.formats import parse_format
 
         values["dtype"] = parse_format(values["dtype"]).name
-    for key in ("max-ulp", "max-abs", "max-ulp-outside-flush"):
+    for key in ("max-ulp", "max-abs", "max-ulp-outside-flush", "rtol", "atol"):
         if key in entry:
             value = entry[key]
             if (
@@ -253,12 +257,6 @@ def _threshold(entry: dict[str, Any], where: str) -> Threshold:
             values["policy"] = policy_named(entry["policy"]).name
         except UsageError as error:
             raise UsageError(f"{where}: {error}") from None
-    for key in ("rtol", "atol"):
-        if key in entry:
-            value = entry[key]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
-                raise UsageError(f"{where}: {key} must be a non-negative number, not {value!r}")
-            values[key] = float(value)
     if ("rtol" in values) != ("atol" in values):
         raise UsageError(f"{where}: rtol and atol go together (|ŷ − y| ≤ atol + rtol·|y|)")
     if "policy" in values and "rtol" in values:

@@ -14,6 +14,7 @@ and only raise the maxima. Each sampled set records which points are the binade 
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 
@@ -162,34 +163,16 @@ def hard_regions(fmt: FloatFormat) -> list[tuple[float, float, float]]:
 
 
 def _magnitudes_within(fmt: FloatFormat, a: int, b: int, lo: float, hi: float) -> tuple[int, int]:
-    """The magnitudes [a', b') ⊆ [a, b) whose positive values lie in [lo, hi] (empty: a' ≥ b')."""
+    """The magnitudes [a', b') ⊆ [a, b) whose positive values lie in [lo, hi] (empty: a' ≥ b'):
+    values rise with the magnitude, so both ends are binary searches."""
 
     def value(m: int) -> float:
         return float(patterns_to_values(fmt, np.array([m], dtype=np.uint64))[0])
 
-    def first_at_least(bound: float) -> int:  # smallest m in [a, b] with value(m) >= bound
-        left, right = a, b
-        while left < right:
-            mid = (left + right) // 2
-            if value(mid) >= bound:
-                right = mid
-            else:
-                left = mid + 1
-        return left
-
-    def first_above(bound: float) -> int:  # smallest m in [a, b] with value(m) > bound
-        left, right = a, b
-        while left < right:
-            mid = (left + right) // 2
-            if value(mid) > bound:
-                right = mid
-            else:
-                left = mid + 1
-        return left
-
-    if value(a) >= lo and value(b - 1) <= hi:
-        return a, b
-    return first_at_least(lo), first_above(hi)
+    magnitudes = range(a, b)  # bisect returns positions in it: offsets from a
+    return a + bisect.bisect_left(magnitudes, lo, key=value), a + bisect.bisect_right(
+        magnitudes, hi, key=value
+    )
 
 
 def _equal_shares(budget: int, sizes: list[int]) -> list[int]:

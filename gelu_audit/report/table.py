@@ -173,6 +173,14 @@ def fitted_table(
     return table, dropped
 
 
+def fitted_items(
+    title: str, columns: list[tuple[str, JustifyMethod, int]], rows: list[list[Text | str]], width: int
+) -> list[object]:
+    """The :func:`fitted_table`, followed by the line that says what it left out, if anything."""
+    table, dropped = fitted_table(title, columns, rows, width)
+    return [table, left_out_line(width, dropped)] if dropped else [table]
+
+
 ESTIMATED = ("p99", "CR")
 """The columns a stratified sample estimates for the whole range (headed ``… est.``)."""
 
@@ -410,6 +418,7 @@ def policy_tables(report: AuditReport, width: int) -> list[object]:
     """Per dtype and pass: which tolerance policies each case passes, and where it breaks them
     (against the formula each claims when a --policy gate or threshold says ``formula``)."""
     own = any(t.policy_name and t.against == "formula" for t in report.settings.thresholds)
+    gated = {t.policy_name for t in report.settings.thresholds}
     items: list[object] = []
     groups = dict.fromkeys((case.dtype, case.pass_) for case in report.results)
     for dtype, pass_ in groups:
@@ -418,7 +427,6 @@ def policy_tables(report: AuditReport, width: int) -> list[object]:
         names = list(dict.fromkeys(o.policy for _, s in stats if s is not None for o in s.policies))
         if not names:
             continue
-        gated = {t.policy_name for t in report.settings.thresholds}
         columns: list[tuple[str, JustifyMethod, int]] = [("implementation", "left", 0)]
         columns += [(name, "left", 0 if name in gated else 1) for name in names]  # the gate's stays
         rows: list[list[Text | str]] = []
@@ -433,10 +441,7 @@ def policy_tables(report: AuditReport, width: int) -> list[object]:
             "(pass: the worst error as a share of the allowance; else the finite answers that break it, "
             "and the worst)"
         )
-        table, dropped = fitted_table(title, columns, rows, width)
-        items.append(table)
-        if dropped:
-            items.append(left_out_line(width, dropped))
+        items += fitted_items(title, columns, rows, width)
     return items
 
 
@@ -630,10 +635,7 @@ def render_paths_table(report: PathsReport, color: bool) -> str:
             if BASELINE.name in mine:  # the contiguous call itself failed
                 cells = [Text("error", style="red")] * len(path_names)
             rows.append([name, *cells])
-        table, dropped = fitted_table(title, columns, rows, report_width())
-        renderables.append(table)
-        if dropped:
-            renderables.append(left_out_line(report_width(), dropped))
+        renderables += fitted_items(title, columns, rows, report_width())
     lines = [
         "cells: inputs whose bits differ from the contiguous call (≤ the farthest apart, in "
         "representable values); 'n/a': the path is only offered by F.gelu's own op."
