@@ -24,13 +24,15 @@ def list_command(dtypes: tuple[str, ...], devices: tuple[str, ...], output_forma
     from gelu_audit.implementations.devices import parse_device
     from gelu_audit.implementations.registry import availability_rows
     from gelu_audit.numerics.formats import FORMATS, parse_format
-    from gelu_audit.report.json_documents import render_list_json
-    from gelu_audit.report.table import render_list_table
 
     formats = [parse_format(d) for d in split_list(dtypes)] or list(FORMATS.values())
     device_names = list(dict.fromkeys(parse_device(d) for d in split_list(devices))) or ["cpu", "cuda:0"]
     rows = availability_rows(formats, device_names)
-    if output_format is OutputFormat.JSON:
+    if output_format is OutputFormat.JSON:  # each renderer imported only when used: list starts fast
+        from gelu_audit.report.json_documents import render_list_json
+
         place_document(render_list_json(rows), None)
     else:
+        from gelu_audit.report.table import render_list_table
+
         place_document(render_list_table(rows, device_names, use_color()), None)

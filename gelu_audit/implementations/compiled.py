@@ -12,6 +12,9 @@ fails turns the row into a skip with the reason rather than an error of the kern
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 import types
 from collections.abc import Callable
 from typing import Any
@@ -53,12 +56,31 @@ def compiled_gelu(approximate: str, device: str, dtype: str) -> Any:  # dtype: e
 
 
 def compile_requirement(device: str, fmt: FloatFormat) -> str | None:
-    """Why torch.compile cannot build for ``device`` here (cheap checks only), or None."""
-    import torch._dynamo
+    """Why torch.compile cannot build for ``device`` here (cheap checks only), or None.
 
-    if not torch._dynamo.is_dynamo_supported():
-        return "torch.compile is not supported on this Python/platform"
+    Importing Dynamo and Inductor costs about 1.3 s, more than ``gelu-audit list`` may take
+    in all, so when they are not loaded yet the CPU check looks for Inductor's default C++
+    compiler on the PATH (``$CXX``, else g++, clang++ on macOS), as Inductor itself does.
+    When they are loaded (a user changed ``torch._inductor.config``, or a build ran), their own
+    checks answer. Whatever a cheap check misses, ``prepare`` finds: a failed build is a
+    SETUP_FAILED skip with the compiler's message.
+    """
+    if "torch._dynamo" in sys.modules:
+        import torch._dynamo
+
+        if not torch._dynamo.is_dynamo_supported():
+            return "torch.compile is not supported on this Python/platform"
     if device == "cpu":
+        return _cpp_compiler_missing()
+    from torch.utils._triton import has_triton
+
+    if not has_triton():
+        return "torch.compile on CUDA needs Triton (pip install triton)"
+    return None
+
+
+def _cpp_compiler_missing() -> str | None:
+    if "torch._inductor.config" in sys.modules:
         from torch._inductor.cpp_builder import get_cpp_compiler
 
         try:
@@ -66,10 +88,9 @@ def compile_requirement(device: str, fmt: FloatFormat) -> str | None:
         except Exception as error:  # noqa: BLE001 - any failure means no usable compiler
             return f"torch.compile on the CPU needs a C++ compiler (Inductor found none: {first_line(error)})"
         return None
-    from torch.utils._triton import has_triton
-
-    if not has_triton():
-        return "torch.compile on CUDA needs Triton (pip install triton)"
+    compiler = os.environ.get("CXX", "clang++" if sys.platform == "darwin" else "g++")
+    if shutil.which(compiler) is None:
+        return f"torch.compile on the CPU needs a C++ compiler (no {compiler!r} on the PATH; set CXX)"
     return None
 
 

@@ -12,6 +12,7 @@ probe mean ATen's kernel, or one that agrees with it bit for bit there.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -46,8 +47,10 @@ class CpuPath:
         return {"path": self.path, "probes": self.probes, "differing": self.differing}
 
 
+@cache
 def probe_patterns(fmt: FloatFormat) -> np.ndarray:
-    """Every finite pattern of a 16-bit format; a stratified sample of fp32/fp64."""
+    """Every finite pattern of a 16-bit format; a stratified sample of fp32/fp64 (drawn once
+    per process: the erf and tanh rows share it, and ``list`` should not pay for it twice)."""
     if fmt.width == 16:
         patterns = all_patterns(fmt)
     else:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from gelu_audit.implementations.model import Implementation, first_line
+from gelu_audit.implementations.model import Implementation, ImplementationUnavailable, first_line
 from gelu_audit.numerics.formats import FloatFormat, format_of_array
 from gelu_audit.numerics.formulas import ERF, TANH
 
@@ -59,14 +59,17 @@ def _jax_gelu_grad(approximate: bool) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def _jax_requirement(device: str, fmt: FloatFormat) -> str | None:
-    """Installed and importable (a broken install is a reason, not a crash)."""
-    if reason := _missing("jax", "jax"):
-        return reason
+    """Installed (a lookup, not an import: importing JAX takes half a second, which ``list``
+    should not pay; :func:`_jax_prepare` imports it before an audit)."""
+    return _missing("jax", "jax")
+
+
+def _jax_prepare(device: str, fmt: FloatFormat) -> None:
+    """Import JAX once before an audit: a broken install is a skip reason, not a crash."""
     try:
         _jax()
-    except Exception as error:  # noqa: BLE001 - a broken install is a reason, not a crash
-        return f"jax does not import: {first_line(error)}"
-    return None
+    except Exception as error:  # a broken install is a reason, not a crash
+        raise ImplementationUnavailable(f"jax does not import: {first_line(error)}") from error
 
 
 # --- ONNX Runtime -----------------------------------------------------------------------------
@@ -152,6 +155,7 @@ def framework_implementations() -> list[Implementation]:
             cpu_only=True,
             backward=_jax_gelu_grad(False),
             requires=_jax_requirement,
+            prepare=_jax_prepare,
         ),
         Implementation(
             "jax-gelu-tanh",
@@ -163,6 +167,7 @@ def framework_implementations() -> list[Implementation]:
             backward=_jax_gelu_grad(True),
             notes=("jax.nn.gelu defaults to approximate=True (tanh)",),
             requires=_jax_requirement,
+            prepare=_jax_prepare,
         ),
         Implementation(
             "onnxruntime-gelu",

@@ -31,7 +31,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.special  # noqa: F401 - the formulas' float64 forms use it: loaded with the tier, not in its first block
 
 from gelu_audit.numerics.exact_values import BINADE_FLOOR, ReferenceValues
 from gelu_audit.numerics.formats import FloatFormat

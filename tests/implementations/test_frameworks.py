@@ -164,3 +164,58 @@ def test_missing_frameworks_are_listed_with_the_pip_install_that_enables_them() 
     wide = {**os.environ, "COLUMNS": "160"}
     table = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=wide)
     assert "pip install 'gelu-audit[jax]'" in table.stdout
+
+
+def _run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env}
+    )
+
+
+def test_list_imports_neither_dynamo_nor_jax() -> None:
+    """Importing them costs about 2 s: ``list`` answers from cheap checks (issue 16's start-up)."""
+    code = (
+        "import sys, io, contextlib\n"
+        "from gelu_audit.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try: main(['list', '-f', 'json'])\n"
+        "    except SystemExit: pass\n"
+        "print(sorted(m for m in ('torch._dynamo', 'torch._inductor', 'jax') if m in sys.modules))"
+    )
+    result = _run_python(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_without_inductor_loaded_a_missing_compiler_is_found_on_the_path() -> None:
+    code = (
+        "from gelu_audit.implementations.compiled import compile_requirement\n"
+        "from gelu_audit.numerics.formats import FP16\n"
+        "print(compile_requirement('cpu', FP16))"
+    )
+    missing = _run_python(code, CXX="gelu-audit-no-such-compiler")
+    assert missing.returncode == 0, missing.stderr
+    assert "needs a C++ compiler" in missing.stdout and "gelu-audit-no-such-compiler" in missing.stdout
+    if NO_COMPILER is None:
+        assert _run_python(code).stdout.strip() == "None"
+
+
+def test_a_jax_that_does_not_import_is_a_setup_skip(tmp_path) -> None:
+    """``list`` only looks JAX up; the import, and its failure, come before an audit."""
+    (tmp_path / "jax").mkdir()
+    (tmp_path / "jax" / "__init__.py").write_text("raise ImportError('broken for this test')\n")
+    code = (
+        "from gelu_audit.implementations.availability import skip_reason, unavailable_reason\n"
+        "from gelu_audit.implementations.registry import registry\n"
+        "from gelu_audit.numerics.formats import FP16\n"
+        "impl = registry()['jax-gelu']\n"
+        "print(unavailable_reason(impl, 'cpu', FP16))\n"
+        "reason = skip_reason(impl, 'cpu', FP16)\n"
+        "print(reason.kind.name, reason.message)"
+    )
+    result = _run_python(code, PYTHONPATH=f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "None",
+        "SETUP_FAILED jax does not import: ImportError: broken for this test",
+    ]
