@@ -25,6 +25,7 @@ from gelu_audit.audits.exhaustive import (
     stream,
 )
 from gelu_audit.audits.policies import BUILTIN_POLICIES, Policy
+from gelu_audit.audits.reference_store import open_store
 from gelu_audit.audits.stats import (
     CaseAccumulators,
     ErrorStats,
@@ -307,6 +308,8 @@ class AuditSettings:
     """fp32: stream all 2^32 inputs (fp16/bf16 are always exhaustive)."""
     chunk_size: int = DEFAULT_CHUNK
     shard: Shard | None = None
+    reference_store: Path | None = None
+    """``--reference-store DIR`` (:mod:`~gelu_audit.audits.reference_store`); --exhaustive only."""
     plugin_options: PluginOptions = PluginOptions()
     """What ``package.module:function`` implementations claim, and their timeout."""
     thresholds: tuple[Threshold, ...] = ()
@@ -523,6 +526,10 @@ def check_exhaustive_settings(settings: AuditSettings) -> None:
         raise UsageError("--shard splits an exhaustive run: add --exhaustive")
     if settings.shard and set(settings.dtypes) != {"fp32"}:
         raise UsageError("--shard splits the exhaustive fp32 space: use it with --dtype fp32 alone")
+    if settings.reference_store is not None:
+        if not (settings.exhaustive and "fp32" in settings.dtypes):
+            raise UsageError("--reference-store keeps exhaustive fp32 references: add --exhaustive -d fp32")
+        open_store(settings.reference_store)
 
 
 def streamed_cases(
@@ -544,6 +551,7 @@ def streamed_cases(
         settings.plugin_options,
         pass_of(cases[0][0].formula),
         settings.policies,
+        settings.reference_store,
     )
 
 
@@ -555,8 +563,8 @@ def outcome_parts(
         {
             "formula": f,
             "engine": "fast tier + mpmath",
-            "cache": None,
-            "from_cache": False,
+            "cache": None if settings.reference_store is None else str(settings.reference_store),
+            "from_cache": bool(outcome.store.chunks_read) and not outcome.store.chunks_written,
             "note": None,
             "regions": counts.counts,
         }
@@ -568,6 +576,7 @@ def outcome_parts(
         "chunk_size": settings.chunk_size,
         "cpu_seconds": dict(outcome.seconds),
         "peak_rss_mib": outcome.peak_rss_mib,
+        "reference_store": None if settings.reference_store is None else outcome.store.to_json(),
     }
     state = {
         "cases": {

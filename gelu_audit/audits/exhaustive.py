@@ -15,16 +15,25 @@ import math
 import multiprocessing
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 
 from gelu_audit.audits.policies import BUILTIN_POLICIES, Policy
-from gelu_audit.audits.stats import CaseAccumulators, case_accumulators, reference_blocks
+from gelu_audit.audits.reference_store import ChunkStore, StoreTally
+from gelu_audit.audits.stats import (
+    AuditBlock,
+    CaseAccumulators,
+    ErrorAccumulator,
+    ReferenceBlock,
+    case_accumulators,
+    reference_blocks,
+)
 from gelu_audit.errors import EnvironmentUnavailableError, UsageError
 from gelu_audit.implementations.gradient import backward_implementation
 from gelu_audit.implementations.model import Implementation, ImplementationError
@@ -32,7 +41,7 @@ from gelu_audit.implementations.plugins import PluginOptions
 from gelu_audit.implementations.registry import implementation_named
 from gelu_audit.implementations.runner import run_implementation
 from gelu_audit.numerics.formats import FORMATS, FloatFormat, patterns_to_values
-from gelu_audit.numerics.formulas import FUNCTIONS, Pass
+from gelu_audit.numerics.formulas import FUNCTIONS, Function, Pass, claimed_formula, exact_function_for
 from gelu_audit.numerics.inputs import ValueRange
 from gelu_audit.progress import SILENT, ProgressSink
 from gelu_audit.references.fast_gradient import fast_references_of
@@ -233,6 +242,8 @@ class ChunkTask:
     pass_: str = "forward"
     """``backward``: the cases are the implementations' gradient kernels."""
     policies: tuple[Policy, ...] = BUILTIN_POLICIES
+    store: str | None = None
+    """``--reference-store``: the directory of stored references (None: no store)."""
 
 
 REPEAT_EVERY = 64
@@ -250,6 +261,7 @@ class ChunkResult:
     """Where the time went: ``reference`` and each implementation's name."""
     peak_rss_mib: float | None = None
     """The worker's resident-memory high-water mark so far (Linux), for the report."""
+    store: StoreTally = field(default_factory=StoreTally)
 
 
 def peak_rss_mib() -> float | None:
@@ -282,6 +294,15 @@ def _implementation(name: str, options: PluginOptions, pass_: str) -> Implementa
     return _IMPLEMENTATIONS[key]
 
 
+def _against(
+    function: Function, tolerance: float, top: int, policies: tuple[Policy, ...]
+) -> ErrorAccumulator:
+    """An empty accumulator with the settings the statistics against ``function`` use (the
+    reference store keys its summaries by them)."""
+    against = "exact" if function is exact_function_for(function) else claimed_formula(function).name
+    return ErrorAccumulator(against, tolerance, top, policies=policies)
+
+
 def audit_chunk(task: ChunkTask) -> ChunkResult:
     """References, every implementation, and their accumulators for one chunk of patterns."""
     fmt = FORMATS[task.fmt]
@@ -290,10 +311,18 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
     index = patterns.astype(np.int64)
     seconds: dict[str, float] = {}
     start = time.perf_counter()
-    blocks, tiers = {}, {}
+    store = ChunkStore(Path(task.store), fmt, task.start, task.stop) if task.store else None
+    blocks: dict[str, Sequence[AuditBlock]] = {}
+    computed: dict[str, list[ReferenceBlock]] = {}
+    tiers: dict[str, TierCounts] = {}
+    likes = {f: _against(FUNCTIONS[f], task.tolerance, task.top, task.policies) for f in task.formulas}
     for formula in task.formulas:
+        stored = store.load(formula, likes[formula], x, patterns) if store else None
+        if stored is not None:
+            blocks[formula], tiers[formula] = stored.blocks, stored.regions
+            continue
         ref, tiers[formula] = fast_references_of(FUNCTIONS[formula], fmt, x)
-        blocks[formula] = reference_blocks(fmt, x, index, ref, task.top)
+        blocks[formula] = computed[formula] = reference_blocks(fmt, x, index, ref, task.top)
     seconds["reference"] = time.perf_counter() - start
     accumulators, errors = {}, {}
     for name, device in task.cases:
@@ -308,7 +337,13 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
             blocks, got, impl.formula, task.tolerance, task.top, task.policies
         )
         seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
-    return ChunkResult(len(x), accumulators, errors, tiers, seconds, peak_rss_mib())
+    if store is not None and computed:
+        start = time.perf_counter()
+        for formula, written in computed.items():
+            store.save(formula, likes[formula], written, patterns, tiers[formula])
+        seconds["reference store"] = time.perf_counter() - start
+    tally = store.tally if store else StoreTally()
+    return ChunkResult(len(x), accumulators, errors, tiers, seconds, peak_rss_mib(), tally)
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -362,6 +397,8 @@ class StreamOutcome:
     wall_seconds: float
     peak_rss_mib: float | None = None
     """The largest worker's resident-memory high-water mark (the parent's with --jobs 1)."""
+    store: StoreTally = field(default_factory=StoreTally)
+    """What the chunks read from and wrote to ``--reference-store``."""
 
 
 class Interrupted(KeyboardInterrupt):
@@ -389,6 +426,7 @@ def _fold(outcome: StreamOutcome, result: ChunkResult) -> None:
         outcome.tiers[formula] = outcome.tiers.get(formula, TierCounts.zero()) + counts
     for name, s in result.seconds.items():
         outcome.seconds[name] = outcome.seconds.get(name, 0.0) + s
+    outcome.store.add(result.store)
     if result.peak_rss_mib is not None:
         outcome.peak_rss_mib = max(outcome.peak_rss_mib or 0.0, result.peak_rss_mib)
 
@@ -406,6 +444,7 @@ def stream(
     plugin_options: PluginOptions = PluginOptions(),
     pass_: Pass = Pass.FORWARD,
     policies: tuple[Policy, ...] = BUILTIN_POLICIES,
+    store: Path | None = None,
 ) -> StreamOutcome:
     """Audit every case over the whole space; ``jobs`` worker processes (1: in this process)."""
     if fmt.width != 32:
@@ -426,6 +465,7 @@ def stream(
             i % REPEAT_EVERY == 0,
             pass_.value,
             policies,
+            None if store is None else str(store),
         )
         for i, (a, b) in enumerate(space.items(chunk_size))
     )

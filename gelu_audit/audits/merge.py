@@ -22,6 +22,7 @@ from gelu_audit.audits.accuracy import (
     verdict,
 )
 from gelu_audit.audits.exhaustive import PatternSpace, StreamedInputs, parse_shard
+from gelu_audit.audits.reference_store import StoreTally
 from gelu_audit.audits.stats import CaseAccumulators
 from gelu_audit.audits.thresholds import Threshold, parse_thresholds
 from gelu_audit.errors import ReportFormatError
@@ -184,6 +185,10 @@ def merge_shards(loaded: list[tuple[str, dict[str, Any]]]) -> tuple[AuditReport,
     for d in documents:
         for name, value in d.get("streams", {}).get("fp32", {}).get("cpu_seconds", {}).items():
             cpu[name] = cpu.get(name, 0.0) + value
+    tallies = [d.get("streams", {}).get("fp32", {}).get("reference_store") for d in documents]
+    store = None
+    if any(tallies):
+        store = {key: sum((t or {}).get(key, 0) for t in tallies) for key in StoreTally().to_json()}
     streams = {
         "fp32": {
             "wall_seconds": sum(
@@ -197,6 +202,7 @@ def merge_shards(loaded: list[tuple[str, dict[str, Any]]]) -> tuple[AuditReport,
                 (d.get("streams", {}).get("fp32", {}).get("peak_rss_mib") or 0.0) for d in documents
             )
             or None,
+            "reference_store": store,
         }
     }
     skipped = [

@@ -127,6 +127,14 @@ if TYPE_CHECKING:  # pragma: no cover
     help="With --exhaustive: audit only the K-th of N slices; combine with `gelu-audit merge`.",
 )
 @click.option(
+    "--reference-store",
+    default=None,
+    metavar="DIR",
+    help="With --exhaustive: keep the fp32 references and the statistics of a correctly rounded "
+    "answer in DIR (about 1 GB for all of fp32), so a later audit with the same settings pays "
+    "mostly for the kernel.",
+)
+@click.option(
     "--pass",
     "audited_pass",
     type=click.Choice(["forward", "backward", "both"]),
@@ -184,6 +192,7 @@ def accuracy(**options: Any) -> None:
         exhaustive=options["exhaustive"],
         chunk_size=parse_chunk_size(options["chunk_size"]),
         shard=parse_shard(options["shard"]) if options["shard"] else None,
+        reference_store=Path(options["reference_store"]) if options["reference_store"] else None,
         plugin_options=plugin_settings(options),
         thresholds=click.get_current_context().meta.get("thresholds", ())
         + tuple(

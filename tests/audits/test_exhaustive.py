@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from gelu_audit.audits.exhaustive import PatternSpace, Shard, parse_shard, stream
-from gelu_audit.audits.stats import InputValues, accumulate, reference_blocks
+from gelu_audit.audits.stats import ErrorAccumulator, InputValues, accumulate, reference_blocks
 from gelu_audit.errors import UsageError
 from gelu_audit.implementations.registry import registry
 from gelu_audit.implementations.runner import run_implementation
@@ -85,3 +87,27 @@ def test_parse_shard() -> None:
     for bad in ("2", "a/b", "0/3", "1/99999"):
         with pytest.raises(UsageError):
             parse_shard(bad)
+
+
+def test_compare_first_gives_the_statistics_of_the_full_arithmetic() -> None:
+    """A block whose answers are all RN_T(y) takes the block's shared summary instead of the
+    arithmetic; both paths must give the same state, bit for bit, whatever the mix of blocks."""
+    starts = (0x00000000, 0x20000000, 0x3F800000, 0x43000000, 0x7F800000, 0x80400000, 0xBF800000, 0xC3000000)
+    patterns = np.concatenate([np.arange(s, s + (1 << 15), dtype=np.uint64) for s in starts]).astype(
+        np.uint32
+    )
+    x = patterns_to_values(FP32, patterns)
+    ref, _ = fast_references(ERF, FP32, x)
+    index = patterns.astype(np.int64)
+    shared = reference_blocks(FP32, x, index, ref, 5)
+    paths = set()
+    for name in ("torch-gelu", "numpy-erf", "torch-gelu-aten"):
+        got = run_implementation(registry()[name], FP32, "cpu", patterns)
+        compared = accumulate(shared, got, "exact", 2.0, 5)
+        full = ErrorAccumulator("exact", 2.0, 5)
+        for k, block in enumerate(reference_blocks(FP32, x, index, ref, 5)):
+            part = got[k << 15 : (k + 1) << 15]
+            paths.add(block.correctly_rounded(part))
+            full.fold_block(block, part)
+        assert json.dumps(compared.to_state()) == json.dumps(full.to_state()), name  # NaN == NaN
+    assert paths == {True, False}  # both paths were taken

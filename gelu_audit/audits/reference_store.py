@@ -1,0 +1,263 @@
+"""``--reference-store DIR``: what an exhaustive fp32 audit learns about the references, kept
+for the next audit, so that a new kernel pays for the kernel and little else.
+
+An exhaustive audit spends most of its time on things that do not depend on the kernel: the
+references (the fast tier), their residuals, and, for the 75-88% of 32K blocks where a
+built-in kernel is correctly rounded throughout, the statistics of RN_T(y) itself
+(:meth:`~gelu_audit.audits.stats.ReferenceBlock.summary`). The store keeps, per chunk of bit
+patterns and per reference function:
+
+* RN_T(y) of every pattern, as the difference between its bits and the previous pattern's
+  (1 wherever f(x) rounds to x, 0 over the underflowed tail, and small numbers elsewhere, since
+  |f′| ≤ 1.13), compressed: 1-2 bytes a chunk of the tails, at most about 1.5 bits a point;
+* per block, the summary's accumulator state for the audit's settings (tolerance, top,
+  policies, and what the statistics are against);
+* the fast tier's region counts, so the report says the same as without the store.
+
+A later audit with the same settings compares each block's answers with the stored RN_T(y) and
+merges the stored summary where they are equal; a block that differs gets its references
+computed again (the fast tier, for that block alone) and the full arithmetic. The numbers are
+the same as without a store, bit for bit (``tests/audits/test_reference_store.py``).
+
+Each file is one chunk, written atomically and checked on read (metadata and a SHA-256 of the
+contents): a damaged, foreign or outdated file is never trusted, only recomputed and rewritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gelu_audit.audits.stats import ErrorAccumulator, ReferenceBlock
+from gelu_audit.errors import UsageError
+from gelu_audit.numerics.formats import FloatFormat
+from gelu_audit.numerics.formulas import FUNCTIONS
+from gelu_audit.references.fast_gradient import fast_references_of
+from gelu_audit.references.fast_tier import BLOCK, TierCounts
+from gelu_audit.references.mpmath_ziv import REFERENCE_VERSION
+
+STORE_VERSION = 1
+"""Bumped whenever what a chunk file holds, or how a summary is computed, changes."""
+
+
+def open_store(path: Path) -> Path:
+    """The store's directory, created if needed; a path that cannot hold it is a usage error."""
+    path = Path(path).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".probe-", delete=True)  # noqa: SIM115
+        probe.close()
+    except OSError as error:
+        raise UsageError(
+            f"--reference-store {str(path)!r} cannot be written: {error.strerror or error}"
+        ) from None
+    return path
+
+
+def _settings_id(function: str, like: ErrorAccumulator) -> str:
+    """A short name for the files of one reference function under one set of settings."""
+    text = json.dumps([function, REFERENCE_VERSION, STORE_VERSION, list(like.settings)])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def chunk_path(
+    root: Path, fmt: FloatFormat, function: str, like: ErrorAccumulator, start: int, stop: int
+) -> Path:
+    folder = f"{fmt.name}-{function}-{_settings_id(function, like)}"
+    return Path(root) / folder / f"{start:08x}-{stop:08x}.npz"
+
+
+def _meta(fmt: FloatFormat, function: str, like: ErrorAccumulator, start: int, stop: int) -> dict[str, Any]:
+    return {
+        "kind": "gelu-audit reference store chunk",
+        "store_version": STORE_VERSION,
+        "reference_version": REFERENCE_VERSION,
+        "format": fmt.name,
+        "function": function,
+        "settings": list(like.settings),
+        "start": start,
+        "stop": stop,
+        "block": BLOCK,
+    }
+
+
+def _digest(meta: dict[str, Any], payload: bytes) -> str:
+    sha = hashlib.sha256(json.dumps(meta, sort_keys=True).encode())
+    sha.update(payload)
+    return sha.hexdigest()
+
+
+def _payload(rounded_steps: np.ndarray, summaries: list[dict[str, Any]], regions: dict[str, int]) -> bytes:
+    """One compressed byte string: the steps of RN_T(y)'s bits, then the JSON of the summaries
+    and the regions."""
+    text = json.dumps({"summaries": summaries, "regions": regions}).encode()
+    deltas = rounded_steps.astype("<u4").tobytes()
+    return zlib.compress(len(deltas).to_bytes(8, "little") + deltas + text, 6)
+
+
+def _without_policies(state: dict[str, Any]) -> dict[str, Any]:
+    """A summary's state without its policies, which the file's settings already name."""
+    del state["policies"]
+    return state
+
+
+@dataclass
+class StoredBlock:
+    """A block of the store: RN_T(y) and the summary, with the full references computed only
+    when an answer differs from RN_T(y) (the same interface as ReferenceBlock's)."""
+
+    fmt: FloatFormat
+    function: str
+    x: np.ndarray
+    index: np.ndarray
+    rounded: np.ndarray
+    state: dict[str, Any]
+    settings: tuple[Any, ...]
+    top: int
+    _full: ReferenceBlock | None = None
+    _summary: ErrorAccumulator | None = None
+
+    def correctly_rounded(self, got: np.ndarray) -> bool:
+        return bool(np.array_equal(got.view(np.int64), self.rounded.view(np.int64)))
+
+    def summary(self, like: ErrorAccumulator) -> ErrorAccumulator:
+        if like.settings != self.settings:
+            return self.full().summary(like)
+        if self._summary is None:  # the policies are the settings' (not stored per block)
+            self._summary = ErrorAccumulator.from_state({**self.state, "policies": []})
+            self._summary.policies = like.policies
+        return self._summary
+
+    def full(self) -> ReferenceBlock:
+        """The block's references, from the fast tier (the same code as without a store)."""
+        if self._full is None:
+            ref, _ = fast_references_of(FUNCTIONS[self.function], self.fmt, self.x)
+            self._full = ReferenceBlock.build(self.fmt, self.x, self.index, ref, self.top)
+        return self._full
+
+
+@dataclass
+class StoredChunk:
+    blocks: list[StoredBlock]
+    regions: TierCounts
+
+
+@dataclass
+class StoreTally:
+    """What a stream did with the store, for the report."""
+
+    chunks_read: int = 0
+    chunks_written: int = 0
+    bytes_written: int = 0
+    damaged: int = 0
+    """Files found but not trusted (recomputed and rewritten)."""
+
+    def add(self, other: StoreTally) -> None:
+        self.chunks_read += other.chunks_read
+        self.chunks_written += other.chunks_written
+        self.bytes_written += other.bytes_written
+        self.damaged += other.damaged
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "chunks_read": self.chunks_read,
+            "chunks_written": self.chunks_written,
+            "bytes_written": self.bytes_written,
+            "damaged": self.damaged,
+        }
+
+
+@dataclass
+class ChunkStore:
+    """The store as one worker sees it for one chunk of patterns."""
+
+    root: Path
+    fmt: FloatFormat
+    start: int
+    stop: int
+    tally: StoreTally = field(default_factory=StoreTally)
+
+    def load(
+        self, function: str, like: ErrorAccumulator, x: np.ndarray, patterns: np.ndarray
+    ) -> StoredChunk | None:
+        """The stored chunk if its file is intact and is the one asked for, else None."""
+        path = chunk_path(self.root, self.fmt, function, like, self.start, self.stop)
+        if not path.exists():
+            return None
+        meta = _meta(self.fmt, function, like, self.start, self.stop)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                stored_meta = json.loads(str(data["meta"]))
+                digest = str(data["digest"])
+                payload = bytes(data["payload"])
+            if stored_meta != meta or digest != _digest(meta, payload):
+                raise ValueError("foreign or damaged")
+            raw = zlib.decompress(payload)
+            size = int.from_bytes(raw[:8], "little")
+            deltas = np.frombuffer(raw[8 : 8 + size], "<u4")
+            content = json.loads(raw[8 + size :])
+            if len(deltas) != len(x) or len(content["summaries"]) != -(-len(x) // BLOCK):
+                raise ValueError("wrong shape")
+        except Exception:  # noqa: BLE001 - any unreadable file is simply not trusted
+            self.tally.damaged += 1
+            return None
+        rounded = np.cumsum(deltas, dtype=np.uint32).view(np.float32).astype(np.float64)
+        index = patterns.astype(np.int64)
+        blocks = [
+            StoredBlock(
+                self.fmt,
+                function,
+                x[k * BLOCK : (k + 1) * BLOCK],
+                index[k * BLOCK : (k + 1) * BLOCK],
+                rounded[k * BLOCK : (k + 1) * BLOCK],
+                state,
+                like.settings,
+                like.top,
+            )
+            for k, state in enumerate(content["summaries"])
+        ]
+        self.tally.chunks_read += 1
+        return StoredChunk(blocks, TierCounts({k: int(v) for k, v in content["regions"].items()}))
+
+    def save(
+        self,
+        function: str,
+        like: ErrorAccumulator,
+        blocks: list[ReferenceBlock],
+        patterns: np.ndarray,
+        regions: TierCounts,
+    ) -> None:
+        """Write the chunk's RN_T(y) and block summaries atomically; a full disk is not fatal
+        to the audit (the chunk is simply not stored)."""
+        rounded = np.concatenate([b.ref.rounded for b in blocks]).astype(np.float32).view(np.uint32)
+        summaries = [_without_policies(block.summary(like).to_state()) for block in blocks]
+        payload = _payload(np.diff(rounded, prepend=np.uint32(0)), summaries, regions.counts)
+        meta = _meta(self.fmt, function, like, self.start, self.stop)
+        path = chunk_path(self.root, self.fmt, function, like, self.start, self.stop)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    np.savez(
+                        handle,
+                        meta=json.dumps(meta),
+                        digest=_digest(meta, payload),
+                        payload=np.frombuffer(payload, np.uint8),
+                    )
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError:
+            return
+        self.tally.chunks_written += 1
+        self.tally.bytes_written += path.stat().st_size

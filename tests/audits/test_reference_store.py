@@ -1,0 +1,105 @@
+"""``--reference-store``: a later exhaustive audit reads what an earlier one kept, and its numbers
+are those of an audit without a store, bit for bit; a damaged file is recomputed, never trusted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from gelu_audit.audits.exhaustive import PatternSpace, stream
+from gelu_audit.audits.reference_store import chunk_path
+from gelu_audit.audits.stats import ErrorAccumulator
+from gelu_audit.numerics.formats import FP32
+from gelu_audit.numerics.inputs import parse_range
+from tests.helpers import assert_usage_error, run_cli
+
+# Subnormals (F.gelu flushes them), the tiny region, and x in [-2.7, -2.6] (not correctly
+# rounded everywhere): blocks of both kinds, in 32K chunks.
+SPACE = PatternSpace(FP32, parse_range("-2.7:-2.6"))
+TINY = PatternSpace(FP32, parse_range("0:1e-38"))
+CHUNK = 1 << 15
+
+
+def states(outcome) -> str:
+    return json.dumps({f"{k[0]}@{k[1]}": case.to_state() for k, case in sorted(outcome.accumulators.items())})
+
+
+def run(space: PatternSpace, cases: tuple[tuple[str, str], ...], store: Path | None, tolerance: float = 2.0):
+    return stream(FP32, space, ("erf", "tanh"), cases, tolerance, 5, chunk_size=CHUNK, store=store)
+
+
+def test_a_stored_audit_equals_one_without_a_store(tmp_path: Path) -> None:
+    for space in (SPACE, TINY):
+        first = (("torch-gelu", "cpu"),)
+        later = (("torch-gelu-aten", "cpu"), ("numpy-tanh", "cpu"), ("torch-gelu", "cpu"))
+        written = run(space, first, tmp_path)
+        chunks = len(list(space.items(CHUNK)))
+        assert written.store.chunks_written == 2 * chunks and written.store.chunks_read == 0
+        assert states(written) == states(run(space, first, None))
+        read = run(space, later, tmp_path)
+        assert read.store.chunks_read == 2 * chunks and read.store.chunks_written == 0
+        plain = run(space, later, None)
+        assert states(read) == states(plain)
+        assert read.tiers == plain.tiers  # the regions are stored too
+
+
+def test_other_settings_do_not_read_the_stored_summaries(tmp_path: Path) -> None:
+    cases = (("torch-gelu", "cpu"),)
+    run(SPACE, cases, tmp_path, tolerance=2.0)
+    other = run(SPACE, cases, tmp_path, tolerance=0.75)
+    assert other.store.chunks_read == 0 and other.store.chunks_written > 0
+    assert states(other) == states(run(SPACE, cases, None, tolerance=0.75))
+
+
+def test_a_damaged_chunk_is_recomputed_and_rewritten(tmp_path: Path) -> None:
+    cases = (("torch-gelu", "cpu"),)
+    plain = run(SPACE, cases, None)
+    run(SPACE, cases, tmp_path)
+    like = ErrorAccumulator("exact", 2.0, 5)
+    start, stop = next(SPACE.items(CHUNK))
+    path = chunk_path(tmp_path, FP32, "erf", like, start, stop)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    again = run(SPACE, cases, tmp_path)
+    assert again.store.damaged == 1 and again.store.chunks_written == 1
+    assert states(again) == states(plain)
+    assert run(SPACE, cases, tmp_path).store.damaged == 0  # rewritten whole
+
+
+def test_a_chunk_costs_under_a_byte_a_point_where_rounding_is_hardest(tmp_path: Path) -> None:
+    """RN_T(y) as steps between neighbours, and the block summaries: under a byte a point per
+    function even in [-2.7, -2.6], where no step is predictable (the tails cost far less)."""
+    written = run(SPACE, (("torch-gelu", "cpu"),), tmp_path)
+    size = sum(f.stat().st_size for f in tmp_path.rglob("*.npz"))
+    assert written.store.bytes_written == size
+    assert size < 2 * SPACE.count()
+
+
+def test_the_store_is_for_exhaustive_fp32(tmp_path: Path) -> None:
+    assert_usage_error(
+        run_cli("accuracy", "-d", "fp16", "--reference-store", str(tmp_path)), "add --exhaustive -d fp32"
+    )
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = run_cli(
+        "accuracy",
+        "-d",
+        "fp32",
+        "--exhaustive",
+        "--range",
+        "1:1.001",
+        "--reference-store",
+        str(blocker / "store"),
+    )
+    assert_usage_error(result, "cannot be written")
+
+
+def test_the_report_says_what_the_store_did(tmp_path: Path) -> None:
+    args = ("accuracy", "-d", "fp32", "--exhaustive", "--range", "1:1.01", "-i", "torch-gelu", "-f", "json")
+    first = json.loads(run_cli(*args, "--reference-store", str(tmp_path)).stdout)
+    second = json.loads(run_cli(*args, "--reference-store", str(tmp_path)).stdout)
+    stored = [first["streams"]["fp32"], second["streams"]["fp32"]]
+    assert stored[0]["reference_store"]["chunks_written"] == 1
+    assert stored[1]["reference_store"]["chunks_read"] == 1
+    assert second["results"][0]["exact"] == first["results"][0]["exact"]
