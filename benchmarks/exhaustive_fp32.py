@@ -8,18 +8,25 @@ Prints, from one run on this machine:
      them with --fraction N and the total extrapolated), with CPU seconds per stage and the
      peak resident memory of the largest worker;
   4. with --pass both: the same for the gradient (GELU′ references, backward kernels), and the
-     two passes' times side by side.
+     two passes' times side by side;
+  5. the floor: the first implementation alone (its eager call, torch threads = --jobs) over the
+     same inputs, and the audit's wall time as a multiple of it;
+  6. with --store: the same audit writing a --reference-store, then each implementation again
+     (and --then, e.g. a kernel not seen before) reading it, with the store's size on disk.
 
     python benchmarks/exhaustive_fp32.py                      # full 2^32 run of torch-gelu
     python benchmarks/exhaustive_fp32.py --fraction 16 -i torch-gelu,torch-gelu-aten
     python benchmarks/exhaustive_fp32.py --fraction 16 --pass both -i torch-gelu,torch-gelu-aten
+    python benchmarks/exhaustive_fp32.py --fraction 16 --store -i torch-gelu --then torch-gelu-aten
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -58,7 +65,26 @@ def reference_rates(function: Function) -> None:
     print(f"  ratio fast/mpmath on the space    {fast_space_rate / mpmath_rate:>14,.0f}x")
 
 
-def audit(names: tuple[str, ...], pass_: Pass, fraction: int, jobs: int) -> dict[str, float]:
+def kernel_alone(name: str, fraction: int, jobs: int) -> float:
+    """Wall seconds of the eager call alone over the same patterns as the audit, chunk by chunk
+    (1M fp32 tensors, torch threads = jobs): the floor an audit is measured against."""
+    import torch
+
+    implementation = registry()[name]
+    space = PatternSpace(FP32, None, Shard(1, fraction) if fraction > 1 else None)
+    torch.set_num_threads(jobs)
+    total = 0.0
+    for a, b in space.items(1 << 20):
+        x = torch.from_numpy(np.arange(a, b, dtype=np.uint64).astype(np.uint32).view(np.float32))
+        start = time.perf_counter()
+        implementation.function(x)
+        total += time.perf_counter() - start
+    return total * fraction
+
+
+def audit(
+    names: tuple[str, ...], pass_: Pass, fraction: int, jobs: int, store: Path | None = None, label: str = ""
+) -> dict[str, float]:
     """One exhaustive stream of ``names`` in ``pass_``; prints it; CPU seconds per stage."""
     impls = registry()
     audited = [impls[n] if pass_ is Pass.FORWARD else backward_implementation(impls[n]) for n in names]
@@ -76,11 +102,12 @@ def audit(names: tuple[str, ...], pass_: Pass, fraction: int, jobs: int) -> dict
         5,
         jobs=jobs,
         pass_=pass_,
+        store=store,
     )
     wall = time.perf_counter() - start
     scale = fraction
     share = "all" if scale == 1 else f"1/{scale}"
-    print(f"\nexhaustive fp32 {pass_}, {len(outcome.inputs):,} points ({share}), {jobs} jobs")
+    print(f"\nexhaustive fp32 {pass_}, {len(outcome.inputs):,} points ({share}), {jobs} jobs{label}")
     print(
         f"  wall time                  {wall:8.1f} s"
         + (f"   (x{scale}: {wall * scale:.0f} s)" if scale > 1 else "")
@@ -96,6 +123,8 @@ def audit(names: tuple[str, ...], pass_: Pass, fraction: int, jobs: int) -> dict
         f"  peak RSS of the largest worker (VmHWM): {outcome.peak_rss_mib:.0f} MiB "
         f"(this script's own process also held the 1/256 slices above)"
     )
+    if store is not None:
+        print(f"  reference store: {outcome.store.to_json()}")
     for (name, _device), case in outcome.accumulators.items():
         exact = case.exact
         stats = exact.finish(FP32, space)
@@ -115,6 +144,8 @@ def main() -> None:
     parser.add_argument("--fraction", type=int, default=1, help="audit shard 1/N and extrapolate")
     parser.add_argument("-j", "--jobs", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--pass", dest="passes", choices=("forward", "backward", "both"), default="forward")
+    parser.add_argument("--store", action="store_true", help="also time --reference-store: write, then read")
+    parser.add_argument("--then", default="", help="with --store: implementations audited from the store")
     args = parser.parse_args()
     passes = tuple(Pass) if args.passes == "both" else (Pass(args.passes),)
 
@@ -129,6 +160,28 @@ def main() -> None:
         for stage in dict.fromkeys([*seconds[Pass.FORWARD], *seconds[Pass.BACKWARD]]):
             forward, backward = seconds[Pass.FORWARD].get(stage), seconds[Pass.BACKWARD].get(stage)
             print(f"  {stage:<24} {forward or 0:10.1f} {backward or 0:10.1f}")
+    floor = kernel_alone(names[0], args.fraction, args.jobs)
+    wall = seconds[passes[0]]["wall"]
+    print(f"\nfloor: {names[0]} alone over the same inputs ({args.jobs} threads): {floor:.1f} s")
+    print(f"  the audit of {', '.join(names)} took {wall:.0f} s: {wall / floor:.1f}x the kernel alone")
+    if args.store:
+        with tempfile.TemporaryDirectory(prefix="gelu-audit-store-") as folder:
+            store = Path(folder)
+            written = audit(names, passes[0], args.fraction, args.jobs, store, ", writing a reference store")
+            size = sum(f.stat().st_size for f in store.rglob("*.npz")) * args.fraction
+            later = tuple(args.then.split(",")) if args.then else names
+            read = audit(later, passes[0], args.fraction, args.jobs, store, ", reading the reference store")
+            print("\nreference store, side by side (wall for all 2^32 inputs)")
+            print(f"  no store                 {wall:8.0f} s   ({', '.join(names)})")
+            print(f"  writing the store        {written['wall']:8.0f} s   ({', '.join(names)})")
+            print(f"  reading the store        {read['wall']:8.0f} s   ({', '.join(later)})")
+            print(
+                f"  on disk                  {size / 2**20:8.0f} MiB for all 2^32 inputs "
+                f"(this run x{args.fraction})"
+            )
+            if not args.then:
+                print(f"  read / no store          {read['wall'] / wall:8.2f}")
+            print(f"  read / kernel alone      {read['wall'] / floor:8.1f}")
 
 
 if __name__ == "__main__":

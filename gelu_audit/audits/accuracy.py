@@ -420,11 +420,15 @@ def references_for(
 
 
 def prepared_blocks(
-    inputs: InputSet, references: dict[str, ReferenceValues], top: int
+    inputs: InputSet, references: dict[str, ReferenceValues], top: int, shared: bool
 ) -> dict[str, list[ReferenceBlock]]:
-    """Each reference cut into blocks with its rounding residuals, shared by every case."""
+    """Each reference cut into blocks with its rounding residuals, shared by every case
+    (``shared``: by more than one, so each block's summary is worth computing)."""
     index = inputs.patterns.astype(np.int64) if inputs.is_exhaustive else np.arange(len(inputs))
-    return {f: reference_blocks(inputs.fmt, inputs.values, index, ref, top) for f, ref in references.items()}
+    return {
+        f: reference_blocks(inputs.fmt, inputs.values, index, ref, top, shared)
+        for f, ref in references.items()
+    }
 
 
 def run_audit(settings: AuditSettings, progress: ProgressSink = SILENT) -> AuditReport:
@@ -480,7 +484,7 @@ def run_audit(settings: AuditSettings, progress: ProgressSink = SILENT) -> Audit
             }
             references, sources = references_for(inputs, formulas, settings, progress)
             all_sources.setdefault(fmt.name, []).extend(sources)
-            blocks = prepared_blocks(inputs, references, settings.top)
+            blocks = prepared_blocks(inputs, references, settings.top, len(cases) > 1)
             with progress.task(f"implementations {fmt} {pass_}", len(cases)) as advance:
                 for impl, device in cases:
                     results.append(

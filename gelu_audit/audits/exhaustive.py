@@ -322,7 +322,8 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
             blocks[formula], tiers[formula] = stored.blocks, stored.regions
             continue
         ref, tiers[formula] = fast_references_of(FUNCTIONS[formula], fmt, x)
-        blocks[formula] = computed[formula] = reference_blocks(fmt, x, index, ref, task.top)
+        shared = store is not None or len(task.cases) > 1  # the summaries will be needed
+        blocks[formula] = computed[formula] = reference_blocks(fmt, x, index, ref, task.top, shared)
     seconds["reference"] = time.perf_counter() - start
     accumulators, errors = {}, {}
     for name, device in task.cases:

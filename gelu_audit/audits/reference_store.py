@@ -15,8 +15,8 @@ patterns and per reference function:
 * the fast tier's region counts, so the report says the same as without the store.
 
 A later audit with the same settings compares each block's answers with the stored RN_T(y) and
-merges the stored summary where they are equal; a block that differs gets its references
-computed again (the fast tier, for that block alone) and the full arithmetic. The numbers are
+merges the stored summary where they are equal; where they differ, it computes the references
+of the differing points alone (the fast tier) and replaces their share of the summary. The numbers are
 the same as without a store, bit for bit (``tests/audits/test_reference_store.py``).
 
 Each file is one chunk, written atomically and checked on read (metadata and a SHA-256 of the
@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from gelu_audit.audits.stats import ErrorAccumulator, ReferenceBlock
+from gelu_audit.audits.stats import ErrorAccumulator, ReferenceBlock, differing_positions
 from gelu_audit.errors import UsageError
 from gelu_audit.numerics.formats import FloatFormat
 from gelu_audit.numerics.formulas import FUNCTIONS
@@ -125,8 +125,23 @@ class StoredBlock:
     _full: ReferenceBlock | None = None
     _summary: ErrorAccumulator | None = None
 
-    def correctly_rounded(self, got: np.ndarray) -> bool:
-        return bool(np.array_equal(got.view(np.int64), self.rounded.view(np.int64)))
+    def differing(self, got: np.ndarray) -> np.ndarray:
+        return differing_positions(got, self.rounded)
+
+    def worth_replacing(self, like: ErrorAccumulator, differing: int) -> bool:
+        """With the stored summary, up to half the block: the full arithmetic would need the
+        whole block's references first."""
+        if self._full is not None:
+            return self._full.worth_replacing(like, differing)
+        return like.settings == self.settings and 2 * differing <= len(self.x)
+
+    def sub_block(self, where: np.ndarray) -> ReferenceBlock:
+        """The points at ``where`` with their references from the fast tier (for those points
+        alone: the tier decides point by point, so they are the values a whole block gets)."""
+        if self._full is not None:
+            return self._full.sub_block(where)
+        ref, _ = fast_references_of(FUNCTIONS[self.function], self.fmt, self.x[where])
+        return ReferenceBlock.build(self.fmt, self.x[where], self.index[where], ref, self.top)
 
     def summary(self, like: ErrorAccumulator) -> ErrorAccumulator:
         if like.settings != self.settings:

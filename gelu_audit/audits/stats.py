@@ -281,6 +281,12 @@ class ExactSum:
         self.scaled += other.scaled
         self.infinite |= other.infinite
 
+    def subtract(self, other: ExactSum) -> None:
+        """Take out a finite part of this sum (exactly: the integers subtract)."""
+        if other.infinite:
+            raise ValueError("an infinite part cannot be taken out of a sum")
+        self.scaled -= other.scaled
+
     def mean(self, count: int) -> float:
         if self.infinite:
             return math.inf
@@ -366,6 +372,11 @@ def sketch_bins(errors: np.ndarray) -> np.ndarray:
         return (errors.astype(np.float32).view(np.uint32) >> SKETCH_SHIFT).astype(np.int64)
 
 
+def differing_positions(got: np.ndarray, rounded: np.ndarray) -> np.ndarray:
+    """Positions where two float64 arrays differ bit for bit."""
+    return np.flatnonzero(got.view(np.int64) != rounded.view(np.int64))
+
+
 @dataclass
 class ReferenceBlock:
     """One block of inputs with its reference and the errors of the correctly rounded answer."""
@@ -386,6 +397,10 @@ class ReferenceBlock:
     sketch: np.ndarray
     histogram: np.ndarray
     top: int
+    shared: bool = False
+    """Several answers will be compared with this block (more than one case, or a reference
+    store to write): its summary is worth computing even for an answer that differs, since
+    the next answer replaces only the points where it differs."""
     _threshold: float | None = None
     _runs: SegmentRuns | None = None
     _magnitude: np.ndarray | None = None
@@ -408,10 +423,29 @@ class ReferenceBlock:
         """The block with every reference array (this one; a stored block computes them)."""
         return self
 
-    def correctly_rounded(self, got: np.ndarray) -> bool:
-        """Whether ``got`` is RN_T(y) at every point, bit for bit (the sign of zero and NaN
-        payloads included): then the block's statistics are :meth:`summary`'s."""
-        return bool(np.array_equal(got.view(np.int64), self.ref.rounded.view(np.int64)))
+    def differing(self, got: np.ndarray) -> np.ndarray:
+        """Positions where ``got`` is not RN_T(y) bit for bit (the sign of zero and NaN payloads
+        count): elsewhere the answer's statistics are :meth:`summary`'s."""
+        return differing_positions(got, self.ref.rounded)
+
+    def sub_block(self, where: np.ndarray) -> ReferenceBlock:
+        """The block's points at positions ``where``, as a block of their own."""
+        return ReferenceBlock.build(
+            self.fmt, self.x[where], self.index[where], self.ref.take(where), self.top
+        )
+
+    @cached_property
+    def residual_sum(self) -> float:
+        """The block's residuals summed in float64 (NumPy's pairwise sum): a block's error sum is
+        this, less the residuals where an answer differs, plus its errors there."""
+        return float(np.sum(self.residual))
+
+    def worth_replacing(self, like: ErrorAccumulator, differing: int) -> bool:
+        """Whether replacing ``differing`` points' share of :meth:`summary` costs less than
+        the full arithmetic: the summary is at hand (or the block is shared, so it soon will
+        be), and those points are at most a quarter of the block (replacing runs the
+        arithmetic twice on them, measured slower than once on the block from about half)."""
+        return (self.shared or like.settings in self._summaries) and 4 * differing <= len(self.x)
 
     def summary(self, like: ErrorAccumulator) -> ErrorAccumulator:
         """The statistics of a correctly rounded answer on this block, computed once and shared.
@@ -455,7 +489,12 @@ class ReferenceBlock:
 
     @staticmethod
     def build(
-        fmt: FloatFormat, x: np.ndarray, index: np.ndarray, ref: ReferenceValues, top: int
+        fmt: FloatFormat,
+        x: np.ndarray,
+        index: np.ndarray,
+        ref: ReferenceValues,
+        top: int,
+        shared: bool = False,
     ) -> ReferenceBlock:
         approx = ref.approximate()
         finite = np.isfinite(ref.mant_hi)
@@ -479,19 +518,21 @@ class ReferenceBlock:
             excluded_sketch,
             excluded_hist,
             top,
+            shared,
         )
 
 
 def reference_blocks(
-    fmt: FloatFormat, x: np.ndarray, index: np.ndarray, ref: ReferenceValues, top: int
+    fmt: FloatFormat, x: np.ndarray, index: np.ndarray, ref: ReferenceValues, top: int, shared: bool = False
 ) -> list[ReferenceBlock]:
-    """Cut an in-memory input set into blocks at global indices that are multiples of BLOCK."""
+    """Cut an in-memory input set into blocks at global indices that are multiples of BLOCK;
+    ``shared``: several answers will be compared with them (see ``ReferenceBlock.shared``)."""
     blocks = []
     cuts = np.flatnonzero(np.diff(index // BLOCK)) + 1
     for part in np.split(np.arange(len(x)), cuts):
         if part.size:
             sl = slice(int(part[0]), int(part[-1]) + 1)
-            blocks.append(ReferenceBlock.build(fmt, x[sl], index[sl], ref.take(sl), top))
+            blocks.append(ReferenceBlock.build(fmt, x[sl], index[sl], ref.take(sl), top, shared))
     return blocks
 
 
@@ -502,9 +543,13 @@ class AuditBlock(Protocol):
 
     x: np.ndarray
 
-    def correctly_rounded(self, got: np.ndarray) -> bool: ...
+    def differing(self, got: np.ndarray) -> np.ndarray: ...
+
+    def worth_replacing(self, like: ErrorAccumulator, differing: int) -> bool: ...
 
     def summary(self, like: ErrorAccumulator) -> ErrorAccumulator: ...
+
+    def sub_block(self, where: np.ndarray) -> ReferenceBlock: ...
 
     def full(self) -> ReferenceBlock: ...
 
@@ -694,13 +739,86 @@ class ErrorAccumulator:
     """Per policy name: violations and the worst input so far (policies with a rule only)."""
 
     def add_block(self, block: AuditBlock, got: np.ndarray) -> None:
-        """Fold in one block's results ``got`` (float64, same order as the block's inputs):
-        compare first; only a block with an answer other than RN_T(y) needs the arithmetic."""
+        """Fold in one block's results ``got`` (float64, same order as the block's inputs).
+
+        Compare first. Where the answer is RN_T(y) throughout, the block's statistics are its
+        shared summary's. Where it differs at some points and the summary is at hand, they are
+        the summary's with those points' share replaced (:meth:`replaced`): the arithmetic runs
+        on those points only. Every path gives the numbers of :meth:`fold_block` (tested).
+        """
         got = np.asarray(got, dtype=np.float64)
-        if block.correctly_rounded(got):
+        differs = block.differing(got)
+        if not differs.size:
             self.merge(block.summary(self))
-        else:
-            self.fold_block(block.full(), got)
+            return
+        if block.worth_replacing(self, len(differs)):
+            sub = block.sub_block(differs)
+            answer = ErrorAccumulator(self.against, self.tolerance, self.top, policies=self.policies)
+            answer.fold_block(sub, got[differs])
+            flushed = sub.index[(got[differs] == 0) & (sub.ref.rounded != 0)]
+            part = block.summary(self).replaced(sub.summary(self), answer, sub.index, flushed)
+            if part is not None:
+                self.merge(part)
+                return
+        self.fold_block(block.full(), got)
+
+    def replaced(
+        self, rounded: ErrorAccumulator, answer: ErrorAccumulator, where: np.ndarray, flushed: np.ndarray
+    ) -> ErrorAccumulator | None:
+        """This block summary with the share of the points ``where`` (global indices) taken
+        out (``rounded``: their summary) and put back as ``answer`` (their statistics for an
+        answer that differs from RN_T(y) at each of them, ``flushed`` of them to zero); None
+        when that cannot be exact.
+
+        Counts and exact sums subtract and add. The maxima and the worst inputs need one
+        fact: a finite answer other than RN_T(y) is never nearer y than RN_T(y) is, so at
+        those points every error, ratio and maximum only grows, and the largest over the
+        block is the larger of this summary's and the answer's. That fails for answers whose
+        error is not finite (they count as 0), and for the largest error outside the flushed
+        points when the summary's own largest gets flushed: then the caller folds the block.
+        """
+        if answer.finite != answer.points or answer.nonfinite_count:
+            return None
+        taken = set(where.tolist())
+        outside = self.worst_outside_flush
+        if outside and outside[0].index in taken:
+            if outside[0].index in set(flushed.tolist()):
+                return None
+            outside = []
+        part = ErrorAccumulator(self.against, self.tolerance, self.top, policies=self.policies)
+        part.merge(self)
+        part.finite += answer.finite - rounded.finite
+        part.total.subtract(rounded.total)
+        part.total.add(answer.total)
+        part.sketch += answer.sketch - rounded.sketch
+        part.histogram += answer.histogram - rounded.histogram
+        part.correct += answer.correct - rounded.correct
+        part.max_ulp = max(self.max_ulp, answer.max_ulp)
+        part.max_ordinal = max(self.max_ordinal, answer.max_ordinal)
+        part.max_abs = max(self.max_abs, answer.max_abs)
+        if answer.max_rel is not None:
+            part.max_rel = max(self.max_rel or 0.0, answer.max_rel)
+        part.worst = _worst_first([c for c in self.worst if c.index not in taken] + answer.worst, self.top)
+        part.failures.merge(answer.failures)
+        part.normal_failures.merge(answer.normal_failures)
+        part.subnormal_counts += answer.subnormal_counts - rounded.subnormal_counts
+        part.wrong_zero_count += answer.wrong_zero_count
+        part.wrong_zeros = _first(part.wrong_zeros + answer.wrong_zeros, self.top)
+        part.profile.over += answer.profile.over - rounded.profile.over
+        part.profile.max_ulp = np.maximum(part.profile.max_ulp, answer.profile.max_ulp)
+        part.flush_count += answer.flush_count
+        for side in (0, 2):
+            lo, hi = answer.flush_spans[side], answer.flush_spans[side + 1]
+            if lo is not None and hi is not None:
+                part._note_flush(side, lo, hi)
+        part.worst_outside_flush = _worst_first(outside + answer.worst_outside_flush, 1)
+        for name, tally in part.tallies.items():
+            mine, theirs, gone = self.tallies[name], answer.tallies[name], rounded.tallies[name]
+            tally.finite_breaks += theirs.finite_breaks - gone.finite_breaks
+            if mine.worst is not None and mine.worst.index in taken:
+                tally.max_ratio, tally.worst = 0.0, None
+            tally.add(0, 0, theirs.max_ratio, theirs.worst)
+        return part
 
     @cached_property
     def settings(self) -> tuple[Any, ...]:
@@ -712,7 +830,7 @@ class ErrorAccumulator:
     def fold_block(self, block: ReferenceBlock, got: np.ndarray) -> None:
         """The arithmetic of :meth:`add_block`: every statistic, point by point."""
         fmt, ref = block.fmt, block.ref
-        differs = np.flatnonzero(~(got == ref.rounded))  # NaN never equals: checked below
+        differs = block.differing(got)
         sub, got_sub = ref.take(differs), got[differs]
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             err_sub = ulp_errors(fmt, got_sub, sub)
@@ -729,7 +847,11 @@ class ErrorAccumulator:
         n_finite = int(np.count_nonzero(finite))
         self.points += len(got)
         self.finite += n_finite
-        self.total.add_float(float(np.sum(errors)))
+        # the residuals' sum, less the residuals where the answer differs, plus its errors there
+        self.total.add_float(block.residual_sum)
+        if differs.size:
+            self.total.add_float(-float(np.sum(block.residual[differs])))
+            self.total.add_float(float(np.sum(errors[differs])))
         sketch = block.sketch.copy()
         sketch[differs] = np.where(finite_sub, sketch_bins(np.where(finite_sub, err_sub, 0.0)), SKETCH_BINS)
         self.sketch += np.bincount(sketch, minlength=SKETCH_BINS + 1)
