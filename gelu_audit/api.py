@@ -80,7 +80,7 @@ def check(
     )
     inputs = default_inputs(fmt, samples, seed, settings.value_range)
     references, _ = references_for(inputs, {ERF, impl.formula}, settings, SILENT)
-    blocks = prepared_blocks(inputs, references, settings.top, shared=False)
+    blocks = prepared_blocks(inputs, references, settings.top)
     case = audit_case(impl, device, inputs, blocks, settings.effective_domain_tolerance, settings.top)
     limits: tuple[Threshold, ...] = ()
     if max_abs is not None or domain is not None or policy is not None:

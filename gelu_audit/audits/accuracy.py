@@ -420,7 +420,7 @@ def references_for(
 
 
 def prepared_blocks(
-    inputs: InputSet, references: dict[str, ReferenceValues], top: int, shared: bool
+    inputs: InputSet, references: dict[str, ReferenceValues], top: int, shared: bool = False
 ) -> dict[str, list[ReferenceBlock]]:
     """Each reference cut into blocks with its rounding residuals, shared by every case
     (``shared``: by more than one, so each block's summary is worth computing)."""
