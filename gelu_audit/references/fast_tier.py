@@ -174,7 +174,13 @@ def _saturated(formula: Formula, fmt: FloatFormat, x: np.ndarray) -> tuple:
     done = defect * (1 + SATURATION_MARGIN) < 0.5 * gap_below
     b = (exponent - 1 - power_of_two)[done]
     scale = np.ldexp(1.0, -b)
-    return done, b, x[done] * scale, -defect[done] * scale, x[done]
+    return (
+        done,
+        b,
+        x[done] * scale,
+        (0.0 - defect[done]) * scale,
+        x[done],
+    )  # +0 where no defect, as a whole block
 
 
 def _underflow(formula: Formula, fmt: FloatFormat, x: np.ndarray) -> tuple:

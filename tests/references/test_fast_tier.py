@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from gelu_audit.numerics.formats import BF16, FP16, FP32, FP64, all_patterns, patterns_to_values, round_mpf
-from gelu_audit.numerics.formulas import ERF, Formula
+from gelu_audit.numerics.formulas import ERF, FUNCTIONS, Formula, Function
 from gelu_audit.numerics.formulas import FORMULAS as ALL_FORMULAS
 from gelu_audit.numerics.inputs import stratified_inputs
 from gelu_audit.references.cache import exhaustive_table
+from gelu_audit.references.fast_gradient import fast_references_of
 from gelu_audit.references.fast_tier import (
     FAST_ERROR_ULPS,
     LOG_FLOOR,
@@ -144,3 +145,20 @@ def test_vector_and_scalar_amplification_agree_on_fp32_inputs(formula: Formula) 
     ax = np.abs(fp32_probe_inputs())
     scalar = [formula.amplification_bits(float(v)) for v in ax.tolist()]
     assert formula.amplification_bits_array(ax).tolist() == scalar
+
+
+@pytest.mark.parametrize("function", list(FUNCTIONS.values()), ids=str)
+def test_any_subset_of_a_block_gets_the_same_values_bit_for_bit(function: Function) -> None:
+    """The reference store recomputes the differing points of a block alone: the tier must
+    give them exactly what the whole block got (mantissas and the sign of a zero included),
+    whichever whole-block shortcut either call takes."""
+    rng = np.random.default_rng(3)
+    for center in (0x447A0000, 0x40000000, 0x33800000, 0x00004010, 0xC1600000):  # 1000, 2, tiny, ...
+        patterns = np.arange(center - (1 << 14), center + (1 << 14), dtype=np.uint64).astype(np.uint32)
+        x = patterns_to_values(FP32, patterns)
+        whole, _ = fast_references_of(function, FP32, x)
+        for subset in (np.flatnonzero(x >= x[len(x) // 2]), np.sort(rng.choice(len(x), 300, replace=False))):
+            part, _ = fast_references_of(function, FP32, x[subset])
+            for name in ("binade", "mant_hi", "mant_lo", "rounded"):
+                expected, got = getattr(whole, name)[subset], getattr(part, name)
+                assert np.array_equal(expected.view(np.int64), got.view(np.int64)), (hex(center), name)
