@@ -7,6 +7,7 @@ states (a whole exhaustive run varies by several percent from day to day):
 
     git worktree add /tmp/old <commit>
     python benchmarks/stream_stage_ab.py /tmp/old ; python benchmarks/stream_stage_ab.py .
+    python benchmarks/stream_stage_ab.py /tmp/old torch-gelu,torch-gelu-aten   # several kernels
 """
 
 from __future__ import annotations
@@ -25,12 +26,16 @@ def main() -> None:
     except ImportError:  # a checkout from before the regrouping into packages
         from gelu_audit.exhaustive import ChunkTask, audit_chunk, tune_allocator  # type: ignore[no-redef]
 
+    names = sys.argv[2].split(",") if len(sys.argv) > 2 else ["torch-gelu"]
+    cases = tuple((name, "cpu") for name in names)
     torch.set_num_threads(1)
     tune_allocator()
+    import scipy.special  # noqa: F401 - before the clock, as the stream's workers do (older checkouts: at import)
+
     totals: dict[str, float] = {}
     for _ in range(2):
         for start in range(0, 1 << 32, 1 << 28):
-            task = ChunkTask("fp32", start, start + (1 << 20), ("erf",), (("torch-gelu", "cpu"),), 2.0, 5)
+            task = ChunkTask("fp32", start, start + (1 << 20), ("erf",), cases, 2.0, 5)
             for stage, seconds in audit_chunk(task).seconds.items():
                 totals[stage] = totals.get(stage, 0.0) + seconds
     print(gelu_audit.__file__, {stage: round(seconds, 2) for stage, seconds in totals.items()})

@@ -441,10 +441,11 @@ class ReferenceBlock:
         return float(np.sum(self.residual))
 
     def worth_replacing(self, like: ErrorAccumulator, differing: int) -> bool:
-        """Whether replacing ``differing`` points' share of :meth:`summary` costs less than
-        the full arithmetic: the summary is at hand (or the block is shared, so it soon will
-        be), and those points are at most a quarter of the block (replacing runs the
-        arithmetic twice on them, measured slower than once on the block from about half)."""
+        """Whether taking :meth:`summary` and replacing ``differing`` points' share of it costs
+        less than the full arithmetic: the summary is at hand (or the block is shared, so it
+        will serve other answers), and those points are at most a quarter of the block
+        (replacing runs the arithmetic twice on them, measured slower than once on the block
+        from about half)."""
         return (self.shared or like.settings in self._summaries) and 4 * differing <= len(self.x)
 
     def summary(self, like: ErrorAccumulator) -> ErrorAccumulator:
@@ -662,6 +663,28 @@ def _first(candidates: list[Candidate], top: int) -> list[Candidate]:
     return sorted(candidates, key=lambda c: c.index)[:top]
 
 
+def _rule_ratios(
+    rule: Tolerance,
+    block: ReferenceBlock,
+    where: np.ndarray | slice,
+    got: np.ndarray,
+    abs_error: np.ndarray,
+    mismatched: np.ndarray,
+) -> np.ndarray:
+    """A rule's error / allowance at the block positions ``where`` (a slice: all of them):
+    against RN_T(y) for a
+    rule with a rounded reference (0 where the answer is not finite: those are counted
+    apart), else against y (``abs_error``: the answer's, 0 where not finite)."""
+    x = block.x[where]
+    if not rule.rounded_reference:
+        return violation_ratios(rule, abs_error[where], block.magnitude()[where], x)
+    finite, rounded = block.finite[where], block.ref.rounded[where]
+    with np.errstate(invalid="ignore"):
+        distance = np.where(finite, np.abs(got[where] - rounded), 0.0)
+    distance[mismatched if isinstance(where, slice) else np.isin(where, mismatched)] = 0.0
+    return violation_ratios(rule, np.nan_to_num(distance), np.where(finite, np.abs(rounded), 0.0), x)
+
+
 @dataclass
 class PolicyTally:
     """One policy's running count of breaks and its worst finite input (largest ratio, then
@@ -741,17 +764,19 @@ class ErrorAccumulator:
     def add_block(self, block: AuditBlock, got: np.ndarray) -> None:
         """Fold in one block's results ``got`` (float64, same order as the block's inputs).
 
-        Compare first. Where the answer is RN_T(y) throughout, the block's statistics are its
-        shared summary's. Where it differs at some points and the summary is at hand, they are
-        the summary's with those points' share replaced (:meth:`replaced`): the arithmetic runs
-        on those points only. Every path gives the numbers of :meth:`fold_block` (tested).
+        Compare first, on a block that other answers share (or a stored one). Where the answer
+        is RN_T(y) throughout, the block's statistics are its shared summary's. Where it differs
+        at some points, they are the summary's with those points' share replaced
+        (:meth:`replaced`): the arithmetic runs on those points only. A block of one answer
+        alone gets the arithmetic at once, summary or not. Every path gives the numbers of
+        :meth:`fold_block` (tested).
         """
         got = np.asarray(got, dtype=np.float64)
         differs = block.differing(got)
-        if not differs.size:
-            self.merge(block.summary(self))
-            return
-        if block.worth_replacing(self, len(differs)):
+        if block.worth_replacing(self, len(differs)):  # else the summary would serve no one else
+            if not differs.size:
+                self.merge(block.summary(self))
+                return
             sub = block.sub_block(differs)
             answer = ErrorAccumulator(self.against, self.tolerance, self.top, policies=self.policies)
             answer.fold_block(sub, got[differs])
@@ -948,11 +973,7 @@ class ErrorAccumulator:
         differs: np.ndarray,
         dist_sub: np.ndarray,
     ) -> None:
-        """Each policy's rule at every point of the block: count the breaks, keep the worst.
-
-        Where the answer is RN_T(y), a rule's ratio is the block's own (:meth:`ReferenceBlock.
-        policy_ratios`, shared); it is evaluated afresh only at the points that differ.
-        """
+        """Each policy's rule at every point of the block: count the breaks, keep the worst."""
         if not len(got):
             return
         formula = "erf" if self.against == "exact" else self.against
@@ -960,23 +981,13 @@ class ErrorAccumulator:
             rule = policy.rule(block.fmt.name, formula)
             if rule is None:
                 continue
-            ratios = block.policy_ratios(rule)
-            if differs.size:
-                ratios = ratios.copy()
-                if rule.rounded_reference:
-                    finite = block.finite[differs]
-                    rounded = block.ref.rounded[differs]
-                    with np.errstate(invalid="ignore"):
-                        distance = np.where(finite, np.abs(got[differs] - rounded), 0.0)
-                    distance[np.isin(differs, mismatched)] = 0.0
-                    magnitude = np.where(finite, np.abs(rounded), 0.0)
-                    ratios[differs] = violation_ratios(
-                        rule, np.nan_to_num(distance), magnitude, block.x[differs]
-                    )
-                else:
-                    ratios[differs] = violation_ratios(
-                        rule, abs_error[differs], block.magnitude()[differs], block.x[differs]
-                    )
+            if block.shared:  # RN_T(y)'s own ratios, shared; afresh where the answer differs
+                ratios = block.policy_ratios(rule)
+                if differs.size:
+                    ratios = ratios.copy()
+                    ratios[differs] = _rule_ratios(rule, block, differs, got, abs_error, mismatched)
+            else:  # one answer: evaluated everywhere, nothing kept
+                ratios = _rule_ratios(rule, block, slice(None), got, abs_error, mismatched)
             at = np.array([int(np.argmax(ratios))])
             worst = _candidates(block, got, at, errors, _distances_at(at, differs, dist_sub))[0]
             tally = self.tallies.setdefault(policy.name, PolicyTally())
