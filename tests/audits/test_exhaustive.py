@@ -12,6 +12,7 @@ from gelu_audit.audits.stats import ErrorAccumulator, InputValues, accumulate, r
 from gelu_audit.errors import UsageError
 from gelu_audit.implementations.registry import registry
 from gelu_audit.implementations.runner import run_implementation
+from gelu_audit.numerics.exact_values import ReferenceValues
 from gelu_audit.numerics.formats import FP32, patterns_to_values
 from gelu_audit.numerics.formulas import ERF
 from gelu_audit.numerics.inputs import parse_range
@@ -89,6 +90,16 @@ def test_parse_shard() -> None:
             parse_shard(bad)
 
 
+def blocks_from(starts: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, ReferenceValues]:
+    """Whole 32K blocks of fp32 patterns from each start: patterns, x, index, references."""
+    patterns = np.concatenate([np.arange(s, s + (1 << 15), dtype=np.uint64) for s in starts]).astype(
+        np.uint32
+    )
+    x = patterns_to_values(FP32, patterns)
+    ref, _ = fast_references(ERF, FP32, x)
+    return patterns, x, patterns.astype(np.int64), ref
+
+
 @pytest.mark.parametrize("tolerance", [2.0, 0.3])  # 0.3: correctly rounded points fail too
 def test_compare_first_gives_the_statistics_of_the_full_arithmetic(
     tolerance: float, monkeypatch: pytest.MonkeyPatch
@@ -109,12 +120,7 @@ def test_compare_first_gives_the_statistics_of_the_full_arithmetic(
         0xC0200000,  # [-2.5, -2.49]
         0xC3000000,  # underflowed tail
     )
-    patterns = np.concatenate([np.arange(s, s + (1 << 15), dtype=np.uint64) for s in starts]).astype(
-        np.uint32
-    )
-    x = patterns_to_values(FP32, patterns)
-    ref, _ = fast_references(ERF, FP32, x)
-    index = patterns.astype(np.int64)
+    patterns, x, index, ref = blocks_from(starts)
     like = ErrorAccumulator("exact", tolerance, 5)
     shared = reference_blocks(FP32, x, index, ref, 5)
     for block in shared:
@@ -152,12 +158,7 @@ def test_replacing_a_few_points_of_a_summary_is_exact(tolerance: float) -> None:
     its worst inputs (the largest residual), its policies' worst (the first point), and a zero
     whose sign flips (the same error, a different answer)."""
     starts = (0x3F800000, 0xC2000000, 0xC3000000, 0x00000000)
-    patterns = np.concatenate([np.arange(s, s + (1 << 15), dtype=np.uint64) for s in starts]).astype(
-        np.uint32
-    )
-    x = patterns_to_values(FP32, patterns)
-    ref, _ = fast_references(ERF, FP32, x)
-    index = patterns.astype(np.int64)
+    _, x, index, ref = blocks_from(starts)
     like = ErrorAccumulator("exact", tolerance, 5)
     for k in range(len(starts)):
         part = slice(k << 15, (k + 1) << 15)
