@@ -408,15 +408,13 @@ class ReferenceBlock:
     _policy_ratios: dict[Tolerance, np.ndarray] = field(default_factory=dict)
 
     def policy_ratios(self, rule: Tolerance) -> np.ndarray:
-        """The rule's ratio error / allowance for RN_T(y) itself at every point (0 where the
-        rule compares with RN_T(y)); computed once per rule and shared by every answer."""
+        """The rule's ratio error / allowance for RN_T(y) itself at every point: 0 throughout
+        for a rule that compares with RN_T(y); otherwise computed once per rule and shared by
+        every answer."""
+        if rule.rounded_reference:
+            return np.zeros(len(self.x))  # nothing worth keeping
         if rule not in self._policy_ratios:
-            if rule.rounded_reference:
-                self._policy_ratios[rule] = np.zeros(len(self.x))
-            else:
-                self._policy_ratios[rule] = violation_ratios(
-                    rule, self.abs_residual, self.magnitude(), self.x
-                )
+            self._policy_ratios[rule] = violation_ratios(rule, self.abs_residual, self.magnitude(), self.x)
         return self._policy_ratios[rule]
 
     def full(self) -> ReferenceBlock:
@@ -981,7 +979,7 @@ class ErrorAccumulator:
             rule = policy.rule(block.fmt.name, formula)
             if rule is None:
                 continue
-            if block.shared:  # RN_T(y)'s own ratios, shared; afresh where the answer differs
+            if block.shared or rule.rounded_reference:  # RN_T(y)'s own; afresh where it differs
                 ratios = block.policy_ratios(rule)
                 if differs.size:
                     ratios = ratios.copy()
