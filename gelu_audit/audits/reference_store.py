@@ -9,7 +9,7 @@ patterns and per reference function:
 
 * RN_T(y) of every pattern, as the difference between its bits and the previous pattern's
   (1 wherever f(x) rounds to x, 0 over the underflowed tail, and small numbers elsewhere, since
-  |f′| ≤ 1.13), compressed: 1-2 bytes a chunk of the tails, at most about 1.5 bits a point;
+  |f′| ≤ 1.13), compressed: about 4 KB per 2^20 points of the tails;
 * per block, the summary's accumulator state for the audit's settings (tolerance, top,
   policies, and what the statistics are against);
 * the fast tier's region counts, so the report says the same as without the store.
@@ -17,7 +17,10 @@ patterns and per reference function:
 A later audit with the same settings compares each block's answers with the stored RN_T(y) and
 merges the stored summary where they are equal; where they differ, it computes the references
 of the differing points alone (the fast tier) and replaces their share of the summary. The numbers are
-the same as without a store, bit for bit (``tests/audits/test_reference_store.py``).
+the same as without a store, bit for bit, on the machine and libraries that wrote it
+(``tests/audits/test_reference_store.py``); another NumPy, SciPy or SIMD dispatch changes the
+float64 residuals' last digits, so it reads and writes a folder of its own
+(:func:`numeric_environment`).
 
 Each file is one chunk, written atomically and checked on read (metadata and a SHA-256 of the
 contents): a damaged, foreign or outdated file is never trusted, only recomputed and rewritten.
@@ -31,21 +34,27 @@ import os
 import tempfile
 import zlib
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gelu_audit.audits.stats import ErrorAccumulator, ReferenceBlock, differing_positions
+from gelu_audit.audits.stats import ErrorAccumulator, ReferenceBlock, block_slices, differing_positions
 from gelu_audit.errors import UsageError
-from gelu_audit.numerics.formats import FloatFormat
+from gelu_audit.numerics.formats import FloatFormat, patterns_to_values
 from gelu_audit.numerics.formulas import FUNCTIONS
 from gelu_audit.references.fast_gradient import fast_references_of
 from gelu_audit.references.fast_tier import BLOCK, TierCounts
 from gelu_audit.references.mpmath_ziv import REFERENCE_VERSION
 
-STORE_VERSION = 1
-"""Bumped whenever what a chunk file holds, or how a summary is computed, changes."""
+STORE_VERSION = 2
+"""Bumped whenever what a chunk file holds, or how a summary is computed, changes (2: the
+saturated tail's trailing mantissa is +0, summaries cut at global block boundaries, the
+numeric environment in the key)."""
+
+FINGERPRINT_STEP = 65537
+"""Every 65,537th fp32 pattern (65,536 of them, every region) is a probe of the environment."""
 
 
 def open_store(path: Path) -> Path:
@@ -62,16 +71,59 @@ def open_store(path: Path) -> Path:
     return path
 
 
-def _settings_id(function: str, like: ErrorAccumulator) -> str:
-    """A short name for the files of one reference function under one set of settings."""
-    text = json.dumps([function, REFERENCE_VERSION, STORE_VERSION, list(like.settings)])
+@cache
+def numeric_environment(function: str, fmt: FloatFormat) -> dict[str, Any]:
+    """What a summary's last digits depend on besides the settings.
+
+    RN_T(y) is the same everywhere, but the residuals behind the summaries come from the fast
+    tier's float64 mantissas, and those depend on the NumPy and SciPy builds and on the SIMD
+    code NumPy dispatches to on this CPU. So the key holds their versions, the dispatch, and
+    a SHA-256 of the tier's values at 65,536 probe patterns spread over every region: a store
+    written elsewhere is another folder, never mixed with this machine's numbers.
+    """
+    import platform
+
+    import mpmath
+    import scipy
+
+    from gelu_audit import __version__
+
+    patterns = np.arange(0, 1 << 32, FINGERPRINT_STEP, dtype=np.uint64).astype(np.uint32)
+    ref, _ = fast_references_of(FUNCTIONS[function], fmt, patterns_to_values(fmt, patterns))
+    sha = hashlib.sha256()
+    for column in (ref.binade.astype(np.int64), ref.mant_hi, ref.mant_lo, ref.rounded):
+        sha.update(np.ascontiguousarray(column).tobytes())
+    try:
+        from numpy._core import _multiarray_umath as umath  # type: ignore[attr-defined]
+
+        features = umath.__cpu_features__
+        dispatch = [name for name in umath.__cpu_dispatch__ if features.get(name)]
+    except (ImportError, AttributeError):  # a NumPy without these internals: versions and values still key it
+        dispatch = []
+    return {
+        "gelu_audit": __version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "mpmath": mpmath.__version__,
+        "machine": platform.machine(),
+        "numpy_dispatch": dispatch,
+        "fingerprint": sha.hexdigest(),
+    }
+
+
+def _settings_id(function: str, fmt: FloatFormat, like: ErrorAccumulator) -> str:
+    """A short name for the files of one reference function under one set of settings, in
+    one numeric environment."""
+    text = json.dumps(
+        [function, REFERENCE_VERSION, STORE_VERSION, list(like.settings), numeric_environment(function, fmt)]
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def chunk_path(
     root: Path, fmt: FloatFormat, function: str, like: ErrorAccumulator, start: int, stop: int
 ) -> Path:
-    folder = f"{fmt.name}-{function}-{_settings_id(function, like)}"
+    folder = f"{fmt.name}-{function}-{_settings_id(function, fmt, like)}"
     return Path(root) / folder / f"{start:08x}-{stop:08x}.npz"
 
 
@@ -83,6 +135,7 @@ def _meta(fmt: FloatFormat, function: str, like: ErrorAccumulator, start: int, s
         "format": fmt.name,
         "function": function,
         "settings": list(like.settings),
+        "environment": numeric_environment(function, fmt),
         "start": start,
         "stop": stop,
         "block": BLOCK,
@@ -119,11 +172,10 @@ class StoredBlock:
     x: np.ndarray
     index: np.ndarray
     rounded: np.ndarray
-    state: dict[str, Any]
+    stored_summary: ErrorAccumulator
     settings: tuple[Any, ...]
     top: int
     _full: ReferenceBlock | None = None
-    _summary: ErrorAccumulator | None = None
 
     def differing(self, got: np.ndarray) -> np.ndarray:
         return differing_positions(got, self.rounded)
@@ -146,10 +198,7 @@ class StoredBlock:
     def summary(self, like: ErrorAccumulator) -> ErrorAccumulator:
         if like.settings != self.settings:
             return self.full().summary(like)
-        if self._summary is None:  # the policies are the settings' (not stored per block)
-            self._summary = ErrorAccumulator.from_state({**self.state, "policies": []})
-            self._summary.policies = like.policies
-        return self._summary
+        return self.stored_summary
 
     def full(self) -> ReferenceBlock:
         """The block's references, from the fast tier (the same code as without a store)."""
@@ -174,12 +223,15 @@ class StoreTally:
     bytes_written: int = 0
     damaged: int = 0
     """Files found but not trusted (recomputed and rewritten)."""
+    not_written: int = 0
+    """Chunks that could not be written (a full disk, a read-only store)."""
 
     def add(self, other: StoreTally) -> None:
         self.chunks_read += other.chunks_read
         self.chunks_written += other.chunks_written
         self.bytes_written += other.bytes_written
         self.damaged += other.damaged
+        self.not_written += other.not_written
 
     def to_json(self) -> dict[str, int]:
         return {
@@ -187,6 +239,7 @@ class StoreTally:
             "chunks_written": self.chunks_written,
             "bytes_written": self.bytes_written,
             "damaged": self.damaged,
+            "not_written": self.not_written,
         }
 
 
@@ -219,8 +272,17 @@ class ChunkStore:
             size = int.from_bytes(raw[:8], "little")
             deltas = np.frombuffer(raw[8 : 8 + size], "<u4")
             content = json.loads(raw[8 + size :])
-            if len(deltas) != len(x) or len(content["summaries"]) != -(-len(x) // BLOCK):
+            slices = block_slices(patterns.astype(np.int64))
+            states = content["summaries"]
+            if len(deltas) != len(x) or len(states) != len(slices):
                 raise ValueError("wrong shape")
+            summaries = []
+            for part, state in zip(slices, states, strict=True):
+                summary = ErrorAccumulator.from_state({**state, "policies": []})  # the settings' policies
+                if summary.points != part.stop - part.start:
+                    raise ValueError("a summary of another block")
+                summary.policies = like.policies
+                summaries.append(summary)
         except Exception:  # noqa: BLE001 - any unreadable file is simply not trusted
             self.tally.damaged += 1
             return None
@@ -228,16 +290,9 @@ class ChunkStore:
         index = patterns.astype(np.int64)
         blocks = [
             StoredBlock(
-                self.fmt,
-                function,
-                x[k * BLOCK : (k + 1) * BLOCK],
-                index[k * BLOCK : (k + 1) * BLOCK],
-                rounded[k * BLOCK : (k + 1) * BLOCK],
-                state,
-                like.settings,
-                like.top,
+                self.fmt, function, x[part], index[part], rounded[part], summary, like.settings, like.top
             )
-            for k, state in enumerate(content["summaries"])
+            for part, summary in zip(slices, summaries, strict=True)
         ]
         self.tally.chunks_read += 1
         return StoredChunk(blocks, TierCounts({k: int(v) for k, v in content["regions"].items()}))
@@ -272,7 +327,8 @@ class ChunkStore:
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
-        except OSError:
+        except OSError:  # a full disk, a read-only store: the audit goes on without it
+            self.tally.not_written += 1
             return
         self.tally.chunks_written += 1
         self.tally.bytes_written += path.stat().st_size

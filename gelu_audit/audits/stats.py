@@ -4,8 +4,9 @@ An exhaustive fp32 audit sees 2^32 points in blocks and cannot keep them, so eve
 kept in a form that adds up exactly and does not depend on how the inputs were cut:
 
 * counts and histograms are integers;
-* the sum behind the mean adds one float64 per fixed block (:data:`BLOCK` points, aligned to the
-  input's global index) and adds those exactly, as integers of 2^−1074;
+* the sum behind the mean adds, per fixed block (:data:`BLOCK` points, aligned to the input's
+  global index), three float64 sums exactly, as integers of 2^−1074: the block's residuals,
+  less the residuals where the answer differs from RN_T(y), plus its errors there;
 * p99 comes from a sketch: counts per float32 bit pattern of the error with its low 16 bits
   dropped (7 fraction bits, 2^−7 relative width); it reports the upper edge of the bin that
   holds the 99th-percentile point (nearest rank), capped at the maximum;
@@ -17,7 +18,7 @@ kept in a form that adds up exactly and does not depend on how the inputs were c
 Blocks of a reference are prepared once (:class:`ReferenceBlock`) and shared by every
 implementation audited against it: where an implementation returns RN_T(y), its error is the
 reference's own rounding residual, so only the points where it differs need the full error
-arithmetic.
+arithmetic (:meth:`ErrorAccumulator.add_block`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import pairwise
 from typing import Any, Protocol
 
 import numpy as np
@@ -526,13 +528,16 @@ def reference_blocks(
 ) -> list[ReferenceBlock]:
     """Cut an in-memory input set into blocks at global indices that are multiples of BLOCK;
     ``shared``: several answers will be compared with them (see ``ReferenceBlock.shared``)."""
-    blocks = []
-    cuts = np.flatnonzero(np.diff(index // BLOCK)) + 1
-    for part in np.split(np.arange(len(x)), cuts):
-        if part.size:
-            sl = slice(int(part[0]), int(part[-1]) + 1)
-            blocks.append(ReferenceBlock.build(fmt, x[sl], index[sl], ref.take(sl), top, shared))
-    return blocks
+    return [
+        ReferenceBlock.build(fmt, x[sl], index[sl], ref.take(sl), top, shared) for sl in block_slices(index)
+    ]
+
+
+def block_slices(index: np.ndarray) -> list[slice]:
+    """The positions of each block: runs of points whose global index lies in one multiple of
+    BLOCK (so a chunk that starts mid-block starts with a short one)."""
+    cuts = [0, *(np.flatnonzero(np.diff(index // BLOCK)) + 1).tolist(), len(index)]
+    return [slice(a, b) for a, b in pairwise(cuts) if b > a]
 
 
 class AuditBlock(Protocol):
@@ -799,6 +804,8 @@ class ErrorAccumulator:
         block is the larger of this summary's and the answer's. That fails for answers whose
         error is not finite (they count as 0), and for the largest error outside the flushed
         points when the summary's own largest gets flushed: then the caller folds the block.
+        Ties go to the smallest index, as ``np.argmax`` gives them in :meth:`fold_block`: a
+        block's indices must rise with its positions, as every caller's do.
         """
         if answer.finite != answer.points or answer.nonfinite_count:
             return None

@@ -154,9 +154,10 @@ def _one_ulp_up(values: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("tolerance", [2.0, 0.3])
 def test_replacing_a_few_points_of_a_summary_is_exact(tolerance: float) -> None:
-    """Answers that differ from RN_T(y) at one or two chosen points: where the summary keeps
-    its worst inputs (the largest residual), its policies' worst (the first point), and a zero
-    whose sign flips (the same error, a different answer)."""
+    """Answers that differ from RN_T(y) at a few chosen points: where the summary keeps its
+    worst inputs (the largest residual), its policies' worst (the first point), a zero whose
+    sign flips (the same error, a different answer), results flushed to zero, and errors that
+    break the tolerance policies."""
     starts = (0x3F800000, 0xC2000000, 0xC3000000, 0x00000000)
     _, x, index, ref = blocks_from(starts)
     like = ErrorAccumulator("exact", tolerance, 5)
@@ -170,7 +171,12 @@ def test_replacing_a_few_points_of_a_summary_is_exact(tolerance: float) -> None:
         flipped[0] = -rounded[0] if rounded[0] == 0 else _one_ulp_up(rounded[:1])[0]
         both = nudged.copy()
         both[0] = flipped[0]
-        for got in (nudged, flipped, both):
+        flushed = rounded.copy()  # three non-zero results flushed to zero (the tail has none)
+        nonzero = np.flatnonzero(rounded != 0)
+        flushed[nonzero[[0, len(nonzero) // 2, -1]] if nonzero.size else []] = 0.0
+        far = rounded.copy()  # 1% off at two points: every tolerance policy breaks there
+        far[[5, worst]] = (rounded[[5, worst]] * 1.01).astype(np.float32)
+        for got in (nudged, flipped, both, flushed, far):
             (block,) = reference_blocks(FP32, x[part], index[part], ref.take(part), 5)
             block.summary(like)
             compared = accumulate([block], got, "exact", tolerance, 5)

@@ -4,10 +4,15 @@ are those of an audit without a store, bit for bit; a damaged file is recomputed
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
+
 from gelu_audit.audits.exhaustive import PatternSpace, stream
-from gelu_audit.audits.reference_store import chunk_path
+from gelu_audit.audits.reference_store import chunk_path, numeric_environment
 from gelu_audit.audits.stats import ErrorAccumulator
 from gelu_audit.numerics.formats import FP32
 from gelu_audit.numerics.inputs import parse_range
@@ -41,6 +46,47 @@ def test_a_stored_audit_equals_one_without_a_store(tmp_path: Path) -> None:
         plain = run(space, later, None)
         assert states(read) == states(plain)
         assert read.tiers == plain.tiers  # the regions are stored too
+
+
+def test_chunks_that_start_inside_a_block(tmp_path: Path) -> None:
+    """With 1M chunks, a range whose first pattern is not a multiple of 32K starts its first
+    chunk with a short block: the stored summaries are cut where the blocks are."""
+    space = PatternSpace(FP32, parse_range("1.0001:1.0200"))
+    assert next(space.items(1 << 20))[0] % (1 << 15)  # the premise: a chunk starts mid-block
+    cases = (("torch-gelu", "cpu"),)
+    later = (("numpy-tanh", "cpu"), ("torch-gelu-aten", "cpu"))
+
+    def audit(chosen, store):
+        return stream(FP32, space, ("erf", "tanh"), chosen, 2.0, 5, store=store)
+
+    audit(cases, tmp_path)
+    read = audit(later, tmp_path)
+    assert read.store.chunks_read and not read.store.damaged and not read.store.chunks_written
+    assert states(read) == states(audit(later, None))
+
+
+def test_another_numeric_environment_uses_another_folder() -> None:
+    """NumPy's SIMD dispatch changes the float64 residuals' last digits: a store written under
+    another one must not be read here (nor overwritten)."""
+    dispatch = numeric_environment("erf", FP32)["numpy_dispatch"]
+    if not dispatch:
+        pytest.skip("NumPy dispatches no SIMD code beyond its baseline on this CPU")
+    code = (
+        "from gelu_audit.audits.reference_store import chunk_path, numeric_environment\n"
+        "from gelu_audit.audits.stats import ErrorAccumulator\n"
+        "from gelu_audit.numerics.formats import FP32\n"
+        "print(chunk_path('.', FP32, 'erf', ErrorAccumulator('exact', 2.0, 5), 0, 1 << 20).parent.name)"
+    )
+
+    def folder(**env: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env}
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    assert folder() == folder()  # the same environment: the same folder
+    assert folder(NPY_DISABLE_CPU_FEATURES=dispatch[-1]) != folder()
 
 
 def test_other_settings_do_not_read_the_stored_summaries(tmp_path: Path) -> None:
