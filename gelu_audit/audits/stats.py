@@ -536,7 +536,12 @@ def reference_blocks(
 def block_slices(index: np.ndarray) -> list[slice]:
     """The positions of each block: runs of points whose global index lies in one multiple of
     BLOCK (so a chunk that starts mid-block starts with a short one)."""
-    cuts = [0, *(np.flatnonzero(np.diff(index // BLOCK)) + 1).tolist(), len(index)]
+    n = len(index)
+    if n and int(index[-1]) - int(index[0]) == n - 1:  # consecutive (a chunk of patterns): arithmetic
+        first = -int(index[0]) % BLOCK
+        cuts = [0, *range(first or BLOCK, n, BLOCK), n]
+    else:
+        cuts = [0, *(np.flatnonzero(np.diff(index // BLOCK)) + 1).tolist(), n]
     return [slice(a, b) for a, b in pairwise(cuts) if b > a]
 
 

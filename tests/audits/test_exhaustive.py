@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
 import pytest
 
 from gelu_audit.audits.exhaustive import PatternSpace, Shard, parse_shard, stream
-from gelu_audit.audits.stats import ErrorAccumulator, InputValues, accumulate, reference_blocks
+from gelu_audit.audits.stats import ErrorAccumulator, InputValues, accumulate, block_slices, reference_blocks
 from gelu_audit.errors import UsageError
 from gelu_audit.implementations.registry import registry
 from gelu_audit.implementations.runner import run_implementation
@@ -183,3 +184,18 @@ def test_replacing_a_few_points_of_a_summary_is_exact(tolerance: float) -> None:
             full = ErrorAccumulator("exact", tolerance, 5)
             full.fold_block(reference_blocks(FP32, x[part], index[part], ref.take(part), 5)[0], got)
             assert json.dumps(compared.to_state()) == json.dumps(full.to_state()), hex(starts[k])
+
+
+def test_block_slices_cut_at_global_multiples_of_the_block() -> None:
+    """Consecutive indices take an arithmetic shortcut; it must cut where the general rule does."""
+
+    def general(index: np.ndarray) -> list[slice]:
+        cuts = [0, *(np.flatnonzero(np.diff(index // (1 << 15))) + 1).tolist(), len(index)]
+        return [slice(a, b) for a, b in itertools.pairwise(cuts) if b > a]
+
+    for start in (0, 1, 32767, 32768, 12345678, (1 << 32) - 5000):
+        for n in (1, 10, 32768, 32769, 100000, 1 << 20):
+            index = np.arange(start, min(start + n, 1 << 32), dtype=np.int64)
+            assert block_slices(index) == general(index), (start, n)
+    sparse = np.sort(np.random.default_rng(0).choice(1 << 22, 5000, replace=False)).astype(np.int64)
+    assert block_slices(sparse) == general(sparse)
