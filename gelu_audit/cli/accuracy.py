@@ -131,8 +131,8 @@ if TYPE_CHECKING:  # pragma: no cover
     default=None,
     metavar="DIR",
     help="With --exhaustive: keep the fp32 references and the statistics of a correctly rounded "
-    "answer in DIR (about 1 GB for all of fp32), so a later audit with the same settings pays "
-    "mostly for the kernel.",
+    "answer in DIR (about 160 MB per formula for all of fp32), so a later audit with the same "
+    "settings pays mostly for the kernel.",
 )
 @click.option(
     "--pass",
