@@ -31,6 +31,7 @@ from gelu_audit.audits.stats import (
     CaseAccumulators,
     ErrorAccumulator,
     ReferenceBlock,
+    against_label,
     case_accumulators,
     reference_blocks,
 )
@@ -41,7 +42,7 @@ from gelu_audit.implementations.plugins import PluginOptions
 from gelu_audit.implementations.registry import implementation_named
 from gelu_audit.implementations.runner import run_implementation
 from gelu_audit.numerics.formats import FORMATS, FloatFormat, patterns_to_values
-from gelu_audit.numerics.formulas import FUNCTIONS, Function, Pass, claimed_formula, exact_function_for
+from gelu_audit.numerics.formulas import FUNCTIONS, Function, Pass
 from gelu_audit.numerics.inputs import ValueRange
 from gelu_audit.progress import SILENT, ProgressSink
 from gelu_audit.references.fast_gradient import fast_references_of
@@ -299,8 +300,7 @@ def _against(
 ) -> ErrorAccumulator:
     """An empty accumulator with the settings the statistics against ``function`` use (the
     reference store keys its summaries by them)."""
-    against = "exact" if function is exact_function_for(function) else claimed_formula(function).name
-    return ErrorAccumulator(against, tolerance, top, policies=policies)
+    return ErrorAccumulator(against_label(function), tolerance, top, policies=policies)
 
 
 def audit_chunk(task: ChunkTask) -> ChunkResult:
@@ -341,7 +341,7 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
     if store is not None and computed:
         start = time.perf_counter()
         for formula, written in computed.items():
-            store.save(formula, likes[formula], written, patterns, tiers[formula])
+            store.save(formula, likes[formula], written, tiers[formula])
         seconds["reference store"] = time.perf_counter() - start
     tally = store.tally if store else StoreTally()
     return ChunkResult(len(x), accumulators, errors, tiers, seconds, peak_rss_mib(), tally)

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tempfile
 import zlib
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from gelu_audit.audits.stats import ErrorAccumulator, ReferenceBlock, block_slic
 from gelu_audit.errors import UsageError
 from gelu_audit.numerics.formats import FloatFormat, patterns_to_values
 from gelu_audit.numerics.formulas import FUNCTIONS
+from gelu_audit.references.cache import save_npz_atomically
 from gelu_audit.references.fast_gradient import fast_references_of
 from gelu_audit.references.fast_tier import BLOCK, TierCounts
 from gelu_audit.references.mpmath_ziv import REFERENCE_VERSION
@@ -272,7 +272,8 @@ class ChunkStore:
             size = int.from_bytes(raw[:8], "little")
             deltas = np.frombuffer(raw[8 : 8 + size], "<u4")
             content = json.loads(raw[8 + size :])
-            slices = block_slices(patterns.astype(np.int64))
+            index = patterns.astype(np.int64)
+            slices = block_slices(index)
             states = content["summaries"]
             if len(deltas) != len(x) or len(states) != len(slices):
                 raise ValueError("wrong shape")
@@ -287,7 +288,6 @@ class ChunkStore:
             self.tally.damaged += 1
             return None
         rounded = np.cumsum(deltas, dtype=np.uint32).view(np.float32).astype(np.float64)
-        index = patterns.astype(np.int64)
         blocks = [
             StoredBlock(
                 self.fmt, function, x[part], index[part], rounded[part], summary, like.settings, like.top
@@ -302,7 +302,6 @@ class ChunkStore:
         function: str,
         like: ErrorAccumulator,
         blocks: list[ReferenceBlock],
-        patterns: np.ndarray,
         regions: TierCounts,
     ) -> None:
         """Write the chunk's RN_T(y) and block summaries atomically; a full disk is not fatal
@@ -313,20 +312,12 @@ class ChunkStore:
         meta = _meta(self.fmt, function, like, self.start, self.stop)
         path = chunk_path(self.root, self.fmt, function, like, self.start, self.stop)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    np.savez(
-                        handle,
-                        meta=json.dumps(meta),
-                        digest=_digest(meta, payload),
-                        payload=np.frombuffer(payload, np.uint8),
-                    )
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            save_npz_atomically(
+                path,
+                meta=json.dumps(meta),
+                digest=_digest(meta, payload),
+                payload=np.frombuffer(payload, np.uint8),
+            )
         except OSError:  # a full disk, a read-only store: the audit goes on without it
             self.tally.not_written += 1
             return

@@ -458,7 +458,7 @@ class ReferenceBlock:
         for the arithmetic, and the numbers do not depend on which path a block took.
         """
         if like.settings not in self._summaries:
-            summary = ErrorAccumulator(like.against, like.tolerance, like.top, policies=like.policies)
+            summary = like.empty_like()
             summary.fold_block(self, self.ref.rounded)
             self._summaries[like.settings] = summary
         return self._summaries[like.settings]
@@ -680,9 +680,9 @@ def _rule_ratios(
     mismatched: np.ndarray,
 ) -> np.ndarray:
     """A rule's error / allowance at the block positions ``where`` (a slice: all of them):
-    against RN_T(y) for a
-    rule with a rounded reference (0 where the answer is not finite: those are counted
-    apart), else against y (``abs_error``: the answer's, 0 where not finite)."""
+    against RN_T(y) for a rule with a rounded reference (0 where the answer is not finite:
+    those are counted apart), else against y (``abs_error``: the answer's, 0 where not
+    finite)."""
     x = block.x[where]
     if not rule.rounded_reference:
         return violation_ratios(rule, abs_error[where], block.magnitude()[where], x)
@@ -786,7 +786,7 @@ class ErrorAccumulator:
                 self.merge(block.summary(self))
                 return
             sub = block.sub_block(differs)
-            answer = ErrorAccumulator(self.against, self.tolerance, self.top, policies=self.policies)
+            answer = self.empty_like()
             answer.fold_block(sub, got[differs])
             flushed = sub.index[(got[differs] == 0) & (sub.ref.rounded != 0)]
             part = block.summary(self).replaced(sub.summary(self), answer, sub.index, flushed)
@@ -820,7 +820,7 @@ class ErrorAccumulator:
             if outside[0].index in set(flushed.tolist()):
                 return None
             outside = []
-        part = ErrorAccumulator(self.against, self.tolerance, self.top, policies=self.policies)
+        part = self.empty_like()
         part.merge(self)
         part.finite += answer.finite - rounded.finite
         part.total.subtract(rounded.total)
@@ -854,6 +854,10 @@ class ErrorAccumulator:
                 tally.max_ratio, tally.worst = 0.0, None
             tally.add(0, 0, theirs.max_ratio, theirs.worst)
         return part
+
+    def empty_like(self) -> ErrorAccumulator:
+        """No points yet, the same settings."""
+        return ErrorAccumulator(self.against, self.tolerance, self.top, policies=self.policies)
 
     @cached_property
     def settings(self) -> tuple[Any, ...]:
@@ -1171,6 +1175,12 @@ class ErrorAccumulator:
             raise ValueError("flush-to-zero counts or spans out of range")
 
 
+def against_label(function: Function) -> str:
+    """What statistics against ``function``'s references are labelled: "exact" for the exact
+    GELU (or GELU′), else the formula claimed ("tanh", in either pass)."""
+    return "exact" if function is exact_function_for(function) else claimed_formula(function).name
+
+
 def accumulate(
     blocks: Sequence[AuditBlock],
     got: np.ndarray,
@@ -1204,7 +1214,7 @@ class CaseAccumulators:
         own = (
             None
             if formula is exact_function_for(formula)
-            else ErrorAccumulator(claimed_formula(formula).name, tolerance, top, policies=policies)
+            else ErrorAccumulator(against_label(formula), tolerance, top, policies=policies)
         )
         return CaseAccumulators(ErrorAccumulator("exact", tolerance, top, policies=policies), own)
 
@@ -1234,10 +1244,9 @@ def case_accumulators(
     None when that is the exact one)."""
     exact_function = exact_function_for(formula)
     exact = accumulate(blocks[exact_function.name], got, "exact", tolerance, top, policies)
-    claimed = claimed_formula(formula).name  # the label: "against tanh", in either pass
     own = (
         None
         if formula is exact_function
-        else accumulate(blocks[formula.name], got, claimed, tolerance, top, policies)
+        else accumulate(blocks[formula.name], got, against_label(formula), tolerance, top, policies)
     )
     return CaseAccumulators(exact, own)

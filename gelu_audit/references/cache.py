@@ -13,6 +13,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -87,19 +88,25 @@ def load_cached_table(path: Path, formula: Function, fmt: FloatFormat) -> Refere
     )
 
 
-def save_table(path: Path, formula: Function, fmt: FloatFormat, table: ReferenceValues) -> None:
-    """Write a table atomically (temporary file, then rename) so readers never see half a file."""
+def save_npz_atomically(path: Path, **arrays: Any) -> None:
+    """Write an ``.npz`` file atomically (temporary file, then rename), so readers never see
+    half a file; the caller's OSError (a full disk, a read-only folder) leaves nothing behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = _cache_meta(formula, fmt)
-    arrays = {name: getattr(table, name) for name in _ARRAY_NAMES}
     fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, meta=json.dumps(meta), digest=_digest(meta, arrays), **arrays)
+            np.savez(handle, **arrays)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save_table(path: Path, formula: Function, fmt: FloatFormat, table: ReferenceValues) -> None:
+    """Write a table atomically, with its metadata and digest."""
+    meta = _cache_meta(formula, fmt)
+    arrays = {name: getattr(table, name) for name in _ARRAY_NAMES}
+    save_npz_atomically(path, meta=json.dumps(meta), digest=_digest(meta, arrays), **arrays)
 
 
 @dataclass(frozen=True)

@@ -174,13 +174,8 @@ def _saturated(formula: Formula, fmt: FloatFormat, x: np.ndarray) -> tuple:
     done = defect * (1 + SATURATION_MARGIN) < 0.5 * gap_below
     b = (exponent - 1 - power_of_two)[done]
     scale = np.ldexp(1.0, -b)
-    return (
-        done,
-        b,
-        x[done] * scale,
-        (0.0 - defect[done]) * scale,
-        x[done],
-    )  # +0 where no defect, as a whole block
+    lo = (0.0 - defect[done]) * scale  # +0, not -0, where there is no defect: as a whole block gets
+    return done, b, x[done] * scale, lo, x[done]
 
 
 def _underflow(formula: Formula, fmt: FloatFormat, x: np.ndarray) -> tuple:
