@@ -245,10 +245,14 @@ def _more_samples(
 def median_interval(values: np.ndarray, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
     """95% percentile-bootstrap interval of the median (deterministic): the same bootstrap
     ``--baseline`` uses for a change."""
-    rng = np.random.default_rng(seed)
-    medians = np.median(rng.choice(values, (resamples, len(values))), axis=1)
+    medians = resampled_medians(values, np.random.default_rng(seed), resamples)
     low, high = np.percentile(medians, [2.5, 97.5])
     return float(low), float(high)
+
+
+def resampled_medians(values: np.ndarray, rng: np.random.Generator, resamples: int) -> np.ndarray:
+    """The medians of ``resamples`` bootstrap resamples of ``values`` (with replacement)."""
+    return np.median(rng.choice(values, (resamples, len(values))), axis=1)
 
 
 # --- the audit --------------------------------------------------------------------------------
@@ -476,8 +480,8 @@ def bootstrap_change(
 ) -> tuple[float, float, float]:
     """Change of the median ratio, with a 95% percentile-bootstrap interval (deterministic)."""
     rng = np.random.default_rng(seed)
-    old_medians = np.median(rng.choice(old, (resamples, len(old))), axis=1)
-    new_medians = np.median(rng.choice(new, (resamples, len(new))), axis=1)
+    old_medians = resampled_medians(old, rng, resamples)
+    new_medians = resampled_medians(new, rng, resamples)
     changes = new_medians / old_medians - 1
     low, high = np.percentile(changes, [2.5, 97.5])
     return float(np.median(new) / np.median(old) - 1), float(low), float(high)
