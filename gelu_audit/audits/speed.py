@@ -157,9 +157,12 @@ class TimingProtocol:
     min_sample_s: float = 0.02
     samples: int = 25
     """Samples per side at least (exactly, without a ``target``)."""
-    rewarm_s: float = 0.04
-    """Untimed calls of a function for this long (one at least) right before each of its timed
-    samples, so the timed block does not follow the other side's kernel."""
+    rewarm_s: float = 0.1
+    """Untimed calls of a function for this long (one at least) right before each round of its
+    timed samples, so the timed blocks do not follow the other side's kernel."""
+    round_samples: int = 5
+    """Samples of one side taken back to back before the other side's round: the later ones in
+    a round follow their own kind only, and a longer re-warm costs no more per sample."""
     target: float | None = None
     """Keep sampling until the 95% interval of the median ratio is within ±target of it…"""
     time_cap_s: float = 10.0
@@ -202,11 +205,12 @@ def time_pair(
     enabled = gc.isenabled()
     gc.disable()  # NOTE: a collection inside a sample would be charged to the kernel
     try:
-        while _more_samples(protocol, times_s, times_b, time.perf_counter() - started):
+        while count := _next_round(protocol, times_s, times_b, time.perf_counter() - started):
             for function, loops, times in ((subject, loops_s, times_s), (baseline, loops_b, times_b)):
                 _rewarm(function, protocol.rewarm_s)
-                clock.prepare()
-                times.append(clock.time(function, loops) / loops)
+                for _ in range(count):
+                    clock.prepare()
+                    times.append(clock.time(function, loops) / loops)
     finally:
         if enabled:
             gc.enable()
@@ -222,24 +226,22 @@ def _rewarm(function: Callable[[], Any], seconds: float) -> None:
         function()
 
 
-CHECK_EVERY = 5
-"""With a target, the interval is checked after every few samples (a bootstrap each time)."""
+def _next_round(protocol: TimingProtocol, times_s: list[float], times_b: list[float], elapsed: float) -> int:
+    """How many samples of each side the next round takes; 0 when sampling is done.
 
-
-def _more_samples(
-    protocol: TimingProtocol, times_s: list[float], times_b: list[float], elapsed: float
-) -> bool:
-    """Whether to take another sample: too few yet, or a target not met within the caps."""
+    The minimum (``samples``) is taken exactly; past it, rounds go on only while a ``target``
+    is not met and neither cap is reached (the interval is checked after every round).
+    """
     taken = len(times_s)
     if taken < protocol.samples:
-        return True
+        return min(protocol.round_samples, protocol.samples - taken)
     if protocol.target is None or taken >= protocol.max_samples or elapsed >= protocol.time_cap_s:
-        return False
-    if (taken - protocol.samples) % CHECK_EVERY:
-        return True
+        return 0
     ratios = np.asarray(times_s) / np.asarray(times_b)
     low, high = median_interval(ratios)
-    return (high - low) / 2 > protocol.target * float(np.median(ratios))
+    if (high - low) / 2 <= protocol.target * float(np.median(ratios)):
+        return 0
+    return min(protocol.round_samples, protocol.max_samples - taken)
 
 
 def median_interval(values: np.ndarray, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
@@ -308,6 +310,42 @@ class SpeedReport:
     seconds: float
 
 
+@dataclass(frozen=True)
+class CopyDrift:
+    """How far the same copy's median moved between the cases of one run (same device, dtype
+    and size): the machine's own drift, which no ratio to copy can be steadier than.
+
+    On the 2-core Xeon VM the copy's one-second medians moved 18% over a quiet minute while a
+    compute-bound GELU's moved 11% (benchmarks/speed_protocol.py); the ratio between them is
+    only as reproducible as that.
+    """
+
+    device: str
+    dtype: str
+    size: int
+    cases: int
+    fastest_s: float
+    slowest_s: float
+
+    @property
+    def spread(self) -> float:
+        """slowest / fastest − 1."""
+        return self.slowest_s / self.fastest_s - 1
+
+
+def copy_drift(cases: list[SpeedCase]) -> list[CopyDrift]:
+    """The copy's spread per device × dtype × size, where two or more cases timed it."""
+    groups: dict[tuple[str, str, int], list[float]] = {}
+    for case in cases:
+        if case.status == "ok" and case.copy is not None:
+            groups.setdefault((case.device, case.dtype, case.size), []).append(case.copy.median)
+    return [
+        CopyDrift(device, dtype, size, len(medians), min(medians), max(medians))
+        for (device, dtype, size), medians in groups.items()
+        if len(medians) > 1
+    ]
+
+
 def peak_bandwidth_gbs(device: str) -> float | None:
     """Theoretical DRAM bandwidth of a CUDA device from its properties, when exposed."""
     if device == "cpu":
@@ -360,17 +398,23 @@ def speed_environment(
 
 
 def copy_function(impl: Implementation, x: Any) -> Callable[[], Any]:
-    """A plain copy of the same size, dtype and device into a preallocated output.
+    """A plain copy of the same size, dtype and device into a preallocated output: the same
+    copy, torch's ``out.copy_(x)`` with the run's threads, for every row of a device.
+
+    One copy for all rows, so their ratios compare: NumPy's ``np.copyto`` is single-threaded,
+    and against it ONNX Runtime's two-thread kernel came out 1.2× "faster than a copy". For an
+    implementation that takes NumPy arrays the copy runs on a torch view of the same buffer
+    (as integers of the same width: the bytes are what moves).
 
     Preallocated on purpose: an allocating copy of a few MB pays mmap/munmap page faults on
     every call and measured 50–350% IQR/median here. The GELU under audit allocates its output
     as its callers' code does, so that cost stays in its time and in its ratio to copy.
     """
-    if impl.takes_arrays:
-        out = np.empty_like(x)
-        return lambda: np.copyto(out, x)
-    out = x.clone()
-    return lambda: out.copy_(x)
+    import torch
+
+    source = torch.from_numpy(x.view(f"int{8 * x.dtype.itemsize}")) if impl.takes_arrays else x
+    out = source.clone()
+    return lambda: out.copy_(source)
 
 
 def time_case(

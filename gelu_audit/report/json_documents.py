@@ -8,7 +8,7 @@ from typing import Any
 from gelu_audit.audits.accuracy import AuditReport
 from gelu_audit.audits.compare import ReportComparison
 from gelu_audit.audits.paths import BASELINE, FAR_APART, PATHS, PathResult, PathsReport
-from gelu_audit.audits.speed import BaselineChange, SpeedReport
+from gelu_audit.audits.speed import BaselineChange, SpeedReport, copy_drift
 from gelu_audit.audits.thresholds import Threshold
 from gelu_audit.numerics.formulas import Pass
 from gelu_audit.report.envelope import DocumentKind, compact_profiles, dumps, envelope, jsonable
@@ -169,6 +169,7 @@ def speed_document(
             "cases": len(report.cases),
             "errors": sum(c.status == "error" for c in report.cases),
             "unstable": sum(bool(c.timing and c.timing.unstable) for c in report.cases),
+            "copy_drift": [{**jsonable(d), "spread": d.spread} for d in copy_drift(report.cases)],
             "seconds": report.seconds,
         },
     }

@@ -8,8 +8,10 @@ from gelu_audit.audits.speed import BaselineChange, SpeedReport
 from gelu_audit.numerics.formulas import Pass
 from gelu_audit.report.text import (
     compare_verdict_line,
+    copy_drift_notes,
     format_correctly_rounded,
     format_domain,
+    format_ratio_to_copy,
     format_seconds,
     format_size,
     format_ulp,
@@ -106,9 +108,11 @@ def render_speed_markdown(report: SpeedReport, comparisons: list[BaselineChange]
             continue
         lines.append(
             f"| `{_cell(c.implementation)}` | {c.device} | {c.dtype} | {format_size(c.size)} | "
-            f"{format_seconds(c.timing.median)} | {c.bandwidth_gbs:.2f} | {c.ratio_to_copy:.3f} | {verdict} |"
+            f"{format_seconds(c.timing.median)} | {c.bandwidth_gbs:.2f} | {format_ratio_to_copy(c)} "
+            f"| {verdict} |"
         )
-    return "\n".join(lines) + "\n"
+    lines += ["", *(f"> {note}" for note in copy_drift_notes(report))]
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def render_compare_markdown(comparison: ReportComparison) -> str:

@@ -24,8 +24,10 @@ from gelu_audit.numerics.inputs import InputSet
 from gelu_audit.report.text import (
     SPARK_WIDTH,
     compare_verdict_line,
+    copy_drift_notes,
     format_correctly_rounded,
     format_domain,
+    format_ratio_to_copy,
     format_seconds,
     format_size,
     format_ulp,
@@ -544,10 +546,7 @@ def render_speed_table(
             f"{case.elements_per_s / 1e9:.3f}",
             f"{case.bandwidth_gbs:.2f}",
             f"{case.copy_bandwidth_gbs:.2f}",
-            f"{case.ratio_to_copy:.3f}"
-            + (
-                f" ({case.ratio_interval[0]:.3f}–{case.ratio_interval[1]:.3f})" if case.ratio_interval else ""
-            ),
+            format_ratio_to_copy(case),
         ]
         if "ratio to peak" in headers:
             row.append(f"{case.ratio_to_peak:.3f}" if case.ratio_to_peak else "—")
@@ -586,6 +585,7 @@ def render_speed_table(
         "ratio to copy: the implementation's bandwidth (bytes read + written ÷ time) over a "
         "copy's, measured in the same run; 1.0 means as fast as moving the data."
     )
+    lines += copy_drift_notes(report)
     if comparisons is not None:
         regressions = sum(c.verdict == "regression" for c in comparisons)
         lines.append(

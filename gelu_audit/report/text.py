@@ -16,7 +16,7 @@ from gelu_audit.audits.accuracy import CaseResult
 from gelu_audit.audits.compare import CaseChange, ReportComparison
 from gelu_audit.audits.estimates import Estimate
 from gelu_audit.audits.profile import ErrorProfile
-from gelu_audit.audits.speed import BaselineChange, SpeedReport
+from gelu_audit.audits.speed import BaselineChange, SpeedCase, SpeedReport, copy_drift
 from gelu_audit.audits.stats import AccurateDomain, ErrorStats
 
 DEFAULT_WIDTH = 160
@@ -180,6 +180,28 @@ def speed_failures(
 
 
 VERDICT_ORDER = ("regression", "missing", "mixed", "inconclusive", "improvement", "new", "unchanged")
+
+
+def format_ratio_to_copy(case: SpeedCase) -> str:
+    """``0.193 (0.188–0.198)``: the ratio with its 95% interval, as every view shows it."""
+    interval = case.ratio_interval
+    shown = f" ({interval[0]:.3f}–{interval[1]:.3f})" if interval else ""
+    return f"{case.ratio_to_copy:.3f}{shown}"
+
+
+COPY_DRIFT_NOTED = 0.05
+"""A copy whose median moved more than this between a run's cases is pointed out."""
+
+
+def copy_drift_notes(report: SpeedReport) -> list[str]:
+    """One sentence per device × dtype × size whose copy moved noticeably during the run."""
+    return [
+        f"the copy itself ({d.device} {d.dtype} {format_size(d.size)}) took "
+        f"{format_seconds(d.fastest_s)}–{format_seconds(d.slowest_s)} over {d.cases} cases "
+        f"({100 * d.spread:.0f}% apart): ratios to copy reproduce no better than the machine's copy"
+        for d in copy_drift(report.cases)
+        if d.spread > COPY_DRIFT_NOTED
+    ]
 
 
 def sorted_changes(comparison: ReportComparison) -> list[CaseChange]:

@@ -11,16 +11,26 @@ from gelu_audit.audits.speed import (
     UNSTABLE_NOISE,
     CpuClock,
     SpeedCase,
+    SpeedReport,
+    SpeedSettings,
     TimingProtocol,
+    TimingStats,
     bootstrap_change,
     classify,
     compare_with_baseline,
+    copy_drift,
+    copy_function,
     median_interval,
     parse_slowdown,
     summarize,
     time_pair,
 )
 from gelu_audit.errors import UsageError
+from gelu_audit.implementations.registry import select_implementations
+from gelu_audit.implementations.runner import make_input
+from gelu_audit.numerics.formats import FORMATS
+from gelu_audit.report.markdown import render_speed_markdown
+from gelu_audit.report.table import render_speed_table
 from tests.helpers import assert_usage_error, run_cli
 
 
@@ -103,6 +113,53 @@ def test_sampling_goes_on_until_the_interval_is_narrow_enough_or_a_cap() -> None
     assert len(time_pair(CpuClock(), slow, fast, never)[2]) == 17
     capped = TimingProtocol(0.0, 0.001, samples=5, target=1e-12, time_cap_s=0.0)
     assert len(time_pair(CpuClock(), slow, fast, capped)[2]) == 5  # the cap: no more than the minimum
+
+
+def test_samples_come_in_rounds_and_the_minimum_is_exact() -> None:
+    """Rounds of ``round_samples`` per side; the last round is cut to the minimum or the cap."""
+    data = np.arange(50_000, dtype=np.float64)
+    fast, slow = (lambda: data.copy()), (lambda: np.sort(data[::-1]))
+    exact = TimingProtocol(0.0, 0.001, samples=7, rewarm_s=0.0, round_samples=3)
+    timing, copy, ratios = time_pair(CpuClock(), slow, fast, exact)
+    assert timing.samples == copy.samples == len(ratios) == 7
+    never = TimingProtocol(0.0, 0.001, samples=4, rewarm_s=0.0, round_samples=3, target=1e-12, max_samples=11)
+    assert len(time_pair(CpuClock(), slow, fast, never)[2]) == 11
+
+
+@pytest.mark.parametrize("name", ["torch-gelu", "numpy-sigmoid"])
+def test_every_row_is_set_against_the_same_torch_copy(name: str) -> None:
+    """NumPy rows too: the copy is torch's ``copy_`` on a view of the same buffer, moving the
+    same bytes (np.copyto is single-threaded, which made multi-threaded kernels look faster
+    than a copy)."""
+    (impl,) = select_implementations([name])
+    patterns = np.arange(0, 1 << 16, 7, dtype=np.uint32) * 65_521
+    x = make_input(impl, FORMATS["fp32"], "cpu", patterns)
+    copied = copy_function(impl, x)()
+    assert type(copied).__module__.startswith("torch")
+    assert np.array_equal(copied.numpy().view(np.uint32), patterns)
+
+
+def _timed(implementation: str, copy_median: float, size: int = 1 << 24) -> SpeedCase:
+    def stats(median: float) -> TimingStats:
+        return TimingStats(median, 0.0, median, median, median, 5, 1, 0.0, False)
+
+    return SpeedCase(
+        implementation, "cpu", "fp32", size, "ok", timing=stats(0.02), copy=stats(copy_median),
+        ratios=(5.0,) * 5, elements_per_s=1e9, bandwidth_gbs=1.0, copy_bandwidth_gbs=5.0,
+        ratio_to_copy=0.2, ratio_interval=(0.19, 0.21),
+    )  # fmt: skip
+
+
+def test_copy_drift_is_the_spread_of_one_copy_over_a_run() -> None:
+    cases = [_timed("a", 0.004), _timed("b", 0.0046), _timed("c", 0.0042), _timed("d", 0.001, size=1 << 20)]
+    (drift,) = copy_drift(cases)  # the 1M copy was timed once: no spread to speak of
+    assert (drift.size, drift.cases, drift.fastest_s, drift.slowest_s) == (1 << 24, 3, 0.004, 0.0046)
+    assert drift.spread == pytest.approx(0.15)
+    report = SpeedReport(SpeedSettings(), cases, [], {"timing": {}}, 1.0)
+    for text in (render_speed_table(report, None, None, color=False), render_speed_markdown(report, None)):
+        assert "(15% apart)" in text and "0.200 (0.190–0.210)" in text
+    steady = SpeedReport(SpeedSettings(), [*cases[:1], _timed("b", 0.0041)], [], {"timing": {}}, 1.0)
+    assert "apart" not in render_speed_table(steady, None, None, color=False)
 
 
 def test_median_interval_holds_the_median_and_narrows_with_more_samples() -> None:
