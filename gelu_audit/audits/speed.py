@@ -7,14 +7,17 @@ state, and the per-pair ratio impl/copy is the figure that survives a noisy mach
 what ``--baseline`` compares, with a bootstrap interval to tell a regression from noise.
 
 Interleaving has a cost: each side runs right after the other, and on the 2-core Xeon a 16M
-copy timed right after ``F.gelu`` took 6.9 ms where it takes 3.8 ms alone; one untimed copy
-before it still left 5.9 ms, eight brought it to 4.0 (the thread pool and the core take several
-calls to settle after the other kernel, longer after a pause). So each side is re-warmed for
-``rewarm_s`` (40 ms, at least one call) right before its timed sample, and a sample is a block
-of calls lasting ``min_sample_s`` (20 ms) at least: the copy then measures 3.79 ms against
-torch.utils.benchmark's 3.80 ms alone (benchmarks/speed_protocol.py). And a case is sampled
-until the 95% interval of its median ratio is within ``target`` (±2% from the command line) or
-a time cap is reached; the interval is reported with the figure.
+copy timed right after ``F.gelu`` took 6.9 ms where it takes 3.8 ms alone; 40 ms of untimed
+copies before it still left it 5–9% slow, 200 ms about 1% (the thread pool and the core take a
+while to settle after the other kernel, longer after a pause). So samples come in rounds: each
+side is re-warmed for ``rewarm_s`` (100 ms, at least one call), then timed for
+``round_samples`` (5) samples back to back, each a block of calls lasting ``min_sample_s``
+(20 ms) at least. The copy then measures within 1–3% of torch.utils.benchmark's time alone
+(benchmarks/speed_protocol.py). A case is sampled until the 95% interval of its median ratio is
+within ``target`` (±2% from the command line) or a time cap is reached; the interval is reported
+with the figure. What no protocol removes is the machine's own drift: the copy is memory-bound
+and a GELU mostly is not, so their ratio moves with the memory bandwidth; ``copy_drift`` says
+by how much during a run.
 """
 
 from __future__ import annotations
