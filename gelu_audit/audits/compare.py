@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gelu_audit.audits.speed import compare_ratios, saved_case_key
+from gelu_audit.audits.speed import BaselineMetric, compare_samples, saved_case_key
 from gelu_audit.audits.stats import interval_text
 from gelu_audit.errors import UsageError
 
@@ -162,13 +162,19 @@ def compare_accuracy(
     return ReportComparison("accuracy", changes, notes)
 
 
-def compare_speed(old: dict[str, Any], new: dict[str, Any], max_slowdown: float) -> ReportComparison:
-    """Speed cases through ``speed --baseline``'s statistics."""
-    timed = [(saved_case_key(c), tuple(c["ratios"])) for c in new.get("cases", []) if c.get("status") == "ok"]
+def compare_speed(
+    old: dict[str, Any],
+    new: dict[str, Any],
+    max_slowdown: float,
+    metric: BaselineMetric = BaselineMetric.RATIO,
+) -> ReportComparison:
+    """Speed cases through ``speed --baseline``'s statistics, by ``metric``."""
+    key = metric.samples_key
+    timed = [(saved_case_key(c), tuple(c[key])) for c in new.get("cases", []) if c.get("status") == "ok"]
     changes = []
-    for result in compare_ratios(timed, old.get("cases", []), max_slowdown):
+    for result in compare_samples(timed, old.get("cases", []), max_slowdown, metric):
         interval = f"95% CI {result.ci_low:+.1%} … {result.ci_high:+.1%}"
-        text = f"{result.change:+.1%} vs copy ({interval}), size {result.size:,}"
+        text = f"{result.change:+.1%} {metric.relative_to} ({interval}), size {result.size:,}"
         verdict = result.verdict  # regression, improvement, unchanged or inconclusive
         changes.append(
             CaseChange(
@@ -198,6 +204,10 @@ def compare_speed(old: dict[str, Any], new: dict[str, Any], max_slowdown: float)
     if old.get("environment", {}).get("cpu") != new.get("environment", {}).get("cpu"):
         notes.append(
             "the reports come from different CPUs: "
-            "ratios to copy compare better than times, but not perfectly"
+            + (
+                "ratios to copy compare better than times, but not perfectly"
+                if metric is BaselineMetric.RATIO
+                else "times do not compare across machines; compare them by ratio to copy"
+            )
         )
     return ReportComparison("speed", changes, notes)

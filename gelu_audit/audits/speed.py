@@ -22,6 +22,7 @@ by how much during a run.
 
 from __future__ import annotations
 
+import enum
 import gc
 import math
 import time
@@ -189,10 +190,11 @@ def time_pair(
     subject: Callable[[], Any],
     baseline: Callable[[], Any],
     protocol: TimingProtocol,
-) -> tuple[TimingStats, TimingStats, np.ndarray]:
+) -> tuple[TimingStats, TimingStats, np.ndarray, np.ndarray]:
     """Time ``subject`` and ``baseline`` (the copy) with interleaved samples.
 
-    Returns both summaries and the per-sample ratios subject/baseline.
+    Returns both summaries, the per-sample ratios subject/baseline and the subject's per-sample
+    times (seconds per call), in the order taken.
     """
     subject()
     baseline()  # untimed first calls: allocation, lazy initialisation, compilation
@@ -218,7 +220,7 @@ def time_pair(
         if enabled:
             gc.enable()
     ratios = np.asarray(times_s) / np.asarray(times_b)
-    return summarize(times_s, loops_s), summarize(times_b, loops_b), ratios
+    return summarize(times_s, loops_s), summarize(times_b, loops_b), ratios, np.asarray(times_s)
 
 
 def _rewarm(function: Callable[[], Any], seconds: float) -> None:
@@ -277,7 +279,9 @@ class SpeedCase:
     timing: TimingStats | None = None
     copy: TimingStats | None = None
     ratios: tuple[float, ...] = ()
-    """Per-sample implementation time / copy time (the figure baselines compare)."""
+    """Per-sample implementation time / copy time (what a baseline compares by default)."""
+    times: tuple[float, ...] = ()
+    """Per-sample implementation time per call, in seconds (``--baseline-by time``)."""
     elements_per_s: float | None = None
     bandwidth_gbs: float | None = None
     """Bytes read + written (2 × size × itemsize) ÷ median time, in GB/s."""
@@ -446,7 +450,9 @@ def time_case(
         impl.function(x)
         if time.perf_counter() - start > TOO_SLOW_S:
             return SpeedCase(**base, status="skipped", reason=f"first call took over {TOO_SLOW_S} s")
-        timing, copy, ratios = time_pair(clock, lambda: impl.function(x), copy_function(impl, x), protocol)
+        timing, copy, ratios, times = time_pair(
+            clock, lambda: impl.function(x), copy_function(impl, x), protocol
+        )
     moved = 2 * size * fmt.width // 8
     bandwidth = moved / timing.median / 1e9
     copy_bandwidth = moved / copy.median / 1e9
@@ -456,6 +462,7 @@ def time_case(
         timing=timing,
         copy=copy,
         ratios=tuple(float(r) for r in ratios),
+        times=tuple(float(t) for t in times),
         elements_per_s=size / timing.median,
         bandwidth_gbs=bandwidth,
         copy_bandwidth_gbs=copy_bandwidth,
@@ -505,6 +512,31 @@ def run_speed(settings: SpeedSettings, progress: ProgressSink = SILENT) -> Speed
 # --- comparing with a baseline ----------------------------------------------------------------
 
 
+class BaselineMetric(enum.Enum):
+    """What a speed case is compared by against a baseline, sample for sample."""
+
+    RATIO = "ratio"
+    """Implementation time ÷ copy time: steady across machines of different speeds, but it
+    carries the copy's own drift (on the 2-core VM the copy moved 5% between back-to-back runs
+    where the implementations' times moved 0.9%, docs/speed.md)."""
+    TIME = "time"
+    """Seconds per call: the tighter comparison on the same machine, meaningless across
+    machines."""
+
+    @property
+    def samples_key(self) -> str:
+        """The case field holding the per-sample values."""
+        return "ratios" if self is BaselineMetric.RATIO else "times"
+
+    def samples(self, case: SpeedCase) -> tuple[float, ...]:
+        return case.ratios if self is BaselineMetric.RATIO else case.times
+
+    @property
+    def relative_to(self) -> str:
+        """How a change is described: ``+12% relative to copy`` or ``+12% in time per call``."""
+        return "relative to copy" if self is BaselineMetric.RATIO else "in time per call"
+
+
 @dataclass(frozen=True)
 class BaselineChange:
     """One case against the same case in a baseline report."""
@@ -514,12 +546,15 @@ class BaselineChange:
     dtype: str
     size: int
     change: float
-    """median(new ratios) / median(old ratios) − 1: +0.25 is 25% slower relative to copy."""
+    """median(new) / median(old) − 1 of the compared samples (ratios to copy, or times): +0.25
+    is 25% slower."""
     ci_low: float
     ci_high: float
     """95% bootstrap interval of ``change``."""
     verdict: str
     """``regression``, ``improvement``, ``unchanged`` or ``inconclusive``."""
+    metric: BaselineMetric = BaselineMetric.RATIO
+    """What was compared: per-sample ratios to copy, or times per call."""
 
 
 def bootstrap_change(
@@ -554,35 +589,52 @@ def saved_case_key(case: dict[str, Any]) -> CaseKey:
     return case["implementation"], case["device"], case["dtype"], case["size"]
 
 
-def check_baseline(cases: list[dict[str, Any]]) -> None:
+def check_baseline(
+    cases: list[dict[str, Any]], metric: BaselineMetric = BaselineMetric.RATIO, name: str = "the baseline"
+) -> None:
     """A baseline report's cases carry what ``--baseline`` compares: a KeyError, TypeError or
-    ValueError says which is missing or malformed (the caller names the file)."""
+    ValueError says which is missing or malformed (the caller names the file); a report saved
+    before per-sample times were kept cannot be compared by time (a UsageError naming ``name``)."""
     for case in cases:
         if not isinstance(case, dict):
             raise TypeError(f"a case is a {type(case).__name__}, not an object")
         int(saved_case_key(case)[3])
-        [float(r) for r in case.get("ratios") or ()]
+        [float(r) for r in case.get(metric.samples_key) or ()]
+        if metric is BaselineMetric.TIME and case.get("status") == "ok" and not case.get("times"):
+            raise UsageError(
+                f"{name} holds no per-sample times (saved by an earlier gelu-audit): "
+                "compare it --compare-by ratio, or save it again"
+            )
 
 
 def compare_with_baseline(
-    cases: list[SpeedCase], baseline: list[dict[str, Any]], max_slowdown: float
+    cases: list[SpeedCase],
+    baseline: list[dict[str, Any]],
+    max_slowdown: float,
+    metric: BaselineMetric = BaselineMetric.RATIO,
 ) -> list[BaselineChange]:
-    """Compare matching cases (same implementation, device, dtype, size) by ratio to copy."""
-    timed = [((c.implementation, c.device, c.dtype, c.size), c.ratios) for c in cases if c.status == "ok"]
-    return compare_ratios(timed, baseline, max_slowdown)
+    """Compare matching cases (same implementation, device, dtype, size) by ``metric``."""
+    timed = [
+        ((c.implementation, c.device, c.dtype, c.size), metric.samples(c)) for c in cases if c.status == "ok"
+    ]
+    return compare_samples(timed, baseline, max_slowdown, metric)
 
 
-def compare_ratios(
-    timed: list[tuple[CaseKey, tuple[float, ...]]], baseline: list[dict[str, Any]], max_slowdown: float
+def compare_samples(
+    timed: list[tuple[CaseKey, tuple[float, ...]]],
+    baseline: list[dict[str, Any]],
+    max_slowdown: float,
+    metric: BaselineMetric = BaselineMetric.RATIO,
 ) -> list[BaselineChange]:
-    """Each newly timed case (its key and per-sample ratios to copy) against the baseline
+    """Each newly timed case (its key and per-sample values of ``metric``) against the baseline
     report's cases of the same key; cases the baseline lacks are left out."""
-    old_by_key = {saved_case_key(c): c for c in baseline if c.get("status") == "ok" and c.get("ratios")}
+    key_of = metric.samples_key
+    old_by_key = {saved_case_key(c): c for c in baseline if c.get("status") == "ok" and c.get(key_of)}
     results = []
-    for key, ratios in timed:
+    for key, samples in timed:
         old = old_by_key.get(key)
-        if old is None:
+        if old is None or not samples:
             continue
-        change, low, high = bootstrap_change(np.asarray(old["ratios"], float), np.asarray(ratios))
-        results.append(BaselineChange(*key, change, low, high, classify(low, high, max_slowdown)))
+        change, low, high = bootstrap_change(np.asarray(old[key_of], float), np.asarray(samples))
+        results.append(BaselineChange(*key, change, low, high, classify(low, high, max_slowdown), metric))
     return results

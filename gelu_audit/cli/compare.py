@@ -11,6 +11,7 @@ from gelu_audit.cli.config import config_option
 from gelu_audit.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
+    compare_by_option,
     format_option,
     place_document,
     use_color,
@@ -43,8 +44,9 @@ from gelu_audit.report.output_format import COMPARE_FORMATS
     "--max-slowdown",
     default="10%",
     show_default=True,
-    help="Speed: slowdown relative to copy that is not yet a regression.",
+    help="Speed: slowdown (of --compare-by) that is not yet a regression.",
 )
+@compare_by_option("Speed")
 @format_option(COMPARE_FORMATS)
 @click.option("-o", "--output", default=None, metavar="FILE", help="Write the document to FILE (atomically).")
 def compare(old: str, new: str, **options: Any) -> None:
@@ -52,19 +54,23 @@ def compare(old: str, new: str, **options: Any) -> None:
 
     Exit 1 on a regression beyond the allowances (or a case missing from NEW), else 0."""
     from gelu_audit.audits.compare import check_same_kind, compare_accuracy, compare_speed
-    from gelu_audit.audits.speed import parse_slowdown
+    from gelu_audit.audits.speed import BaselineMetric, check_baseline, parse_slowdown
     from gelu_audit.report.envelope import DocumentKind, load_document, reading
     from gelu_audit.report.render import render_compare
 
     if not options["allow_ulp_increase"] >= 0 or not options["allow_cr_drop"] >= 0:
         raise UsageError("--allow-ulp-increase and --allow-cr-drop must be non-negative")
     max_slowdown = parse_slowdown(options["max_slowdown"])
+    metric = BaselineMetric(options["compare_by"])
     kinds = (DocumentKind.ACCURACY, DocumentKind.SPEED)
     old_document, new_document = (load_document(path, *kinds) for path in (old, new))
     check_same_kind(old_document, new_document)
     with reading([old, new]):
         if old_document["schema"] == DocumentKind.SPEED.value:
-            comparison = compare_speed(old_document, new_document, max_slowdown)
+            for path, document in ((old, old_document), (new, new_document)):
+                with reading(path):
+                    check_baseline(document["cases"], metric, path)
+            comparison = compare_speed(old_document, new_document, max_slowdown, metric)
         else:
             comparison = compare_accuracy(
                 old_document, new_document, options["allow_ulp_increase"], options["allow_cr_drop"]
@@ -73,6 +79,7 @@ def compare(old: str, new: str, **options: Any) -> None:
         "allow_ulp_increase": options["allow_ulp_increase"],
         "allow_cr_drop": options["allow_cr_drop"],
         "max_slowdown": max_slowdown,
+        "compare_by": metric.value,
     }
     color = use_color() and options["output"] is None
     text = render_compare(comparison, options["output_format"], old, new, settings, color=color)

@@ -359,3 +359,15 @@ def sampling_option(function: Any) -> Any:
     for option in reversed(sampling_options):
         function = option(function)
     return function
+
+
+def compare_by_option(what: str) -> Decorator:
+    """``--compare-by ratio|time``: what speed cases are compared by (``BaselineMetric``)."""
+    return click.option(
+        "--compare-by",
+        type=click.Choice(["ratio", "time"]),
+        default="ratio",
+        show_default=True,
+        help=f"{what}: compare per-sample ratios to copy (steady across machines) or times per call "
+        "(tighter on one machine, whose copy may drift).",
+    )

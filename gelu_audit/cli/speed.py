@@ -13,6 +13,7 @@ from gelu_audit.cli.options import (
     EXIT_OK,
     RichProgress,
     check_workers,
+    compare_by_option,
     device_option,
     dtype_names,
     dtype_option,
@@ -61,8 +62,9 @@ from gelu_audit.errors import UsageError
     "--max-slowdown",
     default="10%",
     show_default=True,
-    help="With --baseline: the copy-normalised slowdown that counts as a regression.",
+    help="With --baseline: the slowdown (of --compare-by) that counts as a regression.",
 )
+@compare_by_option("With --baseline")
 @format_option()
 @output_option
 @progress_option
@@ -70,6 +72,7 @@ from gelu_audit.errors import UsageError
 def speed(**options: Any) -> None:
     """Time implementations against a plain copy of the same size (the bandwidth limit)."""
     from gelu_audit.audits.speed import (
+        BaselineMetric,
         SpeedSettings,
         TimingProtocol,
         check_baseline,
@@ -92,11 +95,12 @@ def speed(**options: Any) -> None:
     target = parse_share(options["target"], "--target", 1)
     if not 0 < options["max_time"] <= 3600:
         raise UsageError(f"--max-time must be a number of seconds from 0 to 3600, not {options['max_time']}")
+    metric = BaselineMetric(options["compare_by"])
     baseline = None
     if options["baseline"]:
         baseline = load_document(options["baseline"], DocumentKind.SPEED)
         with reading(options["baseline"]):  # checked now, not after minutes of timing
-            check_baseline(baseline["cases"])
+            check_baseline(baseline["cases"], metric, options["baseline"])
     dtypes = dtype_names(options["dtypes"]) or ("fp32",)
     settings = SpeedSettings(
         dtypes=dtypes,
@@ -114,7 +118,9 @@ def speed(**options: Any) -> None:
     )
     report = run_speed(settings, RichProgress(not options["no_progress"]))
     comparisons = (
-        None if baseline is None else compare_with_baseline(report.cases, baseline["cases"], max_slowdown)
+        None
+        if baseline is None
+        else compare_with_baseline(report.cases, baseline["cases"], max_slowdown, metric)
     )
     color = use_color() and options["output"] is None
     allowed = max_slowdown if baseline else None

@@ -162,6 +162,7 @@ def speed_document(
         if comparisons is None
         else {
             "max_slowdown": max_slowdown,
+            "compare_by": next((c.metric.value for c in comparisons), None),  # null: nothing matched
             "cases": jsonable(comparisons),
             "regressions": sum(c.verdict == "regression" for c in comparisons),
         },

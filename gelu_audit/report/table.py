@@ -16,7 +16,7 @@ from gelu_audit.audits.accuracy import AuditReport, CaseResult, Verdict
 from gelu_audit.audits.compare import ReportComparison
 from gelu_audit.audits.paths import BASELINE, FAR_APART, PathResult, PathsReport
 from gelu_audit.audits.profile import ErrorProfile
-from gelu_audit.audits.speed import BaselineChange, SpeedReport
+from gelu_audit.audits.speed import BaselineChange, BaselineMetric, SpeedReport
 from gelu_audit.audits.stats import ErrorStats, FlushToZero, PolicyOutcome
 from gelu_audit.implementations.cpu_paths import CpuPath
 from gelu_audit.numerics.formulas import Pass
@@ -588,8 +588,10 @@ def render_speed_table(
     lines += copy_drift_notes(report)
     if comparisons is not None:
         regressions = sum(c.verdict == "regression" for c in comparisons)
+        by = {c.metric for c in comparisons}
+        what = "time per call" if by == {BaselineMetric.TIME} else "copy-normalised median"
         lines.append(
-            f"baseline: max slowdown {100 * (max_slowdown or 0):.0f}% of the copy-normalised median "
+            f"baseline: max slowdown {100 * (max_slowdown or 0):.0f}% of the {what} "
             f"(95% bootstrap interval); {regressions} regression(s)"
         )
     return render_to_string([table, "\n".join(lines)], color)

@@ -173,7 +173,7 @@ def speed_failures(
     for c in comparisons or []:
         if c.verdict == "regression":
             failures[(c.implementation, c.device, c.dtype, c.size)] = (
-                f"{100 * c.change:+.1f}% slower relative to copy "
+                f"{100 * c.change:+.1f}% slower {c.metric.relative_to} "
                 f"(95% CI {100 * c.ci_low:+.1f}…{100 * c.ci_high:+.1f}%)"
             )
     return failures

@@ -9,6 +9,7 @@ import pytest
 
 from gelu_audit.audits.speed import (
     UNSTABLE_NOISE,
+    BaselineMetric,
     CpuClock,
     SpeedCase,
     SpeedReport,
@@ -16,6 +17,7 @@ from gelu_audit.audits.speed import (
     TimingProtocol,
     TimingStats,
     bootstrap_change,
+    check_baseline,
     classify,
     compare_with_baseline,
     copy_drift,
@@ -99,8 +101,9 @@ def test_unmatched_cases_are_not_compared() -> None:
 def test_time_pair_measures_a_slower_function_as_slower() -> None:
     data = np.arange(200_000, dtype=np.float64)
     fast, slow = (lambda: data.copy()), (lambda: np.sort(data[::-1]))
-    timing, copy, ratios = time_pair(CpuClock(), slow, fast, TimingProtocol(0.01, 0.001, 7))
-    assert timing.samples == 7 and len(ratios) == 7
+    timing, copy, ratios, times = time_pair(CpuClock(), slow, fast, TimingProtocol(0.01, 0.001, 7))
+    assert timing.samples == 7 and len(ratios) == 7 and len(times) == 7
+    assert timing.median == float(np.median(times))  # the summary is of these very samples
     assert timing.median > copy.median and timing.loops >= 1
 
 
@@ -120,8 +123,8 @@ def test_samples_come_in_rounds_and_the_minimum_is_exact() -> None:
     data = np.arange(50_000, dtype=np.float64)
     fast, slow = (lambda: data.copy()), (lambda: np.sort(data[::-1]))
     exact = TimingProtocol(0.0, 0.001, samples=7, rewarm_s=0.0, round_samples=3)
-    timing, copy, ratios = time_pair(CpuClock(), slow, fast, exact)
-    assert timing.samples == copy.samples == len(ratios) == 7
+    timing, copy, ratios, times = time_pair(CpuClock(), slow, fast, exact)
+    assert timing.samples == copy.samples == len(ratios) == len(times) == 7
     never = TimingProtocol(0.0, 0.001, samples=4, rewarm_s=0.0, round_samples=3, target=1e-12, max_samples=11)
     assert len(time_pair(CpuClock(), slow, fast, never)[2]) == 11
 
@@ -160,6 +163,23 @@ def test_copy_drift_is_the_spread_of_one_copy_over_a_run() -> None:
         assert "(15% apart)" in text and "0.200 (0.190–0.210)" in text
     steady = SpeedReport(SpeedSettings(), [*cases[:1], _timed("b", 0.0041)], [], {"timing": {}}, 1.0)
     assert "apart" not in render_speed_table(steady, None, None, color=False)
+
+
+def test_a_baseline_compares_by_ratio_or_by_time() -> None:
+    """The same samples judged two ways: times 50% slower while the copy slowed as much (the
+    machine's memory, say) is a regression in time and unchanged relative to copy."""
+    rng = np.random.default_rng(0)
+    ratios, times = 0.2 * (1 + 0.01 * rng.standard_normal(30)), 0.01 * (1 + 0.01 * rng.standard_normal(30))
+    old = {"implementation": "torch-gelu", "device": "cpu", "dtype": "fp32", "size": 1024, "status": "ok"}
+    baseline = [{**old, "ratios": ratios.tolist(), "times": times.tolist()}]
+    new = SpeedCase("torch-gelu", "cpu", "fp32", 1024, "ok", ratios=tuple(ratios), times=tuple(1.5 * times))
+    (by_ratio,) = compare_with_baseline([new], baseline, 0.1)
+    (by_time,) = compare_with_baseline([new], baseline, 0.1, BaselineMetric.TIME)
+    assert (by_ratio.verdict, by_time.verdict) == ("unchanged", "regression")
+    assert by_time.change == pytest.approx(0.5) and by_time.metric is BaselineMetric.TIME
+    check_baseline(baseline, BaselineMetric.TIME)
+    with pytest.raises(UsageError, match=r"base\.json holds no per-sample times"):
+        check_baseline([{**old, "ratios": ratios.tolist()}], BaselineMetric.TIME, "base.json")
 
 
 def test_median_interval_holds_the_median_and_narrows_with_more_samples() -> None:
@@ -222,6 +242,26 @@ def test_speed_command_json_and_self_baseline(tmp_path) -> None:
     )
     assert again.returncode == 0, again.stdout + again.stderr
     assert "vs baseline" in again.stdout
+    by_time = run_cli(
+        *("speed", "-i", "torch-gelu,numpy-sigmoid", "--sizes", "1K", "--samples", "5", "--target", "0"),
+        *("--warmup", "0.01", "--baseline", str(report), "--compare-by", "time", "--max-slowdown", "1000%"),
+    )
+    assert by_time.returncode == 0, by_time.stdout + by_time.stderr
+    assert "of the time per call" in by_time.stdout
+    assert run_cli("compare", str(report), str(report), "--compare-by", "time").returncode == 0
+    # a report saved before per-sample times were kept: by ratio still, by time one clear line
+    old = tmp_path / "old.json"
+    old.write_text(
+        json.dumps({**doc, "cases": [{k: v for k, v in c.items() if k != "times"} for c in doc["cases"]]})
+    )
+    assert run_cli("compare", str(old), str(report)).returncode == 0
+    assert_usage_error(
+        run_cli("compare", str(old), str(report), "--compare-by", "time"), f"{old} holds no per-sample"
+    )
+    assert_usage_error(
+        run_cli("speed", "-i", "torch-gelu", "--sizes", "1K", "--baseline", str(old), "--compare-by", "time"),
+        f"{old} holds no per-sample times",
+    )
 
 
 @pytest.mark.parametrize(
