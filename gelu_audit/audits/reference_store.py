@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+import time
 import zlib
 from dataclasses import dataclass, field
 from functools import cache
@@ -43,7 +44,7 @@ from gelu_audit.audits.stats import ErrorAccumulator, ReferenceBlock, block_slic
 from gelu_audit.errors import UsageError
 from gelu_audit.numerics.formats import FloatFormat, patterns_to_values
 from gelu_audit.numerics.formulas import FUNCTIONS
-from gelu_audit.references.cache import save_npz_atomically
+from gelu_audit.references.cache import TEMPORARY_SUFFIX, save_npz_atomically
 from gelu_audit.references.fast_gradient import fast_references_of
 from gelu_audit.references.fast_tier import BLOCK, TierCounts
 from gelu_audit.references.mpmath_ziv import REFERENCE_VERSION
@@ -57,8 +58,16 @@ FINGERPRINT_STEP = 65537
 """Every 65,537th fp32 pattern (65,536 of them, every region) is a probe of the environment."""
 
 
+STALE_AFTER_S = 3600.0
+"""A temporary file this old is a killed writer's leftover: a chunk is written in milliseconds."""
+
+
 def open_store(path: Path) -> Path:
-    """The store's directory, created if needed; a path that cannot hold it is a usage error."""
+    """The store's directory, created if needed; a path that cannot hold it is a usage error.
+
+    Leftover temporary files of writers killed mid-write (SIGKILL, out of memory) are removed
+    here, once they are an hour old, so a store does not collect them; a younger one may
+    belong to an audit running now."""
     path = Path(path).expanduser()
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -68,7 +77,22 @@ def open_store(path: Path) -> Path:
         raise UsageError(
             f"--reference-store {str(path)!r} cannot be written: {error.strerror or error}"
         ) from None
+    remove_stale_temporaries(path)
     return path
+
+
+def remove_stale_temporaries(path: Path, older_than_s: float = STALE_AFTER_S) -> int:
+    """Delete ``*.tmp`` files under ``path`` older than ``older_than_s``; how many went."""
+    removed = 0
+    now = time.time()
+    for leftover in path.glob(f"*/*{TEMPORARY_SUFFIX}"):
+        try:
+            if now - leftover.stat().st_mtime > older_than_s:
+                leftover.unlink()
+                removed += 1
+        except OSError:  # gone already, or not ours to remove: harmless
+            continue
+    return removed
 
 
 @cache

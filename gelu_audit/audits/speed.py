@@ -174,6 +174,10 @@ class TimingProtocol:
     max_samples: int = 400
     """…or this many samples were taken."""
 
+    def __post_init__(self) -> None:
+        if self.samples < 1 or self.round_samples < 1:
+            raise ValueError("a timing protocol takes at least one sample, in rounds of one at least")
+
 
 def calibrate_loops(clock: CpuClock | CudaClock, function: Callable[[], Any], min_sample_s: float) -> int:
     """Double the loop count until one sample lasts at least ``min_sample_s``."""
@@ -281,7 +285,7 @@ class SpeedCase:
     ratios: tuple[float, ...] = ()
     """Per-sample implementation time / copy time (what a baseline compares by default)."""
     times: tuple[float, ...] = ()
-    """Per-sample implementation time per call, in seconds (``--baseline-by time``)."""
+    """Per-sample implementation time per call, in seconds (``--compare-by time``)."""
     elements_per_s: float | None = None
     bandwidth_gbs: float | None = None
     """Bytes read + written (2 × size × itemsize) ÷ median time, in GB/s."""
@@ -336,8 +340,8 @@ class CopyDrift:
 
     @property
     def spread(self) -> float:
-        """slowest / fastest − 1."""
-        return self.slowest_s / self.fastest_s - 1
+        """slowest / fastest − 1 (0 for a copy too fast for the clock)."""
+        return self.slowest_s / self.fastest_s - 1 if self.fastest_s > 0 else 0.0
 
 
 def copy_drift(cases: list[SpeedCase]) -> list[CopyDrift]:
@@ -517,8 +521,8 @@ class BaselineMetric(enum.Enum):
 
     RATIO = "ratio"
     """Implementation time ÷ copy time: steady across machines of different speeds, but it
-    carries the copy's own drift (on the 2-core VM the copy moved 5% between back-to-back runs
-    where the implementations' times moved 0.9%, docs/speed.md)."""
+    carries the copy's own drift (on the 2-core VM the copy moved 3.6-5% between back-to-back
+    runs where the implementations' times moved 0.9-2.4%, docs/speed.md)."""
     TIME = "time"
     """Seconds per call: the tighter comparison on the same machine, meaningless across
     machines."""
@@ -529,7 +533,14 @@ class BaselineMetric(enum.Enum):
         return "ratios" if self is BaselineMetric.RATIO else "times"
 
     def samples(self, case: SpeedCase) -> tuple[float, ...]:
-        return case.ratios if self is BaselineMetric.RATIO else case.times
+        """The case's per-sample values of this metric."""
+        values: tuple[float, ...] = getattr(case, self.samples_key)
+        return values
+
+    @property
+    def compared(self) -> str:
+        """What the allowance applies to, for the report's last line."""
+        return "copy-normalised median" if self is BaselineMetric.RATIO else "median time per call"
 
     @property
     def relative_to(self) -> str:
@@ -571,9 +582,11 @@ def bootstrap_change(
 
 def classify(change_low: float, change_high: float, max_slowdown: float) -> str:
     """Regression only when the whole interval lies beyond the allowed slowdown; improvement
-    only when it lies beyond the same allowance the other way.
+    only when it lies beyond the same allowance the other way; unchanged when it lies below
+    the allowance (no regression possible); otherwise inconclusive.
 
-    Symmetric because an interval is taken within one run and the machine drifts between runs:
+    The improvement's allowance, because an interval is taken within one run and the machine
+    drifts between runs:
     two back-to-back runs of the same code on the 2-core VM gave 6 (by time) and 7 (by ratio) of
     17 cases intervals wholly below 0, at 2-6% (docs/speed.md). ``--max-slowdown 0`` calls any
     certain change what it is."""

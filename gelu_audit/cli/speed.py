@@ -46,7 +46,8 @@ from gelu_audit.errors import UsageError
     show_default=True,
     metavar="PCT",
     help="Sample each case until the 95% interval of its ratio to copy is within ±PCT "
-    "(or --max-time is reached); 0 takes exactly --samples.",
+    "(or --max-time is reached; the ratio's interval even with --compare-by time); "
+    "0 takes exactly --samples.",
 )
 @click.option(
     "--max-time",
@@ -124,7 +125,7 @@ def speed(**options: Any) -> None:
     )
     color = use_color() and options["output"] is None
     allowed = max_slowdown if baseline else None
-    text = render_speed(report, comparisons, allowed, options["output_format"], color=color)
+    text = render_speed(report, comparisons, allowed, options["output_format"], color=color, metric=metric)
     place_document(text, options["output"])
     failed = any(c.status == "error" for c in report.cases) or any(
         c.verdict == "regression" for c in comparisons or []

@@ -88,18 +88,34 @@ def load_cached_table(path: Path, formula: Function, fmt: FloatFormat) -> Refere
     )
 
 
+TEMPORARY_SUFFIX = ".tmp"
+"""What a file being written is called until its rename (one left behind: a killed writer)."""
+
+
 def save_npz_atomically(path: Path, **arrays: Any) -> None:
     """Write an ``.npz`` file atomically (temporary file, then rename), so readers never see
-    half a file; the caller's OSError (a full disk, a read-only folder) leaves nothing behind."""
+    half a file; the caller's OSError (a full disk, a read-only folder) leaves nothing behind.
+
+    The file gets the permissions the user's umask gives any new file, not ``mkstemp``'s
+    private 0600: a reference store shared by a team is readable by it (a file another user
+    cannot read would look damaged to them, and be recomputed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=TEMPORARY_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             np.savez(handle, **arrays)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it: set back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def save_table(path: Path, formula: Function, fmt: FloatFormat, table: ReferenceValues) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from gelu_audit.audits.accuracy import AuditReport
 from gelu_audit.audits.compare import ReportComparison
 from gelu_audit.audits.paths import BASELINE, FAR_APART, PATHS, PathResult, PathsReport
-from gelu_audit.audits.speed import BaselineChange, SpeedReport, copy_drift
+from gelu_audit.audits.speed import BaselineChange, BaselineMetric, SpeedReport, copy_drift
 from gelu_audit.audits.thresholds import Threshold
 from gelu_audit.numerics.formulas import Pass
 from gelu_audit.report.envelope import DocumentKind, compact_profiles, dumps, envelope, jsonable
@@ -140,7 +140,10 @@ def render_accuracy_json(report: AuditReport, environment: dict[str, Any]) -> st
 
 
 def speed_document(
-    report: SpeedReport, comparisons: list[BaselineChange] | None, max_slowdown: float | None
+    report: SpeedReport,
+    comparisons: list[BaselineChange] | None,
+    max_slowdown: float | None,
+    metric: BaselineMetric = BaselineMetric.RATIO,
 ) -> dict[str, Any]:
     s = report.settings
     return {
@@ -162,7 +165,7 @@ def speed_document(
         if comparisons is None
         else {
             "max_slowdown": max_slowdown,
-            "compare_by": next((c.metric.value for c in comparisons), None),  # null: nothing matched
+            "compare_by": metric.value,
             "cases": jsonable(comparisons),
             "regressions": sum(c.verdict == "regression" for c in comparisons),
         },
@@ -177,9 +180,12 @@ def speed_document(
 
 
 def render_speed_json(
-    report: SpeedReport, comparisons: list[BaselineChange] | None, max_slowdown: float | None
+    report: SpeedReport,
+    comparisons: list[BaselineChange] | None,
+    max_slowdown: float | None,
+    metric: BaselineMetric = BaselineMetric.RATIO,
 ) -> str:
-    return dumps(speed_document(report, comparisons, max_slowdown))
+    return dumps(speed_document(report, comparisons, max_slowdown, metric))
 
 
 # --- paths ------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 from gelu_audit.audits.accuracy import AuditReport
 from gelu_audit.audits.compare import ReportComparison
 from gelu_audit.audits.paths import PathsReport
-from gelu_audit.audits.speed import BaselineChange, SpeedReport
+from gelu_audit.audits.speed import BaselineChange, BaselineMetric, SpeedReport
 from gelu_audit.errors import UsageError
 from gelu_audit.report import github, json_documents, junit, markdown, table
 from gelu_audit.report.output_format import OutputFormat
@@ -57,12 +57,14 @@ def render_speed(
     output_format: OutputFormat,
     *,
     color: bool = False,
+    metric: BaselineMetric = BaselineMetric.RATIO,
 ) -> str:
-    """A speed report, with its baseline comparison when there was one, as a document."""
+    """A speed report, with its baseline comparison (by ``metric``) when there was one, as a
+    document."""
     if output_format is OutputFormat.TABLE:
-        return table.render_speed_table(report, comparisons, max_slowdown, color)
+        return table.render_speed_table(report, comparisons, max_slowdown, color, metric)
     if output_format is OutputFormat.JSON:
-        return json_documents.render_speed_json(report, comparisons, max_slowdown)
+        return json_documents.render_speed_json(report, comparisons, max_slowdown, metric)
     if output_format is OutputFormat.MARKDOWN:
         return markdown.render_speed_markdown(report, comparisons)
     if output_format is OutputFormat.JUNIT:

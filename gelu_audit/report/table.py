@@ -508,7 +508,11 @@ SPEED_COLUMNS: dict[str, int] = {
 
 
 def render_speed_table(
-    report: SpeedReport, comparisons: list[BaselineChange] | None, max_slowdown: float | None, color: bool
+    report: SpeedReport,
+    comparisons: list[BaselineChange] | None,
+    max_slowdown: float | None,
+    color: bool,
+    metric: BaselineMetric = BaselineMetric.RATIO,
 ) -> str:
     compared = {(c.implementation, c.device, c.dtype, c.size): c for c in comparisons or []}
     title = (
@@ -588,10 +592,8 @@ def render_speed_table(
     lines += copy_drift_notes(report)
     if comparisons is not None:
         regressions = sum(c.verdict == "regression" for c in comparisons)
-        by = {c.metric for c in comparisons}
-        what = "time per call" if by == {BaselineMetric.TIME} else "copy-normalised median"
         lines.append(
-            f"baseline: max slowdown {100 * (max_slowdown or 0):.0f}% of the {what} "
+            f"baseline: max slowdown {100 * (max_slowdown or 0):.0f}% of the {metric.compared} "
             f"(95% bootstrap interval); {regressions} regression(s)"
         )
     return render_to_string([table, "\n".join(lines)], color)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gelu_audit.audits.exhaustive import PatternSpace, stream
-from gelu_audit.audits.reference_store import chunk_path, numeric_environment
+from gelu_audit.audits.reference_store import STALE_AFTER_S, chunk_path, numeric_environment, open_store
 from gelu_audit.audits.stats import ErrorAccumulator
 from gelu_audit.numerics.formats import FP32
 from gelu_audit.numerics.inputs import parse_range
@@ -111,6 +111,27 @@ def test_a_damaged_chunk_is_recomputed_and_rewritten(tmp_path: Path) -> None:
     assert again.store.damaged == 1 and again.store.chunks_written == 1
     assert states(again) == states(plain)
     assert run(SPACE, cases, tmp_path).store.damaged == 0  # rewritten whole
+
+
+def test_chunks_are_readable_as_the_umask_allows_and_stale_leftovers_go(tmp_path: Path) -> None:
+    """Not mkstemp's private 0600 (a team's shared store would look damaged to the others); a
+    killed writer's temporary file is removed once it is an hour old, a fresh one is left to
+    the audit that may be writing it."""
+    previous = os.umask(0o022)
+    try:
+        run(SPACE, (("torch-gelu", "cpu"),), tmp_path)
+    finally:
+        os.umask(previous)
+    modes = {f.stat().st_mode & 0o777 for f in tmp_path.rglob("*.npz")}
+    assert modes == {0o644}
+    folder = next(p for p in tmp_path.iterdir() if p.is_dir())
+    stale, fresh = folder / "00000000-00008000.npzabc.tmp", folder / "00008000-00010000.npzdef.tmp"
+    for leftover in (stale, fresh):
+        leftover.write_bytes(b"half a chunk")
+    old = stale.stat().st_mtime - STALE_AFTER_S - 60
+    os.utime(stale, (old, old))
+    open_store(tmp_path)
+    assert not stale.exists() and fresh.exists()
 
 
 def test_a_chunk_costs_under_a_byte_a_point_where_rounding_is_hardest(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -125,8 +126,18 @@ def test_samples_come_in_rounds_and_the_minimum_is_exact() -> None:
     data = np.arange(50_000, dtype=np.float64)
     fast, slow = (lambda: data.copy()), (lambda: np.sort(data[::-1]))
     exact = TimingProtocol(0.0, 0.001, samples=7, rewarm_s=0.0, round_samples=3)
-    timing, copy, ratios, times = time_pair(CpuClock(), slow, fast, exact)
+    calls: list[str] = []
+
+    def record(side: str, function):
+        return lambda: (calls.append(side), function())
+
+    timing, copy, ratios, times = time_pair(CpuClock(), record("s", slow), record("c", fast), exact)
     assert timing.samples == copy.samples == len(ratios) == len(times) == 7
+    # one call each, each side's calibration, then a run of calls per side and round (3+3+1)
+    runs = 1 + sum(a != b for a, b in itertools.pairwise(calls))
+    assert runs == 2 + 2 + 2 * 3, calls
+    with pytest.raises(ValueError, match="at least one sample"):
+        TimingProtocol(round_samples=0)
     never = TimingProtocol(0.0, 0.001, samples=4, rewarm_s=0.0, round_samples=3, target=1e-12, max_samples=11)
     assert len(time_pair(CpuClock(), slow, fast, never)[2]) == 11
 
@@ -249,8 +260,19 @@ def test_speed_command_json_and_self_baseline(tmp_path) -> None:
         *("--warmup", "0.01", "--baseline", str(report), "--compare-by", "time", "--max-slowdown", "1000%"),
     )
     assert by_time.returncode == 0, by_time.stdout + by_time.stderr
-    assert "of the time per call" in by_time.stdout
-    assert run_cli("compare", str(report), str(report), "--compare-by", "time").returncode == 0
+    assert "of the median time per call" in by_time.stdout
+    by_time = run_cli("compare", str(report), str(report), "--compare-by", "time", "--max-slowdown", "1000%")
+    assert by_time.returncode == 0 and "unchanged" in by_time.stdout, by_time.stdout + by_time.stderr
+    assert (
+        json.loads(run_cli("compare", str(report), str(report), "--compare-by", "time", "-f", "json").stdout)[
+            "settings"
+        ]["compare_by"]
+        == "time"
+    )
+    # version 1 set NumPy rows against another copy: refused, not compared
+    version_1 = tmp_path / "v1.json"
+    version_1.write_text(json.dumps({**doc, "schema_version": 1}))
+    assert_usage_error(run_cli("compare", str(version_1), str(report)), "reads version(s) 2")
     # a report saved before per-sample times were kept: by ratio still, by time one clear line
     old = tmp_path / "old.json"
     old.write_text(
