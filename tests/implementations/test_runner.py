@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+import threading
 
 import numpy as np
 import pytest
 
 from gelu_audit.implementations.model import Implementation, ImplementationError
-from gelu_audit.implementations.runner import run_implementation
+from gelu_audit.implementations.runner import TimedOut, run_implementation, with_timeout
 from gelu_audit.numerics.formats import FP16, FP32, values_to_patterns
 from gelu_audit.numerics.formulas import ERF
 
@@ -71,3 +72,38 @@ def test_a_numpy_kernel_that_aliases_or_writes_its_input_is_an_error(function, m
     numpy_kernel = Implementation("test-kernel", "numpy", ERF, function, "test kernel")
     with pytest.raises(ImplementationError, match=re.escape(message)):
         run_implementation(numpy_kernel, FP32, "cpu", PATTERNS)
+
+
+def test_guarded_calls_share_one_kept_thread_with_the_callers_torch_threads() -> None:
+    """Not a thread per call (torch and OpenMP set up each new thread: 2.6 ms a call); the
+    caller's thread count goes along."""
+    seen: list[tuple[int, int]] = []
+
+    def probe(x: int) -> int:
+        seen.append((threading.get_ident(), torch.get_num_threads()))
+        return x
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        guarded = with_timeout(probe, 5.0)
+        guarded(0)
+        with_timeout(probe, 5.0)(1)  # another implementation's wrapper: the same thread
+        torch.set_num_threads(2)
+        guarded(2)
+    finally:
+        torch.set_num_threads(before)
+    threads = {ident for ident, _ in seen}
+    assert len(threads) == 1 and threading.get_ident() not in threads
+    assert [count for _, count in seen] == [1, 1, 2]
+
+
+def test_after_a_timeout_the_next_call_gets_a_fresh_thread() -> None:
+    release = threading.Event()
+    stuck = with_timeout(lambda x: release.wait(), 0.2)
+    try:
+        with pytest.raises(TimedOut, match=r"did not return within 0\.2 s"):
+            stuck(0)
+        assert with_timeout(lambda x: x + 1, 5.0)(1) == 2
+    finally:
+        release.set()
