@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tempfile
 import time
 import zlib
@@ -81,11 +82,20 @@ def open_store(path: Path) -> Path:
     return path
 
 
+_LEFTOVER = re.compile(r"[0-9a-f]{8}-[0-9a-f]{8}\.npz[0-9a-f]{8}" + re.escape(TEMPORARY_SUFFIX))
+"""A chunk's temporary file, as ``save_npz_atomically`` names it: nothing else is touched."""
+_FOLDER = re.compile(r"[a-z0-9]+-[a-z0-9_-]+-[0-9a-f]{16}")
+"""A store folder, as ``chunk_path`` names it (format, function, settings id)."""
+
+
 def remove_stale_temporaries(path: Path, older_than_s: float = STALE_AFTER_S) -> int:
-    """Delete ``*.tmp`` files under ``path`` older than ``older_than_s``; how many went."""
+    """Delete the store's own temporary files under ``path`` (a chunk's name in a store
+    folder's, nothing else: DIR may be any folder) older than ``older_than_s``; how many."""
     removed = 0
     now = time.time()
     for leftover in path.glob(f"*/*{TEMPORARY_SUFFIX}"):
+        if not (_LEFTOVER.fullmatch(leftover.name) and _FOLDER.fullmatch(leftover.parent.name)):
+            continue
         try:
             if now - leftover.stat().st_mtime > older_than_s:
                 leftover.unlink()

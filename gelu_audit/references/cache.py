@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,26 +96,25 @@ def save_npz_atomically(path: Path, **arrays: Any) -> None:
     """Write an ``.npz`` file atomically (temporary file, then rename), so readers never see
     half a file; the caller's OSError (a full disk, a read-only folder) leaves nothing behind.
 
-    The file gets the permissions the user's umask gives any new file, not ``mkstemp``'s
-    private 0600: a reference store shared by a team is readable by it (a file another user
-    cannot read would look damaged to them, and be recomputed)."""
+    The temporary file is created as any new file is (mode 0666 less the umask, the folder's
+    default ACLs), not ``mkstemp``'s private 0600: a reference store shared by a team is
+    readable by it (a file another user cannot read would look damaged to them, and be
+    recomputed). Its name is the file's, 8 random hex digits and ``.tmp``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=TEMPORARY_SUFFIX, dir=path.parent)
+    while True:
+        tmp = path.with_name(f"{path.name}{secrets.token_hex(4)}{TEMPORARY_SUFFIX}")
+        try:
+            fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+            break
+        except FileExistsError:  # pragma: no cover - 1 in 2^32
+            continue
     try:
         with os.fdopen(fd, "wb") as handle:
             np.savez(handle, **arrays)
-        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def _umask() -> int:
-    """The process's umask (reading it means setting it: set back at once)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def save_table(path: Path, formula: Function, fmt: FloatFormat, table: ReferenceValues) -> None:

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -116,22 +117,26 @@ def test_a_damaged_chunk_is_recomputed_and_rewritten(tmp_path: Path) -> None:
 def test_chunks_are_readable_as_the_umask_allows_and_stale_leftovers_go(tmp_path: Path) -> None:
     """Not mkstemp's private 0600 (a team's shared store would look damaged to the others); a
     killed writer's temporary file is removed once it is an hour old, a fresh one is left to
-    the audit that may be writing it."""
-    previous = os.umask(0o022)
+    the audit that may be writing it, and nothing that is not the store's own is touched."""
+    previous = os.umask(0o027)
     try:
         run(SPACE, (("torch-gelu", "cpu"),), tmp_path)
+        assert os.umask(0o027) == 0o027  # left as it was
     finally:
         os.umask(previous)
     modes = {f.stat().st_mode & 0o777 for f in tmp_path.rglob("*.npz")}
-    assert modes == {0o644}
+    assert modes == {0o640}
     folder = next(p for p in tmp_path.iterdir() if p.is_dir())
-    stale, fresh = folder / "00000000-00008000.npzabc.tmp", folder / "00008000-00010000.npzdef.tmp"
-    for leftover in (stale, fresh):
+    stale, fresh = folder / "00000000-00008000.npz0a1b2c3d.tmp", folder / "00008000-00010000.npz4e5f6a7b.tmp"
+    others = [folder / "notes.tmp", tmp_path / "elsewhere" / "00000000-00008000.npz0a1b2c3d.tmp"]
+    others[1].parent.mkdir()
+    old = time.time() - STALE_AFTER_S - 60
+    for leftover in (stale, fresh, *others):
         leftover.write_bytes(b"half a chunk")
-    old = stale.stat().st_mtime - STALE_AFTER_S - 60
-    os.utime(stale, (old, old))
+        if leftover is not fresh:
+            os.utime(leftover, (old, old))
     open_store(tmp_path)
-    assert not stale.exists() and fresh.exists()
+    assert not stale.exists() and fresh.exists() and all(other.exists() for other in others)
 
 
 def test_a_chunk_costs_under_a_byte_a_point_where_rounding_is_hardest(tmp_path: Path) -> None:

@@ -107,3 +107,11 @@ def test_after_a_timeout_the_next_call_gets_a_fresh_thread() -> None:
         assert with_timeout(lambda x: x + 1, 5.0)(1) == 2
     finally:
         release.set()
+
+
+def test_a_kernel_that_calls_a_guarded_function_runs_it_at_once() -> None:
+    """The call thread is busy with the outer call: the inner one runs in it directly, under
+    the outer timeout, instead of queueing behind it until both time out."""
+    inner = with_timeout(lambda x: x + 1, 2.0)
+    outer = with_timeout(lambda x: inner(x) * 10, 2.0)
+    assert outer(1) == 20
