@@ -586,10 +586,9 @@ def classify(change_low: float, change_high: float, max_slowdown: float) -> str:
     the allowance (no regression possible); otherwise inconclusive.
 
     The improvement's allowance, because an interval is taken within one run and the machine
-    drifts between runs:
-    two back-to-back runs of the same code on the 2-core VM gave 6 (by time) and 7 (by ratio) of
-    17 cases intervals wholly below 0, at 2-6% (docs/speed.md). ``--max-slowdown 0`` calls any
-    certain change what it is."""
+    drifts between runs: two back-to-back runs of the same code on the 2-core VM gave 6 (by
+    time) and 7 (by ratio) of 17 cases intervals wholly below 0, at 2-6% (docs/speed.md).
+    ``--max-slowdown 0`` calls any certain change what it is."""
     if change_low > max_slowdown:
         return "regression"
     if change_high < -max_slowdown:

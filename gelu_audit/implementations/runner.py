@@ -179,15 +179,12 @@ def with_timeout(function: Callable[[Any], Any], seconds: float | None) -> Calla
         done = threading.Event()
         _caller.jobs.put((function, x, _torch_threads(), outcome, done))
         try:
-            finished = done.wait(seconds)
-        except BaseException:  # Ctrl-C while waiting: that thread may still be busy
+            if not done.wait(seconds):
+                raise TimedOut(f"did not return within {seconds:g} s (--impl-timeout)")
+        except BaseException:  # a timeout, or Ctrl-C while waiting: that thread may still be busy
             _caller.abandon()
             _caller = None
             raise
-        if not finished:
-            _caller.abandon()
-            _caller = None
-            raise TimedOut(f"did not return within {seconds:g} s (--impl-timeout)")
         if "error" in outcome:
             raise outcome["error"]
         return outcome["value"]
