@@ -153,6 +153,42 @@ def make_clock(device: str) -> CpuClock | CudaClock:
     return CpuClock() if device == "cpu" else CudaClock(device)
 
 
+# --- the protocol -----------------------------------------------------------------------------
+
+
+class BaselineMetric(enum.Enum):
+    """What a speed case is measured by: what ``--target`` narrows the interval of, and what a
+    baseline is compared by, sample for sample."""
+
+    RATIO = "ratio"
+    """Implementation time ÷ copy time: steady across machines of different speeds, but it
+    carries the copy's own drift (on the 2-core VM the copy moved 3.6-5% between back-to-back
+    runs where the implementations' times moved 0.9-2.4%, docs/speed.md)."""
+    TIME = "time"
+    """Seconds per call: the tighter comparison on the same machine, meaningless across
+    machines."""
+
+    @property
+    def samples_key(self) -> str:
+        """The case field holding the per-sample values."""
+        return "ratios" if self is BaselineMetric.RATIO else "times"
+
+    def samples(self, case: SpeedCase) -> tuple[float, ...]:
+        """The case's per-sample values of this metric."""
+        values: tuple[float, ...] = getattr(case, self.samples_key)
+        return values
+
+    @property
+    def compared(self) -> str:
+        """What the allowance applies to, for the report's last line."""
+        return "copy-normalised median" if self is BaselineMetric.RATIO else "median time per call"
+
+    @property
+    def relative_to(self) -> str:
+        """How a change is described: ``+12% relative to copy`` or ``+12% in time per call``."""
+        return "relative to copy" if self is BaselineMetric.RATIO else "in time per call"
+
+
 @dataclass(frozen=True)
 class TimingProtocol:
     """How long to warm up, how long a sample should last, how many samples."""
@@ -168,7 +204,11 @@ class TimingProtocol:
     """Samples of one side taken back to back before the other side's round: the later ones in
     a round follow their own kind only, and a longer re-warm costs no more per sample."""
     target: float | None = None
-    """Keep sampling until the 95% interval of the median ratio is within ±target of it…"""
+    """Keep sampling until the 95% interval of the median of ``target_by`` is within ±target
+    of it…"""
+    target_by: BaselineMetric = BaselineMetric.RATIO
+    """…the ratio to copy, or the time per call (``--compare-by time``: the interval of what is
+    compared is the one that must be narrow)…"""
     time_cap_s: float = 10.0
     """…or a case has been sampled this long…"""
     max_samples: int = 400
@@ -239,16 +279,19 @@ def _next_round(protocol: TimingProtocol, times_s: list[float], times_b: list[fl
     """How many samples of each side the next round takes; 0 when sampling is done.
 
     The minimum (``samples``) is taken exactly; past it, rounds go on only while a ``target``
-    is not met and neither cap is reached (the interval is checked after every round).
+    is not met and neither cap is reached (the interval of ``target_by`` is checked after every
+    round).
     """
     taken = len(times_s)
     if taken < protocol.samples:
         return min(protocol.round_samples, protocol.samples - taken)
     if protocol.target is None or taken >= protocol.max_samples or elapsed >= protocol.time_cap_s:
         return 0
-    ratios = np.asarray(times_s) / np.asarray(times_b)
-    low, high = median_interval(ratios)
-    if (high - low) / 2 <= protocol.target * float(np.median(ratios)):
+    values = (
+        np.asarray(times_s) / np.asarray(times_b) if protocol.target_by is BaselineMetric.RATIO else times_s
+    )
+    low, high = median_interval(np.asarray(values))
+    if (high - low) / 2 <= protocol.target * float(np.median(values)):
         return 0
     return min(protocol.round_samples, protocol.max_samples - taken)
 
@@ -296,6 +339,8 @@ class SpeedCase:
     use)."""
     ratio_interval: tuple[float, float] | None = None
     """95% bootstrap interval of ``ratio_to_copy``."""
+    time_interval: tuple[float, float] | None = None
+    """95% bootstrap interval of the median time per call (``timing.median``), in seconds."""
     ratio_to_peak: float | None = None
     """Implementation bandwidth ÷ the device's theoretical bandwidth (CUDA only)."""
 
@@ -472,6 +517,7 @@ def time_case(
         copy_bandwidth_gbs=copy_bandwidth,
         ratio_to_copy=1 / float(np.median(ratios)),
         ratio_interval=_inverted(median_interval(ratios)),
+        time_interval=median_interval(times),
         ratio_to_peak=bandwidth / peak if peak else None,
     )
 
@@ -514,38 +560,6 @@ def run_speed(settings: SpeedSettings, progress: ProgressSink = SILENT) -> Speed
 
 
 # --- comparing with a baseline ----------------------------------------------------------------
-
-
-class BaselineMetric(enum.Enum):
-    """What a speed case is compared by against a baseline, sample for sample."""
-
-    RATIO = "ratio"
-    """Implementation time ÷ copy time: steady across machines of different speeds, but it
-    carries the copy's own drift (on the 2-core VM the copy moved 3.6-5% between back-to-back
-    runs where the implementations' times moved 0.9-2.4%, docs/speed.md)."""
-    TIME = "time"
-    """Seconds per call: the tighter comparison on the same machine, meaningless across
-    machines."""
-
-    @property
-    def samples_key(self) -> str:
-        """The case field holding the per-sample values."""
-        return "ratios" if self is BaselineMetric.RATIO else "times"
-
-    def samples(self, case: SpeedCase) -> tuple[float, ...]:
-        """The case's per-sample values of this metric."""
-        values: tuple[float, ...] = getattr(case, self.samples_key)
-        return values
-
-    @property
-    def compared(self) -> str:
-        """What the allowance applies to, for the report's last line."""
-        return "copy-normalised median" if self is BaselineMetric.RATIO else "median time per call"
-
-    @property
-    def relative_to(self) -> str:
-        """How a change is described: ``+12% relative to copy`` or ``+12% in time per call``."""
-        return "relative to copy" if self is BaselineMetric.RATIO else "in time per call"
 
 
 @dataclass(frozen=True)

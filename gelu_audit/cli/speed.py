@@ -45,9 +45,8 @@ from gelu_audit.errors import UsageError
     default="2%",
     show_default=True,
     metavar="PCT",
-    help="Sample each case until the 95% interval of its ratio to copy is within ±PCT "
-    "(or --max-time is reached; the ratio's interval even with --compare-by time); "
-    "0 takes exactly --samples.",
+    help="Sample each case until the 95% interval of its ratio to copy (of its time per call "
+    "with --compare-by time) is within ±PCT, or --max-time is reached; 0 takes exactly --samples.",
 )
 @click.option(
     "--max-time",
@@ -113,6 +112,7 @@ def speed(**options: Any) -> None:
             warmup_s=options["warmup"],
             samples=options["samples"],
             target=target or None,
+            target_by=metric,
             time_cap_s=options["max_time"],
         ),
         plugin_options=plugin_settings(options),

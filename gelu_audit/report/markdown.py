@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from gelu_audit.audits.accuracy import AuditReport, CaseResult, Verdict
 from gelu_audit.audits.compare import ReportComparison
-from gelu_audit.audits.speed import BaselineChange, SpeedReport
+from gelu_audit.audits.speed import BaselineChange, BaselineMetric, SpeedReport
 from gelu_audit.numerics.formulas import Pass
 from gelu_audit.report.text import (
     compare_verdict_line,
     copy_drift_notes,
     format_correctly_rounded,
     format_domain,
+    format_median_time,
     format_ratio_to_copy,
-    format_seconds,
     format_size,
     format_ulp,
     format_x,
@@ -89,7 +89,11 @@ def _markdown_row(case: CaseResult, verdict: Verdict, tolerance: float) -> str:
     )
 
 
-def render_speed_markdown(report: SpeedReport, comparisons: list[BaselineChange] | None) -> str:
+def render_speed_markdown(
+    report: SpeedReport,
+    comparisons: list[BaselineChange] | None,
+    metric: BaselineMetric = BaselineMetric.RATIO,
+) -> str:
     failures = speed_failures(report, comparisons)
     lines = [
         f"## gelu-audit speed: {'✅ pass' if not failures else f'❌ {len(failures)} case(s) failed'}",
@@ -108,7 +112,7 @@ def render_speed_markdown(report: SpeedReport, comparisons: list[BaselineChange]
             continue
         lines.append(
             f"| `{_cell(c.implementation)}` | {c.device} | {c.dtype} | {format_size(c.size)} | "
-            f"{format_seconds(c.timing.median)} | {c.bandwidth_gbs:.2f} | {format_ratio_to_copy(c)} "
+            f"{format_median_time(c, metric)} | {c.bandwidth_gbs:.2f} | {format_ratio_to_copy(c)} "
             f"| {verdict} |"
         )
     lines += ["", *(f"> {note}" for note in copy_drift_notes(report))]

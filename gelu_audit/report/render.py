@@ -66,7 +66,7 @@ def render_speed(
     if output_format is OutputFormat.JSON:
         return json_documents.render_speed_json(report, comparisons, max_slowdown, metric)
     if output_format is OutputFormat.MARKDOWN:
-        return markdown.render_speed_markdown(report, comparisons)
+        return markdown.render_speed_markdown(report, comparisons, metric)
     if output_format is OutputFormat.JUNIT:
         return junit.render_speed_junit(report, comparisons)
     if output_format is OutputFormat.GITHUB:

@@ -27,8 +27,8 @@ from gelu_audit.report.text import (
     copy_drift_notes,
     format_correctly_rounded,
     format_domain,
+    format_median_time,
     format_ratio_to_copy,
-    format_seconds,
     format_size,
     format_ulp,
     format_ulp_estimate,
@@ -545,7 +545,7 @@ def render_speed_table(
             style="yellow" if case.timing.unstable else "",
         )
         row += [
-            format_seconds(case.timing.median),
+            format_median_time(case, metric),
             noise,
             f"{case.elements_per_s / 1e9:.3f}",
             f"{case.bandwidth_gbs:.2f}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from gelu_audit.audits.speed import (
     SpeedSettings,
     TimingProtocol,
     TimingStats,
+    _next_round,
     bootstrap_change,
     check_baseline,
     classify,
@@ -34,6 +36,7 @@ from gelu_audit.implementations.runner import make_input
 from gelu_audit.numerics.formats import FORMATS
 from gelu_audit.report.markdown import render_speed_markdown
 from gelu_audit.report.table import render_speed_table
+from gelu_audit.report.text import format_median_time
 from tests.helpers import assert_usage_error, run_cli
 
 
@@ -142,6 +145,34 @@ def test_samples_come_in_rounds_and_the_minimum_is_exact() -> None:
     assert len(time_pair(CpuClock(), slow, fast, never)[2]) == 11
 
 
+def test_the_target_narrows_the_interval_of_what_is_compared() -> None:
+    """Steady kernel times over a drifting copy: the ratio's interval is wide, the time's is
+    narrow. Measured by ratio, sampling goes on; by time (``--compare-by time``), it stops."""
+    rng = np.random.default_rng(2)
+    times_s = list(0.010 * (1 + 0.001 * rng.standard_normal(10)))
+    times_b = list(0.002 * (1 + 0.2 * rng.standard_normal(10)))
+    by_ratio = TimingProtocol(samples=10, round_samples=5, target=0.02)
+    by_time = TimingProtocol(samples=10, round_samples=5, target=0.02, target_by=BaselineMetric.TIME)
+    assert _next_round(by_ratio, times_s, times_b, elapsed=0.0) == 5
+    assert _next_round(by_time, times_s, times_b, elapsed=0.0) == 0
+
+
+def test_the_time_interval_is_shown_when_cases_are_measured_by_time() -> None:
+    case = replace(_timed("a", 0.004), time_interval=(0.0199, 0.0203))
+    ratio_view = render_speed_table(
+        SpeedReport(SpeedSettings(), [case], [], {"timing": {}}, 1.0), None, None, False
+    )
+    assert "20 ms " in ratio_view and "19.9" not in ratio_view
+    report = SpeedReport(SpeedSettings(), [case], [], {"timing": {}}, 1.0)
+    for text in (
+        render_speed_table(report, None, None, False, BaselineMetric.TIME),
+        render_speed_markdown(report, None, BaselineMetric.TIME),
+    ):
+        assert "20 ms (19.9–20.3 ms)" in text
+    across = replace(case, timing=replace(case.timing, median=0.001), time_interval=(0.000999, 0.00101))
+    assert "(999 µs–1.01 ms)" in format_median_time(across, BaselineMetric.TIME)  # each keeps its unit
+
+
 @pytest.mark.parametrize("name", ["torch-gelu", "numpy-sigmoid"])
 def test_every_row_is_set_against_the_same_torch_copy(name: str) -> None:
     """NumPy rows too: the copy is torch's ``copy_`` on a view of the same buffer, moving the
@@ -235,6 +266,8 @@ def test_speed_command_json_and_self_baseline(tmp_path) -> None:
     assert doc["schema"] == "gelu-audit.speed" and len(doc["cases"]) == 2
     case = doc["cases"][0]
     assert case["status"] == "ok" and case["ratio_to_copy"] > 0 and len(case["ratios"]) == 5
+    low, high = case["time_interval"]
+    assert low <= case["timing"]["median"] <= high
     assert "flushes_denormals" in doc["environment"]["timing"]
     again = run_cli(
         "speed",
