@@ -35,7 +35,7 @@ import numpy as np
 from gelu_audit.errors import UsageError
 from gelu_audit.implementations.availability import skip_reason
 from gelu_audit.implementations.devices import resolve_devices
-from gelu_audit.implementations.model import Implementation, ImplementationError
+from gelu_audit.implementations.model import Implementation, ImplementationError, first_line
 from gelu_audit.implementations.plugins import PluginOptions
 from gelu_audit.implementations.registry import select_implementations
 from gelu_audit.implementations.runner import implementation_warnings_silenced, make_input, run_implementation
@@ -473,6 +473,26 @@ def copy_function(impl: Implementation, x: Any) -> Callable[[], Any]:
     return lambda: out.copy_(source)
 
 
+def timed_call(impl: Implementation, x: Any, answer: Any) -> Callable[[], Any]:
+    """What is timed: the implementation's ``speed_call`` on ``x`` when it has one, after
+    checking that it gives the audited call's ``answer`` bit for bit (else the figure would
+    time something the audit did not check); otherwise the audited call itself."""
+    if impl.speed_call is None:
+        return lambda: impl.function(x)
+    try:
+        call = impl.speed_call(x)
+        timed_answer = np.asarray(call())
+    except Exception as error:  # a failing kernel is the case's error, not ours
+        raise ImplementationError(f"its speed call failed: {first_line(error)}") from error
+    expected = np.asarray(answer)
+    unsigned = f"uint{8 * expected.dtype.itemsize}"
+    if timed_answer.dtype != expected.dtype or not np.array_equal(
+        timed_answer.view(unsigned), expected.view(unsigned)
+    ):
+        raise ImplementationError("its speed call's answers differ from the audited call's")
+    return call
+
+
 def time_case(
     impl: Implementation,
     fmt: FloatFormat,
@@ -496,12 +516,14 @@ def time_case(
     clock = make_clock(device)
     with implementation_warnings_silenced():
         start = time.perf_counter()
-        impl.function(x)
+        answer = impl.function(x)
         if time.perf_counter() - start > TOO_SLOW_S:
             return SpeedCase(**base, status="skipped", reason=f"first call took over {TOO_SLOW_S} s")
-        timing, copy, ratios, times = time_pair(
-            clock, lambda: impl.function(x), copy_function(impl, x), protocol
-        )
+        try:
+            timed = timed_call(impl, x, answer)
+        except ImplementationError as error:
+            return SpeedCase(**base, status="error", reason=str(error))
+        timing, copy, ratios, times = time_pair(clock, timed, copy_function(impl, x), protocol)
     moved = 2 * size * fmt.width // 8
     bandwidth = moved / timing.median / 1e9
     copy_bandwidth = moved / copy.median / 1e9

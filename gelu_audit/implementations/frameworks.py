@@ -37,25 +37,58 @@ def _jax() -> Any:
     return jax
 
 
-def _jax_gelu(approximate: bool) -> Callable[[np.ndarray], np.ndarray]:
+_JITTED: dict[tuple[str, bool], Any] = {}
+
+
+def jax_kernel(approximate: bool, jit: bool, backward: bool = False) -> Callable[[Any], Any]:
+    """``jax.nn.gelu`` (or its gradient, ``jax.vmap(jax.grad(...))``), eagerly or under
+    ``jax.jit``, on a JAX array.
+
+    ``jax.nn.gelu`` is not jitted itself: called eagerly, JAX runs its primitives one by one,
+    each rounded to the dtype. Under ``jax.jit``, which is how a JAX model runs, XLA fuses
+    them and may keep the intermediates in float32 (its default allows excess precision), so
+    the bits differ (docs/findings.md §14): both are audited. A jitted kernel is built once
+    per form; XLA compiles it again for each new shape and dtype, as in a model.
+    """
+    jax = _jax()
+
+    def gelu(v: Any) -> Any:
+        return jax.nn.gelu(v, approximate=approximate)
+
+    kernel = jax.vmap(jax.grad(gelu)) if backward else gelu
+    if not jit:
+        return kernel
+    key = ("backward" if backward else "forward", approximate)
+    if key not in _JITTED:
+        _JITTED[key] = jax.jit(kernel)
+    return _JITTED[key]
+
+
+def _on_jax_cpu(x: np.ndarray) -> Any:
+    jax = _jax()
+    return jax.device_put(x, jax.devices("cpu")[0])
+
+
+def _jax_gelu(approximate: bool, jit: bool, backward: bool = False) -> Callable[[np.ndarray], np.ndarray]:
+    """The audited call: a NumPy array in, moved to JAX's CPU device, the answer back in NumPy
+    (for ``backward``, the gradient at each point with grad_output = 1)."""
+
     def run(x: np.ndarray) -> np.ndarray:
-        jax = _jax()
-        on_cpu = jax.device_put(x, jax.devices("cpu")[0])
-        return np.asarray(jax.nn.gelu(on_cpu, approximate=approximate))
+        return np.asarray(jax_kernel(approximate, jit, backward)(_on_jax_cpu(x)))
 
     return run
 
 
-def _jax_gelu_grad(approximate: bool) -> Callable[[np.ndarray], np.ndarray]:
-    """jax.grad of jax.nn.gelu at each point (grad_output = 1), in the input's dtype."""
+def _jax_speed_call(approximate: bool, jit: bool) -> Callable[[np.ndarray], Callable[[], Any]]:
+    """What ``gelu-audit speed`` times: the kernel on an array already on JAX's device,
+    waited for, as inside a JAX program; moving a NumPy array in (a copy) and back is not
+    the kernel's cost (it was a fifth of jax-gelu's time at 16M fp32)."""
 
-    def run(x: np.ndarray) -> np.ndarray:
-        jax = _jax()
-        on_cpu = jax.device_put(x, jax.devices("cpu")[0])
-        gradient = jax.vmap(jax.grad(lambda v: jax.nn.gelu(v, approximate=approximate)))
-        return np.asarray(gradient(on_cpu))
+    def speed_call(x: np.ndarray) -> Callable[[], Any]:
+        kernel, on_cpu = jax_kernel(approximate, jit), _on_jax_cpu(x)
+        return lambda: kernel(on_cpu).block_until_ready()
 
-    return run
+    return speed_call
 
 
 def _jax_requirement(device: str, fmt: FloatFormat) -> str | None:
@@ -143,6 +176,12 @@ def _ort_requirement(approximate: str) -> Callable[[str, FloatFormat], str | Non
     return requirement
 
 
+_JIT_NOTE = (
+    "jitted: XLA fuses the ops and may keep float32 intermediates, so its bits can differ from "
+    "the eager call's (compiled once per shape and dtype)"
+)
+
+
 def framework_implementations() -> list[Implementation]:
     """JAX and ONNX Runtime rows, in report order (listed whether or not installed)."""
     return [
@@ -150,24 +189,53 @@ def framework_implementations() -> list[Implementation]:
             "jax-gelu",
             "jax",
             ERF,
-            _jax_gelu(False),
-            "jax.nn.gelu(x, approximate=False): (x/2)·erfc(−x/√2), XLA on the CPU",
+            _jax_gelu(False, jit=False),
+            "jax.nn.gelu(x, approximate=False): (x/2)·erfc(−x/√2), called eagerly (op by op), XLA on the CPU",
             cpu_only=True,
-            backward=_jax_gelu_grad(False),
+            backward=_jax_gelu(False, jit=False, backward=True),
             requires=_jax_requirement,
             prepare=_jax_prepare,
+            speed_call=_jax_speed_call(False, jit=False),
         ),
         Implementation(
             "jax-gelu-tanh",
             "jax",
             TANH,
-            _jax_gelu(True),
-            "jax.nn.gelu(x): approximate=True, JAX's default, is the tanh form; XLA on the CPU",
+            _jax_gelu(True, jit=False),
+            "jax.nn.gelu(x): approximate=True, JAX's default, is the tanh form; called eagerly, XLA on "
+            "the CPU",
             cpu_only=True,
-            backward=_jax_gelu_grad(True),
+            backward=_jax_gelu(True, jit=False, backward=True),
             notes=("jax.nn.gelu defaults to approximate=True (tanh)",),
             requires=_jax_requirement,
             prepare=_jax_prepare,
+            speed_call=_jax_speed_call(True, jit=False),
+        ),
+        Implementation(
+            "jax-jit-gelu",
+            "jax",
+            ERF,
+            _jax_gelu(False, jit=True),
+            "jax.jit(jax.nn.gelu)(x), approximate=False: XLA's fused kernel on the CPU, as in a jitted model",
+            cpu_only=True,
+            backward=_jax_gelu(False, jit=True, backward=True),
+            notes=(_JIT_NOTE,),
+            requires=_jax_requirement,
+            prepare=_jax_prepare,
+            speed_call=_jax_speed_call(False, jit=True),
+        ),
+        Implementation(
+            "jax-jit-gelu-tanh",
+            "jax",
+            TANH,
+            _jax_gelu(True, jit=True),
+            "jax.jit(jax.nn.gelu)(x), approximate=True (the tanh form): XLA's fused kernel on the CPU",
+            cpu_only=True,
+            backward=_jax_gelu(True, jit=True, backward=True),
+            notes=(_JIT_NOTE,),
+            requires=_jax_requirement,
+            prepare=_jax_prepare,
+            speed_call=_jax_speed_call(True, jit=True),
         ),
         Implementation(
             "onnxruntime-gelu",

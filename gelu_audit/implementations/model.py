@@ -77,6 +77,11 @@ class Implementation:
     backward: Callable[[Any], Any] | None = None
     """Its gradient kernel, x ↦ GELU′(x) (grad_output = 1), when it declares one; else torch
     implementations are differentiated through autograd and the others have no backward."""
+    speed_call: Callable[[Any], Callable[[], Any]] | None = None
+    """For ``gelu-audit speed``: given the input ``function`` takes, a call of the kernel on
+    that input already in the framework's own form (a JAX array), which waits for the
+    answer. None: ``function`` itself is timed. Frameworks whose arrays are not NumPy's
+    would otherwise be timed with their conversions."""
     isolation: Isolation | None = field(default=None, compare=False)
     """Where it runs when not in this process (``--isolate``); None: in this process."""
     aten_twin: str | None = None

@@ -28,6 +28,7 @@ from gelu_audit.audits.speed import (
     median_interval,
     parse_slowdown,
     summarize,
+    time_case,
     time_pair,
 )
 from gelu_audit.errors import UsageError
@@ -171,6 +172,34 @@ def test_the_time_interval_is_shown_when_cases_are_measured_by_time() -> None:
         assert "20 ms (19.9–20.3 ms)" in text
     across = replace(case, timing=replace(case.timing, median=0.001), time_interval=(0.000999, 0.00101))
     assert "(999 µs–1.01 ms)" in format_median_time(across, BaselineMetric.TIME)  # each keeps its unit
+
+
+def test_a_speed_call_is_timed_only_when_it_gives_the_audited_bits() -> None:
+    """An implementation's ``speed_call`` is what ``speed`` times, checked once against the
+    audited call; one that answers differently, or fails, makes the case an error, and the
+    rest of the run goes on."""
+    (numpy_sigmoid,) = select_implementations(["numpy-sigmoid"])
+    timed: list[int] = []
+
+    def counted(x: np.ndarray):
+        def call() -> np.ndarray:
+            timed.append(1)
+            return numpy_sigmoid.function(x)
+
+        return call
+
+    protocol = TimingProtocol(0.0, 0.001, samples=3, rewarm_s=0.0, round_samples=3)
+    honest = replace(numpy_sigmoid, name="counted", speed_call=counted)
+    case = time_case(honest, FORMATS["fp32"], "cpu", 4096, protocol, None)
+    assert case.status == "ok" and len(timed) > 3  # the bit check, calibration and samples
+    wrong = replace(numpy_sigmoid, name="wrong", speed_call=lambda x: lambda: numpy_sigmoid.function(x) + 1)
+    case = time_case(wrong, FORMATS["fp32"], "cpu", 4096, protocol, None)
+    assert (case.status, case.reason) == ("error", "its speed call's answers differ from the audited call's")
+    failing = replace(numpy_sigmoid, name="failing", speed_call=lambda x: lambda: 1 / 0)
+    case = time_case(failing, FORMATS["fp32"], "cpu", 4096, protocol, None)
+    assert (
+        case.status == "error" and case.reason == "its speed call failed: ZeroDivisionError: division by zero"
+    )
 
 
 @pytest.mark.parametrize("name", ["torch-gelu", "numpy-sigmoid"])

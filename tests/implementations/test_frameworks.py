@@ -111,13 +111,58 @@ ULP from its formula at −2.5 on the machine of docs/findings.md)."""
 
 @needs_jax
 @pytest.mark.parametrize(
-    "name, formula, other", [("jax-gelu", "erf", "tanh"), ("jax-gelu-tanh", "tanh", "erf")]
+    "name, formula, other",
+    [
+        ("jax-gelu", "erf", "tanh"),
+        ("jax-gelu-tanh", "tanh", "erf"),
+        ("jax-jit-gelu", "erf", "tanh"),
+        ("jax-jit-gelu-tanh", "tanh", "erf"),
+    ],
 )
 def test_jax_rows_compute_the_formula_they_claim(name: str, formula: str, other: str) -> None:
     """fp64: a few ULP from the claimed formula; the other formula is ~1e-4 relative away."""
     got = run_implementation(registry()[name], FP64, "cpu", values_to_patterns(FP64, np.array(XS)))
     assert max(ulps_apart(FP64, y, formula, x) for x, y in zip(XS, got.tolist())) < 16
     assert max(ulps_apart(FP64, y, other, x) for x, y in zip(XS, got.tolist())) > 1e6
+
+
+@needs_jax
+def test_jitted_jax_rows_run_xla_s_fused_kernel_and_compile_once_per_form() -> None:
+    """The jitted rows call one ``jax.jit`` object per form (XLA caches its builds per shape),
+    and their bits are XLA's fused kernel's: where eager JAX rounds each op to the dtype, the
+    fused kernel may not, so over all bf16 inputs the two differ somewhere, at the least in
+    their bits or their errors (docs/findings.md §14 has the figures)."""
+    import jax
+
+    from gelu_audit.implementations.frameworks import jax_kernel
+
+    assert jax_kernel(False, jit=True) is jax_kernel(False, jit=True)
+    assert jax_kernel(False, jit=True) is not jax_kernel(True, jit=True)
+    assert jax_kernel(False, jit=True, backward=True) is not jax_kernel(False, jit=True)
+    assert isinstance(jax_kernel(False, jit=True), type(jax.jit(abs)))
+    patterns = np.arange(1 << 16, dtype=np.uint16)
+    eager = run_implementation(registry()["jax-gelu"], BF16, "cpu", patterns)
+    jitted = run_implementation(registry()["jax-jit-gelu"], BF16, "cpu", patterns)
+    both_nan = np.isnan(eager) & np.isnan(jitted)
+    assert np.count_nonzero((eager != jitted) & ~both_nan) > 0
+
+
+@needs_jax
+@pytest.mark.parametrize("name", ["jax-gelu", "jax-jit-gelu-tanh"])
+def test_jax_rows_are_timed_on_jax_arrays_with_the_audited_bits(name: str) -> None:
+    """``speed`` times the kernel on an array already on JAX's device; the call it times gives
+    the audited call's bits."""
+    import jax
+
+    from gelu_audit.audits.speed import timed_call
+
+    impl = registry()[name]
+    x = np.linspace(-6, 6, 4097, dtype=np.float32)
+    answer = impl.function(x)
+    call = timed_call(impl, x, answer)
+    result = call()
+    assert isinstance(result, jax.Array)
+    assert np.array_equal(np.asarray(result).view(np.uint32), answer.view(np.uint32))
 
 
 @needs_ort
