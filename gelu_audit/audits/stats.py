@@ -185,6 +185,21 @@ class ErrorStats:
     """A stratified sample's estimates of the exhaustive figures (None: exhaustive inputs, or a
     sample that supports none). The fields above describe the tested points themselves."""
 
+    @property
+    def over_tolerance(self) -> int:
+        """Tested finite inputs whose error exceeds the accurate domain's tolerance."""
+        return sum(self.profile.over_tolerance)
+
+    @property
+    def over_tolerance_share(self) -> float:
+        """The share of finite inputs over the tolerance: estimated for the whole range when
+        the inputs were a stratified sample that supports it, else counted over the tested
+        inputs. How often a kernel is wrong, which a shared flushed tail cannot hide the way it
+        hides every difference in ``max_ulp``."""
+        if self.estimates is not None:
+            return self.estimates.over_tolerance.value
+        return self.over_tolerance / self.finite_points if self.finite_points else 0.0
+
 
 @dataclass(frozen=True)
 class PolicyOutcome:

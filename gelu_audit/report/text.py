@@ -82,6 +82,18 @@ def format_correctly_rounded(stats: ErrorStats) -> str:
     return f"{100 * stats.correctly_rounded:.1f}%"
 
 
+def format_over_tolerance(stats: ErrorStats) -> str:
+    """How many inputs are over the tolerance: ``168 inputs over 2 ULP``, ``none over 2 ULP``;
+    for a stratified sample, the estimated share of the range: ``est. 4.3%±0.4 over 2 ULP``."""
+    tolerance = f"{stats.accurate_domain.tolerance:g} ULP"
+    if stats.estimates is not None:
+        return f"est. {format_share_estimate(stats.estimates.over_tolerance)} over {tolerance}"
+    count = stats.over_tolerance
+    if count == 0:
+        return f"none over {tolerance}"
+    return f"{count:,} input{'s' if count != 1 else ''} over {tolerance}"
+
+
 def format_ulp_estimate(estimate: Estimate) -> str:
     """A ULP figure estimated from a sample, with its 95% interval: ``1.091 (1.016–1.213)``."""
     return f"{format_ulp(estimate.value)} ({format_ulp(estimate.low)}–{format_ulp(estimate.high)})"
