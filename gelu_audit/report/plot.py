@@ -302,6 +302,25 @@ def draw(
     return figure
 
 
+def _accuracy_order(case: dict[str, Any], key: str) -> tuple[float, float, float, float, str]:
+    """The verdict line's ranking (``report.table.accuracy_rank``), read from a saved case: the
+    share over the tolerance (estimated for a sample), non-finite mismatches, the largest
+    error outside a flushed tail, the largest error."""
+    stats = case[key]
+    estimates = stats.get("estimates")
+    if estimates:
+        share = float(estimates["over_tolerance"]["value"])
+    else:
+        share = sum(stats["profile"].get("over_tolerance", ())) / max(1, int(stats["finite_points"]))
+    return (
+        share,
+        float(case.get("nonfinite_count", 0)),
+        float(stats.get("max_ulp_outside_flush", stats["max_ulp"])),
+        float(stats["max_ulp"]),
+        case["implementation"],
+    )
+
+
 def draw_heatmap(
     plt: Any,
     document: dict[str, Any],
@@ -319,14 +338,7 @@ def draw_heatmap(
 
     key = "exact" if against == "exact" else "own_formula"
     tolerance = float(document.get("settings", {}).get("domain_tolerance_ulp", 2.0))
-    ordered = sorted(
-        cases,
-        key=lambda c: (
-            float(c[key].get("max_ulp_outside_flush", c[key]["max_ulp"])),
-            float(c[key]["max_ulp"]),
-            c["implementation"],
-        ),
-    )
+    ordered = sorted(cases, key=lambda case: _accuracy_order(case, key))
     x_lo = [float(v) for v in ordered[0][key]["profile"]["x_lo"]]
     x_hi = [float(v) for v in ordered[0][key]["profile"]["x_hi"]]
     grid = [[max(float(v), ERROR_FLOOR) for v in c[key]["profile"]["max_ulp"]] for c in ordered]

@@ -15,7 +15,11 @@ from gelu_audit import gelu_kernel
 from gelu_audit.audits.accuracy import AuditReport, AuditSettings, run_audit
 from gelu_audit.audits.thresholds import Threshold
 from gelu_audit.numerics.inputs import ValueRange
-from gelu_audit.report.table import ACCURACY_COLUMNS, render_accuracy_table
+from gelu_audit.report.envelope import DocumentKind, load_document
+from gelu_audit.report.output_format import OutputFormat
+from gelu_audit.report.plot import _accuracy_order
+from gelu_audit.report.render import render_accuracy
+from gelu_audit.report.table import ACCURACY_COLUMNS, accuracy_rank, render_accuracy_table
 from gelu_audit.report.text import format_ulp
 from tests.cli.fuzzing import invoke
 from tests.helpers import run_cli, session_cache_dir
@@ -171,15 +175,25 @@ def offset_gelu(x: np.ndarray) -> np.ndarray:
     return np.where((x >= 0.5) & (x <= 64), shifted, y)
 
 
-def test_the_most_accurate_is_the_one_wrong_least_often_not_the_smallest_worst_error() -> None:
+def test_the_most_accurate_is_the_one_wrong_least_often_not_the_smallest_worst_error(tmp_path: Path) -> None:
     """A kernel that flushes subnormals has the larger worst error (the flushed tail), yet it
-    is within 2 ULP at more inputs than one 3 ULP off over [0.5, 64]: the verdict names it."""
+    is within 2 ULP at more inputs than one 3 ULP off over [0.5, 64]: the verdict names it, and
+    the heatmap of a saved report puts it first too."""
     names = (f"{__name__}:flushing_gelu", f"{__name__}:offset_gelu")
     report = run_audit(AuditSettings(dtypes=("fp16",), implementations=names, cache_dir=session_cache_dir()))
     flushing, offset = (case.exact for case in report.results)
     assert flushing is not None and offset is not None
     assert flushing.max_ulp > 100 > offset.max_ulp >= 3  # the old rule picked offset
     assert 0 < flushing.over_tolerance < offset.over_tolerance
+    document = tmp_path / "report.json"
+    document.write_text(render_accuracy(report, OutputFormat.JSON, {}))
+    saved = load_document(document, DocumentKind.ACCURACY)["results"]
+    heatmap_rows = [
+        case["implementation"] for case in sorted(saved, key=lambda c: _accuracy_order(c, "exact"))
+    ]
+    assert (
+        heatmap_rows == [c.implementation for c in sorted(report.results, key=accuracy_rank)] == list(names)
+    )
     verdict = next(
         line for line in _lines(render_accuracy_table(report, color=False)) if line.startswith("→")
     )
