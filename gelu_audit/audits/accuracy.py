@@ -34,6 +34,7 @@ from gelu_audit.audits.stats import (
     PointReport,
     ReferenceBlock,
     case_accumulators,
+    policy_breaks,
     reference_blocks,
 )
 from gelu_audit.audits.thresholds import Threshold
@@ -254,26 +255,41 @@ def audit_case(
     if inputs.strata is None or inputs.stratum_sizes is None or case.exact is None:
         return case
     exact = _with_estimates(
-        case.exact, inputs, blocks[exact_function_for(impl.formula).name], got, domain_tolerance
+        case.exact, inputs, blocks[exact_function_for(impl.formula).name], got, domain_tolerance, policies
     )
     own = (
         exact
         if case.own_formula is case.exact or case.own_formula is None
-        else _with_estimates(case.own_formula, inputs, blocks[impl.formula.name], got, domain_tolerance)
+        else _with_estimates(
+            case.own_formula, inputs, blocks[impl.formula.name], got, domain_tolerance, policies
+        )
     )
     return dataclasses.replace(case, exact=exact, own_formula=own)
 
 
 def _with_estimates(
-    stats: ErrorStats, inputs: InputSet, blocks: list[ReferenceBlock], got: np.ndarray, tolerance: float
+    stats: ErrorStats,
+    inputs: InputSet,
+    blocks: list[ReferenceBlock],
+    got: np.ndarray,
+    tolerance: float,
+    policies: tuple[Policy, ...],
 ) -> ErrorStats:
-    """The statistics with the sample's estimates of the exhaustive figures added."""
+    """The statistics with the sample's estimates of the exhaustive figures added, the share
+    of the range breaking each tolerance policy among them."""
     assert inputs.strata is not None and inputs.stratum_sizes is not None
-    parts = [point_errors(inputs.fmt, got[i : i + len(b.x)], b.ref) for i, b in zip(_starts(blocks), blocks)]
+    answers = [got[i : i + len(b.x)] for i, b in zip(_starts(blocks), blocks)]
+    parts = [point_errors(inputs.fmt, answer, b.ref) for answer, b in zip(answers, blocks)]
     errors = np.concatenate([e for e, _ in parts])
     correct = np.concatenate([c for _, c in parts])
+    formula = "erf" if stats.against == "exact" else stats.against  # as the tally reads its rule
+    rules = {p.name: rule for p in policies if (rule := p.rule(inputs.fmt.name, formula)) is not None}
+    breaks = {
+        name: np.concatenate([policy_breaks(b, answer, rule) for answer, b in zip(answers, blocks)])
+        for name, rule in rules.items()
+    }
     return dataclasses.replace(
-        stats, estimates=estimate(errors, correct, inputs.strata, inputs.stratum_sizes, tolerance)
+        stats, estimates=estimate(errors, correct, inputs.strata, inputs.stratum_sizes, tolerance, breaks)
     )
 
 

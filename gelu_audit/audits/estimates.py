@@ -25,7 +25,7 @@ maxima (lower bounds) and nothing here.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -70,6 +70,9 @@ class SampleEstimates:
     over_tolerance: Estimate
     """Share of the population whose error exceeds ``tolerance``."""
     tolerance: float
+    policy_breaks: dict[str, Estimate] = field(default_factory=dict)
+    """Per tolerance policy with a rule here: the share of the population whose answer breaks
+    it (the sample's own count says nothing of the range's)."""
 
 
 def _stratum_variances(values: np.ndarray, stratum: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -143,14 +146,17 @@ def estimate(
     stratum: np.ndarray,
     sizes: np.ndarray,
     tolerance: float,
+    policy_breaks: dict[str, np.ndarray] | None = None,
 ) -> SampleEstimates:
     """Estimates from the points drawn in strata (``stratum`` ≥ 0; the rest are ignored).
 
     ``errors``: ULP error per sampled point (+inf where the answer is not finite);
-    ``correctly_rounded``: whether the answer is RN_T(y); ``sizes``: patterns per stratum.
+    ``correctly_rounded``: whether the answer is RN_T(y); ``sizes``: patterns per stratum;
+    ``policy_breaks``: per policy, whether each point's finite answer breaks it.
     """
     drawn = stratum >= 0
     errors, correct, stratum = errors[drawn], correctly_rounded[drawn], stratum[drawn]
+    breaks = {name: flags[drawn] for name, flags in (policy_breaks or {}).items()}
     finite = np.isfinite(errors)
     design = _Design(stratum, sizes, finite)
     population = sum(int(s) for s in sizes)  # Python integers: fp64's 2^64 overflows int64
@@ -180,6 +186,7 @@ def estimate(
         p99_ulp=Estimate(p99, low, high),
         over_tolerance=design.share(errors > tolerance),
         tolerance=tolerance,
+        policy_breaks={name: design.share(flags) for name, flags in breaks.items()},
     )
 
 

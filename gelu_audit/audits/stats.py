@@ -708,6 +708,23 @@ def _rule_ratios(
     return violation_ratios(rule, np.nan_to_num(distance), np.where(finite, np.abs(rounded), 0.0), x)
 
 
+def policy_breaks(block: ReferenceBlock, got: np.ndarray, rule: Tolerance) -> np.ndarray:
+    """Per point of the block, whether its finite answer breaks ``rule``: the decision the
+    policy tally counts (:meth:`ErrorAccumulator.add_block`), kept point by point for a
+    sample's estimates of how much of the range breaks it."""
+    fmt, ref = block.fmt, block.ref
+    differs = block.differing(got)
+    sub, got_sub = ref.take(differs), got[differs]
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        finite_sub = ~np.isnan(ulp_errors(fmt, got_sub, sub))
+        abs_sub = np.abs(got_sub - sub.approximate())
+    abs_all = block.abs_residual.copy()
+    abs_all[differs] = np.where(finite_sub, abs_sub, 0.0)
+    mismatched = differs[nonfinite_mismatches(got_sub, sub)]
+    breaks: np.ndarray = _rule_ratios(rule, block, slice(None), got, abs_all, mismatched) > 1
+    return breaks
+
+
 @dataclass
 class PolicyTally:
     """One policy's running count of breaks and its worst finite input (largest ratio, then

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from gelu_audit.audits.accuracy import AuditReport, CaseResult, Verdict
 from gelu_audit.audits.compare import ReportComparison
+from gelu_audit.audits.estimates import Estimate
 from gelu_audit.audits.paths import BASELINE, FAR_APART, PathResult, PathsReport
 from gelu_audit.audits.profile import ErrorProfile
 from gelu_audit.audits.speed import BaselineChange, BaselineMetric, SpeedReport
@@ -30,6 +31,7 @@ from gelu_audit.report.text import (
     format_median_time,
     format_over_tolerance,
     format_ratio_to_copy,
+    format_share_estimate,
     format_size,
     format_ulp,
     format_ulp_estimate,
@@ -423,14 +425,17 @@ def render_accuracy_table(
     )
 
 
-def policy_cell(outcome: PolicyOutcome) -> Text:
+def policy_cell(outcome: PolicyOutcome, estimate: Estimate | None = None) -> Text:
     """``pass (0.66×)``: the worst error as a share of the allowance; or how many inputs break
-    the policy, and the worst finite one."""
+    the policy, and the worst finite one. For a stratified sample (``estimate``), how much of
+    the range breaks it instead: ``est. 1.7%±0.2``, since the sample's count says nothing of
+    the range's."""
     if outcome.passed:
         text = f"pass ({outcome.max_ratio:.3g}×)"
     else:
         where = f" x={outcome.worst.x:.5g} ({outcome.max_ratio:.3g}×)" if outcome.worst else ""
-        text = f"{outcome.finite_breaks:,} at{where}"
+        share = f"est. {format_share_estimate(estimate)}" if estimate else f"{outcome.finite_breaks:,}"
+        text = f"{share} at{where}"
     if outcome.nonfinite:
         text += f" +{outcome.nonfinite:,} non-finite"
     return Text(text, style="green" if outcome.passed else "red")
@@ -455,13 +460,21 @@ def policy_tables(report: AuditReport, width: int) -> list[object]:
         for case, case_stats in stats:
             by_name = {o.policy: o for o in case_stats.policies} if case_stats else {}
             row: list[Text | str] = [case.implementation]
-            row += [policy_cell(by_name[name]) if name in by_name else "—" for name in names]
+            estimates = case_stats.estimates.policy_breaks if case_stats and case_stats.estimates else {}
+            row += [
+                policy_cell(by_name[name], estimates.get(name)) if name in by_name else "—" for name in names
+            ]
             rows.append(row)
         against = "the formula each claims" if own else "the exact GELU"
+        sampled = any(case_stats and case_stats.estimates for _, case_stats in stats)
+        breaking = (
+            "the estimated share of the range whose finite answers break it"
+            if sampled
+            else ("the finite answers that break it")
+        )
         title = (
             f"{dtype}{' backward' if pass_ is Pass.BACKWARD else ''}: tolerance policies against {against} "
-            "(pass: the worst error as a share of the allowance; else the finite answers that break it, "
-            "and the worst)"
+            f"(pass: the worst error as a share of the allowance; else {breaking}, and the worst)"
         )
         items += fitted_items(title, columns, rows, width)
     return items

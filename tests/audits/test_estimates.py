@@ -3,6 +3,7 @@ of an exhaustive audit of the same fp32 range."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -51,6 +52,9 @@ def test_a_census_is_estimated_exactly() -> None:
     assert found.mean_ulp.low == found.mean_ulp.value == found.mean_ulp.high == pytest.approx(13.2 / 6)
     assert found.over_tolerance.value == pytest.approx(2 / 6)
     assert found.p99_ulp.value == 9.0
+    breaks = {"some-policy": np.array([False, True, True, False, False, True])}
+    shares = estimate(errors, correct, stratum, sizes, 2.0, breaks).policy_breaks
+    assert shares["some-policy"].value == pytest.approx(3 / 6)
 
 
 def test_points_are_weighted_by_the_patterns_they_stand_for() -> None:
@@ -119,9 +123,10 @@ def test_sampled_estimates_cover_the_exhaustive_truth_about_95_percent_of_the_ti
     sample = stratified_inputs(FP32, 2000, seed=0, value_range=value_range)
     at = np.searchsorted(patterns, sample.patterns)
     assert sample.strata is not None and sample.stratum_sizes is not None
-    assert audited.estimates == estimate(
+    assert dataclasses.replace(audited.estimates, policy_breaks={}) == estimate(
         errors[at], correct[at], sample.strata, sample.stratum_sizes, audited.estimates.tolerance
-    )
+    )  # the policies' shares are tested in test_policies.py
+    assert set(audited.estimates.policy_breaks) == {o.policy for o in audited.policies}
 
     seeds = 80
     misses_cr = misses_p99 = 0

@@ -10,9 +10,17 @@ import numpy as np
 import pytest
 import scipy.special
 
-from gelu_audit.audits.accuracy import AuditSettings, audit_case, prepared_blocks, references_for
+from gelu_audit.audits.accuracy import (
+    AuditReport,
+    AuditSettings,
+    audit_case,
+    prepared_blocks,
+    references_for,
+    verdict,
+)
 from gelu_audit.audits.policies import (
     BENCHDNN,
+    BUILTIN_POLICIES,
     FLT_EPSILON,
     TORCH_ASSERT_CLOSE,
     XNNPACK,
@@ -20,6 +28,7 @@ from gelu_audit.audits.policies import (
     Tolerance,
     policy_named,
 )
+from gelu_audit.audits.stats import policy_breaks
 from gelu_audit.audits.thresholds import Threshold, parse_thresholds
 from gelu_audit.errors import UsageError
 from gelu_audit.implementations.model import Implementation
@@ -27,6 +36,8 @@ from gelu_audit.numerics.formats import FP16, FP32
 from gelu_audit.numerics.formulas import ERF
 from gelu_audit.numerics.inputs import exhaustive_inputs, parse_range, stratified_inputs
 from gelu_audit.progress import SILENT
+from gelu_audit.report.table import render_accuracy_table
+from gelu_audit.report.text import format_share_estimate
 from tests.cli.fuzzing import invoke
 from tests.helpers import run_cli
 
@@ -152,3 +163,35 @@ def test_policy_gate_on_the_command_line() -> None:
     unknown = run_cli("accuracy", "-d", "bf16", "--policy", "nope")
     assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1
     assert "unknown policy 'nope'" in unknown.stderr
+
+
+def test_a_sample_estimates_the_share_of_the_range_that_breaks_each_policy() -> None:
+    """On a stratified sample the count of breaking inputs says nothing of the range's, so
+    each policy gets an estimate, as the other shares do; its per-point decisions are the
+    ones the tally counts, and the policy table shows the estimate."""
+    inputs = stratified_inputs(FP32, 4000, seed=1)
+
+    def three_tenths_of_a_percent_off(x: np.ndarray) -> np.ndarray:
+        return (_exact_gelu(x).astype(np.float64) * 1.003).astype(np.float32)
+
+    case = _audit(three_tenths_of_a_percent_off, FP32, inputs)
+    stats = case.exact
+    assert stats is not None and stats.estimates is not None
+    shares = stats.estimates.policy_breaks
+    assert set(shares) == {o.policy for o in stats.policies}
+    settings = AuditSettings(dtypes=("fp32",), cache_dir=Path(os.environ["GELU_AUDIT_CACHE_DIR"]))
+    references, _ = references_for(inputs, {ERF}, settings, SILENT)
+    blocks = prepared_blocks(inputs, references, 5)[ERF.name]
+    got = three_tenths_of_a_percent_off(inputs.values.astype(np.float32)).astype(np.float64)
+    starts = np.cumsum([0] + [len(b.x) for b in blocks[:-1]])
+    for outcome in stats.policies:
+        rule = next(p for p in BUILTIN_POLICIES if p.name == outcome.policy).rule("fp32", "erf")
+        assert rule is not None
+        flags = [policy_breaks(b, got[s : s + len(b.x)], rule) for s, b in zip(starts, blocks)]
+        assert sum(int(f.sum()) for f in flags) == outcome.finite_breaks > 0
+        share = shares[outcome.policy]
+        assert 0 < share.low <= share.value <= share.high < 1
+    torch_rule = shares["torch-assert-close"]
+    report = AuditReport(settings, {"fp32": inputs}, {}, [case], [], 1.0, [verdict(case, None, ())])
+    table = render_accuracy_table(report, color=False, details=True, width=200)
+    assert f"est. {format_share_estimate(torch_rule)} at x=" in table
