@@ -182,60 +182,59 @@ _JIT_NOTE = (
 )
 
 
+def _jax_row(
+    name: str, *, approximate: bool, jit: bool, description: str, notes: tuple[str, ...] = ()
+) -> Implementation:
+    """One JAX row: ``jax.nn.gelu`` in one form, eager or jitted, with its gradient and the
+    call ``speed`` times."""
+    return Implementation(
+        name,
+        "jax",
+        TANH if approximate else ERF,
+        _jax_gelu(approximate, jit),
+        description,
+        cpu_only=True,
+        notes=notes,
+        backward=_jax_gelu(approximate, jit, backward=True),
+        requires=_jax_requirement,
+        prepare=_jax_prepare,
+        speed_call=_jax_speed_call(approximate, jit),
+    )
+
+
 def framework_implementations() -> list[Implementation]:
     """JAX and ONNX Runtime rows, in report order (listed whether or not installed)."""
     return [
-        Implementation(
+        _jax_row(
             "jax-gelu",
-            "jax",
-            ERF,
-            _jax_gelu(False, jit=False),
-            "jax.nn.gelu(x, approximate=False): (x/2)·erfc(−x/√2), called eagerly (op by op), XLA on the CPU",
-            cpu_only=True,
-            backward=_jax_gelu(False, jit=False, backward=True),
-            requires=_jax_requirement,
-            prepare=_jax_prepare,
-            speed_call=_jax_speed_call(False, jit=False),
+            approximate=False,
+            jit=False,
+            description="jax.nn.gelu(x, approximate=False): (x/2)·erfc(−x/√2), called eagerly (op by op), "
+            "XLA on the CPU",
         ),
-        Implementation(
+        _jax_row(
             "jax-gelu-tanh",
-            "jax",
-            TANH,
-            _jax_gelu(True, jit=False),
-            "jax.nn.gelu(x): approximate=True, JAX's default, is the tanh form; called eagerly, XLA on "
-            "the CPU",
-            cpu_only=True,
-            backward=_jax_gelu(True, jit=False, backward=True),
+            approximate=True,
+            jit=False,
+            description="jax.nn.gelu(x): approximate=True, JAX's default, is the tanh form; called "
+            "eagerly, XLA on the CPU",
             notes=("jax.nn.gelu defaults to approximate=True (tanh)",),
-            requires=_jax_requirement,
-            prepare=_jax_prepare,
-            speed_call=_jax_speed_call(True, jit=False),
         ),
-        Implementation(
+        _jax_row(
             "jax-jit-gelu",
-            "jax",
-            ERF,
-            _jax_gelu(False, jit=True),
-            "jax.jit(jax.nn.gelu)(x), approximate=False: XLA's fused kernel on the CPU, as in a jitted model",
-            cpu_only=True,
-            backward=_jax_gelu(False, jit=True, backward=True),
+            approximate=False,
+            jit=True,
+            description="jax.jit(jax.nn.gelu)(x), approximate=False: XLA's fused kernel on the CPU, as in a "
+            "jitted model",
             notes=(_JIT_NOTE,),
-            requires=_jax_requirement,
-            prepare=_jax_prepare,
-            speed_call=_jax_speed_call(False, jit=True),
         ),
-        Implementation(
+        _jax_row(
             "jax-jit-gelu-tanh",
-            "jax",
-            TANH,
-            _jax_gelu(True, jit=True),
-            "jax.jit(jax.nn.gelu)(x), approximate=True (the tanh form): XLA's fused kernel on the CPU",
-            cpu_only=True,
-            backward=_jax_gelu(True, jit=True, backward=True),
+            approximate=True,
+            jit=True,
+            description="jax.jit(jax.nn.gelu)(x), approximate=True (the tanh form): XLA's fused kernel on "
+            "the CPU",
             notes=(_JIT_NOTE,),
-            requires=_jax_requirement,
-            prepare=_jax_prepare,
-            speed_call=_jax_speed_call(True, jit=True),
         ),
         Implementation(
             "onnxruntime-gelu",
