@@ -16,6 +16,7 @@ from typing import Any
 from gelu_audit.errors import EnvironmentUnavailableError, UsageError
 from gelu_audit.numerics.formats import FORMATS
 from gelu_audit.report.envelope import expand_profiles
+from gelu_audit.report.text import accuracy_rank_key
 
 PLOT_SUFFIXES = (".png", ".svg")
 ERROR_FLOOR = 1e-3
@@ -302,21 +303,27 @@ def draw(
     return figure
 
 
-def _accuracy_order(case: dict[str, Any], key: str) -> tuple[float, float, float, float, str]:
-    """The verdict line's ranking (``report.table.accuracy_rank``), read from a saved case: the
-    share over the tolerance (estimated for a sample), non-finite mismatches, the largest
-    error outside a flushed tail, the largest error."""
+def _accuracy_order(case: dict[str, Any], key: str) -> tuple[Any, ...]:
+    """The verdict line's ranking (:func:`~gelu_audit.report.text.accuracy_rank_key`), read from
+    a saved case, against ``key`` (``exact`` or ``own_formula``); then the name."""
     stats = case[key]
     estimates = stats.get("estimates")
-    if estimates:
-        share = float(estimates["over_tolerance"]["value"])
-    else:
-        share = sum(stats["profile"].get("over_tolerance", ())) / max(1, int(stats["finite_points"]))
+    finite = int(stats["finite_points"])
+
+    def estimated(name: str, counted: float) -> float:
+        return float(estimates[name]["value"]) if estimates else counted
+
+    over = sum(stats["profile"].get("over_tolerance", ())) / finite if finite else 0.0
     return (
-        share,
-        float(case.get("nonfinite_count", 0)),
-        float(stats.get("max_ulp_outside_flush", stats["max_ulp"])),
-        float(stats["max_ulp"]),
+        *accuracy_rank_key(
+            finite=finite,
+            nonfinite=int(case.get("nonfinite_count", 0)),
+            over_share=estimated("over_tolerance", over),
+            max_outside_flush=float(stats.get("max_ulp_outside_flush", stats["max_ulp"])),
+            max_ulp=float(stats["max_ulp"]),
+            correctly_rounded=estimated("correctly_rounded", float(stats["correctly_rounded"])),
+            mean_ulp=estimated("mean_ulp", float(stats["mean_ulp"])),
+        ),
         case["implementation"],
     )
 

@@ -24,6 +24,7 @@ from gelu_audit.numerics.formulas import Pass
 from gelu_audit.numerics.inputs import InputSet
 from gelu_audit.report.text import (
     SPARK_WIDTH,
+    accuracy_rank_key,
     compare_verdict_line,
     copy_drift_notes,
     format_correctly_rounded,
@@ -243,26 +244,19 @@ def accuracy_tables(report: AuditReport, width: int = 160) -> list[object]:
 
 
 def accuracy_rank(case: CaseResult) -> tuple[float, ...]:
-    """How a table's verdict ranks its cases, most accurate first: by the share of inputs over
-    the tolerance (estimated for a sample), then non-finite mismatches, then the largest
-    error outside a flushed tail, the largest error, the correctly rounded share.
-
-    Not by the largest error first: in fp32 and bf16 nearly every kernel's largest error is in
-    the same flushed or underflowing tail (1.67e7 ULP), so it ranked kernels by noise, and a
-    kernel that flushes every subnormal (255 → 192 ULP) came before one that is within 2 ULP
-    almost everywhere."""
+    """The case's place in its table's ranking (:func:`~gelu_audit.report.text.accuracy_rank_key`),
+    most accurate first; against the exact GELU."""
     stats = case.exact
     assert stats is not None
-    correctly_rounded = (
-        stats.estimates.correctly_rounded.value if stats.estimates else stats.correctly_rounded
-    )
-    return (
-        stats.over_tolerance_share,
-        case.nonfinite_count,
-        stats.max_ulp_outside_flush,
-        stats.max_ulp,
-        -correctly_rounded,
-        stats.mean_ulp,
+    estimates = stats.estimates
+    return accuracy_rank_key(
+        finite=stats.finite_points,
+        nonfinite=case.nonfinite_count,
+        over_share=stats.over_tolerance_share,
+        max_outside_flush=stats.max_ulp_outside_flush,
+        max_ulp=stats.max_ulp,
+        correctly_rounded=estimates.correctly_rounded.value if estimates else stats.correctly_rounded,
+        mean_ulp=estimates.mean_ulp.value if estimates else stats.mean_ulp,
     )
 
 
@@ -276,8 +270,9 @@ def verdict_line(dtype: str, pass_: Pass, pairs: list[tuple[CaseResult, Verdict]
         best = min(finished, key=accuracy_rank)
         stats = best.exact
         assert stats is not None
+        nonfinite = f", {best.nonfinite_count:,} non-finite" if best.nonfinite_count else ""
         parts.append(
-            f"most accurate: {best.implementation} ({format_over_tolerance(stats)}; max "
+            f"most accurate: {best.implementation} ({format_over_tolerance(stats)}{nonfinite}; max "
             f"{format_ulp(stats.max_ulp)} ULP)"
         )
     errors = [case.implementation for case, _ in pairs if case.status != "ok"]
@@ -427,15 +422,19 @@ def render_accuracy_table(
 
 def policy_cell(outcome: PolicyOutcome, estimate: Estimate | None = None) -> Text:
     """``pass (0.66×)``: the worst error as a share of the allowance; or how many inputs break
-    the policy, and the worst finite one. For a stratified sample (``estimate``), how much of
-    the range breaks it instead: ``est. 1.7%±0.2``, since the sample's count says nothing of
-    the range's."""
+    the policy, and the worst finite one. For a stratified sample (``estimate``), also how much
+    of the range breaks it: ``344 found, est. 1.7%±0.2``, since the sample's count says nothing
+    of the range's (and its hard-region points, which find breaks, stand for no share)."""
     if outcome.passed:
         text = f"pass ({outcome.max_ratio:.3g}×)"
     else:
         where = f" x={outcome.worst.x:.5g} ({outcome.max_ratio:.3g}×)" if outcome.worst else ""
-        share = f"est. {format_share_estimate(estimate)}" if estimate else f"{outcome.finite_breaks:,}"
-        text = f"{share} at{where}"
+        found = f"{outcome.finite_breaks:,}"
+        text = (
+            f"{found} found, est. {format_share_estimate(estimate)} at{where}"
+            if estimate
+            else f"{found} at{where}"
+        )
     if outcome.nonfinite:
         text += f" +{outcome.nonfinite:,} non-finite"
     return Text(text, style="green" if outcome.passed else "red")
@@ -467,10 +466,8 @@ def policy_tables(report: AuditReport, width: int) -> list[object]:
             rows.append(row)
         against = "the formula each claims" if own else "the exact GELU"
         sampled = any(case_stats and case_stats.estimates for _, case_stats in stats)
-        breaking = (
-            "the estimated share of the range whose finite answers break it"
-            if sampled
-            else ("the finite answers that break it")
+        breaking = "the finite answers that break it" + (
+            " (found, and the estimated share of the range)" if sampled else ""
         )
         title = (
             f"{dtype}{' backward' if pass_ is Pass.BACKWARD else ''}: tolerance policies against {against} "

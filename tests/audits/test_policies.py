@@ -194,4 +194,33 @@ def test_a_sample_estimates_the_share_of_the_range_that_breaks_each_policy() -> 
     torch_rule = shares["torch-assert-close"]
     report = AuditReport(settings, {"fp32": inputs}, {}, [case], [], 1.0, [verdict(case, None, ())])
     table = render_accuracy_table(report, color=False, details=True, width=200)
-    assert f"est. {format_share_estimate(torch_rule)} at x=" in table
+    found = next(o for o in stats.policies if o.policy == "torch-assert-close").finite_breaks
+    assert f"{found:,} found, est. {format_share_estimate(torch_rule)} at x=" in table
+
+
+def test_per_point_breaks_are_the_tally_s_including_rounded_references_and_non_finite_answers() -> None:
+    """fp16, where benchdnn compares with RN_T(y): a kernel 0.3% off with NaN at every 97th
+    input breaks each policy at exactly the inputs its tally counts, NaNs apart."""
+    inputs = exhaustive_inputs(FP16, parse_range("-8:8"))
+
+    def off_with_holes(x: np.ndarray) -> np.ndarray:
+        y = (_exact_gelu(x).astype(np.float64) * 1.003).astype(x.dtype)
+        y[::97] = np.nan
+        return y
+
+    case = _audit(off_with_holes, FP16, inputs)
+    assert case.exact is not None and case.nonfinite_count > 0
+    settings = AuditSettings(dtypes=("fp16",), cache_dir=Path(os.environ["GELU_AUDIT_CACHE_DIR"]))
+    references, _ = references_for(inputs, {ERF}, settings, SILENT)
+    blocks = prepared_blocks(inputs, references, 5)[ERF.name]
+    got = off_with_holes(inputs.values.astype(np.float16)).astype(np.float64)
+    starts = np.cumsum([0] + [len(b.x) for b in blocks[:-1]])
+    rounded_rules = 0
+    for outcome in case.exact.policies:
+        rule = next(p for p in BUILTIN_POLICIES if p.name == outcome.policy).rule("fp16", "erf")
+        assert rule is not None
+        rounded_rules += rule.rounded_reference
+        flags = [policy_breaks(b, got[s : s + len(b.x)], rule) for s, b in zip(starts, blocks)]
+        assert sum(int(f.sum()) for f in flags) == outcome.finite_breaks
+        assert outcome.nonfinite == case.nonfinite_count
+    assert rounded_rules >= 1  # benchdnn's fp16 rule

@@ -20,7 +20,7 @@ from gelu_audit.report.output_format import OutputFormat
 from gelu_audit.report.plot import _accuracy_order
 from gelu_audit.report.render import render_accuracy
 from gelu_audit.report.table import ACCURACY_COLUMNS, accuracy_rank, render_accuracy_table
-from gelu_audit.report.text import format_ulp
+from gelu_audit.report.text import accuracy_rank_key, format_ulp
 from tests.cli.fuzzing import invoke
 from tests.helpers import run_cli, session_cache_dir
 
@@ -97,7 +97,7 @@ def test_the_verdict_line_names_the_failures() -> None:
     )
     text = render_accuracy_table(report, color=False, width=100)
     verdict = next(line for line in _lines(text) if line.startswith("→ fp16"))
-    assert "most accurate: numpy-erf (none over 4 ULP; max 0.500 ULP" in verdict  # the gate.s tolerance
+    assert "most accurate: numpy-erf (none over 4 ULP; max 0.500 ULP" in verdict  # the gate's tolerance
     assert re.search(r"fail: torch-erf-composite$", verdict), verdict
 
 
@@ -175,6 +175,36 @@ def offset_gelu(x: np.ndarray) -> np.ndarray:
     return np.where((x >= 0.5) & (x <= 64), shifted, y)
 
 
+@gelu_kernel(backend="numpy", dtypes=("fp16",))
+def nan_gelu(x: np.ndarray) -> np.ndarray:
+    """Not a number anywhere: no finite answer, so no finite error at all."""
+    return np.full_like(x, np.nan)
+
+
+def test_non_finite_answers_count_as_wrong_in_the_ranking() -> None:
+    """A kernel whose answers are all NaN has no finite error to be large; it ranks last, and
+    so does a case with nothing to judge or NaN estimates (a sample with no finite answer)."""
+    report = run_audit(
+        AuditSettings(
+            dtypes=("fp16",),
+            implementations=(f"{__name__}:nan_gelu", "numpy-erf"),
+            cache_dir=session_cache_dir(),
+        )
+    )
+    nan_case, numpy_erf = report.results
+    assert nan_case.exact is not None and nan_case.exact.finite_points == 0 and nan_case.nonfinite_count > 0
+    assert accuracy_rank(numpy_erf) < accuracy_rank(nan_case)
+    verdict = next(
+        line for line in _lines(render_accuracy_table(report, color=False)) if line.startswith("→")
+    )
+    assert "most accurate: numpy-erf (none over 2 ULP, 1 non-finite; max 0.500 ULP)" in verdict  # −inf → NaN
+    some = {"max_outside_flush": 1.0, "max_ulp": 1.0, "correctly_rounded": 0.9, "mean_ulp": 0.3}
+    judged = accuracy_rank_key(finite=10, nonfinite=0, over_share=0.5, **some)
+    assert judged < accuracy_rank_key(finite=0, nonfinite=0, over_share=0.0, **some)  # nothing judged
+    assert judged < accuracy_rank_key(finite=10, nonfinite=0, over_share=float("nan"), **some)
+    assert accuracy_rank_key(finite=10, nonfinite=10, over_share=0.0, **some)[0] == 0.5  # half are NaN
+
+
 def test_the_most_accurate_is_the_one_wrong_least_often_not_the_smallest_worst_error(tmp_path: Path) -> None:
     """A kernel that flushes subnormals has the larger worst error (the flushed tail), yet it
     is within 2 ULP at more inputs than one 3 ULP off over [0.5, 64]: the verdict names it, and
@@ -198,5 +228,6 @@ def test_the_most_accurate_is_the_one_wrong_least_often_not_the_smallest_worst_e
         line for line in _lines(render_accuracy_table(report, color=False)) if line.startswith("→")
     )
     assert verdict.startswith(
-        f"→ fp16: most accurate: {names[0]} ({flushing.over_tolerance:,} inputs over 2 ULP; max "
+        f"→ fp16: most accurate: {names[0]} "
+        f"({flushing.over_tolerance:,} inputs over 2 ULP, 1 non-finite; max "
     )
