@@ -1,18 +1,24 @@
-"""Would a torch backend make the fast reference tier faster on the CPU? Its float64 primitives,
-side by side with the NumPy/SciPy ones the tier uses, and whether they agree bit for bit.
+"""Would a torch backend make the fast reference tier faster on the CPU, and could it give the
+same bits? Its float64 primitives, side by side with the NumPy/SciPy ones, and whether they
+agree bit for bit.
 
 Prints, for 2^20 float64 inputs in [-20, 20] (one thread each, the tier's worker setting):
 milliseconds per call for each side, the ratio, and the share of results whose bits differ.
 Then the fast tier itself on 1/256 of the fp32 space, split into its float64 evaluation and
 the rest (region logic, rounding, residuals), to show which part a faster erf could shorten.
+Last, the tier's ``fast`` region for erf written once from the primitives that agree (erfcx,
+exp, log2, arithmetic, frexp, ldexp, rint) and run by NumPy and by torch: whether the two give
+the same values, roundings and decisions, and how long each takes in 32K and 1M blocks.
 
     python benchmarks/torch_primitives.py
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import scipy.special as special
@@ -45,7 +51,13 @@ def main() -> None:
         "erfc": (lambda: special.erfc(x), lambda: torch.erfc(t)),
         "log_ndtr": (lambda: special.log_ndtr(x), lambda: torch.special.log_ndtr(t)),
         "exp": (lambda: np.exp(x), lambda: torch.exp(t)),
+        "log": (lambda: np.log(np.abs(x)), lambda: torch.log(t.abs())),
+        "log2": (lambda: np.log2(np.abs(x)), lambda: torch.log2(t.abs())),
+        "exp2": (lambda: np.exp2(x), lambda: torch.exp2(t)),
+        "tanh": (lambda: np.tanh(x), lambda: torch.tanh(t)),
         "log1p": (lambda: np.log1p(np.abs(x)), lambda: torch.log1p(t.abs())),
+        "x**3": (lambda: x**3, lambda: t**3),
+        "x*x*x": (lambda: x * x * x, lambda: t * t * t),
         "frexp": (lambda: np.frexp(x)[0], lambda: torch.frexp(t)[0]),
         "rint": (lambda: np.rint(x), lambda: torch.round(t)),
         "add": (lambda: x + x, lambda: t + t),
@@ -68,6 +80,92 @@ def main() -> None:
     print(f"\nthe fast tier on 1/256 of fp32 ({len(values):,} points, erf): {whole:.0f} ms")
     print(f"  of which the float64 evaluation, at most (every |x| < 50): {evaluation:.0f} ms")
     print(f"  the rest (regions, rounding to fp32, bookkeeping): {whole - evaluation:.0f} ms or more")
+    shared_primitives(values)
+
+
+def _erf_fast_region(xp: object, x: object) -> tuple[object, object, object]:
+    """The ``fast`` region's arithmetic for erf and fp32, written once for NumPy or torch:
+    GELU(x) = (x/2)·erfc(|x|/√2) below 0 and (x/2)·(2 − erfc(x/√2)) above, with
+    erfc(z) = erfcx(z)·e^(−x²/2) (x² exact for fp32 x), the error bound, and the rounding of
+    both ends to fp32. Returns the value, the rounded low end and whether the ends agree."""
+    ops: Any = xp
+    g = ops.exp(-(0.5 * (x * x)))  # type: ignore[operator]
+    c = ops.erfcx(ops.abs(x) * math.sqrt(0.5)) * g
+    y = ops.where(x < 0, 0.5 * x * c, 0.5 * x * (2.0 - c))  # type: ignore[operator]
+    amplification = ops.ceil(ops.log2(2.0 + x * x))  # type: ignore[operator]
+    bound = 64.0 * ops.pow2(amplification - 53)
+    radius = ops.abs(y) * (bound + 2.0**-52)
+
+    def to_fp32(v: Any) -> Any:
+        quantum = ops.clip_below(ops.frexp(v)[1] - 1, -126) - 23
+        return ops.ldexp(ops.rint(ops.ldexp(v, -quantum)), quantum)
+
+    low, high = to_fp32(y - radius), to_fp32(y + radius)
+    return y, low, low == high
+
+
+class _NumPyOps:
+    exp, abs, where, ceil, log2, frexp, ldexp, rint = (
+        np.exp,
+        np.abs,
+        np.where,
+        np.ceil,
+        np.log2,
+        np.frexp,
+        np.ldexp,
+        np.rint,
+    )
+    erfcx = staticmethod(special.erfcx)
+
+    @staticmethod
+    def pow2(e: np.ndarray) -> np.ndarray:
+        return np.ldexp(1.0, e.astype(np.int32))
+
+    @staticmethod
+    def clip_below(e: np.ndarray, low: int) -> np.ndarray:
+        return np.maximum(e, low)
+
+
+class _TorchOps:
+    exp, abs, where, ceil, log2, frexp, ldexp, rint = (
+        torch.exp,
+        torch.abs,
+        torch.where,
+        torch.ceil,
+        torch.log2,
+        torch.frexp,
+        torch.ldexp,
+        torch.round,
+    )
+    erfcx = staticmethod(torch.special.erfcx)
+
+    @staticmethod
+    def pow2(e: torch.Tensor) -> torch.Tensor:
+        return torch.ldexp(torch.ones_like(e), e.to(torch.int32))
+
+    @staticmethod
+    def clip_below(e: torch.Tensor, low: int) -> torch.Tensor:
+        return torch.clamp(e, min=low)
+
+
+def shared_primitives(values: np.ndarray) -> None:
+    """The erf ``fast`` region from the primitives that agree, by NumPy and by torch."""
+    x = values[(np.abs(values) < 8) & (values != 0)]
+    t = torch.from_numpy(x)
+    ours, theirs = _erf_fast_region(_NumPyOps, x), _erf_fast_region(_TorchOps, t)
+    differ = [int(np.count_nonzero(np.asarray(a) != np.asarray(b))) for a, b in zip(ours, theirs)]
+    print(f"\nthe erf fast region from shared primitives, {len(x):,} points of it (|x| < 8):")
+    print(f"  values, rounded ends, decisions that differ, NumPy vs torch: {', '.join(map(str, differ))}")
+
+    def in_blocks(ops: object, data: Any, block: int) -> Callable[[], object]:
+        return lambda: [_erf_fast_region(ops, data[i : i + block]) for i in range(0, len(data), block)]
+
+    for block in (1 << 15, 1 << 20):
+        ms_np = best_ms(in_blocks(_NumPyOps, x, block), 3)
+        ms_torch = best_ms(in_blocks(_TorchOps, t, block), 3)
+        print(
+            f"  blocks of {block:>9,}: NumPy {ms_np:6.1f} ms, torch {ms_torch:6.1f} ms ({ms_torch / ms_np:.2f}x)"
+        )
 
 
 if __name__ == "__main__":
