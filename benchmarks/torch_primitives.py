@@ -164,7 +164,8 @@ def shared_primitives(values: np.ndarray) -> None:
         ms_np = best_ms(in_blocks(_NumPyOps, x, block), 3)
         ms_torch = best_ms(in_blocks(_TorchOps, t, block), 3)
         print(
-            f"  blocks of {block:>9,}: NumPy {ms_np:6.1f} ms, torch {ms_torch:6.1f} ms ({ms_torch / ms_np:.2f}x)"
+            f"  blocks of {block:>9,}: NumPy {ms_np:6.1f} ms, torch {ms_torch:6.1f} ms "
+            f"({ms_torch / ms_np:.2f}x)"
         )
 
 
