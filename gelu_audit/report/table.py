@@ -260,6 +260,35 @@ def accuracy_rank(case: CaseResult) -> tuple[float, ...]:
     )
 
 
+def _peers(best: CaseResult, cases: list[CaseResult]) -> str:
+    """Who the verdict cannot put behind ``best``: cases ranked exactly the same (the same
+    bits, often: an ATen twin, a jitted call), and on a sample, cases whose estimated share
+    over the tolerance has an interval reaching ``best``'s (the sample does not tell them
+    apart). Empty when ``best`` is ahead of every other case."""
+    rank = accuracy_rank(best)
+    others = [c for c in cases if c is not best]
+    tied = [c.implementation for c in others if accuracy_rank(c) == rank]
+    text = f"; as accurate: {_names(tied)}" if tied else ""
+    mine = best.exact.estimates if best.exact else None
+    if mine is not None:
+        near = [
+            c
+            for c in others
+            if c.implementation not in tied
+            and c.exact is not None
+            and c.exact.estimates is not None
+            and c.exact.estimates.over_tolerance.low <= mine.over_tolerance.high
+        ]
+        if near:
+            text += f"; within the sample's interval: {_names([c.implementation for c in near])}"
+    return text
+
+
+def _names(names: list[str]) -> str:
+    """A few names, or how many."""
+    return ", ".join(names) if len(names) <= 3 else f"{len(names)} others"
+
+
 def verdict_line(dtype: str, pass_: Pass, pairs: list[tuple[CaseResult, Verdict]], gated: bool) -> str:
     """One line per table: the most accurate implementation (:func:`accuracy_rank`), and which
     ones fail or broke."""
@@ -273,7 +302,7 @@ def verdict_line(dtype: str, pass_: Pass, pairs: list[tuple[CaseResult, Verdict]
         nonfinite = f", {best.nonfinite_count:,} non-finite" if best.nonfinite_count else ""
         parts.append(
             f"most accurate: {best.implementation} ({format_over_tolerance(stats)}{nonfinite}; max "
-            f"{format_ulp(stats.max_ulp)} ULP)"
+            f"{format_ulp(stats.max_ulp)} ULP{_peers(best, finished)})"
         )
     errors = [case.implementation for case, _ in pairs if case.status != "ok"]
     if errors:

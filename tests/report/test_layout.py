@@ -231,3 +231,52 @@ def test_the_most_accurate_is_the_one_wrong_least_often_not_the_smallest_worst_e
         f"→ fp16: most accurate: {names[0]} "
         f"({flushing.over_tolerance:,} inputs over 2 ULP, 1 non-finite; max "
     )
+
+
+flushing_twin = flushing_gelu
+"""The same kernel under a second name: the same bits, so the same rank."""
+
+
+@gelu_kernel(backend="numpy", dtypes=("fp32",))
+def rounded_gelu32(x: np.ndarray) -> np.ndarray:
+    """fp32 GELU from float64, rounded once."""
+    from scipy import special
+
+    wide = x.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        return (0.5 * wide * special.erfc(-wide * np.sqrt(0.5))).astype(np.float32)
+
+
+@gelu_kernel(backend="numpy", dtypes=("fp32",))
+def off_on_a_sliver32(x: np.ndarray) -> np.ndarray:
+    """3 ULP off on [1, 1.25], a few hundredths of a percent of fp32."""
+    y = rounded_gelu32(x)
+    shifted = (y.view(np.uint32) + np.uint32(3)).view(np.float32)
+    return np.where((x >= 1) & (x <= 1.25), shifted, y)
+
+
+def test_the_verdict_names_who_it_cannot_tell_apart_from_the_most_accurate() -> None:
+    """The same bits under two names rank the same: the verdict says so. On a sample, a case
+    whose estimated share over the tolerance has an interval reaching the leader's is named
+    as not told apart, exactly when the intervals say so."""
+    twins = (f"{__name__}:flushing_gelu", f"{__name__}:flushing_twin")
+    report = run_audit(AuditSettings(dtypes=("fp16",), implementations=twins, cache_dir=session_cache_dir()))
+    verdict = next(
+        line for line in _lines(render_accuracy_table(report, color=False, width=300)) if "→" in line
+    )
+    assert verdict.endswith(f"; as accurate: {twins[1]})"), verdict
+
+    pair = (f"{__name__}:rounded_gelu32", f"{__name__}:off_on_a_sliver32")
+    settings = AuditSettings(
+        dtypes=("fp32",), implementations=pair, samples=4000, cache_dir=session_cache_dir()
+    )
+    report = run_audit(settings)
+    right, off = (case.exact for case in report.results)
+    assert right is not None and off is not None and right.estimates and off.estimates
+    assert off.over_tolerance > 0 and right.over_tolerance == 0
+    verdict = next(
+        line for line in _lines(render_accuracy_table(report, color=False, width=300)) if "→" in line
+    )
+    assert f"most accurate: {pair[0]} (" in verdict and "as accurate" not in verdict
+    told_apart = off.estimates.over_tolerance.low > right.estimates.over_tolerance.high
+    assert (f"within the sample's interval: {pair[1]}" in verdict) is not told_apart, verdict
