@@ -490,7 +490,7 @@ def timed_call(impl: Implementation, x: Any, answer: Any) -> Callable[[], Any]:
         same = timed_answer.dtype == expected.dtype and np.array_equal(
             timed_answer.view(unsigned), expected.view(unsigned)
         )
-    except (TypeError, ValueError, RuntimeError) as error:  # no bits to compare (another device, a dtype)
+    except (TypeError, ValueError, RuntimeError) as error:  # no bits to compare (a dtype without a width)
         raise ImplementationError(
             f"its speed call's answers cannot be checked: {first_line(error)}"
         ) from error

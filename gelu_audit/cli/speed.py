@@ -64,7 +64,7 @@ from gelu_audit.errors import UsageError
     show_default=True,
     help="With --baseline: the slowdown (of --compare-by) that counts as a regression.",
 )
-@compare_by_option("What --target narrows, the table shows the interval of and --baseline compares")
+@compare_by_option("For --target, the table's interval and --baseline")
 @format_option()
 @output_option
 @progress_option

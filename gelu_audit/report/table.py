@@ -261,27 +261,29 @@ def accuracy_rank(case: CaseResult) -> tuple[float, ...]:
 
 
 def _peers(best: CaseResult, cases: list[CaseResult]) -> str:
-    """Who the verdict cannot put behind ``best``: cases ranked exactly the same (the same
-    bits, often: an ATen twin, a jitted call), and on a sample, cases whose estimated share
-    over the tolerance has an interval reaching ``best``'s (the sample does not tell them
-    apart). Empty when ``best`` is ahead of every other case."""
+    """Who the verdict cannot put behind ``best``, for a line of its own under the verdict:
+    cases ranked exactly the same (the same bits, often: an ATen twin, a jitted call), and on
+    a sample, cases with no more non-finite answers whose estimated share over the tolerance
+    has an interval reaching ``best``'s (the sample does not tell them apart). Empty when
+    ``best`` is ahead of every other case."""
     rank = accuracy_rank(best)
     others = [c for c in cases if c is not best]
     tied = [c.implementation for c in others if accuracy_rank(c) == rank]
-    text = f"; as accurate: {_names(tied)}" if tied else ""
+    said = [f"as accurate: {_names(tied)}"] if tied else []
     mine = best.exact.estimates if best.exact else None
     if mine is not None:
         near = [
             c
             for c in others
             if c.implementation not in tied
+            and c.nonfinite_count <= best.nonfinite_count  # more non-finite answers: behind
             and c.exact is not None
             and c.exact.estimates is not None
             and c.exact.estimates.over_tolerance.low <= mine.over_tolerance.high
         ]
         if near:
-            text += f"; within the sample's interval: {_names([c.implementation for c in near])}"
-    return text
+            said.append(f"within the sample's interval: {_names([c.implementation for c in near])}")
+    return "; ".join(said)
 
 
 def _names(names: list[str]) -> str:
@@ -296,14 +298,15 @@ def verdict_line(dtype: str, pass_: Pass, pairs: list[tuple[CaseResult, Verdict]
     finished = [case for case, _ in pairs if case.exact is not None]
     parts = []
     if finished:
-        best = min(finished, key=accuracy_rank)
+        best = min(finished, key=lambda case: (*accuracy_rank(case), case.implementation))
         stats = best.exact
         assert stats is not None
         nonfinite = f", {best.nonfinite_count:,} non-finite" if best.nonfinite_count else ""
         parts.append(
             f"most accurate: {best.implementation} ({format_over_tolerance(stats)}{nonfinite}; max "
-            f"{format_ulp(stats.max_ulp)} ULP{_peers(best, finished)})"
+            f"{format_ulp(stats.max_ulp)} ULP)"
         )
+        peers = _peers(best, finished)
     errors = [case.implementation for case, _ in pairs if case.status != "ok"]
     if errors:
         parts.append(f"error: {', '.join(errors)}")
@@ -312,7 +315,8 @@ def verdict_line(dtype: str, pass_: Pass, pairs: list[tuple[CaseResult, Verdict]
             case.implementation for case, verdict in pairs if not verdict.passed and case.status == "ok"
         ]
         parts.append(f"fail: {', '.join(failed)}" if failed else "every case passes")
-    return f"→ {name}: " + "; ".join(parts)
+    line = f"→ {name}: " + "; ".join(parts)
+    return line + (f"\n  {peers}" if finished and peers else "")
 
 
 def _who(cases: list[CaseResult], population: list[CaseResult]) -> str:

@@ -70,11 +70,15 @@ def format_ulp(value: float | None) -> str:
 
 def format_share_estimate(estimate: Estimate) -> str:
     """A share estimated from a sample: ``95.7%±0.4``, the ± the wider side of its 95% interval;
-    below 1%, two significant digits (``0.0041%±0.003``), so a small share never reads 0.0%."""
+    below 1%, to two significant digits (``0.0041%±0.0030``), so a small share never reads
+    0.0%; ``—`` when there is nothing to estimate from (NaN)."""
+    if math.isnan(estimate.value):
+        return "—"
     half = max(estimate.value - estimate.low, estimate.high - estimate.value)
+    decimals = 1
     if 0 < estimate.value < 0.01:
-        return f"{100 * estimate.value:.2g}%±{100 * half:.1g}"
-    return f"{100 * estimate.value:.1f}%±{100 * half:.1f}"
+        decimals = 1 - math.floor(math.log10(100 * estimate.value))
+    return f"{100 * estimate.value:.{decimals}f}%±{100 * half:.{decimals}f}"
 
 
 def format_correctly_rounded(stats: ErrorStats) -> str:
@@ -104,10 +108,17 @@ def accuracy_rank_key(
     first: in fp32 and bf16 nearly every kernel's largest error lies in the same flushed or
     underflowing tail (1.67e7 ULP), so it ranked kernels by noise, and a kernel that flushes
     every subnormal came before one within 2 ULP almost everywhere. A case with no answer to
-    judge, or a NaN figure (a sample with no finite answer), ranks last on that figure."""
+    judge, or a NaN figure (a sample with no finite answer), ranks last on that figure; a case
+    without a finite answer has no error to be small and ranks last on every error.
+
+    On a sample, ``over_share`` is the estimate for the range and the non-finite answers count
+    as the share of the tested answers they are (the sample's own count): a heuristic for the
+    order of a sample's cases, whose verdict also names the cases it cannot tell apart."""
     answers = finite + nonfinite
     share = 1.0 if math.isnan(over_share) else over_share
     wrong = (share * finite + nonfinite) / answers if answers else 1.0
+    if finite == 0:
+        return (wrong, math.inf, math.inf, 0.0, math.inf)
     return (
         wrong,
         math.inf if math.isnan(max_outside_flush) else max_outside_flush,

@@ -71,6 +71,7 @@ def test_a_non_finite_answer_leaves_the_population_as_exhaustive_statistics_do()
     found = estimate(errors, np.array([True, False, True, False]), np.array([0, 0, 0, 0]), np.array([4]), 2.0)
     assert found.points == 3
     assert found.correctly_rounded.value == pytest.approx(2 / 3)
+    assert found.over_tolerance.value == pytest.approx(1 / 3)  # the non-finite answer is not counted
 
 
 def _truth_and_lookup(lo: float, hi: float):

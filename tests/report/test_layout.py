@@ -4,7 +4,9 @@ and notes that repeat are said once with the cases they concern."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import re
 from pathlib import Path
 
@@ -13,14 +15,15 @@ import pytest
 
 from gelu_audit import gelu_kernel
 from gelu_audit.audits.accuracy import AuditReport, AuditSettings, run_audit
+from gelu_audit.audits.estimates import Estimate
 from gelu_audit.audits.thresholds import Threshold
 from gelu_audit.numerics.inputs import ValueRange
 from gelu_audit.report.envelope import DocumentKind, load_document
 from gelu_audit.report.output_format import OutputFormat
 from gelu_audit.report.plot import _accuracy_order
 from gelu_audit.report.render import render_accuracy
-from gelu_audit.report.table import ACCURACY_COLUMNS, accuracy_rank, render_accuracy_table
-from gelu_audit.report.text import accuracy_rank_key, format_ulp
+from gelu_audit.report.table import ACCURACY_COLUMNS, _peers, accuracy_rank, render_accuracy_table
+from gelu_audit.report.text import accuracy_rank_key, format_share_estimate, format_ulp
 from tests.cli.fuzzing import invoke
 from tests.helpers import run_cli, session_cache_dir
 
@@ -181,7 +184,7 @@ def nan_gelu(x: np.ndarray) -> np.ndarray:
     return np.full_like(x, np.nan)
 
 
-def test_non_finite_answers_count_as_wrong_in_the_ranking() -> None:
+def test_non_finite_answers_count_as_wrong_in_the_ranking(tmp_path: Path) -> None:
     """A kernel whose answers are all NaN has no finite error to be large; it ranks last, and
     so does a case with nothing to judge or NaN estimates (a sample with no finite answer)."""
     report = run_audit(
@@ -194,6 +197,13 @@ def test_non_finite_answers_count_as_wrong_in_the_ranking() -> None:
     nan_case, numpy_erf = report.results
     assert nan_case.exact is not None and nan_case.exact.finite_points == 0 and nan_case.nonfinite_count > 0
     assert accuracy_rank(numpy_erf) < accuracy_rank(nan_case)
+    document = tmp_path / "report.json"  # the heatmap's order, from the saved document ("nan" and all)
+    document.write_text(render_accuracy(report, OutputFormat.JSON, {}))
+    saved = load_document(document, DocumentKind.ACCURACY)["results"]
+    assert [c["implementation"] for c in sorted(saved, key=lambda c: _accuracy_order(c, "exact"))] == [
+        numpy_erf.implementation,
+        nan_case.implementation,
+    ]
     verdict = next(
         line for line in _lines(render_accuracy_table(report, color=False)) if line.startswith("→")
     )
@@ -203,6 +213,18 @@ def test_non_finite_answers_count_as_wrong_in_the_ranking() -> None:
     assert judged < accuracy_rank_key(finite=0, nonfinite=0, over_share=0.0, **some)  # nothing judged
     assert judged < accuracy_rank_key(finite=10, nonfinite=0, over_share=float("nan"), **some)
     assert accuracy_rank_key(finite=10, nonfinite=10, over_share=0.0, **some)[0] == 0.5  # half are NaN
+    # no finite answer: behind a case wrong everywhere it answers, on every error
+    assert accuracy_rank_key(finite=10, nonfinite=0, over_share=1.0, **some) < accuracy_rank_key(
+        finite=0, nonfinite=10, over_share=0.0, **some
+    )
+
+
+def test_estimated_shares_read_the_same_at_every_size() -> None:
+    assert format_share_estimate(Estimate(0.957, 0.953, 0.96)) == "95.7%±0.4"
+    assert format_share_estimate(Estimate(0.000041, 0.00001, 0.00007)) == "0.0041%±0.0031"
+    assert format_share_estimate(Estimate(1e-9, 0.0, 3e-9)) == "0.00000010%±0.00000020"  # never 1e-07%
+    assert format_share_estimate(Estimate(0.0, 0.0, 0.002)) == "0.0%±0.2"
+    assert format_share_estimate(Estimate(math.nan, math.nan, math.nan)) == "—"
 
 
 def test_the_most_accurate_is_the_one_wrong_least_often_not_the_smallest_worst_error(tmp_path: Path) -> None:
@@ -261,10 +283,10 @@ def test_the_verdict_names_who_it_cannot_tell_apart_from_the_most_accurate() -> 
     as not told apart, exactly when the intervals say so."""
     twins = (f"{__name__}:flushing_gelu", f"{__name__}:flushing_twin")
     report = run_audit(AuditSettings(dtypes=("fp16",), implementations=twins, cache_dir=session_cache_dir()))
-    verdict = next(
-        line for line in _lines(render_accuracy_table(report, color=False, width=300)) if "→" in line
-    )
-    assert verdict.endswith(f"; as accurate: {twins[1]})"), verdict
+    lines = _lines(render_accuracy_table(report, color=False, width=300))
+    at = next(i for i, line in enumerate(lines) if line.startswith("→"))
+    assert lines[at].startswith(f"→ fp16: most accurate: {twins[0]} (") and lines[at].endswith(" ULP)")
+    assert lines[at + 1] == f"  as accurate: {twins[1]}"  # a line of its own
 
     pair = (f"{__name__}:rounded_gelu32", f"{__name__}:off_on_a_sliver32")
     settings = AuditSettings(
@@ -274,9 +296,20 @@ def test_the_verdict_names_who_it_cannot_tell_apart_from_the_most_accurate() -> 
     right, off = (case.exact for case in report.results)
     assert right is not None and off is not None and right.estimates and off.estimates
     assert off.over_tolerance > 0 and right.over_tolerance == 0
-    verdict = next(
-        line for line in _lines(render_accuracy_table(report, color=False, width=300)) if "→" in line
-    )
-    assert f"most accurate: {pair[0]} (" in verdict and "as accurate" not in verdict
+    text = render_accuracy_table(report, color=False, width=300)
+    assert f"→ fp32: most accurate: {pair[0]} (" in text and "as accurate" not in text
     told_apart = off.estimates.over_tolerance.low > right.estimates.over_tolerance.high
-    assert (f"within the sample's interval: {pair[1]}" in verdict) is not told_apart, verdict
+    assert (f"  within the sample's interval: {pair[1]}" in _lines(text)) is not told_apart, text
+
+    # The same two cases with the intervals set apart, or with more non-finite answers: named no more.
+    best, other = report.results
+    estimates = dataclasses.replace(off.estimates, over_tolerance=Estimate(0.5, 0.4, 0.6))
+    separated = dataclasses.replace(other, exact=dataclasses.replace(off, estimates=estimates))
+    assert _peers(best, [best, separated]) == ""
+    touching = dataclasses.replace(
+        estimates, over_tolerance=Estimate(0.5, right.estimates.over_tolerance.high, 0.6)
+    )
+    reaching = dataclasses.replace(other, exact=dataclasses.replace(off, estimates=touching))
+    assert _peers(best, [best, reaching]) == f"within the sample's interval: {pair[1]}"
+    more_nan = dataclasses.replace(reaching, nonfinite_count=best.nonfinite_count + 1)
+    assert _peers(best, [best, more_nan]) == ""
