@@ -182,7 +182,8 @@ def test_a_sample_estimates_the_share_of_the_range_that_breaks_each_policy() -> 
     settings = AuditSettings(dtypes=("fp32",), cache_dir=Path(os.environ["GELU_AUDIT_CACHE_DIR"]))
     references, _ = references_for(inputs, {ERF}, settings, SILENT)
     blocks = prepared_blocks(inputs, references, 5)[ERF.name]
-    got = three_tenths_of_a_percent_off(inputs.values.astype(np.float32)).astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):  # ±inf inputs, as the audit's own call meets them
+        got = three_tenths_of_a_percent_off(inputs.values.astype(np.float32)).astype(np.float64)
     starts = np.cumsum([0] + [len(b.x) for b in blocks[:-1]])
     for outcome in stats.policies:
         rule = next(p for p in BUILTIN_POLICIES if p.name == outcome.policy).rule("fp32", "erf")
