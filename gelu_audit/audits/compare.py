@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gelu_audit.audits.speed import BaselineMetric, compare_samples, saved_case_key
+from gelu_audit.audits.speed import BaselineMetric, compare_samples, copy_change_notes, saved_case_key
 from gelu_audit.audits.stats import interval_text
 from gelu_audit.errors import UsageError
 
@@ -170,9 +170,14 @@ def compare_speed(
 ) -> ReportComparison:
     """Speed cases through ``speed --baseline``'s statistics, by ``metric``."""
     key = metric.samples_key
-    timed = [(saved_case_key(c), tuple(c[key])) for c in new.get("cases", []) if c.get("status") == "ok"]
+    timed = [
+        (saved_case_key(c), tuple(c[key]), (c.get("copy") or {}).get("median"))
+        for c in new.get("cases", [])
+        if c.get("status") == "ok"
+    ]
     changes = []
-    for result in compare_samples(timed, old.get("cases", []), max_slowdown, metric):
+    results = compare_samples(timed, old.get("cases", []), max_slowdown, metric)
+    for result in results:
         interval = f"95% CI {result.ci_low:+.1%} … {result.ci_high:+.1%}"
         text = f"{result.change:+.1%} {metric.relative_to} ({interval}), size {result.size:,}"
         verdict = result.verdict  # regression, improvement, unchanged or inconclusive
@@ -210,4 +215,5 @@ def compare_speed(
                 else "times do not compare across machines; compare them by ratio to copy"
             )
         )
+    notes += copy_change_notes(results)
     return ReportComparison("speed", changes, notes)

@@ -609,6 +609,9 @@ class BaselineChange:
     """``regression``, ``improvement``, ``unchanged`` or ``inconclusive``."""
     metric: BaselineMetric = BaselineMetric.RATIO
     """What was compared: per-sample ratios to copy, or times per call."""
+    copy_change: float | None = None
+    """The copy's median time now ÷ in the baseline − 1: the same operation on the same bytes,
+    so its change is the machine's between the two runs (None: the baseline has no copy)."""
 
 
 def bootstrap_change(
@@ -676,26 +679,57 @@ def compare_with_baseline(
 ) -> list[BaselineChange]:
     """Compare matching cases (same implementation, device, dtype, size) by ``metric``."""
     timed = [
-        ((c.implementation, c.device, c.dtype, c.size), metric.samples(c)) for c in cases if c.status == "ok"
+        ((c.implementation, c.device, c.dtype, c.size), metric.samples(c), c.copy.median if c.copy else None)
+        for c in cases
+        if c.status == "ok"
     ]
     return compare_samples(timed, baseline, max_slowdown, metric)
 
 
 def compare_samples(
-    timed: list[tuple[CaseKey, tuple[float, ...]]],
+    timed: list[tuple[CaseKey, tuple[float, ...], float | None]],
     baseline: list[dict[str, Any]],
     max_slowdown: float,
     metric: BaselineMetric = BaselineMetric.RATIO,
 ) -> list[BaselineChange]:
-    """Each newly timed case (its key and per-sample values of ``metric``) against the baseline
-    report's cases of the same key; cases the baseline lacks are left out."""
+    """Each newly timed case (its key, per-sample values of ``metric`` and the copy's median
+    time) against the baseline report's cases of the same key; cases the baseline lacks are
+    left out."""
     key_of = metric.samples_key
     old_by_key = {saved_case_key(c): c for c in baseline if c.get("status") == "ok" and c.get(key_of)}
     results = []
-    for key, samples in timed:
+    for key, samples, copy_median in timed:
         old = old_by_key.get(key)
         if old is None or not samples:
             continue
         change, low, high = bootstrap_change(np.asarray(old[key_of], float), np.asarray(samples))
-        results.append(BaselineChange(*key, change, low, high, classify(low, high, max_slowdown), metric))
+        old_copy = (old.get("copy") or {}).get("median")
+        copy_change = copy_median / old_copy - 1 if copy_median and old_copy else None
+        verdict = classify(low, high, max_slowdown)
+        results.append(BaselineChange(*key, change, low, high, verdict, metric, copy_change))
     return results
+
+
+def copy_change_notes(changes: list[BaselineChange]) -> list[str]:
+    """Compared by time, one sentence per device × dtype × size whose copy moved noticeably
+    between the baseline and now (the median over its cases): a change of the kernels' time
+    of that size may be the machine's. Compared by ratio to copy, the copy's change divides out."""
+    moved: dict[tuple[str, str, int], list[float]] = {}
+    for c in changes:
+        if c.metric is BaselineMetric.TIME and c.copy_change is not None:
+            moved.setdefault((c.device, c.dtype, c.size), []).append(c.copy_change)
+    notes = []
+    for (device, dtype, size), values in moved.items():
+        change = float(np.median(values))
+        if abs(change) > COPY_CHANGE_NOTED:
+            notes.append(
+                f"the copy itself ({device} {dtype}, {size:,} elements) ran {abs(change):.0%} "
+                f"{'slower' if change > 0 else 'faster'} than in the baseline: compared by time, a change "
+                "of that size may be the machine's (--compare-by ratio divides it out)"
+            )
+    return notes
+
+
+COPY_CHANGE_NOTED = 0.03
+"""Compared by time, a copy that moved more than this between the runs is pointed out: on the
+2-core VM the same code's times moved 0.9–2.4% between back-to-back runs (docs/speed.md)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gelu_audit.audits.accuracy import AuditReport, CaseResult, Verdict
 from gelu_audit.audits.compare import ReportComparison
-from gelu_audit.audits.speed import BaselineChange, BaselineMetric, SpeedReport
+from gelu_audit.audits.speed import BaselineChange, BaselineMetric, SpeedReport, copy_change_notes
 from gelu_audit.numerics.formulas import Pass
 from gelu_audit.report.text import (
     compare_verdict_line,
@@ -115,7 +115,8 @@ def render_speed_markdown(
             f"{format_median_time(c, metric)} | {c.bandwidth_gbs:.2f} | {format_ratio_to_copy(c)} "
             f"| {verdict} |"
         )
-    lines += ["", *(f"> {note}" for note in copy_drift_notes(report))]
+    notes = copy_drift_notes(report) + copy_change_notes(comparisons or [])
+    lines += ["", *(f"> {note}" for note in notes)]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -17,7 +17,7 @@ from gelu_audit.audits.compare import ReportComparison
 from gelu_audit.audits.estimates import Estimate
 from gelu_audit.audits.paths import BASELINE, FAR_APART, PathResult, PathsReport
 from gelu_audit.audits.profile import ErrorProfile
-from gelu_audit.audits.speed import BaselineChange, BaselineMetric, SpeedReport
+from gelu_audit.audits.speed import BaselineChange, BaselineMetric, SpeedReport, copy_change_notes
 from gelu_audit.audits.stats import ErrorStats, FlushToZero, PolicyOutcome
 from gelu_audit.implementations.cpu_paths import CpuPath
 from gelu_audit.numerics.formulas import Pass
@@ -659,6 +659,7 @@ def render_speed_table(
             f"baseline: max slowdown {100 * (max_slowdown or 0):.0f}% of the {metric.compared} "
             f"(95% bootstrap interval); {regressions} regression(s)"
         )
+        lines += copy_change_notes(comparisons)
     return render_to_string([table, "\n".join(lines)], color)
 
 

@@ -9,6 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from gelu_audit.audits.compare import compare_speed
 from gelu_audit.audits.speed import (
     UNSTABLE_NOISE,
     BaselineMetric,
@@ -23,6 +24,7 @@ from gelu_audit.audits.speed import (
     check_baseline,
     classify,
     compare_with_baseline,
+    copy_change_notes,
     copy_drift,
     copy_function,
     median_interval,
@@ -253,6 +255,37 @@ def test_a_baseline_compares_by_ratio_or_by_time() -> None:
     check_baseline(baseline, BaselineMetric.TIME)
     with pytest.raises(UsageError, match=r"base\.json holds no per-sample times"):
         check_baseline([{**old, "ratios": ratios.tolist()}], BaselineMetric.TIME, "base.json")
+
+
+def test_compared_by_time_a_copy_that_moved_between_the_runs_is_pointed_out() -> None:
+    """The copy is the same operation in both runs: when it ran 10% slower than in the
+    baseline, a 10% slower kernel may be the machine. Said when comparing by time (ratios to
+    copy divide it out), with the change kept per case."""
+    old = {"implementation": "a", "device": "cpu", "dtype": "fp32", "size": 1 << 24, "status": "ok"}
+    baseline = [{**old, "ratios": [5.0] * 5, "times": [0.02] * 5, "copy": {"median": 0.004}}]
+    new = replace(_timed("a", 0.0044), times=(0.022,) * 5)
+    (by_time,) = compare_with_baseline([new], baseline, 0.2, BaselineMetric.TIME)
+    assert by_time.copy_change == pytest.approx(0.1)
+    (note,) = copy_change_notes([by_time])
+    assert note.startswith(
+        "the copy itself (cpu fp32, 16,777,216 elements) ran 10% slower than in the baseline"
+    )
+    (by_ratio,) = compare_with_baseline([new], baseline, 0.2)
+    assert by_ratio.copy_change == pytest.approx(0.1) and copy_change_notes([by_ratio]) == []
+    steady = replace(_timed("a", 0.00401), times=(0.022,) * 5)
+    assert copy_change_notes(compare_with_baseline([steady], baseline, 0.2, BaselineMetric.TIME)) == []
+    no_copy = [{k: v for k, v in baseline[0].items() if k != "copy"}]
+    (unknown,) = compare_with_baseline([new], no_copy, 0.2, BaselineMetric.TIME)
+    assert unknown.copy_change is None and copy_change_notes([unknown]) == []
+    report = SpeedReport(SpeedSettings(), [new], [], {"timing": {}}, 1.0)
+    for text in (
+        render_speed_table(report, [by_time], 0.2, False, BaselineMetric.TIME),
+        render_speed_markdown(report, [by_time], BaselineMetric.TIME),
+    ):
+        assert "ran 10% slower than in the baseline" in text
+    saved_new = [{**old, "ratios": [5.5] * 5, "times": [0.022] * 5, "copy": {"median": 0.0044}}]
+    compared = compare_speed({"cases": baseline}, {"cases": saved_new}, 0.2, BaselineMetric.TIME)
+    assert any("ran 10% slower than in the baseline" in note for note in compared.notes)  # `compare` too
 
 
 def test_median_interval_holds_the_median_and_narrows_with_more_samples() -> None:
