@@ -18,12 +18,20 @@ from gelu_audit.implementations.runner import implementation_warnings_silenced
 from gelu_audit.numerics.formats import FloatFormat
 
 
-def unavailable_reason(impl: Implementation, device: str, fmt: FloatFormat) -> SkipReason | None:
-    """Why ``impl`` cannot run on ``device`` in ``fmt``, or None when it can."""
+def claim_reason(impl: Implementation, device: str, fmt: FloatFormat) -> SkipReason | None:
+    """Why ``impl`` never runs on ``device`` in ``fmt``, by what it claims (its dtypes, CPU
+    only), whatever this machine has; None when its claims allow it."""
     if fmt.name not in impl.dtypes:
         return SkipReason(SkipKind.DTYPE_UNSUPPORTED, f"does not support {fmt}")
     if device != "cpu" and (impl.cpu_only or impl.takes_arrays):
         return SkipReason(SkipKind.CPU_ONLY, "CPU only")
+    return None
+
+
+def unavailable_reason(impl: Implementation, device: str, fmt: FloatFormat) -> SkipReason | None:
+    """Why ``impl`` cannot run on ``device`` in ``fmt``, or None when it can."""
+    if reason := claim_reason(impl, device, fmt):
+        return reason
     if impl.backend == "torch" and (reason := torch_missing_reason()):
         return reason
     requirement = impl.requires(device, fmt) if impl.requires else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from gelu_audit.errors import UsageError
-from gelu_audit.implementations.availability import unavailable_reason
+from gelu_audit.implementations.availability import claim_reason, unavailable_reason
 from gelu_audit.implementations.builtins import builtin_implementations
 from gelu_audit.implementations.compiled import compiled_implementations
 from gelu_audit.implementations.cpu_paths import detect_cpu_path
@@ -74,7 +74,12 @@ def availability_rows(formats: list[FloatFormat], devices: list[str]) -> list[di
     for impl in implementations:
         for device in devices:
             for fmt in formats:
-                reason = device_reasons[device] or unavailable_reason(impl, device, fmt)
+                # what it claims first: a CPU-only row is "CPU only" whether or not a GPU is here
+                reason = (
+                    claim_reason(impl, device, fmt)
+                    or device_reasons[device]
+                    or unavailable_reason(impl, device, fmt)
+                )
                 path = None
                 if reason is None and device == "cpu" and impl.aten_twin in by_name:
                     path = detect_cpu_path(impl, by_name[impl.aten_twin], fmt).to_json()

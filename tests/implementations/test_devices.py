@@ -9,7 +9,7 @@ from gelu_audit.errors import EnvironmentUnavailableError, UsageError
 from gelu_audit.implementations.availability import unavailable_reason
 from gelu_audit.implementations.devices import device_unavailable_reason, parse_device, resolve_devices
 from gelu_audit.implementations.model import SkipKind
-from gelu_audit.implementations.registry import registry
+from gelu_audit.implementations.registry import availability_rows, registry
 from gelu_audit.numerics.formats import FP16
 
 torch = pytest.importorskip("torch")
@@ -58,3 +58,13 @@ def test_cpu_only_rows_are_skipped_on_a_gpu_by_kind() -> None:
         reason = unavailable_reason(known[name], "cuda:0", FP16)
         assert reason is not None and reason.kind is SkipKind.CPU_ONLY, name
     assert unavailable_reason(known["torch-gelu"], "cuda:0", FP16) is None  # the device is checked apart
+
+
+def test_list_says_cpu_only_before_what_the_machine_lacks() -> None:
+    """`gelu-audit list`: a CPU-only row's CUDA column says "CPU only" (its claim, true on any
+    machine), not that this machine has no GPU; a torch row's says what the machine lacks."""
+    rows = {(r["implementation"], r["device"]): r for r in availability_rows([FP16], ["cpu", "cuda:0"])}
+    for name in ("numpy-erf", "torch-gelu-aten", "jax-jit-gelu", "onnxruntime-gelu"):
+        assert rows[(name, "cuda:0")]["reason"] == "CPU only", name
+    if not HAS_CUDA:
+        assert "no CUDA device here" in rows[("torch-gelu", "cuda:0")]["reason"]
