@@ -37,6 +37,7 @@ from gelu_audit.errors import UsageError
 from gelu_audit.implementations.registry import select_implementations
 from gelu_audit.implementations.runner import make_input
 from gelu_audit.numerics.formats import FORMATS
+from gelu_audit.report.json_documents import render_speed_json
 from gelu_audit.report.markdown import render_speed_markdown
 from gelu_audit.report.table import render_speed_table
 from gelu_audit.report.text import format_median_time
@@ -275,8 +276,15 @@ def test_compared_by_time_a_copy_that_moved_between_the_runs_is_pointed_out() ->
     steady = replace(_timed("a", 0.00401), times=(0.022,) * 5)
     assert copy_change_notes(compare_with_baseline([steady], baseline, 0.2, BaselineMetric.TIME)) == []
     no_copy = [{k: v for k, v in baseline[0].items() if k != "copy"}]
-    (unknown,) = compare_with_baseline([new], no_copy, 0.2, BaselineMetric.TIME)
-    assert unknown.copy_change is None and copy_change_notes([unknown]) == []
+    for unknown_copy in (
+        no_copy,
+        [{**old, **no_copy[0], "copy": None}],
+        [{**no_copy[0], "copy": {"median": "inf"}}],
+    ):
+        (unknown,) = compare_with_baseline([new], unknown_copy, 0.2, BaselineMetric.TIME)
+        assert unknown.copy_change is None and copy_change_notes([unknown]) == []
+    document = json.loads(render_speed_json(SpeedReport(SpeedSettings(), [new], [], {}, 1.0), [by_time], 0.2))
+    assert document["comparison"]["cases"][0]["copy_change"] == pytest.approx(0.1)
     report = SpeedReport(SpeedSettings(), [new], [], {"timing": {}}, 1.0)
     for text in (
         render_speed_table(report, [by_time], 0.2, False, BaselineMetric.TIME),

@@ -86,7 +86,12 @@ def damages(kind: str) -> dict[str, tuple[Callable[[dict[str, dict]], str], str]
         "speed": (["cases"], "not a consistent gelu-audit report"),
     }[kind]
     other = '{"schema": "gelu-audit.list", "schema_version": 1}'
-    return {
+    only_speed = (
+        {"bad-copy": (_edit(kind, _set_first(["cases", 0, "copy"], {"median": "fast"})), wrong_message)}
+        if kind == "speed"
+        else {}
+    )
+    return only_speed | {
         "empty": (lambda r: "", "is not JSON"),
         "truncated": (lambda r: json.dumps(r[kind])[:200], "is not JSON"),
         "not-json": (lambda r: "<html>\n", "is not JSON"),
