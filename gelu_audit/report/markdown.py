@@ -9,6 +9,7 @@ from gelu_audit.numerics.formulas import Pass
 from gelu_audit.report.text import (
     compare_verdict_line,
     copy_drift_notes,
+    fastest_lines,
     format_correctly_rounded,
     format_domain,
     format_median_time,
@@ -115,7 +116,7 @@ def render_speed_markdown(
             f"{format_median_time(c, metric)} | {c.bandwidth_gbs:.2f} | {format_ratio_to_copy(c)} "
             f"| {verdict} |"
         )
-    notes = copy_drift_notes(report) + copy_change_notes(comparisons or [])
+    notes = fastest_lines(report) + copy_drift_notes(report) + copy_change_notes(comparisons or [])
     lines += ["", *(f"> {note}" for note in notes)]
     return "\n".join(lines).rstrip() + "\n"
 

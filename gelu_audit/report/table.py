@@ -27,6 +27,7 @@ from gelu_audit.report.text import (
     accuracy_rank_key,
     compare_verdict_line,
     copy_drift_notes,
+    fastest_lines,
     format_correctly_rounded,
     format_domain,
     format_median_time,
@@ -652,6 +653,7 @@ def render_speed_table(
         "ratio to copy: the implementation's bandwidth (bytes read + written ÷ time) over a "
         "copy's, measured in the same run; 1.0 means as fast as moving the data."
     )
+    lines += fastest_lines(report)
     lines += copy_drift_notes(report)
     if comparisons is not None:
         regressions = sum(c.verdict == "regression" for c in comparisons)

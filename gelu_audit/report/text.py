@@ -260,6 +260,37 @@ def format_median_time(case: SpeedCase, metric: BaselineMetric) -> str:
     return shown
 
 
+def fastest_lines(report: SpeedReport) -> list[str]:
+    """One line per device × dtype × size timed for two cases or more: the fastest (by median
+    time per call), and the cases whose time's 95% interval reaches its own (the samples do
+    not tell them apart)."""
+    groups: dict[tuple[str, str, int], list[SpeedCase]] = {}
+    for case in report.cases:
+        if case.status == "ok" and case.timing is not None:
+            groups.setdefault((case.device, case.dtype, case.size), []).append(case)
+    lines = []
+    for (device, dtype, size), cases in groups.items():
+        if len(cases) < 2:
+            continue
+        best = min(cases, key=lambda c: (c.timing.median if c.timing else math.inf, c.implementation))
+        assert best.timing is not None
+        reach = best.time_interval[1] if best.time_interval else best.timing.median
+        near = [
+            c.implementation
+            for c in cases
+            if c is not best and c.time_interval is not None and c.time_interval[0] <= reach
+        ]
+        ratio = f", {best.ratio_to_copy:.3f} of copy speed" if best.ratio_to_copy is not None else ""
+        line = (
+            f"→ {device} {dtype} {format_size(size)}: fastest {best.implementation} "
+            f"({format_seconds(best.timing.median)}{ratio})"
+        )
+        if near:
+            line += f"; within its interval: {', '.join(near) if len(near) <= 3 else f'{len(near)} others'}"
+        lines.append(line)
+    return lines
+
+
 COPY_DRIFT_NOTED = 0.05
 """A copy whose median moved more than this between a run's cases is pointed out."""
 

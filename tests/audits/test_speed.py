@@ -40,7 +40,7 @@ from gelu_audit.numerics.formats import FORMATS
 from gelu_audit.report.json_documents import render_speed_json
 from gelu_audit.report.markdown import render_speed_markdown
 from gelu_audit.report.table import render_speed_table
-from gelu_audit.report.text import format_median_time
+from gelu_audit.report.text import fastest_lines, format_median_time
 from tests.helpers import assert_usage_error, run_cli
 
 
@@ -256,6 +256,25 @@ def test_a_baseline_compares_by_ratio_or_by_time() -> None:
     check_baseline(baseline, BaselineMetric.TIME)
     with pytest.raises(UsageError, match=r"base\.json holds no per-sample times"):
         check_baseline([{**old, "ratios": ratios.tolist()}], BaselineMetric.TIME, "base.json")
+
+
+def test_each_size_names_its_fastest_case_and_who_the_samples_do_not_tell_apart() -> None:
+    def timed(name: str, median: float, interval: tuple[float, float], size: int = 1 << 24) -> SpeedCase:
+        case = _timed(name, 0.004, size)
+        assert case.timing is not None
+        return replace(case, timing=replace(case.timing, median=median), time_interval=interval)
+
+    cases = [
+        timed("slow", 0.030, (0.029, 0.031)),
+        timed("fast", 0.010, (0.0098, 0.0102)),
+        timed("close", 0.0101, (0.0101, 0.0105)),  # reaches fast's interval
+        timed("alone", 0.001, (0.001, 0.001), size=1 << 20),  # the only case of its size: no line
+    ]
+    report = SpeedReport(SpeedSettings(), cases, [], {"timing": {}}, 1.0)
+    (line,) = fastest_lines(report)
+    assert line == "→ cpu fp32 16M: fastest fast (10 ms, 0.200 of copy speed); within its interval: close"
+    for text in (render_speed_table(report, None, None, color=False), render_speed_markdown(report, None)):
+        assert line in text
 
 
 def test_compared_by_time_a_copy_that_moved_between_the_runs_is_pointed_out() -> None:
