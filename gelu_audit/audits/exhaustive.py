@@ -410,6 +410,23 @@ class StreamOutcome:
     """What the chunks read from and wrote to ``--reference-store``."""
 
 
+def kill_workers(pool: ProcessPoolExecutor) -> None:
+    """SIGKILL the pool's workers (they ignore SIGTERM), and close this process's copy of the
+    pipe they send results on.
+
+    A worker killed while sending a result leaves half a message in the pipe. The pool's
+    reading thread, which has read its length, then waits for the rest, and ``shutdown`` waits
+    for that thread: a stop that never ends (seen once in CI: SIGTERM, 2 jobs, the thread in a
+    217 KB ``read``). The killed workers' ends of the pipe close with them; with this process's
+    closed too, the read ends (EOF), and the pool finishes as broken."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.kill()
+    results = getattr(pool, "_result_queue", None)
+    writer = getattr(results, "_writer", None)
+    if writer is not None:
+        writer.close()
+
+
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C during a stream, with how far it got."""
 
@@ -513,8 +530,7 @@ def stream(
                 for future in pending:
                     take(future.result())
             except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (the command line makes it one)
-                for process in list((getattr(pool, "_processes", None) or {}).values()):
-                    process.kill()  # SIGKILL: the workers ignore SIGTERM
+                kill_workers(pool)
                 pool.shutdown(wait=True, cancel_futures=True)  # joins the pool's thread: a quiet exit
                 raise Interrupted(done, total) from None
             except BrokenProcessPool:

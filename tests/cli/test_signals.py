@@ -64,3 +64,35 @@ def test_ctrl_c_still_exits_130(tmp_path: Path) -> None:
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130 and "interrupted after " in stderr, stderr
+
+
+def _sleep(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def test_a_worker_killed_while_sending_a_result_does_not_hang_the_stop() -> None:
+    """What a SIGKILL can leave in the results pipe: the length of a message, and only part of
+    it. The pool's reading thread waits for the rest; ``kill_workers`` closes this process's
+    end too, so the read ends and ``shutdown`` returns (it hung in CI before)."""
+    import multiprocessing
+    import struct
+    import threading
+    from concurrent.futures import ProcessPoolExecutor
+
+    from gelu_audit.audits.exhaustive import kill_workers
+
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    busy = pool.submit(_sleep, 30.0)
+    time.sleep(0.5)
+    writer = pool._result_queue._writer  # type: ignore[attr-defined]
+    os.write(writer.fileno(), struct.pack("!i", 217_088) + b"half a message")  # as a killed sender leaves it
+    time.sleep(0.5)  # the reading thread has read the length and waits for the rest
+    kill_workers(pool)
+    stopped = threading.Thread(
+        target=pool.shutdown, kwargs={"wait": True, "cancel_futures": True}, daemon=True
+    )
+    stopped.start()
+    stopped.join(timeout=30)
+    assert not stopped.is_alive(), "shutdown still waits for the rest of a message no one will send"
+    assert busy.done()
