@@ -427,6 +427,30 @@ def kill_workers(pool: ProcessPoolExecutor) -> None:
         writer.close()
 
 
+WATCH_S = 5.0
+"""How often a stream waiting for results checks that its workers are alive."""
+
+
+def wait_watching(
+    pool: ProcessPoolExecutor, pending: set[Future[ChunkResult]]
+) -> tuple[set[Future[ChunkResult]], set[Future[ChunkResult]]]:
+    """``wait(pending, FIRST_COMPLETED)``, looking every :data:`WATCH_S` for a worker that died.
+
+    A worker that dies on its own (out of memory, a kernel's crash) while sending a result
+    leaves half a message, as one killed does (:func:`kill_workers`): the pool's reading thread
+    waits for the rest and never reports the pool broken, so the results would be waited for
+    forever. A dead worker whose death has not failed the futures within a look is handled as
+    a stop: the other workers are killed and the pipe closed, and the futures fail with
+    ``BrokenProcessPool``, which the stream reports in one line."""
+    while True:
+        finished, rest = wait(pending, timeout=WATCH_S, return_when=FIRST_COMPLETED)
+        if finished:
+            return finished, rest
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        if any(process.exitcode is not None for process in processes):
+            kill_workers(pool)
+
+
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C during a stream, with how far it got."""
 
@@ -524,11 +548,13 @@ def stream(
                 for task in tasks:
                     pending.add(pool.submit(audit_chunk, task))
                     if len(pending) >= 2 * jobs:  # bounded memory: a few chunks in flight
-                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        finished, pending = wait_watching(pool, pending)
                         for future in finished:
                             take(future.result())
-                for future in pending:
-                    take(future.result())
+                while pending:
+                    finished, pending = wait_watching(pool, pending)
+                    for future in finished:
+                        take(future.result())
             except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (the command line makes it one)
                 kill_workers(pool)
                 pool.shutdown(wait=True, cancel_futures=True)  # joins the pool's thread: a quiet exit

@@ -96,3 +96,33 @@ def test_a_worker_killed_while_sending_a_result_does_not_hang_the_stop() -> None
     stopped.join(timeout=30)
     assert not stopped.is_alive(), "shutdown still waits for the rest of a message no one will send"
     assert busy.done()
+
+
+def test_a_worker_that_dies_while_sending_a_result_fails_the_run_instead_of_hanging_it() -> None:
+    """A worker that dies on its own (out of memory) mid-result leaves the same half message:
+    the pool never reports itself broken, and a stream would wait for its results forever.
+    ``wait_watching`` sees the dead worker, and the waiting ends with BrokenProcessPool, which
+    the stream reports in one line ("a worker process died…")."""
+    import multiprocessing
+    import struct
+    import threading
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    from gelu_audit.audits.exhaustive import wait_watching
+
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    busy = pool.submit(_sleep, 60.0)
+    time.sleep(0.5)
+    writer = pool._result_queue._writer  # type: ignore[attr-defined]
+    os.write(writer.fileno(), struct.pack("!i", 217_088) + b"half a message")
+    time.sleep(0.5)
+    for process in list(pool._processes.values()):  # type: ignore[attr-defined]
+        process.kill()  # as the out-of-memory killer would
+    waited: list[object] = []
+    waiting = threading.Thread(target=lambda: waited.append(wait_watching(pool, {busy})), daemon=True)
+    waiting.start()
+    waiting.join(timeout=30)
+    assert not waiting.is_alive(), "still waiting for the results of a dead worker"
+    assert busy.done() and isinstance(busy.exception(), BrokenProcessPool)
+    pool.shutdown(wait=True)
