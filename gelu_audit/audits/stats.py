@@ -708,55 +708,20 @@ def _rule_ratios(
     return violation_ratios(rule, np.nan_to_num(distance), np.where(finite, np.abs(rounded), 0.0), x)
 
 
-@dataclass(frozen=True)
-class _Differing:
-    """An answer's figures where it differs from RN_T(y) in a block (elsewhere they are RN_T(y)'s
-    own, computed once per block): what the statistics (:meth:`ErrorAccumulator.fold_block`)
-    and a point-by-point policy decision (:func:`policy_breaks`) both start from."""
-
-    at: np.ndarray
-    """The positions where the answer differs."""
-    ref: ReferenceValues
-    got: np.ndarray
-    errors: np.ndarray
-    """ULP errors there (NaN where the answer or y is not finite)."""
-    finite: np.ndarray
-    distances: np.ndarray
-    abs_errors: np.ndarray
-    rel_errors: np.ndarray
-    abs_all: np.ndarray
-    """|ŷ − y| at every point of the block (0 where the answer is not finite)."""
-    mismatched: np.ndarray
-    """Block positions of the non-finite mismatches."""
-
-    @staticmethod
-    def of(block: ReferenceBlock, got: np.ndarray) -> _Differing:
-        differs = block.differing(got)
-        sub, got_sub = block.ref.take(differs), got[differs]
-        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            err_sub = ulp_errors(block.fmt, got_sub, sub)
-            finite_sub = ~np.isnan(err_sub)
-            dist_sub = ordinal_distances(block.fmt, got_sub, sub)
-            approx_sub = sub.approximate()
-            abs_sub = np.abs(got_sub - approx_sub)
-            rel_sub = abs_sub / np.abs(approx_sub)
-        abs_all = block.abs_residual.copy()
-        abs_all[differs] = np.where(finite_sub, abs_sub, 0.0)
-        mismatched = differs[nonfinite_mismatches(got_sub, sub)]
-        return _Differing(
-            differs, sub, got_sub, err_sub, finite_sub, dist_sub, abs_sub, rel_sub, abs_all, mismatched
-        )
-
-
 def policy_breaks(block: ReferenceBlock, got: np.ndarray, rule: Tolerance) -> np.ndarray:
     """Per point of the block, whether its finite answer breaks ``rule``: the decision the
-    policy tally counts (:meth:`ErrorAccumulator.add_block`), from the same figures
-    (:class:`_Differing`), kept point by point for a sample's estimates of how much of the
-    range breaks it."""
-    differing = _Differing.of(block, got)
-    breaks: np.ndarray = (
-        _rule_ratios(rule, block, slice(None), got, differing.abs_all, differing.mismatched) > 1
-    )
+    policy tally counts (:meth:`ErrorAccumulator.add_block`), kept point by point for a
+    sample's estimates of how much of the range breaks it."""
+    fmt, ref = block.fmt, block.ref
+    differs = block.differing(got)
+    sub, got_sub = ref.take(differs), got[differs]
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        finite_sub = ~np.isnan(ulp_errors(fmt, got_sub, sub))
+        abs_sub = np.abs(got_sub - sub.approximate())
+    abs_all = block.abs_residual.copy()
+    abs_all[differs] = np.where(finite_sub, abs_sub, 0.0)
+    mismatched = differs[nonfinite_mismatches(got_sub, sub)]
+    breaks: np.ndarray = _rule_ratios(rule, block, slice(None), got, abs_all, mismatched) > 1
     return breaks
 
 
@@ -936,10 +901,15 @@ class ErrorAccumulator:
     def fold_block(self, block: ReferenceBlock, got: np.ndarray) -> None:
         """The arithmetic of :meth:`add_block`: every statistic, point by point."""
         fmt, ref = block.fmt, block.ref
-        differing = _Differing.of(block, got)
-        differs, sub, got_sub = differing.at, differing.ref, differing.got
-        err_sub, finite_sub, dist_sub = differing.errors, differing.finite, differing.distances
-        rel_sub, abs_all, mismatched = differing.rel_errors, differing.abs_all, differing.mismatched
+        differs = block.differing(got)
+        sub, got_sub = ref.take(differs), got[differs]
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            err_sub = ulp_errors(fmt, got_sub, sub)
+            finite_sub = ~np.isnan(err_sub)
+            dist_sub = ordinal_distances(fmt, got_sub, sub)
+            approx_sub = sub.approximate()
+            abs_sub = np.abs(got_sub - approx_sub)
+            rel_sub = abs_sub / np.abs(approx_sub)
 
         errors = block.residual.copy()
         errors[differs] = np.where(finite_sub, err_sub, 0.0)
@@ -967,7 +937,10 @@ class ErrorAccumulator:
             self.max_ulp = max(self.max_ulp, float(errors.max()))
         if wrong.any():
             self.max_ordinal = max(self.max_ordinal, int(dist_sub[wrong].max()))
+        abs_all = block.abs_residual.copy()
+        abs_all[differs] = np.where(finite_sub, abs_sub, 0.0)
         self.max_abs = max(self.max_abs, float(abs_all.max()) if len(abs_all) else 0.0)
+        mismatched = differs[nonfinite_mismatches(got_sub, sub)]
         self._tally_policies(block, got, abs_all, mismatched, errors, differs, dist_sub)
         normal = block.normal & finite
         if normal.any():
