@@ -28,6 +28,7 @@ from gelu_audit.report.text import (
     compare_verdict_line,
     copy_drift_notes,
     fastest_lines,
+    few_names,
     format_correctly_rounded,
     format_domain,
     format_median_time,
@@ -270,7 +271,7 @@ def _peers(best: CaseResult, cases: list[CaseResult]) -> str:
     rank = accuracy_rank(best)
     others = [c for c in cases if c is not best]
     tied = [c.implementation for c in others if accuracy_rank(c) == rank]
-    said = [f"as accurate: {_names(tied)}"] if tied else []
+    said = [f"as accurate: {few_names(tied)}"] if tied else []
     mine = best.exact.estimates if best.exact else None
     if mine is not None:
         near = [
@@ -283,13 +284,8 @@ def _peers(best: CaseResult, cases: list[CaseResult]) -> str:
             and c.exact.estimates.over_tolerance.low <= mine.over_tolerance.high
         ]
         if near:
-            said.append(f"within the sample's interval: {_names([c.implementation for c in near])}")
+            said.append(f"within the sample's interval: {few_names([c.implementation for c in near])}")
     return "; ".join(said)
-
-
-def _names(names: list[str]) -> str:
-    """A few names, or how many."""
-    return ", ".join(names) if len(names) <= 3 else f"{len(names)} others"
 
 
 def verdict_line(dtype: str, pass_: Pass, pairs: list[tuple[CaseResult, Verdict]], gated: bool) -> str:

@@ -260,6 +260,11 @@ def format_median_time(case: SpeedCase, metric: BaselineMetric) -> str:
     return shown
 
 
+def few_names(names: list[str]) -> str:
+    """The names of the cases a verdict cannot tell apart: a few, or how many."""
+    return ", ".join(names) if len(names) <= 3 else f"{len(names)} others"
+
+
 def fastest_lines(report: SpeedReport) -> list[str]:
     """One line per device × dtype × size timed for two cases or more: the fastest (by median
     time per call), and the cases whose time's 95% interval reaches its own (the samples do
@@ -286,7 +291,7 @@ def fastest_lines(report: SpeedReport) -> list[str]:
             f"({format_seconds(best.timing.median)}{ratio})"
         )
         if near:
-            line += f"; within its interval: {', '.join(near) if len(near) <= 3 else f'{len(near)} others'}"
+            line += f"; within its interval: {few_names(near)}"
         lines.append(line)
     return lines
 
