@@ -410,6 +410,11 @@ class StreamOutcome:
     """What the chunks read from and wrote to ``--reference-store``."""
 
 
+def _workers(pool: ProcessPoolExecutor) -> list[multiprocessing.Process]:
+    """The pool's worker processes (none once it has cleared them)."""
+    return list((getattr(pool, "_processes", None) or {}).values())
+
+
 def kill_workers(pool: ProcessPoolExecutor) -> None:
     """SIGKILL the pool's workers (they ignore SIGTERM), and close this process's copy of the
     pipe they send results on.
@@ -419,7 +424,7 @@ def kill_workers(pool: ProcessPoolExecutor) -> None:
     for that thread: a stop that never ends (seen once in CI: SIGTERM, 2 jobs, the thread in a
     217 KB ``read``). The killed workers' ends of the pipe close with them; with this process's
     closed too, the read ends (EOF), and the pool finishes as broken."""
-    for process in list((getattr(pool, "_processes", None) or {}).values()):
+    for process in _workers(pool):
         process.kill()
     results = getattr(pool, "_result_queue", None)
     writer = getattr(results, "_writer", None)
@@ -446,8 +451,7 @@ def wait_watching(
         finished, rest = wait(pending, timeout=WATCH_S, return_when=FIRST_COMPLETED)
         if finished:
             return finished, rest
-        processes = list((getattr(pool, "_processes", None) or {}).values())
-        if any(process.exitcode is not None for process in processes):
+        if any(process.exitcode is not None for process in _workers(pool)):
             kill_workers(pool)
 
 
