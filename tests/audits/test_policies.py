@@ -165,6 +165,24 @@ def test_policy_gate_on_the_command_line() -> None:
     assert "unknown policy 'nope'" in unknown.stderr
 
 
+def _per_point_breaks(kernel, fmt, inputs) -> dict[str, tuple[Tolerance, int]]:
+    """Each built-in policy with an erf rule for ``fmt``: the rule, and how many of ``kernel``'s
+    finite answers over ``inputs`` break it, decided point by point (``policy_breaks``)."""
+    settings = AuditSettings(dtypes=(fmt.name,), cache_dir=Path(os.environ["GELU_AUDIT_CACHE_DIR"]))
+    references, _ = references_for(inputs, {ERF}, settings, SILENT)
+    blocks = prepared_blocks(inputs, references, 5)[ERF.name]
+    with np.errstate(invalid="ignore", over="ignore"):  # ±inf inputs, as the audit's own call meets them
+        got = kernel(inputs.values.astype(fmt.numpy_dtype())).astype(np.float64)
+    starts = np.cumsum([0] + [len(b.x) for b in blocks[:-1]])
+    found = {}
+    for policy in BUILTIN_POLICIES:
+        rule = policy.rule(fmt.name, "erf")
+        if rule is not None:
+            flags = [policy_breaks(b, got[s : s + len(b.x)], rule) for s, b in zip(starts, blocks)]
+            found[policy.name] = (rule, sum(int(f.sum()) for f in flags))
+    return found
+
+
 def test_a_sample_estimates_the_share_of_the_range_that_breaks_each_policy() -> None:
     """On a stratified sample the count of breaking inputs says nothing of the range's, so
     each policy gets an estimate, as the other shares do; its per-point decisions are the
@@ -179,20 +197,13 @@ def test_a_sample_estimates_the_share_of_the_range_that_breaks_each_policy() -> 
     assert stats is not None and stats.estimates is not None
     shares = stats.estimates.policy_breaks
     assert set(shares) == {o.policy for o in stats.policies}
-    settings = AuditSettings(dtypes=("fp32",), cache_dir=Path(os.environ["GELU_AUDIT_CACHE_DIR"]))
-    references, _ = references_for(inputs, {ERF}, settings, SILENT)
-    blocks = prepared_blocks(inputs, references, 5)[ERF.name]
-    with np.errstate(invalid="ignore", over="ignore"):  # ±inf inputs, as the audit's own call meets them
-        got = three_tenths_of_a_percent_off(inputs.values.astype(np.float32)).astype(np.float64)
-    starts = np.cumsum([0] + [len(b.x) for b in blocks[:-1]])
+    point_by_point = _per_point_breaks(three_tenths_of_a_percent_off, FP32, inputs)
     for outcome in stats.policies:
-        rule = next(p for p in BUILTIN_POLICIES if p.name == outcome.policy).rule("fp32", "erf")
-        assert rule is not None
-        flags = [policy_breaks(b, got[s : s + len(b.x)], rule) for s, b in zip(starts, blocks)]
-        assert sum(int(f.sum()) for f in flags) == outcome.finite_breaks > 0
+        assert point_by_point[outcome.policy][1] == outcome.finite_breaks > 0
         share = shares[outcome.policy]
         assert 0 < share.low <= share.value <= share.high < 1
     torch_rule = shares["torch-assert-close"]
+    settings = AuditSettings(dtypes=("fp32",), cache_dir=Path(os.environ["GELU_AUDIT_CACHE_DIR"]))
     report = AuditReport(settings, {"fp32": inputs}, {}, [case], [], 1.0, [verdict(case, None, ())])
     table = render_accuracy_table(report, color=False, details=True, width=200)
     found = next(o for o in stats.policies if o.policy == "torch-assert-close").finite_breaks
@@ -211,17 +222,11 @@ def test_per_point_breaks_are_the_tally_s_including_rounded_references_and_non_f
 
     case = _audit(off_with_holes, FP16, inputs)
     assert case.exact is not None and case.nonfinite_count > 0
-    settings = AuditSettings(dtypes=("fp16",), cache_dir=Path(os.environ["GELU_AUDIT_CACHE_DIR"]))
-    references, _ = references_for(inputs, {ERF}, settings, SILENT)
-    blocks = prepared_blocks(inputs, references, 5)[ERF.name]
-    got = off_with_holes(inputs.values.astype(np.float16)).astype(np.float64)
-    starts = np.cumsum([0] + [len(b.x) for b in blocks[:-1]])
+    point_by_point = _per_point_breaks(off_with_holes, FP16, inputs)
     rounded_rules = 0
     for outcome in case.exact.policies:
-        rule = next(p for p in BUILTIN_POLICIES if p.name == outcome.policy).rule("fp16", "erf")
-        assert rule is not None
+        rule, breaks = point_by_point[outcome.policy]
         rounded_rules += rule.rounded_reference and outcome.finite_breaks > 0
-        flags = [policy_breaks(b, got[s : s + len(b.x)], rule) for s, b in zip(starts, blocks)]
-        assert sum(int(f.sum()) for f in flags) == outcome.finite_breaks
+        assert breaks == outcome.finite_breaks
         assert outcome.nonfinite == case.nonfinite_count
     assert rounded_rules >= 1  # a rule against RN_T(y) that breaks: benchdnn's fp16 rule
