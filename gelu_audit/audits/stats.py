@@ -418,6 +418,11 @@ class ReferenceBlock:
     """Several answers will be compared with this block (more than one case, or a reference
     store to write): its summary is worth computing even for an answer that differs, since
     the next answer replaces only the points where it differs."""
+    exact: bool = False
+    """RN_T(y) is y itself at every point, as far as the error arithmetic can see (every
+    residual is exactly 0: :func:`_exact_block`). Half the fp32 space is such blocks (the
+    saturated x above ~38 and the underflowed x below ~−42), and an answer equal to RN_T(y)
+    there has statistics that need no per-point arithmetic (:meth:`ErrorAccumulator.fold_block`)."""
     _threshold: float | None = None
     _runs: SegmentRuns | None = None
     _magnitude: np.ndarray | None = None
@@ -428,8 +433,8 @@ class ReferenceBlock:
         """The rule's ratio error / allowance for RN_T(y) itself at every point: 0 throughout
         for a rule that compares with RN_T(y); otherwise computed once per rule and shared by
         every answer."""
-        if rule.rounded_reference:
-            return np.zeros(len(self.x))  # nothing worth keeping
+        if rule.rounded_reference or self.exact:
+            return np.zeros(len(self.x))  # every ratio is 0/allowance: nothing worth keeping
         if rule not in self._policy_ratios:
             self._policy_ratios[rule] = violation_ratios(rule, self.abs_residual, self.magnitude(), self.x)
         return self._policy_ratios[rule]
@@ -513,6 +518,14 @@ class ReferenceBlock:
         shared: bool = False,
     ) -> ReferenceBlock:
         approx = ref.approximate()
+        if _exact_block(fmt, ref, approx):
+            n = len(x)
+            zeros = np.zeros(n)
+            normal = np.abs(approx) >= fmt.smallest_normal
+            return ReferenceBlock(
+                fmt, x, index, ref, np.ones(n, bool), zeros, zeros, zeros, normal,
+                np.full(n, _ZERO_SKETCH_BIN), np.zeros(n, np.int64), top, shared, exact=True,
+            )  # fmt: skip
         finite = np.isfinite(ref.mant_hi)
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             residual = np.where(finite, ulp_errors(fmt, ref.rounded, ref), 0.0)
@@ -536,6 +549,37 @@ class ReferenceBlock:
             top,
             shared,
         )
+
+
+_ZERO_SKETCH_BIN = int(sketch_bins(np.zeros(1))[0])
+_EXACT_BINADES = 1000
+"""Binades within ±this: y = hi·2^binade and RN_T(y) scale by the same power of two without
+rounding in :func:`~gelu_audit.numerics.ulp.ulp_errors` (any format up to fp64)."""
+_UNDERFLOW_MARGIN = 1100
+"""A binade this far below T's smallest ulp: y scaled to T's ulps underflows float64 to ±0."""
+
+
+def _exact_block(fmt: FloatFormat, ref: ReferenceValues, approx: np.ndarray) -> bool:
+    """Whether every residual |RN_T(y) − y| / ulp_T(y) of the block is exactly 0, as
+    :func:`~gelu_audit.numerics.ulp.ulp_errors` computes it, decided from a few passes over the
+    data rather than from how the references were made (the fast tier, mpmath or a store).
+
+    It is, where ``mant_lo`` is ±0, y as float64 (``approx``) is RN_T(y) bit for bit and
+    finite, and the binades are either moderate (the two scale to T's ulps exactly, and
+    subtract to 0: the saturated x, where f(x) = x to double-double) or so far below T's
+    range that y scaled to its ulps is ±0 (the underflowed tail, where RN_T(y) = −0 and
+    ``approx`` is −0 too). The first point rules out most other blocks at once.
+    """
+    lo, rounded = ref.mant_lo, ref.rounded
+    if not len(lo) or lo[0] != 0 or approx[0] != rounded[0]:
+        return False
+    if lo.any() or not np.array_equal(approx.view(np.int64), rounded.view(np.int64)):
+        return False
+    if not np.isfinite(approx).all():
+        return False
+    low, high = int(ref.binade.min()), int(ref.binade.max())
+    moderate = low >= -_EXACT_BINADES and high <= _EXACT_BINADES
+    return moderate or high <= fmt.emin - fmt.precision - _UNDERFLOW_MARGIN
 
 
 def reference_blocks(
@@ -902,6 +946,9 @@ class ErrorAccumulator:
         """The arithmetic of :meth:`add_block`: every statistic, point by point."""
         fmt, ref = block.fmt, block.ref
         differs = block.differing(got)
+        if block.exact and not differs.size and self.tolerance >= 0:
+            self._fold_exact(block, got)
+            return
         sub, got_sub = ref.take(differs), got[differs]
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             err_sub = ulp_errors(fmt, got_sub, sub)
@@ -1004,6 +1051,57 @@ class ErrorAccumulator:
             )
 
         zeros = np.flatnonzero(wrong_sign_zeros(got, ref))
+        self.wrong_zero_count += len(zeros)
+        self.wrong_zeros = _first(
+            self.wrong_zeros + _candidates(block, got, zeros[: self.top], None, None), self.top
+        )
+
+    def _fold_exact(self, block: ReferenceBlock, got: np.ndarray) -> None:
+        """:meth:`fold_block` where every error is 0: an exact block (``block.exact``) answered
+        with RN_T(y) throughout. What the arithmetic would find there, without it: every point
+        finite, correctly rounded, in the histogram's and the sketch's bin of 0; no failure,
+        flush or non-finite mismatch; every policy ratio 0, so each policy's worst input is the
+        block's first; the worst inputs are the block's first ``top`` (equal errors: the smallest
+        indices). The same numbers as the arithmetic, tested block by block
+        (tests/audits/test_exhaustive.py)."""
+        fmt, n = block.fmt, len(got)
+        self.points += n
+        self.finite += n
+        self.total.add_float(0.0)
+        self.sketch[_ZERO_SKETCH_BIN] += n
+        self.histogram[0] += n
+        self.correct += n
+        if not n:
+            return
+        self.max_ulp = max(self.max_ulp, 0.0)
+        self.max_abs = max(self.max_abs, 0.0)
+        none = np.zeros(0, np.int64)
+        first = np.zeros(1, np.int64)
+        formula = "erf" if self.against == "exact" else self.against
+        for policy in self.policies:
+            rule = policy.rule(fmt.name, formula)
+            if rule is not None:
+                worst = _candidates(block, got, first, block.residual, first)[0]
+                self.tallies.setdefault(policy.name, PolicyTally()).add(0, 0, 0.0, worst)
+        if block.normal.any():
+            self.max_rel = max(self.max_rel or 0.0, 0.0)
+        head = np.arange(min(n, self.top))
+        candidates = _candidates(block, got, head, block.residual, np.zeros(len(head), np.int64))
+        self.worst = _worst_first(self.worst + candidates, self.top)
+        self.profile.add(fmt, block.runs(), block.residual, np.zeros(n, bool), none)
+        self.nonfinite = _first(self.nonfinite, self.top)
+        x, rounded = block.x, block.ref.rounded
+        nonzero = rounded != 0
+        subnormal_x = (x != 0) & (np.abs(x) < fmt.smallest_normal)
+        subnormal_y = nonzero & (np.abs(rounded) < fmt.smallest_normal) & ~subnormal_x
+        zero_answer = got == 0
+        self.subnormal_counts += [
+            np.count_nonzero(subnormal_x & nonzero),
+            np.count_nonzero(subnormal_x & nonzero & zero_answer),
+            np.count_nonzero(subnormal_y),
+            np.count_nonzero(subnormal_y & zero_answer),
+        ]
+        zeros = np.flatnonzero(wrong_sign_zeros(got, block.ref)) if zero_answer.any() else none
         self.wrong_zero_count += len(zeros)
         self.wrong_zeros = _first(
             self.wrong_zeros + _candidates(block, got, zeros[: self.top], None, None), self.top

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
 
+from gelu_audit.audits import stats
 from gelu_audit.audits.exhaustive import PatternSpace, Shard, parse_shard, stream
 from gelu_audit.audits.stats import ErrorAccumulator, InputValues, accumulate, block_slices, reference_blocks
 from gelu_audit.errors import UsageError
@@ -15,7 +17,7 @@ from gelu_audit.implementations.registry import registry
 from gelu_audit.implementations.runner import run_implementation
 from gelu_audit.numerics.exact_values import ReferenceValues
 from gelu_audit.numerics.formats import FP32, patterns_to_values
-from gelu_audit.numerics.formulas import ERF
+from gelu_audit.numerics.formulas import ERF, TANH, Formula
 from gelu_audit.numerics.inputs import parse_range
 from gelu_audit.references.fast_tier import fast_references
 from tests.helpers import assert_usage_error, run_cli
@@ -91,13 +93,15 @@ def test_parse_shard() -> None:
             parse_shard(bad)
 
 
-def blocks_from(starts: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, ReferenceValues]:
+def blocks_from(
+    starts: Sequence[int], formula: Formula = ERF
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, ReferenceValues]:
     """Whole 32K blocks of fp32 patterns from each start: patterns, x, index, references."""
     patterns = np.concatenate([np.arange(s, s + (1 << 15), dtype=np.uint64) for s in starts]).astype(
         np.uint32
     )
     x = patterns_to_values(FP32, patterns)
-    ref, _ = fast_references(ERF, FP32, x)
+    ref, _ = fast_references(formula, FP32, x)
     return patterns, x, patterns.astype(np.int64), ref
 
 
@@ -184,6 +188,61 @@ def test_replacing_a_few_points_of_a_summary_is_exact(tolerance: float) -> None:
             full = ErrorAccumulator("exact", tolerance, 5)
             full.fold_block(reference_blocks(FP32, x[part], index[part], ref.take(part), 5)[0], got)
             assert json.dumps(compared.to_state()) == json.dumps(full.to_state()), hex(starts[k])
+
+
+def _block_start(value: float) -> int:
+    """The first pattern of the 32K block that holds the fp32 ``value``."""
+    return int(np.array([value], np.float32).view(np.uint32)[0]) & ~((1 << 15) - 1)
+
+
+@pytest.mark.parametrize("formula", [ERF, TANH])
+def test_exact_blocks_skip_the_arithmetic_with_the_same_numbers(
+    formula: Formula, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A block whose residuals are all exactly 0 (``ReferenceBlock.exact``: the saturated and
+    underflowed tails) skips the per-point arithmetic where the answer is RN_T(y). Over a
+    sweep of the whole space and the blocks where exactness begins (the saturated x near 38,
+    the underflow near -42 for erf, nearer 0 for tanh), the block's arrays and every
+    accumulator state must be those of the arithmetic, for RN_T(y) and for F.gelu's answers,
+    alone and shared, at two tolerances and two ``top``s."""
+    edges = [37.0, 38.0, 39.0, 40.0, -26.0, -27.0, -28.0, -41.0, -41.5, -41.7, -42.0, -43.0]
+    starts = sorted({k << 27 for k in range(32)} | {_block_start(v) for v in edges})
+    patterns, x, index, ref = blocks_from(starts, formula)
+    got = run_implementation(registry()["torch-gelu"], FP32, "cpu", patterns)
+    answers = (ref.rounded, got)  # RN_T(y), F.gelu
+    settings = [(tolerance, top) for tolerance in (2.0, 0.3) for top in (1, 5)]
+
+    def fold_all(shared: bool) -> tuple[list[bool], list[str]]:
+        blocks = reference_blocks(FP32, x, index, ref, 5, shared)
+        found = []
+        for answer, (tolerance, top) in itertools.product(answers, settings):
+            total = ErrorAccumulator(formula.name, tolerance, top)
+            for block, part in zip(blocks, block_slices(index), strict=True):
+                block.top = top
+                one = ErrorAccumulator(formula.name, tolerance, top)
+                one.fold_block(block, answer[part])
+                total.merge(one)
+                found.append(json.dumps(one.to_state()))
+            found.append(json.dumps(total.to_state()))
+        arrays = [
+            json.dumps([getattr(b, name).tolist() for name in ("finite", "residual", "abs_residual")])
+            + json.dumps(
+                [getattr(b, name).tolist() for name in ("rel_residual", "normal", "sketch", "histogram")]
+            )
+            for b in blocks
+        ]
+        return [b.exact for b in blocks], arrays + found
+
+    for shared in (False, True):
+        exact, skipping = fold_all(shared)
+        assert any(exact) and not all(exact)
+        with monkeypatch.context() as patch:
+            patch.setattr(stats, "_exact_block", lambda *args: False)
+            never, arithmetic = fold_all(shared)
+        assert not any(never)
+        assert len(skipping) == len(arithmetic)
+        for mine, theirs in zip(skipping, arithmetic, strict=True):
+            assert mine == theirs
 
 
 def test_block_slices_cut_at_global_multiples_of_the_block() -> None:
