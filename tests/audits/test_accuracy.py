@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import mpmath
 import numpy as np
@@ -26,6 +27,7 @@ from gelu_audit.numerics.formats import FP16, FP32, FP64
 from gelu_audit.numerics.formulas import ERF
 from gelu_audit.numerics.inputs import exhaustive_inputs, parse_range
 from gelu_audit.numerics.ulp import (
+    HISTOGRAM_EDGES,
     HISTOGRAM_LABELS,
     histogram_bins,
     nonfinite_mismatches,
@@ -93,6 +95,26 @@ def test_histogram_bins() -> None:
     counts = dict(zip(HISTOGRAM_LABELS, np.bincount(histogram_bins(errors), minlength=len(HISTOGRAM_LABELS))))
     assert counts["0"] == 1 and counts["≤0.5"] == 2 and counts["≤1"] == 1
     assert counts["≤4"] == 1 and counts["≤1000"] == 1 and counts[">1000"] == 1
+
+
+def test_histogram_bins_read_off_the_bits_are_the_search_over_the_edges() -> None:
+    """The bins come from the float64's exponent; they must be 1 + how many edges lie strictly
+    below each error (``searchsorted``), at every edge, on either side of it, at 0, the
+    subnormals, the largest float64, +inf and NaN, and across the range."""
+    edges = np.asarray(HISTOGRAM_EDGES)
+    special = [0.0, -0.0, 5e-324, 2.0**-1022, 1e300, sys.float_info.max, math.inf, math.nan]
+    errors = np.concatenate(
+        [
+            edges,
+            np.nextafter(edges, 0),
+            np.nextafter(edges, math.inf),
+            special,
+            np.arange(0, 0x7F800001, 997, dtype=np.uint64).astype(np.uint32).view(np.float32),
+            np.random.default_rng(0).random(100_000) * np.exp2(np.arange(100_000) % 80 - 60),
+        ]
+    )
+    searched = np.where(errors == 0, 0, np.searchsorted(edges, errors, side="left") + 1)
+    assert histogram_bins(errors).tolist() == searched.tolist()
 
 
 def test_accurate_domain() -> None:
