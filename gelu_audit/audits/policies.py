@@ -225,7 +225,12 @@ def policy_named(name: str) -> Policy:
 def violation_ratios(
     rule: Tolerance, abs_error: np.ndarray, magnitude: np.ndarray, x: np.ndarray
 ) -> np.ndarray:
-    """|ŷ − y| / allowed(|y|) per point (finite answers; pass 0 elsewhere): > 1 breaks the rule."""
+    """|ŷ − y| / allowed(|y|) per point (finite answers; pass 0 elsewhere): > 1 breaks the rule.
+
+    Where no point has an error (RN_T(y) is y as float64 throughout: most of the tiny region),
+    the ratios are all 0 without computing an allowance."""
+    if not abs_error.any():
+        return np.zeros(len(abs_error))
     allowed = rule.allowed(magnitude, x)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = abs_error / allowed  # an allowance of 0: inf, or NaN where the error is 0 too

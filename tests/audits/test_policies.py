@@ -27,6 +27,7 @@ from gelu_audit.audits.policies import (
     Combine,
     Tolerance,
     policy_named,
+    violation_ratios,
 )
 from gelu_audit.audits.stats import policy_breaks
 from gelu_audit.audits.thresholds import Threshold, parse_thresholds
@@ -230,3 +231,16 @@ def test_per_point_breaks_are_the_tally_s_including_rounded_references_and_non_f
         assert breaks == outcome.finite_breaks
         assert outcome.nonfinite == case.nonfinite_count
     assert rounded_rules >= 1  # a rule against RN_T(y) that breaks: benchdnn's fp16 rule
+
+
+def test_violation_ratios_without_errors_are_zero_even_where_nothing_is_allowed() -> None:
+    """No error anywhere: every ratio is 0, with no allowance computed, including where the
+    allowance is 0 (a relative rule at y = 0, where 0/0 would be NaN). One error: the
+    ratios are computed, 0 where the error is, inf where it breaks a zero allowance."""
+    magnitude = np.array([0.0, 1.0, 2.0])
+    x = np.array([0.0, 1.0, 2.0])
+    relative = Tolerance(1e-3, 0.0)
+    assert violation_ratios(relative, np.zeros(3), magnitude, x).tolist() == [0.0, 0.0, 0.0]
+    ratios = violation_ratios(relative, np.array([0.0, 0.0, 1e-3]), magnitude, x)
+    assert ratios.tolist() == [0.0, 0.0, 0.5]
+    assert violation_ratios(relative, np.array([1e-9, 0.0, 0.0]), magnitude, x)[0] == np.inf
