@@ -520,10 +520,9 @@ class ReferenceBlock:
         approx = ref.approximate()
         if _exact_block(fmt, ref, approx):
             n = len(x)
-            zeros = np.zeros(n)
             normal = np.abs(approx) >= fmt.smallest_normal
             return ReferenceBlock(
-                fmt, x, index, ref, np.ones(n, bool), zeros, zeros, zeros, normal,
+                fmt, x, index, ref, np.ones(n, bool), np.zeros(n), np.zeros(n), np.zeros(n), normal,
                 np.full(n, _ZERO_SKETCH_BIN), np.zeros(n, np.int64), top, shared, exact=True,
             )  # fmt: skip
         finite = np.isfinite(ref.mant_hi)
@@ -565,7 +564,8 @@ def _exact_block(fmt: FloatFormat, ref: ReferenceValues, approx: np.ndarray) -> 
     data rather than from how the references were made (the fast tier, mpmath or a store).
 
     It is, where ``mant_lo`` is ±0, y as float64 (``approx``) is RN_T(y) bit for bit and
-    finite, and the binades are either moderate (the two scale to T's ulps exactly, and
+    finite (``mant_hi`` in [1, 2) in magnitude, as every source of references writes it), and
+    the binades are either moderate (the two scale to T's ulps exactly, and
     subtract to 0: the saturated x, where f(x) = x to double-double) or so far below T's
     range that y scaled to its ulps is ±0 (the underflowed tail, where RN_T(y) = −0 and
     ``approx`` is −0 too). The first point rules out most other blocks at once.
@@ -1062,8 +1062,9 @@ class ErrorAccumulator:
         finite, correctly rounded, in the histogram's and the sketch's bin of 0; no failure,
         flush or non-finite mismatch; every policy ratio 0, so each policy's worst input is the
         block's first; the worst inputs are the block's first ``top`` (equal errors: the smallest
-        indices). The same numbers as the arithmetic, tested block by block
-        (tests/audits/test_exhaustive.py)."""
+        indices, which are the first positions because a block's indices rise with its
+        positions, as every caller's do and :meth:`replaced` also needs). The same numbers as
+        the arithmetic, tested block by block (tests/audits/test_exhaustive.py)."""
         fmt, n = block.fmt, len(got)
         self.points += n
         self.finite += n

@@ -283,7 +283,7 @@ def decide_by_blocks(
     then mpmath (``fallback``) for whatever is left; with how many points each region decided."""
     x = np.asarray(values, dtype=np.float64)
     n = len(x)
-    # every point is assigned below (a region or mpmath): no need to zero 33 bytes a point first
+    # every point is assigned below (a region or mpmath): no need to zero 32 bytes a point first
     out = _Block(np.empty(n, np.int64), np.empty(n), np.empty(n), np.empty(n), np.full(n, -1, np.int8))
     for start in range(0, n, BLOCK):
         part = slice(start, start + BLOCK)

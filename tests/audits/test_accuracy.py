@@ -102,7 +102,7 @@ def test_histogram_bins_read_off_the_bits_are_the_search_over_the_edges() -> Non
     below each error (``searchsorted``), at every edge, on either side of it, at 0, the
     subnormals, the largest float64, +inf and NaN, and across the range."""
     edges = np.asarray(HISTOGRAM_EDGES)
-    special = [0.0, -0.0, 5e-324, 2.0**-1022, 1e300, sys.float_info.max, math.inf, math.nan]
+    special = [0.0, -0.0, 5e-324, 2.0**-1022, 1e300, sys.float_info.max, math.inf, math.nan, -math.nan]
     errors = np.concatenate(
         [
             edges,
