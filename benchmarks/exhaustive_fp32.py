@@ -5,8 +5,9 @@ Prints, from one run on this machine:
   2. fast-tier references per second with the mpmath fall-back, on the same sample and on a
      whole shard of the fp32 space (regions in their real proportions);
   3. the wall time of `--exhaustive` for the given implementations (all 2^32 inputs, or 1/N of
-     them with --fraction N and the total extrapolated), with CPU seconds per stage and the
-     peak resident memory of the largest worker;
+     them with --fraction N and the total extrapolated: the stream's fixed cost, measured on a
+     few thousand inputs, once, the rest times N), with CPU seconds per stage and the peak
+     resident memory of the largest worker;
   4. with --pass both: the same for the gradient (GELU′ references, backward kernels), and the
      two passes' times side by side;
   5. the floor: the first implementation alone (its eager call, torch threads = --jobs) over the
@@ -35,7 +36,7 @@ from gelu_audit.implementations.gradient import backward_implementation
 from gelu_audit.implementations.registry import registry
 from gelu_audit.numerics.formats import FP32
 from gelu_audit.numerics.formulas import ERF, Function, Pass, exact_function_for
-from gelu_audit.numerics.inputs import stratified_inputs
+from gelu_audit.numerics.inputs import parse_range, stratified_inputs
 from gelu_audit.references.fast_gradient import fast_references_of
 from gelu_audit.references.mpmath_ziv import compute_references
 
@@ -82,10 +83,41 @@ def kernel_alone(name: str, fraction: int, jobs: int) -> float:
     return total * fraction
 
 
+def fixed_cost(names: tuple[str, ...], pass_: Pass, jobs: int) -> float:
+    """Wall seconds of a stream of ``names`` over a few thousand inputs: what any stream pays
+    once (the worker processes' start, torch's import in each, the first chunk's set-up),
+    whatever its size. Scaling a 1/N run's whole wall time by N would multiply it by N."""
+    impls = registry()
+    audited = [impls[n] if pass_ is Pass.FORWARD else backward_implementation(impls[n]) for n in names]
+    functions = {exact_function_for(i.formula).name for i in audited if i} | {
+        i.formula.name for i in audited if i
+    }
+    space = PatternSpace(FP32, parse_range("1:1.001"), None)
+    start = time.perf_counter()
+    stream(
+        FP32,
+        space,
+        tuple(sorted(functions)),
+        tuple((n, "cpu") for n in names),
+        2.0,
+        5,
+        jobs=jobs,
+        pass_=pass_,
+    )
+    return time.perf_counter() - start
+
+
 def audit(
-    names: tuple[str, ...], pass_: Pass, fraction: int, jobs: int, store: Path | None = None, label: str = ""
+    names: tuple[str, ...],
+    pass_: Pass,
+    fraction: int,
+    jobs: int,
+    store: Path | None = None,
+    label: str = "",
+    fixed: float = 0.0,
 ) -> dict[str, float]:
-    """One exhaustive stream of ``names`` in ``pass_``; prints it; CPU seconds per stage."""
+    """One exhaustive stream of ``names`` in ``pass_``; prints it; CPU seconds per stage.
+    ``fixed``: the stream's fixed cost (:func:`fixed_cost`), counted once when scaling."""
     impls = registry()
     audited = [impls[n] if pass_ is Pass.FORWARD else backward_implementation(impls[n]) for n in names]
     functions = {exact_function_for(i.formula).name for i in audited if i} | {
@@ -108,9 +140,15 @@ def audit(
     scale = fraction
     share = "all" if scale == 1 else f"1/{scale}"
     print(f"\nexhaustive fp32 {pass_}, {len(outcome.inputs):,} points ({share}), {jobs} jobs{label}")
+    whole = (wall - fixed) * scale + fixed  # the fixed cost once, the rest scaled
     print(
         f"  wall time                  {wall:8.1f} s"
-        + (f"   (x{scale}: {wall * scale:.0f} s)" if scale > 1 else "")
+        + (
+            f"   (x{scale}: {wall * scale:.0f} s; {whole:.0f} s with the stream's {fixed:.1f} s "
+            "fixed cost counted once)"
+            if scale > 1
+            else ""
+        )
     )
     for stage, seconds in outcome.seconds.items():
         print(
@@ -133,7 +171,7 @@ def audit(
             f"{100 * stats.correctly_rounded:.4f}%, non-finite {exact.nonfinite_count:,}, "
             f"domain {stats.accurate_domain.lo!r}..{stats.accurate_domain.hi!r}"
         )
-    return {"wall": wall * scale, **{k: v * scale for k, v in outcome.seconds.items()}}
+    return {"wall": whole, **{k: v * scale for k, v in outcome.seconds.items()}}
 
 
 def main() -> None:
@@ -153,7 +191,8 @@ def main() -> None:
     for pass_ in passes:
         reference_rates(ERF if pass_ is Pass.FORWARD else ERF.derivative)
     names = tuple(args.impl.split(","))
-    seconds = {pass_: audit(names, pass_, args.fraction, args.jobs) for pass_ in passes}
+    fixed = {pass_: fixed_cost(names, pass_, args.jobs) if args.fraction > 1 else 0.0 for pass_ in passes}
+    seconds = {pass_: audit(names, pass_, args.fraction, args.jobs, fixed=fixed[pass_]) for pass_ in passes}
     if len(passes) == 2:
         print("\nside by side (CPU seconds for all 2^32 inputs; wall for the whole stream)")
         print(f"  {'stage':<24} {'forward':>10} {'backward':>10}")
@@ -167,10 +206,26 @@ def main() -> None:
     if args.store:
         with tempfile.TemporaryDirectory(prefix="gelu-audit-store-") as folder:
             store = Path(folder)
-            written = audit(names, passes[0], args.fraction, args.jobs, store, ", writing a reference store")
+            written = audit(
+                names,
+                passes[0],
+                args.fraction,
+                args.jobs,
+                store,
+                ", writing a reference store",
+                fixed[passes[0]],
+            )
             size = sum(f.stat().st_size for f in store.rglob("*.npz")) * args.fraction
             later = tuple(args.then.split(",")) if args.then else names
-            read = audit(later, passes[0], args.fraction, args.jobs, store, ", reading the reference store")
+            read = audit(
+                later,
+                passes[0],
+                args.fraction,
+                args.jobs,
+                store,
+                ", reading the reference store",
+                fixed[passes[0]],
+            )
             print("\nreference store, side by side (wall for all 2^32 inputs)")
             print(f"  no store                 {wall:8.0f} s   ({', '.join(names)})")
             print(f"  writing the store        {written['wall']:8.0f} s   ({', '.join(names)})")
