@@ -18,6 +18,9 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     import mpmath
 
+_ZERO_BELOW = -2200
+"""A finite float64 (below 2^1024) times 2^e for e below this is below 2^−1176: ±0."""
+
 BINADE_FLOOR = -(1 << 60)
 """Binades below this are stored as this (GELU(−3e38) ≈ 2^(−1e77) fits no integer array).
 It is far below every format's smallest subnormal, so no error figure depends on the rest."""
@@ -46,10 +49,24 @@ class ReferenceValues:
         )
 
     def approximate(self) -> np.ndarray:
-        """y as float64 (may underflow to ±0 or overflow): for absolute and relative errors."""
-        exponent = np.clip(self.binade, -4000, 4000).astype(np.int32)
+        """y as float64 (may underflow to ±0 or overflow): for absolute and relative errors.
+
+        Below binade −2200 any finite mantissa times 2^binade is ±0 (below 2^−1176). ldexp
+        finds that out 30 times more slowly than it scales (glibc's underflow path), and
+        the underflowed tail is a quarter of the fp32 space, so those points get their
+        signed zero directly: the same bits."""
+        mantissa = self.mant_hi + self.mant_lo
+        binade = self.binade
+        if not len(binade) or binade.min() >= _ZERO_BELOW:  # no point in the tail: ldexp alone
+            with np.errstate(over="ignore", under="ignore"):
+                return np.ldexp(mantissa, np.clip(binade, -4000, 4000).astype(np.int32))
+        finite_zero = np.where(np.isfinite(mantissa), np.copysign(0.0, mantissa), mantissa)  # inf, NaN kept
+        if binade.max() < _ZERO_BELOW:  # all of it in the tail
+            return finite_zero
+        deep = binade < _ZERO_BELOW
         with np.errstate(over="ignore", under="ignore"):
-            return np.ldexp(self.mant_hi + self.mant_lo, exponent)
+            scaled = np.ldexp(mantissa, np.clip(np.where(deep, 0, binade), -4000, 4000).astype(np.int32))
+        return np.where(deep, finite_zero, scaled)
 
     def exact_mpf(self, i: int) -> mpmath.mpf:
         """y at position ``i`` as an mpmath number (double-double precision)."""
