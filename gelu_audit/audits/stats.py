@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import pairwise
@@ -529,8 +529,9 @@ class ReferenceBlock:
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             residual = np.where(finite, ulp_errors(fmt, ref.rounded, ref), 0.0)
             abs_residual = np.where(finite, np.abs(ref.rounded - approx), 0.0)
-            normal = finite & (np.abs(approx) >= fmt.smallest_normal)
-            rel_residual = np.where(normal, abs_residual / np.abs(approx), 0.0)
+            magnitude = np.where(finite, np.abs(approx), 0.0)  # |y|, as magnitude() gives it
+            normal = finite & (magnitude >= fmt.smallest_normal)
+            rel_residual = np.where(normal, abs_residual / magnitude, 0.0)
         excluded_sketch = np.where(finite, sketch_bins(residual), SKETCH_BINS)
         excluded_hist = np.where(finite, histogram_bins(residual), len(HISTOGRAM_LABELS))
         return ReferenceBlock(
@@ -547,7 +548,19 @@ class ReferenceBlock:
             excluded_hist,
             top,
             shared,
+            _magnitude=magnitude,
         )
+
+
+def _patched(base: np.ndarray, where: np.ndarray, values: Callable[[], np.ndarray]) -> np.ndarray:
+    """``base`` with the positions ``where`` set to ``values()``: a copy, or, where there are
+    none (an answer equal to RN_T(y) on the whole block, the common case), ``base`` itself,
+    which the caller then only reads."""
+    if not where.size:
+        return base
+    patched = base.copy()
+    patched[where] = values()
+    return patched
 
 
 _ZERO_SKETCH_BIN = int(sketch_bins(np.zeros(1))[0])
@@ -950,18 +963,20 @@ class ErrorAccumulator:
             self._fold_exact(block, got)
             return
         sub, got_sub = ref.take(differs), got[differs]
-        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            err_sub = ulp_errors(fmt, got_sub, sub)
-            finite_sub = ~np.isnan(err_sub)
-            dist_sub = ordinal_distances(fmt, got_sub, sub)
-            approx_sub = sub.approximate()
-            abs_sub = np.abs(got_sub - approx_sub)
-            rel_sub = abs_sub / np.abs(approx_sub)
+        if differs.size:
+            with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+                err_sub = ulp_errors(fmt, got_sub, sub)
+                finite_sub = ~np.isnan(err_sub)
+                dist_sub = ordinal_distances(fmt, got_sub, sub)
+                approx_sub = sub.approximate()
+                abs_sub = np.abs(got_sub - approx_sub)
+                rel_sub = abs_sub / np.abs(approx_sub)
+        else:  # RN_T(y) throughout (most blocks of most answers): nothing to compute there
+            err_sub, abs_sub, rel_sub = np.zeros(0), np.zeros(0), np.zeros(0)
+            finite_sub, dist_sub = np.zeros(0, bool), np.zeros(0, np.int64)
 
-        errors = block.residual.copy()
-        errors[differs] = np.where(finite_sub, err_sub, 0.0)
-        finite = block.finite.copy()
-        finite[differs] = finite_sub
+        errors = _patched(block.residual, differs, lambda: np.where(finite_sub, err_sub, 0.0))
+        finite = _patched(block.finite, differs, lambda: finite_sub)
         n_finite = int(np.count_nonzero(finite))
         self.points += len(got)
         self.finite += n_finite
@@ -970,12 +985,18 @@ class ErrorAccumulator:
         if differs.size:
             self.total.add_float(-float(np.sum(block.residual[differs])))
             self.total.add_float(float(np.sum(errors[differs])))
-        sketch = block.sketch.copy()
-        sketch[differs] = np.where(finite_sub, sketch_bins(np.where(finite_sub, err_sub, 0.0)), SKETCH_BINS)
+        sketch = _patched(
+            block.sketch,
+            differs,
+            lambda: np.where(finite_sub, sketch_bins(np.where(finite_sub, err_sub, 0.0)), SKETCH_BINS),
+        )
         self.sketch += np.bincount(sketch, minlength=SKETCH_BINS + 1)
-        hist = block.histogram.copy()
-        hist[differs] = np.where(
-            finite_sub, histogram_bins(np.where(finite_sub, err_sub, 0.0)), len(HISTOGRAM_LABELS)
+        hist = _patched(
+            block.histogram,
+            differs,
+            lambda: np.where(
+                finite_sub, histogram_bins(np.where(finite_sub, err_sub, 0.0)), len(HISTOGRAM_LABELS)
+            ),
         )
         self.histogram += np.bincount(hist, minlength=len(HISTOGRAM_LABELS) + 1)
         wrong = finite_sub & (dist_sub > 0)
@@ -984,15 +1005,17 @@ class ErrorAccumulator:
             self.max_ulp = max(self.max_ulp, float(errors.max()))
         if wrong.any():
             self.max_ordinal = max(self.max_ordinal, int(dist_sub[wrong].max()))
-        abs_all = block.abs_residual.copy()
-        abs_all[differs] = np.where(finite_sub, abs_sub, 0.0)
+        abs_all = _patched(block.abs_residual, differs, lambda: np.where(finite_sub, abs_sub, 0.0))
         self.max_abs = max(self.max_abs, float(abs_all.max()) if len(abs_all) else 0.0)
-        mismatched = differs[nonfinite_mismatches(got_sub, sub)]
+        mismatched = differs[nonfinite_mismatches(got_sub, sub)] if differs.size else differs
         self._tally_policies(block, got, abs_all, mismatched, errors, differs, dist_sub)
         normal = block.normal & finite
         if normal.any():
-            rel_all = block.rel_residual.copy()
-            rel_all[differs] = np.where(block.normal[differs] & finite_sub, rel_sub, 0.0)
+            rel_all = _patched(
+                block.rel_residual,
+                differs,
+                lambda: np.where(block.normal[differs] & finite_sub, rel_sub, 0.0),
+            )
             self.max_rel = max(self.max_rel or 0.0, float(rel_all.max()))
 
         # worst: every point at or above the threshold that certainly holds this block's top.
