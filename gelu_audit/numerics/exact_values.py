@@ -57,7 +57,7 @@ class ReferenceValues:
         signed zero directly: the same bits."""
         mantissa = self.mant_hi + self.mant_lo
         binade = self.binade
-        if not len(binade) or binade.min() >= _ZERO_BELOW:  # no point in the tail: ldexp alone
+        if not binade.size or binade.min() >= _ZERO_BELOW:  # no point in the tail: ldexp alone
             with np.errstate(over="ignore", under="ignore"):
                 return np.ldexp(mantissa, np.clip(binade, -4000, 4000).astype(np.int32))
         finite_zero = np.where(np.isfinite(mantissa), np.copysign(0.0, mantissa), mantissa)  # inf, NaN kept

@@ -24,8 +24,19 @@ def test_approximate_is_ldexp_bit_for_bit_in_the_underflowed_tail_too() -> None:
     hi = rng.choice([1.0, -1.0, 1.5, -1.9999999, 0.0, -0.0, np.inf, -np.inf, np.nan, 2.0, -2.0], n)
     hi *= np.where(rng.random(n) < 0.1, 1e300, 1.0)
     lo = rng.choice([0.0, -0.0, 1e-17, -3e-18, np.nan], n, p=[0.5, 0.2, 0.1, 0.1, 0.1])
-    got = ReferenceValues(binade, hi, lo, np.zeros(n)).approximate()
-    with np.errstate(over="ignore", under="ignore"):
-        expected = np.ldexp(hi + lo, np.clip(binade, -4000, 4000).astype(np.int32))
-    assert np.array_equal(got.view(np.int64), expected.view(np.int64))
-    assert np.signbit(got[(binade < -2200) & (hi < 0) & (lo == 0)]).all()  # the tail's -0 stays -0
+
+    def same_as_ldexp(where: np.ndarray | slice) -> bool:
+        b, h, low = binade[where], hi[where], lo[where]
+        got = ReferenceValues(b, h, low, np.zeros(len(b))).approximate()
+        with np.errstate(over="ignore", under="ignore"):
+            expected = np.ldexp(h + low, np.clip(b, -4000, 4000).astype(np.int32))
+        return got.shape == expected.shape and np.array_equal(got.view(np.int64), expected.view(np.int64))
+
+    tail = binade < -2200
+    assert tail.any() and not tail.all()
+    assert same_as_ldexp(slice(None))  # mixed: both branches in one block
+    assert same_as_ldexp(tail)  # all in the tail: no ldexp at all
+    assert same_as_ldexp(~tail)  # none in the tail: ldexp alone
+    assert same_as_ldexp(slice(0, 0))  # empty
+    all_tail = ReferenceValues(binade[tail], hi[tail], lo[tail], np.zeros(int(tail.sum()))).approximate()
+    assert np.signbit(all_tail[(hi[tail] < 0) & (lo[tail] == 0)]).all()  # the tail's -0 stays -0
