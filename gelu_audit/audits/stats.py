@@ -552,6 +552,14 @@ class ReferenceBlock:
         )
 
 
+def _subnormal_masks(block: ReferenceBlock) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per point: RN_T(y) is not zero; x is subnormal; RN_T(y) is subnormal."""
+    fmt, x, rounded = block.fmt, block.x, block.ref.rounded
+    nonzero = rounded != 0
+    subnormal_x = (x != 0) & (np.abs(x) < fmt.smallest_normal)
+    return nonzero, subnormal_x, nonzero & (np.abs(rounded) < fmt.smallest_normal)
+
+
 def _patched(base: np.ndarray, where: np.ndarray, values: Callable[[], np.ndarray]) -> np.ndarray:
     """``base`` with the positions ``where`` set to ``values()``: a copy, or, where there are
     none (an answer equal to RN_T(y) on the whole block, the common case), ``base`` itself,
@@ -1038,9 +1046,7 @@ class ErrorAccumulator:
         failing = np.concatenate([np.flatnonzero(over), mismatched])
         self.failures.note(*failure_bounds(block.x[failing]))
         # over normal numbers: neither the input nor the correctly rounded result subnormal
-        nonzero = ref.rounded != 0
-        subnormal_x = (block.x != 0) & (np.abs(block.x) < fmt.smallest_normal)
-        subnormal_rn = nonzero & (np.abs(ref.rounded) < fmt.smallest_normal)
+        nonzero, subnormal_x, subnormal_rn = _subnormal_masks(block)
         normal = ~(subnormal_x | subnormal_rn)
         self.normal_failures.note(*failure_bounds(block.x[failing[normal[failing]]]))
         self.profile.add(fmt, block.runs(), errors, over, mismatched)
@@ -1056,14 +1062,7 @@ class ErrorAccumulator:
         for side, x_side in ((0, x_flushed[x_flushed < 0]), (2, x_flushed[x_flushed > 0])):
             if x_side.size:
                 self._note_flush(side, float(x_side.min()), float(x_side.max()))
-        zero_answer = got == 0
-        subnormal_y = subnormal_rn & ~subnormal_x
-        self.subnormal_counts += [
-            np.count_nonzero(subnormal_x & nonzero),
-            np.count_nonzero(subnormal_x & nonzero & zero_answer),
-            np.count_nonzero(subnormal_y),
-            np.count_nonzero(subnormal_y & zero_answer),
-        ]
+        self._note_zero_answers(block, got, nonzero, subnormal_x, subnormal_rn)
         rest = np.where(finite, errors, -1.0)
         rest[flushed] = -1.0
         if len(rest) and rest.max() > 0:
@@ -1073,7 +1072,28 @@ class ErrorAccumulator:
                 self.worst_outside_flush + _candidates(block, got, at, errors, distance), 1
             )
 
-        zeros = np.flatnonzero(wrong_sign_zeros(got, ref))
+    def _note_zero_answers(
+        self,
+        block: ReferenceBlock,
+        got: np.ndarray,
+        nonzero: np.ndarray,
+        subnormal_x: np.ndarray,
+        subnormal_rn: np.ndarray,
+    ) -> None:
+        """The subnormal inputs and results (:func:`_subnormal_masks`) and how many of them
+        the answer flushed to zero; the zeros whose sign is wrong (none where no answer is 0,
+        most blocks)."""
+        zero_answer = got == 0
+        subnormal_y = subnormal_rn & ~subnormal_x
+        self.subnormal_counts += [
+            np.count_nonzero(subnormal_x & nonzero),
+            np.count_nonzero(subnormal_x & nonzero & zero_answer),
+            np.count_nonzero(subnormal_y),
+            np.count_nonzero(subnormal_y & zero_answer),
+        ]
+        if not zero_answer.any():
+            return
+        zeros = np.flatnonzero(wrong_sign_zeros(got, block.ref))
         self.wrong_zero_count += len(zeros)
         self.wrong_zeros = _first(
             self.wrong_zeros + _candidates(block, got, zeros[: self.top], None, None), self.top
@@ -1114,22 +1134,7 @@ class ErrorAccumulator:
         self.worst = _worst_first(self.worst + candidates, self.top)
         self.profile.add(fmt, block.runs(), block.residual, np.zeros(n, bool), none)
         self.nonfinite = _first(self.nonfinite, self.top)
-        x, rounded = block.x, block.ref.rounded
-        nonzero = rounded != 0
-        subnormal_x = (x != 0) & (np.abs(x) < fmt.smallest_normal)
-        subnormal_y = nonzero & (np.abs(rounded) < fmt.smallest_normal) & ~subnormal_x
-        zero_answer = got == 0
-        self.subnormal_counts += [
-            np.count_nonzero(subnormal_x & nonzero),
-            np.count_nonzero(subnormal_x & nonzero & zero_answer),
-            np.count_nonzero(subnormal_y),
-            np.count_nonzero(subnormal_y & zero_answer),
-        ]
-        zeros = np.flatnonzero(wrong_sign_zeros(got, block.ref)) if zero_answer.any() else none
-        self.wrong_zero_count += len(zeros)
-        self.wrong_zeros = _first(
-            self.wrong_zeros + _candidates(block, got, zeros[: self.top], None, None), self.top
-        )
+        self._note_zero_answers(block, got, *_subnormal_masks(block))
 
     def _tally_policies(
         self,
