@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gelu_audit.audits.exhaustive import PatternSpace, Shard, stream, tune_allocator
+from gelu_audit.audits.exhaustive import PatternSpace, Shard, StreamOutcome, stream, tune_allocator
 from gelu_audit.implementations.gradient import backward_implementation
 from gelu_audit.implementations.registry import registry
 from gelu_audit.numerics.formats import FP32
@@ -83,18 +83,18 @@ def kernel_alone(name: str, fraction: int, jobs: int) -> float:
     return total * fraction
 
 
-def fixed_cost(names: tuple[str, ...], pass_: Pass, jobs: int) -> float:
-    """Wall seconds of a stream of ``names`` over a few thousand inputs: what any stream pays
-    once (the worker processes' start, torch's import in each, the first chunk's set-up),
-    whatever its size. Scaling a 1/N run's whole wall time by N would multiply it by N."""
+def timed_stream(
+    names: tuple[str, ...], pass_: Pass, space: PatternSpace, jobs: int, store: Path | None = None
+) -> tuple[StreamOutcome, float]:
+    """An exhaustive stream of ``names`` in ``pass_`` over ``space`` (references for the exact
+    GELU or GELU′ and each implementation's own formula), and its wall seconds."""
     impls = registry()
     audited = [impls[n] if pass_ is Pass.FORWARD else backward_implementation(impls[n]) for n in names]
     functions = {exact_function_for(i.formula).name for i in audited if i} | {
         i.formula.name for i in audited if i
     }
-    space = PatternSpace(FP32, parse_range("1:1.001"), None)
     start = time.perf_counter()
-    stream(
+    outcome = stream(
         FP32,
         space,
         tuple(sorted(functions)),
@@ -103,8 +103,16 @@ def fixed_cost(names: tuple[str, ...], pass_: Pass, jobs: int) -> float:
         5,
         jobs=jobs,
         pass_=pass_,
+        store=store,
     )
-    return time.perf_counter() - start
+    return outcome, time.perf_counter() - start
+
+
+def fixed_cost(names: tuple[str, ...], pass_: Pass, jobs: int) -> float:
+    """Wall seconds of a stream of ``names`` over a few thousand inputs: what any stream pays
+    once (the worker processes' start, torch's import in each, the first chunk's set-up),
+    whatever its size. Scaling a 1/N run's whole wall time by N would multiply it by N."""
+    return timed_stream(names, pass_, PatternSpace(FP32, parse_range("1:1.001"), None), jobs)[1]
 
 
 def audit(
@@ -118,25 +126,8 @@ def audit(
 ) -> dict[str, float]:
     """One exhaustive stream of ``names`` in ``pass_``; prints it; CPU seconds per stage.
     ``fixed``: the stream's fixed cost (:func:`fixed_cost`), counted once when scaling."""
-    impls = registry()
-    audited = [impls[n] if pass_ is Pass.FORWARD else backward_implementation(impls[n]) for n in names]
-    functions = {exact_function_for(i.formula).name for i in audited if i} | {
-        i.formula.name for i in audited if i
-    }
     space = PatternSpace(FP32, None, Shard(1, fraction) if fraction > 1 else None)
-    start = time.perf_counter()
-    outcome = stream(
-        FP32,
-        space,
-        tuple(sorted(functions)),
-        tuple((n, "cpu") for n in names),
-        2.0,
-        5,
-        jobs=jobs,
-        pass_=pass_,
-        store=store,
-    )
-    wall = time.perf_counter() - start
+    outcome, wall = timed_stream(names, pass_, space, jobs, store)
     scale = fraction
     share = "all" if scale == 1 else f"1/{scale}"
     print(f"\nexhaustive fp32 {pass_}, {len(outcome.inputs):,} points ({share}), {jobs} jobs{label}")
