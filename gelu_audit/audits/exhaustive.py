@@ -35,6 +35,7 @@ from gelu_audit.audits.stats import (
     case_accumulators,
     reference_blocks,
 )
+from gelu_audit.audits.tiny_blocks import tiny_blocks
 from gelu_audit.errors import EnvironmentUnavailableError, UsageError
 from gelu_audit.implementations.gradient import backward_implementation
 from gelu_audit.implementations.model import Implementation, ImplementationError
@@ -321,8 +322,12 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
         if stored is not None:
             blocks[formula], tiers[formula] = stored.blocks, stored.regions
             continue
-        ref, tiers[formula] = fast_references_of(FUNCTIONS[formula], fmt, x)
         shared = store is not None or len(task.cases) > 1  # the summaries will be needed
+        tiny = None if store else tiny_blocks(FUNCTIONS[formula], fmt, x, index, task.top, shared)
+        if tiny is not None:  # scaled, not computed
+            blocks[formula], tiers[formula] = tiny
+            continue
+        ref, tiers[formula] = fast_references_of(FUNCTIONS[formula], fmt, x)
         blocks[formula] = computed[formula] = reference_blocks(fmt, x, index, ref, task.top, shared)
     seconds["reference"] = time.perf_counter() - start
     accumulators, errors = {}, {}

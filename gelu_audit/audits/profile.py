@@ -219,10 +219,9 @@ class ProfileAccumulator:
         """``errors`` (0 where not finite) and ``over`` per position; ``mismatched`` positions."""
         self._ensure(fmt)
         if runs.keys.size == 1 and runs.order is None and runs.counts[0] == len(errors):  # one segment
-            k = int(runs.keys[0])
-            self.max_ulp[k] = max(self.max_ulp[k], float(errors.max()))
-            self.over[k] += int(np.count_nonzero(over))
-            self.points[k] += len(errors)
+            self.add_segment(
+                fmt, int(runs.keys[0]), len(errors), float(errors.max()), int(np.count_nonzero(over))
+            )
         elif runs.keys.size:
             ordered = errors if runs.order is None else errors[runs.order]
             flags = over if runs.order is None else over[runs.order]
@@ -235,6 +234,14 @@ class ProfileAccumulator:
         keys = keys[keys >= 0]
         if keys.size:
             np.add.at(self.nonfinite, keys, 1)
+
+    def add_segment(self, fmt: FloatFormat, segment: int, points: int, max_ulp: float, over: int) -> None:
+        """``points`` points of one segment, their largest error and how many exceed the
+        tolerance (none non-finite)."""
+        self._ensure(fmt)
+        self.max_ulp[segment] = max(self.max_ulp[segment], max_ulp)
+        self.over[segment] += over
+        self.points[segment] += points
 
     def merge(self, other: ProfileAccumulator) -> None:
         if other.fmt is None:

@@ -443,6 +443,11 @@ class ReferenceBlock:
         """The block with every reference array (this one; a stored block computes them)."""
         return self
 
+    def rounded_candidates(self, where: np.ndarray) -> list[Candidate]:
+        """The points at positions ``where`` as the correctly rounded answer's candidates: the
+        answer RN_T(y), the error its residual, the distance 0."""
+        return _candidates(self, self.ref.rounded, where, self.residual, np.zeros(len(where), np.int64))
+
     def differing(self, got: np.ndarray) -> np.ndarray:
         """Positions where ``got`` is not RN_T(y) bit for bit (the sign of zero and NaN payloads
         count): elsewhere the answer's statistics are :meth:`summary`'s."""
@@ -1120,17 +1125,15 @@ class ErrorAccumulator:
         self.max_ulp = max(self.max_ulp, 0.0)
         self.max_abs = max(self.max_abs, 0.0)
         none = np.zeros(0, np.int64)
-        first = np.zeros(1, np.int64)
         formula = "erf" if self.against == "exact" else self.against
         for policy in self.policies:
             rule = policy.rule(fmt.name, formula)
             if rule is not None:
-                worst = _candidates(block, got, first, block.residual, first)[0]
+                worst = block.rounded_candidates(np.zeros(1, np.int64))[0]
                 self.tallies.setdefault(policy.name, PolicyTally()).add(0, 0, 0.0, worst)
         if block.normal.any():
             self.max_rel = max(self.max_rel or 0.0, 0.0)
-        head = np.arange(min(n, self.top))
-        candidates = _candidates(block, got, head, block.residual, np.zeros(len(head), np.int64))
+        candidates = block.rounded_candidates(np.arange(min(n, self.top)))
         self.worst = _worst_first(self.worst + candidates, self.top)
         self.profile.add(fmt, block.runs(), block.residual, np.zeros(n, bool), none)
         self.nonfinite = _first(self.nonfinite, self.top)
