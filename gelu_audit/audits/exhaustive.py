@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gelu_audit.audits.known_blocks import known_blocks
 from gelu_audit.audits.policies import BUILTIN_POLICIES, Policy
 from gelu_audit.audits.reference_store import ChunkStore, StoreTally
 from gelu_audit.audits.stats import (
@@ -35,7 +36,6 @@ from gelu_audit.audits.stats import (
     case_accumulators,
     reference_blocks,
 )
-from gelu_audit.audits.tiny_blocks import tiny_blocks
 from gelu_audit.errors import EnvironmentUnavailableError, UsageError
 from gelu_audit.implementations.gradient import backward_implementation
 from gelu_audit.implementations.model import Implementation, ImplementationError
@@ -323,9 +323,9 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
             blocks[formula], tiers[formula] = stored.blocks, stored.regions
             continue
         shared = store is not None or len(task.cases) > 1  # the summaries will be needed
-        tiny = None if store else tiny_blocks(FUNCTIONS[formula], fmt, x, index, task.top, shared)
-        if tiny is not None:  # scaled, not computed
-            blocks[formula], tiers[formula] = tiny
+        known = None if store else known_blocks(FUNCTIONS[formula], fmt, x, index, task.top, shared)
+        if known is not None:  # carried over from prototypes, not computed
+            blocks[formula], tiers[formula] = known
             continue
         ref, tiers[formula] = fast_references_of(FUNCTIONS[formula], fmt, x)
         blocks[formula] = computed[formula] = reference_blocks(fmt, x, index, ref, task.top, shared)

@@ -1,0 +1,310 @@
+"""Known blocks: where the correctly rounded answer's statistics are a prototype block's,
+scaled by a power of two or unchanged, instead of being computed point by point.
+
+Most blocks of most kernels are answered with RN_T(y) throughout, and then their statistics
+are RN_T(y)'s own (compare first, ``ErrorAccumulator.add_block``). In three regions of x,
+which hold 73% of the fp32 inputs, those statistics are the same from binade to binade, up to
+the scaling and the block's own inputs. So they need not be computed for every block.
+
+**Tiny** (:data:`TINY`): 2^(emin+2) ≤ |x| < 2^−55. This is fp32's 69 binades of each sign, 27%
+of its inputs.
+- f(x) is x/2 + c·x² + O(x⁴) with 0 < c < 1/2 for every formula, and RN_T(y) is x/2.
+- The fast tier's reference is the double-double (hi, lo) = (x/2 / 2^b, c·x·2hi), where b is
+  the binade of x/2.
+- Take the blocks at the same positions of two binades: their inputs are x and 2^k·x. Every
+  float64 operation behind their statistics is exact under a power-of-two scaling as long as
+  no value leaves the normal range: c·x, the residual |lo|·2^(p−1), the pairwise sum of the
+  residuals, and their float32 sketch bins.
+- So the residuals, their sum and their maximum are 2^k times the other block's. The sketch
+  bins move up by k·2^7 (the float32 exponent field, shifted by ``SKETCH_SHIFT``). The residuals
+  keep their order, so the worst inputs are at the same positions.
+- Everything else is the same in both blocks. Every point is finite, correctly rounded, normal
+  (x/2 ≥ 2^(emin+1)) and in the histogram's bin ≤0.5. y as float64 is x/2 itself, because c·x²
+  is below half a float64 ulp of x/2 for |x| < 2^−55, so the absolute and relative residuals
+  and every tolerance policy's ratio are 0. There is no failure, flush, non-finite answer or
+  wrong zero.
+
+**Saturated** (:data:`SATURATED`, x ≥ 1000: RN_T(y) = x) and **underflowed**
+(:data:`UNDERFLOWED`, x at or below the formula's ``deep_below``: RN_T(y) = −0). These are the
+fast tier's whole-block shortcuts. Every residual there is exactly 0
+(``ReferenceBlock.exact``), so the statistics do not depend on the binade at all. Only the
+inputs named in them (the worst, each policy's worst) and the profile's segment change. This
+is a quarter and a fifth of fp32's inputs.
+
+Each worker process computes, per region, block position in the binade, sign and settings,
+one prototype block in the region's prototype binade, with the ordinary arithmetic. A block
+anywhere in the region then gets that summary, scaled, with its own named inputs (their
+references come from the fast tier, for those few points alone) and its own profile segment.
+
+Before a prototype serves, its own statistics are checked against every premise above:
+- RN_T(y) is the region's, bit for bit;
+- every point is correct, in one histogram bin;
+- no absolute or relative residual, failure, flush, subnormal, non-finite answer, wrong zero
+  or policy break.
+
+The scaled maximum must also stay within the tolerance and the histogram's bin, and the
+sketch's bins within float32's normal range. An answer that differs from RN_T(y) gets the
+ordinary path (``sub_block``, ``full``), as a stored block does.
+
+Tested against the arithmetic block by block, in every binade of every region
+(tests/audits/test_known_blocks.py).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gelu_audit.audits.profile import ProfileAccumulator, segment_keys
+from gelu_audit.audits.stats import (
+    SKETCH_BINS,
+    SKETCH_SHIFT,
+    Candidate,
+    ErrorAccumulator,
+    ExactSum,
+    ReferenceBlock,
+    block_slices,
+    differing_positions,
+)
+from gelu_audit.numerics.formats import FloatFormat, values_to_patterns
+from gelu_audit.numerics.formulas import Formula, Function
+from gelu_audit.numerics.ulp import HISTOGRAM_EDGES
+from gelu_audit.references.fast_tier import NO_DEFECT_FROM, REGIONS, TierCounts, fast_references
+
+TINY_TOP_BINADE = -56
+"""The largest binade of x served as tiny: below 2^−55, c·x² < 2^−54·|x/2| for c < 1/2, so y as
+float64 (x/2 + c·x², rounded) is x/2."""
+_EXPONENT = 23 - SKETCH_SHIFT
+"""A sketch bin shifted right by this is its float32 exponent field (1 … 254: normal)."""
+
+
+def _tiny_bounds(formula: Formula, fmt: FloatFormat) -> tuple[float, float] | None:
+    """[lowest, highest) of |x| served as tiny: x/2 and RN_T(y) normal numbers of T, within the
+    fast tier's tiny region |x| < 2^(−p−4), for a formula with c in (0, 1/2)."""
+    if not 0 < formula.series_coefficient < 0.5 or fmt.precision + 4 > -(TINY_TOP_BINADE + 1):
+        return None
+    return math.ldexp(1.0, fmt.emin + 2), math.ldexp(1.0, TINY_TOP_BINADE + 1)
+
+
+def _in_tiny(formula: Formula, fmt: FloatFormat, lowest: float, highest: float) -> bool:
+    bounds = _tiny_bounds(formula, fmt)
+    if bounds is None:
+        return False
+    low, high = bounds
+    return (low <= lowest and highest < high) or (-high < lowest and highest <= -low)
+
+
+@dataclass(frozen=True)
+class KnownRegion:
+    """A region of x where RN_T(y) is known without evaluating f, and its statistics follow
+    from a prototype block's."""
+
+    name: str
+    """The fast tier's name for it (the report's region counts)."""
+    holds: Callable[[Formula, FloatFormat, float, float], bool]
+    """Whether every x in [lowest, highest] lies in it (False for NaN)."""
+    rounded: Callable[[np.ndarray], np.ndarray]
+    """RN_T(y), exactly."""
+    prototype_binade: int
+    """The binade of x whose blocks are computed and carried to the others."""
+    scales: bool
+    """True: the residuals scale by 2^k with the binade. False: they are all 0."""
+
+
+TINY = KnownRegion("tiny", _in_tiny, lambda x: 0.5 * x, -90, True)
+SATURATED = KnownRegion(
+    "saturated", lambda f, fmt, lo, hi: lo >= NO_DEFECT_FROM and hi < math.inf, lambda x: x, 40, False
+)
+UNDERFLOWED = KnownRegion(
+    "underflow",
+    lambda f, fmt, lo, hi: -math.inf < lo and hi <= f.deep_below,
+    lambda x: np.full_like(x, -0.0),
+    40,
+    False,
+)
+KNOWN_REGIONS = (TINY, SATURATED, UNDERFLOWED)
+
+
+def known_region(function: Function, fmt: FloatFormat, lowest: float, highest: float) -> KnownRegion | None:
+    """The region holding every x in [lowest, highest], for a formula's forward pass in a
+    format the fast tier decides in float64 (not fp64, which goes to mpmath); else None."""
+    if not isinstance(function, Formula) or fmt.precision >= 53:
+        return None
+    return next((r for r in KNOWN_REGIONS if r.holds(function, fmt, lowest, highest)), None)
+
+
+def known_blocks(
+    function: Function, fmt: FloatFormat, x: np.ndarray, index: np.ndarray, top: int, shared: bool
+) -> tuple[list[KnownBlock], TierCounts] | None:
+    """A stream's chunk as known blocks, with the fast tier's region counts for it; None unless
+    every input lies in one known region, each block in one binade."""
+    if not len(x):
+        return None
+    region = known_region(function, fmt, float(x.min()), float(x.max()))
+    if region is None:
+        return None
+    assert isinstance(function, Formula)
+    blocks = []
+    for part in block_slices(index):
+        binades = np.frexp(x[part][[0, -1]])[1] - 1
+        if binades[0] != binades[1]:
+            return None
+        blocks.append(KnownBlock(fmt, function, region, x[part], index[part], top, int(binades[0]), shared))
+    counts = dict.fromkeys(REGIONS, 0)
+    counts[region.name] = len(x)
+    return blocks, TierCounts(counts)
+
+
+@dataclass
+class _Prototype:
+    """The statistics of RN_T(y) on one block of the region's prototype binade."""
+
+    summary: ErrorAccumulator
+    residual_sum: float
+    first_index: int
+    sketch_bins: np.ndarray
+    """The sketch bins it holds points in, and how many in each (the summary's own sketch is
+    left empty: a thousand full ones would take 260 MiB a process)."""
+    sketch_counts: np.ndarray
+
+
+_EMPTY_SKETCH = np.zeros(SKETCH_BINS + 1, np.int64)
+_EMPTY_SKETCH.setflags(write=False)
+"""Every prototype's summary's sketch (its bins are kept apart, in :class:`_Prototype`)."""
+_PROTOTYPES: dict[tuple[object, ...], _Prototype | None] = {}
+"""Per worker process: each prototype, or None where one does not meet the premises."""
+
+
+@dataclass
+class KnownBlock:
+    """A block of inputs in a known region: RN_T(y) from the region, and that answer's summary
+    carried over from a prototype. Speaks :class:`~gelu_audit.audits.stats.AuditBlock`."""
+
+    fmt: FloatFormat
+    formula: Formula
+    region: KnownRegion
+    x: np.ndarray
+    index: np.ndarray
+    top: int
+    binade: int
+    """Of x (every input's)."""
+    shared: bool
+    _summaries: dict[tuple[object, ...], ErrorAccumulator] = field(default_factory=dict)
+    _full: ReferenceBlock | None = None
+
+    def differing(self, got: np.ndarray) -> np.ndarray:
+        return differing_positions(got, self.region.rounded(self.x))
+
+    def worth_replacing(self, like: ErrorAccumulator, differing: int) -> bool:
+        """Up to half the block, as for a stored block: the full arithmetic would need the
+        whole block's references first."""
+        if self._full is not None:
+            return self._full.worth_replacing(like, differing)
+        return 2 * differing <= len(self.x)
+
+    def sub_block(self, where: np.ndarray) -> ReferenceBlock:
+        """The points at ``where`` with their references from the fast tier (for those points
+        alone: it decides point by point, so they are the values the whole block gets)."""
+        if self._full is not None:
+            return self._full.sub_block(where)
+        ref, _ = fast_references(self.formula, self.fmt, self.x[where])
+        return ReferenceBlock.build(self.fmt, self.x[where], self.index[where], ref, self.top)
+
+    def full(self) -> ReferenceBlock:
+        """The block's references, from the fast tier (the same code as for any block)."""
+        if self._full is None:
+            ref, _ = fast_references(self.formula, self.fmt, self.x)
+            self._full = ReferenceBlock.build(self.fmt, self.x, self.index, ref, self.top, self.shared)
+        return self._full
+
+    def summary(self, like: ErrorAccumulator) -> ErrorAccumulator:
+        """The prototype's summary carried to this block; the computed one where the premises
+        fail (a prototype that does not meet them, a tolerance below the residuals)."""
+        if like.settings not in self._summaries:
+            carried = self._carried(like)
+            self._summaries[like.settings] = carried if carried is not None else self.full().summary(like)
+        return self._summaries[like.settings]
+
+    def _prototype(self, like: ErrorAccumulator) -> _Prototype | None:
+        pattern = int(values_to_patterns(self.fmt, self.x[:1])[0])
+        offset = pattern & ((1 << self.fmt.mantissa_bits) - 1)
+        negative = bool(self.x[0] < 0)
+        where = (self.region.name, negative, offset, len(self.x))
+        key = (self.formula.name, self.fmt.name, like.settings, self.top, *where)
+        if key not in _PROTOTYPES:
+            _PROTOTYPES[key] = _compute_prototype(self, like)
+        return _PROTOTYPES[key]
+
+    def _carried(self, like: ErrorAccumulator) -> ErrorAccumulator | None:
+        prototype = self._prototype(like)
+        if prototype is None:
+            return None
+        source = prototype.summary
+        k = self.binade - self.region.prototype_binade if self.region.scales else 0
+        max_ulp = math.ldexp(source.max_ulp, k)
+        if max_ulp > like.tolerance or max_ulp > HISTOGRAM_EDGES[0]:
+            return None
+        exponents = (prototype.sketch_bins >> _EXPONENT) + k
+        if k and (exponents.min() < 1 or exponents.max() > 254):  # float32 normal here as there
+            return None
+        first, last = segment_keys(self.fmt, self.x[[0, -1]])  # |x| rises or falls through the block
+        if first != last:
+            return None
+        summary = like.empty_like()
+        summary.merge(source)  # the sketch stays empty: source's is _EMPTY_SKETCH
+        summary.total = ExactSum()
+        summary.total.add_float(math.ldexp(prototype.residual_sum, k))
+        summary.sketch[prototype.sketch_bins + (k << _EXPONENT)] = prototype.sketch_counts
+        summary.max_ulp = max_ulp
+        # the same positions as the prototype's, with this block's points
+        held = [*source.worst, *source.worst_outside_flush]
+        held += [tally.worst for tally in source.tallies.values() if tally.worst is not None]
+        positions = sorted({c.index - prototype.first_index for c in held})
+        points = self.sub_block(np.array(positions, np.int64))
+        mine = dict(zip(positions, points.rounded_candidates(np.arange(len(positions))), strict=True))
+
+        def here(candidate: Candidate) -> Candidate:
+            return mine[candidate.index - prototype.first_index]
+
+        summary.worst = [here(c) for c in source.worst]
+        summary.worst_outside_flush = [here(c) for c in source.worst_outside_flush]
+        for name, tally in summary.tallies.items():
+            theirs = source.tallies[name].worst
+            tally.worst = None if theirs is None else here(theirs)
+        summary.profile = ProfileAccumulator()
+        summary.profile.add_segment(self.fmt, int(first), len(self.x), max_ulp, 0)
+        return summary
+
+
+def _compute_prototype(block: KnownBlock, like: ErrorAccumulator) -> _Prototype | None:
+    """The block at ``block``'s positions in the region's prototype binade, with the ordinary
+    arithmetic; None unless its statistics show every premise of carrying them over."""
+    fmt, n, region = block.fmt, len(block.x), block.region
+    x = np.ldexp(block.x, region.prototype_binade - block.binade)  # exact: normal at both ends
+    index = values_to_patterns(fmt, x).astype(np.int64)
+    ref, _ = fast_references(block.formula, fmt, x)
+    prototype = ReferenceBlock.build(fmt, x, index, ref, block.top)
+    summary = like.empty_like()
+    summary.fold_block(prototype, prototype.ref.rounded)
+    premises = (
+        region.holds(block.formula, fmt, float(x.min()), float(x.max())),
+        np.array_equal(prototype.ref.rounded.view(np.int64), region.rounded(x).view(np.int64)),
+        summary.points == summary.finite == summary.correct == n,
+        summary.histogram[0] == n if not region.scales else summary.histogram[1] == n,
+        summary.max_abs == 0.0 and summary.max_rel in (None, 0.0) and summary.max_ordinal == 0,
+        summary.failures.to_state() == summary.normal_failures.to_state() == [None, None, False],
+        not summary.subnormal_counts.any(),
+        summary.nonfinite_count == summary.wrong_zero_count == summary.flush_count == 0,
+        all(t.finite_breaks == t.nonfinite == 0 and t.max_ratio == 0.0 for t in summary.tallies.values()),
+        summary.sketch[SKETCH_BINS] == 0,
+        np.all(np.diff(index) == 1),
+    )
+    bins = np.flatnonzero(summary.sketch)
+    if not all(premises) or (region.scales and (bins >> _EXPONENT).min() < 1):  # float32 normal residuals
+        return None
+    counts = summary.sketch[bins]
+    summary.sketch = _EMPTY_SKETCH
+    return _Prototype(summary, prototype.residual_sum, int(index[0]), bins, counts)

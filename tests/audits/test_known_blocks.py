@@ -1,0 +1,172 @@
+"""Known blocks: a prototype's statistics, carried over, must be the arithmetic's, block by
+block, in every binade of every region."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from gelu_audit.audits import exhaustive, known_blocks
+from gelu_audit.audits.exhaustive import ChunkTask, audit_chunk
+from gelu_audit.audits.known_blocks import (
+    SATURATED,
+    TINY,
+    TINY_TOP_BINADE,
+    UNDERFLOWED,
+    KnownBlock,
+    known_region,
+)
+from gelu_audit.audits.stats import ErrorAccumulator, ReferenceBlock, accumulate
+from gelu_audit.implementations.registry import registry
+from gelu_audit.implementations.runner import run_implementation
+from gelu_audit.numerics.formats import FP16, FP32, FP64, patterns_to_values, values_to_patterns
+from gelu_audit.numerics.formulas import ERF, SIGMOID, TANH, Formula
+from gelu_audit.references.fast_tier import fast_references
+
+TINY_LOWEST = FP32.emin + 2
+
+
+def _patterns(binade: int, negative: bool, offset: int, length: int = 1 << 15) -> np.ndarray:
+    """``length`` consecutive fp32 patterns from ``offset`` into the binade of 2^binade."""
+    first = int(values_to_patterns(FP32, np.array([math.ldexp(-1.0 if negative else 1.0, binade)]))[0])
+    return np.arange(first + offset, first + offset + length, dtype=np.uint64).astype(np.uint32)
+
+
+def _block(formula: Formula, patterns: np.ndarray, top: int) -> tuple[KnownBlock, ReferenceBlock]:
+    x = patterns_to_values(FP32, patterns)
+    index = patterns.astype(np.int64)
+    served = known_blocks.known_blocks(formula, FP32, x, index, top, shared=True)
+    assert served is not None
+    (known,), tiers = served
+    ref, computed = fast_references(formula, FP32, x)
+    assert tiers.counts == computed.counts
+    return known, ReferenceBlock.build(FP32, x, index, ref, top)
+
+
+def _answers(known: KnownBlock, full: ReferenceBlock) -> dict[str, np.ndarray]:
+    """RN_T(y), F.gelu's, and answers that differ at a few points (compared first, then the
+    summary's share replaced) or at every point (the full arithmetic)."""
+    rounded = full.ref.rounded
+    worst = int(np.argmax(full.residual))
+    nudged = rounded.copy()
+    nudged[[0, worst]] = np.nextafter(rounded[[0, worst]].astype(np.float32), np.float32(np.inf))
+    flushed = rounded.copy()
+    flushed[[1, worst, -1]] = 0.0
+    got = run_implementation(registry()["torch-gelu"], FP32, "cpu", values_to_patterns(FP32, known.x))
+    return {"rounded": rounded, "torch-gelu": got, "nudged": nudged, "flushed": flushed, "zero": 0 * rounded}
+
+
+def _same_as_the_arithmetic(formula: Formula, patterns: np.ndarray, settings, answers: bool) -> bool:
+    """Asserts that every state matches; returns whether the prototype served (not the
+    computed fallback)."""
+    served = []
+    for tolerance, top in settings:
+        known, full = _block(formula, patterns, top)
+        like = ErrorAccumulator(formula.name, tolerance, top)
+        served.append(known._carried(like) is not None)
+        chosen = _answers(known, full) if answers else {"rounded": full.ref.rounded}
+        for name, got in chosen.items():
+            known, _ = _block(formula, patterns, top)  # a fresh block: nothing cached
+            carried = accumulate([known], got, formula.name, tolerance, top)
+            computed = ErrorAccumulator(formula.name, tolerance, top)
+            computed.fold_block(full, got)
+            where = (formula.name, hex(int(patterns[0])), tolerance, top, name)
+            assert json.dumps(carried.to_state()) == json.dumps(computed.to_state()), where
+    return all(served)
+
+
+def _binades(formula: Formula) -> list[tuple[int, bool]]:
+    """(binade, negative) of every whole binade in each region, for ``formula``."""
+    deepest = math.ceil(math.log2(-formula.deep_below))
+    return (
+        [(b, s) for b in range(TINY_LOWEST, TINY_TOP_BINADE + 1) for s in (False, True)]
+        + [(b, False) for b in range(10, FP32.emax + 1)]  # x ≥ 1024: saturated
+        + [(b, True) for b in range(deepest, FP32.emax + 1)]  # x ≤ -2^deepest: underflowed
+    )
+
+
+@pytest.mark.parametrize("formula", [ERF, TANH, SIGMOID])
+def test_prototypes_carried_over_give_the_arithmetic_s_statistics_in_every_binade(formula: Formula) -> None:
+    """Every binade of the three regions, a different block position in each (the
+    prototypes' own binades and the ends included): RN_T(y)'s statistics, carried over, are
+    the arithmetic's, JSON character for character, at two tolerances and two ``top``s."""
+    for binade, negative in _binades(formula):
+        offset = ((binade * 37 + negative * 101) % 256) << 15
+        patterns = _patterns(binade, negative, offset)
+        assert _same_as_the_arithmetic(formula, patterns, [(2.0, 1), (0.3, 5)], answers=False)
+
+
+@pytest.mark.parametrize(
+    ("binade", "negative"),
+    [
+        *((TINY_LOWEST, False), (-100, True), (-90, False), (-70, True), (TINY_TOP_BINADE, False)),
+        *((10, False), (40, False), (127, False), (16, True), (40, True), (127, True)),
+    ],
+)
+def test_answers_that_differ_take_the_ordinary_path_with_the_same_numbers(
+    binade: int, negative: bool
+) -> None:
+    """F.gelu's answers, answers one ulp off at the first and the worst point, flushed at three
+    points, and zero everywhere. A tolerance of 0 has every tiny residual above it: there the
+    block is computed instead (the exact tails still serve, their residuals are all 0)."""
+    patterns = _patterns(binade, negative, (7 if negative else 200) << 15)
+    assert _same_as_the_arithmetic(ERF, patterns, [(2.0, 1), (0.3, 5)], answers=True)
+    tiny = binade <= TINY_TOP_BINADE
+    assert _same_as_the_arithmetic(ERF, patterns, [(0.0, 3)], answers=True) == (not tiny)
+    if tiny:  # 1e-15: above the prototype's residuals (about 1e-20), below those from binade −73 up
+        assert _same_as_the_arithmetic(ERF, patterns, [(1e-15, 2)], answers=True) == (binade < -73)
+
+
+def test_a_block_cut_short_gets_its_own_prototype() -> None:
+    """A chunk that starts or ends mid-block: the short block's prototype has its positions."""
+    for offset, length in ((1000, (1 << 15) - 1000), (0, 12345), ((255 << 15) + 5, 100)):
+        for binade, negative in ((-80, False), (50, False), (50, True)):
+            patterns = _patterns(binade, negative, offset, length)
+            assert _same_as_the_arithmetic(TANH, patterns, [(2.0, 5)], answers=True)
+
+
+def test_only_chunks_wholly_in_one_region_are_known() -> None:
+    def region(values: list[float], formula: Formula = ERF):
+        x = np.array(values)
+        return known_region(formula, FP32, float(x.min()), float(x.max())) if len(x) else None
+
+    low, high = 2.0**TINY_LOWEST, 2.0**-55
+    below = float(np.nextafter(np.float32(high), np.float32(0)))
+    assert region([low, below]) is TINY and region([-below, -low]) is TINY
+    assert region([low, high]) is None and region([low / 2, low]) is None and region([-low, low]) is None
+    assert region([0.0, low]) is None and region([float("nan"), low]) is None
+    assert (
+        region([1000.0, 3e38]) is SATURATED and region([999.9, 1e4]) is None and region([1e4, np.inf]) is None
+    )
+    assert region([-3e38, -40000.0]) is UNDERFLOWED and region([-3e38, -39999.0]) is None
+    assert region([-3e38, -2500.0], TANH) is UNDERFLOWED and region([-np.inf, -1e5]) is None
+    assert known_region(ERF.derivative, FP32, 1e4, 1e5) is None and known_region(ERF, FP64, 1e4, 1e5) is None
+    assert known_region(ERF, FP16, 1e-20, 1e-19) is None  # not fp16's tiny region: no such values
+    x = np.array([1e4])
+    assert known_blocks.known_blocks(ERF, FP32, x[:0], x[:0].astype(np.int64), 5, False) is None
+
+
+def test_a_chunk_of_the_stream_gives_the_same_results_with_and_without_known_blocks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """audit_chunk over four blocks of each region, one implementation and two (shared blocks)."""
+    starts = [
+        _patterns(*where, offset, 1)[0] for where, offset in (((-60, False), 0), ((-60, True), 64 << 15))
+    ]
+    starts += [_patterns(20, False, 96 << 15, 1)[0], _patterns(30, True, 0, 1)[0]]
+    for pattern in starts:
+        for cases in ((("torch-gelu", "cpu"),), (("torch-gelu", "cpu"), ("numpy-tanh", "cpu"))):
+            task = ChunkTask("fp32", int(pattern), int(pattern) + (1 << 17), ("erf", "tanh"), cases, 2.0, 5)
+            carried = audit_chunk(task)
+            with monkeypatch.context() as patch:
+                patch.setattr(exhaustive, "known_blocks", lambda *args: None)
+                computed = audit_chunk(task)
+            assert {k: v.to_state() for k, v in carried.accumulators.items()} == {
+                k: v.to_state() for k, v in computed.accumulators.items()
+            }
+            assert {k: v.counts for k, v in carried.tiers.items()} == {
+                k: v.counts for k, v in computed.tiers.items()
+            }
