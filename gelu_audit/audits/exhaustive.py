@@ -318,14 +318,14 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
     tiers: dict[str, TierCounts] = {}
     likes = {f: _against(FUNCTIONS[f], task.tolerance, task.top, task.policies) for f in task.formulas}
     for formula in task.formulas:
+        shared = store is not None or len(task.cases) > 1  # the summaries will be needed
+        known = known_blocks(FUNCTIONS[formula], fmt, x, index, task.top, shared)
+        if known is not None:  # carried over from prototypes: faster than computed, or read from a store
+            blocks[formula], tiers[formula] = known
+            continue
         stored = store.load(formula, likes[formula], x, patterns) if store else None
         if stored is not None:
             blocks[formula], tiers[formula] = stored.blocks, stored.regions
-            continue
-        shared = store is not None or len(task.cases) > 1  # the summaries will be needed
-        known = None if store else known_blocks(FUNCTIONS[formula], fmt, x, index, task.top, shared)
-        if known is not None:  # carried over from prototypes, not computed
-            blocks[formula], tiers[formula] = known
             continue
         ref, tiers[formula] = fast_references_of(FUNCTIONS[formula], fmt, x)
         blocks[formula] = computed[formula] = reference_blocks(fmt, x, index, ref, task.top, shared)

@@ -175,3 +175,14 @@ def test_the_report_says_what_the_store_did(tmp_path: Path) -> None:
     assert stored[0]["reference_store"]["chunks_written"] == 1
     assert stored[1]["reference_store"]["chunks_read"] == 1
     assert second["results"][0]["exact"] == first["results"][0]["exact"]
+
+
+def test_chunks_of_known_regions_are_neither_written_nor_read(tmp_path: Path) -> None:
+    """A tiny chunk and a saturated one carry their prototypes over (audits/known_blocks.py),
+    faster than a read: the store keeps nothing of them, and the numbers are the same."""
+    for text in ("1e-30:1.0001e-30", "10000:10001"):
+        space = PatternSpace(FP32, parse_range(text))
+        written = run(space, (("torch-gelu", "cpu"),), tmp_path)
+        assert written.store.chunks_written == written.store.chunks_read == 0
+        assert not list(tmp_path.rglob("*.npz"))
+        assert states(written) == states(run(space, (("torch-gelu", "cpu"),), None))
