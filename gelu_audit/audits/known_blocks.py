@@ -3,8 +3,9 @@ scaled by a power of two or unchanged, instead of being computed point by point.
 
 Most blocks of most kernels are answered with RN_T(y) throughout, and then their statistics
 are RN_T(y)'s own (compare first, ``ErrorAccumulator.add_block``). In three regions of x,
-which hold 73% of the fp32 inputs, those statistics are the same from binade to binade, up to
-the scaling and the block's own inputs. So they need not be computed for every block.
+which hold 72% of the fp32 inputs (75% for GELU′), those statistics are the same from binade
+to binade, up to the scaling and the block's own inputs. So they need not be computed for
+every block.
 
 **Tiny** (:data:`TINY`): 2^(emin+2) ≤ |x| < 2^−55. This is fp32's 69 binades of each sign, 27%
 of its inputs.
@@ -29,7 +30,12 @@ of its inputs.
 fast tier's whole-block shortcuts. Every residual there is exactly 0
 (``ReferenceBlock.exact``), so the statistics do not depend on the binade at all. Only the
 inputs named in them (the worst, each policy's worst) and the profile's segment change. This
-is a quarter and a fifth of fp32's inputs.
+is 23% and 22% of fp32's inputs.
+
+**The gradient** (``--pass backward``) has the same three regions (:data:`GRADIENT_REGIONS`).
+- In the tiny range, GELU′ = ½ + 2c·x + O(x³) rounds to ½, and its residual scales with x.
+- For x ≥ ``flat_from``, RN_T(GELU′) is 1 with no residual.
+- For x ≤ −``flat_from``, it is −0 with no residual.
 
 Each worker process computes, per region, block position in the binade, sign and settings,
 one prototype block in the region's prototype binade, with the ordinary arithmetic. A block
@@ -70,9 +76,10 @@ from gelu_audit.audits.stats import (
     differing_positions,
 )
 from gelu_audit.numerics.formats import FloatFormat, values_to_patterns
-from gelu_audit.numerics.formulas import Formula, Function
+from gelu_audit.numerics.formulas import Derivative, Formula, Function
 from gelu_audit.numerics.ulp import HISTOGRAM_EDGES
-from gelu_audit.references.fast_tier import NO_DEFECT_FROM, REGIONS, TierCounts, fast_references
+from gelu_audit.references.fast_gradient import fast_references_of
+from gelu_audit.references.fast_tier import NO_DEFECT_FROM, REGIONS, TierCounts
 
 TINY_TOP_BINADE = -56
 """The largest binade of x served as tiny: below 2^−55, c·x² < 2^−54·|x/2| for c < 1/2, so y as
@@ -81,16 +88,18 @@ _EXPONENT = 23 - SKETCH_SHIFT
 """A sketch bin shifted right by this is its float32 exponent field (1 … 254: normal)."""
 
 
-def _tiny_bounds(formula: Formula, fmt: FloatFormat) -> tuple[float, float] | None:
+def _tiny_bounds(function: Function, fmt: FloatFormat) -> tuple[float, float] | None:
     """[lowest, highest) of |x| served as tiny: x/2 and RN_T(y) normal numbers of T, within the
-    fast tier's tiny region |x| < 2^(−p−4), for a formula with c in (0, 1/2)."""
+    fast tier's tiny region (|x| < 2^(−p−4), for GELU′ 2^(−p−3)), for a formula with c in
+    (0, 1/2)."""
+    formula = function if isinstance(function, Formula) else function.of
     if not 0 < formula.series_coefficient < 0.5 or fmt.precision + 4 > -(TINY_TOP_BINADE + 1):
         return None
     return math.ldexp(1.0, fmt.emin + 2), math.ldexp(1.0, TINY_TOP_BINADE + 1)
 
 
-def _in_tiny(formula: Formula, fmt: FloatFormat, lowest: float, highest: float) -> bool:
-    bounds = _tiny_bounds(formula, fmt)
+def _in_tiny(function: Function, fmt: FloatFormat, lowest: float, highest: float) -> bool:
+    bounds = _tiny_bounds(function, fmt)
     if bounds is None:
         return False
     low, high = bounds
@@ -104,7 +113,7 @@ class KnownRegion:
 
     name: str
     """The fast tier's name for it (the report's region counts)."""
-    holds: Callable[[Formula, FloatFormat, float, float], bool]
+    holds: Callable[[Function, FloatFormat, float, float], bool]
     """Whether every x in [lowest, highest] lies in it (False for NaN)."""
     rounded: Callable[[np.ndarray], np.ndarray]
     """RN_T(y), exactly."""
@@ -114,26 +123,49 @@ class KnownRegion:
     """True: the residuals scale by 2^k with the binade. False: they are all 0."""
 
 
+def _minus_zero(x: np.ndarray) -> np.ndarray:
+    return np.full_like(x, -0.0)
+
+
+def _above_1000(f: Function, fmt: FloatFormat, lowest: float, highest: float) -> bool:
+    return lowest >= NO_DEFECT_FROM and highest < math.inf
+
+
+def _below_deep(f: Function, fmt: FloatFormat, lowest: float, highest: float) -> bool:
+    return isinstance(f, Formula) and -math.inf < lowest and highest <= f.deep_below
+
+
+def _flat(f: Function, fmt: FloatFormat, lowest: float, highest: float) -> bool:
+    return isinstance(f, Derivative) and lowest >= f.flat_from and highest < math.inf
+
+
+def _flat_below(f: Function, fmt: FloatFormat, lowest: float, highest: float) -> bool:
+    return isinstance(f, Derivative) and -math.inf < lowest and highest <= -f.flat_from
+
+
 TINY = KnownRegion("tiny", _in_tiny, lambda x: 0.5 * x, -90, True)
-SATURATED = KnownRegion(
-    "saturated", lambda f, fmt, lo, hi: lo >= NO_DEFECT_FROM and hi < math.inf, lambda x: x, 40, False
-)
-UNDERFLOWED = KnownRegion(
-    "underflow",
-    lambda f, fmt, lo, hi: -math.inf < lo and hi <= f.deep_below,
-    lambda x: np.full_like(x, -0.0),
-    40,
-    False,
-)
-KNOWN_REGIONS = (TINY, SATURATED, UNDERFLOWED)
+SATURATED = KnownRegion("saturated", _above_1000, lambda x: x, 40, False)
+UNDERFLOWED = KnownRegion("underflow", _below_deep, _minus_zero, 40, False)
+FORWARD_REGIONS = (TINY, SATURATED, UNDERFLOWED)
+
+GRADIENT_TINY = KnownRegion("tiny", _in_tiny, lambda x: np.full_like(x, 0.5), -90, True)
+"""GELU′ = ½ + 2c·x + O(x³) rounds to ½. Its residual, 4c·|x|·2^(p−1) (8c for x < 0, a binade
+lower), scales with x as the forward's does, and y as float64 is ½ itself below 2^−54."""
+GRADIENT_SATURATED = KnownRegion("saturated", _flat, lambda x: np.full_like(x, 1.0), 40, False)
+"""x ≥ ``flat_from``: GELU′ is 1 to double-double."""
+GRADIENT_UNDERFLOWED = KnownRegion("underflow", _flat_below, _minus_zero, 40, False)
+"""x ≤ −``flat_from``: |GELU′| is below 2^−1100, and RN_T is −0."""
+GRADIENT_REGIONS = (GRADIENT_TINY, GRADIENT_SATURATED, GRADIENT_UNDERFLOWED)
 
 
 def known_region(function: Function, fmt: FloatFormat, lowest: float, highest: float) -> KnownRegion | None:
-    """The region holding every x in [lowest, highest], for a formula's forward pass in a
-    format the fast tier decides in float64 (not fp64, which goes to mpmath); else None."""
-    if not isinstance(function, Formula) or fmt.precision >= 53:
+    """The region holding every x in [lowest, highest], for a formula (forward) or its
+    derivative (backward), in a format the fast tier decides in float64 (not fp64, which goes
+    to mpmath); else None."""
+    if fmt.precision >= 53:
         return None
-    return next((r for r in KNOWN_REGIONS if r.holds(function, fmt, lowest, highest)), None)
+    regions = FORWARD_REGIONS if isinstance(function, Formula) else GRADIENT_REGIONS
+    return next((r for r in regions if r.holds(function, fmt, lowest, highest)), None)
 
 
 def known_blocks(
@@ -146,7 +178,6 @@ def known_blocks(
     region = known_region(function, fmt, float(x.min()), float(x.max()))
     if region is None:
         return None
-    assert isinstance(function, Formula)
     blocks = []
     for part in block_slices(index):
         binades = np.frexp(x[part][[0, -1]])[1] - 1
@@ -184,7 +215,7 @@ class KnownBlock:
     carried over from a prototype. Speaks :class:`~gelu_audit.audits.stats.AuditBlock`."""
 
     fmt: FloatFormat
-    formula: Formula
+    function: Function
     region: KnownRegion
     x: np.ndarray
     index: np.ndarray
@@ -210,13 +241,13 @@ class KnownBlock:
         alone: it decides point by point, so they are the values the whole block gets)."""
         if self._full is not None:
             return self._full.sub_block(where)
-        ref, _ = fast_references(self.formula, self.fmt, self.x[where])
+        ref, _ = fast_references_of(self.function, self.fmt, self.x[where])
         return ReferenceBlock.build(self.fmt, self.x[where], self.index[where], ref, self.top)
 
     def full(self) -> ReferenceBlock:
         """The block's references, from the fast tier (the same code as for any block)."""
         if self._full is None:
-            ref, _ = fast_references(self.formula, self.fmt, self.x)
+            ref, _ = fast_references_of(self.function, self.fmt, self.x)
             self._full = ReferenceBlock.build(self.fmt, self.x, self.index, ref, self.top, self.shared)
         return self._full
 
@@ -233,7 +264,7 @@ class KnownBlock:
         offset = pattern & ((1 << self.fmt.mantissa_bits) - 1)
         negative = bool(self.x[0] < 0)
         where = (self.region.name, negative, offset, len(self.x))
-        key = (self.formula.name, self.fmt.name, like.settings, self.top, *where)
+        key = (self.function.name, self.fmt.name, like.settings, self.top, *where)
         if key not in _PROTOTYPES:
             _PROTOTYPES[key] = _compute_prototype(self, like)
         return _PROTOTYPES[key]
@@ -285,12 +316,12 @@ def _compute_prototype(block: KnownBlock, like: ErrorAccumulator) -> _Prototype 
     fmt, n, region = block.fmt, len(block.x), block.region
     x = np.ldexp(block.x, region.prototype_binade - block.binade)  # exact: normal at both ends
     index = values_to_patterns(fmt, x).astype(np.int64)
-    ref, _ = fast_references(block.formula, fmt, x)
+    ref, _ = fast_references_of(block.function, fmt, x)
     prototype = ReferenceBlock.build(fmt, x, index, ref, block.top)
     summary = like.empty_like()
     summary.fold_block(prototype, prototype.ref.rounded)
     premises = (
-        region.holds(block.formula, fmt, float(x.min()), float(x.max())),
+        region.holds(block.function, fmt, float(x.min()), float(x.max())),
         np.array_equal(prototype.ref.rounded.view(np.int64), region.rounded(x).view(np.int64)),
         summary.points == summary.finite == summary.correct == n,
         summary.histogram[0] == n if not region.scales else summary.histogram[1] == n,

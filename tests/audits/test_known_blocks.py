@@ -3,6 +3,7 @@ block, in every binade of every region."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -20,11 +21,12 @@ from gelu_audit.audits.known_blocks import (
     known_region,
 )
 from gelu_audit.audits.stats import ErrorAccumulator, ReferenceBlock, accumulate
+from gelu_audit.implementations.gradient import backward_implementation
 from gelu_audit.implementations.registry import registry
 from gelu_audit.implementations.runner import run_implementation
 from gelu_audit.numerics.formats import FP16, FP32, FP64, patterns_to_values, values_to_patterns
-from gelu_audit.numerics.formulas import ERF, SIGMOID, TANH, Formula
-from gelu_audit.references.fast_tier import fast_references
+from gelu_audit.numerics.formulas import ERF, SIGMOID, TANH, Formula, Function
+from gelu_audit.references.fast_gradient import fast_references_of
 
 TINY_LOWEST = FP32.emin + 2
 
@@ -35,13 +37,13 @@ def _patterns(binade: int, negative: bool, offset: int, length: int = 1 << 15) -
     return np.arange(first + offset, first + offset + length, dtype=np.uint64).astype(np.uint32)
 
 
-def _block(formula: Formula, patterns: np.ndarray, top: int) -> tuple[KnownBlock, ReferenceBlock]:
+def _block(formula: Function, patterns: np.ndarray, top: int) -> tuple[KnownBlock, ReferenceBlock]:
     x = patterns_to_values(FP32, patterns)
     index = patterns.astype(np.int64)
     served = known_blocks.known_blocks(formula, FP32, x, index, top, shared=True)
     assert served is not None
     (known,), tiers = served
-    ref, computed = fast_references(formula, FP32, x)
+    ref, computed = fast_references_of(formula, FP32, x)
     assert tiers.counts == computed.counts
     return known, ReferenceBlock.build(FP32, x, index, ref, top)
 
@@ -55,11 +57,14 @@ def _answers(known: KnownBlock, full: ReferenceBlock) -> dict[str, np.ndarray]:
     nudged[[0, worst]] = np.nextafter(rounded[[0, worst]].astype(np.float32), np.float32(np.inf))
     flushed = rounded.copy()
     flushed[[1, worst, -1]] = 0.0
-    got = run_implementation(registry()["torch-gelu"], FP32, "cpu", values_to_patterns(FP32, known.x))
+    kernel = registry()["torch-gelu"]
+    if not isinstance(known.function, Formula):
+        kernel = backward_implementation(kernel)
+    got = run_implementation(kernel, FP32, "cpu", values_to_patterns(FP32, known.x))
     return {"rounded": rounded, "torch-gelu": got, "nudged": nudged, "flushed": flushed, "zero": 0 * rounded}
 
 
-def _same_as_the_arithmetic(formula: Formula, patterns: np.ndarray, settings, answers: bool) -> bool:
+def _same_as_the_arithmetic(formula: Function, patterns: np.ndarray, settings, answers: bool) -> bool:
     """Asserts that every state matches; returns whether the prototype served (not the
     computed fallback)."""
     served = []
@@ -78,21 +83,28 @@ def _same_as_the_arithmetic(formula: Formula, patterns: np.ndarray, settings, an
     return all(served)
 
 
-def _binades(formula: Formula) -> list[tuple[int, bool]]:
-    """(binade, negative) of every whole binade in each region, for ``formula``."""
-    deepest = math.ceil(math.log2(-formula.deep_below))
+def _binades(function: Function) -> list[tuple[int, bool]]:
+    """(binade, negative) of every whole binade in each region, for ``function``."""
+    if isinstance(function, Formula):  # x ≥ 1024 saturated; x ≤ −2^deepest underflowed
+        saturated, deepest = 10, math.ceil(math.log2(-function.deep_below))
+    else:  # |x| ≥ 2^flat: GELU′ is flat
+        saturated = deepest = math.ceil(math.log2(function.flat_from))
     return (
         [(b, s) for b in range(TINY_LOWEST, TINY_TOP_BINADE + 1) for s in (False, True)]
-        + [(b, False) for b in range(10, FP32.emax + 1)]  # x ≥ 1024: saturated
-        + [(b, True) for b in range(deepest, FP32.emax + 1)]  # x ≤ -2^deepest: underflowed
+        + [(b, False) for b in range(saturated, FP32.emax + 1)]
+        + [(b, True) for b in range(deepest, FP32.emax + 1)]
     )
 
 
-@pytest.mark.parametrize("formula", [ERF, TANH, SIGMOID])
-def test_prototypes_carried_over_give_the_arithmetic_s_statistics_in_every_binade(formula: Formula) -> None:
+FUNCTIONS = [ERF, TANH, SIGMOID, ERF.derivative, TANH.derivative, SIGMOID.derivative]
+
+
+@pytest.mark.parametrize("formula", FUNCTIONS, ids=[f.name for f in FUNCTIONS])
+def test_prototypes_carried_over_give_the_arithmetic_s_statistics_in_every_binade(formula: Function) -> None:
     """Every binade of the three regions, a different block position in each (the
-    prototypes' own binades and the ends included): RN_T(y)'s statistics, carried over, are
-    the arithmetic's, JSON character for character, at two tolerances and two ``top``s."""
+    prototypes' own binades and the ends included), for each formula and its derivative:
+    RN_T(y)'s statistics, carried over, are the arithmetic's, JSON character for character, at
+    two tolerances and two ``top``s."""
     for binade, negative in _binades(formula):
         offset = ((binade * 37 + negative * 101) % 256) << 15
         patterns = _patterns(binade, negative, offset)
@@ -100,23 +112,37 @@ def test_prototypes_carried_over_give_the_arithmetic_s_statistics_in_every_binad
 
 
 @pytest.mark.parametrize(
-    ("binade", "negative"),
+    ("function", "binade", "negative"),
     [
-        *((TINY_LOWEST, False), (-100, True), (-90, False), (-70, True), (TINY_TOP_BINADE, False)),
-        *((10, False), (40, False), (127, False), (16, True), (40, True), (127, True)),
+        *(
+            (ERF, b, s)
+            for b, s in ((TINY_LOWEST, False), (-100, True), (-90, False), (-70, True), (-56, False))
+        ),
+        *(
+            (ERF, b, s)
+            for b, s in ((10, False), (40, False), (127, False), (16, True), (40, True), (127, True))
+        ),
+        *(
+            (ERF.derivative, b, s)
+            for b, s in ((-100, True), (-56, False), (6, False), (127, False), (6, True))
+        ),
     ],
+    ids=str,
 )
 def test_answers_that_differ_take_the_ordinary_path_with_the_same_numbers(
-    binade: int, negative: bool
+    function: Function, binade: int, negative: bool
 ) -> None:
-    """F.gelu's answers, answers one ulp off at the first and the worst point, flushed at three
-    points, and zero everywhere. A tolerance of 0 has every tiny residual above it: there the
-    block is computed instead (the exact tails still serve, their residuals are all 0)."""
+    """F.gelu's answers (or its backward's), answers one ulp off at the first and the worst
+    point, flushed at three points, and zero everywhere. A tolerance of 0 has every tiny
+    residual above it: there the block is computed instead (the exact tails still serve, their
+    residuals are all 0)."""
     patterns = _patterns(binade, negative, (7 if negative else 200) << 15)
-    assert _same_as_the_arithmetic(ERF, patterns, [(2.0, 1), (0.3, 5)], answers=True)
+    assert _same_as_the_arithmetic(function, patterns, [(2.0, 1), (0.3, 5)], answers=True)
     tiny = binade <= TINY_TOP_BINADE
-    assert _same_as_the_arithmetic(ERF, patterns, [(0.0, 3)], answers=True) == (not tiny)
-    if tiny:  # 1e-15: above the prototype's residuals (about 1e-20), below those from binade −73 up
+    assert _same_as_the_arithmetic(function, patterns, [(0.0, 3)], answers=True) == (not tiny)
+    if (
+        tiny and function is ERF
+    ):  # 1e-15: above the prototype's residuals (about 1e-20), below those from −73 up
         assert _same_as_the_arithmetic(ERF, patterns, [(1e-15, 2)], answers=True) == (binade < -73)
 
 
@@ -143,7 +169,14 @@ def test_only_chunks_wholly_in_one_region_are_known() -> None:
     )
     assert region([-3e38, -40000.0]) is UNDERFLOWED and region([-3e38, -39999.0]) is None
     assert region([-3e38, -2500.0], TANH) is UNDERFLOWED and region([-np.inf, -1e5]) is None
-    assert known_region(ERF.derivative, FP32, 1e4, 1e5) is None and known_region(ERF, FP64, 1e4, 1e5) is None
+    assert known_region(ERF, FP64, 1e4, 1e5) is None and known_region(ERF.derivative, FP64, 1e4, 1e5) is None
+    gradient = {r.name: r for r in known_blocks.GRADIENT_REGIONS}
+    assert known_region(ERF.derivative, FP32, 40.0, 1e5) is gradient["saturated"]
+    assert known_region(ERF.derivative, FP32, 39.9, 1e5) is None
+    assert known_region(SIGMOID.derivative, FP32, 400.0, 1e5) is None  # flat from 500
+    assert known_region(ERF.derivative, FP32, -1e5, -40.0) is gradient["underflow"]
+    assert known_region(ERF.derivative, FP32, -1e5, -39.9) is None
+    assert known_region(ERF.derivative, FP32, low, below) is gradient["tiny"]
     assert known_region(ERF, FP16, 1e-20, 1e-19) is None  # not fp16's tiny region: no such values
     x = np.array([1e4])
     assert known_blocks.known_blocks(ERF, FP32, x[:0], x[:0].astype(np.int64), 5, False) is None
@@ -152,21 +185,22 @@ def test_only_chunks_wholly_in_one_region_are_known() -> None:
 def test_a_chunk_of_the_stream_gives_the_same_results_with_and_without_known_blocks(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """audit_chunk over four blocks of each region, one implementation and two (shared blocks)."""
-    starts = [
-        _patterns(*where, offset, 1)[0] for where, offset in (((-60, False), 0), ((-60, True), 64 << 15))
-    ]
+    """audit_chunk over four blocks of each region, forward and backward, one implementation and
+    two (shared blocks)."""
+    starts = [_patterns(-60, False, 0, 1)[0], _patterns(-60, True, 64 << 15, 1)[0]]
     starts += [_patterns(20, False, 96 << 15, 1)[0], _patterns(30, True, 0, 1)[0]]
-    for pattern in starts:
-        for cases in ((("torch-gelu", "cpu"),), (("torch-gelu", "cpu"), ("numpy-tanh", "cpu"))):
-            task = ChunkTask("fp32", int(pattern), int(pattern) + (1 << 17), ("erf", "tanh"), cases, 2.0, 5)
-            carried = audit_chunk(task)
-            with monkeypatch.context() as patch:
-                patch.setattr(exhaustive, "known_blocks", lambda *args: None)
-                computed = audit_chunk(task)
-            assert {k: v.to_state() for k, v in carried.accumulators.items()} == {
-                k: v.to_state() for k, v in computed.accumulators.items()
-            }
-            assert {k: v.counts for k, v in carried.tiers.items()} == {
-                k: v.counts for k, v in computed.tiers.items()
-            }
+    one, two = ("torch-gelu", "cpu"), ("torch-gelu-tanh", "cpu")
+    for pattern, pass_, cases in itertools.product(starts, ("forward", "backward"), ((one,), (one, two))):
+        formulas = ("erf", "tanh") if pass_ == "forward" else ("erf-grad", "tanh-grad")
+        task = ChunkTask("fp32", int(pattern), int(pattern) + (1 << 17), formulas, cases, 2.0, 5, pass_=pass_)
+        carried = audit_chunk(task)
+        with monkeypatch.context() as patch:
+            patch.setattr(exhaustive, "known_blocks", lambda *args: None)
+            computed = audit_chunk(task)
+        assert not carried.errors
+        assert {k: v.to_state() for k, v in carried.accumulators.items()} == {
+            k: v.to_state() for k, v in computed.accumulators.items()
+        }, (hex(int(pattern)), pass_, cases)
+        assert {k: v.counts for k, v in carried.tiers.items()} == {
+            k: v.counts for k, v in computed.tiers.items()
+        }
