@@ -121,6 +121,8 @@ class KnownRegion:
     """The binade of x whose blocks are computed and carried to the others."""
     scales: bool
     """True: the residuals scale by 2^k with the binade. False: they are all 0."""
+    constant: bool = False
+    """RN_T(y) is one value over the region (then a constant answer's statistics carry too)."""
 
 
 def _minus_zero(x: np.ndarray) -> np.ndarray:
@@ -145,15 +147,15 @@ def _flat_below(f: Function, fmt: FloatFormat, lowest: float, highest: float) ->
 
 TINY = KnownRegion("tiny", _in_tiny, lambda x: 0.5 * x, -90, True)
 SATURATED = KnownRegion("saturated", _above_1000, lambda x: x, 40, False)
-UNDERFLOWED = KnownRegion("underflow", _below_deep, _minus_zero, 40, False)
+UNDERFLOWED = KnownRegion("underflow", _below_deep, _minus_zero, 40, False, constant=True)
 FORWARD_REGIONS = (TINY, SATURATED, UNDERFLOWED)
 
 GRADIENT_TINY = KnownRegion("tiny", _in_tiny, lambda x: np.full_like(x, 0.5), -90, True)
 """GELU′ = ½ + 2c·x + O(x³) rounds to ½. Its residual, 4c·|x|·2^(p−1) (8c for x < 0, a binade
 lower), scales with x as the forward's does, and y as float64 is ½ itself below 2^−54."""
-GRADIENT_SATURATED = KnownRegion("saturated", _flat, lambda x: np.full_like(x, 1.0), 40, False)
+GRADIENT_SATURATED = KnownRegion("saturated", _flat, lambda x: np.full_like(x, 1.0), 40, False, constant=True)
 """x ≥ ``flat_from``: GELU′ is 1 to double-double."""
-GRADIENT_UNDERFLOWED = KnownRegion("underflow", _flat_below, _minus_zero, 40, False)
+GRADIENT_UNDERFLOWED = KnownRegion("underflow", _flat_below, _minus_zero, 40, False, constant=True)
 """x ≤ −``flat_from``: |GELU′| is below 2^−1100, and RN_T is −0."""
 GRADIENT_REGIONS = (GRADIENT_TINY, GRADIENT_SATURATED, GRADIENT_UNDERFLOWED)
 
@@ -259,18 +261,34 @@ class KnownBlock:
             self._summaries[like.settings] = carried if carried is not None else self.full().summary(like)
         return self._summaries[like.settings]
 
-    def _prototype(self, like: ErrorAccumulator) -> _Prototype | None:
+    def answer_summary(self, like: ErrorAccumulator, got: np.ndarray) -> ErrorAccumulator | None:
+        """The statistics of an answer other than RN_T(y) that is one constant over the whole
+        block, where RN_T(y) is a constant too and every residual is 0 (the tails of
+        :data:`UNDERFLOWED` and the gradient's flat tails): there they do not depend on the
+        binade either, and a prototype answered with the same constant serves. The case it is
+        for: backward kernels return +0 where GELU′ underflows to −0. None otherwise."""
+        if self.region.scales or not self.region.constant or not len(got):
+            return None
+        bits = got.view(np.int64)
+        if not (bits == bits[0]).all():
+            return None
+        return self._carried(like, float(got[0]))
+
+    def _prototype(self, like: ErrorAccumulator, answer: float | None) -> _Prototype | None:
         pattern = int(values_to_patterns(self.fmt, self.x[:1])[0])
         offset = pattern & ((1 << self.fmt.mantissa_bits) - 1)
         negative = bool(self.x[0] < 0)
-        where = (self.region.name, negative, offset, len(self.x))
+        answered = None if answer is None else int(np.float64(answer).view(np.int64))
+        where = (self.region.name, negative, offset, len(self.x), answered)
         key = (self.function.name, self.fmt.name, like.settings, self.top, *where)
         if key not in _PROTOTYPES:
-            _PROTOTYPES[key] = _compute_prototype(self, like)
+            _PROTOTYPES[key] = _compute_prototype(self, like, answer)
         return _PROTOTYPES[key]
 
-    def _carried(self, like: ErrorAccumulator) -> ErrorAccumulator | None:
-        prototype = self._prototype(like)
+    def _carried(self, like: ErrorAccumulator, answer: float | None = None) -> ErrorAccumulator | None:
+        """The prototype's summary for RN_T(y) (``answer`` None) or for the constant ``answer``,
+        carried to this block."""
+        prototype = self._prototype(like, answer)
         if prototype is None:
             return None
         source = prototype.summary
@@ -286,22 +304,39 @@ class KnownBlock:
             return None
         summary = like.empty_like()
         summary.merge(source)  # the sketch stays empty: source's is _EMPTY_SKETCH
-        summary.total = ExactSum()
-        summary.total.add_float(math.ldexp(prototype.residual_sum, k))
+        if k:  # (unscaled, the merged sum is the prototype's)
+            summary.total = ExactSum()
+            summary.total.add_float(math.ldexp(prototype.residual_sum, k))
         summary.sketch[prototype.sketch_bins + (k << _EXPONENT)] = prototype.sketch_counts
         summary.max_ulp = max_ulp
         # the same positions as the prototype's, with this block's points
-        held = [*source.worst, *source.worst_outside_flush]
+        held = [*source.worst, *source.worst_outside_flush, *source.wrong_zeros, *source.nonfinite]
         held += [tally.worst for tally in source.tallies.values() if tally.worst is not None]
-        positions = sorted({c.index - prototype.first_index for c in held})
-        points = self.sub_block(np.array(positions, np.int64))
-        mine = dict(zip(positions, points.rounded_candidates(np.arange(len(positions))), strict=True))
+        positions = np.array(sorted({c.index - prototype.first_index for c in held}), np.int64)
+        points = self.sub_block(positions)
+        at = {int(p): i for i, p in enumerate(positions)}
 
-        def here(candidate: Candidate) -> Candidate:
-            return mine[candidate.index - prototype.first_index]
+        def here(c: Candidate) -> Candidate:
+            """``c`` at this block's point: its error scaled, the answer RN_T(y) here (or the
+            constant), the ordinal distance the same."""
+            i = at[c.index - prototype.first_index]
+            ref = points.ref
+            return Candidate(
+                None if c.error is None else math.ldexp(c.error, k),
+                int(points.index[i]),
+                float(points.x[i]),
+                float(ref.rounded[i]) if answer is None else c.got,
+                int(ref.binade[i]),
+                float(ref.mant_hi[i]),
+                float(ref.mant_lo[i]),
+                float(ref.rounded[i]),
+                c.distance,
+            )
 
         summary.worst = [here(c) for c in source.worst]
         summary.worst_outside_flush = [here(c) for c in source.worst_outside_flush]
+        summary.wrong_zeros = [here(c) for c in source.wrong_zeros]
+        summary.nonfinite = [here(c) for c in source.nonfinite]
         for name, tally in summary.tallies.items():
             theirs = source.tallies[name].worst
             tally.worst = None if theirs is None else here(theirs)
@@ -310,25 +345,31 @@ class KnownBlock:
         return summary
 
 
-def _compute_prototype(block: KnownBlock, like: ErrorAccumulator) -> _Prototype | None:
-    """The block at ``block``'s positions in the region's prototype binade, with the ordinary
-    arithmetic; None unless its statistics show every premise of carrying them over."""
+def _compute_prototype(block: KnownBlock, like: ErrorAccumulator, answer: float | None) -> _Prototype | None:
+    """The block at ``block``'s positions in the region's prototype binade, answered with
+    RN_T(y) (``answer`` None) or the constant ``answer``, with the ordinary arithmetic; None
+    unless its statistics show every premise of carrying them over."""
     fmt, n, region = block.fmt, len(block.x), block.region
     x = np.ldexp(block.x, region.prototype_binade - block.binade)  # exact: normal at both ends
     index = values_to_patterns(fmt, x).astype(np.int64)
     ref, _ = fast_references_of(block.function, fmt, x)
     prototype = ReferenceBlock.build(fmt, x, index, ref, block.top)
     summary = like.empty_like()
-    summary.fold_block(prototype, prototype.ref.rounded)
+    got = prototype.ref.rounded if answer is None else np.full(n, answer)
+    summary.fold_block(prototype, got)
+    rounded = answer is None  # RN_T(y): correct everywhere, no wrong zero
     premises = (
         region.holds(block.function, fmt, float(x.min()), float(x.max())),
         np.array_equal(prototype.ref.rounded.view(np.int64), region.rounded(x).view(np.int64)),
-        summary.points == summary.finite == summary.correct == n,
+        summary.points == summary.finite == n and (summary.correct == n or not rounded),
         summary.histogram[0] == n if not region.scales else summary.histogram[1] == n,
-        summary.max_abs == 0.0 and summary.max_rel in (None, 0.0) and summary.max_ordinal == 0,
+        summary.max_abs == 0.0
+        and summary.max_rel in (None, 0.0)
+        and (summary.max_ordinal == 0 or not rounded),
         summary.failures.to_state() == summary.normal_failures.to_state() == [None, None, False],
         not summary.subnormal_counts.any(),
-        summary.nonfinite_count == summary.wrong_zero_count == summary.flush_count == 0,
+        summary.nonfinite_count == summary.flush_count == 0
+        and (summary.wrong_zero_count == 0 or not rounded),
         all(t.finite_breaks == t.nonfinite == 0 and t.max_ratio == 0.0 for t in summary.tallies.values()),
         summary.sketch[SKETCH_BINS] == 0,
         np.all(np.diff(index) == 1),

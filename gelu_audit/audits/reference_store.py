@@ -234,6 +234,10 @@ class StoredBlock:
             return self.full().summary(like)
         return self.stored_summary
 
+    def answer_summary(self, like: ErrorAccumulator, got: np.ndarray) -> ErrorAccumulator | None:
+        """None: the store keeps RN_T(y)'s summary only."""
+        return None
+
     def full(self) -> ReferenceBlock:
         """The block's references, from the fast tier (the same code as without a store)."""
         if self._full is None:

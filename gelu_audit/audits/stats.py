@@ -443,6 +443,10 @@ class ReferenceBlock:
         """The block with every reference array (this one; a stored block computes them)."""
         return self
 
+    def answer_summary(self, like: ErrorAccumulator, got: np.ndarray) -> ErrorAccumulator | None:
+        """None: a computed block knows no answer's statistics but RN_T(y)'s (:meth:`summary`)."""
+        return None
+
     def rounded_candidates(self, where: np.ndarray) -> list[Candidate]:
         """The points at positions ``where`` as the correctly rounded answer's candidates: the
         answer RN_T(y), the error its residual, the distance 0."""
@@ -646,6 +650,11 @@ class AuditBlock(Protocol):
     def sub_block(self, where: np.ndarray) -> ReferenceBlock: ...
 
     def full(self) -> ReferenceBlock: ...
+
+    def answer_summary(self, like: ErrorAccumulator, got: np.ndarray) -> ErrorAccumulator | None:
+        """The statistics of ``got``, an answer that differs from RN_T(y), where the block
+        knows them without the arithmetic; None where it does not (most blocks)."""
+        ...
 
 
 # --- the accumulator --------------------------------------------------------------------------
@@ -883,6 +892,11 @@ class ErrorAccumulator:
         """
         got = np.asarray(got, dtype=np.float64)
         differs = block.differing(got)
+        if differs.size:
+            known = block.answer_summary(self, got)
+            if known is not None:  # a block that knows this answer's statistics (known_blocks.py)
+                self.merge(known)
+                return
         if block.worth_replacing(self, len(differs)):  # else the summary would serve no one else
             if not differs.size:
                 self.merge(block.summary(self))

@@ -111,6 +111,38 @@ def test_prototypes_carried_over_give_the_arithmetic_s_statistics_in_every_binad
         assert _same_as_the_arithmetic(formula, patterns, [(2.0, 1), (0.3, 5)], answers=False)
 
 
+@pytest.mark.parametrize("formula", FUNCTIONS, ids=[f.name for f in FUNCTIONS])
+def test_a_constant_answer_carries_over_where_rn_is_constant(formula: Function) -> None:
+    """Where RN_T(y) is one constant and every residual 0 (the underflowed tail: −0; GELU′'s
+    flat tails: 1 and −0), a block answered with one other constant (+0, what backward kernels
+    return where GELU′ underflows; 1 where it is −0) gets a prototype's statistics for that
+    answer, with its wrong zeros; they must be the arithmetic's (every 12th binade of the tails
+    and the last). Constants whose errors are not 0 (1 in the underflowed tail, the next float
+    above RN) are computed instead."""
+    tails = [(b, s) for b, s in _binades(formula) if b > TINY_TOP_BINADE]
+    for binade, negative in [bs for i, bs in enumerate(tails) if i % 12 == 0 or i == len(tails) - 1]:
+        patterns = _patterns(binade, negative, ((binade * 53 + negative * 7) % 256) << 15)
+        for tolerance, top in ((2.0, 1), (0.3, 5)):
+            known, full = _block(formula, patterns, top)
+            rounded = full.ref.rounded
+            constant = known.region.constant
+            assert constant == bool(np.all(rounded.view(np.int64) == rounded[:1].view(np.int64)))
+            for answer in (0.0, 1.0, float(np.nextafter(np.float32(rounded[0]), np.float32(2)))):
+                got = np.full(len(rounded), answer)
+                if np.array_equal(got.view(np.int64), rounded.view(np.int64)):
+                    continue
+                like = ErrorAccumulator(formula.name, tolerance, top)
+                served = known.answer_summary(like, got) is not None
+                errors = ErrorAccumulator(formula.name, tolerance, top)
+                errors.fold_block(full, got)
+                assert served == (constant and errors.max_ulp == 0)  # where every error is 0
+                known, _ = _block(formula, patterns, top)  # nothing cached
+                carried = accumulate([known], got, formula.name, tolerance, top)
+                assert (known._full is None) == served  # served: no reference computed
+                where = (formula.name, hex(int(patterns[0])), tolerance, top, answer)
+                assert json.dumps(carried.to_state()) == json.dumps(errors.to_state()), where
+
+
 @pytest.mark.parametrize(
     ("function", "binade", "negative"),
     [
