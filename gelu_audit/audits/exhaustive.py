@@ -307,7 +307,7 @@ def _against(
 def audit_chunk(task: ChunkTask) -> ChunkResult:
     """References, every implementation, and their accumulators for one chunk of patterns."""
     fmt = FORMATS[task.fmt]
-    patterns = np.arange(task.start, task.stop, dtype=np.uint64).astype(np.uint32)
+    patterns = np.arange(task.stop - task.start, dtype=np.uint32) + np.uint32(task.start)  # stop ≤ 2^32
     x = patterns_to_values(fmt, patterns)
     index = patterns.astype(np.int64)
     seconds: dict[str, float] = {}

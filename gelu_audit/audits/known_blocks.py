@@ -313,18 +313,18 @@ class KnownBlock:
         held = [*source.worst, *source.worst_outside_flush, *source.wrong_zeros, *source.nonfinite]
         held += [tally.worst for tally in source.tallies.values() if tally.worst is not None]
         positions = np.array(sorted({c.index - prototype.first_index for c in held}), np.int64)
-        points = self.sub_block(positions)
+        ref, _ = fast_references_of(self.function, self.fmt, self.x[positions])  # their references alone
         at = {int(p): i for i, p in enumerate(positions)}
 
         def here(c: Candidate) -> Candidate:
             """``c`` at this block's point: its error scaled, the answer RN_T(y) here (or the
             constant), the ordinal distance the same."""
             i = at[c.index - prototype.first_index]
-            ref = points.ref
+            position = int(positions[i])
             return Candidate(
                 None if c.error is None else math.ldexp(c.error, k),
-                int(points.index[i]),
-                float(points.x[i]),
+                int(self.index[position]),
+                float(self.x[position]),
                 float(ref.rounded[i]) if answer is None else c.got,
                 int(ref.binade[i]),
                 float(ref.mant_hi[i]),
