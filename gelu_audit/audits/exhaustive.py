@@ -45,6 +45,7 @@ from gelu_audit.implementations.runner import run_implementation
 from gelu_audit.numerics.formats import FORMATS, FloatFormat, patterns_to_values
 from gelu_audit.numerics.formulas import FUNCTIONS, Function, Pass
 from gelu_audit.numerics.inputs import ValueRange
+from gelu_audit.numerics.ulp import HISTOGRAM_EDGES
 from gelu_audit.progress import SILENT, ProgressSink
 from gelu_audit.references.fast_gradient import fast_references_of
 from gelu_audit.references.fast_tier import BLOCK, TierCounts
@@ -319,8 +320,12 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
     likes = {f: _against(FUNCTIONS[f], task.tolerance, task.top, task.policies) for f in task.formulas}
     for formula in task.formulas:
         shared = store is not None or len(task.cases) > 1  # the summaries will be needed
-        known = known_blocks(FUNCTIONS[formula], fmt, x, index, task.top, shared)
-        if known is not None:  # carried over from prototypes: faster than computed, or read from a store
+        # carried over from prototypes: faster than computed or read from a store, except with
+        # a tolerance under 1/2 ULP, where tiny blocks fall back to the arithmetic (the store
+        # then serves them better)
+        carry = store is None or task.tolerance >= HISTOGRAM_EDGES[0]
+        known = known_blocks(FUNCTIONS[formula], fmt, x, index, task.top, shared) if carry else None
+        if known is not None:
             blocks[formula], tiers[formula] = known
             continue
         stored = store.load(formula, likes[formula], x, patterns) if store else None

@@ -167,18 +167,25 @@ def known_region(function: Function, fmt: FloatFormat, lowest: float, highest: f
     if fmt.precision >= 53:
         return None
     regions = FORWARD_REGIONS if isinstance(function, Formula) else GRADIENT_REGIONS
-    return next((r for r in regions if r.holds(function, fmt, lowest, highest)), None)
+    region = next((r for r in regions if r.holds(function, fmt, lowest, highest)), None)
+    if region is None or not fmt.emin + 2 <= region.prototype_binade <= fmt.emax:  # fp16: no prototype
+        return None
+    return region
 
 
 def known_blocks(
     function: Function, fmt: FloatFormat, x: np.ndarray, index: np.ndarray, top: int, shared: bool
 ) -> tuple[list[KnownBlock], TierCounts] | None:
     """A stream's chunk as known blocks, with the fast tier's region counts for it; None unless
-    every input lies in one known region, each block in one binade."""
+    its inputs are consecutive bit patterns (``index``: their patterns; a prototype is found by
+    the block's first pattern and length), all in one known region, each block in one
+    binade."""
     if not len(x):
         return None
     region = known_region(function, fmt, float(x.min()), float(x.max()))
-    if region is None:
+    if region is None or int(values_to_patterns(fmt, x[:1])[0]) != int(index[0]):
+        return None
+    if not np.all(np.diff(index) == 1):
         return None
     blocks = []
     for part in block_slices(index):

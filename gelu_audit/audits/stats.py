@@ -883,12 +883,14 @@ class ErrorAccumulator:
     def add_block(self, block: AuditBlock, got: np.ndarray) -> None:
         """Fold in one block's results ``got`` (float64, same order as the block's inputs).
 
-        Compare first, on a block that other answers share (or a stored one). Where the answer
-        is RN_T(y) throughout, the block's statistics are its shared summary's. Where it differs
-        at some points, they are the summary's with those points' share replaced
-        (:meth:`replaced`): the arithmetic runs on those points only. A block of one answer
-        alone gets the arithmetic at once, summary or not. Every path gives the numbers of
-        :meth:`fold_block` (tested).
+        Compare first, on a block that other answers share (or a stored or known one). Where
+        the answer is RN_T(y) throughout, the block's statistics are its shared summary's. Where
+        it differs at some points, they are the summary's with those points' share replaced
+        (:meth:`replaced`): the arithmetic runs on those points only. A computed block of one
+        answer alone gets the arithmetic at once, summary or not; a stored or known block, whose
+        summary costs less than the arithmetic, is replaced into up to half its points. A known
+        block may also know the statistics of an answer other than RN_T(y)
+        (``answer_summary``). Every path gives the numbers of :meth:`fold_block` (tested).
         """
         got = np.asarray(got, dtype=np.float64)
         differs = block.differing(got)

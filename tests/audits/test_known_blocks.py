@@ -37,6 +37,15 @@ def _patterns(binade: int, negative: bool, offset: int, length: int = 1 << 15) -
     return np.arange(first + offset, first + offset + length, dtype=np.uint64).astype(np.uint32)
 
 
+def _known(formula: Function, patterns: np.ndarray, top: int) -> KnownBlock:
+    """A fresh known block of the patterns (nothing cached in it)."""
+    x = patterns_to_values(FP32, patterns)
+    served = known_blocks.known_blocks(formula, FP32, x, patterns.astype(np.int64), top, shared=True)
+    assert served is not None
+    (known,), _ = served
+    return known
+
+
 def _block(formula: Function, patterns: np.ndarray, top: int) -> tuple[KnownBlock, ReferenceBlock]:
     x = patterns_to_values(FP32, patterns)
     index = patterns.astype(np.int64)
@@ -74,7 +83,7 @@ def _same_as_the_arithmetic(formula: Function, patterns: np.ndarray, settings, a
         served.append(known._carried(like) is not None)
         chosen = _answers(known, full) if answers else {"rounded": full.ref.rounded}
         for name, got in chosen.items():
-            known, _ = _block(formula, patterns, top)  # a fresh block: nothing cached
+            known = _known(formula, patterns, top)
             carried = accumulate([known], got, formula.name, tolerance, top)
             computed = ErrorAccumulator(formula.name, tolerance, top)
             computed.fold_block(full, got)
@@ -99,6 +108,7 @@ def _binades(function: Function) -> list[tuple[int, bool]]:
 FUNCTIONS = [ERF, TANH, SIGMOID, ERF.derivative, TANH.derivative, SIGMOID.derivative]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("formula", FUNCTIONS, ids=[f.name for f in FUNCTIONS])
 def test_prototypes_carried_over_give_the_arithmetic_s_statistics_in_every_binade(formula: Function) -> None:
     """Every binade of the three regions, a different block position in each (the
@@ -111,6 +121,7 @@ def test_prototypes_carried_over_give_the_arithmetic_s_statistics_in_every_binad
         assert _same_as_the_arithmetic(formula, patterns, [(2.0, 1), (0.3, 5)], answers=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("formula", FUNCTIONS, ids=[f.name for f in FUNCTIONS])
 def test_a_constant_answer_carries_over_where_rn_is_constant(formula: Function) -> None:
     """Where RN_T(y) is one constant and every residual 0 (the underflowed tail: −0; GELU′'s
@@ -136,7 +147,7 @@ def test_a_constant_answer_carries_over_where_rn_is_constant(formula: Function) 
                 errors = ErrorAccumulator(formula.name, tolerance, top)
                 errors.fold_block(full, got)
                 assert served == (constant and errors.max_ulp == 0)  # where every error is 0
-                known, _ = _block(formula, patterns, top)  # nothing cached
+                known = _known(formula, patterns, top)
                 carried = accumulate([known], got, formula.name, tolerance, top)
                 assert (known._full is None) == served  # served: no reference computed
                 where = (formula.name, hex(int(patterns[0])), tolerance, top, answer)
@@ -236,3 +247,13 @@ def test_a_chunk_of_the_stream_gives_the_same_results_with_and_without_known_blo
         assert {k: v.counts for k, v in carried.tiers.items()} == {
             k: v.counts for k, v in computed.tiers.items()
         }
+
+
+def test_inputs_that_are_not_consecutive_patterns_are_not_known() -> None:
+    """A prototype is found by a block's first pattern and length, which names its inputs only
+    when they are consecutive patterns (as every chunk of the stream is)."""
+    patterns = _patterns(-80, False, 0, 300)
+    x, index = patterns_to_values(FP32, patterns), patterns.astype(np.int64)
+    assert known_blocks.known_blocks(ERF, FP32, x[:100], index[:100], 5, False) is not None
+    assert known_blocks.known_blocks(ERF, FP32, x[::3], index[::3], 5, False) is None
+    assert known_blocks.known_blocks(ERF, FP32, x[:100], index[:100] + 1, 5, False) is None

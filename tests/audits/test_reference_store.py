@@ -186,3 +186,14 @@ def test_chunks_of_known_regions_are_neither_written_nor_read(tmp_path: Path) ->
         assert written.store.chunks_written == written.store.chunks_read == 0
         assert not list(tmp_path.rglob("*.npz"))
         assert states(written) == states(run(space, (("torch-gelu", "cpu"),), None))
+
+
+def test_below_half_an_ulp_known_chunks_go_to_the_store(tmp_path: Path) -> None:
+    """With a tolerance under 1/2 ULP, tiny blocks whose residuals exceed it fall back to the
+    arithmetic: then the store keeps and serves them, with the numbers of a run without one."""
+    space = PatternSpace(FP32, parse_range("1e-20:1.0001e-20"))
+    written = run(space, (("torch-gelu", "cpu"),), tmp_path, tolerance=1e-30)
+    assert written.store.chunks_written == 2 * len(list(space.items(CHUNK)))
+    read = run(space, (("torch-gelu-aten", "cpu"),), tmp_path, tolerance=1e-30)
+    assert read.store.chunks_read == written.store.chunks_written
+    assert states(read) == states(run(space, (("torch-gelu-aten", "cpu"),), None, tolerance=1e-30))
