@@ -318,12 +318,12 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
     computed: dict[str, list[ReferenceBlock]] = {}
     tiers: dict[str, TierCounts] = {}
     likes = {f: _against(FUNCTIONS[f], task.tolerance, task.top, task.policies) for f in task.formulas}
+    shared = store is not None or len(task.cases) > 1  # the summaries will be needed
+    # known blocks, carried over from prototypes: faster than computed or read from a store,
+    # except with a tolerance under 1/2 ULP, where tiny blocks fall back to the arithmetic (the
+    # store then serves them better)
+    carry = store is None or task.tolerance >= HISTOGRAM_EDGES[0]
     for formula in task.formulas:
-        shared = store is not None or len(task.cases) > 1  # the summaries will be needed
-        # carried over from prototypes: faster than computed or read from a store, except with
-        # a tolerance under 1/2 ULP, where tiny blocks fall back to the arithmetic (the store
-        # then serves them better)
-        carry = store is None or task.tolerance >= HISTOGRAM_EDGES[0]
         known = known_blocks(FUNCTIONS[formula], fmt, x, index, task.top, shared) if carry else None
         if known is not None:
             blocks[formula], tiers[formula] = known

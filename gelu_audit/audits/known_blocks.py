@@ -282,8 +282,7 @@ class KnownBlock:
         return self._carried(like, float(got[0]))
 
     def _prototype(self, like: ErrorAccumulator, answer: float | None) -> _Prototype | None:
-        pattern = int(values_to_patterns(self.fmt, self.x[:1])[0])
-        offset = pattern & ((1 << self.fmt.mantissa_bits) - 1)
+        offset = int(self.index[0]) & ((1 << self.fmt.mantissa_bits) - 1)  # index: the patterns
         negative = bool(self.x[0] < 0)
         answered = None if answer is None else int(np.float64(answer).view(np.int64))
         where = (self.region.name, negative, offset, len(self.x), answered)
@@ -317,7 +316,7 @@ class KnownBlock:
         summary.sketch[prototype.sketch_bins + (k << _EXPONENT)] = prototype.sketch_counts
         summary.max_ulp = max_ulp
         # the same positions as the prototype's, with this block's points
-        held = [*source.worst, *source.worst_outside_flush, *source.wrong_zeros, *source.nonfinite]
+        held = [*source.worst, *source.worst_outside_flush, *source.wrong_zeros]  # (no non-finite: a premise)
         held += [tally.worst for tally in source.tallies.values() if tally.worst is not None]
         positions = np.array(sorted({c.index - prototype.first_index for c in held}), np.int64)
         ref, _ = fast_references_of(self.function, self.fmt, self.x[positions])  # their references alone
@@ -326,8 +325,8 @@ class KnownBlock:
         def here(c: Candidate) -> Candidate:
             """``c`` at this block's point: its error scaled, the answer RN_T(y) here (or the
             constant), the ordinal distance the same."""
-            i = at[c.index - prototype.first_index]
-            position = int(positions[i])
+            position = c.index - prototype.first_index
+            i = at[position]
             return Candidate(
                 None if c.error is None else math.ldexp(c.error, k),
                 int(self.index[position]),
@@ -343,7 +342,6 @@ class KnownBlock:
         summary.worst = [here(c) for c in source.worst]
         summary.worst_outside_flush = [here(c) for c in source.worst_outside_flush]
         summary.wrong_zeros = [here(c) for c in source.wrong_zeros]
-        summary.nonfinite = [here(c) for c in source.nonfinite]
         for name, tally in summary.tallies.items():
             theirs = source.tallies[name].worst
             tally.worst = None if theirs is None else here(theirs)
