@@ -64,6 +64,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gelu_audit.audits.policies import violation_ratios
 from gelu_audit.audits.profile import ProfileAccumulator, segment_keys
 from gelu_audit.audits.stats import (
     SKETCH_BINS,
@@ -71,35 +72,39 @@ from gelu_audit.audits.stats import (
     Candidate,
     ErrorAccumulator,
     ExactSum,
+    PolicyTally,
     ReferenceBlock,
     block_slices,
     differing_positions,
 )
+from gelu_audit.numerics.exact_values import ReferenceValues
 from gelu_audit.numerics.formats import FloatFormat, values_to_patterns
 from gelu_audit.numerics.formulas import Derivative, Formula, Function
 from gelu_audit.numerics.ulp import HISTOGRAM_EDGES
-from gelu_audit.references.fast_gradient import fast_references_of
+from gelu_audit.references.fast_gradient import fast_references_of, tiny_bound_of
 from gelu_audit.references.fast_tier import NO_DEFECT_FROM, REGIONS, TierCounts
 
-TINY_TOP_BINADE = -56
-"""The largest binade of x served as tiny: below 2^−55, c·x² < 2^−54·|x/2| for c < 1/2, so y as
-float64 (x/2 + c·x², rounded) is x/2."""
+FLOAT64_EXACT_TOP_BINADE = -56
+"""The largest binade of x where y as float64 is RN_T(y) itself: below 2^−55, c·x² < 2^−54·|x/2|
+for c < 1/2, so x/2 + c·x², rounded to float64, is x/2 (GELU′: ½ + 2c·x is ½). Tiny blocks
+above it compute their absolute and relative errors (:meth:`KnownBlock._float64_errors`)."""
 _EXPONENT = 23 - SKETCH_SHIFT
 """A sketch bin shifted right by this is its float32 exponent field (1 … 254: normal)."""
 
 
-def _tiny_bounds(function: Function, fmt: FloatFormat) -> tuple[float, float] | None:
-    """[lowest, highest) of |x| served as tiny: x/2 and RN_T(y) normal numbers of T, within the
+def tiny_bounds(function: Function, fmt: FloatFormat) -> tuple[float, float] | None:
+    """[lowest, highest) of |x| served as tiny: x/2 and RN_T(y) normal numbers of T, in the
     fast tier's tiny region (|x| < 2^(−p−4), for GELU′ 2^(−p−3)), for a formula with c in
-    (0, 1/2)."""
+    (0, 1/2); None where that is empty (fp16)."""
     formula = function if isinstance(function, Formula) else function.of
-    if not 0 < formula.series_coefficient < 0.5 or fmt.precision + 4 > -(TINY_TOP_BINADE + 1):
+    lowest, highest = math.ldexp(1.0, fmt.emin + 2), tiny_bound_of(function, fmt)
+    if not 0 < formula.series_coefficient < 0.5 or lowest >= highest:
         return None
-    return math.ldexp(1.0, fmt.emin + 2), math.ldexp(1.0, TINY_TOP_BINADE + 1)
+    return lowest, highest
 
 
 def _in_tiny(function: Function, fmt: FloatFormat, lowest: float, highest: float) -> bool:
-    bounds = _tiny_bounds(function, fmt)
+    bounds = tiny_bounds(function, fmt)
     if bounds is None:
         return False
     low, high = bounds
@@ -233,6 +238,7 @@ class KnownBlock:
     """Of x (every input's)."""
     shared: bool
     _summaries: dict[tuple[object, ...], ErrorAccumulator] = field(default_factory=dict)
+    _references: ReferenceValues | None = None
     _full: ReferenceBlock | None = None
 
     def differing(self, got: np.ndarray) -> np.ndarray:
@@ -250,14 +256,24 @@ class KnownBlock:
         alone: it decides point by point, so they are the values the whole block gets)."""
         if self._full is not None:
             return self._full.sub_block(where)
-        ref, _ = fast_references_of(self.function, self.fmt, self.x[where])
+        if self._references is not None:
+            ref = self._references.take(where)
+        else:
+            ref, _ = fast_references_of(self.function, self.fmt, self.x[where])
         return ReferenceBlock.build(self.fmt, self.x[where], self.index[where], ref, self.top)
 
-    def full(self) -> ReferenceBlock:
+    def references(self) -> ReferenceValues:
         """The block's references, from the fast tier (the same code as for any block)."""
+        if self._references is None:
+            self._references, _ = fast_references_of(self.function, self.fmt, self.x)
+        return self._references
+
+    def full(self) -> ReferenceBlock:
+        """The block with every reference array, computed."""
         if self._full is None:
-            ref, _ = fast_references_of(self.function, self.fmt, self.x)
-            self._full = ReferenceBlock.build(self.fmt, self.x, self.index, ref, self.top, self.shared)
+            self._full = ReferenceBlock.build(
+                self.fmt, self.x, self.index, self.references(), self.top, self.shared
+            )
         return self._full
 
     def summary(self, like: ErrorAccumulator) -> ErrorAccumulator:
@@ -319,7 +335,11 @@ class KnownBlock:
         held = [*source.worst, *source.worst_outside_flush, *source.wrong_zeros]  # (no non-finite: a premise)
         held += [tally.worst for tally in source.tallies.values() if tally.worst is not None]
         positions = np.array(sorted({c.index - prototype.first_index for c in held}), np.int64)
-        ref, _ = fast_references_of(self.function, self.fmt, self.x[positions])  # their references alone
+        float64_errors = self.region.scales and self.binade > FLOAT64_EXACT_TOP_BINADE  # whole block's refs
+        if float64_errors:
+            ref = self.references().take(positions)
+        else:  # their references alone
+            ref, _ = fast_references_of(self.function, self.fmt, self.x[positions])
         at = {int(p): i for i, p in enumerate(positions)}
 
         def here(c: Candidate) -> Candidate:
@@ -347,7 +367,37 @@ class KnownBlock:
             tally.worst = None if theirs is None else here(theirs)
         summary.profile = ProfileAccumulator()
         summary.profile.add_segment(self.fmt, int(first), len(self.x), max_ulp, 0)
+        if float64_errors and not self._float64_errors(summary):
+            return None
         return summary
+
+    def _float64_errors(self, summary: ErrorAccumulator) -> bool:
+        """Into a tiny block's carried summary, the statistics against y as float64, computed:
+        above :data:`FLOAT64_EXACT_TOP_BINADE` y as float64 is no longer RN_T(y), and its
+        rounding does not scale with the binade. These are the largest absolute and relative
+        errors and each policy's ratios, as :meth:`ReferenceBlock.build` and
+        :meth:`ErrorAccumulator.fold_block` compute them for RN_T(y), in a few passes. The
+        ULP statistics stay the prototype's. False (compute the block) unless RN_T(y) is the
+        region's here too and every y finite and normal, as those passes assume."""
+        ref = self.references()
+        if not np.array_equal(ref.rounded.view(np.int64), self.region.rounded(self.x).view(np.int64)):
+            return False
+        approx = ref.approximate()
+        magnitude = np.abs(approx)
+        if not (np.isfinite(approx).all() and magnitude.min() >= self.fmt.smallest_normal):
+            return False
+        abs_residual = np.abs(ref.rounded - approx)
+        summary.max_abs = float(abs_residual.max())
+        summary.max_rel = float((abs_residual / magnitude).max())
+        for policy, rule in summary.rules(self.fmt):
+            if rule.rounded_reference:  # against RN_T(y) itself: every ratio 0, as carried
+                continue
+            ratios = violation_ratios(rule, abs_residual, magnitude, self.x)
+            at = int(np.argmax(ratios))  # the first of equal maxima, as fold_block's
+            worst = self.sub_block(np.array([at])).rounded_candidates(np.zeros(1, np.int64))[0]
+            tally = summary.tallies[policy.name] = PolicyTally()
+            tally.add(int(np.count_nonzero(ratios > 1)), 0, float(ratios[at]), worst)
+        return True
 
 
 def _compute_prototype(block: KnownBlock, like: ErrorAccumulator, answer: float | None) -> _Prototype | None:

@@ -977,6 +977,13 @@ class ErrorAccumulator:
         """No points yet, the same settings."""
         return ErrorAccumulator(self.against, self.tolerance, self.top, policies=self.policies)
 
+    def rules(self, fmt: FloatFormat) -> list[tuple[Policy, Tolerance]]:
+        """Each policy with the rule it applies to this case in ``fmt``, in the policies' order
+        (a policy without one is skipped). A rule is looked up by formula; the correctly rounded
+        audit (``exact``) reads erf's."""
+        formula = "erf" if self.against == "exact" else self.against
+        return [(p, rule) for p in self.policies if (rule := p.rule(fmt.name, formula)) is not None]
+
     @cached_property
     def settings(self) -> tuple[Any, ...]:
         """What the statistics depend on besides the answers (a block's summaries are kept per
@@ -1141,12 +1148,9 @@ class ErrorAccumulator:
         self.max_ulp = max(self.max_ulp, 0.0)
         self.max_abs = max(self.max_abs, 0.0)
         none = np.zeros(0, np.int64)
-        formula = "erf" if self.against == "exact" else self.against
-        for policy in self.policies:
-            rule = policy.rule(fmt.name, formula)
-            if rule is not None:
-                worst = block.rounded_candidates(np.zeros(1, np.int64))[0]
-                self.tallies.setdefault(policy.name, PolicyTally()).add(0, 0, 0.0, worst)
+        for policy, _ in self.rules(fmt):
+            worst = block.rounded_candidates(np.zeros(1, np.int64))[0]
+            self.tallies.setdefault(policy.name, PolicyTally()).add(0, 0, 0.0, worst)
         if block.normal.any():
             self.max_rel = max(self.max_rel or 0.0, 0.0)
         candidates = block.rounded_candidates(np.arange(min(n, self.top)))
@@ -1168,11 +1172,7 @@ class ErrorAccumulator:
         """Each policy's rule at every point of the block: count the breaks, keep the worst."""
         if not len(got):
             return
-        formula = "erf" if self.against == "exact" else self.against
-        for policy in self.policies:
-            rule = policy.rule(block.fmt.name, formula)
-            if rule is None:
-                continue
+        for policy, rule in self.rules(block.fmt):
             if block.shared or rule.rounded_reference:  # RN_T(y)'s own; afresh where it differs
                 ratios = block.policy_ratios(rule)
                 if differs.size:

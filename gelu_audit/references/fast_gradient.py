@@ -44,6 +44,7 @@ from gelu_audit.references.fast_tier import (
     decide_by_blocks,
     fast_references,
     round_to_format,
+    tiny_bound,
 )
 
 SMALLEST_TRUSTED_TERM = 2.0**-1000
@@ -65,6 +66,11 @@ def fast_terms(derivative: Derivative, x: np.ndarray) -> tuple[np.ndarray, np.nd
         amp = derivative.amplification_bits_array(np.abs(x))
         radius = (np.abs(a) + np.abs(b)) * (FAST_ERROR_ULPS * np.ldexp(1.0, (amp - 53).astype(np.int32)))
     return a, b, radius
+
+
+def gradient_tiny_bound(fmt: FloatFormat) -> float:
+    """The region ``tiny`` of f′ is 0 < |x| < this (2^(−p−3)), where RN_T(f′) is ½."""
+    return math.ldexp(1.0, -fmt.precision - 3)
 
 
 def _tiny(derivative: Derivative, x: np.ndarray) -> tuple:
@@ -129,7 +135,7 @@ def _fill_block(derivative: Derivative, fmt: FloatFormat, x: np.ndarray, out: _B
     out.assign(np.flatnonzero((x <= -flat) & (x > -np.inf)), "underflow", BINADE_FLOOR, -1.0, 0.0, -0.0)
 
     ax = np.abs(x)
-    tiny = np.flatnonzero((ax > 0) & (ax < math.ldexp(1.0, -fmt.precision - 3)))
+    tiny = np.flatnonzero((ax > 0) & (ax < gradient_tiny_bound(fmt)))
     out.assign(tiny, "tiny", *_tiny(derivative, x[tiny]))
     for name, index, region in (
         ("saturated", np.flatnonzero((x >= 2.0) & (x < flat)), _saturated),
@@ -161,3 +167,8 @@ def fast_references_of(
     if isinstance(function, Derivative):
         return fast_gradient_references(function, fmt, values, fallback)
     return fast_references(function, fmt, values, fallback)
+
+
+def tiny_bound_of(function: Function, fmt: FloatFormat) -> float:
+    """Where the fast tier's region ``tiny`` ends, for a formula (forward) or its derivative."""
+    return gradient_tiny_bound(fmt) if isinstance(function, Derivative) else tiny_bound(fmt)

@@ -146,6 +146,12 @@ class _Block:
         self.region[index] = _CODE[name]
 
 
+def tiny_bound(fmt: FloatFormat) -> float:
+    """The region ``tiny`` is 0 < |x| < this (2^(−p−4)): there c·x² is far below half T's
+    spacing at x/2, so RN_T(y) is x/2 (:func:`_tiny`)."""
+    return math.ldexp(1.0, -fmt.precision - 4)
+
+
 def _tiny(formula: Formula, fmt: FloatFormat, x: np.ndarray) -> tuple:
     """Region ``tiny``: RN_T(x/2 + c·x²) is x/2 when x/2 is in T, else the neighbour toward +∞.
 
@@ -211,8 +217,8 @@ def _fast(formula: Formula, fmt: FloatFormat, x: np.ndarray) -> tuple:
 def _fill_block(formula: Formula, fmt: FloatFormat, x: np.ndarray, out: _Block) -> None:
     """Decide every point of one block, whole-block shortcuts first."""
     lowest, highest = x.min(), x.max()  # NaN if any NaN: no shortcut applies
-    tiny_bound = math.ldexp(1.0, -fmt.precision - 4)
-    if (lowest >= 2.0**-1021 and highest < tiny_bound) or (-tiny_bound < lowest and highest <= -(2.0**-1021)):
+    bound = tiny_bound(fmt)
+    if (lowest >= 2.0**-1021 and highest < bound) or (-bound < lowest and highest <= -(2.0**-1021)):
         out.assign(slice(None), "tiny", *_tiny(formula, fmt, x))
         return
     if lowest >= NO_DEFECT_FROM and highest < np.inf:
@@ -232,7 +238,7 @@ def _fill_block(formula: Formula, fmt: FloatFormat, x: np.ndarray, out: _Block) 
     out.assign(trivial, "trivial", 0, exact, 0.0, exact)
 
     # (x/2 must be exact in float64: fp64 subnormal inputs go to mpmath instead.)
-    tiny = np.flatnonzero((ax < tiny_bound) & (ax >= 2.0**-1021))
+    tiny = np.flatnonzero((ax < bound) & (ax >= 2.0**-1021))
     out.assign(tiny, "tiny", *_tiny(formula, fmt, x[tiny]))
 
     for name, index, region in (

@@ -15,11 +15,12 @@ from gelu_audit.audits.exhaustive import ChunkTask, audit_chunk
 from gelu_audit.audits.known_blocks import (
     SATURATED,
     TINY,
-    TINY_TOP_BINADE,
     UNDERFLOWED,
     KnownBlock,
     known_region,
+    tiny_bounds,
 )
+from gelu_audit.audits.policies import Policy, Tolerance
 from gelu_audit.audits.stats import ErrorAccumulator, ReferenceBlock, accumulate
 from gelu_audit.implementations.gradient import backward_implementation
 from gelu_audit.implementations.registry import registry
@@ -29,6 +30,13 @@ from gelu_audit.numerics.formulas import ERF, SIGMOID, TANH, Formula, Function
 from gelu_audit.references.fast_gradient import fast_references_of
 
 TINY_LOWEST = FP32.emin + 2
+
+
+def _tiny_top(function: Function) -> int:
+    """The highest binade of x in the tiny region (fp32: −29, GELU′ −28)."""
+    bounds = tiny_bounds(function, FP32)
+    assert bounds is not None
+    return math.frexp(bounds[1])[1] - 2
 
 
 def _patterns(binade: int, negative: bool, offset: int, length: int = 1 << 15) -> np.ndarray:
@@ -99,7 +107,7 @@ def _binades(function: Function) -> list[tuple[int, bool]]:
     else:  # |x| ≥ 2^flat: GELU′ is flat
         saturated = deepest = math.ceil(math.log2(function.flat_from))
     return (
-        [(b, s) for b in range(TINY_LOWEST, TINY_TOP_BINADE + 1) for s in (False, True)]
+        [(b, s) for b in range(TINY_LOWEST, _tiny_top(function) + 1) for s in (False, True)]
         + [(b, False) for b in range(saturated, FP32.emax + 1)]
         + [(b, True) for b in range(deepest, FP32.emax + 1)]
     )
@@ -130,7 +138,7 @@ def test_a_constant_answer_carries_over_where_rn_is_constant(formula: Function) 
     answer, with its wrong zeros; they must be the arithmetic's (every 12th binade of the tails
     and the last). Constants whose errors are not 0 (1 in the underflowed tail, the next float
     above RN) are computed instead."""
-    tails = [(b, s) for b, s in _binades(formula) if b > TINY_TOP_BINADE]
+    tails = [(b, s) for b, s in _binades(formula) if b > 0]
     for binade, negative in [bs for i, bs in enumerate(tails) if i % 12 == 0 or i == len(tails) - 1]:
         patterns = _patterns(binade, negative, ((binade * 53 + negative * 7) % 256) << 15)
         for tolerance, top in ((2.0, 1), (0.3, 5)):
@@ -159,7 +167,16 @@ def test_a_constant_answer_carries_over_where_rn_is_constant(formula: Function) 
     [
         *(
             (ERF, b, s)
-            for b, s in ((TINY_LOWEST, False), (-100, True), (-90, False), (-70, True), (-56, False))
+            for b, s in (
+                (TINY_LOWEST, False),
+                (-100, True),
+                (-90, False),
+                (-70, True),
+                (-56, False),
+                (-55, True),
+                (-40, False),
+                (-29, True),
+            )
         ),
         *(
             (ERF, b, s)
@@ -167,7 +184,15 @@ def test_a_constant_answer_carries_over_where_rn_is_constant(formula: Function) 
         ),
         *(
             (ERF.derivative, b, s)
-            for b, s in ((-100, True), (-56, False), (6, False), (127, False), (6, True))
+            for b, s in (
+                (-100, True),
+                (-56, False),
+                (-40, True),
+                (-28, False),
+                (6, False),
+                (127, False),
+                (6, True),
+            )
         ),
     ],
     ids=str,
@@ -181,7 +206,7 @@ def test_answers_that_differ_take_the_ordinary_path_with_the_same_numbers(
     residuals are all 0)."""
     patterns = _patterns(binade, negative, (7 if negative else 200) << 15)
     assert _same_as_the_arithmetic(function, patterns, [(2.0, 1), (0.3, 5)], answers=True)
-    tiny = binade <= TINY_TOP_BINADE
+    tiny = binade < 0
     assert _same_as_the_arithmetic(function, patterns, [(0.0, 3)], answers=True) == (not tiny)
     if (
         tiny and function is ERF
@@ -202,9 +227,10 @@ def test_only_chunks_wholly_in_one_region_are_known() -> None:
         x = np.array(values)
         return known_region(formula, FP32, float(x.min()), float(x.max())) if len(x) else None
 
-    low, high = 2.0**TINY_LOWEST, 2.0**-55
+    low, high = 2.0**TINY_LOWEST, 2.0**-28  # fp32's tiny region: the fast tier's, |x| < 2^(−p−4)
     below = float(np.nextafter(np.float32(high), np.float32(0)))
     assert region([low, below]) is TINY and region([-below, -low]) is TINY
+    assert region([2.0**-40, 2.0**-39]) is TINY and region([below, 1e-3]) is None
     assert region([low, high]) is None and region([low / 2, low]) is None and region([-low, low]) is None
     assert region([0.0, low]) is None and region([float("nan"), low]) is None
     assert (
@@ -219,7 +245,8 @@ def test_only_chunks_wholly_in_one_region_are_known() -> None:
     assert known_region(SIGMOID.derivative, FP32, 400.0, 1e5) is None  # flat from 500
     assert known_region(ERF.derivative, FP32, -1e5, -40.0) is gradient["underflow"]
     assert known_region(ERF.derivative, FP32, -1e5, -39.9) is None
-    assert known_region(ERF.derivative, FP32, low, below) is gradient["tiny"]
+    assert known_region(ERF.derivative, FP32, low, 2 * below) is gradient["tiny"]  # GELU′'s: 2^(−p−3)
+    assert known_region(ERF.derivative, FP32, low, 2 * high) is None
     assert known_region(ERF, FP16, 1e-20, 1e-19) is None  # not fp16's tiny region: no such values
     x = np.array([1e4])
     assert known_blocks.known_blocks(ERF, FP32, x[:0], x[:0].astype(np.int64), 5, False) is None
@@ -257,3 +284,44 @@ def test_inputs_that_are_not_consecutive_patterns_are_not_known() -> None:
     assert known_blocks.known_blocks(ERF, FP32, x[:100], index[:100], 5, False) is not None
     assert known_blocks.known_blocks(ERF, FP32, x[::3], index[::3], 5, False) is None
     assert known_blocks.known_blocks(ERF, FP32, x[:100], index[:100] + 1, 5, False) is None
+
+
+@pytest.mark.parametrize(
+    ("function", "binade", "negative"),
+    [(ERF, -40, True), (TANH, -29, False), (SIGMOID, -45, False), (ERF.derivative, -30, True)],
+    ids=str,
+)
+def test_tiny_blocks_compute_their_errors_against_y_where_float64_no_longer_rounds_it_away(
+    function: Function, binade: int, negative: bool
+) -> None:
+    """Above 2^−55, y as float64 is not RN_T(y): the absolute and relative errors and the
+    policies' ratios are computed per block, the ULP statistics carried. The policies: a
+    relative and an absolute one, each halfway between the block's smallest and largest
+    error, so that they break at some points and not at others; 0 and 0, which break at every
+    point with an error; one against RN_T(y), which never breaks. Their counts, ratios and
+    worst inputs must be the arithmetic's, for RN_T(y), F.gelu's answers and answers a few
+    points off."""
+    patterns = _patterns(binade, negative, 77 << 15)
+    known, full = _block(function, patterns, 3)
+    relative, absolute = (
+        float(np.mean(np.ptp(r[r > 0]) / 2 + r[r > 0].min())) for r in (full.rel_residual, full.abs_residual)
+    )
+    rules = {
+        "relative": Tolerance(relative, 0.0),
+        "absolute": Tolerance(0.0, absolute),
+        "none": Tolerance(0.0, 0.0),
+        "rounded": Tolerance(0.0, 0.0, rounded_reference=True),
+    }
+    policies = tuple(Policy(name, "test", "tiny", {"fp32": rule}) for name, rule in rules.items())
+    like = ErrorAccumulator(function.name, 2.0, 3, policies=policies)
+    assert known._carried(like) is not None  # served, not computed
+    for name, got in _answers(known, full).items():
+        carried = accumulate([_known(function, patterns, 3)], got, function.name, 2.0, 3, policies)
+        computed = like.empty_like()
+        computed.fold_block(full, got)
+        assert json.dumps(carried.to_state()) == json.dumps(computed.to_state()), name
+    rounded = like.empty_like()
+    rounded.fold_block(full, full.ref.rounded)
+    breaks = {name: tally.finite_breaks for name, tally in rounded.tallies.items()}
+    assert 0 < breaks["relative"] < len(patterns) and 0 < breaks["absolute"] < len(patterns), breaks
+    assert breaks["none"] == np.count_nonzero(full.abs_residual) > 0 and breaks["rounded"] == 0, breaks
