@@ -575,6 +575,8 @@ def _patched(base: np.ndarray, where: np.ndarray, values: Callable[[], np.ndarra
     which the caller then only reads."""
     if not where.size:
         return base
+    if where.size == len(base):  # every position (``where`` holds each once): no copy to overwrite
+        return np.asarray(values(), dtype=base.dtype)
     patched = base.copy()
     patched[where] = values()
     return patched
@@ -998,7 +1000,7 @@ class ErrorAccumulator:
         if block.exact and not differs.size and self.tolerance >= 0:
             self._fold_exact(block, got)
             return
-        sub, got_sub = ref.take(differs), got[differs]
+        sub, got_sub = (ref, got) if differs.size == len(got) else (ref.take(differs), got[differs])
         if differs.size:
             with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
                 err_sub = ulp_errors(fmt, got_sub, sub)

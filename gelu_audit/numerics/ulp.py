@@ -32,6 +32,15 @@ def ulp_errors(fmt: FloatFormat, got: np.ndarray, ref: ReferenceValues) -> np.nd
     got = np.asarray(got, dtype=np.float64)
     finite = np.isfinite(got) & np.isfinite(ref.mant_hi)
     zero_ref = ref.mant_hi == 0
+    if _in_range(fmt, ref.binade) and not zero_ref.any():  # most blocks: no ldexp, no clip
+        # ulp_T(y) = 2^quantum with quantum = binade − (p − 1), so y scales to mant·2^(p−1): a
+        # product by a power of two is rounded once, exactly as ldexp rounds, so the same bits
+        quantum = ref.binade.astype(np.int64) - (fmt.precision - 1)
+        unit = 2.0 ** (fmt.precision - 1)
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            scaled_got = got * ((1023 - quantum) << 52).view(np.float64)  # got·2^−quantum
+            err = np.abs((scaled_got - ref.mant_hi * unit) - ref.mant_lo * unit)
+        return np.where(finite, err, np.nan)
     binade = np.where(zero_ref, fmt.emin - 1, ref.binade)
     quantum = np.asarray(ulp_exponent(fmt, binade)).astype(np.int64)
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # NaN/inf: masked below
@@ -39,6 +48,16 @@ def ulp_errors(fmt: FloatFormat, got: np.ndarray, ref: ReferenceValues) -> np.nd
         shift = np.clip(binade - quantum, -4000, 4000).astype(np.int32)
         err = np.abs((scaled_got - np.ldexp(ref.mant_hi, shift)) - np.ldexp(ref.mant_lo, shift))
     return np.where(finite, err, np.nan)
+
+
+def _in_range(fmt: FloatFormat, binade: np.ndarray) -> bool:
+    """Whether every binade is at least T's emin (so the ulp is 2^(binade − p + 1)) and that
+    ulp's reciprocal a normal float64 (its exponent field built directly)."""
+    if not len(binade):
+        return False
+    low, high = int(binade.min()), int(binade.max())
+    shift = fmt.precision - 1  # the reciprocal is 2^(shift − binade)
+    return fmt.emin <= low and low >= shift - 1023 and high <= shift + 1022
 
 
 def ordinal_distances(fmt: FloatFormat, got: np.ndarray, ref: ReferenceValues) -> np.ndarray:

@@ -43,6 +43,7 @@ from gelu_audit.references.fast_tier import (
     binades,
     decide_by_blocks,
     fast_references,
+    fill_rest,
     round_to_format,
     tiny_bound,
 )
@@ -144,10 +145,8 @@ def _fill_block(derivative: Derivative, fmt: FloatFormat, x: np.ndarray, out: _B
         if index.size:
             done, *values = region(derivative, fmt, x[index])
             out.assign(index[done], name, *values)
-    rest = np.flatnonzero(out.region < 0)
-    if fmt.precision < 53 and rest.size:
-        done, *values = _fast(derivative, fmt, x[rest])
-        out.assign(rest[done], "fast", *values)
+    if fmt.precision < 53:
+        fill_rest(lambda rest: _fast(derivative, fmt, rest), x, out, "fast")
 
 
 def fast_gradient_references(
