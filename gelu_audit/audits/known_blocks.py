@@ -3,27 +3,31 @@ scaled by a power of two or unchanged, instead of being computed point by point.
 
 Most blocks of most kernels are answered with RN_T(y) throughout, and then their statistics
 are RN_T(y)'s own (compare first, ``ErrorAccumulator.add_block``). In three regions of x,
-which hold 72% of the fp32 inputs (75% for GELU′), those statistics are the same from binade
+which hold 82% of the fp32 inputs (86% for GELU′), those statistics are the same from binade
 to binade, up to the scaling and the block's own inputs. So they need not be computed for
 every block.
 
-**Tiny** (:data:`TINY`): 2^(emin+2) ≤ |x| < 2^−55. This is fp32's 69 binades of each sign, 27%
-of its inputs.
+**Tiny** (:data:`TINY`): 2^(emin+2) ≤ |x| < 2^(−p−4), the fast tier's own tiny region (GELU′:
+2^(−p−3)). This is fp32's 96 binades of each sign, 37% of its inputs.
 - f(x) is x/2 + c·x² + O(x⁴) with 0 < c < 1/2 for every formula, and RN_T(y) is x/2.
 - The fast tier's reference is the double-double (hi, lo) = (x/2 / 2^b, c·x·2hi), where b is
   the binade of x/2.
 - Take the blocks at the same positions of two binades: their inputs are x and 2^k·x. Every
-  float64 operation behind their statistics is exact under a power-of-two scaling as long as
-  no value leaves the normal range: c·x, the residual |lo|·2^(p−1), the pairwise sum of the
+  float64 operation behind their ULP statistics is exact under a power-of-two scaling as long
+  as no value leaves the normal range: c·x, the residual |lo|·2^(p−1), the pairwise sum of the
   residuals, and their float32 sketch bins.
 - So the residuals, their sum and their maximum are 2^k times the other block's. The sketch
   bins move up by k·2^7 (the float32 exponent field, shifted by ``SKETCH_SHIFT``). The residuals
   keep their order, so the worst inputs are at the same positions.
-- Everything else is the same in both blocks. Every point is finite, correctly rounded, normal
-  (x/2 ≥ 2^(emin+1)) and in the histogram's bin ≤0.5. y as float64 is x/2 itself, because c·x²
-  is below half a float64 ulp of x/2 for |x| < 2^−55, so the absolute and relative residuals
-  and every tolerance policy's ratio are 0. There is no failure, flush, non-finite answer or
-  wrong zero.
+- Everything else that the ULP statistics hold is the same in both blocks. Every point is
+  finite, correctly rounded, normal (x/2 ≥ 2^(emin+1)) and in the histogram's bin ≤0.5. There
+  is no failure, flush, non-finite answer or wrong zero.
+- The statistics against y as float64 (the absolute and relative residuals, every tolerance
+  policy's ratio) do not scale: y as float64 is x/2 + c·x² rounded to float64. Up to
+  :data:`FLOAT64_EXACT_TOP_BINADE` that is x/2 itself (c·x² is below half a float64 ulp of x/2
+  for |x| < 2^−55), so they are 0 and carry over too. Above it (fp32's 27 binades from 2^−55 to
+  2^−28), each block computes them from its references in a few passes
+  (:meth:`KnownBlock._float64_errors`), and carries the rest.
 
 **Saturated** (:data:`SATURATED`, x ≥ 1000: RN_T(y) = x) and **underflowed**
 (:data:`UNDERFLOWED`, x at or below the formula's ``deep_below``: RN_T(y) = −0). These are the
@@ -49,8 +53,10 @@ Before a prototype serves, its own statistics are checked against every premise 
   or policy break.
 
 The scaled maximum must also stay within the tolerance and the histogram's bin, and the
-sketch's bins within float32's normal range. An answer that differs from RN_T(y) gets the
-ordinary path (``sub_block``, ``full``), as a stored block does.
+sketch's bins within float32's normal range; a tiny block that computes its float64 errors
+must have RN_T(y) = x/2 and every y normal. An answer that differs from RN_T(y) gets the
+ordinary path (``sub_block``, ``full``: :class:`~gelu_audit.audits.deferred_blocks.DeferredBlock`),
+as a stored block does.
 
 Tested against the arithmetic block by block, in every binade of every region
 (tests/audits/test_known_blocks.py).
@@ -64,6 +70,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gelu_audit.audits.deferred_blocks import DeferredBlock
 from gelu_audit.audits.policies import violation_ratios
 from gelu_audit.audits.profile import ProfileAccumulator, segment_keys
 from gelu_audit.audits.stats import (
@@ -77,7 +84,6 @@ from gelu_audit.audits.stats import (
     block_slices,
     differing_positions,
 )
-from gelu_audit.numerics.exact_values import ReferenceValues
 from gelu_audit.numerics.formats import FloatFormat, values_to_patterns
 from gelu_audit.numerics.formulas import Derivative, Formula, Function
 from gelu_audit.numerics.ulp import HISTOGRAM_EDGES
@@ -197,7 +203,9 @@ def known_blocks(
         binades = np.frexp(x[part][[0, -1]])[1] - 1
         if binades[0] != binades[1]:
             return None
-        blocks.append(KnownBlock(fmt, function, region, x[part], index[part], top, int(binades[0]), shared))
+        blocks.append(
+            KnownBlock(fmt, function, x[part], index[part], top, region, int(binades[0]), shared=shared)
+        )
     counts = dict.fromkeys(REGIONS, 0)
     counts[region.name] = len(x)
     return blocks, TierCounts(counts)
@@ -224,57 +232,19 @@ _PROTOTYPES: dict[tuple[object, ...], _Prototype | None] = {}
 
 
 @dataclass
-class KnownBlock:
+class KnownBlock(DeferredBlock):
     """A block of inputs in a known region: RN_T(y) from the region, and that answer's summary
-    carried over from a prototype. Speaks :class:`~gelu_audit.audits.stats.AuditBlock`."""
+    carried over from a prototype; the references computed only when an answer differs
+    (:class:`~gelu_audit.audits.deferred_blocks.DeferredBlock`) or to compute the float64
+    errors in the tiny region's upper binades."""
 
-    fmt: FloatFormat
-    function: Function
     region: KnownRegion
-    x: np.ndarray
-    index: np.ndarray
-    top: int
     binade: int
     """Of x (every input's)."""
-    shared: bool
-    _summaries: dict[tuple[object, ...], ErrorAccumulator] = field(default_factory=dict)
-    _references: ReferenceValues | None = None
-    _full: ReferenceBlock | None = None
+    _summaries: dict[tuple[object, ...], ErrorAccumulator] = field(default_factory=dict, kw_only=True)
 
     def differing(self, got: np.ndarray) -> np.ndarray:
         return differing_positions(got, self.region.rounded(self.x))
-
-    def worth_replacing(self, like: ErrorAccumulator, differing: int) -> bool:
-        """Up to half the block, as for a stored block: the full arithmetic would need the
-        whole block's references first."""
-        if self._full is not None:
-            return self._full.worth_replacing(like, differing)
-        return 2 * differing <= len(self.x)
-
-    def sub_block(self, where: np.ndarray) -> ReferenceBlock:
-        """The points at ``where`` with their references from the fast tier (for those points
-        alone: it decides point by point, so they are the values the whole block gets)."""
-        if self._full is not None:
-            return self._full.sub_block(where)
-        if self._references is not None:
-            ref = self._references.take(where)
-        else:
-            ref, _ = fast_references_of(self.function, self.fmt, self.x[where])
-        return ReferenceBlock.build(self.fmt, self.x[where], self.index[where], ref, self.top)
-
-    def references(self) -> ReferenceValues:
-        """The block's references, from the fast tier (the same code as for any block)."""
-        if self._references is None:
-            self._references, _ = fast_references_of(self.function, self.fmt, self.x)
-        return self._references
-
-    def full(self) -> ReferenceBlock:
-        """The block with every reference array, computed."""
-        if self._full is None:
-            self._full = ReferenceBlock.build(
-                self.fmt, self.x, self.index, self.references(), self.top, self.shared
-            )
-        return self._full
 
     def summary(self, like: ErrorAccumulator) -> ErrorAccumulator:
         """The prototype's summary carried to this block; the computed one where the premises

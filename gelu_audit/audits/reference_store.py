@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from gelu_audit.audits.deferred_blocks import DeferredBlock
 from gelu_audit.audits.stats import ErrorAccumulator, ReferenceBlock, block_slices, differing_positions
 from gelu_audit.errors import UsageError
 from gelu_audit.numerics.formats import FloatFormat, patterns_to_values
@@ -197,53 +198,27 @@ def _without_policies(state: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass
-class StoredBlock:
+class StoredBlock(DeferredBlock):
     """A block of the store: RN_T(y) and the summary, with the full references computed only
-    when an answer differs from RN_T(y) (the same interface as ReferenceBlock's)."""
+    when an answer differs from RN_T(y)."""
 
-    fmt: FloatFormat
-    function: str
-    x: np.ndarray
-    index: np.ndarray
     rounded: np.ndarray
     stored_summary: ErrorAccumulator
     settings: tuple[Any, ...]
-    top: int
-    _full: ReferenceBlock | None = None
+
+    def knows(self, like: ErrorAccumulator) -> bool:
+        """The stored summary is for the settings it was written with."""
+        return like.settings == self.settings
 
     def differing(self, got: np.ndarray) -> np.ndarray:
         return differing_positions(got, self.rounded)
 
-    def worth_replacing(self, like: ErrorAccumulator, differing: int) -> bool:
-        """With the stored summary, up to half the block: the full arithmetic would need the
-        whole block's references first."""
-        if self._full is not None:
-            return self._full.worth_replacing(like, differing)
-        return like.settings == self.settings and 2 * differing <= len(self.x)
-
-    def sub_block(self, where: np.ndarray) -> ReferenceBlock:
-        """The points at ``where`` with their references from the fast tier (for those points
-        alone: the tier decides point by point, so they are the values a whole block gets)."""
-        if self._full is not None:
-            return self._full.sub_block(where)
-        ref, _ = fast_references_of(FUNCTIONS[self.function], self.fmt, self.x[where])
-        return ReferenceBlock.build(self.fmt, self.x[where], self.index[where], ref, self.top)
-
     def summary(self, like: ErrorAccumulator) -> ErrorAccumulator:
-        if like.settings != self.settings:
-            return self.full().summary(like)
-        return self.stored_summary
+        return self.stored_summary if self.knows(like) else self.full().summary(like)
 
     def answer_summary(self, like: ErrorAccumulator, got: np.ndarray) -> ErrorAccumulator | None:
         """None: the store keeps RN_T(y)'s summary only."""
         return None
-
-    def full(self) -> ReferenceBlock:
-        """The block's references, from the fast tier (the same code as without a store)."""
-        if self._full is None:
-            ref, _ = fast_references_of(FUNCTIONS[self.function], self.fmt, self.x)
-            self._full = ReferenceBlock.build(self.fmt, self.x, self.index, ref, self.top)
-        return self._full
 
 
 @dataclass
@@ -328,7 +303,14 @@ class ChunkStore:
         rounded = np.cumsum(deltas, dtype=np.uint32).view(np.float32).astype(np.float64)
         blocks = [
             StoredBlock(
-                self.fmt, function, x[part], index[part], rounded[part], summary, like.settings, like.top
+                self.fmt,
+                FUNCTIONS[function],
+                x[part],
+                index[part],
+                like.top,
+                rounded[part],
+                summary,
+                like.settings,
             )
             for part, summary in zip(slices, summaries, strict=True)
         ]

@@ -637,9 +637,10 @@ def block_slices(index: np.ndarray) -> list[slice]:
 
 
 class AuditBlock(Protocol):
-    """What the accumulator needs of a block: a :class:`ReferenceBlock`, or a block of the
-    reference store (:class:`~gelu_audit.audits.reference_store.StoredBlock`), which holds
-    RN_T(y) and the summary and computes the rest only when an answer differs."""
+    """What the accumulator needs of a block: a :class:`ReferenceBlock`, or a block that knows
+    RN_T(y) and its summary and computes the rest only when an answer differs
+    (:class:`~gelu_audit.audits.deferred_blocks.DeferredBlock`: a block of the reference store,
+    or a known block)."""
 
     x: np.ndarray
 
