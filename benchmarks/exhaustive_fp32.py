@@ -11,7 +11,8 @@ Prints, from one run on this machine:
   4. with --pass both: the same for the gradient (GELU′ references, backward kernels), and the
      two passes' times side by side;
   5. the floor: the first implementation alone (its eager call, torch threads = --jobs) over the
-     same inputs, and the audit's wall time as a multiple of it;
+     same inputs, and the audit's wall time as a multiple of it; each further implementation
+     alone, and its stage's CPU seconds per job as a multiple of that;
   6. with --store: the same audit writing a --reference-store, then each implementation again
      (and --then, e.g. a kernel not seen before) reading it, with the store's size on disk.
 
@@ -190,10 +191,17 @@ def main() -> None:
         for stage in dict.fromkeys([*seconds[Pass.FORWARD], *seconds[Pass.BACKWARD]]):
             forward, backward = seconds[Pass.FORWARD].get(stage), seconds[Pass.BACKWARD].get(stage)
             print(f"  {stage:<24} {forward or 0:10.1f} {backward or 0:10.1f}")
-    floor = kernel_alone(names[0], args.fraction, args.jobs)
+    floors = {name: kernel_alone(name, args.fraction, args.jobs) for name in names}
+    floor = floors[names[0]]
     wall = seconds[passes[0]]["wall"]
     print(f"\nfloor: {names[0]} alone over the same inputs ({args.jobs} threads): {floor:.1f} s")
     print(f"  the audit of {', '.join(names)} took {wall:.0f} s: {wall / floor:.1f}x the kernel alone")
+    for name in names[1:]:  # a further kernel's stage against its own call (CPU-s over wall: 2 threads)
+        stage = seconds[passes[0]][name]
+        print(
+            f"  {name} alone: {floors[name]:.1f} s; its stage {stage:.0f} CPU-s, "
+            f"{stage / args.jobs / floors[name]:.1f}x the kernel alone per thread"
+        )
     if args.store:
         with tempfile.TemporaryDirectory(prefix="gelu-audit-store-") as folder:
             store = Path(folder)
