@@ -21,7 +21,7 @@ from gelu_audit.audits.known_blocks import (
     tiny_bounds,
 )
 from gelu_audit.audits.policies import Policy, Tolerance
-from gelu_audit.audits.stats import ErrorAccumulator, ReferenceBlock, accumulate
+from gelu_audit.audits.stats import ErrorAccumulator, ReferenceBlock, accumulate, reference_blocks
 from gelu_audit.implementations.gradient import backward_implementation
 from gelu_audit.implementations.registry import registry
 from gelu_audit.implementations.runner import run_implementation
@@ -325,3 +325,45 @@ def test_tiny_blocks_compute_their_errors_against_y_where_float64_no_longer_roun
     breaks = {name: tally.finite_breaks for name, tally in rounded.tallies.items()}
     assert 0 < breaks["relative"] < len(patterns) and 0 < breaks["absolute"] < len(patterns), breaks
     assert breaks["none"] == np.count_nonzero(full.abs_residual) > 0 and breaks["rounded"] == 0, breaks
+
+
+@pytest.mark.parametrize(
+    ("function", "binade", "negative"),
+    [
+        (ERF, -100, False),
+        (ERF, -40, True),
+        (TANH, 50, False),
+        (ERF, 50, True),
+        (ERF.derivative, -30, False),
+        (ERF.derivative, 60, True),
+        (SIGMOID.derivative, 60, False),
+    ],
+    ids=str,
+)
+def test_a_whole_chunk_carried_at_once_equals_its_blocks_folded_one_by_one(
+    function: Function, binade: int, negative: bool
+) -> None:
+    """A chunk answered with RN_T(y) throughout, or with one constant whose errors are all 0
+    where RN_T(y) is a constant, is carried over at once (``KnownChunk.whole_summary``). Its
+    statistics must be the arithmetic's block by block (eight blocks, from mid-binade, the
+    tiny region below and above 2^−55, both tails, forward and backward). An answer one ulp
+    off at a single point is not known at once: each block is asked, with the same result."""
+    patterns = _patterns(binade, negative, 3 << 15, 1 << 18)
+    x, index = patterns_to_values(FP32, patterns), patterns.astype(np.int64)
+    ref, _ = fast_references_of(function, FP32, x)
+    computed_blocks = reference_blocks(FP32, x, index, ref, 5)
+    rounded = ref.rounded
+    nudged = rounded.copy()
+    nudged[77777] = np.nextafter(np.float32(rounded[77777]), np.float32(np.inf))
+    constant = known_region(function, FP32, float(x.min()), float(x.max())).constant
+    zero_errors = constant and not rounded.any()  # +0 where RN_T(y) is −0: a wrong zero, no error
+    answers = {"rounded": (rounded, True), "+0": (np.zeros(len(x)), zero_errors), "nudged": (nudged, False)}
+    for name, (got, whole) in answers.items():
+        served = known_blocks.known_blocks(function, FP32, x, index, 5, shared=True)
+        assert served is not None
+        chunk, _ = served
+        like = ErrorAccumulator(function.name, 2.0, 5)
+        assert (chunk.whole_summary(like, got) is not None) == whole, name
+        carried = accumulate(chunk, got, function.name, 2.0, 5)
+        computed = accumulate(computed_blocks, got, function.name, 2.0, 5)
+        assert json.dumps(carried.to_state()) == json.dumps(computed.to_state()), name
