@@ -45,6 +45,8 @@ Each worker process computes, per region, block position in the binade, sign and
 one prototype block in the region's prototype binade, with the ordinary arithmetic. A block
 anywhere in the region then gets that summary, scaled, with its own named inputs (their
 references come from the fast tier, for those few points alone) and its own profile segment.
+A chunk that a kernel answers with RN_T(y) throughout gets its blocks' prototypes, merged, in
+one carry (:class:`KnownChunk`).
 
 Before a prototype serves, its own statistics are checked against every premise above:
 - RN_T(y) is the region's, bit for bit;
