@@ -207,8 +207,9 @@ def known_blocks(
         blocks.append(
             KnownBlock(fmt, function, x[part], index[part], top, region, int(binades[0]), shared=shared)
         )
+    one_binade = blocks[0].binade == blocks[-1].binade  # (a chunk of the stream always is)
     whole = _WholeChunk(fmt, function, x, index, top, region, blocks[0].binade, blocks, shared=shared)
-    chunk = KnownChunk(blocks, whole)
+    chunk = KnownChunk(blocks, whole if one_binade else None)
     counts = dict.fromkeys(REGIONS, 0)
     counts[region.name] = len(x)
     return chunk, TierCounts(counts)
@@ -403,14 +404,18 @@ class KnownChunk(list[KnownBlock]):
     commutes with merging, so that is what folding in each block gives, for a fraction of the
     cost: one carry instead of 32. Anywhere else each block is asked, as before."""
 
-    def __init__(self, blocks: list[KnownBlock], whole: _WholeChunk) -> None:
+    def __init__(self, blocks: list[KnownBlock], whole: _WholeChunk | None) -> None:
+        """``whole``: the chunk's inputs as one span, where they lie in one binade (one scaling
+        carries them all); None otherwise, and then each block is asked."""
         super().__init__(blocks)
         self.whole = whole
 
     def whole_summary(self, like: ErrorAccumulator, got: np.ndarray) -> ErrorAccumulator | None:
         """The statistics of ``got`` over the chunk, where its prototype knows them
         (:class:`~gelu_audit.audits.stats.KnownAnswers`); None otherwise."""
-        return self.whole.whole_summary(like, got)
+        if self.whole is None:
+            return None
+        return self.whole.whole_summary(like, np.asarray(got, dtype=np.float64))
 
 
 @dataclass

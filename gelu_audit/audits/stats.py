@@ -300,11 +300,11 @@ class ExactSum:
 
     def times_power_of_two(self, k: int) -> ExactSum | None:
         """This sum times 2^k, exactly; None where that would drop bits below 2^−1074."""
-        if self.infinite or k >= 0:
-            return ExactSum(self.scaled << max(k, 0), self.infinite)
+        if k >= 0:
+            return ExactSum(self.scaled << k, self.infinite)
         if self.scaled & ((1 << -k) - 1):
             return None
-        return ExactSum(self.scaled >> -k)
+        return ExactSum(self.scaled >> -k, self.infinite)
 
     def subtract(self, other: ExactSum) -> None:
         """Take out a finite part of this sum (exactly: the integers subtract)."""

@@ -357,7 +357,12 @@ def test_a_whole_chunk_carried_at_once_equals_its_blocks_folded_one_by_one(
     nudged[77777] = np.nextafter(np.float32(rounded[77777]), np.float32(np.inf))
     constant = known_region(function, FP32, float(x.min()), float(x.max())).constant
     zero_errors = constant and not rounded.any()  # +0 where RN_T(y) is −0: a wrong zero, no error
-    answers = {"rounded": (rounded, True), "+0": (np.zeros(len(x)), zero_errors), "nudged": (nudged, False)}
+    answers = {
+        "rounded": (rounded, True),
+        "rounded, as float32": (rounded.astype(np.float32), True),
+        "+0": (np.zeros(len(x)), zero_errors),
+        "nudged": (nudged, False),
+    }
     for name, (got, whole) in answers.items():
         served = known_blocks.known_blocks(function, FP32, x, index, 5, shared=True)
         assert served is not None
@@ -367,3 +372,23 @@ def test_a_whole_chunk_carried_at_once_equals_its_blocks_folded_one_by_one(
         carried = accumulate(chunk, got, function.name, 2.0, 5)
         computed = accumulate(computed_blocks, got, function.name, 2.0, 5)
         assert json.dumps(carried.to_state()) == json.dumps(computed.to_state()), name
+
+
+@pytest.mark.parametrize("start", [2.0**-100, -(2.0**-100), 2.0**70, -(2.0**70)], ids=str)
+def test_inputs_across_a_binade_boundary_are_carried_block_by_block(start: float) -> None:
+    """Consecutive patterns that cross a binade boundary at a block boundary: each block is in
+    one binade and carried, the chunk as a whole is not (one scaling cannot carry both), and
+    the statistics are the arithmetic's, for RN_T(y) and for +0. A float32 answer is taken as
+    its float64 values."""
+    first = int(values_to_patterns(FP32, np.array([start]))[0]) - 64
+    patterns = np.arange(first, first + 128, dtype=np.uint64).astype(np.uint32)
+    x, index = patterns_to_values(FP32, patterns), patterns.astype(np.int64)
+    ref, _ = fast_references_of(ERF, FP32, x)
+    served = known_blocks.known_blocks(ERF, FP32, x, index, 5, shared=True)
+    assert served is not None
+    chunk, _ = served
+    assert len(chunk) == 2 and chunk.whole is None
+    for got in (ref.rounded, np.zeros(len(x)), ref.rounded.astype(np.float32)):
+        carried = accumulate(chunk, got, ERF.name, 2.0, 5)
+        computed = accumulate(reference_blocks(FP32, x, index, ref, 5), got, ERF.name, 2.0, 5)
+        assert json.dumps(carried.to_state()) == json.dumps(computed.to_state())
