@@ -33,6 +33,6 @@ def list_command(dtypes: tuple[str, ...], devices: tuple[str, ...], output_forma
 
         place_document(render_list_json(rows), None)
     else:
-        from gelu_audit.report.table import render_list_table
+        from gelu_audit.report.list_table import render_list_table
 
         place_document(render_list_table(rows, device_names, use_color()), None)

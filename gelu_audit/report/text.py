@@ -1,15 +1,10 @@
-"""Text that every renderer shares: number formats, the sparkline, the failure lines, and
-rendering rich objects to a string."""
+"""Text that every renderer shares: number formats, the sparkline, the failure lines
+(rendering rich objects to a string is :mod:`gelu_audit.report.console`)."""
 
 from __future__ import annotations
 
-import io
 import math
-import os
-import shutil
-import sys
 
-from rich.console import Console
 from rich.text import Text
 
 from gelu_audit.audits.accuracy import CaseResult
@@ -18,41 +13,6 @@ from gelu_audit.audits.estimates import Estimate
 from gelu_audit.audits.profile import ErrorProfile
 from gelu_audit.audits.speed import BaselineChange, BaselineMetric, SpeedCase, SpeedReport, copy_drift
 from gelu_audit.audits.stats import AccurateDomain, ErrorStats
-
-DEFAULT_WIDTH = 160
-"""Columns when neither the caller, ``COLUMNS`` nor a terminal says (a pipe, a CI log)."""
-
-
-def report_width(width: int | None = None) -> int:
-    """The width to lay tables out for: the caller's, else ``COLUMNS``, else the terminal's
-    when standard output is one, else DEFAULT_WIDTH."""
-    if width:
-        return width
-    columns = os.environ.get("COLUMNS", "")
-    if columns.isdigit() and int(columns) >= 40:
-        return int(columns)
-    if sys.stdout.isatty():
-        return max(40, shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns)
-    return DEFAULT_WIDTH
-
-
-def render_to_string(renderables: list[object], color: bool, width: int | None = None) -> str:
-    """Render rich objects to a string; colour codes only when asked (the CLI decides)."""
-    buffer = io.StringIO()
-    console = Console(
-        file=buffer,
-        force_terminal=color,
-        no_color=not color,
-        width=report_width(width),
-        highlight=False,
-        soft_wrap=False,
-        color_system="standard" if color else None,
-    )
-    for item in renderables:
-        # Plain strings are printed as text, never as rich markup: reasons and errors carry
-        # brackets ("pip install 'gelu-audit[jax]'", "raised IndexError: [...]").
-        console.print(Text(item) if isinstance(item, str) else item)
-    return buffer.getvalue()
 
 
 def format_ulp(value: float | None) -> str:

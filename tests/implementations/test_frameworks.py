@@ -217,19 +217,25 @@ def _run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_list_imports_neither_dynamo_nor_jax() -> None:
-    """Importing them costs about 2 s: ``list`` answers from cheap checks (issue 16's start-up)."""
+@pytest.mark.parametrize("output_format", ["json", "table"])
+def test_list_imports_neither_dynamo_nor_jax(output_format: str) -> None:
+    """Importing them costs about 2 s: ``list`` answers from cheap checks (issue 16's start-up).
+    Its table imports no audit either (0.1 s), nor ``numpy.ma`` (``np.unique`` would, 65 ms)."""
     code = (
         "import sys, io, contextlib\n"
         "from gelu_audit.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
-        "    try: main(['list', '-f', 'json'])\n"
+        f"    try: main(['list', '-f', '{output_format}'])\n"
         "    except SystemExit: pass\n"
-        "print(sorted(m for m in ('torch._dynamo', 'torch._inductor', 'jax') if m in sys.modules))"
+        "print(sorted(m for m in ('torch._dynamo', 'torch._inductor', 'jax') if m in sys.modules))\n"
+        "print(sorted(m for m in sys.modules if m.startswith('gelu_audit.audits') or m == 'numpy.ma'))"
     )
     result = _run_python(code)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    heavy, audits = result.stdout.strip().splitlines()
+    assert heavy == "[]"
+    if output_format == "table":
+        assert audits == "[]"
 
 
 def test_without_inductor_loaded_a_missing_compiler_is_found_on_the_path() -> None:
