@@ -79,12 +79,17 @@ def test_compiled_rows_in_the_fp16_audit() -> None:
     assert tanh.own_formula.max_ulp < 4 and tanh.exact.max_ulp > 100
 
 
-def test_a_missing_compiler_is_a_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_missing_compiler_is_a_reason() -> None:
+    """Inductor's own ``patch``, not pytest's monkeypatch: monkeypatch does not see the config
+    key as an attribute of ``inductor_config.cpp`` and deletes it on undo, which left every
+    later test in the process without ``cpp.cxx`` and so without the compiled rows."""
     import torch._inductor.config as inductor_config
 
-    monkeypatch.setattr(inductor_config.cpp, "cxx", ("gelu-audit-no-such-compiler",))
-    reason = compile_requirement("cpu", FP16)
+    before = inductor_config.cpp.cxx
+    with inductor_config.patch({"cpp.cxx": ("gelu-audit-no-such-compiler",)}):
+        reason = compile_requirement("cpu", FP16)
     assert reason is not None and "needs a C++ compiler" in reason
+    assert inductor_config.cpp.cxx == before  # restored for every later test
 
 
 def test_a_failed_preparation_is_a_skip_reason_found_once() -> None:
