@@ -235,6 +235,11 @@ _PROTOTYPES: dict[tuple[object, ...], _Prototype | None] = {}
 """Per worker process: each prototype, or None where one does not meet the premises."""
 
 
+def _answer_bits(answer: float | None) -> int | None:
+    """A constant answer as a key: its bits (−0 and +0 differ)."""
+    return None if answer is None else int(np.float64(answer).view(np.int64))
+
+
 @dataclass
 class _KnownSpan(DeferredBlock):
     """Inputs in one binade of a known region, whose statistics for RN_T(y) (or a constant
@@ -251,9 +256,18 @@ class _KnownSpan(DeferredBlock):
     def _make_prototype(self, like: ErrorAccumulator, answer: float | None) -> _Prototype | None:
         raise NotImplementedError
 
+    def _constant_answer(self, got: np.ndarray) -> float | None:
+        """``got``'s one value, where it is a constant over these inputs and RN_T(y) is a
+        constant with no residual (the tails of :data:`UNDERFLOWED` and the gradient's flat
+        tails: there a constant answer's statistics carry over too); else None."""
+        if self.region.scales or not self.region.constant or not len(got):
+            return None
+        bits = got.view(np.int64)
+        return float(got[0]) if (bits == bits[0]).all() else None
+
     def _carried_once(self, like: ErrorAccumulator, answer: float | None) -> ErrorAccumulator | None:
         """:meth:`_carried`, kept per settings and answer (several kernels share the span)."""
-        key = (like.settings, None if answer is None else int(np.float64(answer).view(np.int64)))
+        key = (like.settings, _answer_bits(answer))
         if key not in self._summaries:
             self._summaries[key] = self._carried(like, answer)
         return self._summaries[key]
@@ -261,8 +275,7 @@ class _KnownSpan(DeferredBlock):
     def _prototype(self, like: ErrorAccumulator, answer: float | None) -> _Prototype | None:
         offset = int(self.index[0]) & ((1 << self.fmt.mantissa_bits) - 1)  # index: the patterns
         negative = bool(self.x[0] < 0)
-        answered = None if answer is None else int(np.float64(answer).view(np.int64))
-        where = (type(self).__name__, self.region.name, negative, offset, len(self.x), answered)
+        where = (type(self).__name__, self.region.name, negative, offset, len(self.x), _answer_bits(answer))
         key = (self.function.name, self.fmt.name, like.settings, self.top, *where)
         if key not in _PROTOTYPES:
             _PROTOTYPES[key] = self._make_prototype(like, answer)
@@ -382,12 +395,8 @@ class KnownBlock(_KnownSpan):
         :data:`UNDERFLOWED` and the gradient's flat tails): there they do not depend on the
         binade either, and a prototype answered with the same constant serves. The case it is
         for: backward kernels return +0 where GELU′ underflows to −0. None otherwise."""
-        if self.region.scales or not self.region.constant or not len(got):
-            return None
-        bits = got.view(np.int64)
-        if not (bits == bits[0]).all():
-            return None
-        return self._carried_once(like, float(got[0]))
+        answer = self._constant_answer(got)
+        return None if answer is None else self._carried_once(like, answer)
 
     def _make_prototype(self, like: ErrorAccumulator, answer: float | None) -> _Prototype | None:
         return _compute_prototype(self, like, answer)
@@ -427,12 +436,10 @@ class _WholeChunk(_KnownSpan):
     def whole_summary(self, like: ErrorAccumulator, got: np.ndarray) -> ErrorAccumulator | None:
         if len(got) != len(self.x) or not len(got):
             return None
-        bits = got.view(np.int64)
-        if np.array_equal(bits, self.region.rounded(self.x).view(np.int64)):
+        if np.array_equal(got.view(np.int64), self.region.rounded(self.x).view(np.int64)):
             return self._carried_once(like, None)
-        if self.region.scales or not self.region.constant or not (bits == bits[0]).all():
-            return None
-        return self._carried_once(like, float(got[0]))
+        answer = self._constant_answer(got)
+        return None if answer is None else self._carried_once(like, answer)
 
     def _make_prototype(self, like: ErrorAccumulator, answer: float | None) -> _Prototype | None:
         """The blocks' prototypes, merged (each is computed once per worker and shared)."""
