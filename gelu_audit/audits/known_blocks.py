@@ -3,9 +3,9 @@ scaled by a power of two or unchanged, instead of being computed point by point.
 
 Most blocks of most kernels are answered with RN_T(y) throughout, and then their statistics
 are RN_T(y)'s own (compare first, ``ErrorAccumulator.add_block``). In three regions of x,
-which hold 82% of the fp32 inputs (86% for GELU′), those statistics are the same from binade
-to binade, up to the scaling and the block's own inputs. So they need not be computed for
-every block.
+which hold 85% of the fp32 inputs for erf (84–86% for the other formulas and GELU′), those
+statistics are the same from binade to binade, up to the scaling and the block's own inputs.
+So they need not be computed for every block.
 
 **Tiny** (:data:`TINY`): 2^(emin+2) ≤ |x| < 2^(−p−4), the fast tier's own tiny region (GELU′:
 2^(−p−3)). This is fp32's 96 binades of each sign, 37% of its inputs.
@@ -29,12 +29,13 @@ every block.
   2^−28), each block computes them from its references in a few passes
   (:meth:`KnownBlock._float64_errors`), and carries the rest.
 
-**Saturated** (:data:`SATURATED`, x ≥ 1000: RN_T(y) = x) and **underflowed**
-(:data:`UNDERFLOWED`, x at or below the formula's ``deep_below``: RN_T(y) = −0). These are the
-fast tier's whole-block shortcuts. Every residual there is exactly 0
-(``ReferenceBlock.exact``), so the statistics do not depend on the binade at all. Only the
-inputs named in them (the worst, each policy's worst) and the profile's segment change. This
-is 23% and 22% of fp32's inputs.
+**Saturated** (:data:`SATURATED`, x ≥ the formula's ``saturated_from``: RN_T(y) = x) and
+**underflowed** (:data:`UNDERFLOWED`, x ≤ its ``underflowed_below``: RN_T(y) = −0). There
+x·(1 − σ) is 0 in float64 (f(x) = x to double-double), respectively |y| < 2^−2000, so every
+residual is exactly 0 (``ReferenceBlock.exact``) and the statistics do not depend on the binade
+at all. Only the inputs named in them (the worst, each policy's worst) and the profile's segment
+change. For erf that is x ≥ 64 and x ≤ −64, 24% of fp32's inputs each (tanh: ±32; sigmoid: 512
+and −1024, 23%).
 
 **The gradient** (``--pass backward``) has the same three regions (:data:`GRADIENT_REGIONS`).
 - In the tiny range, GELU′ = ½ + 2c·x + O(x³) rounds to ½, and its residual scales with x.
@@ -89,7 +90,7 @@ from gelu_audit.numerics.formats import FloatFormat, values_to_patterns
 from gelu_audit.numerics.formulas import Derivative, Formula, Function
 from gelu_audit.numerics.ulp import HISTOGRAM_EDGES
 from gelu_audit.references.fast_gradient import fast_references_of, tiny_bound_of
-from gelu_audit.references.fast_tier import NO_DEFECT_FROM, REGIONS, TierCounts
+from gelu_audit.references.fast_tier import REGIONS, TierCounts
 
 FLOAT64_EXACT_TOP_BINADE = -56
 """The largest binade of x where y as float64 is RN_T(y) itself: below 2^−55, c·x² < 2^−54·|x/2|
@@ -141,12 +142,12 @@ def _minus_zero(x: np.ndarray) -> np.ndarray:
     return np.full_like(x, -0.0)
 
 
-def _above_1000(f: Function, fmt: FloatFormat, lowest: float, highest: float) -> bool:
-    return lowest >= NO_DEFECT_FROM and highest < math.inf
+def _saturated(f: Function, fmt: FloatFormat, lowest: float, highest: float) -> bool:
+    return isinstance(f, Formula) and lowest >= f.saturated_from and highest < math.inf
 
 
-def _below_deep(f: Function, fmt: FloatFormat, lowest: float, highest: float) -> bool:
-    return isinstance(f, Formula) and -math.inf < lowest and highest <= f.deep_below
+def _underflowed(f: Function, fmt: FloatFormat, lowest: float, highest: float) -> bool:
+    return isinstance(f, Formula) and -math.inf < lowest and highest <= f.underflowed_below
 
 
 def _flat(f: Function, fmt: FloatFormat, lowest: float, highest: float) -> bool:
@@ -158,8 +159,8 @@ def _flat_below(f: Function, fmt: FloatFormat, lowest: float, highest: float) ->
 
 
 TINY = KnownRegion("tiny", _in_tiny, lambda x: 0.5 * x, -90, True)
-SATURATED = KnownRegion("saturated", _above_1000, lambda x: x, 40, False)
-UNDERFLOWED = KnownRegion("underflow", _below_deep, _minus_zero, 40, False, constant=True)
+SATURATED = KnownRegion("saturated", _saturated, lambda x: x, 40, False)
+UNDERFLOWED = KnownRegion("underflow", _underflowed, _minus_zero, 40, False, constant=True)
 FORWARD_REGIONS = (TINY, SATURATED, UNDERFLOWED)
 
 GRADIENT_TINY = KnownRegion("tiny", _in_tiny, lambda x: np.full_like(x, 0.5), -90, True)

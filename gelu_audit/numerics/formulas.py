@@ -93,6 +93,13 @@ class Formula(_AmplificationBits):
     """log2|f(x)| for x < 0, without forming f(x) (it may be far below float64's range)."""
     deep_below: float
     """Below this x, log2|f(x)| is certainly below −2^30 (e.g. erf: |f(x)| ≤ e^(−x²/2))."""
+    saturated_from: float
+    """From this x on (a power of two), x·tail_mass(x) is 0 in float64: f(x) = x to
+    double-double, so RN_T(y) = x with no residual at all (the known region ``saturated``)."""
+    underflowed_below: float
+    """At or below this x (a power of two), log2|f(x)| < −2000: RN_T(y) = −0 in every format
+    the fast tier decides, with no residual even scaled to T's ulps (the known region
+    ``underflow``)."""
 
     def __str__(self) -> str:
         return self.name
@@ -342,6 +349,8 @@ ERF = Formula(
     tail_mass=_erf_tail_mass,
     log2_magnitude=_erf_log2_magnitude,
     deep_below=-40000.0,
+    saturated_from=64.0,
+    underflowed_below=-64.0,
 )
 TANH = Formula(
     name="tanh",
@@ -354,6 +363,8 @@ TANH = Formula(
     tail_mass=_tanh_tail_mass,
     log2_magnitude=_tanh_log2_magnitude,
     deep_below=-2500.0,
+    saturated_from=32.0,
+    underflowed_below=-32.0,
 )
 SIGMOID = Formula(
     name="sigmoid",
@@ -366,6 +377,8 @@ SIGMOID = Formula(
     tail_mass=_sigmoid_tail_mass,
     log2_magnitude=_sigmoid_log2_magnitude,
     deep_below=-5e8,
+    saturated_from=512.0,
+    underflowed_below=-1024.0,
 )
 
 FORMULAS: dict[str, Formula] = {f.name: f for f in (ERF, TANH, SIGMOID)}

@@ -102,8 +102,11 @@ def _same_as_the_arithmetic(formula: Function, patterns: np.ndarray, settings, a
 
 def _binades(function: Function) -> list[tuple[int, bool]]:
     """(binade, negative) of every whole binade in each region, for ``function``."""
-    if isinstance(function, Formula):  # x ≥ 1024 saturated; x ≤ −2^deepest underflowed
-        saturated, deepest = 10, math.ceil(math.log2(-function.deep_below))
+    if isinstance(function, Formula):  # x ≥ 2^saturated saturated; x ≤ −2^deepest underflowed
+        saturated, deepest = (
+            int(math.log2(function.saturated_from)),
+            int(math.log2(-function.underflowed_below)),
+        )
     else:  # |x| ≥ 2^flat: GELU′ is flat
         saturated = deepest = math.ceil(math.log2(function.flat_from))
     return (
@@ -233,11 +236,12 @@ def test_only_chunks_wholly_in_one_region_are_known() -> None:
     assert region([2.0**-40, 2.0**-39]) is TINY and region([below, 1e-3]) is None
     assert region([low, high]) is None and region([low / 2, low]) is None and region([-low, low]) is None
     assert region([0.0, low]) is None and region([float("nan"), low]) is None
-    assert (
-        region([1000.0, 3e38]) is SATURATED and region([999.9, 1e4]) is None and region([1e4, np.inf]) is None
-    )
-    assert region([-3e38, -40000.0]) is UNDERFLOWED and region([-3e38, -39999.0]) is None
-    assert region([-3e38, -2500.0], TANH) is UNDERFLOWED and region([-np.inf, -1e5]) is None
+    assert region([64.0, 3e38]) is SATURATED and region([63.9, 1e4]) is None and region([1e4, np.inf]) is None
+    assert region([32.0, 3e38], TANH) is SATURATED and region([31.9, 64.0], TANH) is None
+    assert region([512.0, 1e3], SIGMOID) is SATURATED and region([511.9, 1e3], SIGMOID) is None
+    assert region([-3e38, -64.0]) is UNDERFLOWED and region([-3e38, -63.9]) is None
+    assert region([-3e38, -32.0], TANH) is UNDERFLOWED and region([-np.inf, -1e5]) is None
+    assert region([-3e38, -1024.0], SIGMOID) is UNDERFLOWED and region([-3e38, -1023.9], SIGMOID) is None
     assert known_region(ERF, FP64, 1e4, 1e5) is None and known_region(ERF.derivative, FP64, 1e4, 1e5) is None
     gradient = {r.name: r for r in known_blocks.GRADIENT_REGIONS}
     assert known_region(ERF.derivative, FP32, 40.0, 1e5) is gradient["saturated"]

@@ -9,7 +9,16 @@ import mpmath
 import numpy as np
 import pytest
 
-from gelu_audit.numerics.formats import BF16, FP16, FP32, FP64, all_patterns, patterns_to_values, round_mpf
+from gelu_audit.numerics.formats import (
+    BF16,
+    FP16,
+    FP32,
+    FP64,
+    all_patterns,
+    patterns_to_values,
+    round_mpf,
+    values_to_patterns,
+)
 from gelu_audit.numerics.formulas import ERF, FUNCTIONS, Formula, Function
 from gelu_audit.numerics.formulas import FORMULAS as ALL_FORMULAS
 from gelu_audit.numerics.inputs import stratified_inputs
@@ -162,3 +171,31 @@ def test_any_subset_of_a_block_gets_the_same_values_bit_for_bit(function: Functi
             for name in ("binade", "mant_hi", "mant_lo", "rounded"):
                 expected, got = getattr(whole, name)[subset], getattr(part, name)
                 assert np.array_equal(expected.view(np.int64), got.view(np.int64)), (hex(center), name)
+
+
+@pytest.mark.parametrize("formula", FORMULAS, ids=str)
+def test_the_tails_are_residue_free_from_the_stated_bounds(formula: Formula) -> None:
+    """``saturated_from`` and ``underflowed_below``, which the known regions rest on: from the
+    first on, the fast tier's reference is x itself with a low part of +0; from the second
+    down, −0 with its binade below −2000. Checked on every 256th fp32 input of the bound's
+    binade and 2,000 inputs of the binades beyond. Each bound is as low as a power of two can
+    be: at half of it there is still a residue."""
+    rng = np.random.default_rng(5)
+
+    def inputs(bound: float) -> np.ndarray:
+        start = int(values_to_patterns(FP32, np.array([bound]))[0])
+        first = patterns_to_values(FP32, np.arange(start, start + (1 << 23), 256, dtype=np.uint32))
+        exponents = rng.integers(int(math.log2(abs(bound))) + 1, 128, 2000)
+        beyond = np.copysign(np.ldexp(rng.uniform(1, 2, 2000), exponents), bound)
+        x = np.concatenate([first, beyond.astype(np.float32).astype(np.float64)])
+        return x[np.isfinite(x)]
+
+    above = inputs(formula.saturated_from)
+    ref, _ = fast_references(formula, FP32, above)
+    assert np.array_equal(ref.rounded, above) and not ref.mant_lo.any() and not np.signbit(ref.mant_lo).any()
+    assert fast_references(formula, FP32, np.array([formula.saturated_from / 2]))[0].mant_lo[0] != 0
+
+    below = inputs(formula.underflowed_below)
+    ref, _ = fast_references(formula, FP32, below)
+    assert not ref.rounded.any() and np.signbit(ref.rounded).all() and ref.binade.max() < -2000
+    assert fast_references(formula, FP32, np.array([formula.underflowed_below / 2]))[0].binade[0] >= -2000
