@@ -90,7 +90,7 @@ from gelu_audit.numerics.formats import FloatFormat, values_to_patterns
 from gelu_audit.numerics.formulas import Derivative, Formula, Function
 from gelu_audit.numerics.ulp import HISTOGRAM_EDGES
 from gelu_audit.references.fast_gradient import fast_references_of, tiny_bound_of
-from gelu_audit.references.fast_tier import REGIONS, TierCounts
+from gelu_audit.references.fast_tier import BLOCK, REGIONS, TierCounts
 
 FLOAT64_EXACT_TOP_BINADE = -56
 """The largest binade of x where y as float64 is RN_T(y) itself: below 2^−55, c·x² < 2^−54·|x/2|
@@ -355,25 +355,38 @@ class _KnownSpan(DeferredBlock):
         errors and each policy's ratios, as :meth:`ReferenceBlock.build` and
         :meth:`ErrorAccumulator.fold_block` compute them for RN_T(y), in a few passes. The
         ULP statistics stay the prototype's. False (compute the block) unless RN_T(y) is the
-        region's here too and every y finite and normal, as those passes assume."""
+        region's here too and every y finite and normal, as those passes assume.
+
+        The passes go over BLOCK inputs at a time, each slice's arrays staying in the core's
+        cache (over a whole chunk at once they take twice as long), and merge: maxima, counts,
+        and each policy's largest ratio at its first position (a later slice replaces it only
+        with a larger one, as ``np.argmax`` over the whole would choose)."""
         ref = self.references()
         if not np.array_equal(ref.rounded.view(np.int64), self.region.rounded(self.x).view(np.int64)):
             return False
-        approx = ref.approximate()
-        magnitude = np.abs(approx)
-        if not (np.isfinite(approx).all() and magnitude.min() >= self.fmt.smallest_normal):
-            return False
-        abs_residual = np.abs(ref.rounded - approx)
-        summary.max_abs = float(abs_residual.max())
-        summary.max_rel = float((abs_residual / magnitude).max())
-        for policy, rule in summary.rules(self.fmt):
-            if rule.rounded_reference:  # against RN_T(y) itself: every ratio 0, as carried
-                continue
-            ratios = violation_ratios(rule, abs_residual, magnitude, self.x)
-            at = int(np.argmax(ratios))  # the first of equal maxima, as fold_block's
+        rules = [(policy, rule) for policy, rule in summary.rules(self.fmt) if not rule.rounded_reference]
+        max_abs = max_rel = 0.0  # (rules against RN_T(y) itself: every ratio 0, as carried)
+        breaks, largest, first_at = [0] * len(rules), [-math.inf] * len(rules), [0] * len(rules)
+        for start in range(0, len(self.x), BLOCK):
+            part = slice(start, start + BLOCK)
+            approx = ref.take(part).approximate()
+            magnitude = np.abs(approx)
+            if not (np.isfinite(approx).all() and magnitude.min() >= self.fmt.smallest_normal):
+                return False
+            abs_residual = np.abs(ref.rounded[part] - approx)
+            max_abs = max(max_abs, float(abs_residual.max()))
+            max_rel = max(max_rel, float((abs_residual / magnitude).max()))
+            for i, (_, rule) in enumerate(rules):
+                ratios = violation_ratios(rule, abs_residual, magnitude, self.x[part])
+                at = int(np.argmax(ratios))
+                breaks[i] += int(np.count_nonzero(ratios > 1))
+                if float(ratios[at]) > largest[i]:
+                    largest[i], first_at[i] = float(ratios[at]), start + at
+        summary.max_abs, summary.max_rel = max_abs, max_rel
+        for (policy, _), count, ratio, at in zip(rules, breaks, largest, first_at, strict=True):
             worst = self.sub_block(np.array([at])).rounded_candidates(np.zeros(1, np.int64))[0]
             tally = summary.tallies[policy.name] = PolicyTally()
-            tally.add(int(np.count_nonzero(ratios > 1)), 0, float(ratios[at]), worst)
+            tally.add(count, 0, ratio, worst)
         return True
 
 

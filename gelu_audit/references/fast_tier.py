@@ -152,17 +152,22 @@ def tiny_bound(fmt: FloatFormat) -> float:
     return math.ldexp(1.0, -fmt.precision - 4)
 
 
-def _tiny(formula: Formula, fmt: FloatFormat, x: np.ndarray) -> tuple:
+def _tiny(formula: Formula, fmt: FloatFormat, x: np.ndarray, halves_normal: bool = False) -> tuple:
     """Region ``tiny``: RN_T(x/2 + c·x²) is x/2 when x/2 is in T, else the neighbour toward +∞.
 
     x/2 can only miss T in T's subnormal range, where the spacing is the smallest subnormal s:
     x/2 is in T exactly when (x/2)/s is an integer, and otherwise x/2 ± s/2 are its neighbours.
+    ``halves_normal``: the caller knows every |x/2| is a normal number of T, hence in T (most
+    blocks of fp32's tiny region), and the test is skipped.
     """
     half = 0.5 * x
-    s = fmt.smallest_subnormal
-    units = half / s  # exact: a power-of-two scaling
-    upper = -(-half - 0.5 * s)  # toward +∞; −(+0) = −0 keeps the sign when x = −s
-    rounded = np.where(np.rint(units) == units, half, upper)
+    if halves_normal:
+        rounded = half
+    else:
+        s = fmt.smallest_subnormal
+        units = half / s  # exact: a power-of-two scaling
+        upper = -(-half - 0.5 * s)  # toward +∞; −(+0) = −0 keeps the sign when x = −s
+        rounded = np.where(np.rint(units) == units, half, upper)
     mantissa, exponent = np.frexp(half)
     below = mantissa == -0.5  # f(x) is just above x/2 = −2^k: one binade lower
     hi = np.where(below, -2.0, 2 * mantissa)
@@ -219,7 +224,8 @@ def _fill_block(formula: Formula, fmt: FloatFormat, x: np.ndarray, out: _Block) 
     lowest, highest = x.min(), x.max()  # NaN if any NaN: no shortcut applies
     bound = tiny_bound(fmt)
     if (lowest >= 2.0**-1021 and highest < bound) or (-bound < lowest and highest <= -(2.0**-1021)):
-        out.assign(slice(None), "tiny", *_tiny(formula, fmt, x))
+        normal = 2 * fmt.smallest_normal
+        out.assign(slice(None), "tiny", *_tiny(formula, fmt, x, lowest >= normal or highest <= -normal))
         return
     if lowest >= NO_DEFECT_FROM and highest < np.inf:
         mantissa, exponent = np.frexp(x)

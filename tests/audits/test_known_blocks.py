@@ -396,3 +396,43 @@ def test_inputs_across_a_binade_boundary_are_carried_block_by_block(start: float
         carried = accumulate(chunk, got, ERF.name, 2.0, 5)
         computed = accumulate(reference_blocks(FP32, x, index, ref, 5), got, ERF.name, 2.0, 5)
         assert json.dumps(carried.to_state()) == json.dumps(computed.to_state())
+
+
+@pytest.mark.parametrize(
+    ("function", "binade", "negative"),
+    [(ERF, -40, True), (TANH, -29, False), (ERF.derivative, -30, False)],
+    ids=str,
+)
+def test_a_whole_chunk_above_2_to_the_minus_55_breaks_policies_as_its_blocks_do(
+    function: Function, binade: int, negative: bool
+) -> None:
+    """A whole chunk's errors against y as float64 are computed a slice at a time and merged
+    (``_float64_errors``): each policy's breaks add up over the slices, and its worst input is
+    the first of the largest ratios over the whole chunk. With policies that break at part of
+    the chunk, at every point with an error (equal ratios, inf, in every slice), and never, the
+    carried statistics must be the arithmetic's block by block."""
+    patterns = _patterns(binade, negative, 3 << 15, 1 << 18)
+    x, index = patterns_to_values(FP32, patterns), patterns.astype(np.int64)
+    ref, _ = fast_references_of(function, FP32, x)
+    computed_blocks = reference_blocks(FP32, x, index, ref, 5)
+    residuals = [
+        np.concatenate([getattr(b, name) for b in computed_blocks])
+        for name in ("rel_residual", "abs_residual")
+    ]
+    relative, absolute = (float(np.ptp(r[r > 0]) / 2 + r[r > 0].min()) for r in residuals)
+    rules = {
+        "relative": Tolerance(relative, 0.0),
+        "absolute": Tolerance(0.0, absolute),
+        "none": Tolerance(0.0, 0.0),
+        "rounded": Tolerance(0.0, 0.0, rounded_reference=True),
+    }
+    policies = tuple(Policy(name, "test", "tiny", {"fp32": rule}) for name, rule in rules.items())
+    chunk, _ = known_blocks.known_blocks(function, FP32, x, index, 5, shared=False)
+    like = ErrorAccumulator(function.name, 2.0, 5, policies=policies)
+    assert chunk.whole_summary(like, ref.rounded) is not None
+    carried = accumulate(chunk, ref.rounded, function.name, 2.0, 5, policies)
+    computed = accumulate(computed_blocks, ref.rounded, function.name, 2.0, 5, policies)
+    assert json.dumps(carried.to_state()) == json.dumps(computed.to_state())
+    breaks = {name: tally.finite_breaks for name, tally in computed.tallies.items()}
+    assert 0 < breaks["relative"] < len(x) and 0 < breaks["absolute"] < len(x), breaks
+    assert breaks["none"] == np.count_nonzero(residuals[1]) > 0 and breaks["rounded"] == 0, breaks
