@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from gelu_audit.audits import stats
-from gelu_audit.audits.exhaustive import PatternSpace, Shard, parse_shard, stream
+from gelu_audit.audits import exhaustive, stats
+from gelu_audit.audits.exhaustive import ChunkTask, PatternSpace, Shard, audit_chunk, parse_shard, stream
 from gelu_audit.audits.stats import ErrorAccumulator, InputValues, accumulate, block_slices, reference_blocks
 from gelu_audit.errors import UsageError
 from gelu_audit.implementations.registry import registry
@@ -53,6 +53,32 @@ def test_chunk_size_and_jobs_do_not_change_results() -> None:
     parallel = stream(*args, jobs=2, chunk_size=1 << 17)
     assert states(small) == states(large) == states(parallel)
     assert small.tiers["erf"].counts == parallel.tiers["erf"].counts
+
+
+def test_passes_over_a_chunk_give_the_whole_chunk_s_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chunk that is not known throughout is compared in passes of ``PASS`` inputs, cut at
+    global multiples of it: the exact sums, tallies and worst inputs must be those of the whole
+    chunk at once, for a chunk that starts mid-block and crosses a binade (8), with ATen's
+    kernel (whose answers depend on how its input is cut, so it must still run on the whole
+    chunk) and a kernel claiming tanh."""
+    start = int(np.array([7.99], np.float32).view(np.uint32)[0]) + 12345
+    task = ChunkTask(
+        "fp32",
+        start,
+        start + 300_000,
+        ("erf", "tanh"),
+        (("torch-gelu-aten", "cpu"), ("numpy-tanh", "cpu")),
+        2.0,
+        5,
+    )
+    assert start % exhaustive.PASS and task.stop - task.start > 4 * exhaustive.PASS  # the premises
+    passes = audit_chunk(task)
+    monkeypatch.setattr(exhaustive, "PASS", 1 << 20)
+    whole = audit_chunk(task)
+    assert {k: c.to_state() for k, c in passes.accumulators.items()} == {
+        k: c.to_state() for k, c in whole.accumulators.items()
+    }
+    assert passes.tiers == whole.tiers and passes.points == whole.points == 300_000
 
 
 def test_streamed_statistics_equal_the_in_memory_ones() -> None:
