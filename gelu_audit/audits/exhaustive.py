@@ -16,7 +16,7 @@ import math
 import multiprocessing
 import signal
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -321,7 +321,6 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
     patterns = np.arange(task.stop - task.start, dtype=np.uint32) + np.uint32(task.start)  # stop ≤ 2^32
     x = patterns_to_values(fmt, patterns)
     index = patterns.astype(np.int64)
-    seconds: dict[str, float] = {}
     start = time.perf_counter()
     store = ChunkStore(Path(task.store), fmt, task.start, task.stop) if task.store else None
     # known blocks, carried over from prototypes: faster than computed or read from a store,
@@ -329,77 +328,85 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
     # store then serves them better)
     carry = store is None or task.tolerance >= HISTOGRAM_EDGES[0]
     shared = store is not None or len(task.cases) > 1  # the summaries will be needed
-    known = {
-        f: known_blocks(FUNCTIONS[f], fmt, x, index, task.top, shared) if carry else None
-        for f in task.formulas
-    }
-    seconds["reference"] = time.perf_counter() - start
-    whole = store is not None or all(k is not None for k in known.values())
-    answers, errors = _answers(task, fmt, patterns, seconds, keep=np.float64 if whole else np.float32)
+
+    def known_of(cut: slice) -> dict[str, tuple[KnownChunk, TierCounts] | None]:
+        return {
+            f: known_blocks(FUNCTIONS[f], fmt, x[cut], index[cut], task.top, shared) if carry else None
+            for f in task.formulas
+        }
+
+    known = known_of(slice(None))
+    seconds = {"reference": time.perf_counter() - start}
     accumulators: dict[tuple[str, str], CaseAccumulators] = {}
-    tiers: dict[str, TierCounts] = {}
-    # passes cut where blocks are (global multiples of PASS, itself a multiple of BLOCK)
-    cuts = [0, len(x)] if whole else [0, *range(-task.start % PASS or PASS, len(x), PASS), len(x)]
-    for cut in itertools.starmap(slice, itertools.pairwise(cuts)):
+    errors: dict[tuple[str, str], str] = {}
+    if store is not None or all(k is not None for k in known.values()):  # the chunk at once
         start = time.perf_counter()
-        known_here = (
-            known
-            if whole
-            else {
-                f: known_blocks(FUNCTIONS[f], fmt, x[cut], index[cut], task.top, shared) if carry else None
-                for f in task.formulas
-            }
-        )
-        blocks, tiers_here, computed = _blocks(
-            task, fmt, store, patterns[cut], x[cut], index[cut], known_here
-        )
+        blocks, tiers, computed = _blocks(task, fmt, store, patterns, x, index, known)
         seconds["reference"] += time.perf_counter() - start
-        for case, got in answers.items():
+        for case in task.cases:  # one answer at a time, dropped once folded in
             start = time.perf_counter()
-            impl = _implementation(case[0], task.plugin_options, task.pass_)
-            here = case_accumulators(
-                blocks,
-                got[cut].astype(np.float64, copy=False),
-                impl.formula,
-                task.tolerance,
-                task.top,
-                task.policies,
-            )
-            if case in accumulators:
-                accumulators[case].merge(here)
-            else:
-                accumulators[case] = here
-            seconds[case[0]] += time.perf_counter() - start
-        for formula, counts in tiers_here.items():
-            tiers[formula] = tiers[formula] + counts if formula in tiers else counts
+            try:
+                got = _answer(task, fmt, case, patterns)
+            except ImplementationError as error:
+                errors[case] = str(error)
+                continue
+            _fold_case(accumulators, case, blocks, got, task)
+            seconds[case[0]] = seconds.get(case[0], 0.0) + time.perf_counter() - start
         if store is not None and computed:
             start = time.perf_counter()
-            likes = {f: _against(FUNCTIONS[f], task.tolerance, task.top, task.policies) for f in computed}
             for formula, written in computed.items():
-                store.save(formula, likes[formula], written, tiers_here[formula])
+                like = _against(FUNCTIONS[formula], task.tolerance, task.top, task.policies)
+                store.save(formula, like, written, tiers[formula])
             seconds["reference store"] = time.perf_counter() - start
-    tally = store.tally if store else StoreTally()
-    return ChunkResult(len(x), accumulators, errors, tiers, seconds, peak_rss_mib(), tally)
+        tally = store.tally if store else StoreTally()
+        return ChunkResult(len(x), accumulators, errors, tiers, seconds, peak_rss_mib(), tally)
 
-
-def _answers(
-    task: ChunkTask, fmt: FloatFormat, patterns: np.ndarray, seconds: dict[str, float], keep: type
-) -> tuple[dict[tuple[str, str], np.ndarray], dict[tuple[str, str], str]]:
-    """Every case's answers on the whole chunk (kept as ``keep``: float32 holds fp32's
-    values exactly, in half the memory), or its error; the calls' seconds into ``seconds``."""
+    # every answer first, as float32 (fp32's values, exactly, in half the memory)
     answers: dict[tuple[str, str], np.ndarray] = {}
-    errors: dict[tuple[str, str], str] = {}
-    for name, device in task.cases:
+    for case in task.cases:
         start = time.perf_counter()
-        impl = _implementation(name, task.plugin_options, task.pass_)
         try:
-            got = run_implementation(impl, fmt, device, patterns, repeat=task.repeat)
+            answers[case] = _answer(task, fmt, case, patterns).astype(np.float32)
         except ImplementationError as error:
-            errors[(name, device)] = str(error)
+            errors[case] = str(error)
             continue
-        answers[(name, device)] = got.astype(keep, copy=False)
-        seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
-    return answers, errors
+        seconds[case[0]] = seconds.get(case[0], 0.0) + time.perf_counter() - start
+    tiers = {}
+    # passes cut where blocks are (global multiples of PASS, itself a multiple of BLOCK)
+    cuts = [0, *range(-task.start % PASS or PASS, len(x), PASS), len(x)]
+    for cut in itertools.starmap(slice, itertools.pairwise(cuts)):
+        start = time.perf_counter()
+        blocks, tiers_here, _ = _blocks(task, fmt, None, patterns[cut], x[cut], index[cut], known_of(cut))
+        seconds["reference"] += time.perf_counter() - start
+        for formula, counts in tiers_here.items():
+            tiers[formula] = tiers[formula] + counts if formula in tiers else counts
+        for case, got in answers.items():
+            start = time.perf_counter()
+            _fold_case(accumulators, case, blocks, got[cut].astype(np.float64), task)
+            seconds[case[0]] += time.perf_counter() - start
+    return ChunkResult(len(x), accumulators, errors, tiers, seconds, peak_rss_mib(), StoreTally())
+
+
+def _answer(task: ChunkTask, fmt: FloatFormat, case: tuple[str, str], patterns: np.ndarray) -> np.ndarray:
+    """One case's answers on the chunk (raises ImplementationError)."""
+    impl = _implementation(case[0], task.plugin_options, task.pass_)
+    return run_implementation(impl, fmt, case[1], patterns, repeat=task.repeat)
+
+
+def _fold_case(
+    accumulators: dict[tuple[str, str], CaseAccumulators],
+    case: tuple[str, str],
+    blocks: Mapping[str, Sequence[AuditBlock]],
+    got: np.ndarray,
+    task: ChunkTask,
+) -> None:
+    """Fold one case's answers on these blocks into its accumulators."""
+    formula = _implementation(case[0], task.plugin_options, task.pass_).formula
+    here = case_accumulators(blocks, got, formula, task.tolerance, task.top, task.policies)
+    if case in accumulators:
+        accumulators[case].merge(here)
+    else:
+        accumulators[case] = here
 
 
 def _blocks(
@@ -550,9 +557,9 @@ class Interrupted(KeyboardInterrupt):
         )
 
 
-def _fold(outcome: StreamOutcome | ChunkResult, result: ChunkResult) -> None:
-    """Merge a chunk's result into the stream's outcome (or a chunk's passes into the chunk's):
-    a case that failed anywhere keeps its first error and no statistics."""
+def _fold(outcome: StreamOutcome, result: ChunkResult) -> None:
+    """Merge a chunk's result into the stream's outcome: a case that failed in any chunk keeps
+    its first error and no statistics."""
     for key, case in result.accumulators.items():
         if key in outcome.errors:
             continue
