@@ -312,11 +312,8 @@ class _KnownSpan(DeferredBlock):
         held = [*source.worst, *source.worst_outside_flush, *source.wrong_zeros]  # (no non-finite: a premise)
         held += [tally.worst for tally in source.tallies.values() if tally.worst is not None]
         positions = np.array(sorted({c.index - prototype.first_index for c in held}), np.int64)
-        float64_errors = self.region.scales and self.binade > FLOAT64_EXACT_TOP_BINADE  # whole block's refs
-        if float64_errors:
-            ref = self.references().take(positions)
-        else:  # their references alone
-            ref, _ = fast_references_of(self.function, self.fmt, self.x[positions])
+        float64_errors = self.region.scales and self.binade > FLOAT64_EXACT_TOP_BINADE
+        ref, _ = fast_references_of(self.function, self.fmt, self.x[positions])  # their references alone
         at = {int(p): i for i, p in enumerate(positions)}
 
         def here(c: Candidate) -> Candidate:
@@ -357,23 +354,26 @@ class _KnownSpan(DeferredBlock):
         ULP statistics stay the prototype's. False (compute the block) unless RN_T(y) is the
         region's here too and every y finite and normal, as those passes assume.
 
-        The passes go over BLOCK inputs at a time, each slice's arrays staying in the core's
-        cache (over a whole chunk at once they take twice as long), and merge: maxima, counts,
-        and each policy's largest ratio at its first position (a later slice replaces it only
-        with a larger one, as ``np.argmax`` over the whole would choose)."""
-        ref = self.references()
-        if not np.array_equal(ref.rounded.view(np.int64), self.region.rounded(self.x).view(np.int64)):
-            return False
+        The passes go over BLOCK inputs at a time, each slice's references (the fast tier's,
+        which decides point by point) and arrays staying in the core's cache (over a whole
+        chunk at once they take twice as long), and merge: maxima, counts, and each policy's
+        largest ratio at its first position (a later slice replaces it only with a larger one,
+        as ``np.argmax`` over the whole would choose)."""
         rules = [(policy, rule) for policy, rule in summary.rules(self.fmt) if not rule.rounded_reference]
         max_abs = max_rel = 0.0  # (rules against RN_T(y) itself: every ratio 0, as carried)
         breaks, largest, first_at = [0] * len(rules), [-math.inf] * len(rules), [0] * len(rules)
         for start in range(0, len(self.x), BLOCK):
             part = slice(start, start + BLOCK)
-            approx = ref.take(part).approximate()
+            ref, _ = fast_references_of(self.function, self.fmt, self.x[part])  # the slice's, in cache
+            if not np.array_equal(
+                ref.rounded.view(np.int64), self.region.rounded(self.x[part]).view(np.int64)
+            ):
+                return False
+            approx = ref.approximate()
             magnitude = np.abs(approx)
             if not (np.isfinite(approx).all() and magnitude.min() >= self.fmt.smallest_normal):
                 return False
-            abs_residual = np.abs(ref.rounded[part] - approx)
+            abs_residual = np.abs(ref.rounded - approx)
             max_abs = max(max_abs, float(abs_residual.max()))
             max_rel = max(max_rel, float((abs_residual / magnitude).max()))
             for i, (_, rule) in enumerate(rules):
