@@ -341,14 +341,12 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
     errors: dict[tuple[str, str], str] = {}
     if store is not None or all(k is not None for k in known.values()):  # the chunk at once
         start = time.perf_counter()
-        blocks, tiers, computed = _blocks(task, fmt, store, patterns, x, index, known)
+        blocks, tiers, computed = _blocks(task, fmt, store, shared, patterns, x, index, known)
         seconds["reference"] += time.perf_counter() - start
         for case in task.cases:  # one answer at a time, dropped once folded in
             start = time.perf_counter()
-            try:
-                got = _answer(task, fmt, case, patterns)
-            except ImplementationError as error:
-                errors[case] = str(error)
+            got = _answer(task, fmt, case, patterns, errors)
+            if got is None:
                 continue
             _fold_case(accumulators, case, blocks, got, task)
             seconds[case[0]] = seconds.get(case[0], 0.0) + time.perf_counter() - start
@@ -365,18 +363,19 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
     answers: dict[tuple[str, str], np.ndarray] = {}
     for case in task.cases:
         start = time.perf_counter()
-        try:
-            answers[case] = _answer(task, fmt, case, patterns).astype(np.float32)
-        except ImplementationError as error:
-            errors[case] = str(error)
+        got = _answer(task, fmt, case, patterns, errors)
+        if got is None:
             continue
+        answers[case] = got.astype(np.float32)
         seconds[case[0]] = seconds.get(case[0], 0.0) + time.perf_counter() - start
     tiers = {}
     # passes cut where blocks are (global multiples of PASS, itself a multiple of BLOCK)
     cuts = [0, *range(-task.start % PASS or PASS, len(x), PASS), len(x)]
     for cut in itertools.starmap(slice, itertools.pairwise(cuts)):
         start = time.perf_counter()
-        blocks, tiers_here, _ = _blocks(task, fmt, None, patterns[cut], x[cut], index[cut], known_of(cut))
+        blocks, tiers_here, _ = _blocks(
+            task, fmt, None, shared, patterns[cut], x[cut], index[cut], known_of(cut)
+        )
         seconds["reference"] += time.perf_counter() - start
         for formula, counts in tiers_here.items():
             tiers[formula] = tiers[formula] + counts if formula in tiers else counts
@@ -387,10 +386,21 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
     return ChunkResult(len(x), accumulators, errors, tiers, seconds, peak_rss_mib(), StoreTally())
 
 
-def _answer(task: ChunkTask, fmt: FloatFormat, case: tuple[str, str], patterns: np.ndarray) -> np.ndarray:
-    """One case's answers on the chunk (raises ImplementationError)."""
+def _answer(
+    task: ChunkTask,
+    fmt: FloatFormat,
+    case: tuple[str, str],
+    patterns: np.ndarray,
+    errors: dict[tuple[str, str], str],
+) -> np.ndarray | None:
+    """One case's answers on the chunk; None, with its error noted in ``errors``, where the
+    implementation failed (the audit goes on without it)."""
     impl = _implementation(case[0], task.plugin_options, task.pass_)
-    return run_implementation(impl, fmt, case[1], patterns, repeat=task.repeat)
+    try:
+        return run_implementation(impl, fmt, case[1], patterns, repeat=task.repeat)
+    except ImplementationError as error:
+        errors[case] = str(error)
+        return None
 
 
 def _fold_case(
@@ -413,17 +423,18 @@ def _blocks(
     task: ChunkTask,
     fmt: FloatFormat,
     store: ChunkStore | None,
+    shared: bool,
     patterns: np.ndarray,
     x: np.ndarray,
     index: np.ndarray,
     known: dict[str, tuple[KnownChunk, TierCounts] | None],
 ) -> tuple[dict[str, Sequence[AuditBlock]], dict[str, TierCounts], dict[str, list[ReferenceBlock]]]:
-    """Each formula's blocks for these inputs (known, stored, or computed by the fast tier),
-    its region counts, and the blocks computed here (for the store)."""
+    """Each formula's blocks for these inputs (known, stored, or computed by the fast tier;
+    ``shared``: several answers will be compared with them), its region counts, and the blocks
+    computed here (for the store)."""
     blocks: dict[str, Sequence[AuditBlock]] = {}
     tiers: dict[str, TierCounts] = {}
     computed: dict[str, list[ReferenceBlock]] = {}
-    shared = store is not None or len(task.cases) > 1
     for formula in task.formulas:
         carried = known[formula]
         if carried is not None:

@@ -363,11 +363,9 @@ class _KnownSpan(DeferredBlock):
         max_abs = max_rel = 0.0  # (rules against RN_T(y) itself: every ratio 0, as carried)
         breaks, largest, first_at = [0] * len(rules), [-math.inf] * len(rules), [0] * len(rules)
         for start in range(0, len(self.x), BLOCK):
-            part = slice(start, start + BLOCK)
-            ref, _ = fast_references_of(self.function, self.fmt, self.x[part])  # the slice's, in cache
-            if not np.array_equal(
-                ref.rounded.view(np.int64), self.region.rounded(self.x[part]).view(np.int64)
-            ):
+            x = self.x[start : start + BLOCK]
+            ref, _ = fast_references_of(self.function, self.fmt, x)  # the slice's, in cache
+            if not np.array_equal(ref.rounded.view(np.int64), self.region.rounded(x).view(np.int64)):
                 return False
             approx = ref.approximate()
             magnitude = np.abs(approx)
@@ -377,7 +375,7 @@ class _KnownSpan(DeferredBlock):
             max_abs = max(max_abs, float(abs_residual.max()))
             max_rel = max(max_rel, float((abs_residual / magnitude).max()))
             for i, (_, rule) in enumerate(rules):
-                ratios = violation_ratios(rule, abs_residual, magnitude, self.x[part])
+                ratios = violation_ratios(rule, abs_residual, magnitude, x)
                 at = int(np.argmax(ratios))
                 breaks[i] += int(np.count_nonzero(ratios > 1))
                 if float(ratios[at]) > largest[i]:

@@ -290,6 +290,20 @@ def test_inputs_that_are_not_consecutive_patterns_are_not_known() -> None:
     assert known_blocks.known_blocks(ERF, FP32, x[:100], index[:100] + 1, 5, False) is None
 
 
+def _halfway_policies(rel_residual: np.ndarray, abs_residual: np.ndarray) -> tuple[Policy, ...]:
+    """A relative and an absolute policy, each halfway between the smallest and largest
+    nonzero error given, so that they break at some points and not at others; 0 and 0, which
+    break at every point with an error; one against RN_T(y), which never breaks."""
+    relative, absolute = (float(np.ptp(r[r > 0]) / 2 + r[r > 0].min()) for r in (rel_residual, abs_residual))
+    rules = {
+        "relative": Tolerance(relative, 0.0),
+        "absolute": Tolerance(0.0, absolute),
+        "none": Tolerance(0.0, 0.0),
+        "rounded": Tolerance(0.0, 0.0, rounded_reference=True),
+    }
+    return tuple(Policy(name, "test", "tiny", {"fp32": rule}) for name, rule in rules.items())
+
+
 @pytest.mark.parametrize(
     ("function", "binade", "negative"),
     [(ERF, -40, True), (TANH, -29, False), (SIGMOID, -45, False), (ERF.derivative, -30, True)],
@@ -307,16 +321,7 @@ def test_tiny_blocks_compute_their_errors_against_y_where_float64_no_longer_roun
     points off."""
     patterns = _patterns(binade, negative, 77 << 15)
     known, full = _block(function, patterns, 3)
-    relative, absolute = (
-        float(np.mean(np.ptp(r[r > 0]) / 2 + r[r > 0].min())) for r in (full.rel_residual, full.abs_residual)
-    )
-    rules = {
-        "relative": Tolerance(relative, 0.0),
-        "absolute": Tolerance(0.0, absolute),
-        "none": Tolerance(0.0, 0.0),
-        "rounded": Tolerance(0.0, 0.0, rounded_reference=True),
-    }
-    policies = tuple(Policy(name, "test", "tiny", {"fp32": rule}) for name, rule in rules.items())
+    policies = _halfway_policies(full.rel_residual, full.abs_residual)
     like = ErrorAccumulator(function.name, 2.0, 3, policies=policies)
     assert known._carried(like) is not None  # served, not computed
     for name, got in _answers(known, full).items():
@@ -419,14 +424,7 @@ def test_a_whole_chunk_above_2_to_the_minus_55_breaks_policies_as_its_blocks_do(
         np.concatenate([getattr(b, name) for b in computed_blocks])
         for name in ("rel_residual", "abs_residual")
     ]
-    relative, absolute = (float(np.ptp(r[r > 0]) / 2 + r[r > 0].min()) for r in residuals)
-    rules = {
-        "relative": Tolerance(relative, 0.0),
-        "absolute": Tolerance(0.0, absolute),
-        "none": Tolerance(0.0, 0.0),
-        "rounded": Tolerance(0.0, 0.0, rounded_reference=True),
-    }
-    policies = tuple(Policy(name, "test", "tiny", {"fp32": rule}) for name, rule in rules.items())
+    policies = _halfway_policies(*residuals)
     chunk, _ = known_blocks.known_blocks(function, FP32, x, index, 5, shared=False)
     like = ErrorAccumulator(function.name, 2.0, 5, policies=policies)
     assert chunk.whole_summary(like, ref.rounded) is not None
