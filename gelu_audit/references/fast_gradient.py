@@ -40,11 +40,10 @@ from gelu_audit.references.fast_tier import (
     Fallback,
     TierCounts,
     _Block,
-    binades,
     decide_by_blocks,
     fast_references,
     fill_rest,
-    round_to_format,
+    one_rounding,
     tiny_bound,
 )
 
@@ -107,21 +106,16 @@ def _fast(derivative: Derivative, fmt: FloatFormat, x: np.ndarray) -> tuple:
     a, b, radius = fast_terms(derivative, x)
     y = a + b
     radius = radius + np.abs(y) * 2.0**-52
-    low, high = y - radius, y + radius
-    r_low, r_high = round_to_format(fmt, low), round_to_format(fmt, high)
-    with np.errstate(invalid="ignore"):
+    decided, binade, hi, rounded = one_rounding(fmt, y, radius)
+    with np.errstate(invalid="ignore", under="ignore"):
         done = (
-            np.isfinite(y)
-            & (low * high > 0)
+            decided
+            & ((y - radius) * (y + radius) > 0)
             & (np.abs(a) + np.abs(b) >= SMALLEST_TRUSTED_TERM)
             & (np.isfinite(a) & np.isfinite(b))
-            & (r_low == r_high)
-            & (np.signbit(r_low) == np.signbit(r_high))
-            & (binades(low) == binades(high))
             & (radius <= np.abs(y) * MANTISSA_ACCURACY)
         )
-    mantissa, exponent = np.frexp(y[done])
-    return done, exponent - 1, 2 * mantissa, 0.0, r_low[done]
+    return done, binade[done], hi[done], 0.0, rounded[done]
 
 
 def _fill_block(derivative: Derivative, fmt: FloatFormat, x: np.ndarray, out: _Block) -> None:

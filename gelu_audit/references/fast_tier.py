@@ -202,21 +202,41 @@ def _underflow(formula: Formula, fmt: FloatFormat, x: np.ndarray) -> tuple:
     return done, b, h, 0.0, -0.0
 
 
+def one_rounding(fmt: FloatFormat, y: np.ndarray, radius: np.ndarray) -> tuple:
+    """Ziv's test: where y ± radius (radius ≥ 0, absolute) lies in one binade of one sign and
+    rounds to one value of T, that value is RN_T of anything in between.
+
+    Returns (decided mask, y's binade, 2·y's signed mantissa, RN_T), the last three over every
+    point (meaningful where decided). The decisions are those of rounding both ends with
+    :func:`round_to_format` and comparing them, binades and signs (tested on edge cases:
+    binade and sign crossings, ties, T's subnormals, overflow), in about half the NumPy
+    passes: both ends share y's binade where it matters, so one frexp of |y| gives the spacing
+    both are scaled by, and their magnitudes (|y| ∓ radius) stand for ends of either sign.
+    """
+    ay = np.abs(y)
+    mantissa, exponent = np.frexp(ay)
+    binade = exponent - 1
+    quantum = np.maximum(binade, fmt.emin) - (fmt.precision - 1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        low = np.ldexp(ay - radius, -quantum)  # in units of T's spacing at y's binade (exact)
+        high = np.ldexp(ay + radius, -quantum)
+        units = np.rint(low)
+        bottom = np.ldexp(1.0, binade - quantum)  # 2^binade in those units
+        magnitude = np.ldexp(units, quantum)
+        overflows = magnitude > fmt.largest_finite  # then the upper end does too: both ±inf
+        # both ends in y's binade (never so for y = 0, ±inf or NaN), and one rounding
+        done = (low >= bottom) & (high < 2 * bottom) & ((units == np.rint(high)) | overflows)
+    rounded = np.copysign(np.where(overflows, np.inf, magnitude), y)
+    return done, binade, np.copysign(2 * mantissa, y), rounded
+
+
 def _fast(formula: Formula, fmt: FloatFormat, x: np.ndarray) -> tuple:
     """Region ``fast``: float64 value ± bound in one rounding and one binade of T."""
     y = fast_gelu(formula, x)
-    radius = np.abs(y) * (fast_bound(formula, x) + 2.0**-52)
-    low, high = y - radius, y + radius
-    r_low, r_high = round_to_format(fmt, low), round_to_format(fmt, high)
-    done = (
-        np.isfinite(y)
-        & (y != 0)
-        & (r_low == r_high)
-        & (np.signbit(r_low) == np.signbit(r_high))
-        & (binades(low) == binades(high))
-    )
-    mantissa, exponent = np.frexp(y[done])
-    return done, exponent - 1, 2 * mantissa, 0.0, r_low[done]
+    done, binade, hi, rounded = one_rounding(fmt, y, np.abs(y) * (fast_bound(formula, x) + 2.0**-52))
+    if done.all():
+        return done, binade, hi, 0.0, rounded
+    return done, binade[done], hi[done], 0.0, rounded[done]
 
 
 def _fill_block(formula: Formula, fmt: FloatFormat, x: np.ndarray, out: _Block) -> None:

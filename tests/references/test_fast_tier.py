@@ -27,9 +27,11 @@ from gelu_audit.references.fast_gradient import fast_references_of
 from gelu_audit.references.fast_tier import (
     FAST_ERROR_ULPS,
     LOG_FLOOR,
+    binades,
     fast_bound,
     fast_gelu,
     fast_references,
+    one_rounding,
     round_to_format,
 )
 from gelu_audit.references.mpmath_ziv import compute_references
@@ -146,6 +148,55 @@ def test_round_to_format_is_one_correct_rounding(fmt) -> None:
     with mpmath.workprec(200):
         expected = [round_mpf(fmt, mpmath.mpf(float(value))) for value in v]
     assert np.array_equal(got, np.array(expected))
+
+
+def _edge_values(fmt) -> np.ndarray:
+    """Values of either sign where a rounding decision can go wrong: powers of two and the
+    numbers beside them, T's midpoints and the numbers beside them, T's subnormals and
+    float64's, the overflow threshold, zeros, infinities and NaN, plus random values over
+    every binade from far below T's subnormals to far above its range."""
+    rng = np.random.default_rng(7)
+    k = np.arange(fmt.emin - fmt.precision - 3, fmt.emax + 3)
+    powers = np.ldexp(1.0, k)
+    spacing = np.ldexp(1.0, np.maximum(k, fmt.emin) - (fmt.precision - 1))
+    midpoints = powers + spacing * rng.integers(0, 1 << (fmt.precision - 1), len(k)) + spacing / 2
+    overflow = fmt.largest_finite + np.ldexp(1.0, fmt.emax - fmt.precision)  # RN_T: +inf from here
+    special = [0.0, np.inf, np.nan, 5e-324, 2.0**-1022, overflow, fmt.largest_finite, 1e300]
+    base = np.concatenate([powers, midpoints, special])
+    near = np.concatenate([base, np.nextafter(base, 0), np.nextafter(base, np.inf)])
+    spread = np.ldexp(
+        rng.uniform(1, 2, 4000), rng.integers(fmt.emin - fmt.precision - 40, fmt.emax + 40, 4000)
+    )
+    values = np.concatenate([near, spread])
+    return np.concatenate([values, -values])
+
+
+@pytest.mark.parametrize("fmt", [FP16, BF16, FP32], ids=str)
+def test_one_rounding_decides_as_rounding_both_ends_does(fmt) -> None:
+    """The fast regions' Ziv test against its definition: round y − r and y + r to T each, and
+    decide where they agree, sign included, and lie in one binade."""
+    y = _edge_values(fmt)
+    for relative in (0.0, 2.0**-60, 2.0**-40, 2.0**-24, 2.0**-12, 0.5, 1.0, 3.0, np.inf, np.nan):
+        with np.errstate(invalid="ignore", over="ignore"):
+            radius = np.abs(y) * relative
+        for r in (radius, radius + 2.0**-1074, np.full_like(y, fmt.smallest_subnormal / 3)):
+            with np.errstate(invalid="ignore", over="ignore"):
+                low, high = y - r, y + r
+                r_low, r_high = round_to_format(fmt, low), round_to_format(fmt, high)
+                expected = (
+                    np.isfinite(y)
+                    & (y != 0)
+                    & (r_low == r_high)
+                    & (np.signbit(r_low) == np.signbit(r_high))
+                    & (binades(low) == binades(high))
+                )
+            done, binade, hi, rounded = one_rounding(fmt, y, r)
+            assert np.array_equal(done, expected), (relative, y[done != expected][:5])
+            mantissa, exponent = np.frexp(y[done])
+            assert np.array_equal(binade[done], exponent - 1)
+            assert np.array_equal(hi[done].view(np.int64), (2 * mantissa).view(np.int64))
+            assert np.array_equal(rounded[done].view(np.int64), r_low[done].view(np.int64))
+    assert done.any() and not done.all()
 
 
 @pytest.mark.parametrize("formula", FORMULAS, ids=str)
