@@ -331,7 +331,9 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
 
     def known_of(cut: slice) -> dict[str, tuple[KnownChunk, TierCounts] | None]:
         return {
-            f: known_blocks(FUNCTIONS[f], fmt, x[cut], index[cut], task.top, shared) if carry else None
+            f: known_blocks(FUNCTIONS[f], fmt, x[cut], index[cut], task.top, shared, consecutive=True)
+            if carry
+            else None
             for f in task.formulas
         }
 

@@ -187,18 +187,27 @@ def known_region(function: Function, fmt: FloatFormat, lowest: float, highest: f
 
 
 def known_blocks(
-    function: Function, fmt: FloatFormat, x: np.ndarray, index: np.ndarray, top: int, shared: bool
+    function: Function,
+    fmt: FloatFormat,
+    x: np.ndarray,
+    index: np.ndarray,
+    top: int,
+    shared: bool,
+    consecutive: bool = False,
 ) -> tuple[KnownChunk, TierCounts] | None:
     """A stream's chunk as known blocks, with the fast tier's region counts for it; None unless
     its inputs are consecutive bit patterns (``index``: their patterns; a prototype is found by
     the block's first pattern and length), all in one known region, each block in one
-    binade."""
+    binade. ``consecutive``: the caller made ``index`` as a range of patterns, so neither that
+    nor the inputs' extremes need a pass over the chunk (:func:`_range_extremes`)."""
     if not len(x):
         return None
-    region = known_region(function, fmt, float(x.min()), float(x.max()))
+    extremes = _range_extremes(fmt, x, index) if consecutive else None
+    lowest, highest = extremes or (float(x.min()), float(x.max()))
+    region = known_region(function, fmt, lowest, highest)
     if region is None or int(values_to_patterns(fmt, x[:1])[0]) != int(index[0]):
         return None
-    if not np.all(np.diff(index) == 1):
+    if not consecutive and not np.all(np.diff(index) == 1):
         return None
     blocks = []
     for part in block_slices(index):
@@ -214,6 +223,18 @@ def known_blocks(
     counts = dict.fromkeys(REGIONS, 0)
     counts[region.name] = len(x)
     return chunk, TierCounts(counts)
+
+
+def _range_extremes(fmt: FloatFormat, x: np.ndarray, index: np.ndarray) -> tuple[float, float] | None:
+    """The least and greatest of inputs that are a range of patterns within one sign, from its
+    two ends: such inputs rise (or fall, below 0) with their patterns, and NaN patterns are
+    the top of each sign's range, so an end that is not NaN has none beyond it. NaN at an end
+    gives NaN, as ``min`` and ``max`` would (no region holds it); a range that crosses the
+    sign bit gives None (the caller then takes ``min`` and ``max``)."""
+    if (int(index[0]) ^ int(index[-1])) >> (fmt.width - 1):
+        return None
+    ends = float(x[0]), float(x[-1])
+    return (min(ends), max(ends)) if not math.isnan(sum(ends)) else (math.nan, math.nan)
 
 
 @dataclass

@@ -269,7 +269,7 @@ def test_a_chunk_of_the_stream_gives_the_same_results_with_and_without_known_blo
         task = ChunkTask("fp32", int(pattern), int(pattern) + (1 << 17), formulas, cases, 2.0, 5, pass_=pass_)
         carried = audit_chunk(task)
         with monkeypatch.context() as patch:
-            patch.setattr(exhaustive, "known_blocks", lambda *args: None)
+            patch.setattr(exhaustive, "known_blocks", lambda *args, **kwargs: None)
             computed = audit_chunk(task)
         assert not carried.errors
         assert {k: v.to_state() for k, v in carried.accumulators.items()} == {
@@ -288,6 +288,38 @@ def test_inputs_that_are_not_consecutive_patterns_are_not_known() -> None:
     assert known_blocks.known_blocks(ERF, FP32, x[:100], index[:100], 5, False) is not None
     assert known_blocks.known_blocks(ERF, FP32, x[::3], index[::3], 5, False) is None
     assert known_blocks.known_blocks(ERF, FP32, x[:100], index[:100] + 1, 5, False) is None
+
+
+def test_a_range_of_patterns_is_judged_by_its_ends_as_by_all_its_inputs() -> None:
+    """``consecutive``: a range of patterns judged from its two ends is judged as from every
+    input's value, next to zeros, infinities, NaN patterns, the sign bit, and the edges of each
+    region of each formula and derivative."""
+    specials = [0x0, 0x7F800000, 0x7FC00000, 0x80000000, 0xFF800000, 0xFFFFFFC0]
+    edges = [
+        int(_patterns(b, negative, 0, 1)[0]) for b in (-29, -28, 5, 6, 9, 10) for negative in (False, True)
+    ]
+    for function in (ERF, TANH, SIGMOID, ERF.derivative, TANH.derivative):
+        for edge, (before, length) in itertools.product(
+            specials + edges, ((0, 64), (64, 64), (32, 64), (1, 1))
+        ):
+            first = max(edge - before, 0)
+            patterns = np.arange(first, min(first + length, 1 << 32), dtype=np.uint64).astype(np.uint32)
+            x, index = patterns_to_values(FP32, patterns), patterns.astype(np.int64)
+            judged = known_blocks.known_blocks(function, FP32, x, index, 5, False, consecutive=True)
+            scanned = known_blocks.known_blocks(function, FP32, x, index, 5, False)
+            assert (judged is None) == (scanned is None), (function, hex(first), length)
+            if judged is not None and scanned is not None:
+                assert judged[1].counts == scanned[1].counts
+    assert (
+        known_blocks.known_blocks(ERF, FP32, *_range(0x7F7FFFC0, 64), 5, False, consecutive=True) is not None
+    )
+    ends = np.array([0x7F7FFFF0, 0x80000010])  # the two ends of a range across every positive NaN
+    assert known_blocks._range_extremes(FP32, patterns_to_values(FP32, ends.astype(np.uint32)), ends) is None
+
+
+def _range(first: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+    patterns = np.arange(first, first + length, dtype=np.uint64).astype(np.uint32)
+    return patterns_to_values(FP32, patterns), patterns.astype(np.int64)
 
 
 def _halfway_policies(rel_residual: np.ndarray, abs_residual: np.ndarray) -> tuple[Policy, ...]:
