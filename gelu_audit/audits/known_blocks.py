@@ -202,6 +202,7 @@ def known_blocks(
     nor the inputs' extremes need a pass over the chunk (:func:`_range_extremes`)."""
     if not len(x):
         return None
+    consecutive = consecutive and int(index[-1]) - int(index[0]) == len(index) - 1  # a cheap guard
     extremes = _range_extremes(fmt, x, index) if consecutive else None
     lowest, highest = extremes or (float(x.min()), float(x.max()))
     region = known_region(function, fmt, lowest, highest)
@@ -233,8 +234,10 @@ def _range_extremes(fmt: FloatFormat, x: np.ndarray, index: np.ndarray) -> tuple
     sign bit gives None (the caller then takes ``min`` and ``max``)."""
     if (int(index[0]) ^ int(index[-1])) >> (fmt.width - 1):
         return None
-    ends = float(x[0]), float(x[-1])
-    return (min(ends), max(ends)) if not math.isnan(sum(ends)) else (math.nan, math.nan)
+    first, last = float(x[0]), float(x[-1])
+    if math.isnan(first) or math.isnan(last):
+        return math.nan, math.nan
+    return min(first, last), max(first, last)
 
 
 @dataclass

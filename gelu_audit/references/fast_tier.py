@@ -203,8 +203,9 @@ def _underflow(formula: Formula, fmt: FloatFormat, x: np.ndarray) -> tuple:
 
 
 def one_rounding(fmt: FloatFormat, y: np.ndarray, radius: np.ndarray) -> tuple:
-    """Ziv's test: where y ± radius (radius ≥ 0, absolute) lies in one binade of one sign and
-    rounds to one value of T, that value is RN_T of anything in between.
+    """Ziv's test: where y ± radius (float64; radius ≥ 0 and absolute, or NaN or ∞, which
+    decide nothing) lies in one binade of one sign and rounds to one value of T, that value is
+    RN_T of anything in between.
 
     Returns (decided mask, y's binade, 2·y's signed mantissa, RN_T), the last three over every
     point (meaningful where decided). The decisions are those of rounding both ends with
@@ -218,7 +219,8 @@ def one_rounding(fmt: FloatFormat, y: np.ndarray, radius: np.ndarray) -> tuple:
     binade = exponent - 1
     quantum = np.maximum(binade, fmt.emin) - (fmt.precision - 1)
     with np.errstate(invalid="ignore", over="ignore"):
-        low = np.ldexp(ay - radius, -quantum)  # in units of T's spacing at y's binade (exact)
+        low = np.ldexp(ay - radius, -quantum)  # in units of T's spacing at y's binade (exact
+        # wherever it matters: it rounds only far below the binade's bottom)
         high = np.ldexp(ay + radius, -quantum)
         units = np.rint(low)
         bottom = np.ldexp(1.0, binade - quantum)  # 2^binade in those units

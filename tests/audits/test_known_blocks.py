@@ -313,7 +313,9 @@ def test_a_range_of_patterns_is_judged_by_its_ends_as_by_all_its_inputs() -> Non
     assert (
         known_blocks.known_blocks(ERF, FP32, *_range(0x7F7FFFC0, 64), 5, False, consecutive=True) is not None
     )
-    ends = np.array([0x7F7FFFF0, 0x80000010])  # the two ends of a range across every positive NaN
+    ends = np.array(
+        [0x7F7FFFF0, 0x80000010]
+    )  # the ends of a range across +inf, the positive NaNs and the sign bit
     assert known_blocks._range_extremes(FP32, patterns_to_values(FP32, ends.astype(np.uint32)), ends) is None
 
 

@@ -33,6 +33,7 @@ from gelu_audit.references.fast_tier import (
     fast_references,
     one_rounding,
     round_to_format,
+    spacing_at,
 )
 from gelu_audit.references.mpmath_ziv import compute_references
 from tests.helpers import gelu_mpmath
@@ -176,27 +177,41 @@ def test_one_rounding_decides_as_rounding_both_ends_does(fmt) -> None:
     """The fast regions' Ziv test against its definition: round y − r and y + r to T each, and
     decide where they agree, sign included, and lie in one binade."""
     y = _edge_values(fmt)
-    for relative in (0.0, 2.0**-60, 2.0**-40, 2.0**-24, 2.0**-12, 0.5, 1.0, 3.0, np.inf, np.nan):
+    with np.errstate(invalid="ignore", over="ignore"):
+        radii = [
+            np.abs(y) * relative
+            for relative in (0.0, 2.0**-60, 2.0**-40, 2.0**-24, 0.5, 1.0, 3.0, np.inf, np.nan)
+        ]
+        # radii that reach a rounding boundary from y exactly, or one float64 step short or past
+        # it: the nearest midpoint of T, the binade's bottom and top, the overflow threshold
+        ay, spacing = np.abs(y), spacing_at(fmt, y)
+        midpoint = np.floor(ay / spacing) * spacing + spacing / 2
+        bottom = np.ldexp(1.0, binades(ay))
+        overflow = fmt.largest_finite + np.ldexp(1.0, fmt.emax - fmt.precision)
+        for target in (midpoint, bottom, 2 * bottom, np.full_like(y, overflow)):
+            distance = np.abs(target - ay)
+            radii += [distance, np.nextafter(distance, 0), np.nextafter(distance, np.inf)]
+    radii.append(np.full_like(y, fmt.smallest_subnormal / 3))
+    decided = []
+    for r in radii:
         with np.errstate(invalid="ignore", over="ignore"):
-            radius = np.abs(y) * relative
-        for r in (radius, radius + 2.0**-1074, np.full_like(y, fmt.smallest_subnormal / 3)):
-            with np.errstate(invalid="ignore", over="ignore"):
-                low, high = y - r, y + r
-                r_low, r_high = round_to_format(fmt, low), round_to_format(fmt, high)
-                expected = (
-                    np.isfinite(y)
-                    & (y != 0)
-                    & (r_low == r_high)
-                    & (np.signbit(r_low) == np.signbit(r_high))
-                    & (binades(low) == binades(high))
-                )
-            done, binade, hi, rounded = one_rounding(fmt, y, r)
-            assert np.array_equal(done, expected), (relative, y[done != expected][:5])
-            mantissa, exponent = np.frexp(y[done])
-            assert np.array_equal(binade[done], exponent - 1)
-            assert np.array_equal(hi[done].view(np.int64), (2 * mantissa).view(np.int64))
-            assert np.array_equal(rounded[done].view(np.int64), r_low[done].view(np.int64))
-    assert done.any() and not done.all()
+            low, high = y - r, y + r
+            r_low, r_high = round_to_format(fmt, low), round_to_format(fmt, high)
+            expected = (
+                np.isfinite(y)
+                & (y != 0)
+                & (r_low == r_high)
+                & (np.signbit(r_low) == np.signbit(r_high))
+                & (binades(low) == binades(high))
+            )
+        done, binade, hi, rounded = one_rounding(fmt, y, r)
+        assert np.array_equal(done, expected), (y[done != expected][:5], r[done != expected][:5])
+        mantissa, exponent = np.frexp(y[done])
+        assert np.array_equal(binade[done], exponent - 1)
+        assert np.array_equal(hi[done].view(np.int64), (2 * mantissa).view(np.int64))
+        assert np.array_equal(rounded[done].view(np.int64), r_low[done].view(np.int64))
+        decided.append(int(np.count_nonzero(done)))
+    assert min(decided[:4]) > 0 and max(decided) < len(y) and 0 in decided  # both outcomes, often
 
 
 @pytest.mark.parametrize("formula", FORMULAS, ids=str)
