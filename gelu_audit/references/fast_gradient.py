@@ -40,6 +40,7 @@ from gelu_audit.references.fast_tier import (
     Fallback,
     TierCounts,
     _Block,
+    _meets,
     decide_by_blocks,
     fast_references,
     fill_rest,
@@ -120,21 +121,34 @@ def _fast(derivative: Derivative, fmt: FloatFormat, x: np.ndarray) -> tuple:
 
 def _fill_block(derivative: Derivative, fmt: FloatFormat, x: np.ndarray, out: _Block) -> None:
     flat = derivative.flat_from
-    nan = np.flatnonzero(np.isnan(x))
-    out.assign(nan, "trivial", 0, np.nan, 0.0, np.nan)
-    zero = np.flatnonzero(x == 0)
-    out.assign(zero, "trivial", -1, 1.0, 0.0, 0.5)
-    out.assign(np.flatnonzero(x == np.inf), "trivial", 0, 1.0, 0.0, 1.0)
-    out.assign(np.flatnonzero(x == -np.inf), "trivial", BINADE_FLOOR, -1.0, 0.0, -0.0)
-    out.assign(np.flatnonzero((x >= flat) & (x < np.inf)), "saturated", 0, 1.0, 0.0, 1.0)
-    out.assign(np.flatnonzero((x <= -flat) & (x > -np.inf)), "underflow", BINADE_FLOOR, -1.0, 0.0, -0.0)
+    lowest, highest = x.min(), x.max()  # NaN if any NaN
+    meets = _meets(lowest, highest)  # a region no input can be in is not searched for
+    if np.isnan(lowest):
+        out.assign(np.flatnonzero(np.isnan(x)), "trivial", 0, np.nan, 0.0, np.nan)
+    if meets(0.0, 0.0):
+        out.assign(np.flatnonzero(x == 0), "trivial", -1, 1.0, 0.0, 0.5)
+    if meets(np.inf, np.inf):
+        out.assign(np.flatnonzero(x == np.inf), "trivial", 0, 1.0, 0.0, 1.0)
+    if meets(-np.inf, -np.inf):
+        out.assign(np.flatnonzero(x == -np.inf), "trivial", BINADE_FLOOR, -1.0, 0.0, -0.0)
+    if meets(flat, np.inf):
+        out.assign(np.flatnonzero((x >= flat) & (x < np.inf)), "saturated", 0, 1.0, 0.0, 1.0)
+    if meets(-np.inf, -flat):
+        out.assign(np.flatnonzero((x <= -flat) & (x > -np.inf)), "underflow", BINADE_FLOOR, -1.0, 0.0, -0.0)
 
-    ax = np.abs(x)
-    tiny = np.flatnonzero((ax > 0) & (ax < gradient_tiny_bound(fmt)))
-    out.assign(tiny, "tiny", *_tiny(derivative, x[tiny]))
+    bound = gradient_tiny_bound(fmt)
+    if meets(-bound, bound):
+        ax = np.abs(x)
+        tiny = np.flatnonzero((ax > 0) & (ax < bound))
+        out.assign(tiny, "tiny", *_tiny(derivative, x[tiny]))
+    nowhere = np.zeros(0, np.int64)
     for name, index, region in (
-        ("saturated", np.flatnonzero((x >= 2.0) & (x < flat)), _saturated),
-        ("underflow", np.flatnonzero((x <= -2.0) & (x > -flat)), _underflow),
+        ("saturated", np.flatnonzero((x >= 2.0) & (x < flat)) if meets(2.0, flat) else nowhere, _saturated),
+        (
+            "underflow",
+            np.flatnonzero((x <= -2.0) & (x > -flat)) if meets(-flat, -2.0) else nowhere,
+            _underflow,
+        ),
     ):
         if index.size:
             done, *values = region(derivative, fmt, x[index])

@@ -258,29 +258,57 @@ def _fill_block(formula: Formula, fmt: FloatFormat, x: np.ndarray, out: _Block) 
         out.assign(slice(None), "underflow", BINADE_FLOOR, -1.0, 0.0, -0.0)
         return
 
-    ax = np.abs(x)
-    trivial = np.flatnonzero(~(ax > 0) | (ax == np.inf))  # NaN, ±0, ±inf
-    xt = x[trivial]
-    # f(±0) = ±0, f(+inf) = +inf, f(-inf) = -0; NaN in, NaN out
-    exact = np.where(np.isnan(xt), np.nan, np.where(xt == -np.inf, -0.0, xt))
-    out.assign(trivial, "trivial", 0, exact, 0.0, exact)
+    meets = _meets(lowest, highest)
+    if meets(0.0, 0.0) or meets(np.inf, np.inf) or meets(-np.inf, -np.inf):  # (NaN: meets anything)
+        ax = np.abs(x)
+        trivial = np.flatnonzero(~(ax > 0) | (ax == np.inf))  # NaN, ±0, ±inf
+        xt = x[trivial]
+        # f(±0) = ±0, f(+inf) = +inf, f(-inf) = -0; NaN in, NaN out
+        exact = np.where(np.isnan(xt), np.nan, np.where(xt == -np.inf, -0.0, xt))
+        out.assign(trivial, "trivial", 0, exact, 0.0, exact)
 
-    # (x/2 must be exact in float64: fp64 subnormal inputs go to mpmath instead.)
-    tiny = np.flatnonzero((ax < bound) & (ax >= 2.0**-1021))
-    out.assign(tiny, "tiny", *_tiny(formula, fmt, x[tiny]))
+    if meets(2.0**-1021, bound) or meets(-bound, -(2.0**-1021)):
+        # (x/2 must be exact in float64: fp64 subnormal inputs go to mpmath instead.)
+        ax = np.abs(x)
+        tiny = np.flatnonzero((ax < bound) & (ax >= 2.0**-1021))
+        out.assign(tiny, "tiny", *_tiny(formula, fmt, x[tiny]))
 
+    nowhere = np.zeros(0, np.int64)
+    saturated = meets(SATURATION_FROM, np.inf)
+    underflow = meets(formula.deep_below, UNDERFLOW_FROM)
     for name, index, region in (
-        ("saturated", np.flatnonzero((x >= SATURATION_FROM) & (x < np.inf)), _saturated),
-        ("underflow", np.flatnonzero((x <= UNDERFLOW_FROM) & (x > formula.deep_below)), _underflow),
+        (
+            "saturated",
+            np.flatnonzero((x >= SATURATION_FROM) & (x < np.inf)) if saturated else nowhere,
+            _saturated,
+        ),
+        (
+            "underflow",
+            np.flatnonzero((x <= UNDERFLOW_FROM) & (x > formula.deep_below)) if underflow else nowhere,
+            _underflow,
+        ),
     ):
         if index.size:
             done, *values = region(formula, fmt, x[index])
             out.assign(index[done], name, *values)
-    deep = np.flatnonzero((x <= formula.deep_below) & (x > -np.inf))
-    out.assign(deep, "underflow", BINADE_FLOOR, -1.0, 0.0, -0.0)
+    if meets(-np.inf, formula.deep_below):
+        deep = np.flatnonzero((x <= formula.deep_below) & (x > -np.inf))
+        out.assign(deep, "underflow", BINADE_FLOOR, -1.0, 0.0, -0.0)
 
     if fmt.precision < 53:
         fill_rest(lambda rest: _fast(formula, fmt, rest), x, out, "fast")
+
+
+def _meets(lowest: float, highest: float) -> Callable[[float, float], bool]:
+    """Whether a block whose inputs lie in [lowest, highest] may hold one in [low, high]:
+    where it cannot, a region's index set is empty and is not searched for (most blocks of the
+    core meet no region but ``fast``). A NaN input makes ``lowest`` and ``highest`` NaN, and
+    then every region is searched."""
+
+    def meets(low: float, high: float) -> bool:
+        return not (highest < low or lowest > high)
+
+    return meets
 
 
 def fill_rest(region: Callable[[np.ndarray], tuple], x: np.ndarray, out: _Block, name: str) -> None:
