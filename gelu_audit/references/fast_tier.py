@@ -366,7 +366,6 @@ def decide_by_blocks(
     if undecided.size:
         slow = (fallback or compute_references)(function, fmt, x[undecided])
         out.assign(undecided, "mpmath", slow.binade, slow.mant_hi, slow.mant_lo, slow.rounded)
-    counts = np.bincount(out.region, minlength=len(REGIONS))  # every point has its region's code now
     return ReferenceValues(out.binade, out.hi, out.lo, out.rounded), TierCounts(
-        {name: int(counts[i]) for i, name in enumerate(REGIONS)}
+        {name: int(np.count_nonzero(out.region == i)) for i, name in enumerate(REGIONS)}
     )
