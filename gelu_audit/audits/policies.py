@@ -55,6 +55,16 @@ class Tolerance:
     """Compare with RN_T(y), as a suite whose reference is stored in the output dtype does;
     otherwise with the exact y."""
 
+    @property
+    def allows_some_error_everywhere(self) -> bool:
+        """Whether :meth:`allowed` is above 0 at every |y| ≥ 0 and x, by its parameters alone:
+        then an error of 0 has a ratio of exactly 0 without being set so point by point. The
+        absolute part is a floor of SUM and MAX; SWITCH's relative part, where |y| > switch, is
+        at least rtol·switch as float64 rounds it (monotone), so that product must not be 0."""
+        if not self.atol > 0:
+            return False
+        return self.combine is not Combine.SWITCH or self.rtol * self.switch > 0
+
     def allowed(self, magnitude: np.ndarray, x: np.ndarray) -> np.ndarray:
         """The largest error accepted at each |y| (and x)."""
         if self.combine is Combine.SUM:
@@ -234,5 +244,6 @@ def violation_ratios(
     allowed = rule.allowed(magnitude, x)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = abs_error / allowed  # an allowance of 0: inf, or NaN where the error is 0 too
-    ratio[abs_error == 0] = 0.0
+    if not rule.allows_some_error_everywhere:  # (else 0 / allowance is 0 already)
+        ratio[abs_error == 0] = 0.0
     return ratio

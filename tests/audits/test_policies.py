@@ -244,3 +244,40 @@ def test_violation_ratios_without_errors_are_zero_even_where_nothing_is_allowed(
     ratios = violation_ratios(relative, np.array([0.0, 0.0, 1e-3]), magnitude, x)
     assert ratios.tolist() == [0.0, 0.0, 0.5]
     assert violation_ratios(relative, np.array([1e-9, 0.0, 0.0]), magnitude, x)[0] == np.inf
+
+
+def test_a_rule_that_allows_some_error_everywhere_gives_the_same_ratios_without_the_zero_fix() -> None:
+    """Where ``allows_some_error_everywhere`` says so, the allowance is above 0 at the extreme
+    |y| (0, float64's smallest subnormal, just above the switch, the largest float64) and x
+    (either infinity, the absolute cut-off), so an error of 0 gives a ratio of 0 by itself; the
+    ratios equal those with every zero error set to 0 point by point. Rules it must not vouch
+    for: no absolute part, and a SWITCH whose relative part can round to 0."""
+    rules = {
+        p.rule(dtype, f)
+        for p in BUILTIN_POLICIES
+        for dtype in ("fp16", "bf16", "fp32", "fp64")
+        for f in ("erf", "tanh", "sigmoid")
+    }
+    rules.discard(None)
+    vouched = [rule for rule in rules if rule is not None and rule.allows_some_error_everywhere]
+    assert len(vouched) >= 3
+    assert not Tolerance(1e-3, 0.0).allows_some_error_everywhere
+    assert not Tolerance(1e-300, 1e-6, Combine.SWITCH, switch=1e-300).allows_some_error_everywhere
+    assert not Tolerance(
+        1e-3, 1e-6, Combine.SWITCH
+    ).allows_some_error_everywhere  # switch 0: rtol·|y| may be 0
+    assert Tolerance(1e-3, 1e-6, Combine.MAX).allows_some_error_everywhere
+    rng = np.random.default_rng(5)
+    for rule in vouched:
+        assert rule is not None
+        edges = [0.0, 5e-324, np.nextafter(rule.switch, np.inf), 1e308]
+        magnitude = np.concatenate([edges, rng.uniform(0, 4, 1000)])
+        x = np.concatenate([[-np.inf, np.inf, rule.absolute_below or 0.0, 0.0], rng.uniform(-8, 8, 1000)])
+        assert (rule.allowed(magnitude, x) > 0).all(), rule
+        errors = np.where(rng.random(len(x)) < 0.5, 0.0, rng.uniform(0, 1e-5, len(x)))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fixed = errors / rule.allowed(magnitude, x)
+        fixed[errors == 0] = 0.0
+        assert np.array_equal(
+            violation_ratios(rule, errors, magnitude, x).view(np.int64), fixed.view(np.int64)
+        )
