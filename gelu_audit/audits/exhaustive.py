@@ -442,8 +442,10 @@ def _blocks(
         if carried is not None:
             blocks[formula], tiers[formula] = carried
             continue
-        like = _against(FUNCTIONS[formula], task.tolerance, task.top, task.policies)
-        stored = store.load(formula, like, x, patterns) if store else None
+        stored = None
+        if store is not None:  # (the settings only a store needs: not built for every pass)
+            like = _against(FUNCTIONS[formula], task.tolerance, task.top, task.policies)
+            stored = store.load(formula, like, x, patterns)
         if stored is not None:
             blocks[formula], tiers[formula] = stored.blocks, stored.regions
             continue
