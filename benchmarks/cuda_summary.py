@@ -157,6 +157,9 @@ def main() -> None:
     page += [*accuracy(load(out, "accuracy-fp32-fp64"), "fp32, fp64 (sampled)"), ""]
     page += [*accuracy(load(out, "exhaustive-fp32"), "fp32, exhaustive"), ""]
     page += ["## CPU and CUDA: the same bits?", "", *bits(load(out, "bits")), ""]
+    primitives = out / "primitives.out"
+    if primitives.is_file():  # benchmarks/torch_primitives.py's own text, as printed
+        page += ["## float64 primitives on the GPU", "", "```", primitives.read_text().rstrip(), "```", ""]
     page += ["## Speed", "", *speed(load(out, "speed")), ""]
     page += ["## Code paths", "", *paths(load(out, "paths")), ""]
     print("\n".join(page))

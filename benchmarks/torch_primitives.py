@@ -11,10 +11,18 @@ exp, log2, arithmetic, frexp, ldexp, rint) and run by NumPy and by torch: whethe
 the same values, roundings and decisions, and how long each takes in 32K and 1M blocks.
 
     python benchmarks/torch_primitives.py
+    python benchmarks/torch_primitives.py --device cuda:0   # on a GPU (benchmarks/cuda_check.sh)
+
+With ``--device cuda:…`` the torch side runs on the GPU: the same bit comparisons (2^24 points)
+with the GPU's milliseconds, the erf ``fast`` region on the GPU against NumPy, and then the
+whole fp32 space on the GPU: ``F.gelu`` alone over all 2^32 inputs (the floor an audit on the
+GPU is measured against) and the erf ``fast`` region over all of them, timed, with how many
+points it decided.
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 import time
 from collections.abc import Callable
@@ -30,21 +38,33 @@ from gelu_audit.numerics.formulas import ERF
 from gelu_audit.references.fast_tier import fast_gelu, fast_references
 
 
-def best_ms(function: Callable[[], object], repeats: int = 7) -> float:
+def best_ms(function: Callable[[], object], repeats: int = 7, device: str = "cpu") -> float:
+    """Best wall time of ``function`` in ms; on a GPU, to the end of the work it queued."""
+
+    def sync() -> None:
+        if device.startswith("cuda"):
+            torch.cuda.synchronize(device)
+
     function()
+    sync()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         function()
+        sync()
         times.append(time.perf_counter() - start)
     return 1e3 * min(times)
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", help="where the torch side runs (cpu, cuda:0)")
+    device = parser.parse_args().device
     torch.set_num_threads(1)
     tune_allocator()
-    x = np.random.default_rng(1).uniform(-20.0, 20.0, 1 << 20)
-    t = torch.from_numpy(x)
+    on_gpu = device != "cpu"
+    x = np.random.default_rng(1).uniform(-20.0, 20.0, 1 << (24 if on_gpu else 20))
+    t = torch.from_numpy(x).to(device)
     pairs = {
         "erfcx": (lambda: special.erfcx(x), lambda: torch.special.erfcx(t)),
         "erf": (lambda: special.erf(x), lambda: torch.erf(t)),
@@ -62,18 +82,27 @@ def main() -> None:
         "rint": (lambda: np.rint(x), lambda: torch.round(t)),
         "add": (lambda: x + x, lambda: t + t),
     }
-    print(f"float64 primitives, 2^20 points, one thread ({torch.__version__}, numpy {np.__version__})")
+    where = torch.cuda.get_device_name(device) if on_gpu else "one thread"
+    print(
+        f"float64 primitives, {len(x):,} points, torch on {device} "
+        f"({where}; {torch.__version__}, numpy {np.__version__})"
+    )
     print(f"  {'primitive':<10} {'numpy/scipy':>12} {'torch':>9} {'torch/np':>9} {'results that differ':>22}")
     for name, (ours, theirs) in pairs.items():
-        a, b = np.asarray(ours()), theirs().numpy()  # type: ignore[union-attr]
+        a, b = np.asarray(ours()), theirs().cpu().numpy()
         differ = int(np.count_nonzero((a != b) & ~(np.isnan(a) & np.isnan(b))))
-        ms_np, ms_torch = best_ms(ours), best_ms(theirs)
+        ms_np, ms_torch = best_ms(ours), best_ms(theirs, device=device)
         print(
             f"  {name:<10} {ms_np:10.2f} ms {ms_torch:6.2f} ms {ms_torch / ms_np:9.2f} "
             f"{differ:>11,} ({100 * differ / len(a):.2f}%)"
         )
 
     space = PatternSpace(FP32, None, Shard(1, 256))
+    if on_gpu:
+        patterns = np.concatenate([np.arange(a, b, dtype=np.uint64) for a, b in space.items(1 << 20)])
+        shared_primitives(patterns.astype(np.uint32).view(np.float32).astype(np.float64), device)
+        whole_space(device)
+        return
     patterns = np.concatenate([np.arange(a, b, dtype=np.uint64) for a, b in space.items(1 << 20)])
     values = patterns.astype(np.uint32).view(np.float32).astype(np.float64)
     whole = best_ms(lambda: fast_references(ERF, FP32, values), repeats=2)
@@ -149,25 +178,61 @@ class _TorchOps:
         return torch.clamp(e, min=low)
 
 
-def shared_primitives(values: np.ndarray) -> None:
+def shared_primitives(values: np.ndarray, device: str = "cpu") -> None:
     """The erf ``fast`` region from the primitives that agree, by NumPy and by torch."""
     x = values[(np.abs(values) < 8) & (values != 0)]
-    t = torch.from_numpy(x)
+    t = torch.from_numpy(x).to(device)
     ours, theirs = _erf_fast_region(_NumPyOps, x), _erf_fast_region(_TorchOps, t)
-    differ = [int(np.count_nonzero(np.asarray(a) != np.asarray(b))) for a, b in zip(ours, theirs)]
+    differ = [
+        int(np.count_nonzero(np.asarray(a) != b.cpu().numpy()))  # type: ignore[attr-defined]
+        for a, b in zip(ours, theirs)
+    ]
     print(f"\nthe erf fast region from shared primitives, {len(x):,} points of it (|x| < 8):")
     print(f"  values, rounded ends, decisions that differ, NumPy vs torch: {', '.join(map(str, differ))}")
 
     def in_blocks(ops: object, data: Any, block: int) -> Callable[[], object]:
         return lambda: [_erf_fast_region(ops, data[i : i + block]) for i in range(0, len(data), block)]
 
-    for block in (1 << 15, 1 << 20):
+    for block in (1 << 15, 1 << 20) if device == "cpu" else (1 << 20, 1 << 23):
         ms_np = best_ms(in_blocks(_NumPyOps, x, block), 3)
-        ms_torch = best_ms(in_blocks(_TorchOps, t, block), 3)
+        ms_torch = best_ms(in_blocks(_TorchOps, t, block), 3, device)
         print(
             f"  blocks of {block:>9,}: NumPy {ms_np:6.1f} ms, torch {ms_torch:6.1f} ms "
             f"({ms_torch / ms_np:.2f}x)"
         )
+
+
+def whole_space(device: str, chunk_bits: int = 26, space: int = 1 << 32) -> None:
+    """All 2^32 fp32 inputs on the GPU, made there from their bit patterns chunk by chunk:
+    F.gelu alone (the floor), then the erf ``fast`` region (value, bound, rounding of both
+    ends), with how many points it decided. Nothing but the counts comes back to the host."""
+    chunk = 1 << chunk_bits
+    bits = torch.arange(chunk, dtype=torch.int64, device=device)
+
+    def inputs(start: int) -> torch.Tensor:
+        return (bits + start).to(torch.int32).view(torch.float32)  # wraps past 2^31: two's complement
+
+    def gelu_alone() -> None:
+        for start in range(0, space, chunk):
+            torch.nn.functional.gelu(inputs(start))
+
+    decided = torch.zeros((), dtype=torch.int64, device=device)
+
+    def fast_region() -> None:
+        decided.zero_()
+        for start in range(0, space, chunk):
+            x = inputs(start).to(torch.float64)
+            _, _, agree = _erf_fast_region(_TorchOps, x)
+            decided.add_(agree.sum())  # type: ignore[attr-defined]
+
+    gelu_ms = best_ms(gelu_alone, 2, device)
+    fast_ms = best_ms(fast_region, 2, device)
+    print(f"\nall 2^32 fp32 inputs on {device}, made there in chunks of 2^{chunk_bits}:")
+    print(f"  F.gelu alone (fp32): {gelu_ms:.1f} ms")
+    print(
+        f"  the erf fast region in float64 (value, bound, both ends rounded): {fast_ms:.1f} ms, "
+        f"{int(decided):,} points decided ({100 * int(decided) / space:.2f}%)"
+    )
 
 
 if __name__ == "__main__":
