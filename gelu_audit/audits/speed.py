@@ -22,6 +22,7 @@ by how much during a run.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import gc
 import math
@@ -499,6 +500,12 @@ def timed_call(impl: Implementation, x: Any, answer: Any) -> Callable[[], Any]:
     return call
 
 
+def speed_patterns(fmt: FloatFormat, size: int) -> np.ndarray:
+    """The timed inputs: ``size`` values uniform in [−6, 6) (seed 0) as ``fmt``'s bit patterns,
+    the same for every implementation and device, so that their times compare."""
+    return values_to_patterns(fmt, np.random.default_rng(0).uniform(-6, 6, size))
+
+
 def time_case(
     impl: Implementation,
     fmt: FloatFormat,
@@ -506,14 +513,18 @@ def time_case(
     size: int,
     protocol: TimingProtocol,
     peak: float | None,
+    patterns: np.ndarray | None = None,
 ) -> SpeedCase:
-    """Time one case and its copy; errors and too-slow implementations become statuses."""
+    """Time one case and its copy; errors and too-slow implementations become statuses.
+
+    ``patterns``: :func:`speed_patterns` made once for every case of this dtype and size (at
+    256M elements making them takes seconds, as long as the timing itself); None makes them."""
     base: dict[str, Any] = {"implementation": impl.name, "device": device, "dtype": fmt.name, "size": size}
-    rng = np.random.default_rng(0)
-    try:
-        patterns = values_to_patterns(fmt, rng.uniform(-6, 6, size))
-    except (MemoryError, ValueError) as error:  # the machine cannot hold this size: say so, go on
-        return SpeedCase(**base, status="error", reason=f"cannot allocate {size:,} elements ({error})")
+    if patterns is None:
+        try:
+            patterns = speed_patterns(fmt, size)
+        except (MemoryError, ValueError) as error:  # the machine cannot hold this size: say so, go on
+            return SpeedCase(**base, status="error", reason=f"cannot allocate {size:,} elements ({error})")
     try:
         run_implementation(impl, fmt, device, patterns[: min(size, 1024)])  # validates outputs
     except ImplementationError as error:
@@ -581,9 +592,18 @@ def run_speed(settings: SpeedSettings, progress: ProgressSink = SILENT) -> Speed
                 else:
                     plan.extend((impl, fmt, device, size) for size in settings.sizes)
     cases = []
+    inputs: dict[tuple[str, int], np.ndarray] = {}  # one dtype's inputs at a time (the plan's order)
     with progress.task("timing", len(plan)) as advance:
         for impl, fmt, device, size in plan:
-            cases.append(time_case(impl, fmt, device, size, settings.protocol, peaks[device]))
+            key = (fmt.name, size)
+            if key not in inputs:
+                if any(name != fmt.name for name, _ in inputs):
+                    inputs.clear()
+                with contextlib.suppress(MemoryError, ValueError):  # time_case tries again and says so
+                    inputs[key] = speed_patterns(fmt, size)
+            cases.append(
+                time_case(impl, fmt, device, size, settings.protocol, peaks[device], inputs.get(key))
+            )
             advance(1)
     return SpeedReport(settings, cases, skipped, environment, time.perf_counter() - start)
 

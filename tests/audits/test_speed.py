@@ -29,6 +29,8 @@ from gelu_audit.audits.speed import (
     copy_function,
     median_interval,
     parse_slowdown,
+    run_speed,
+    speed_patterns,
     summarize,
     time_case,
     time_pair,
@@ -496,3 +498,25 @@ def test_cuda_clock_times_a_copy_with_events_and_flushes_l2() -> None:
     clock.prepare()
     seconds = clock.time(lambda: y.copy_(x), 10)
     assert 0 < seconds < 1
+
+
+def test_every_case_of_one_dtype_and_size_is_timed_on_inputs_made_once(monkeypatch) -> None:
+    """Making 256M inputs takes seconds (as long as timing them): a run makes each dtype and
+    size's inputs once, for all its implementations, and they are the inputs a case alone gets."""
+    import gelu_audit.audits.speed as speed
+
+    made: list[tuple[str, int]] = []
+
+    def counted(fmt, size):
+        made.append((fmt.name, size))
+        return speed_patterns(fmt, size)
+
+    monkeypatch.setattr(speed, "speed_patterns", counted)
+    quick = TimingProtocol(0.0, 0.0005, samples=2, rewarm_s=0.0)
+    settings = SpeedSettings(
+        dtypes=("fp16", "fp32"), implementations=("numpy-erf", "numpy-tanh"), sizes=(64, 128), protocol=quick
+    )
+    report = run_speed(settings)
+    assert [c.status for c in report.cases] == ["ok"] * 8
+    assert made == [("fp16", 64), ("fp16", 128), ("fp32", 64), ("fp32", 128)]
+    assert np.array_equal(speed_patterns(FORMATS["fp32"], 128), speed_patterns(FORMATS["fp32"], 128))
