@@ -83,6 +83,9 @@ AUDIT=("$PY" -m gelu_audit)
 step pytest-cuda 90 "$PY" -m pytest -m cuda "${PYTEST[@]}"
 step smoke-cpu 40 "${AUDIT[@]}" accuracy -d fp16 -i numpy-erf,torch-gelu --device cpu --no-progress -f json
 step list 30 "${AUDIT[@]}" list -f json
+if [ "$DEVICE" != "cpu" ]; then  # F.gelu's bits on CPU and GPU, and its speed against copy, without the tool
+    step direct 60 "$PY" benchmarks/cuda_direct.py --device cuda:0
+fi
 # Both devices in one report, so that CUDA's figures stand next to the CPU's (compiled rows too).
 step accuracy-fp16-bf16 90 "${AUDIT[@]}" accuracy -d fp16,bf16 --device cpu --device "$DEVICE" --no-progress -f json
 # (the device's rows only: with every CPU row too, mpmath's fp64 references and the compiled rows
@@ -93,13 +96,16 @@ step exhaustive-fp32 75 "${AUDIT[@]}" accuracy --device "$DEVICE" -d fp32 --exha
 if [ "$DEVICE" != "cpu" ]; then  # float64 primitives on the GPU against NumPy's bits; the whole fp32 space there
     step primitives 90 "$PY" benchmarks/torch_primitives.py --device cuda:0
 fi
-# (60 cases with 1 s of sampling each did not end within 92 s there: 24 cases, half a second each)
-step speed 90 "${AUDIT[@]}" speed --device "$DEVICE" -d fp32,fp16 --sizes "$SIZES" --samples 10 --max-time 0.5 \
-    -i torch-gelu,torch-gelu-tanh,torch-erf-composite,torch-compile-gelu --no-progress -f json
-step paths 60 "${AUDIT[@]}" paths --device "$DEVICE" "${PATHS[@]}" --no-progress -f json
+# `speed`, `paths` and `cuda_bits.py` over every row each ran past 60-90 s on the H200 machine
+# (2026-11-30), with the compiled rows among them: eager and compiled rows are separate steps,
+# so that a step that runs out says which rows cost the time.
+SPEED=(speed --device "$DEVICE" -d fp32,fp16 --sizes "$SIZES" --samples 10 --max-time 0.5 --no-progress -f json)
+step speed 60 "${AUDIT[@]}" "${SPEED[@]}" -i torch-gelu,torch-gelu-tanh,torch-erf-composite
+step speed-compiled 60 "${AUDIT[@]}" "${SPEED[@]}" -i torch-compile-gelu
+step paths 45 "${AUDIT[@]}" paths --device "$DEVICE" "${PATHS[@]}" -i torch-gelu,torch-gelu-tanh --no-progress -f json
 step bits 60 "$PY" benchmarks/cuda_bits.py --device "$([ "$DEVICE" = cpu ] && echo cpu || echo cuda:0)"
 
-for name in environment smoke-cpu list accuracy-fp16-bf16 accuracy-fp32-fp64 exhaustive-fp32 speed paths bits; do
+for name in environment smoke-cpu list accuracy-fp16-bf16 accuracy-fp32-fp64 exhaustive-fp32 speed speed-compiled paths bits; do
     [ -s "$OUT/$name.out" ] && mv "$OUT/$name.out" "$OUT/$name.json"
 done
 "$PY" benchmarks/cuda_summary.py "$OUT" > "$OUT/summary.md"

@@ -157,10 +157,14 @@ def main() -> None:
     page += [*accuracy(load(out, "accuracy-fp32-fp64"), "fp32, fp64 (sampled)"), ""]
     page += [*accuracy(load(out, "exhaustive-fp32"), "fp32, exhaustive"), ""]
     page += ["## CPU and CUDA: the same bits?", "", *bits(load(out, "bits")), ""]
-    primitives = out / "primitives.out"
-    if primitives.is_file():  # benchmarks/torch_primitives.py's own text, as printed
-        page += ["## float64 primitives on the GPU", "", "```", primitives.read_text().rstrip(), "```", ""]
-    page += ["## Speed", "", *speed(load(out, "speed")), ""]
+    for name, title in (
+        ("direct", "F.gelu without the tool"),
+        ("primitives", "float64 primitives on the GPU"),
+    ):
+        printed = out / f"{name}.out"  # the benchmark's own text, as printed
+        if printed.is_file():
+            page += [f"## {title}", "", "```", printed.read_text().rstrip(), "```", ""]
+    page += ["## Speed", "", *speed(load(out, "speed")), "", *speed(load(out, "speed-compiled")), ""]
     page += ["## Code paths", "", *paths(load(out, "paths")), ""]
     print("\n".join(page))
 
