@@ -57,6 +57,8 @@ def accuracy(document: dict[str, Any] | None, title: str) -> list[str]:
         "|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for case in sorted(document["results"], key=lambda c: (c["dtype"], c["implementation"], c["device"])):
+        if case.get("pass") == "backward":
+            case = {**case, "implementation": f"{case['implementation']} (gradient)"}
         if case["status"] != "ok":
             lines.append(
                 f"| {case['implementation']} | {case['dtype']} | {case['device']} | error: {case['error']} |"
@@ -156,6 +158,8 @@ def main() -> None:
     page += ["## Accuracy", "", *accuracy(load(out, "accuracy-fp16-bf16"), "fp16, bf16 (exhaustive)"), ""]
     page += [*accuracy(load(out, "accuracy-fp32-fp64"), "fp32, fp64 (sampled)"), ""]
     page += [*accuracy(load(out, "exhaustive-fp32"), "fp32, exhaustive"), ""]
+    page += [*accuracy(load(out, "gradient-fp16-bf16"), "the gradient: fp16, bf16 (exhaustive)"), ""]
+    page += [*accuracy(load(out, "gradient-exhaustive-fp32"), "the gradient: fp32, exhaustive"), ""]
     page += ["## CPU and CUDA: the same bits?", "", *bits(load(out, "bits")), ""]
     for name, title in (
         ("direct", "F.gelu without the tool"),
