@@ -99,6 +99,10 @@ step accuracy-fp16-bf16 90 "${AUDIT[@]}" accuracy -d fp16,bf16 --device cpu --de
 step accuracy-fp32-fp64 60 "${AUDIT[@]}" accuracy -d fp32,fp64 --device "$DEVICE" --no-progress -f json
 step exhaustive-fp32 75 "${AUDIT[@]}" accuracy --device "$DEVICE" -d fp32 --exhaustive "${RANGE[@]}" -i torch-gelu \
     -j "$(nproc)" --no-progress -f json
+# Where the exhaustive audit's time goes with the kernel on the device: 1/16 of the space, the
+# kernel alone, and its call as the audit makes it against its stage (the rest is statistics)
+step exhaustive-split 90 "$PY" benchmarks/exhaustive_fp32.py --device "$([ "$DEVICE" = cpu ] && echo cpu || echo cuda:0)" \
+    --fraction "$([ "$DEVICE" = cpu ] && echo 1024 || echo 16)" -j "$(nproc)"
 # The gradient (GELU′, grad_output = 1) audited as the forward: ATen's CUDA backward computes the
 # same float32 1 + erf (aten/src/ATen/native/cuda/ActivationGeluKernel.cu)
 step gradient-fp16-bf16 90 "${AUDIT[@]}" accuracy -d fp16,bf16 --pass backward --device cpu --device "$DEVICE" \

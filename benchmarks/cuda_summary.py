@@ -164,6 +164,7 @@ def main() -> None:
     for name, title in (
         ("direct", "F.gelu without the tool"),
         ("primitives", "float64 primitives on the GPU"),
+        ("exhaustive-split", "Where the exhaustive audit's time goes"),
     ):
         printed = out / f"{name}.out"  # the benchmark's own text, as printed
         if printed.is_file():

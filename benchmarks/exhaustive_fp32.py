@@ -12,7 +12,8 @@ Prints, from one run on this machine:
      two passes' times side by side;
   5. the floor: the first implementation alone (its eager call, torch threads = --jobs) over the
      same inputs, and the audit's wall time as a multiple of it; each further implementation
-     alone, and its stage's CPU seconds per job as a multiple of that;
+     alone, and its stage's CPU seconds per job as a multiple of that; each implementation's
+     call as the audit makes it, and what of its stage is left for the statistics;
   6. with --store: the same audit writing a --reference-store, then each implementation again
      (and --then, e.g. a kernel not seen before) reading it, with the store's size on disk.
 
@@ -20,6 +21,12 @@ Prints, from one run on this machine:
     python benchmarks/exhaustive_fp32.py --fraction 16 -i torch-gelu,torch-gelu-aten
     python benchmarks/exhaustive_fp32.py --fraction 16 --pass both -i torch-gelu,torch-gelu-aten
     python benchmarks/exhaustive_fp32.py --fraction 16 --store -i torch-gelu --then torch-gelu-aten
+    python benchmarks/exhaustive_fp32.py --device cuda:0 -j 16     # kernels on a GPU (cuda_check.sh)
+
+With --device, the implementations run there (the references and statistics stay on the CPU),
+and the floor is the kernel on inputs already there. For the forward pass it also prints, per
+implementation, the CPU seconds of the call as the audit makes it (input made and sent, checks,
+bits back; one thread, as a worker), against its stage's: what is left is the statistics.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ import numpy as np
 from gelu_audit.audits.exhaustive import PatternSpace, Shard, StreamOutcome, stream, tune_allocator
 from gelu_audit.implementations.gradient import backward_implementation
 from gelu_audit.implementations.registry import registry
+from gelu_audit.implementations.runner import run_implementation
 from gelu_audit.numerics.formats import FP32
 from gelu_audit.numerics.formulas import ERF, Function, Pass, exact_function_for
 from gelu_audit.numerics.inputs import parse_range, stratified_inputs
@@ -67,9 +75,10 @@ def reference_rates(function: Function) -> None:
     print(f"  ratio fast/mpmath on the space    {fast_space_rate / mpmath_rate:>14,.0f}x")
 
 
-def kernel_alone(name: str, fraction: int, jobs: int) -> float:
+def kernel_alone(name: str, fraction: int, jobs: int, device: str = "cpu") -> float:
     """Wall seconds of the eager call alone over the same patterns as the audit, chunk by chunk
-    (1M fp32 tensors, torch threads = jobs): the floor an audit is measured against."""
+    (1M fp32 tensors already on ``device``, torch threads = jobs): the floor an audit is
+    measured against."""
     import torch
 
     implementation = registry()[name]
@@ -77,15 +86,52 @@ def kernel_alone(name: str, fraction: int, jobs: int) -> float:
     torch.set_num_threads(jobs)
     total = 0.0
     for a, b in space.items(1 << 20):
-        x = torch.from_numpy(np.arange(a, b, dtype=np.uint64).astype(np.uint32).view(np.float32))
+        x = torch.from_numpy(np.arange(a, b, dtype=np.uint64).astype(np.uint32).view(np.float32)).to(device)
+        _synchronize(device)
         start = time.perf_counter()
         implementation.function(x)
+        _synchronize(device)
         total += time.perf_counter() - start
     return total * fraction
 
 
+def call_as_audited(name: str, fraction: int, device: str = "cpu") -> float:
+    """CPU seconds, one thread (as each worker runs), of the call as an audit makes it
+    (``run_implementation``: the input made from the patterns and sent to ``device``, the call,
+    the checks on input and output, the bits back), over the same chunks: the part of an
+    implementation's stage that is not statistics."""
+    import torch
+
+    implementation = registry()[name]
+    space = PatternSpace(FP32, None, Shard(1, fraction) if fraction > 1 else None)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    total = 0.0
+    try:
+        for a, b in space.items(1 << 20):
+            patterns = np.arange(a, b, dtype=np.uint64).astype(np.uint32)
+            start = time.perf_counter()
+            run_implementation(implementation, FP32, device, patterns)
+            total += time.perf_counter() - start
+    finally:
+        torch.set_num_threads(threads)
+    return total * fraction
+
+
+def _synchronize(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize(device)
+
+
 def timed_stream(
-    names: tuple[str, ...], pass_: Pass, space: PatternSpace, jobs: int, store: Path | None = None
+    names: tuple[str, ...],
+    pass_: Pass,
+    space: PatternSpace,
+    jobs: int,
+    store: Path | None = None,
+    device: str = "cpu",
 ) -> tuple[StreamOutcome, float]:
     """An exhaustive stream of ``names`` in ``pass_`` over ``space`` (references for the exact
     GELU or GELU′ and each implementation's own formula), and its wall seconds."""
@@ -99,7 +145,7 @@ def timed_stream(
         FP32,
         space,
         tuple(sorted(functions)),
-        tuple((n, "cpu") for n in names),
+        tuple((n, device) for n in names),
         2.0,
         5,
         jobs=jobs,
@@ -109,11 +155,13 @@ def timed_stream(
     return outcome, time.perf_counter() - start
 
 
-def fixed_cost(names: tuple[str, ...], pass_: Pass, jobs: int) -> float:
+def fixed_cost(names: tuple[str, ...], pass_: Pass, jobs: int, device: str = "cpu") -> float:
     """Wall seconds of a stream of ``names`` over a few thousand inputs: what any stream pays
     once (the worker processes' start, torch's import in each, the first chunk's set-up),
     whatever its size. Scaling a 1/N run's whole wall time by N would multiply it by N."""
-    return timed_stream(names, pass_, PatternSpace(FP32, parse_range("1:1.001"), None), jobs)[1]
+    return timed_stream(names, pass_, PatternSpace(FP32, parse_range("1:1.001"), None), jobs, device=device)[
+        1
+    ]
 
 
 def audit(
@@ -124,14 +172,17 @@ def audit(
     store: Path | None = None,
     label: str = "",
     fixed: float = 0.0,
+    device: str = "cpu",
 ) -> dict[str, float]:
     """One exhaustive stream of ``names`` in ``pass_``; prints it; CPU seconds per stage.
     ``fixed``: the stream's fixed cost (:func:`fixed_cost`), counted once when scaling."""
     space = PatternSpace(FP32, None, Shard(1, fraction) if fraction > 1 else None)
-    outcome, wall = timed_stream(names, pass_, space, jobs, store)
+    outcome, wall = timed_stream(names, pass_, space, jobs, store, device)
     scale = fraction
     share = "all" if scale == 1 else f"1/{scale}"
-    print(f"\nexhaustive fp32 {pass_}, {len(outcome.inputs):,} points ({share}), {jobs} jobs{label}")
+    print(
+        f"\nexhaustive fp32 {pass_} on {device}, {len(outcome.inputs):,} points ({share}), {jobs} jobs{label}"
+    )
     whole = (wall - fixed) * scale + fixed  # the fixed cost once, the rest scaled
     print(
         f"  wall time                  {wall:8.1f} s"
@@ -176,31 +227,45 @@ def main() -> None:
     parser.add_argument("--pass", dest="passes", choices=("forward", "backward", "both"), default="forward")
     parser.add_argument("--store", action="store_true", help="also time --reference-store: write, then read")
     parser.add_argument("--then", default="", help="with --store: implementations audited from the store")
+    parser.add_argument("--device", default="cpu", help="where the implementations run (cpu, cuda:0)")
     args = parser.parse_args()
+    device = args.device
     passes = tuple(Pass) if args.passes == "both" else (Pass(args.passes),)
 
     tune_allocator()
     for pass_ in passes:
         reference_rates(ERF if pass_ is Pass.FORWARD else ERF.derivative)
     names = tuple(args.impl.split(","))
-    fixed = {pass_: fixed_cost(names, pass_, args.jobs) if args.fraction > 1 else 0.0 for pass_ in passes}
-    seconds = {pass_: audit(names, pass_, args.fraction, args.jobs, fixed=fixed[pass_]) for pass_ in passes}
+    fixed = {
+        pass_: fixed_cost(names, pass_, args.jobs, device) if args.fraction > 1 else 0.0 for pass_ in passes
+    }
+    seconds = {
+        pass_: audit(names, pass_, args.fraction, args.jobs, fixed=fixed[pass_], device=device)
+        for pass_ in passes
+    }
     if len(passes) == 2:
         print("\nside by side (CPU seconds for all 2^32 inputs; wall for the whole stream)")
         print(f"  {'stage':<24} {'forward':>10} {'backward':>10}")
         for stage in dict.fromkeys([*seconds[Pass.FORWARD], *seconds[Pass.BACKWARD]]):
             forward, backward = seconds[Pass.FORWARD].get(stage), seconds[Pass.BACKWARD].get(stage)
             print(f"  {stage:<24} {forward or 0:10.1f} {backward or 0:10.1f}")
-    floors = {name: kernel_alone(name, args.fraction, args.jobs) for name in names}
+    floors = {name: kernel_alone(name, args.fraction, args.jobs, device) for name in names}
     floor = floors[names[0]]
     wall = seconds[passes[0]]["wall"]
-    print(f"\nfloor: {names[0]} alone over the same inputs ({args.jobs} threads): {floor:.1f} s")
+    print(f"\nfloor: {names[0]} alone over the same inputs on {device} ({args.jobs} threads): {floor:.2f} s")
     print(f"  the audit of {', '.join(names)} took {wall:.0f} s: {wall / floor:.1f}x the kernel alone")
+    if passes[0] is Pass.FORWARD:
+        for name in names:
+            called, spent = call_as_audited(name, args.fraction, device), seconds[passes[0]][name]
+            print(
+                f"  {name}: the call as the audit makes it, one thread, {called:.1f} CPU-s of its stage's "
+                f"{spent:.1f} CPU-s; the statistics and the rest {spent - called:.1f} CPU-s"
+            )
     for name in names[1:]:  # a further kernel's stage against its own call (CPU-s over wall: 2 threads)
-        stage = seconds[passes[0]][name]
+        spent = seconds[passes[0]][name]
         print(
-            f"  {name} alone: {floors[name]:.1f} s; its stage {stage:.0f} CPU-s, "
-            f"{stage / args.jobs / floors[name]:.1f}x the kernel alone per thread"
+            f"  {name} alone: {floors[name]:.1f} s; its stage {spent:.0f} CPU-s, "
+            f"{spent / args.jobs / floors[name]:.1f}x the kernel alone per thread"
         )
     if args.store:
         with tempfile.TemporaryDirectory(prefix="gelu-audit-store-") as folder:

@@ -42,8 +42,8 @@ from gelu_audit.implementations.gradient import backward_implementation
 from gelu_audit.implementations.model import Implementation, ImplementationError
 from gelu_audit.implementations.plugins import PluginOptions
 from gelu_audit.implementations.registry import implementation_named
-from gelu_audit.implementations.runner import run_implementation
-from gelu_audit.numerics.formats import FORMATS, FloatFormat, patterns_to_values
+from gelu_audit.implementations.runner import run_implementation_bits
+from gelu_audit.numerics.formats import FORMATS, FP32, FloatFormat, patterns_to_values
 from gelu_audit.numerics.formulas import FUNCTIONS, Function, Pass
 from gelu_audit.numerics.inputs import ValueRange
 from gelu_audit.numerics.ulp import HISTOGRAM_EDGES
@@ -347,10 +347,10 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
         seconds["reference"] += time.perf_counter() - start
         for case in task.cases:  # one answer at a time, dropped once folded in
             start = time.perf_counter()
-            got = _answer(task, fmt, case, patterns, errors)
-            if got is None:
+            bits = _answer(task, fmt, case, patterns, errors)
+            if bits is None:
                 continue
-            _fold_case(accumulators, case, blocks, got, task)
+            _fold_case(accumulators, case, blocks, patterns_to_values(fmt, bits), task)
             seconds[case[0]] = seconds.get(case[0], 0.0) + time.perf_counter() - start
         if store is not None and computed:
             start = time.perf_counter()
@@ -365,10 +365,10 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
     answers: dict[tuple[str, str], np.ndarray] = {}
     for case in task.cases:
         start = time.perf_counter()
-        got = _answer(task, fmt, case, patterns, errors)
-        if got is None:
+        bits = _answer(task, fmt, case, patterns, errors)
+        if bits is None:
             continue
-        answers[case] = got.astype(np.float32)
+        answers[case] = _as_float32(fmt, bits)
         seconds[case[0]] = seconds.get(case[0], 0.0) + time.perf_counter() - start
     tiers = {}
     # passes cut where blocks are (global multiples of PASS, itself a multiple of BLOCK)
@@ -388,6 +388,15 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
     return ChunkResult(len(x), accumulators, errors, tiers, seconds, peak_rss_mib(), StoreTally())
 
 
+def _as_float32(fmt: FloatFormat, bits: np.ndarray) -> np.ndarray:
+    """Answers' bit patterns as float32 values, exactly (every format the stream audits fits):
+    for fp32 a view, no pass over the chunk. (A signalling NaN stays one here; widening it to
+    float64 per pass quiets it, as decoding did.)"""
+    if fmt is FP32:
+        return bits.view(np.float32)
+    return patterns_to_values(fmt, bits).astype(np.float32)
+
+
 def _answer(
     task: ChunkTask,
     fmt: FloatFormat,
@@ -395,11 +404,11 @@ def _answer(
     patterns: np.ndarray,
     errors: dict[tuple[str, str], str],
 ) -> np.ndarray | None:
-    """One case's answers on the chunk; None, with its error noted in ``errors``, where the
-    implementation failed (the audit goes on without it)."""
+    """One case's answers on the chunk as their bit patterns; None, with its error noted in
+    ``errors``, where the implementation failed (the audit goes on without it)."""
     impl = _implementation(case[0], task.plugin_options, task.pass_)
     try:
-        return run_implementation(impl, fmt, case[1], patterns, repeat=task.repeat)
+        return run_implementation_bits(impl, fmt, case[1], patterns, repeat=task.repeat)
     except ImplementationError as error:
         errors[case] = str(error)
         return None

@@ -254,8 +254,20 @@ def run_implementation(
     is a function. An implementation with an :attr:`~Implementation.isolation` runs in its
     child process, where a crash is this case's error, not the end of the audit.
     """
+    return patterns_to_values(fmt, run_implementation_bits(impl, fmt, device, patterns, route, repeat))
+
+
+def run_implementation_bits(
+    impl: Implementation,
+    fmt: FloatFormat,
+    device: str,
+    patterns: np.ndarray,
+    route: Route = direct_call,
+    repeat: bool = False,
+) -> np.ndarray:
+    """:func:`run_implementation`'s answers as their unsigned bit patterns, not yet decoded:
+    the exhaustive stream keeps fp32 answers as float32 (a view of these bits), where decoding
+    to float64 and narrowing back cost two passes over every chunk."""
     if impl.isolation is not None:
-        bits = impl.isolation.run(fmt, device, patterns, route, repeat)
-    else:
-        bits = guarded_bits(impl, fmt, device, patterns, route, repeat)
-    return patterns_to_values(fmt, bits)
+        return impl.isolation.run(fmt, device, patterns, route, repeat)
+    return guarded_bits(impl, fmt, device, patterns, route, repeat)

@@ -285,3 +285,17 @@ def test_block_slices_cut_at_global_multiples_of_the_block() -> None:
             assert block_slices(index) == general(index), (start, n)
     sparse = np.sort(np.random.default_rng(0).choice(1 << 22, 5000, replace=False)).astype(np.int64)
     assert block_slices(sparse) == general(sparse)
+
+
+def test_answers_kept_as_float32_widen_to_the_decoded_values() -> None:
+    """A chunk keeps its fp32 answers as a float32 view of their bits and widens them pass by
+    pass: the float64 values must be the decoded ones bit for bit, for every class of pattern
+    (zeros, subnormals, normals, the largest, infinities, quiet and signalling NaNs)."""
+    edges = [0, 0x80000000, 1, 0x007FFFFF, 0x00800000, 0x3F800000, 0x7F7FFFFF, 0x7F800000, 0xFF800000]
+    edges += [0x7FC00000, 0x7F800001, 0xFFBFFFFF, 0x7FFFFFFF]  # quiet, signalling, signalling, quiet
+    rng = np.random.default_rng(0)
+    patterns = np.concatenate([np.array(edges), rng.integers(0, 2**32, 100_000)]).astype(np.uint32)
+    kept = exhaustive._as_float32(FP32, patterns)
+    assert np.shares_memory(kept, patterns)  # a view: no pass over the chunk
+    widened = kept.astype(np.float64)
+    assert np.array_equal(widened.view(np.uint64), patterns_to_values(FP32, patterns).view(np.uint64))
