@@ -42,7 +42,7 @@ import numpy as np
 from gelu_audit.audits.exhaustive import PatternSpace, Shard, StreamOutcome, stream, tune_allocator
 from gelu_audit.implementations.gradient import backward_implementation
 from gelu_audit.implementations.registry import registry
-from gelu_audit.implementations.runner import run_implementation
+from gelu_audit.implementations.runner import run_implementation_bits
 from gelu_audit.numerics.formats import FP32
 from gelu_audit.numerics.formulas import ERF, Function, Pass, exact_function_for
 from gelu_audit.numerics.inputs import parse_range, stratified_inputs
@@ -96,9 +96,9 @@ def kernel_alone(name: str, fraction: int, jobs: int, device: str = "cpu") -> fl
 
 
 def call_as_audited(name: str, fraction: int, device: str = "cpu") -> float:
-    """CPU seconds, one thread (as each worker runs), of the call as an audit makes it
-    (``run_implementation``: the input made from the patterns and sent to ``device``, the call,
-    the checks on input and output, the bits back), over the same chunks: the part of an
+    """Wall seconds, one torch thread (as each worker runs), of the call as an audit makes it
+    (``run_implementation_bits``: the input made from the patterns and sent to ``device``, the
+    call, the checks on input and output, the bits back), over the same chunks: the part of an
     implementation's stage that is not statistics."""
     import torch
 
@@ -111,7 +111,7 @@ def call_as_audited(name: str, fraction: int, device: str = "cpu") -> float:
         for a, b in space.items(1 << 20):
             patterns = np.arange(a, b, dtype=np.uint64).astype(np.uint32)
             start = time.perf_counter()
-            run_implementation(implementation, FP32, device, patterns)
+            run_implementation_bits(implementation, FP32, device, patterns)
             total += time.perf_counter() - start
     finally:
         torch.set_num_threads(threads)
@@ -258,7 +258,7 @@ def main() -> None:
         for name in names:
             called, spent = call_as_audited(name, args.fraction, device), seconds[passes[0]][name]
             print(
-                f"  {name}: the call as the audit makes it, one thread, {called:.1f} CPU-s of its stage's "
+                f"  {name}: the call as the audit makes it, one thread, {called:.1f} s of its stage's "
                 f"{spent:.1f} CPU-s; the statistics and the rest {spent - called:.1f} CPU-s"
             )
     for name in names[1:]:  # a further kernel's stage against its own call (CPU-s over wall: 2 threads)

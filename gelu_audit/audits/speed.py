@@ -592,7 +592,10 @@ def run_speed(settings: SpeedSettings, progress: ProgressSink = SILENT) -> Speed
                 else:
                     plan.extend((impl, fmt, device, size) for size in settings.sizes)
     cases = []
-    inputs: dict[tuple[str, int], np.ndarray] = {}  # one dtype's inputs at a time (the plan's order)
+    # One dtype's inputs at a time, every size of it (the plan goes dtype, implementation,
+    # device, size): the largest is held while smaller sizes are timed, which adds nothing to
+    # the peak, reached while the largest is timed.
+    inputs: dict[tuple[str, int], np.ndarray] = {}
     with progress.task("timing", len(plan)) as advance:
         for impl, fmt, device, size in plan:
             key = (fmt.name, size)
