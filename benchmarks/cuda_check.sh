@@ -125,10 +125,12 @@ if [ "$DEVICE" != "cpu" ]; then  # float64 primitives on the GPU against NumPy's
     step primitives 90 "$PY" benchmarks/torch_primitives.py --device cuda:0
 fi
 step paths 45 "${AUDIT[@]}" paths --device "$DEVICE" "${PATHS[@]}" -i torch-gelu,torch-gelu-tanh --no-progress -f json
-step bits 60 "$PY" benchmarks/cuda_bits.py --device "$([ "$DEVICE" = cpu ] && echo cpu || echo cuda:0)"
+BITS=("$PY" benchmarks/cuda_bits.py --device "$([ "$DEVICE" = cpu ] && echo cpu || echo cuda:0)")
+step bits 60 "${BITS[@]}" -i torch-gelu,torch-gelu-tanh,torch-erf-composite,torch-quick-gelu,torch-tanh-pow,torch-tanh-fast,torch-gelu-clip10
+step bits-compiled 90 "${BITS[@]}" -i torch-compile-gelu,torch-compile-gelu-tanh
 
 for name in environment smoke-cpu list accuracy-fp16-bf16 accuracy-fp32-fp64 exhaustive-fp32 gradient-fp16-bf16 \
-    gradient-exhaustive-fp32 speed speed-compiled paths bits; do
+    gradient-exhaustive-fp32 speed speed-compiled paths bits bits-compiled; do
     [ -s "$OUT/$name.out" ] && mv "$OUT/$name.out" "$OUT/$name.json"
 done
 "$PY" benchmarks/cuda_summary.py "$OUT" > "$OUT/summary.md"

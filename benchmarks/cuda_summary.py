@@ -160,7 +160,14 @@ def main() -> None:
     page += [*accuracy(load(out, "exhaustive-fp32"), "fp32, exhaustive"), ""]
     page += [*accuracy(load(out, "gradient-fp16-bf16"), "the gradient: fp16, bf16 (exhaustive)"), ""]
     page += [*accuracy(load(out, "gradient-exhaustive-fp32"), "the gradient: fp32, exhaustive"), ""]
-    page += ["## CPU and CUDA: the same bits?", "", *bits(load(out, "bits")), ""]
+    page += [
+        "## CPU and CUDA: the same bits?",
+        "",
+        *bits(load(out, "bits")),
+        "",
+        *bits(load(out, "bits-compiled")),
+        "",
+    ]
     for name, title in (
         ("direct", "F.gelu without the tool"),
         ("primitives", "float64 primitives on the GPU"),
