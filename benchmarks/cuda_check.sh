@@ -85,18 +85,22 @@ if [ "$DEVICE" = "cpu" ]; then  # rehearsal: small, and the CUDA-marked tests on
     RANGE=(--range 1:1.01)
     PATHS=(-d fp16 -i torch-gelu)
     PYTEST=(--collect-only -q)
+    TORCH_DEVICE=cpu  # what the benchmark scripts take (cuda_check's "cuda" is the CLI's)
+    SPLIT_FRACTION=1024
 else
     SIZES=1K,1M,16M,256M
     RANGE=()
     PATHS=()
     PYTEST=(-q -p no:cacheprovider)
+    TORCH_DEVICE=cuda:0
+    SPLIT_FRACTION=16
 fi
 AUDIT=("$PY" -m gelu_audit)
 step pytest-cuda 90 "$PY" -m pytest -m cuda "${PYTEST[@]}"
 step smoke-cpu 40 "${AUDIT[@]}" accuracy -d fp16 -i numpy-erf,torch-gelu --device cpu --no-progress -f json
 step list 30 "${AUDIT[@]}" list -f json
 if [ "$DEVICE" != "cpu" ]; then  # F.gelu's bits on CPU and GPU, and its speed against copy, without the tool
-    step direct 60 "$PY" benchmarks/cuda_direct.py --device cuda:0
+    step direct 60 "$PY" benchmarks/cuda_direct.py --device "$TORCH_DEVICE"
 fi
 # `speed`, `paths` and `cuda_bits.py` over every row each ran past 60-90 s on the H200 machine
 # (2026-11-30; speed now comes early, having failed twice), with the compiled rows among them: eager and compiled rows are separate steps,
@@ -113,8 +117,8 @@ step exhaustive-fp32 75 "${AUDIT[@]}" accuracy --device "$DEVICE" -d fp32 --exha
     -j "$(nproc)" --no-progress -f json
 # Where the exhaustive audit's time goes with the kernel on the device: 1/16 of the space, the
 # kernel alone, and its call as the audit makes it against its stage (the rest is statistics)
-step exhaustive-split 90 "$PY" benchmarks/exhaustive_fp32.py --device "$([ "$DEVICE" = cpu ] && echo cpu || echo cuda:0)" \
-    --fraction "$([ "$DEVICE" = cpu ] && echo 1024 || echo 16)" -j "$(nproc)"
+step exhaustive-split 90 "$PY" benchmarks/exhaustive_fp32.py --device "$TORCH_DEVICE" --fraction "$SPLIT_FRACTION" \
+    -j "$(nproc)"
 # The gradient (GELU′, grad_output = 1) audited as the forward: ATen's CUDA backward computes the
 # same float32 1 + erf (aten/src/ATen/native/cuda/ActivationGeluKernel.cu)
 step gradient-fp16-bf16 90 "${AUDIT[@]}" accuracy -d fp16,bf16 --pass backward --device cpu --device "$DEVICE" \
@@ -122,10 +126,10 @@ step gradient-fp16-bf16 90 "${AUDIT[@]}" accuracy -d fp16,bf16 --pass backward -
 step gradient-exhaustive-fp32 75 "${AUDIT[@]}" accuracy --pass backward --device "$DEVICE" -d fp32 --exhaustive \
     "${RANGE[@]}" -i torch-gelu -j "$(nproc)" --no-progress -f json
 if [ "$DEVICE" != "cpu" ]; then  # float64 primitives on the GPU against NumPy's bits; the whole fp32 space there
-    step primitives 90 "$PY" benchmarks/torch_primitives.py --device cuda:0
+    step primitives 90 "$PY" benchmarks/torch_primitives.py --device "$TORCH_DEVICE"
 fi
 step paths 45 "${AUDIT[@]}" paths --device "$DEVICE" "${PATHS[@]}" -i torch-gelu,torch-gelu-tanh --no-progress -f json
-BITS=("$PY" benchmarks/cuda_bits.py --device "$([ "$DEVICE" = cpu ] && echo cpu || echo cuda:0)")
+BITS=("$PY" benchmarks/cuda_bits.py --device "$TORCH_DEVICE")
 step bits 60 "${BITS[@]}" -i torch-gelu,torch-gelu-tanh,torch-erf-composite,torch-quick-gelu,torch-tanh-pow,torch-tanh-fast,torch-gelu-clip10
 step bits-compiled 90 "${BITS[@]}" -i torch-compile-gelu,torch-compile-gelu-tanh
 

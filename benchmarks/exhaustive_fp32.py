@@ -35,6 +35,7 @@ import argparse
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -60,10 +61,7 @@ def reference_rates(function: Function) -> None:
     start = time.perf_counter()
     _, counts = fast_references_of(function, FP32, sample)
     fast_sample_rate = len(sample) / (time.perf_counter() - start)
-    shard = PatternSpace(FP32, None, Shard(1, 256))
-    patterns = np.concatenate([np.arange(a, b, dtype=np.uint64) for a, b in shard.items(1 << 20)]).astype(
-        np.uint32
-    )
+    patterns = np.concatenate(list(shard_chunks(256)))
     x = patterns.view(np.float32).astype(np.float64)
     start = time.perf_counter()
     _, shard_counts = fast_references_of(function, FP32, x)
@@ -75,6 +73,17 @@ def reference_rates(function: Function) -> None:
     print(f"  ratio fast/mpmath on the space    {fast_space_rate / mpmath_rate:>14,.0f}x")
 
 
+def shard_space(fraction: int) -> PatternSpace:
+    """1/``fraction`` of the fp32 space (all of it for 1), as the audits below take it."""
+    return PatternSpace(FP32, None, Shard(1, fraction) if fraction > 1 else None)
+
+
+def shard_chunks(fraction: int) -> Iterator[np.ndarray]:
+    """That shard's bit patterns (uint32) in the stream's chunks of 2^20."""
+    for a, b in shard_space(fraction).items(1 << 20):
+        yield np.arange(a, b, dtype=np.uint64).astype(np.uint32)
+
+
 def kernel_alone(name: str, fraction: int, jobs: int, device: str = "cpu") -> float:
     """Wall seconds of the eager call alone over the same patterns as the audit, chunk by chunk
     (1M fp32 tensors already on ``device``, torch threads = jobs): the floor an audit is
@@ -82,11 +91,10 @@ def kernel_alone(name: str, fraction: int, jobs: int, device: str = "cpu") -> fl
     import torch
 
     implementation = registry()[name]
-    space = PatternSpace(FP32, None, Shard(1, fraction) if fraction > 1 else None)
     torch.set_num_threads(jobs)
     total = 0.0
-    for a, b in space.items(1 << 20):
-        x = torch.from_numpy(np.arange(a, b, dtype=np.uint64).astype(np.uint32).view(np.float32)).to(device)
+    for patterns in shard_chunks(fraction):
+        x = torch.from_numpy(patterns.view(np.float32)).to(device)
         _synchronize(device)
         start = time.perf_counter()
         implementation.function(x)
@@ -103,13 +111,11 @@ def call_as_audited(name: str, fraction: int, device: str = "cpu") -> float:
     import torch
 
     implementation = registry()[name]
-    space = PatternSpace(FP32, None, Shard(1, fraction) if fraction > 1 else None)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     total = 0.0
     try:
-        for a, b in space.items(1 << 20):
-            patterns = np.arange(a, b, dtype=np.uint64).astype(np.uint32)
+        for patterns in shard_chunks(fraction):
             start = time.perf_counter()
             run_implementation_bits(implementation, FP32, device, patterns)
             total += time.perf_counter() - start
@@ -176,7 +182,7 @@ def audit(
 ) -> dict[str, float]:
     """One exhaustive stream of ``names`` in ``pass_``; prints it; CPU seconds per stage.
     ``fixed``: the stream's fixed cost (:func:`fixed_cost`), counted once when scaling."""
-    space = PatternSpace(FP32, None, Shard(1, fraction) if fraction > 1 else None)
+    space = shard_space(fraction)
     outcome, wall = timed_stream(names, pass_, space, jobs, store, device)
     scale = fraction
     share = "all" if scale == 1 else f"1/{scale}"

@@ -38,30 +38,29 @@ def main() -> None:
     tune_allocator()
     import scipy.special  # noqa: F401 - before the clock, as the stream's workers do (older checkouts: at import)
 
+    def stage_seconds(starts: range | list[int]) -> dict[str, float]:
+        """Seconds per stage over one round of the chunks of 2^20 patterns from ``starts``."""
+        totals: dict[str, float] = {}
+        for start in starts:
+            task = ChunkTask("fp32", start, start + (1 << 20), ("erf",), cases, 2.0, 5)
+            for stage, seconds in audit_chunk(task).seconds.items():
+                totals[stage] = totals.get(stage, 0.0) + seconds
+        return totals
+
     if core:
         starts = [0x3F800000 + k * (1 << 20) for k in range(8)] + [
             0xBF800000 + k * (1 << 20) for k in range(8)
         ]
-        best: dict[str, float] = {}
-        for _ in range(3):
-            round_totals: dict[str, float] = {}
-            for start in starts:
-                task = ChunkTask("fp32", start, start + (1 << 20), ("erf",), cases, 2.0, 5)
-                for stage, seconds in audit_chunk(task).seconds.items():
-                    round_totals[stage] = round_totals.get(stage, 0.0) + seconds
-            best = {stage: min(best.get(stage, seconds), seconds) for stage, seconds in round_totals.items()}
+        rounds = [stage_seconds(starts) for _ in range(3)]
+        best = {stage: min(r[stage] for r in rounds) for stage in rounds[0]}
         print(
             gelu_audit.__file__,
             "core, best of 3:",
             {stage: round(seconds, 3) for stage, seconds in best.items()},
         )
         return
-    totals: dict[str, float] = {}
-    for _ in range(2):
-        for start in range(0, 1 << 32, 1 << 28):
-            task = ChunkTask("fp32", start, start + (1 << 20), ("erf",), cases, 2.0, 5)
-            for stage, seconds in audit_chunk(task).seconds.items():
-                totals[stage] = totals.get(stage, 0.0) + seconds
+    rounds = [stage_seconds(range(0, 1 << 32, 1 << 28)) for _ in range(2)]
+    totals = {stage: sum(r[stage] for r in rounds) for stage in rounds[0]}
     print(gelu_audit.__file__, {stage: round(seconds, 2) for stage, seconds in totals.items()})
 
 

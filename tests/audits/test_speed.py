@@ -521,8 +521,5 @@ def test_every_case_of_one_dtype_and_size_is_timed_on_inputs_made_once(monkeypat
     assert made == [("fp16", 64), ("fp16", 128), ("fp32", 64), ("fp32", 128)]
     # the inputs a case made for itself before: uniform in [−6, 6), seed 0
     fp16 = FORMATS["fp16"]
-    assert np.array_equal(speed_patterns(fp16, 128), values_to_patterns(fp16, rng_uniform(128)))
-
-
-def rng_uniform(size: int) -> np.ndarray:
-    return np.random.default_rng(0).uniform(-6, 6, size)
+    uniform = np.random.default_rng(0).uniform(-6, 6, 128)
+    assert np.array_equal(speed_patterns(fp16, 128), values_to_patterns(fp16, uniform))
