@@ -27,7 +27,7 @@ from gelu_audit.numerics.formats import parse_format
 from gelu_audit.numerics.formulas import ERF
 from gelu_audit.numerics.inputs import default_inputs, parse_range
 from gelu_audit.progress import SILENT
-from gelu_audit.references.cache import default_cache_dir
+from gelu_audit.user_cache import default_cache_dir
 
 
 class AccuracyCheckError(AssertionError):

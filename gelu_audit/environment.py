@@ -33,6 +33,19 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_features() -> str:
+    """The CPU's feature flags as the OS lists them (x86 ``flags``, Arm ``Features``), or ""
+    where there is no ``/proc/cpuinfo``: what decides the kernels PyTorch and Inductor pick."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.lower().startswith(("flags", "features")):
+                    return " ".join(sorted(line.split(":", 1)[1].split()))
+    except OSError:
+        pass
+    return ""
+
+
 def collect_environment(include_torch: bool = True) -> dict[str, Any]:
     """Versions, CPU and (when torch is importable) CUDA devices and CPU kernel capability."""
     env: dict[str, Any] = {

@@ -18,6 +18,7 @@ LAYERS: dict[str, int] = {
     "errors": 0,
     "progress": 0,
     "environment": 0,
+    "user_cache": 0,
     "numerics": 1,
     "references": 2,
     "implementations": 2,

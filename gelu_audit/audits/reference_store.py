@@ -46,10 +46,11 @@ from gelu_audit.audits.stats import ErrorAccumulator, ReferenceBlock, block_slic
 from gelu_audit.errors import UsageError
 from gelu_audit.numerics.formats import FloatFormat, patterns_to_values
 from gelu_audit.numerics.formulas import FUNCTIONS
-from gelu_audit.references.cache import TEMPORARY_SUFFIX, save_npz_atomically
+from gelu_audit.references.cache import save_npz_atomically
 from gelu_audit.references.fast_gradient import fast_references_of
 from gelu_audit.references.fast_tier import BLOCK, TierCounts
 from gelu_audit.references.mpmath_ziv import REFERENCE_VERSION
+from gelu_audit.user_cache import TEMPORARY_SUFFIX
 
 STORE_VERSION = 2
 """Bumped whenever what a chunk file holds, or how a summary is computed, changes (2: the

@@ -163,7 +163,7 @@ def accuracy(**options: Any) -> None:
     from gelu_audit.environment import collect_environment
     from gelu_audit.numerics.formulas import Pass
     from gelu_audit.numerics.inputs import parse_range
-    from gelu_audit.references.cache import default_cache_dir
+    from gelu_audit.user_cache import default_cache_dir
 
     dtypes = dtype_names(options["dtypes"])
     gate = None

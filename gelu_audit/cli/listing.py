@@ -19,15 +19,24 @@ from gelu_audit.report.output_format import LIST_FORMATS, OutputFormat
 @dtype_option("Only these dtypes.")
 @device_option("Only these devices.")
 @format_option(LIST_FORMATS)
-def list_command(dtypes: tuple[str, ...], devices: tuple[str, ...], output_format: OutputFormat) -> None:
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Measure again what was measured here before (whether torch imports, F.gelu's CPU "
+    "kernel per dtype), rather than read it from the cache directory's machine-facts.json.",
+)
+def list_command(
+    dtypes: tuple[str, ...], devices: tuple[str, ...], output_format: OutputFormat, no_cache: bool
+) -> None:
     """Show the implementations, where each can run here, and why not elsewhere."""
     from gelu_audit.implementations.devices import parse_device
+    from gelu_audit.implementations.kept_facts import kept_facts
     from gelu_audit.implementations.registry import availability_rows
     from gelu_audit.numerics.formats import FORMATS, parse_format
 
     formats = [parse_format(d) for d in split_list(dtypes)] or list(FORMATS.values())
     device_names = list(dict.fromkeys(parse_device(d) for d in split_list(devices))) or ["cpu", "cuda:0"]
-    rows = availability_rows(formats, device_names)
+    rows = availability_rows(formats, device_names, kept_facts(enabled=not no_cache))
     if output_format is OutputFormat.JSON:  # each renderer imported only when used: list starts fast
         from gelu_audit.report.json_documents import render_list_json
 

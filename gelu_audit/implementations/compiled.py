@@ -13,12 +13,14 @@ fails turns the row into a skip with the reason rather than an error of the kern
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import sys
 import types
 from collections.abc import Callable
 from typing import Any
 
+from gelu_audit.implementations.kept_facts import KeptFacts, fingerprint, kept_facts
 from gelu_audit.implementations.model import Implementation, ImplementationUnavailable, first_line
 from gelu_audit.numerics.formats import FloatFormat
 from gelu_audit.numerics.formulas import ERF, TANH
@@ -94,15 +96,80 @@ def _cpp_compiler_missing() -> str | None:
     return None
 
 
+INDUCTOR_ISAS = "inductor: every vector ISA the CPU advertises builds and loads"
+"""The kept fact that lets a process skip Inductor's CPU ISA probe (see :func:`skip_known_isa_probe`)."""
+
+
+def _compiler_identity() -> str:
+    """What Inductor's probe depends on besides torch and the CPU: the C++ compiler it finds (as
+    :func:`_cpp_compiler_missing` looks for it) and the loader's path."""
+    compiler = os.environ.get("CXX", "clang++" if sys.platform == "darwin" else "g++")
+    found = shutil.which(compiler)
+    try:
+        stamp = os.stat(found) if found else None
+    except OSError:
+        stamp = None
+    size_and_time = f"{stamp.st_size}:{stamp.st_mtime_ns}" if stamp else "?"
+    return f"{compiler}={found}:{size_and_time}; LD_LIBRARY_PATH={os.environ.get('LD_LIBRARY_PATH', '')}"
+
+
+def skip_known_isa_probe(facts: KeptFacts) -> bool:
+    """Skip Inductor's CPU ISA probe when an earlier run found its answer: True if skipped.
+
+    In every process, Inductor's first CPU build checks each vector ISA the CPU advertises
+    (AMX, AVX512-VNNI, AVX512, AVX2 on the Xeon) by building a test library and loading it in a
+    child Python: 1.3–2 s, longer than the audit of every eager row. Its own switch
+    ``cpp.vec_isa_ok = True`` (``TORCHINDUCTOR_VEC_ISA_OK=1``) passes every advertised ISA
+    without the check, which gives the same ISA list, and so the same generated code, exactly
+    when every check would pass. That verdict is kept per torch, CPU, environment and compiler
+    (:func:`keep_isa_probe_verdict`); the switch is set only where it was measured, and never
+    over a value the user chose."""
+    import torch._inductor.config as inductor_config
+
+    if inductor_config.cpp.vec_isa_ok is not None or platform.machine() not in ("x86_64", "AMD64"):
+        return False
+    if facts.get(INDUCTOR_ISAS, fingerprint(_compiler_identity())) is not True:
+        return False
+    inductor_config.cpp.vec_isa_ok = True
+    return True
+
+
+def keep_isa_probe_verdict(facts: KeptFacts) -> None:
+    """After a CPU build that ran Inductor's probe: keep whether every advertised ISA passed.
+    Reads Inductor's private probe functions; if they have changed, nothing is kept."""
+    import torch._inductor.config as inductor_config
+
+    if inductor_config.cpp.vec_isa_ok is not None or platform.machine() not in ("x86_64", "AMD64"):
+        return
+    try:
+        from torch._inductor import cpu_vec_isa
+
+        flags = cpu_vec_isa.x86_isa_checker()
+        advertised = [
+            isa
+            for isa in cpu_vec_isa.supported_vec_isa_list
+            if all(flag in flags for flag in str(isa).split())
+        ]
+        passed = cpu_vec_isa.valid_vec_isa_list()
+        verdict = bool(advertised) and [id(isa) for isa in passed] == [id(isa) for isa in advertised]
+    except Exception:  # noqa: BLE001 - Inductor's internals moved: keep nothing, probe every time
+        return
+    facts.put(INDUCTOR_ISAS, fingerprint(_compiler_identity()), verdict)
+
+
 def _prepare(approximate: str) -> Callable[[str, FloatFormat], None]:
     def prepare(device: str, fmt: FloatFormat) -> None:
         import torch
 
         x = torch.linspace(-4.0, 4.0, 37, dtype=getattr(torch, fmt.torch_dtype))
+        facts = kept_facts()
+        probe_skipped = device == "cpu" and skip_known_isa_probe(facts)
         try:
             compiled_gelu(approximate, device, str(x.dtype))(x.to(device))
         except Exception as error:  # compiler failures become the skip reason
             raise ImplementationUnavailable(f"torch.compile failed: {first_line(error)}") from error
+        if device == "cpu" and not probe_skipped:
+            keep_isa_probe_verdict(facts)
 
     return prepare
 

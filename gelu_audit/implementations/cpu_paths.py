@@ -7,6 +7,10 @@ from one machine is wrong on the other, so ``gelu-audit list`` asks the machine:
 ``F.gelu`` on probe inputs with oneDNN enabled and disabled and compares the bits. Different
 bits mean the default call does not take ATen's kernel: oneDNN, detected. The same bits on every
 probe mean ATen's kernel, or one that agrees with it bit for bit there.
+
+What decides the path is the torch build, the CPU and the dispatch's environment variables, so
+``list`` keeps each answer in the facts file under their fingerprint (``kept_facts``) and asks
+again only when one of them changes: then ``list`` need not import torch at all.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from gelu_audit.implementations.kept_facts import KeptFacts, fingerprint, measured_now
 from gelu_audit.implementations.model import Implementation
 from gelu_audit.implementations.runner import run_implementation
 from gelu_audit.numerics.formats import FloatFormat, all_patterns, patterns_to_values
@@ -36,15 +41,27 @@ class CpuPath:
     probes: int
     differing: int
     """Probe inputs whose answers differ with oneDNN on and off (−0 and +0 differ)."""
+    measured_at: str
+    """When the probes ran (UTC, ISO 8601)."""
+    kept: bool = False
+    """Read from the facts file: measured by an earlier run on this same installation."""
 
     def describe(self) -> str:
         if self.path == "oneDNN":
             differ = f"{self.differing:,} of {self.probes:,} inputs differ from ATen"
-            return f"{self.dtype} oneDNN, detected ({differ})"
-        return f"{self.dtype} ATen (the same bits as with oneDNN off, {self.probes:,} inputs)"
+            what = f"{self.dtype} oneDNN, detected ({differ})"
+        else:
+            what = f"{self.dtype} ATen (the same bits as with oneDNN off, {self.probes:,} inputs)"
+        return f"{what}, measured {self.measured_at[:10]}" if self.kept else what
 
     def to_json(self) -> dict[str, Any]:
-        return {"path": self.path, "probes": self.probes, "differing": self.differing}
+        return {
+            "path": self.path,
+            "probes": self.probes,
+            "differing": self.differing,
+            "measured_at": self.measured_at,
+            "kept": self.kept,
+        }
 
 
 @cache
@@ -64,4 +81,29 @@ def detect_cpu_path(default: Implementation, aten: Implementation, fmt: FloatFor
     differing = np.count_nonzero(
         run_implementation(default, fmt, "cpu", patterns) != run_implementation(aten, fmt, "cpu", patterns)
     )
-    return CpuPath(fmt.name, "oneDNN" if differing else "ATen", len(patterns), int(differing))
+    return CpuPath(fmt.name, "oneDNN" if differing else "ATen", len(patterns), int(differing), measured_now())
+
+
+def cpu_path_here(
+    default: Implementation, aten: Implementation, fmt: FloatFormat, facts: KeptFacts
+) -> CpuPath:
+    """:func:`detect_cpu_path`, kept in ``facts``: measured once per installation, CPU and
+    environment (the fingerprint), read back after that."""
+    name = f"cpu path: {default.name} against {aten.name}, {fmt.name}, {PROBES} probes"
+    key = fingerprint()
+    kept = facts.get(name, key)
+    if isinstance(kept, dict) and kept.get("path") in ("oneDNN", "ATen"):
+        try:
+            return CpuPath(
+                fmt.name,
+                kept["path"],
+                int(kept["probes"]),
+                int(kept["differing"]),
+                str(kept["measured_at"]),
+                True,
+            )
+        except (KeyError, TypeError, ValueError):
+            pass  # damaged: measured again below
+    path = detect_cpu_path(default, aten, fmt)
+    facts.put(name, key, {k: v for k, v in path.to_json().items() if k != "kept"})
+    return path

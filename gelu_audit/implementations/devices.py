@@ -1,12 +1,15 @@
 """Devices: naming them (cpu, cuda, cuda:N), and whether they can be used here.
 
-May import: numerics, errors, implementations.model.
+May import: numerics, errors, implementations.model, .kept_facts.
 """
 
 from __future__ import annotations
 
+import sys
+
 from gelu_audit.errors import EnvironmentUnavailableError, UsageError
-from gelu_audit.implementations.model import SkipKind, SkipReason
+from gelu_audit.implementations.kept_facts import KeptFacts, fingerprint, kept_facts, torch_install
+from gelu_audit.implementations.model import SkipKind, SkipReason, first_line
 
 
 def parse_device(text: str) -> str:
@@ -21,22 +24,46 @@ def parse_device(text: str) -> str:
     raise UsageError(f"unknown device {text!r}: use cpu, cuda or cuda:N")
 
 
-def torch_missing_reason() -> SkipReason | None:
-    """Why PyTorch cannot be used here, or None when it can."""
+TORCH_IMPORTS = "torch imports"
+"""The kept fact that torch imported here (see :mod:`~gelu_audit.implementations.kept_facts`)."""
+
+
+def torch_missing_reason(facts: KeptFacts | None = None) -> SkipReason | None:
+    """Why PyTorch cannot be used here, or None when it can.
+
+    Loaded torch can be used. Otherwise it must be installed, and import: that is asked once
+    per installation (``import torch`` costs over a second, most of what ``list`` takes) and
+    kept in ``facts`` (the facts file, by default)."""
+    if sys.modules.get("torch") is not None:
+        return None
+    facts = kept_facts() if facts is None else facts
+    key = fingerprint()  # None when no installed torch can be read: importing answers
+    if facts.get(TORCH_IMPORTS, key):
+        return None
     try:
         import torch  # noqa: F401
-    except ImportError:
-        return SkipReason(SkipKind.PACKAGE_MISSING, "PyTorch is not installed (pip install torch)")
+    except Exception as error:  # noqa: BLE001 - an ImportError, or a broken native library
+        if key is None and isinstance(error, ImportError):
+            return SkipReason(SkipKind.PACKAGE_MISSING, "PyTorch is not installed (pip install torch)")
+        return SkipReason(SkipKind.PACKAGE_MISSING, f"PyTorch does not import: {first_line(error)}")
+    facts.put(TORCH_IMPORTS, key, True)
     return None
 
 
-def device_unavailable_reason(device: str) -> SkipReason | None:
-    """Why ``device`` cannot be used here, or None when it can."""
+def device_unavailable_reason(device: str, facts: KeptFacts | None = None) -> SkipReason | None:
+    """Why ``device`` cannot be used here, or None when it can. A torch built without GPU
+    support answers without being imported."""
     if device == "cpu":
         return None
-    reason = torch_missing_reason()
+    reason = torch_missing_reason(facts)
     if reason:
         return reason
+    install = torch_install()
+    if install is not None and not install.has_gpu_support:
+        return SkipReason(
+            SkipKind.DEVICE_UNAVAILABLE,
+            f"no CUDA device here (this PyTorch, {install.version}, is built without CUDA)",
+        )
     import torch
 
     if not torch.cuda.is_available():

@@ -12,9 +12,10 @@ from gelu_audit.errors import UsageError
 from gelu_audit.implementations.availability import claim_reason, unavailable_reason
 from gelu_audit.implementations.builtins import builtin_implementations
 from gelu_audit.implementations.compiled import compiled_implementations
-from gelu_audit.implementations.cpu_paths import detect_cpu_path
-from gelu_audit.implementations.devices import device_unavailable_reason
+from gelu_audit.implementations.cpu_paths import cpu_path_here
+from gelu_audit.implementations.devices import device_unavailable_reason, torch_missing_reason
 from gelu_audit.implementations.frameworks import framework_implementations
+from gelu_audit.implementations.kept_facts import KeptFacts, kept_facts
 from gelu_audit.implementations.model import Implementation
 from gelu_audit.implementations.plugins import (
     PluginOptions,
@@ -64,11 +65,16 @@ def select_implementations(
     return [implementation_named(name, plugin_options, known) for name in dict.fromkeys(names)]
 
 
-def availability_rows(formats: list[FloatFormat], devices: list[str]) -> list[dict[str, Any]]:
+def availability_rows(
+    formats: list[FloatFormat], devices: list[str], facts: KeptFacts | None = None
+) -> list[dict[str, Any]]:
     """``gelu-audit list``: every implementation × device × dtype, whether it can run here and
-    why not (the reason's message), in report order."""
+    why not (the reason's message), in report order. What was measured here before on this same
+    installation is read from ``facts`` (the facts file, by default), not measured again."""
     rows = []
-    device_reasons = {device: device_unavailable_reason(device) for device in devices}  # once each
+    facts = kept_facts() if facts is None else facts
+    torch_missing_reason(facts)  # asked once, honouring ``facts``: every row's check then agrees
+    device_reasons = {device: device_unavailable_reason(device, facts) for device in devices}  # once each
     implementations = all_implementations()
     by_name = {impl.name: impl for impl in implementations}
     for impl in implementations:
@@ -82,7 +88,7 @@ def availability_rows(formats: list[FloatFormat], devices: list[str]) -> list[di
                 )
                 path = None
                 if reason is None and device == "cpu" and impl.aten_twin in by_name:
-                    path = detect_cpu_path(impl, by_name[impl.aten_twin], fmt).to_json()
+                    path = cpu_path_here(impl, by_name[impl.aten_twin], fmt, facts).to_json()
                 rows.append(
                     {
                         "implementation": impl.name,

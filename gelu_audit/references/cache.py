@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,21 +19,7 @@ from gelu_audit.numerics.exact_values import ReferenceValues
 from gelu_audit.numerics.formats import FloatFormat, all_patterns, patterns_to_values
 from gelu_audit.numerics.formulas import Function
 from gelu_audit.references.mpmath_ziv import REFERENCE_VERSION, ProgressCallback, compute_references
-
-
-def default_cache_dir() -> Path:
-    """``$GELU_AUDIT_CACHE_DIR``, else the platform's user cache directory + ``gelu-audit``."""
-    override = os.environ.get("GELU_AUDIT_CACHE_DIR")
-    if override:
-        return Path(override).expanduser()
-    if os.name == "nt":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-    elif os.uname().sysname == "Darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "gelu-audit"
-
+from gelu_audit.user_cache import write_atomically
 
 _ARRAY_NAMES = ("binade", "mant_hi", "mant_lo", "rounded")
 
@@ -88,33 +72,10 @@ def load_cached_table(path: Path, formula: Function, fmt: FloatFormat) -> Refere
     )
 
 
-TEMPORARY_SUFFIX = ".tmp"
-"""What a file being written is called until its rename (one left behind: a killed writer)."""
-
-
 def save_npz_atomically(path: Path, **arrays: Any) -> None:
-    """Write an ``.npz`` file atomically (temporary file, then rename), so readers never see
-    half a file; the caller's OSError (a full disk, a read-only folder) leaves nothing behind.
-
-    The temporary file is created as any new file is (mode 0666 less the umask, the folder's
-    default ACLs), not ``mkstemp``'s private 0600: a reference store shared by a team is
-    readable by it (a file another user cannot read would look damaged to them, and be
-    recomputed). Its name is the file's, 8 random hex digits and ``.tmp``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        tmp = path.with_name(f"{path.name}{secrets.token_hex(4)}{TEMPORARY_SUFFIX}")
-        try:
-            fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
-            break
-        except FileExistsError:  # pragma: no cover - 1 in 2^32
-            continue
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write an ``.npz`` file atomically (see :func:`~gelu_audit.user_cache.write_atomically`):
+    readers never see half a file, and a failed write leaves nothing behind."""
+    write_atomically(path, lambda handle: np.savez(handle, **arrays))
 
 
 def save_table(path: Path, formula: Function, fmt: FloatFormat, table: ReferenceValues) -> None:

@@ -122,6 +122,9 @@ def test_cuda_without_cuda_exits_2() -> None:
         pytest.skip("this machine has CUDA")
     result = run_cli("accuracy", "--device", "cuda", "-d", "fp16")
     assert result.returncode == 2
-    assert result.stderr.strip() == (
-        "gelu-audit: error: --device cuda:0: no CUDA device here (torch.cuda.is_available() is False)"
+    why = (
+        "torch.cuda.is_available() is False"
+        if torch.version.cuda or torch.version.hip
+        else f"this PyTorch, {torch.__version__}, is built without CUDA"
     )
+    assert result.stderr.strip() == f"gelu-audit: error: --device cuda:0: no CUDA device here ({why})"

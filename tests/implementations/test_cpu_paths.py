@@ -13,7 +13,8 @@ from tests.cli.fuzzing import invoke
 def test_fp64_goes_to_aten_whatever_the_cpu() -> None:
     known = registry()
     path = detect_cpu_path(known["torch-gelu"], known["torch-gelu-aten"], FP64)
-    assert path == CpuPath("fp64", "ATen", len(probe_patterns(FP64)), 0)
+    assert path == CpuPath("fp64", "ATen", len(probe_patterns(FP64)), 0, path.measured_at)
+    assert not path.kept
 
 
 def test_different_bits_are_detected_and_counted() -> None:

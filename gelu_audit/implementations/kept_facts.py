@@ -1,0 +1,185 @@
+"""Facts measured about this machine's PyTorch, kept between runs.
+
+Some answers cost more to measure than the command that needs them takes in all, and change only
+when the installation does:
+- ``gelu-audit list`` must say whether torch runs here and which CPU kernel ``F.gelu`` takes per
+  dtype (``cpu_paths``); asking means importing torch, 1.1–1.4 s on the 2-core Xeon, most of
+  what ``list`` costs.
+- Inductor probes every vector ISA the CPU advertises (it builds a test library and loads it in
+  a child Python, one per ISA) in every process that compiles on the CPU: 1.3–2 s before the
+  first ``torch.compile`` row can run (``compiled``).
+
+So each answer, once measured, is kept in ``machine-facts.json`` in the cache directory, under a
+fingerprint of everything it depends on: gelu-audit's version, the torch installation (its
+version, git revision, CUDA build, and ``torch/version.py``'s size and modification time, which
+a reinstall changes), the CPU (model and feature flags), the environment variables that steer
+PyTorch's dispatch and Inductor, and whatever a fact adds of its own (the C++ compiler, for
+Inductor's probe). When any of those differs, the fingerprint differs and the fact is measured
+again. Reading never fails a command: a missing, unreadable or damaged file is a miss, and a
+failed write keeps nothing.
+May import: foundation (``user_cache``, ``environment``).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.util
+import json
+import os
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from gelu_audit import __version__
+from gelu_audit.environment import cpu_features, cpu_model
+from gelu_audit.user_cache import default_cache_dir, write_atomically
+
+FACTS_FILE = "machine-facts.json"
+FACTS_VERSION = 1
+"""Bumped when a fact's meaning changes: every kept fact is then measured again."""
+KEPT_MACHINES = 16
+"""Fingerprints kept in the file (the most recently measured): one per installation, CPU and
+environment a user has run on from this cache directory."""
+_STEERING_PREFIXES = ("ATEN_", "ONEDNN_", "DNNL_", "TORCH")
+"""Environment variables whose values enter the fingerprint: the CPU capability and oneDNN's ISA
+caps (``ATEN_CPU_CAPABILITY``, ``ONEDNN_MAX_CPU_ISA``) and Inductor's settings
+(``TORCHINDUCTOR_*``)."""
+
+
+@dataclass(frozen=True)
+class TorchInstall:
+    """The installed torch, read from ``torch/version.py`` without importing torch."""
+
+    version: str
+    git_version: str
+    cuda: str | None
+    hip: str | None
+    stamp: str
+    """``version.py``'s path, size and modification time: a reinstall or a rebuild changes it."""
+
+    @property
+    def has_gpu_support(self) -> bool:
+        """Whether this build can use a GPU at all (a CPU-only wheel cannot, whatever the machine)."""
+        return self.cuda is not None or self.hip is not None
+
+
+@cache
+def torch_install() -> TorchInstall | None:
+    """The installed torch, or None when there is none (or its version file cannot be read:
+    then the caller imports torch and finds out)."""
+    try:
+        spec = importlib.util.find_spec("torch")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "version.py"
+    try:
+        source = path.read_text(encoding="utf-8")
+        status = path.stat()
+        values: dict[str, Any] = {}
+        for node in ast.parse(source).body:  # name = literal, or name: type = literal
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target, value = node.targets[0], node.value
+            elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                target, value = node.target, node.value
+            else:
+                continue
+            if isinstance(target, ast.Name):
+                try:
+                    values[target.id] = ast.literal_eval(value)
+                except ValueError:
+                    continue
+    except (OSError, SyntaxError, ValueError):
+        return None
+    if not isinstance(values.get("__version__"), str):
+        return None
+    return TorchInstall(
+        version=values["__version__"],
+        git_version=str(values.get("git_version")),
+        cuda=values.get("cuda"),
+        hip=values.get("hip"),
+        stamp=f"{path}:{status.st_size}:{status.st_mtime_ns}",
+    )
+
+
+def fingerprint(*own: str) -> str | None:
+    """What a kept fact depends on, hashed; None without an installed torch (nothing to keep).
+    ``own`` is what one fact depends on besides (a compiler's identity)."""
+    install = torch_install()
+    if install is None:
+        return None
+    parts = {
+        "facts_version": FACTS_VERSION,
+        "gelu_audit": __version__,
+        "torch": asdict(install),
+        "cpu": [cpu_model(), cpu_features()],
+        "environment": sorted(
+            (name, value) for name, value in os.environ.items() if name.startswith(_STEERING_PREFIXES)
+        ),
+        "own": list(own),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class KeptFacts:
+    """The facts file: read a fact measured under the same fingerprint, keep a new one.
+
+    ``path`` None keeps and reads nothing (``list --no-cache``: measure everything again)."""
+
+    path: Path | None
+
+    def get(self, name: str, key: str | None) -> Any | None:
+        """The value kept for ``name`` under fingerprint ``key``, or None."""
+        if self.path is None or key is None:
+            return None
+        record = self._records().get(key)
+        return record["facts"].get(name) if isinstance(record, dict) else None
+
+    def put(self, name: str, key: str | None, value: Any) -> None:
+        """Keep ``value`` for ``name`` under ``key``, with the time it was measured. A write that
+        fails (read-only or full disk) keeps nothing: the fact is measured again next time."""
+        if self.path is None or key is None:
+            return
+        records = self._records()
+        record = records.pop(key, None) or {"facts": {}}
+        record["facts"][name] = value
+        record["measured_at"] = measured_now()
+        records[key] = record  # last: the most recently measured machine is kept longest
+        kept = dict(list(records.items())[-KEPT_MACHINES:])
+        text = json.dumps({"version": FACTS_VERSION, "records": kept}, indent=1)  # in order: oldest first
+        try:
+            write_atomically(self.path, lambda handle: handle.write(text.encode()))
+        except OSError:
+            return
+
+    def _records(self) -> dict[str, Any]:
+        assert self.path is not None
+        try:
+            document = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(document, dict) or document.get("version") != FACTS_VERSION:
+            return {}
+        records = document.get("records")
+        if not isinstance(records, dict):
+            return {}
+        return {
+            key: record
+            for key, record in records.items()
+            if isinstance(record, dict) and isinstance(record.get("facts"), dict)
+        }
+
+
+def kept_facts(enabled: bool = True) -> KeptFacts:
+    """The facts file in the cache directory (``$GELU_AUDIT_CACHE_DIR``, else the user cache)."""
+    return KeptFacts(default_cache_dir() / FACTS_FILE if enabled else None)
+
+
+def measured_now() -> str:
+    """The time a fact is measured, as it is recorded (UTC, to the second)."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
