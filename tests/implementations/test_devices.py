@@ -3,6 +3,8 @@ answers that need CUDA itself are in the `cuda`-marked tests."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gelu_audit.errors import EnvironmentUnavailableError, UsageError
@@ -68,3 +70,22 @@ def test_list_says_cpu_only_before_what_the_machine_lacks() -> None:
         assert rows[(name, "cuda:0")]["reason"] == "CPU only", name
     if not HAS_CUDA:
         assert "no CUDA device here" in rows[("torch-gelu", "cuda:0")]["reason"]
+
+
+def test_a_torch_that_does_not_import_is_missing_whatever_was_kept(tmp_path: Path) -> None:
+    """A kept "torch imports" is read only under the same installation; a torch that cannot be
+    imported (here: blocked in sys.modules) is reported missing, and CUDA with it."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from gelu_audit.implementations.devices import device_unavailable_reason, torch_missing_reason\n"
+        "print(torch_missing_reason().message); print(device_unavailable_reason('cuda:0').message)"
+    )
+    env = {**os.environ, "GELU_AUDIT_CACHE_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-m", "gelu_audit", "list", "-d", "fp16"], env=env, capture_output=True)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["PyTorch is not installed (pip install torch)"] * 2
