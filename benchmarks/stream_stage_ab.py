@@ -12,6 +12,9 @@ states (a whole exhaustive run varies by several percent from day to day):
 
 ``--core``: 16 chunks of the core instead (eight in [1, 2), eight in [−2, −1): computed, not
 carried over as known blocks), best of three rounds per stage.
+
+``--profile``: one more round under cProfile, then the 30 functions with the most time of their
+own: where a kernel's stage goes (the statistics' passes, the policies, the error arithmetic).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import sys
 
 def main() -> None:
     core = "--core" in sys.argv
-    arguments = [a for a in sys.argv[1:] if a != "--core"]
+    profile = "--profile" in sys.argv
+    arguments = [a for a in sys.argv[1:] if a not in ("--core", "--profile")]
     sys.path.insert(0, arguments[0] if arguments else ".")
     import torch
 
@@ -58,10 +62,18 @@ def main() -> None:
             "core, best of 3:",
             {stage: round(seconds, 3) for stage, seconds in best.items()},
         )
-        return
-    rounds = [stage_seconds(range(0, 1 << 32, 1 << 28)) for _ in range(2)]
-    totals = {stage: sum(r[stage] for r in rounds) for stage in rounds[0]}
-    print(gelu_audit.__file__, {stage: round(seconds, 2) for stage, seconds in totals.items()})
+    else:
+        starts = list(range(0, 1 << 32, 1 << 28))
+        rounds = [stage_seconds(starts) for _ in range(2)]
+        totals = {stage: sum(r[stage] for r in rounds) for stage in rounds[0]}
+        print(gelu_audit.__file__, {stage: round(seconds, 2) for stage, seconds in totals.items()})
+    if profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        profiler.runcall(stage_seconds, starts)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
 
 
 if __name__ == "__main__":
