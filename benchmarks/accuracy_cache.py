@@ -2,7 +2,7 @@
 
 Cold: an empty reference cache, so the three fp16 tables (erf, tanh, sigmoid) are computed in
 mpmath. Warm: the same command again, tables read from the cache. The warm run should be
-bounded by import time, which is measured too (`gelu-audit list --no-cache` imports torch the
+bounded by import time, which is measured too (`gelu-audit list --remeasure` imports torch the
 same way; a plain `list` may answer from the kept facts without it).
 
     python benchmarks/accuracy_cache.py [--repeat 3]
@@ -43,7 +43,7 @@ def main() -> None:
             env = {**os.environ, "GELU_AUDIT_CACHE_DIR": cache}
             cold.append(timed(audit, env))
             warm.append(timed(audit, env))
-            imports.append(timed(["list", "--no-cache"], env))
+            imports.append(timed(["list", "--remeasure"], env))
     print(
         f"exhaustive {options.dtype} audit of all built-ins, {os.cpu_count()} CPUs, "
         f"{options.repeat} repeats (median, min–max):"

@@ -5,7 +5,7 @@ Issue 16's targets: warm `gelu-audit list` ≤ 1.5 s, warm `accuracy -d fp16` wi
 alike):
 
 - ``import torch`` alone, the floor of anything that needs torch;
-- ``list`` with the kept facts (``machine-facts.json``) warm, and ``list --no-cache``, which
+- ``list`` with the kept facts (``machine-facts.json``) warm, and ``list --remeasure``, which
   imports torch and measures F.gelu's CPU paths again (what every ``list`` paid before);
 - ``accuracy -d fp16`` with every row; without the two ``torch.compile`` rows; with only them;
 - the compiled rows again with the kept facts removed first, so that Inductor's CPU ISA probe
@@ -54,7 +54,7 @@ def main() -> None:
     commands = {
         "import torch": [sys.executable, "-c", "import torch"],
         "list (kept facts)": [*tool, "list"],
-        "list --no-cache": [*tool, "list", "--no-cache"],
+        "list --remeasure": [*tool, "list", "--remeasure"],
         "accuracy -d fp16, every row": [*tool, "accuracy", "-d", "fp16", "--no-progress"],
         "  every row but the compiled": [*tool, "accuracy", "-d", "fp16", "-i", others, "--no-progress"],
         "  the compiled rows alone": [*tool, "accuracy", "-d", "fp16", "-i", COMPILED, "--no-progress"],

@@ -5,9 +5,11 @@ Two reports can only be compared honestly when each says what it ran on (pyperf'
 
 from __future__ import annotations
 
+import datetime
 import os
 import platform
 import sys
+from functools import cache
 from importlib import metadata
 from typing import Any
 
@@ -21,29 +23,34 @@ def _version(distribution: str) -> str | None:
         return None
 
 
-def cpu_model() -> str:
-    """The CPU's marketing name where the OS tells it, else the platform's processor string."""
+@cache
+def _cpuinfo_first(*keys: str) -> str | None:
+    """The first ``/proc/cpuinfo`` line's value whose name starts with one of ``keys`` (read
+    once per process per question: the CPU does not change under a running process)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
             for line in handle:
-                if line.lower().startswith("model name"):
+                if line.lower().startswith(keys):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return None
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name where the OS tells it, else the platform's processor string."""
+    return _cpuinfo_first("model name") or platform.processor() or platform.machine()
 
 
 def cpu_features() -> str:
     """The CPU's feature flags as the OS lists them (x86 ``flags``, Arm ``Features``), or ""
     where there is no ``/proc/cpuinfo``: what decides the kernels PyTorch and Inductor pick."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.lower().startswith(("flags", "features")):
-                    return " ".join(sorted(line.split(":", 1)[1].split()))
-    except OSError:
-        pass
-    return ""
+    return " ".join(sorted((_cpuinfo_first("flags", "features") or "").split()))
+
+
+def timestamp() -> str:
+    """Now, as every document and every kept fact records it: UTC, ISO 8601, to the second."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def collect_environment(include_torch: bool = True) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Where gelu-audit keeps what it computed or measured between runs: one directory per user.
 
 The 16-bit reference tables (``references.cache``) and the facts measured about this machine's
-PyTorch (``implementations.kept_facts``) live there. Foundation: imports nothing of gelu_audit.
+PyTorch (``implementations.kept_facts``) live there. Foundation: imports only ``errors``.
 """
 
 from __future__ import annotations
@@ -12,18 +12,28 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from gelu_audit.errors import EnvironmentUnavailableError
+
 
 def default_cache_dir() -> Path:
-    """``$GELU_AUDIT_CACHE_DIR``, else the platform's user cache directory + ``gelu-audit``."""
+    """``$GELU_AUDIT_CACHE_DIR``, else the platform's user cache directory + ``gelu-audit``.
+    Raises EnvironmentUnavailableError (one line, exit 2) where neither can be named: a ``~user``
+    that does not exist, or no home directory at all."""
     override = os.environ.get("GELU_AUDIT_CACHE_DIR")
-    if override:
-        return Path(override).expanduser()
-    if os.name == "nt":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-    elif os.uname().sysname == "Darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    try:
+        if override:
+            return Path(override).expanduser()
+        if os.name == "nt":
+            base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+        elif os.uname().sysname == "Darwin":
+            base = Path.home() / "Library" / "Caches"
+        else:
+            base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    except (RuntimeError, KeyError) as error:  # expanduser / home() without a home
+        where = f"GELU_AUDIT_CACHE_DIR={override!r}" if override else "the user cache directory"
+        raise EnvironmentUnavailableError(
+            f"{where}: {str(error).rstrip('.')}; set GELU_AUDIT_CACHE_DIR to a folder (or pass --cache-dir)"
+        ) from None
     return base / "gelu-audit"
 
 

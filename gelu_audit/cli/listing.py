@@ -20,13 +20,14 @@ from gelu_audit.report.output_format import LIST_FORMATS, OutputFormat
 @device_option("Only these devices.")
 @format_option(LIST_FORMATS)
 @click.option(
-    "--no-cache",
+    "--remeasure",
     is_flag=True,
-    help="Measure again what was measured here before (whether torch imports, F.gelu's CPU "
-    "kernel per dtype), rather than read it from the cache directory's machine-facts.json.",
+    help="Measure again what earlier runs measured here and kept in the cache directory's "
+    "machine-facts.json (whether torch imports, F.gelu's CPU kernel per dtype), and keep the "
+    "new answers.",
 )
 def list_command(
-    dtypes: tuple[str, ...], devices: tuple[str, ...], output_format: OutputFormat, no_cache: bool
+    dtypes: tuple[str, ...], devices: tuple[str, ...], output_format: OutputFormat, remeasure: bool
 ) -> None:
     """Show the implementations, where each can run here, and why not elsewhere."""
     from gelu_audit.implementations.devices import parse_device
@@ -36,7 +37,7 @@ def list_command(
 
     formats = [parse_format(d) for d in split_list(dtypes)] or list(FORMATS.values())
     device_names = list(dict.fromkeys(parse_device(d) for d in split_list(devices))) or ["cpu", "cuda:0"]
-    rows = availability_rows(formats, device_names, kept_facts(enabled=not no_cache))
+    rows = availability_rows(formats, device_names, kept_facts(read=not remeasure))
     if output_format is OutputFormat.JSON:  # each renderer imported only when used: list starts fast
         from gelu_audit.report.json_documents import render_list_json
 

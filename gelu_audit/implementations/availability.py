@@ -8,6 +8,7 @@ May import: numerics, errors, implementations.model, .devices, .runner.
 from __future__ import annotations
 
 from gelu_audit.implementations.devices import torch_missing_reason
+from gelu_audit.implementations.kept_facts import KeptFacts
 from gelu_audit.implementations.model import (
     Implementation,
     ImplementationUnavailable,
@@ -28,11 +29,14 @@ def claim_reason(impl: Implementation, device: str, fmt: FloatFormat) -> SkipRea
     return None
 
 
-def unavailable_reason(impl: Implementation, device: str, fmt: FloatFormat) -> SkipReason | None:
-    """Why ``impl`` cannot run on ``device`` in ``fmt``, or None when it can."""
+def unavailable_reason(
+    impl: Implementation, device: str, fmt: FloatFormat, facts: KeptFacts | None = None
+) -> SkipReason | None:
+    """Why ``impl`` cannot run on ``device`` in ``fmt``, or None when it can (``facts``: what
+    ``list`` may take from earlier runs, see :func:`~.devices.torch_missing_reason`)."""
     if reason := claim_reason(impl, device, fmt):
         return reason
-    if impl.backend == "torch" and (reason := torch_missing_reason()):
+    if impl.backend == "torch" and (reason := torch_missing_reason(facts)):
         return reason
     requirement = impl.requires(device, fmt) if impl.requires else None
     return SkipReason(SkipKind.REQUIREMENT, requirement) if requirement else None

@@ -96,39 +96,60 @@ def _cpp_compiler_missing() -> str | None:
     return None
 
 
-INDUCTOR_ISAS = "inductor: every vector ISA the CPU advertises builds and loads"
+INDUCTOR_ISAS = "inductor: every vector ISA the CPU advertises passes its base check"
 """The kept fact that lets a process skip Inductor's CPU ISA probe (see :func:`skip_known_isa_probe`)."""
 
 
-def _compiler_identity() -> str:
-    """What Inductor's probe depends on besides torch and the CPU: the C++ compiler it finds (as
-    :func:`_cpp_compiler_missing` looks for it) and the loader's path."""
-    compiler = os.environ.get("CXX", "clang++" if sys.platform == "darwin" else "g++")
-    found = shutil.which(compiler)
+_PROBE_ENVIRONMENT = ("CXX", "CPATH", "CPLUS_INCLUDE_PATH", "COMPILER_PATH", "LD_LIBRARY_PATH")
+"""Environment variables that change what Inductor's probe builds and loads (the other ones that
+could, ``TORCHINDUCTOR_*``, are in every fingerprint)."""
+
+
+def _compiler_identity() -> str | None:
+    """What Inductor's probe depends on besides torch, the CPU and the environment: the C++
+    compiler Inductor itself finds (``config.cpp.cxx``, else its search) and the assembler, each
+    by path, size and modification time. None where Inductor cannot name its compiler (then
+    nothing is kept or skipped)."""
     try:
-        stamp = os.stat(found) if found else None
-    except OSError:
-        stamp = None
-    size_and_time = f"{stamp.st_size}:{stamp.st_mtime_ns}" if stamp else "?"
-    return f"{compiler}={found}:{size_and_time}; LD_LIBRARY_PATH={os.environ.get('LD_LIBRARY_PATH', '')}"
+        import torch._inductor.config as inductor_config
+        from torch._inductor.cpp_builder import get_cpp_compiler
+
+        tools = [get_cpp_compiler(), shutil.which("as") or "as"]
+        configured = repr(inductor_config.cpp.cxx)
+    except Exception:  # noqa: BLE001 - no compiler, or Inductor's helpers moved
+        return None
+    stamps = []
+    for tool in tools:
+        found = shutil.which(tool) or tool
+        try:
+            stat = os.stat(found)
+            stamps.append(f"{found}:{stat.st_size}:{stat.st_mtime_ns}")
+        except OSError:
+            stamps.append(f"{found}:?")
+    environment = [f"{name}={os.environ.get(name, '')}" for name in _PROBE_ENVIRONMENT]
+    return "; ".join([configured, *stamps, *environment])
 
 
 def skip_known_isa_probe(facts: KeptFacts) -> bool:
-    """Skip Inductor's CPU ISA probe when an earlier run found its answer: True if skipped.
+    """Skip the base check of Inductor's CPU ISA probe where an earlier run found its answer:
+    True if skipped.
 
     In every process, Inductor's first CPU build checks each vector ISA the CPU advertises
     (AMX, AVX512-VNNI, AVX512, AVX2 on the Xeon) by building a test library and loading it in a
-    child Python: 1.3–2 s, longer than the audit of every eager row. Its own switch
-    ``cpp.vec_isa_ok = True`` (``TORCHINDUCTOR_VEC_ISA_OK=1``) passes every advertised ISA
-    without the check, which gives the same ISA list, and so the same generated code, exactly
-    when every check would pass. That verdict is kept per torch, CPU, environment and compiler
-    (:func:`keep_isa_probe_verdict`); the switch is set only where it was measured, and never
-    over a value the user chose."""
+    child Python; some ISAs then check an extension the same way (AVX512-BF16, AMX-FP16). That
+    costs 1–2 s before the first ``torch.compile`` row can run. Inductor's own switch
+    ``cpp.vec_isa_ok = True`` (``TORCHINDUCTOR_VEC_ISA_OK=1``) passes every advertised ISA's base
+    check without building or loading it (the extension checks still run), which gives the same
+    ISA list, and so the same generated code, exactly when every base check would pass. That
+    verdict is kept per torch, CPU, environment and compiler (:func:`keep_isa_probe_verdict`);
+    the switch is set only where it was measured, never over a value the user chose, and stays
+    set for the process (a later build that checked again would find the same)."""
     import torch._inductor.config as inductor_config
 
     if inductor_config.cpp.vec_isa_ok is not None or platform.machine() not in ("x86_64", "AMD64"):
         return False
-    if facts.get(INDUCTOR_ISAS, fingerprint(_compiler_identity())) is not True:
+    identity = _compiler_identity()
+    if identity is None or facts.get(INDUCTOR_ISAS, fingerprint(identity)) is not True:
         return False
     inductor_config.cpp.vec_isa_ok = True
     return True
@@ -154,7 +175,9 @@ def keep_isa_probe_verdict(facts: KeptFacts) -> None:
         verdict = bool(advertised) and [id(isa) for isa in passed] == [id(isa) for isa in advertised]
     except Exception:  # noqa: BLE001 - Inductor's internals moved: keep nothing, probe every time
         return
-    facts.put(INDUCTOR_ISAS, fingerprint(_compiler_identity()), verdict)
+    identity = _compiler_identity()
+    if identity is not None:
+        facts.put(INDUCTOR_ISAS, fingerprint(identity), verdict)
 
 
 def _prepare(approximate: str) -> Callable[[str, FloatFormat], None]:

@@ -21,7 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from gelu_audit.implementations.kept_facts import KeptFacts, fingerprint, measured_now
+from gelu_audit.environment import timestamp
+from gelu_audit.implementations.devices import TORCH_IMPORTS, torch_missing_reason
+from gelu_audit.implementations.kept_facts import KeptFacts, fingerprint
 from gelu_audit.implementations.model import Implementation
 from gelu_audit.implementations.runner import run_implementation
 from gelu_audit.numerics.formats import FloatFormat, all_patterns, patterns_to_values
@@ -81,14 +83,16 @@ def detect_cpu_path(default: Implementation, aten: Implementation, fmt: FloatFor
     differing = np.count_nonzero(
         run_implementation(default, fmt, "cpu", patterns) != run_implementation(aten, fmt, "cpu", patterns)
     )
-    return CpuPath(fmt.name, "oneDNN" if differing else "ATen", len(patterns), int(differing), measured_now())
+    return CpuPath(fmt.name, "oneDNN" if differing else "ATen", len(patterns), int(differing), timestamp())
 
 
 def cpu_path_here(
     default: Implementation, aten: Implementation, fmt: FloatFormat, facts: KeptFacts
-) -> CpuPath:
+) -> CpuPath | None:
     """:func:`detect_cpu_path`, kept in ``facts``: measured once per installation, CPU and
-    environment (the fingerprint), read back after that."""
+    environment (the fingerprint), read back after that. None when torch, kept as importing
+    here, does not import now (a library it needs has gone): that is kept instead, and the
+    caller reports the row as unavailable."""
     name = f"cpu path: {default.name} against {aten.name}, {fmt.name}, {PROBES} probes"
     key = fingerprint()
     kept = facts.get(name, key)
@@ -104,6 +108,9 @@ def cpu_path_here(
             )
         except (KeyError, TypeError, ValueError):
             pass  # damaged: measured again below
+    if torch_missing_reason() is not None:  # imported for real: the measurement needs it
+        facts.put(TORCH_IMPORTS, key, False)
+        return None
     path = detect_cpu_path(default, aten, fmt)
     facts.put(name, key, {k: v for k, v in path.to_json().items() if k != "kept"})
     return path

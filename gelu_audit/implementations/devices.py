@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 
 from gelu_audit.errors import EnvironmentUnavailableError, UsageError
-from gelu_audit.implementations.kept_facts import KeptFacts, fingerprint, kept_facts, torch_install
+from gelu_audit.implementations.kept_facts import KeptFacts, fingerprint, torch_install
 from gelu_audit.implementations.model import SkipKind, SkipReason, first_line
 
 
@@ -31,22 +31,26 @@ TORCH_IMPORTS = "torch imports"
 def torch_missing_reason(facts: KeptFacts | None = None) -> SkipReason | None:
     """Why PyTorch cannot be used here, or None when it can.
 
-    Loaded torch can be used. Otherwise it must be installed, and import: that is asked once
-    per installation (``import torch`` costs over a second, most of what ``list`` takes) and
-    kept in ``facts`` (the facts file, by default)."""
+    Loaded torch can be used; otherwise it is imported, which is the only sure answer and costs
+    over a second. ``list``, which must answer faster than that, passes its ``facts``: then a
+    torch kept as importing under this installation's fingerprint is taken at its word, and
+    what an import finds is kept. (If a library torch needs goes away later, ``list`` finds
+    out when it next measures a CPU path, or with ``--remeasure``; an audit always imports.)"""
     if sys.modules.get("torch") is not None:
         return None
-    facts = kept_facts() if facts is None else facts
-    key = fingerprint()  # None when no installed torch can be read: importing answers
-    if facts.get(TORCH_IMPORTS, key):
+    key = fingerprint() if facts is not None else None  # None when no installed torch can be read
+    if facts is not None and facts.get(TORCH_IMPORTS, key) is True:
         return None
     try:
         import torch  # noqa: F401
     except Exception as error:  # noqa: BLE001 - an ImportError, or a broken native library
-        if key is None and isinstance(error, ImportError):
+        if facts is not None:
+            facts.put(TORCH_IMPORTS, key, False)
+        if key is None and torch_install() is None and isinstance(error, ImportError):
             return SkipReason(SkipKind.PACKAGE_MISSING, "PyTorch is not installed (pip install torch)")
         return SkipReason(SkipKind.PACKAGE_MISSING, f"PyTorch does not import: {first_line(error)}")
-    facts.put(TORCH_IMPORTS, key, True)
+    if facts is not None:
+        facts.put(TORCH_IMPORTS, key, True)
     return None
 
 

@@ -17,7 +17,7 @@ PyTorch's dispatch and Inductor, and whatever a fact adds of its own (the C++ co
 Inductor's probe). When any of those differs, the fingerprint differs and the fact is measured
 again. Reading never fails a command: a missing, unreadable or damaged file is a miss, and a
 failed write keeps nothing.
-May import: foundation (``user_cache``, ``environment``).
+May import: foundation (``user_cache``, ``environment``, ``errors``).
 """
 
 from __future__ import annotations
@@ -27,14 +27,15 @@ import hashlib
 import importlib.util
 import json
 import os
+import sys
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from gelu_audit import __version__
-from gelu_audit.environment import cpu_features, cpu_model
+from gelu_audit.environment import cpu_features, cpu_model, timestamp
+from gelu_audit.errors import EnvironmentUnavailableError
 from gelu_audit.user_cache import default_cache_dir, write_atomically
 
 FACTS_FILE = "machine-facts.json"
@@ -107,35 +108,52 @@ def torch_install() -> TorchInstall | None:
 
 
 def fingerprint(*own: str) -> str | None:
-    """What a kept fact depends on, hashed; None without an installed torch (nothing to keep).
+    """What a kept fact depends on, hashed; None without an installed torch, or where the OS does
+    not list the CPU's features (then nothing is kept: two CPUs could not be told apart).
     ``own`` is what one fact depends on besides (a compiler's identity)."""
-    install = torch_install()
-    if install is None:
+    install, features = torch_install(), cpu_features()
+    if install is None or not features:
         return None
     parts = {
         "facts_version": FACTS_VERSION,
         "gelu_audit": __version__,
         "torch": asdict(install),
-        "cpu": [cpu_model(), cpu_features()],
+        "cpu": [cpu_model(), features],
         "environment": sorted(
             (name, value) for name, value in os.environ.items() if name.startswith(_STEERING_PREFIXES)
         ),
+        "dispatch": _dispatch_switches(),
         "own": list(own),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _dispatch_switches() -> list[bool]:
+    """The in-process switch that sends ``F.gelu`` to ATen instead of oneDNN
+    (``torch.backends.mkldnn``): on, as in any fresh process, unless torch is loaded here and
+    its caller turned it off."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return [True]
+    try:
+        return [bool(torch.backends.mkldnn.enabled)]
+    except AttributeError:  # a torch without the switch: as in a fresh process
+        return [True]
 
 
 @dataclass(frozen=True)
 class KeptFacts:
     """The facts file: read a fact measured under the same fingerprint, keep a new one.
 
-    ``path`` None keeps and reads nothing (``list --no-cache``: measure everything again)."""
+    ``path`` None keeps and reads nothing (no cache directory can be named here); ``read``
+    False measures everything again and keeps the new answers (``list --remeasure``)."""
 
     path: Path | None
+    read: bool = True
 
     def get(self, name: str, key: str | None) -> Any | None:
         """The value kept for ``name`` under fingerprint ``key``, or None."""
-        if self.path is None or key is None:
+        if self.path is None or key is None or not self.read:
             return None
         record = self._records().get(key)
         return record["facts"].get(name) if isinstance(record, dict) else None
@@ -148,7 +166,7 @@ class KeptFacts:
         records = self._records()
         record = records.pop(key, None) or {"facts": {}}
         record["facts"][name] = value
-        record["measured_at"] = measured_now()
+        record["measured_at"] = timestamp()
         records[key] = record  # last: the most recently measured machine is kept longest
         kept = dict(list(records.items())[-KEPT_MACHINES:])
         text = json.dumps({"version": FACTS_VERSION, "records": kept}, indent=1)  # in order: oldest first
@@ -161,7 +179,7 @@ class KeptFacts:
         assert self.path is not None
         try:
             document = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):  # unreadable, not JSON, nested too deep
             return {}
         if not isinstance(document, dict) or document.get("version") != FACTS_VERSION:
             return {}
@@ -175,11 +193,10 @@ class KeptFacts:
         }
 
 
-def kept_facts(enabled: bool = True) -> KeptFacts:
-    """The facts file in the cache directory (``$GELU_AUDIT_CACHE_DIR``, else the user cache)."""
-    return KeptFacts(default_cache_dir() / FACTS_FILE if enabled else None)
-
-
-def measured_now() -> str:
-    """The time a fact is measured, as it is recorded (UTC, to the second)."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+def kept_facts(read: bool = True) -> KeptFacts:
+    """The facts file in the cache directory (``$GELU_AUDIT_CACHE_DIR``, else the user cache);
+    none where no cache directory can be named (the facts are then measured every time)."""
+    try:
+        return KeptFacts(default_cache_dir() / FACTS_FILE, read)
+    except EnvironmentUnavailableError:
+        return KeptFacts(None)

@@ -73,7 +73,6 @@ def availability_rows(
     installation is read from ``facts`` (the facts file, by default), not measured again."""
     rows = []
     facts = kept_facts() if facts is None else facts
-    torch_missing_reason(facts)  # asked once, honouring ``facts``: every row's check then agrees
     device_reasons = {device: device_unavailable_reason(device, facts) for device in devices}  # once each
     implementations = all_implementations()
     by_name = {impl.name: impl for impl in implementations}
@@ -84,11 +83,15 @@ def availability_rows(
                 reason = (
                     claim_reason(impl, device, fmt)
                     or device_reasons[device]
-                    or unavailable_reason(impl, device, fmt)
+                    or unavailable_reason(impl, device, fmt, facts)
                 )
                 path = None
                 if reason is None and device == "cpu" and impl.aten_twin in by_name:
-                    path = cpu_path_here(impl, by_name[impl.aten_twin], fmt, facts).to_json()
+                    measured = cpu_path_here(impl, by_name[impl.aten_twin], fmt, facts)
+                    if measured is None:  # torch was kept as importing, and does not now
+                        reason = torch_missing_reason()
+                    else:
+                        path = measured.to_json()
                 rows.append(
                     {
                         "implementation": impl.name,

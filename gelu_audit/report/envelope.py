@@ -20,7 +20,6 @@ May import: errors, the package version.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import enum
 import json
 import math
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from gelu_audit import __version__
+from gelu_audit.environment import timestamp
 from gelu_audit.errors import ReportFormatError
 
 
@@ -64,7 +64,7 @@ def envelope(kind: DocumentKind) -> dict[str, Any]:
         "schema": kind.value,
         "schema_version": kind.version,
         "tool": {"name": "gelu-audit", "version": __version__},
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": timestamp(),
     }
 
 

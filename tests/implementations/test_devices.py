@@ -3,6 +3,7 @@ answers that need CUDA itself are in the `cuda`-marked tests."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -72,20 +73,51 @@ def test_list_says_cpu_only_before_what_the_machine_lacks() -> None:
         assert "no CUDA device here" in rows[("torch-gelu", "cuda:0")]["reason"]
 
 
-def test_a_torch_that_does_not_import_is_missing_whatever_was_kept(tmp_path: Path) -> None:
-    """A kept "torch imports" is read only under the same installation; a torch that cannot be
-    imported (here: blocked in sys.modules) is reported missing, and CUDA with it."""
+def test_a_torch_kept_as_importing_that_no_longer_does_is_found_out(tmp_path: Path) -> None:
+    """A kept "torch imports" is taken at its word only by ``list``; an audit imports. Here
+    torch's files stay in place (its fingerprint is unchanged) but importing it fails: the audit's
+    check says so, and ``list``, kept as importing, finds out when it measures a CPU path, reports
+    the rows as unavailable and keeps that instead."""
     import os
     import subprocess
     import sys
 
-    code = (
-        "import sys; sys.modules['torch'] = None\n"
-        "from gelu_audit.implementations.devices import device_unavailable_reason, torch_missing_reason\n"
-        "print(torch_missing_reason().message); print(device_unavailable_reason('cuda:0').message)"
-    )
     env = {**os.environ, "GELU_AUDIT_CACHE_DIR": str(tmp_path)}
-    subprocess.run([sys.executable, "-m", "gelu_audit", "list", "-d", "fp16"], env=env, capture_output=True)
+    kept = subprocess.run(
+        [sys.executable, "-m", "gelu_audit", "list", "-d", "fp16", "--device", "cpu", "-f", "json"],
+        env=env,
+        capture_output=True,
+    )
+    assert kept.returncode == 0, kept.stderr
+    (tmp_path / "machine-facts.json").write_text(
+        (tmp_path / "machine-facts.json").read_text().replace('"cpu path', '"was cpu path')
+    )  # the CPU paths forgotten, "torch imports" kept
+    code = (
+        "import builtins, json\n"
+        "real = builtins.__import__\n"
+        "def blocked(name, *args, **kwargs):\n"
+        "    if name == 'torch' or name.startswith('torch.'):\n"
+        "        raise ImportError('libtorch_cpu.so: cannot open shared object file')\n"
+        "    return real(name, *args, **kwargs)\n"
+        "builtins.__import__ = blocked\n"
+        "from gelu_audit.implementations.devices import TORCH_IMPORTS, torch_missing_reason\n"
+        "from gelu_audit.implementations.kept_facts import fingerprint, kept_facts\n"
+        "from gelu_audit.implementations.registry import availability_rows\n"
+        "from gelu_audit.numerics.formats import FP16\n"
+        "print(torch_missing_reason().message)\n"
+        "print(kept_facts().get(TORCH_IMPORTS, fingerprint()))\n"
+        "rows = availability_rows([FP16], ['cpu'])\n"
+        "print(json.dumps({r['implementation']: r['reason'] for r in rows}))\n"
+        "print(kept_facts().get(TORCH_IMPORTS, fingerprint()))\n"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["PyTorch is not installed (pip install torch)"] * 2
+    audit_reason, kept_before, rows, kept_after = result.stdout.splitlines()
+    assert (
+        audit_reason
+        == "PyTorch does not import: ImportError: libtorch_cpu.so: cannot open shared object file"
+    )
+    assert kept_before == "True" and kept_after == "False"
+    reasons = json.loads(rows)
+    assert reasons["torch-gelu"] == audit_reason
+    assert reasons["numpy-erf"] is None

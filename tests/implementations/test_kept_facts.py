@@ -44,7 +44,11 @@ def test_a_fact_is_read_back_only_under_its_own_fingerprint(tmp_path: Path) -> N
     assert facts.get("answer", key) == {"value": 42}
     assert facts.get("answer", fingerprint("another compiler")) is None
     assert facts.get("question", key) is None
-    assert KeptFacts(None).get("answer", key) is None  # --no-cache reads nothing
+    assert KeptFacts(None).get("answer", key) is None  # no cache directory: nothing read
+    remeasure = KeptFacts(tmp_path / FACTS_FILE, read=False)
+    assert remeasure.get("answer", key) is None  # measured again...
+    remeasure.put("answer", key, {"value": 43})
+    assert facts.get("answer", key) == {"value": 43}  # ...and kept
 
 
 def test_the_fingerprint_follows_the_dispatch_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -56,7 +60,9 @@ def test_the_fingerprint_follows_the_dispatch_environment(monkeypatch: pytest.Mo
     assert fingerprint() == before
 
 
-@pytest.mark.parametrize("damage", [b"\x00garbage", b'{"version": 1, "records": []}', b"[1, 2]", b""])
+@pytest.mark.parametrize(
+    "damage", [b"\x00garbage", b'{"version": 1, "records": []}', b"[1, 2]", b"", b"[" * 200_000]
+)
 def test_a_damaged_file_is_a_miss_and_is_replaced(tmp_path: Path, damage: bytes) -> None:
     path = tmp_path / FACTS_FILE
     path.write_bytes(damage)
@@ -121,11 +127,15 @@ def _list_json(cache: Path, *options: str) -> tuple[dict, list[str]]:
 
 
 def test_list_answers_from_kept_facts_without_importing_torch(tmp_path: Path) -> None:
-    """Issue 16's start-up: `list` in 1.5 s, when ``import torch`` alone takes 1.1–1.4 s."""
-    first, first_loaded = _list_json(tmp_path, "-d", "fp16,fp64")
-    again, again_loaded = _list_json(tmp_path, "-d", "fp16,fp64")
-    remeasured, remeasured_loaded = _list_json(tmp_path, "-d", "fp16,fp64", "--no-cache")
+    """Issue 16's start-up: `list` in 1.5 s, when ``import torch`` alone takes 1.1–1.4 s. (On
+    the CPU: a CUDA build imports torch to ask for its devices.)"""
+    options = ("-d", "fp16,fp64", "--device", "cpu")
+    first, first_loaded = _list_json(tmp_path, *options)
+    again, again_loaded = _list_json(tmp_path, *options)
+    remeasured, remeasured_loaded = _list_json(tmp_path, *options, "--remeasure")
+    after, after_loaded = _list_json(tmp_path, *options)
     assert first_loaded == ["torch"] and again_loaded == [] and remeasured_loaded == ["torch"]
+    assert after_loaded == []
 
     def answers(document: dict) -> list:
         paths = [
@@ -134,27 +144,57 @@ def test_list_answers_from_kept_facts_without_importing_torch(tmp_path: Path) ->
         ]
         return [(row["available"], row["reason"]) for row in document["implementations"]] + paths
 
-    assert answers(first) == answers(again) == answers(remeasured)
-    kept = [row["cpu_path"]["kept"] for row in again["implementations"] if row["cpu_path"]]
-    assert kept and all(kept)
-    assert not any(row["cpu_path"]["kept"] for row in remeasured["implementations"] if row["cpu_path"])
+    assert answers(first) == answers(again) == answers(remeasured) == answers(after)
+
+    def paths(document: dict) -> list[dict]:
+        return [row["cpu_path"] for row in document["implementations"] if row["cpu_path"]]
+
+    assert paths(again) and all(p["kept"] for p in paths(again))
+    assert not any(p["kept"] for p in paths(remeasured))
+    # what --remeasure measured is what is kept from then on
+    assert [(p["kept"], p["measured_at"]) for p in paths(after)] == [
+        (True, p["measured_at"]) for p in paths(remeasured)
+    ]
+
+
+def test_list_works_where_no_cache_directory_can_be_named(tmp_path: Path) -> None:
+    env = {**os.environ, "GELU_AUDIT_CACHE_DIR": "~no-such-user-gelu-audit/cache"}
+    listing = subprocess.run(
+        [sys.executable, "-m", "gelu_audit", "list", "-d", "fp16", "--device", "cpu", "-f", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert listing.returncode == 0, listing.stderr
+    assert json.loads(listing.stdout)["implementations"]
+    audit = subprocess.run(
+        [sys.executable, "-m", "gelu_audit", "accuracy", "-d", "fp16", "-i", "numpy-erf"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert audit.returncode == 2 and len(audit.stderr.strip().splitlines()) == 1, audit.stderr
+    assert "GELU_AUDIT_CACHE_DIR" in audit.stderr and "Traceback" not in audit.stderr
 
 
 @pytest.mark.slow
 @pytest.mark.compile
 def test_a_skipped_isa_probe_builds_the_same_kernel(tmp_path: Path) -> None:
     """The first process runs Inductor's ISA probe and keeps its verdict; the second skips the
-    probe where the verdict allows it. Both compiled GELUs give the same bits on every fp16
-    input, and the second reports whether it skipped."""
+    probe's base checks where the verdict allows it (and only there). Both find the same ISA
+    list, pick the same ISA, and their compiled GELUs give the same bits on every fp16 input."""
     code = (
         "import hashlib, torch\n"
         "import torch._inductor.config as inductor_config\n"
+        "from torch._inductor.cpu_vec_isa import pick_vec_isa, valid_vec_isa_list\n"
         "from gelu_audit.implementations.compiled import _prepare, compiled_gelu\n"
         "from gelu_audit.numerics.formats import FP16\n"
         "_prepare('none')('cpu', FP16)\n"
         "x = torch.arange(65536, dtype=torch.int32).to(torch.int16).view(torch.float16)\n"
         "answers = compiled_gelu('none', 'cpu', 'torch.float16')(x).view(torch.int16).numpy()\n"
-        "print(inductor_config.cpp.vec_isa_ok, hashlib.sha256(answers.tobytes()).hexdigest())\n"
+        "isas = ','.join(str(isa).replace(' ', '_') for isa in valid_vec_isa_list())\n"
+        "picked = str(pick_vec_isa()).replace(' ', '_')\n"
+        "print(inductor_config.cpp.vec_isa_ok, hashlib.sha256(answers.tobytes()).hexdigest(), isas, picked)\n"
     )
     env = {**os.environ, "GELU_AUDIT_CACHE_DIR": str(tmp_path)}
     env.pop("TORCHINDUCTOR_VEC_ISA_OK", None)
@@ -163,7 +203,7 @@ def test_a_skipped_isa_probe_builds_the_same_kernel(tmp_path: Path) -> None:
     ]
     for run in runs:
         assert run.returncode == 0, run.stderr
-    (first_switch, first_bits), (second_switch, second_bits) = (run.stdout.split() for run in runs)
+    (first_switch, *first), (second_switch, *second) = (run.stdout.split() for run in runs)
     verdicts = [
         fact
         for record in json.loads((tmp_path / FACTS_FILE).read_text())["records"].values()
@@ -172,4 +212,4 @@ def test_a_skipped_isa_probe_builds_the_same_kernel(tmp_path: Path) -> None:
     ]
     assert len(verdicts) == 1 and isinstance(verdicts[0], bool)
     assert first_switch == "None" and second_switch == ("True" if verdicts[0] else "None")
-    assert first_bits == second_bits
+    assert first == second  # the same bits, the same ISA list, the same ISA picked
