@@ -13,7 +13,6 @@ fails turns the row into a skip with the reason rather than an error of the kern
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 import sys
 import types
@@ -96,88 +95,62 @@ def _cpp_compiler_missing() -> str | None:
     return None
 
 
-INDUCTOR_ISAS = "inductor: every vector ISA the CPU advertises passes its base check"
-"""The kept fact that lets a process skip Inductor's CPU ISA probe (see :func:`skip_known_isa_probe`)."""
+INDUCTOR_LOADS = "inductor: ISA probe libraries that loaded"
+"""The kept fact that lets a process skip Inductor's ISA probe loads (see :func:`remember_probe_loads`)."""
+_PROBE_LOADER_ENVIRONMENT = ("LD_LIBRARY_PATH", "LD_PRELOAD")
+"""What changes whether a library loads, besides the CPU and torch (in every fingerprint)."""
 
 
-_PROBE_ENVIRONMENT = ("CXX", "CPATH", "CPLUS_INCLUDE_PATH", "COMPILER_PATH", "LD_LIBRARY_PATH")
-"""Environment variables that change what Inductor's probe builds and loads (the other ones that
-could, ``TORCHINDUCTOR_*``, are in every fingerprint)."""
-
-
-def _compiler_identity() -> str | None:
-    """What Inductor's probe depends on besides torch, the CPU and the environment: the C++
-    compiler Inductor itself finds (``config.cpp.cxx``, else its search) and the assembler, each
-    by path, size and modification time. None where Inductor cannot name its compiler (then
-    nothing is kept or skipped)."""
+def _library_stamp(path: str) -> str | None:
+    """A probe library by path, size and modification time (None if it is not there)."""
     try:
-        import torch._inductor.config as inductor_config
-        from torch._inductor.cpp_builder import get_cpp_compiler
-
-        tools = [get_cpp_compiler(), shutil.which("as") or "as"]
-        configured = repr(inductor_config.cpp.cxx)
-    except Exception:  # noqa: BLE001 - no compiler, or Inductor's helpers moved
+        stat = os.stat(path)
+    except OSError:
         return None
-    stamps = []
-    for tool in tools:
-        found = shutil.which(tool) or tool
-        try:
-            stat = os.stat(found)
-            stamps.append(f"{found}:{stat.st_size}:{stat.st_mtime_ns}")
-        except OSError:
-            stamps.append(f"{found}:?")
-    environment = [f"{name}={os.environ.get(name, '')}" for name in _PROBE_ENVIRONMENT]
-    return "; ".join([configured, *stamps, *environment])
+    return f"{path}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
-def skip_known_isa_probe(facts: KeptFacts) -> bool:
-    """Skip the base check of Inductor's CPU ISA probe where an earlier run found its answer:
-    True if skipped.
+def remember_probe_loads(facts: KeptFacts) -> bool:
+    """Let Inductor's CPU ISA probe skip the loads an earlier run saw succeed: True if installed.
 
-    In every process, Inductor's first CPU build checks each vector ISA the CPU advertises
-    (AMX, AVX512-VNNI, AVX512, AVX2 on the Xeon) by building a test library and loading it in a
-    child Python; some ISAs then check an extension the same way (AVX512-BF16, AMX-FP16). That
-    costs 1–2 s before the first ``torch.compile`` row can run. Inductor's own switch
-    ``cpp.vec_isa_ok = True`` (``TORCHINDUCTOR_VEC_ISA_OK=1``) passes every advertised ISA's base
-    check without building or loading it (the extension checks still run), which gives the same
-    ISA list, and so the same generated code, exactly when every base check would pass. That
-    verdict is kept per torch, CPU, environment and compiler (:func:`keep_isa_probe_verdict`);
-    the switch is set only where it was measured, never over a value the user chose, and stays
-    set for the process (a later build that checked again would find the same)."""
-    import torch._inductor.config as inductor_config
-
-    if inductor_config.cpp.vec_isa_ok is not None or platform.machine() not in ("x86_64", "AMD64"):
-        return False
-    identity = _compiler_identity()
-    if identity is None or facts.get(INDUCTOR_ISAS, fingerprint(identity)) is not True:
-        return False
-    inductor_config.cpp.vec_isa_ok = True
-    return True
-
-
-def keep_isa_probe_verdict(facts: KeptFacts) -> None:
-    """After a CPU build that ran Inductor's probe: keep whether every advertised ISA passed.
-    Reads Inductor's private probe functions; if they have changed, nothing is kept."""
-    import torch._inductor.config as inductor_config
-
-    if inductor_config.cpp.vec_isa_ok is not None or platform.machine() not in ("x86_64", "AMD64"):
-        return
+    In every process, Inductor's first CPU build checks each vector ISA the CPU advertises (AMX,
+    AVX512-VNNI, AVX512, AVX2 on the Xeon) and some extensions (AVX512-BF16, AMX-FP16): it
+    builds a test library for each, once, into its cache, and then loads every one in a child
+    Python of its own, in every process: 10 children here, 1–2 s before the first
+    ``torch.compile`` row can run. Whether a given library loads depends on that library (its
+    path is a hash of its code and flags; its size and time say it was not rebuilt), the CPU,
+    torch and the loader's environment, all of which the fingerprint holds. So each library seen
+    to load is kept, and the probe's load step (``VecISA._probe_load``) answers from that for a
+    kept library, and asks a child as before for any other, keeping what it finds. The probe's
+    builds and decisions, Inductor's configuration, and so its cache keys, are untouched. A
+    failed load is never kept: it is asked again. Installed once per process; where Inductor's
+    probe has changed shape, nothing is installed and it runs as it is."""
     try:
         from torch._inductor import cpu_vec_isa
 
-        flags = cpu_vec_isa.x86_isa_checker()
-        advertised = [
-            isa
-            for isa in cpu_vec_isa.supported_vec_isa_list
-            if all(flag in flags for flag in str(isa).split())
-        ]
-        passed = cpu_vec_isa.valid_vec_isa_list()
-        verdict = bool(advertised) and [id(isa) for isa in passed] == [id(isa) for isa in advertised]
-    except Exception:  # noqa: BLE001 - Inductor's internals moved: keep nothing, probe every time
-        return
-    identity = _compiler_identity()
-    if identity is not None:
-        facts.put(INDUCTOR_ISAS, fingerprint(identity), verdict)
+        original = cpu_vec_isa.VecISA._probe_load
+    except (ImportError, AttributeError):
+        return False
+    if getattr(original, "remembers_loads", False):
+        return True
+    key = fingerprint(*(f"{name}={os.environ.get(name, '')}" for name in _PROBE_LOADER_ENVIRONMENT))
+    kept = facts.get(INDUCTOR_LOADS, key)
+    loaded = set(kept) if isinstance(kept, list) else set()
+
+    def probe_load(self: Any, output_path: str) -> bool:
+        stamp = _library_stamp(output_path)
+        if stamp is not None and stamp in loaded:
+            return True
+        if not original(self, output_path):
+            return False
+        if stamp is not None:
+            loaded.add(stamp)
+            facts.put(INDUCTOR_LOADS, key, sorted(loaded))
+        return True
+
+    setattr(probe_load, "remembers_loads", True)  # noqa: B010 - read back by getattr above
+    setattr(cpu_vec_isa.VecISA, "_probe_load", probe_load)  # noqa: B010 - mypy refuses a method assignment
+    return True
 
 
 def _prepare(approximate: str) -> Callable[[str, FloatFormat], None]:
@@ -185,14 +158,12 @@ def _prepare(approximate: str) -> Callable[[str, FloatFormat], None]:
         import torch
 
         x = torch.linspace(-4.0, 4.0, 37, dtype=getattr(torch, fmt.torch_dtype))
-        facts = kept_facts()
-        probe_skipped = device == "cpu" and skip_known_isa_probe(facts)
+        if device == "cpu":
+            remember_probe_loads(kept_facts())
         try:
             compiled_gelu(approximate, device, str(x.dtype))(x.to(device))
         except Exception as error:  # compiler failures become the skip reason
             raise ImplementationUnavailable(f"torch.compile failed: {first_line(error)}") from error
-        if device == "cpu" and not probe_skipped:
-            keep_isa_probe_verdict(facts)
 
     return prepare
 
