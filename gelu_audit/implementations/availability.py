@@ -2,7 +2,7 @@
 
 A reason is data: a :class:`SkipKind` that code branches on, and a message for people. The
 message is free to change; the kind is the contract.
-May import: numerics, errors, implementations.model, .devices, .runner.
+May import: numerics, errors, implementations.model, .devices, .kept_facts, .runner.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from gelu_audit.implementations.kept_facts import KeptFacts, fingerprint, kept_facts
+from gelu_audit.implementations.kept_facts import KeptFacts, file_stamp, fingerprint, kept_facts
 from gelu_audit.implementations.model import Implementation, ImplementationUnavailable, first_line
 from gelu_audit.numerics.formats import FloatFormat
 from gelu_audit.numerics.formulas import ERF, TANH
@@ -101,15 +101,6 @@ _PROBE_LOADER_ENVIRONMENT = ("LD_LIBRARY_PATH", "LD_PRELOAD")
 """What changes whether a library loads, besides the CPU and torch (in every fingerprint)."""
 
 
-def _library_stamp(path: str) -> str | None:
-    """A probe library by path, size and modification time (None if it is not there)."""
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return None
-    return f"{path}:{stat.st_size}:{stat.st_mtime_ns}"
-
-
 def remember_probe_loads(facts: KeptFacts) -> bool:
     """Let Inductor's CPU ISA probe skip the loads an earlier run saw succeed: True if installed.
 
@@ -138,7 +129,7 @@ def remember_probe_loads(facts: KeptFacts) -> bool:
     loaded = set(kept) if isinstance(kept, list) else set()
 
     def probe_load(self: Any, output_path: str) -> bool:
-        stamp = _library_stamp(output_path)
+        stamp = file_stamp(output_path)
         if stamp is not None and stamp in loaded:
             return True
         if not original(self, output_path):

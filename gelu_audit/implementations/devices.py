@@ -46,7 +46,7 @@ def torch_missing_reason(facts: KeptFacts | None = None) -> SkipReason | None:
     except Exception as error:  # noqa: BLE001 - an ImportError, or a broken native library
         if facts is not None:
             facts.put(TORCH_IMPORTS, key, False)
-        if key is None and torch_install() is None and isinstance(error, ImportError):
+        if torch_install() is None and isinstance(error, ImportError):
             return SkipReason(SkipKind.PACKAGE_MISSING, "PyTorch is not installed (pip install torch)")
         return SkipReason(SkipKind.PACKAGE_MISSING, f"PyTorch does not import: {first_line(error)}")
     if facts is not None:

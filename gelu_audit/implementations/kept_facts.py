@@ -5,16 +5,16 @@ when the installation does:
 - ``gelu-audit list`` must say whether torch runs here and which CPU kernel ``F.gelu`` takes per
   dtype (``cpu_paths``); asking means importing torch, 1.1–1.4 s on the 2-core Xeon, most of
   what ``list`` costs.
-- Inductor probes every vector ISA the CPU advertises (it builds a test library and loads it in
-  a child Python, one per ISA) in every process that compiles on the CPU: 1.3–2 s before the
+- Inductor probes every vector ISA the CPU advertises (it loads a test library in a child
+  Python, one per ISA or extension) in every process that compiles on the CPU: 1–2 s before the
   first ``torch.compile`` row can run (``compiled``).
 
 So each answer, once measured, is kept in ``machine-facts.json`` in the cache directory, under a
 fingerprint of everything it depends on: gelu-audit's version, the torch installation (its
 version, git revision, CUDA build, and ``torch/version.py``'s size and modification time, which
 a reinstall changes), the CPU (model and feature flags), the environment variables that steer
-PyTorch's dispatch and Inductor, and whatever a fact adds of its own (the C++ compiler, for
-Inductor's probe). When any of those differs, the fingerprint differs and the fact is measured
+PyTorch's dispatch and Inductor, and whatever a fact adds of its own (the loader's variables,
+for Inductor's probe loads). When any of those differs, the fingerprint differs and the fact is measured
 again. Reading never fails a command: a missing, unreadable or damaged file is a miss, and a
 failed write keeps nothing.
 May import: foundation (``user_cache``, ``environment``, ``errors``).
@@ -80,7 +80,6 @@ def torch_install() -> TorchInstall | None:
     path = Path(next(iter(spec.submodule_search_locations))) / "version.py"
     try:
         source = path.read_text(encoding="utf-8")
-        status = path.stat()
         values: dict[str, Any] = {}
         for node in ast.parse(source).body:  # name = literal, or name: type = literal
             if isinstance(node, ast.Assign) and len(node.targets) == 1:
@@ -96,15 +95,26 @@ def torch_install() -> TorchInstall | None:
                     continue
     except (OSError, SyntaxError, ValueError):
         return None
-    if not isinstance(values.get("__version__"), str):
+    stamp = file_stamp(path)
+    if not isinstance(values.get("__version__"), str) or stamp is None:
         return None
     return TorchInstall(
         version=values["__version__"],
         git_version=str(values.get("git_version")),
         cuda=values.get("cuda"),
         hip=values.get("hip"),
-        stamp=f"{path}:{status.st_size}:{status.st_mtime_ns}",
+        stamp=stamp,
     )
+
+
+def file_stamp(path: Path | str) -> str | None:
+    """A file by path, size and modification time, which a rewrite changes (None where it is
+    not there): how a kept fact names the files it depends on."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return f"{path}:{status.st_size}:{status.st_mtime_ns}"
 
 
 def fingerprint(*own: str) -> str | None:

@@ -2,7 +2,7 @@
 
 Tables are written atomically and checked on read (metadata and a SHA-256 of the arrays): a
 damaged, foreign or outdated file is never trusted, only rebuilt.
-May import: numerics, references.mpmath_ziv.
+May import: numerics, references.mpmath_ziv, user_cache.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ Version history (each schema's ``schema_version``):
   expands them back (:func:`expand_profiles`), so readers see full profiles whatever the
   version. (A default run's JSON: 2.6 → about 1 MB.)
 
-May import: errors, the package version.
+May import: errors, environment, the package version.
 """
 
 from __future__ import annotations
