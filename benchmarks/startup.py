@@ -9,7 +9,10 @@ alike):
   imports torch and measures F.gelu's CPU paths again (what every ``list`` paid before);
 - ``accuracy -d fp16`` with every row; without the two ``torch.compile`` rows; with only them;
 - the compiled rows again with the kept facts removed first, so that Inductor's CPU ISA probe
-  runs, as it did in every process before the facts were kept.
+  runs, as it did in every process before the facts were kept;
+- every row through ``run_audit`` (rendered as JSON), with the compiled rows built and run in a
+  helper process while the rest is audited, as the CLI does, and with them built in the
+  audit's own process, as before.
 
 The reference tables are read from the user's cache (linked into a private cache directory,
 which also holds this run's facts file), so a first run there builds them once, untimed.
@@ -29,6 +32,15 @@ import time
 from pathlib import Path
 
 COMPILED = "torch-compile-gelu,torch-compile-gelu-tanh"
+EVERY_ROW = """
+import sys
+from gelu_audit.audits.accuracy import AuditSettings, run_audit
+from gelu_audit.report.json_documents import render_accuracy_json
+report = run_audit(AuditSettings(dtypes=("fp16",)), builds_apart=sys.argv[1] == "apart")
+render_accuracy_json(report, {})
+"""
+"""Every fp16 row through run_audit, the compiled rows built apart or here (``python -c``: the
+helper, spawned, has no main module to import again)."""
 
 
 def timed(command: list[str], env: dict[str, str]) -> float:
@@ -59,6 +71,8 @@ def main() -> None:
         "  every row but the compiled": [*tool, "accuracy", "-d", "fp16", "-i", others, "--no-progress"],
         "  the compiled rows alone": [*tool, "accuracy", "-d", "fp16", "-i", COMPILED, "--no-progress"],
         "  the compiled rows, ISA probe": [*tool, "accuracy", "-d", "fp16", "-i", COMPILED, "--no-progress"],
+        "run_audit, compiled rows apart": [sys.executable, "-c", EVERY_ROW, "apart"],
+        "run_audit, compiled rows here": [sys.executable, "-c", EVERY_ROW, "here"],
     }
     with tempfile.TemporaryDirectory() as cache:
         for table in default_cache_dir().glob("reference-fp16-*.npz"):

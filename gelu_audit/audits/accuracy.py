@@ -39,8 +39,9 @@ from gelu_audit.audits.stats import (
 )
 from gelu_audit.audits.thresholds import Threshold
 from gelu_audit.errors import UsageError
-from gelu_audit.implementations.availability import skip_reason, unavailable_reason
-from gelu_audit.implementations.devices import resolve_devices
+from gelu_audit.implementations.apart import built_apart
+from gelu_audit.implementations.availability import preparation_failure, skip_reason, unavailable_reason
+from gelu_audit.implementations.devices import parse_device, resolve_devices
 from gelu_audit.implementations.gradient import NOT_DIFFERENTIABLE, backward_implementation
 from gelu_audit.implementations.model import Implementation, ImplementationError, SkipKind, SkipReason
 from gelu_audit.implementations.plugins import PluginOptions
@@ -447,12 +448,79 @@ def prepared_blocks(
     }
 
 
-def run_audit(settings: AuditSettings, progress: ProgressSink = SILENT) -> AuditReport:
-    """Audit every selected implementation × device × dtype. Raises GeluAuditError on bad settings."""
+@dataclass(frozen=True)
+class _PlannedCase:
+    """One implementation × device of a dtype and pass: what is audited, or why it is skipped."""
+
+    impl: Implementation
+    """As selected (the forward pass): its ``prepare`` is the one-time setup."""
+    audited: Implementation | None
+    """What the case audits (the pass's implementation); None when it is skipped."""
+    device: str
+    pass_: Pass
+    skipped: Skipped | None = None
+    """Why not, when it is reported as skipped (a CPU-only row on a GPU nobody asked for is not)."""
+    waits: bool = False
+    """Built apart: whether its build succeeded is asked only when its turn comes."""
+
+
+def _planned_cases(
+    implementations: list[Implementation],
+    devices: list[str],
+    fmt: FloatFormat,
+    pass_: Pass,
+    apart: frozenset[str],
+    devices_asked: bool,
+) -> list[_PlannedCase]:
+    """Every case of ``fmt`` and ``pass_`` in report order, each decided now except the rows
+    built apart (``apart``), which are decided by :func:`_decided` when their turn comes."""
+    planned = []
+    for impl in implementations:
+        audited = impl if pass_ is Pass.FORWARD else backward_implementation(impl)
+        for device in devices:
+            waits = impl.name in apart
+            reason = unavailable_reason(impl, device, fmt) if waits else skip_reason(impl, device, fmt)
+            if reason is None and audited is None:
+                reason = SkipReason(SkipKind.NOT_DIFFERENTIABLE, NOT_DIFFERENTIABLE)
+            if reason is None:
+                planned.append(_PlannedCase(impl, audited, device, pass_, waits=waits))
+                continue
+            # A CPU-only row on a GPU from the default devices is not news: left out.
+            told = not (reason.kind is SkipKind.CPU_ONLY and not devices_asked)
+            skipped = Skipped(impl.name, device, fmt.name, str(reason), pass_) if told else None
+            planned.append(_PlannedCase(impl, None, device, pass_, skipped))
+    return planned
+
+
+def _decided(plan: _PlannedCase, fmt: FloatFormat) -> _PlannedCase:
+    """``plan`` once its build is known: skipped if it failed (waiting for the helper that
+    builds it apart, if it is still building)."""
+    if not plan.waits:
+        return plan
+    reason = preparation_failure(plan.impl, plan.device, fmt)
+    if reason is None:
+        return dataclasses.replace(plan, waits=False)
+    skipped = Skipped(plan.impl.name, plan.device, fmt.name, str(reason), plan.pass_)
+    return dataclasses.replace(plan, audited=None, skipped=skipped, waits=False)
+
+
+def run_audit(
+    settings: AuditSettings, progress: ProgressSink = SILENT, *, builds_apart: bool = False
+) -> AuditReport:
+    """Audit every selected implementation × device × dtype. Raises GeluAuditError on bad settings.
+
+    ``builds_apart``: let the rows whose build is costly (torch.compile) build and run in a
+    helper process while the rest is audited (:mod:`~gelu_audit.implementations.apart`). The
+    helper is spawned, which imports the main module again: the CLI's is safe to import, a
+    user's script may not be."""
     start = time.perf_counter()
     implementations = select_implementations(list(settings.implementations), settings.plugin_options)
-    devices, skipped_devices = resolve_devices(list(settings.devices))
     formats = [FORMATS[name] for name in settings.dtypes]
+    apart: frozenset[str] = frozenset()
+    if builds_apart:  # first: the helper starts building while this process imports torch
+        asked = [parse_device(device) for device in settings.devices] or ["cpu", "cuda:0"]
+        implementations, apart = built_apart(implementations, formats, asked)
+    devices, skipped_devices = resolve_devices(list(settings.devices))
     skipped = [
         Skipped(impl.name, device, fmt.name, str(reason), pass_)
         for device, reason in skipped_devices
@@ -469,22 +537,15 @@ def run_audit(settings: AuditSettings, progress: ProgressSink = SILENT) -> Audit
     states: dict[str, dict[str, Any]] = {}
     for fmt in formats:
         for pass_ in settings.passes:
-            cases = []
-            for impl in implementations:
-                audited = impl if pass_ is Pass.FORWARD else backward_implementation(impl)
-                for device in devices:
-                    reason = skip_reason(impl, device, fmt)
-                    if reason is None and audited is None:
-                        reason = SkipReason(SkipKind.NOT_DIFFERENTIABLE, NOT_DIFFERENTIABLE)
-                    if reason:
-                        # A CPU-only row on a GPU from the default devices is not news: left out.
-                        if not (reason.kind is SkipKind.CPU_ONLY and not settings.devices):
-                            skipped.append(Skipped(impl.name, device, fmt.name, str(reason), pass_))
-                    elif audited is not None:
-                        cases.append((audited, device))
+            planned = _planned_cases(implementations, devices, fmt, pass_, apart, bool(settings.devices))
+            streamed = settings.exhaustive and fmt.name == "fp32"
+            if streamed:  # the stream's workers build their own: decide the rows built apart now
+                planned = [_decided(plan, fmt) for plan in planned]
+            skipped.extend(plan.skipped for plan in planned if plan.skipped is not None)
+            cases = [(plan.audited, plan.device) for plan in planned if plan.audited is not None]
             if not cases:
                 continue
-            if settings.exhaustive and fmt.name == "fp32":
+            if streamed:
                 outcome = streamed_cases(fmt, cases, settings, progress)
                 all_inputs[fmt.name] = outcome.inputs
                 all_sources[fmt.name], streams[fmt.name], states[fmt.name] = outcome_parts(outcome, settings)
@@ -501,20 +562,31 @@ def run_audit(settings: AuditSettings, progress: ProgressSink = SILENT) -> Audit
             references, sources = references_for(inputs, formulas, settings, progress)
             all_sources.setdefault(fmt.name, []).extend(sources)
             blocks = prepared_blocks(inputs, references, settings.top, len(cases) > 1)
+            audited: dict[int, CaseResult | Skipped] = {}
             with progress.task(f"implementations {fmt} {pass_}", len(cases)) as advance:
-                for impl, device in cases:
-                    results.append(
-                        audit_case(
-                            impl,
-                            device,
-                            inputs,
-                            blocks,
-                            settings.effective_domain_tolerance,
-                            settings.top,
-                            settings.policies,
-                        )
+                # the rows built apart last: their helper has had the rest of the audit to build them
+                for index, plan in sorted(enumerate(planned), key=lambda item: item[1].waits):
+                    waited, plan = plan.waits, _decided(plan, fmt)
+                    if plan.audited is None:
+                        if waited and plan.skipped is not None:  # its build failed in the helper
+                            audited[index] = plan.skipped
+                            advance(1)
+                        continue
+                    audited[index] = audit_case(
+                        plan.audited,
+                        plan.device,
+                        inputs,
+                        blocks,
+                        settings.effective_domain_tolerance,
+                        settings.top,
+                        settings.policies,
                     )
                     advance(1)
+            for _, outcome_of_case in sorted(audited.items()):
+                if isinstance(outcome_of_case, Skipped):
+                    skipped.append(outcome_of_case)
+                else:
+                    results.append(outcome_of_case)
     verdicts = [verdict(r, settings.gate, settings.thresholds) for r in results]
     return AuditReport(
         settings,

@@ -72,6 +72,11 @@ class Implementation:
     prepare: Callable[[str, FloatFormat], None] | None = None
     """Expensive one-time setup per device and dtype (compiling, building a session), run
     before the audit; raises :class:`ImplementationUnavailable` when it cannot be done."""
+    build_apart: Callable[[], bool] | None = None
+    """Whether its ``prepare`` may be done, and its calls made, in a helper process started at
+    once, while the accuracy audit computes the rest (:mod:`~gelu_audit.implementations.apart`):
+    True when the build is costly and its answers cannot depend on this process's state. Asked
+    when an audit starts; None: never."""
     timeout: float | None = None
     """Seconds one audited call may take (plugins); None: no limit."""
     backward: Callable[[Any], Any] | None = None
