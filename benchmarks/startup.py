@@ -36,7 +36,9 @@ EVERY_ROW = """
 import sys
 from gelu_audit.audits.accuracy import AuditSettings, run_audit
 from gelu_audit.report.json_documents import render_accuracy_json
-report = run_audit(AuditSettings(dtypes=("fp16",)), builds_apart=sys.argv[1] == "apart")
+from gelu_audit.user_cache import default_cache_dir
+settings = AuditSettings(dtypes=("fp16",), cache_dir=default_cache_dir())  # the CLI's default
+report = run_audit(settings, builds_apart=sys.argv[1] == "apart")
 render_accuracy_json(report, {})
 """
 """Every fp16 row through run_audit, the compiled rows built apart or here (``python -c``: the
