@@ -38,11 +38,11 @@ from gelu_audit.audits.accuracy import AuditSettings, run_audit
 from gelu_audit.report.json_documents import render_accuracy_json
 from gelu_audit.user_cache import default_cache_dir
 settings = AuditSettings(dtypes=("fp16",), cache_dir=default_cache_dir())  # the CLI's default
-report = run_audit(settings, builds_apart=sys.argv[1] == "apart")
+report = run_audit(settings, use_helper=sys.argv[1] == "helper")
 render_accuracy_json(report, {})
 """
-"""Every fp16 row through run_audit, the compiled rows built apart or here (``python -c``: the
-helper, spawned, has no main module to import again)."""
+"""Every fp16 row through run_audit, the compiled rows in the helper or in the audit's process
+(``python -c``: the helper, spawned, has no main module to import again)."""
 
 
 def timed(command: list[str], env: dict[str, str]) -> float:
@@ -73,8 +73,8 @@ def main() -> None:
         "  every row but the compiled": [*tool, "accuracy", "-d", "fp16", "-i", others, "--no-progress"],
         "  the compiled rows alone": [*tool, "accuracy", "-d", "fp16", "-i", COMPILED, "--no-progress"],
         "  the compiled rows, ISA probe": [*tool, "accuracy", "-d", "fp16", "-i", COMPILED, "--no-progress"],
-        "run_audit, compiled rows apart": [sys.executable, "-c", EVERY_ROW, "apart"],
-        "run_audit, compiled rows here": [sys.executable, "-c", EVERY_ROW, "here"],
+        "run_audit, compiled rows in the helper": [sys.executable, "-c", EVERY_ROW, "helper"],
+        "run_audit, compiled rows in process": [sys.executable, "-c", EVERY_ROW, "here"],
     }
     with tempfile.TemporaryDirectory() as cache:
         for table in default_cache_dir().glob("reference-fp16-*.npz"):

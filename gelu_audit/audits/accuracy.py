@@ -39,10 +39,10 @@ from gelu_audit.audits.stats import (
 )
 from gelu_audit.audits.thresholds import Threshold
 from gelu_audit.errors import UsageError
-from gelu_audit.implementations.apart import built_apart
 from gelu_audit.implementations.availability import preparation_failure, skip_reason, unavailable_reason
-from gelu_audit.implementations.devices import parse_device, resolve_devices
+from gelu_audit.implementations.devices import resolve_devices
 from gelu_audit.implementations.gradient import NOT_DIFFERENTIABLE, backward_implementation
+from gelu_audit.implementations.helper import HELPED_DEVICE, hand_to_helper
 from gelu_audit.implementations.model import Implementation, ImplementationError, SkipKind, SkipReason
 from gelu_audit.implementations.plugins import PluginOptions
 from gelu_audit.implementations.registry import select_implementations
@@ -461,24 +461,26 @@ class _PlannedCase:
     skipped: Skipped | None = None
     """Why not, when it is reported as skipped (a CPU-only row on a GPU nobody asked for is not)."""
     waits: bool = False
-    """Built apart: whether its build succeeded is asked only when its turn comes."""
+    """Hosted by the helper: whether its build succeeded is asked only when its turn comes."""
 
 
 def _planned_cases(
     implementations: list[Implementation],
+    hosted: dict[str, Implementation],
     devices: list[str],
     fmt: FloatFormat,
     pass_: Pass,
-    apart: frozenset[str],
     devices_asked: bool,
 ) -> list[_PlannedCase]:
-    """Every case of ``fmt`` and ``pass_`` in report order, each decided now except the rows
-    built apart (``apart``), which are decided by :func:`_decided` when their turn comes."""
+    """Every case of ``fmt`` and ``pass_`` in report order, each decided now except the cases
+    the helper hosts (``hosted``, by name, on its device), which :func:`_decided` decides when
+    their turn comes."""
     planned = []
-    for impl in implementations:
-        audited = impl if pass_ is Pass.FORWARD else backward_implementation(impl)
+    for selected in implementations:
         for device in devices:
-            waits = impl.name in apart
+            waits = device == HELPED_DEVICE and selected.name in hosted
+            impl = hosted[selected.name] if waits else selected
+            audited = impl if pass_ is Pass.FORWARD else backward_implementation(impl)
             reason = unavailable_reason(impl, device, fmt) if waits else skip_reason(impl, device, fmt)
             if reason is None and audited is None:
                 reason = SkipReason(SkipKind.NOT_DIFFERENTIABLE, NOT_DIFFERENTIABLE)
@@ -493,8 +495,8 @@ def _planned_cases(
 
 
 def _decided(plan: _PlannedCase, fmt: FloatFormat) -> _PlannedCase:
-    """``plan`` once its build is known: skipped if it failed (waiting for the helper that
-    builds it apart, if it is still building)."""
+    """``plan`` once its build is known: skipped if it failed (waiting for the helper, if it is
+    still building)."""
     if not plan.waits:
         return plan
     reason = preparation_failure(plan.impl, plan.device, fmt)
@@ -504,22 +506,87 @@ def _decided(plan: _PlannedCase, fmt: FloatFormat) -> _PlannedCase:
     return dataclasses.replace(plan, audited=None, skipped=skipped, waits=False)
 
 
+def _audit_planned(
+    planned: list[_PlannedCase],
+    fmt: FloatFormat,
+    pass_: Pass,
+    settings: AuditSettings,
+    progress: ProgressSink,
+    all_inputs: dict[str, AuditedInputs],
+    all_sources: dict[str, list[dict[str, Any]]],
+) -> list[CaseResult | Skipped]:
+    """The cases of one dtype and pass, sampled or 16-bit exhaustive, audited: each one's
+    result or skip, in report order. The cases that wait for the helper come last, so that it
+    builds while the others are audited, and the references only they need are computed once
+    they are known to run: the report is the one the cases would give in this process."""
+    if not any(plan.audited is not None and not plan.waits for plan in planned):
+        planned = [_decided(plan, fmt) for plan in planned]  # nothing to do meanwhile
+    outcomes: dict[int, CaseResult | Skipped] = {
+        index: plan.skipped for index, plan in enumerate(planned) if plan.skipped is not None
+    }
+    ready = [index for index, plan in enumerate(planned) if plan.audited is not None and not plan.waits]
+    waiting = [index for index, plan in enumerate(planned) if plan.waits]
+    if ready:
+        inputs = all_inputs.get(fmt.name) or default_inputs(
+            fmt, settings.samples, settings.seed, settings.value_range
+        )
+        assert isinstance(inputs, InputSet)
+        all_inputs[fmt.name] = inputs
+        blocks: dict[str, list[ReferenceBlock]] = {}
+        sources: list[dict[str, Any]] = []
+        with progress.task(f"implementations {fmt} {pass_}", len(ready) + len(waiting)) as advance:
+
+            def audit(indices: list[int]) -> None:
+                cases = [planned[index].audited for index in indices]
+                formulas = {exact_function_for(impl.formula) for impl in cases if impl is not None} | {
+                    impl.formula for impl in cases if impl is not None
+                }
+                missing = {formula for formula in formulas if formula.name not in blocks}
+                if missing:
+                    references, new_sources = references_for(inputs, missing, settings, progress)
+                    sources.extend(new_sources)
+                    shared = len(ready) + len(waiting) > 1
+                    blocks.update(prepared_blocks(inputs, references, settings.top, shared))
+                for index in indices:
+                    plan = planned[index]
+                    assert plan.audited is not None
+                    outcomes[index] = audit_case(
+                        plan.audited,
+                        plan.device,
+                        inputs,
+                        blocks,
+                        settings.effective_domain_tolerance,
+                        settings.top,
+                        settings.policies,
+                    )
+                    advance(1)
+
+            audit(ready)
+            for index in waiting:
+                planned[index] = _decided(planned[index], fmt)
+                if (skip := planned[index].skipped) is not None:  # its build failed in the helper
+                    outcomes[index] = skip
+                    advance(1)
+            audit([index for index in waiting if planned[index].audited is not None])
+        all_sources.setdefault(fmt.name, []).extend(sorted(sources, key=lambda source: source["formula"]))
+    return [outcomes[index] for index in sorted(outcomes)]
+
+
 def run_audit(
-    settings: AuditSettings, progress: ProgressSink = SILENT, *, builds_apart: bool = False
+    settings: AuditSettings, progress: ProgressSink = SILENT, *, use_helper: bool = False
 ) -> AuditReport:
     """Audit every selected implementation × device × dtype. Raises GeluAuditError on bad settings.
 
-    ``builds_apart``: let the rows whose build is costly (torch.compile) build and run in a
-    helper process while the rest is audited (:mod:`~gelu_audit.implementations.apart`). The
-    helper is spawned, which imports the main module again: the CLI's is safe to import, a
-    user's script may not be."""
+    ``use_helper``: hand the CPU cases of the rows whose build is costly (torch.compile) to a
+    helper process that builds and runs them while the rest is audited
+    (:mod:`~gelu_audit.implementations.helper`). The helper is spawned, which imports the main
+    module again, and does not see state set in this process: the CLI's process is safe on both
+    counts, a caller's may not be."""
     start = time.perf_counter()
     implementations = select_implementations(list(settings.implementations), settings.plugin_options)
     formats = [FORMATS[name] for name in settings.dtypes]
-    apart: frozenset[str] = frozenset()
-    if builds_apart:  # first: the helper starts building while this process imports torch
-        asked = [parse_device(device) for device in settings.devices] or ["cpu", "cuda:0"]
-        implementations, apart = built_apart(implementations, formats, asked)
+    # first, so that the helper builds while this process imports torch
+    hosted = hand_to_helper(implementations, formats) if use_helper else {}
     devices, skipped_devices = resolve_devices(list(settings.devices))
     skipped = [
         Skipped(impl.name, device, fmt.name, str(reason), pass_)
@@ -537,56 +604,24 @@ def run_audit(
     states: dict[str, dict[str, Any]] = {}
     for fmt in formats:
         for pass_ in settings.passes:
-            planned = _planned_cases(implementations, devices, fmt, pass_, apart, bool(settings.devices))
-            streamed = settings.exhaustive and fmt.name == "fp32"
-            if streamed:  # the stream's workers build their own: decide the rows built apart now
-                planned = [_decided(plan, fmt) for plan in planned]
+            planned = _planned_cases(implementations, hosted, devices, fmt, pass_, bool(settings.devices))
+            if not (settings.exhaustive and fmt.name == "fp32"):
+                for outcome_of_case in _audit_planned(
+                    planned, fmt, pass_, settings, progress, all_inputs, all_sources
+                ):
+                    if isinstance(outcome_of_case, Skipped):
+                        skipped.append(outcome_of_case)
+                    else:
+                        results.append(outcome_of_case)
+                continue
+            planned = [_decided(plan, fmt) for plan in planned]  # the stream's workers build their own
             skipped.extend(plan.skipped for plan in planned if plan.skipped is not None)
             cases = [(plan.audited, plan.device) for plan in planned if plan.audited is not None]
-            if not cases:
-                continue
-            if streamed:
+            if cases:
                 outcome = streamed_cases(fmt, cases, settings, progress)
                 all_inputs[fmt.name] = outcome.inputs
                 all_sources[fmt.name], streams[fmt.name], states[fmt.name] = outcome_parts(outcome, settings)
                 results.extend(finish_streamed(fmt, cases, outcome, settings))
-                continue
-            inputs = all_inputs.get(fmt.name) or default_inputs(
-                fmt, settings.samples, settings.seed, settings.value_range
-            )
-            assert isinstance(inputs, InputSet)
-            all_inputs[fmt.name] = inputs
-            formulas = {exact_function_for(impl.formula) for impl, _ in cases} | {
-                impl.formula for impl, _ in cases
-            }
-            references, sources = references_for(inputs, formulas, settings, progress)
-            all_sources.setdefault(fmt.name, []).extend(sources)
-            blocks = prepared_blocks(inputs, references, settings.top, len(cases) > 1)
-            audited: dict[int, CaseResult | Skipped] = {}
-            with progress.task(f"implementations {fmt} {pass_}", len(cases)) as advance:
-                # the rows built apart last: their helper has had the rest of the audit to build them
-                for index, plan in sorted(enumerate(planned), key=lambda item: item[1].waits):
-                    waited, plan = plan.waits, _decided(plan, fmt)
-                    if plan.audited is None:
-                        if waited and plan.skipped is not None:  # its build failed in the helper
-                            audited[index] = plan.skipped
-                            advance(1)
-                        continue
-                    audited[index] = audit_case(
-                        plan.audited,
-                        plan.device,
-                        inputs,
-                        blocks,
-                        settings.effective_domain_tolerance,
-                        settings.top,
-                        settings.policies,
-                    )
-                    advance(1)
-            for _, outcome_of_case in sorted(audited.items()):
-                if isinstance(outcome_of_case, Skipped):
-                    skipped.append(outcome_of_case)
-                else:
-                    results.append(outcome_of_case)
     verdicts = [verdict(r, settings.gate, settings.thresholds) for r in results]
     return AuditReport(
         settings,

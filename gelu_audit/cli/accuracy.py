@@ -212,7 +212,7 @@ def accuracy(**options: Any) -> None:
 
         plot_target = check_plot_path(options["plot_file"])
         require_matplotlib()  # before a long audit, not after it
-    report = run_audit(settings, RichProgress(not options["no_progress"]), builds_apart=True)
+    report = run_audit(settings, RichProgress(not options["no_progress"]), use_helper=True)
     environment = collect_environment()
     if plot_target:
         from gelu_audit.report.json_documents import accuracy_document

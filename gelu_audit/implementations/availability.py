@@ -42,7 +42,13 @@ def unavailable_reason(
     return SkipReason(SkipKind.REQUIREMENT, requirement) if requirement else None
 
 
-_PREPARED: dict[tuple[str, str, str], SkipReason | None] = {}
+_PREPARED: dict[tuple[str, str, str, bool], SkipReason | None] = {}
+
+
+def _preparation_key(impl: Implementation, device: str, fmt: FloatFormat) -> tuple[str, str, str, bool]:
+    """Whose setup: a child's answer (the accuracy audit's helper) is kept apart from this
+    process's own."""
+    return (impl.name, device, fmt.name, impl.isolation is None)
 
 
 def preparation_failure(impl: Implementation, device: str, fmt: FloatFormat) -> SkipReason | None:
@@ -50,7 +56,7 @@ def preparation_failure(impl: Implementation, device: str, fmt: FloatFormat) -> 
     cannot run there, or None. Call after :func:`unavailable_reason` returned None."""
     if impl.prepare is None:
         return None
-    key = (impl.name, device, fmt.name)
+    key = _preparation_key(impl, device, fmt)
     if key not in _PREPARED:
         try:
             with implementation_warnings_silenced():
@@ -63,5 +69,9 @@ def preparation_failure(impl: Implementation, device: str, fmt: FloatFormat) -> 
 
 def skip_reason(impl: Implementation, device: str, fmt: FloatFormat) -> SkipReason | None:
     """Why ``impl`` will not be run on ``device`` in ``fmt``: unavailable, or its one-time
-    setup failed; None when it is ready."""
-    return unavailable_reason(impl, device, fmt) or preparation_failure(impl, device, fmt)
+    setup failed; None when it is ready. A setup that failed before in this process is the
+    reason again, before the quick checks: a failed build can change what they see (Inductor
+    loaded by it answers the compiler check itself), and one cause should read the same in
+    both passes, whichever process built it."""
+    failed = _PREPARED.get(_preparation_key(impl, device, fmt))
+    return failed or unavailable_reason(impl, device, fmt) or preparation_failure(impl, device, fmt)

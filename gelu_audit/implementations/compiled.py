@@ -160,10 +160,10 @@ def _prepare(approximate: str) -> Callable[[str, FloatFormat], None]:
 
 
 def inductor_untouched() -> bool:
-    """True while this process has not loaded Inductor's configuration: then a helper process
-    builds exactly what this one would. Once it is loaded, a user may have changed it (through
-    the API, in their own process), so the build stays here, where their settings are; its
-    imports are paid already."""
+    """True while this process has not loaded Inductor's configuration: then the accuracy
+    audit's helper process builds exactly what this one would. Once it is loaded, a user may
+    have changed it, so the build stays here, where their settings are; its imports are paid
+    already."""
     return "torch._inductor.config" not in sys.modules
 
 
@@ -191,7 +191,7 @@ def compiled_implementations() -> list[Implementation]:
             notes=(_COMPILE_NOTE,),
             requires=compile_requirement,
             prepare=_prepare("none"),
-            build_apart=inductor_untouched,
+            helper_may_build=inductor_untouched,
         ),
         Implementation(
             "torch-compile-gelu-tanh",
@@ -202,6 +202,6 @@ def compiled_implementations() -> list[Implementation]:
             notes=(_COMPILE_NOTE,),
             requires=compile_requirement,
             prepare=_prepare("tanh"),
-            build_apart=inductor_untouched,
+            helper_may_build=inductor_untouched,
         ),
     ]

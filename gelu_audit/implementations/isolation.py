@@ -2,17 +2,17 @@
 
 A user's native or CUDA kernel can segfault, abort, call ``os._exit`` or be killed for memory;
 in the audit's own process that ends the audit and loses every other case. Isolated, the kernel
-runs in a child process started once per implementation (``spawn``: clean, and safe for CUDA)
-and kept for every call. The child rebuilds the implementation from how it was loaded and runs
+runs in a child process (``spawn``: clean, and safe for CUDA), started once and kept for every
+call. The child rebuilds the implementation from how it was loaded and runs
 the same guarded runner as the parent would; only the input and output bit patterns cross the
 pipe. When the child dies, the parent reads how (the signal, or the exit status), reports it as
 the case's error, and starts a fresh child for the next case. A call that outlives its timeout
 is stopped for real: the child is killed, which a thread in the parent could never be.
 
-One child hosts several implementations by name (its members): a plugin's forward and backward
-passes, or every row whose costly build (``torch.compile``) is made apart while the audit
-computes the rest (:mod:`~gelu_audit.implementations.apart`). The parent can ask a child to
-prepare its members ahead and read the answer only when it needs it.
+One child hosts several implementations by name (its members): each with its backward pass,
+and, for the accuracy audit's helper, every built-in row whose costly build (``torch.compile``)
+is made there while the audit computes the rest (:mod:`~gelu_audit.implementations.helper`).
+The parent can ask a child to set its members up ahead and read each answer when it needs it.
 
 The cost is the child's start (importing torch and the plugin, once per child per process) and
 the copies through the pipe; ``benchmarks/isolation_cost.py`` measures both.
@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import time
+from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 from functools import partial
@@ -51,15 +53,21 @@ Loader = Callable[[], Implementation]
 ``functools.partial`` of one), without isolation of its own."""
 
 
-Preparations = dict[tuple[str, str, str], "str | None"]
-"""Per (member, format name, device): why its preparation failed there, or None when it is ready."""
+SetupKey = tuple[str, str, str]
+"""A member's one-time setup for one (format name, device)."""
 
 
 def _child_main(connection: Connection, loaders: dict[str, Loader]) -> None:
     """The child: load each member on its first request, then answer requests until the pipe
-    closes. A member that cannot be loaded answers every request with why."""
+    closes. A member that cannot be loaded answers every request with why.
+
+    Setups asked ahead are done one at a time, in the order asked, each answered as it is done
+    (``("set up", key, failure)``); a call (``("run", …)``, answered ``("ran", kind, payload)``)
+    that arrives meanwhile is served before the next setup, so the parent's first call need not
+    wait for every dtype's build."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     loaded: dict[str, Implementation | str] = {}
+    setups: deque[SetupKey] = deque()
 
     def member(name: str) -> Implementation | str:
         if name not in loaded:
@@ -70,40 +78,48 @@ def _child_main(connection: Connection, loaders: dict[str, Loader]) -> None:
         return loaded[name]
 
     while True:
+        if setups and not connection.poll(0):
+            key = setups.popleft()
+            connection.send(("set up", key, _setup_in_child(member(key[0]), *key[1:])))
+            continue
         try:
             request = connection.recv()
         except (EOFError, OSError):
             return
-        if request[0] == "prepare":
-            connection.send(("ok", {key: _prepared(member(key[0]), *key[1:]) for key in request[1]}))
+        if request[0] == "set up":
+            setups.extend(request[1])
             continue
         _, name, fmt_name, device, patterns, route, repeat = request
         impl = member(name)
         if isinstance(impl, str):
-            connection.send(("error", impl))
+            connection.send(("ran", "error", impl))
             continue
         try:
             bits = guarded_bits(impl, FORMATS[fmt_name], device, patterns, route, repeat)
         except TimedOut as error:
-            connection.send(("stuck", str(error)))  # its thread still runs: the parent kills us
+            connection.send(("ran", "stuck", str(error)))  # its thread still runs: the parent kills us
         except ImplementationError as error:
-            connection.send(("error", str(error)))
+            connection.send(("ran", "error", str(error)))
         else:
-            connection.send(("ok", bits))
+            connection.send(("ran", "ok", bits))
 
 
-def _prepared(impl: Implementation | str, fmt_name: str, device: str) -> str | None:
+def _setup_in_child(impl: Implementation | str, fmt_name: str, device: str) -> str | None:
     """In the child: ``impl``'s one-time setup for ``device`` and the format, done here; why it
     cannot run there, or None. The parent asks ahead, before it has checked the device and
-    the implementation's requirements itself, so the child checks them before it builds."""
+    the implementation's requirements itself, so the child checks them before it builds. An
+    unexpected error is the answer too, rather than the child's end."""
     if isinstance(impl, str):
         return impl
     fmt = FORMATS[fmt_name]
-    reason = (
-        device_unavailable_reason(device)
-        or unavailable_reason(impl, device, fmt)
-        or preparation_failure(impl, device, fmt)
-    )
+    try:
+        reason = (
+            device_unavailable_reason(device)
+            or unavailable_reason(impl, device, fmt)
+            or preparation_failure(impl, device, fmt)
+        )
+    except Exception as error:  # noqa: BLE001 - a setup that fails in any way cannot run
+        return f"its setup failed in its child process: {first_line(error)}"
     return None if reason is None else reason.message
 
 
@@ -127,7 +143,7 @@ def with_backward(name: str, loader: Loader) -> dict[str, Loader]:
 def death_message(exitcode: int | None) -> str:
     """How a child process ended, in words: the signal that killed it, or its exit status."""
     if exitcode is None:
-        return "stopped answering (--isolate)"
+        return "stopped answering"
     if exitcode < 0:
         try:
             name = signal.Signals(-exitcode).name
@@ -140,15 +156,17 @@ def death_message(exitcode: int | None) -> str:
 
 class ChildProcess:
     """A child process hosting implementations by name (its members): started on first use,
-    restarted after a death. Requests and answers cross one pipe in order."""
+    restarted after a death. The parent has at most one call in flight; the answers to setups
+    asked ahead arrive, tagged, before and around it."""
 
     def __init__(self, loaders: dict[str, Loader]) -> None:
         self.loaders = loaders
         self._process: Any = None
         self._connection: Connection | None = None
-        self._asked_ahead: list[tuple[str, str, str]] | None = None
-        """Preparations asked for whose answer is still on the pipe."""
-        self._prepared: Preparations = {}
+        self._awaited: list[SetupKey] = []
+        """Setups asked for and not yet answered, in the order the child does them."""
+        self._setups: dict[SetupKey, str | None] = {}
+        """Answered setups: why each failed, or None when it is ready in the child."""
 
     def _started(self) -> Connection:
         if self._process is None or not self._process.is_alive() or self._connection is None:
@@ -164,7 +182,8 @@ class ChildProcess:
         return self._connection
 
     def close(self) -> None:
-        """Stop the child (killed: it may be stuck in a kernel)."""
+        """Stop the child (killed: it may be stuck in a kernel). Setups still awaited are
+        forgotten: asked again, of a fresh child, when they are needed."""
         if self._connection is not None:
             self._connection.close()
         if self._process is not None:
@@ -172,7 +191,7 @@ class ChildProcess:
                 self._process.kill()
             self._process.join()
         self._process = self._connection = None
-        self._asked_ahead = None
+        self._awaited = []
 
     def _death(self) -> ImplementationError:
         process = self._process
@@ -182,42 +201,54 @@ class ChildProcess:
         self.close()
         return error
 
-    def prepare_ahead(self, keys: list[tuple[str, str, str]]) -> None:
-        """Start the child now and have it prepare each (member, format name, device), while
-        this process goes on; :meth:`preparation_failure` reads the answer when it is needed."""
-        self._collect()
+    def set_up_ahead(self, keys: list[SetupKey]) -> None:
+        """Start the child now and have it do each (member, format name, device) setup in turn,
+        while this process goes on; :meth:`setup_failure` reads each answer when it is needed.
+        Raises OSError when no child can be started."""
         connection = self._started()
         try:
-            connection.send(("prepare", keys))
+            connection.send(("set up", keys))
         except (BrokenPipeError, ConnectionResetError):
-            death = str(self._death())
-            self._prepared.update(dict.fromkeys(keys, death))
+            death = self._death()  # blamed on a setup asked alone; the others are asked again
+            if len(keys) == 1:
+                self._setups[keys[0]] = f"its setup {death}"
             return
-        self._asked_ahead = keys
+        self._awaited += keys
 
-    def _collect(self) -> None:
-        """Read the answer to the preparations asked ahead, if it is still on the pipe (it
-        comes before any later answer)."""
-        keys, self._asked_ahead = self._asked_ahead, None
-        if keys is None or self._connection is None:
-            return
+    def _receive(self, limit: float | None = None) -> tuple[Any, ...] | None:
+        """The child's next message (None after ``limit`` seconds); a setup's answer is filed.
+        Raises EOFError when the child is gone. On any other failure (an interrupt, a damaged
+        message) the child is stopped, so that no answer is left on the pipe to be misread."""
+        assert self._connection is not None
         try:
-            _, prepared = self._connection.recv()
+            if not self._connection.poll(limit):
+                return None
+            message = self._connection.recv()
         except (EOFError, ConnectionResetError):
-            death = f"its preparation {self._death()}"
-            # whose preparation it was is known for one key alone; the others are asked again
-            prepared = {keys[0]: death} if len(keys) == 1 else {}
-        self._prepared.update(prepared)
+            raise EOFError from None
+        except BaseException:
+            self.close()
+            raise
+        if message[0] == "set up":
+            _, key, failure = message
+            self._setups[key] = failure
+            self._awaited.remove(key)
+        return message
 
-    def preparation_failure(self, member: str, fmt: FloatFormat, device: str) -> str | None:
+    def setup_failure(self, member: str, fmt: FloatFormat, device: str) -> str | None:
         """Why ``member``'s one-time setup for ``device`` and ``fmt`` failed in the child, or
-        None when it is ready there (waiting for the child, if it is still preparing)."""
+        None when it is ready there (waiting for the child, if it is still building)."""
         key = (member, fmt.name, device)
-        self._collect()
-        if key not in self._prepared:
-            self.prepare_ahead([key])
-            self._collect()
-        return self._prepared[key]
+        while key not in self._setups:
+            if key not in self._awaited:
+                self.set_up_ahead([key])
+                continue
+            try:
+                self._receive()
+            except EOFError:
+                building = self._awaited[0]  # the child does its setups in order, one at a time
+                self._setups[building] = f"its setup {self._death()}"
+        return self._setups[key]
 
     def run(
         self,
@@ -230,20 +261,28 @@ class ChildProcess:
         repeat: bool,
     ) -> np.ndarray:
         """``member``'s checked answers' bit patterns, computed in the child."""
-        self._collect()
+        setups_in_flight = bool(self._awaited)
         connection = self._started()
         try:
             connection.send(("run", member, fmt.name, device, np.ascontiguousarray(patterns), route, repeat))
         except (BrokenPipeError, ConnectionResetError):
             raise self._death() from None
         limit = None if timeout is None else (2 if repeat else 1) * timeout + STARTUP_ALLOWANCE_S
-        if not connection.poll(limit):  # stuck where its own timeout cannot reach (holding the GIL)
-            self.close()
-            raise ImplementationError(f"did not return within {limit:g} s; its child process was killed")
-        try:
-            kind, payload = connection.recv()
-        except (EOFError, ConnectionResetError):
-            raise self._death() from None
+        deadline = None if limit is None else time.monotonic() + limit
+        while True:
+            try:
+                message = self._receive(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            except EOFError:
+                death = self._death()
+                if setups_in_flight:  # a setup may have been what died: try the call alone
+                    return self.run(member, timeout, fmt, device, patterns, route, repeat)
+                raise death from None
+            if message is None:  # stuck where its own timeout cannot reach (holding the GIL)
+                self.close()
+                raise ImplementationError(f"did not return within {limit:g} s; its child process was killed")
+            if message[0] == "ran":
+                break
+        _, kind, payload = message
         if kind == "ok":
             return np.asarray(payload)
         if kind == "stuck":
@@ -253,11 +292,14 @@ class ChildProcess:
 
 @dataclass(frozen=True)
 class InChild:
-    """An implementation's :class:`~.model.Isolation`: member ``member`` of ``child``."""
+    """An implementation's :class:`~.model.Isolation`: member ``member`` of ``child``; its
+    backward pass is hosted by ``backward_child`` when given (``--isolate``: a process of its
+    own, as a CUDA error in one pass must not fail the other), else by ``child``."""
 
     child: ChildProcess
     member: str
     timeout: float | None
+    backward_child: ChildProcess | None = None
 
     def run(
         self, fmt: FloatFormat, device: str, patterns: np.ndarray, route: Any, repeat: bool
@@ -265,12 +307,13 @@ class InChild:
         return self.child.run(self.member, self.timeout, fmt, device, patterns, route, repeat)
 
     def for_backward(self) -> InChild:
-        """The backward pass, hosted by the same child (see :func:`with_backward`)."""
-        return InChild(self.child, self.member + BACKWARD, self.timeout)
+        """The backward pass (a member of :func:`with_backward`)."""
+        return InChild(self.backward_child or self.child, self.member + BACKWARD, self.timeout)
 
     def prepare(self, device: str, fmt: FloatFormat) -> None:
-        """The member's one-time setup, done in the child (an :attr:`~.model.Implementation.prepare`)."""
-        if (failure := self.child.preparation_failure(self.member, fmt, device)) is not None:
+        """The member's one-time setup, done in the child: an
+        :attr:`~.model.Implementation.prepare` that waits for the child's answer."""
+        if (failure := self.child.setup_failure(self.member, fmt, device)) is not None:
             raise ImplementationUnavailable(failure)
 
 
@@ -287,6 +330,8 @@ def child_process(key: Hashable, loaders: dict[str, Loader]) -> ChildProcess:
 
 
 def isolated(impl: Implementation, loader: Loader, key: Hashable) -> Implementation:
-    """``impl`` to be run in the child process for ``key``, which rebuilds it with ``loader``."""
-    child = child_process(key, with_backward(impl.name, loader))
-    return replace(impl, isolation=InChild(child, impl.name, impl.timeout))
+    """``impl`` to be run in the child process for ``key``, which rebuilds it with ``loader``
+    (its backward pass in a second child)."""
+    members = with_backward(impl.name, loader)
+    child, backward_child = child_process(key, members), child_process(("backward", key), members)
+    return replace(impl, isolation=InChild(child, impl.name, impl.timeout, backward_child))

@@ -27,9 +27,10 @@ class ImplementationError(Exception):
 
 
 class Isolation(Protocol):
-    """Runs an implementation somewhere its crash cannot end the audit (``--isolate``: a child
-    process). ``run`` returns the checked answers' bit patterns, like the in-process runner,
-    and raises ImplementationError for a crash as for any other failure."""
+    """Runs an implementation somewhere its crash cannot end the audit: a child process
+    (``--isolate``, or the accuracy audit's helper). ``run`` returns the checked answers' bit
+    patterns, like the in-process runner, and raises ImplementationError for a crash as for any
+    other failure."""
 
     def run(
         self, fmt: FloatFormat, device: str, patterns: np.ndarray, route: Any, repeat: bool
@@ -72,11 +73,11 @@ class Implementation:
     prepare: Callable[[str, FloatFormat], None] | None = None
     """Expensive one-time setup per device and dtype (compiling, building a session), run
     before the audit; raises :class:`ImplementationUnavailable` when it cannot be done."""
-    build_apart: Callable[[], bool] | None = None
-    """Whether its ``prepare`` may be done, and its calls made, in a helper process started at
-    once, while the accuracy audit computes the rest (:mod:`~gelu_audit.implementations.apart`):
-    True when the build is costly and its answers cannot depend on this process's state. Asked
-    when an audit starts; None: never."""
+    helper_may_build: Callable[[], bool] | None = None
+    """Whether the accuracy audit's helper process may build this built-in and make its CPU
+    calls, while the audit computes the rest (:mod:`~gelu_audit.implementations.helper`): True
+    when its ``prepare`` is costly and the helper, a fresh process, would build exactly what this
+    one would. Asked when an audit starts; None: never. Plugins are never handed over."""
     timeout: float | None = None
     """Seconds one audited call may take (plugins); None: no limit."""
     backward: Callable[[Any], Any] | None = None
@@ -88,7 +89,8 @@ class Implementation:
     answer. None: ``function`` itself is timed. Frameworks whose arrays are not NumPy's
     would otherwise be timed with their conversions."""
     isolation: Isolation | None = field(default=None, compare=False)
-    """Where it runs when not in this process (``--isolate``); None: in this process."""
+    """Where it runs when not in this process (``--isolate``, the accuracy audit's helper);
+    None: in this process."""
     aten_twin: str | None = None
     """The built-in that makes the same call with oneDNN off: ``gelu-audit list`` compares the
     two to say which CPU kernel this one takes here (:mod:`~gelu_audit.implementations.cpu_paths`)."""

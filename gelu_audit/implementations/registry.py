@@ -26,10 +26,21 @@ from gelu_audit.implementations.plugins import (
 from gelu_audit.numerics.formats import FloatFormat
 
 
+def built_in_implementations() -> list[Implementation]:
+    """The built-ins, the compiled builds and the other frameworks' GELUs: gelu-audit's own."""
+    return builtin_implementations() + compiled_implementations() + framework_implementations()
+
+
+def built_in_named(name: str) -> Implementation:
+    """One of gelu-audit's own implementations by name, without loading any plugin (how the
+    accuracy audit's helper process rebuilds a row)."""
+    return next(impl for impl in built_in_implementations() if impl.name == name)
+
+
 def all_implementations(plugin_options: PluginOptions | None = None) -> list[Implementation]:
     """The built-ins, the compiled builds, the other frameworks' GELUs and the installed
     plugins (entry points), in report order."""
-    known = builtin_implementations() + compiled_implementations() + framework_implementations()
+    known = built_in_implementations()
     names = {impl.name for impl in known}
     return known + [impl for impl in entry_point_implementations(plugin_options) if impl.name not in names]
 
