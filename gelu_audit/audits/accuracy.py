@@ -39,7 +39,12 @@ from gelu_audit.audits.stats import (
 )
 from gelu_audit.audits.thresholds import Threshold
 from gelu_audit.errors import UsageError
-from gelu_audit.implementations.availability import preparation_failure, skip_reason, unavailable_reason
+from gelu_audit.implementations.availability import (
+    earlier_failure,
+    preparation_failure,
+    skip_reason,
+    unavailable_reason,
+)
 from gelu_audit.implementations.devices import resolve_devices
 from gelu_audit.implementations.gradient import NOT_DIFFERENTIABLE, backward_implementation
 from gelu_audit.implementations.helper import HELPED_DEVICE, hand_to_helper
@@ -481,7 +486,10 @@ def _planned_cases(
             waits = device == HELPED_DEVICE and selected.name in hosted
             impl = hosted[selected.name] if waits else selected
             audited = impl if pass_ is Pass.FORWARD else backward_implementation(impl)
-            reason = unavailable_reason(impl, device, fmt) if waits else skip_reason(impl, device, fmt)
+            if waits:  # its setup is the helper's, asked for when its turn comes
+                reason = earlier_failure(impl, device, fmt) or unavailable_reason(impl, device, fmt)
+            else:
+                reason = skip_reason(impl, device, fmt)
             if reason is None and audited is None:
                 reason = SkipReason(SkipKind.NOT_DIFFERENTIABLE, NOT_DIFFERENTIABLE)
             if reason is None:
@@ -526,49 +534,50 @@ def _audit_planned(
     }
     ready = [index for index, plan in enumerate(planned) if plan.audited is not None and not plan.waits]
     waiting = [index for index, plan in enumerate(planned) if plan.waits]
-    if ready:
-        inputs = all_inputs.get(fmt.name) or default_inputs(
-            fmt, settings.samples, settings.seed, settings.value_range
-        )
-        assert isinstance(inputs, InputSet)
-        all_inputs[fmt.name] = inputs
-        blocks: dict[str, list[ReferenceBlock]] = {}
-        sources: list[dict[str, Any]] = []
-        with progress.task(f"implementations {fmt} {pass_}", len(ready) + len(waiting)) as advance:
+    if not ready:
+        return [outcomes[index] for index in sorted(outcomes)]
+    inputs = all_inputs.get(fmt.name) or default_inputs(
+        fmt, settings.samples, settings.seed, settings.value_range
+    )
+    assert isinstance(inputs, InputSet)
+    all_inputs[fmt.name] = inputs
+    blocks: dict[str, list[ReferenceBlock]] = {}
+    sources: list[dict[str, Any]] = []
+    shared = len(ready) + len(waiting) > 1
 
-            def audit(indices: list[int]) -> None:
-                cases = [planned[index].audited for index in indices]
-                formulas = {exact_function_for(impl.formula) for impl in cases if impl is not None} | {
-                    impl.formula for impl in cases if impl is not None
-                }
-                missing = {formula for formula in formulas if formula.name not in blocks}
-                if missing:
-                    references, new_sources = references_for(inputs, missing, settings, progress)
-                    sources.extend(new_sources)
-                    shared = len(ready) + len(waiting) > 1
-                    blocks.update(prepared_blocks(inputs, references, settings.top, shared))
-                for index in indices:
-                    plan = planned[index]
-                    assert plan.audited is not None
-                    outcomes[index] = audit_case(
-                        plan.audited,
-                        plan.device,
-                        inputs,
-                        blocks,
-                        settings.effective_domain_tolerance,
-                        settings.top,
-                        settings.policies,
-                    )
-                    advance(1)
+    def audit(indices: list[int]) -> None:
+        """References first (their own progress bars: never inside another), then the cases."""
+        cases = [plan.audited for plan in (planned[index] for index in indices) if plan.audited is not None]
+        formulas = {exact_function_for(impl.formula) for impl in cases} | {impl.formula for impl in cases}
+        missing = {formula for formula in formulas if formula.name not in blocks}
+        if missing:
+            references, new_sources = references_for(inputs, missing, settings, progress)
+            sources.extend(new_sources)
+            blocks.update(prepared_blocks(inputs, references, settings.top, shared))
+        with progress.task(f"implementations {fmt} {pass_}", len(indices)) as advance:
+            for index in indices:
+                plan = planned[index]
+                assert plan.audited is not None
+                outcomes[index] = audit_case(
+                    plan.audited,
+                    plan.device,
+                    inputs,
+                    blocks,
+                    settings.effective_domain_tolerance,
+                    settings.top,
+                    settings.policies,
+                )
+                advance(1)
 
-            audit(ready)
-            for index in waiting:
-                planned[index] = _decided(planned[index], fmt)
-                if (skip := planned[index].skipped) is not None:  # its build failed in the helper
-                    outcomes[index] = skip
-                    advance(1)
-            audit([index for index in waiting if planned[index].audited is not None])
-        all_sources.setdefault(fmt.name, []).extend(sorted(sources, key=lambda source: source["formula"]))
+    audit(ready)
+    for index in waiting:
+        planned[index] = _decided(planned[index], fmt)
+        if (skip := planned[index].skipped) is not None:  # its build failed in the helper
+            outcomes[index] = skip
+    running = [index for index in waiting if planned[index].audited is not None]
+    if running:
+        audit(running)
+    all_sources.setdefault(fmt.name, []).extend(sorted(sources, key=lambda source: source["formula"]))
     return [outcomes[index] for index in sorted(outcomes)]
 
 
@@ -586,7 +595,7 @@ def run_audit(
     implementations = select_implementations(list(settings.implementations), settings.plugin_options)
     formats = [FORMATS[name] for name in settings.dtypes]
     # first, so that the helper builds while this process imports torch
-    hosted = hand_to_helper(implementations, formats) if use_helper else {}
+    hosted = hand_to_helper(implementations, formats, settings.devices) if use_helper else {}
     devices, skipped_devices = resolve_devices(list(settings.devices))
     skipped = [
         Skipped(impl.name, device, fmt.name, str(reason), pass_)

@@ -161,6 +161,7 @@ def accuracy(**options: Any) -> None:
     from gelu_audit.audits.policies import policy_named
     from gelu_audit.audits.thresholds import Threshold
     from gelu_audit.environment import collect_environment
+    from gelu_audit.implementations.frameworks import keep_jax_builds
     from gelu_audit.numerics.formulas import Pass
     from gelu_audit.numerics.inputs import parse_range
     from gelu_audit.user_cache import default_cache_dir
@@ -212,6 +213,7 @@ def accuracy(**options: Any) -> None:
 
         plot_target = check_plot_path(options["plot_file"])
         require_matplotlib()  # before a long audit, not after it
+    keep_jax_builds(cache_dir)
     report = run_audit(settings, RichProgress(not options["no_progress"]), use_helper=True)
     environment = collect_environment()
     if plot_target:

@@ -67,11 +67,19 @@ def preparation_failure(impl: Implementation, device: str, fmt: FloatFormat) -> 
     return _PREPARED[key]
 
 
+def earlier_failure(impl: Implementation, device: str, fmt: FloatFormat) -> SkipReason | None:
+    """Why ``impl``'s one-time setup for ``device`` and ``fmt`` failed earlier in this process,
+    or None (it has not been tried, or it succeeded). Asked before the quick checks: a failed
+    build can change what they see (Inductor, loaded by it, answers the compiler check itself),
+    and one cause should read the same in both passes, wherever it was built."""
+    return _PREPARED.get(_preparation_key(impl, device, fmt))
+
+
 def skip_reason(impl: Implementation, device: str, fmt: FloatFormat) -> SkipReason | None:
-    """Why ``impl`` will not be run on ``device`` in ``fmt``: unavailable, or its one-time
-    setup failed; None when it is ready. A setup that failed before in this process is the
-    reason again, before the quick checks: a failed build can change what they see (Inductor
-    loaded by it answers the compiler check itself), and one cause should read the same in
-    both passes, whichever process built it."""
-    failed = _PREPARED.get(_preparation_key(impl, device, fmt))
-    return failed or unavailable_reason(impl, device, fmt) or preparation_failure(impl, device, fmt)
+    """Why ``impl`` will not be run on ``device`` in ``fmt``: its setup failed before,
+    unavailable, or its one-time setup fails now; None when it is ready."""
+    return (
+        earlier_failure(impl, device, fmt)
+        or unavailable_reason(impl, device, fmt)
+        or preparation_failure(impl, device, fmt)
+    )

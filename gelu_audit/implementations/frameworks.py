@@ -9,12 +9,17 @@ the row is skipped with the runtime's own message.
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
+import os
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from gelu_audit.implementations.kept_facts import file_stamp, fingerprint
 from gelu_audit.implementations.model import Implementation, ImplementationUnavailable, first_line
 from gelu_audit.numerics.formats import FloatFormat, format_of_array
 from gelu_audit.numerics.formulas import ERF, TANH
@@ -27,6 +32,61 @@ def _missing(module: str, extra: str) -> str | None:
 
 
 # --- JAX --------------------------------------------------------------------------------------
+
+
+JAX_CACHE_SUBDIRECTORY = "jax-compilation"
+"""Where, in gelu-audit's cache directory, XLA keeps the JAX rows' executables (one directory
+per installation and CPU)."""
+
+
+_JAX_CACHE_SETTINGS = ("JAX_COMPILATION_CACHE", "JAX_PERSISTENT_CACHE")
+"""Variables that say where and what XLA keeps, not what it compiles: not in the fingerprint."""
+
+
+def keep_jax_builds(cache_dir: Path | None) -> Path | None:
+    """Let XLA keep the CPU executables the JAX rows compile, between runs: the directory, or
+    None where nothing is kept. To be called by the CLI before JAX is imported.
+
+    Eager ``jax.nn.gelu`` compiles each of its primitives for each dtype, and the jitted rows
+    their fused kernel: 104 compiles, about 3 s of a warm ``gelu-audit accuracy`` here
+    (docs/speed.md). JAX's persistent compilation cache keeps each executable on disk and loads
+    it in a later process instead of compiling it again; the executable is the compiler's own
+    output, so the answers are the same bits. JAX keys each executable by its program, compile
+    options and versions, but a loaded CPU executable is machine code, and an executable from
+    another CPU or another jaxlib build can crash the process that loads it (reported for an
+    in-place jaxlib reinstall). So the directory is named by a fingerprint of gelu-audit's
+    installation and the CPU (:func:`~.kept_facts.fingerprint`), jax's and jaxlib's versions,
+    each of jaxlib's native libraries (path, size, time) and the ``JAX_*``/``XLA_*`` variables;
+    without CPU features or jaxlib nothing is kept. Linux only; a user's own cache setting
+    (``JAX_COMPILATION_CACHE_DIR``) wins, and a process where JAX is already loaded (a caller's
+    own configuration) is left alone. Set through the environment, so the helper and the
+    exhaustive workers keep theirs too."""
+    if cache_dir is None or sys.platform != "linux" or "jax" in sys.modules:
+        return None
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return None
+    spec = importlib.util.find_spec("jaxlib")
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    if not locations:
+        return None
+    libraries = sorted(str(path) for path in Path(locations[0]).glob("*.so"))
+    steering = sorted(
+        f"{name}={value}"
+        for name, value in os.environ.items()
+        if name.startswith(("JAX_", "XLA_")) and not name.startswith(_JAX_CACHE_SETTINGS)
+    )
+    try:
+        versions = [f"{name}={importlib.metadata.version(name)}" for name in ("jax", "jaxlib")]
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    key = fingerprint(*versions, *(file_stamp(path) or path for path in libraries), *steering)
+    if key is None or not libraries:
+        return None
+    directory = cache_dir / JAX_CACHE_SUBDIRECTORY / key[:20]
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(directory)
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")  # each compile is short
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+    return directory
 
 
 def _jax() -> Any:

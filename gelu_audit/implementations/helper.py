@@ -19,7 +19,7 @@ audit's process: a second CUDA context costs memory and is refused on a GPU in e
 mode. A failed build is the row's skip with the build's own message, as in process; a helper
 that dies while building is a skip that says how. When no child can be started, the rows stay
 in the audit's process.
-May import: numerics, implementations.model, .availability, .isolation, .registry.
+May import: numerics, implementations.model, .availability, .devices, .isolation, .registry.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from dataclasses import replace
 from functools import partial
 
 from gelu_audit.implementations.availability import claim_reason
+from gelu_audit.implementations.devices import parse_device
 from gelu_audit.implementations.isolation import InChild, child_process, with_backward
 from gelu_audit.implementations.model import Implementation
 from gelu_audit.implementations.registry import built_in_implementations, built_in_named
@@ -38,16 +39,19 @@ HELPED_DEVICE = "cpu"
 
 
 def hand_to_helper(
-    implementations: list[Implementation], formats: list[FloatFormat]
+    implementations: list[Implementation], formats: list[FloatFormat], devices: tuple[str, ...]
 ) -> dict[str, Implementation]:
     """Start the helper on the rows that may build there: each such row's CPU cases as
-    implementations hosted by the helper, by name (empty when there are none, or no child can
-    be started). The helper starts building at once, dtype by dtype.
+    implementations hosted by the helper, by name (empty when there are none, the CPU is not
+    among the ``devices`` asked (none: the default set, which has it), or no child can be
+    started). The helper starts building at once, dtype by dtype.
 
     A hosted row's ``prepare`` waits for the helper's answer, so an audit that comes to it last
     has spent the build's time on the rest. Called before anything imports torch: the helper
     checks for itself whether torch and a compiler are there before it builds (the audit checks
     too, and asks only for what it found)."""
+    if devices and HELPED_DEVICE not in {parse_device(device) for device in devices}:
+        return {}
     own = {impl.name for impl in built_in_implementations()}
     rows = [
         impl

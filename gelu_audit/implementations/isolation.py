@@ -201,38 +201,52 @@ class ChildProcess:
         self.close()
         return error
 
+    def _send(self, message: tuple[Any, ...]) -> bool:
+        """Send ``message`` to the child, started if need be: False when the child is gone.
+        Interrupted half-way (a large input, a child busy building), the child is stopped, so
+        that no half-message is left on the pipe. Raises OSError when no child can be started."""
+        connection = self._started()
+        try:
+            connection.send(message)
+        except (BrokenPipeError, ConnectionResetError):
+            return False
+        except BaseException:
+            self.close()
+            raise
+        return True
+
     def set_up_ahead(self, keys: list[SetupKey]) -> None:
         """Start the child now and have it do each (member, format name, device) setup in turn,
         while this process goes on; :meth:`setup_failure` reads each answer when it is needed.
         Raises OSError when no child can be started."""
-        connection = self._started()
-        try:
-            connection.send(("set up", keys))
-        except (BrokenPipeError, ConnectionResetError):
-            death = self._death()  # blamed on a setup asked alone; the others are asked again
-            if len(keys) == 1:
-                self._setups[keys[0]] = f"its setup {death}"
+        alone = not self._awaited and len(keys) == 1
+        if self._send(("set up", keys)):
+            self._awaited += keys
             return
-        self._awaited += keys
+        death = self._death()
+        if alone:  # else the child died at an earlier setup: each is asked again when needed
+            self._setups[keys[0]] = f"its setup {death}"
 
     def _receive(self, limit: float | None = None) -> tuple[Any, ...] | None:
         """The child's next message (None after ``limit`` seconds); a setup's answer is filed.
         Raises EOFError when the child is gone. On any other failure (an interrupt, a damaged
-        message) the child is stopped, so that no answer is left on the pipe to be misread."""
+        message) the child is stopped, so that no answer is left on the pipe, or read and not
+        filed."""
         assert self._connection is not None
         try:
             if not self._connection.poll(limit):
                 return None
             message = self._connection.recv()
+            if message[0] == "set up":
+                _, key, failure = message
+                answered = self._awaited.pop(0)
+                assert answered == key, f"setup answers out of order: {key} for {answered}"
+                self._setups[key] = failure
         except (EOFError, ConnectionResetError):
             raise EOFError from None
         except BaseException:
             self.close()
             raise
-        if message[0] == "set up":
-            _, key, failure = message
-            self._setups[key] = failure
-            self._awaited.remove(key)
         return message
 
     def setup_failure(self, member: str, fmt: FloatFormat, device: str) -> str | None:
@@ -241,7 +255,10 @@ class ChildProcess:
         key = (member, fmt.name, device)
         while key not in self._setups:
             if key not in self._awaited:
-                self.set_up_ahead([key])
+                try:
+                    self.set_up_ahead([key])
+                except (OSError, RuntimeError) as error:  # no fresh child after a death
+                    self._setups[key] = f"its child process could not be started: {first_line(error)}"
                 continue
             try:
                 self._receive()
@@ -260,13 +277,24 @@ class ChildProcess:
         route: Any,
         repeat: bool,
     ) -> np.ndarray:
-        """``member``'s checked answers' bit patterns, computed in the child."""
-        setups_in_flight = bool(self._awaited)
-        connection = self._started()
+        """``member``'s checked answers' bit patterns, computed in the child.
+
+        Setups asked ahead may still be pending: the child serves the call between two of them.
+        If it dies before it answered any setup during this call, a setup may have been what
+        died, so the call is made once more, alone, in a fresh child."""
+        request = ("run", member, fmt.name, device, np.ascontiguousarray(patterns), route, repeat)
         try:
-            connection.send(("run", member, fmt.name, device, np.ascontiguousarray(patterns), route, repeat))
-        except (BrokenPipeError, ConnectionResetError):
-            raise self._death() from None
+            sent = self._send(request)
+        except (OSError, RuntimeError) as error:
+            raise ImplementationError(
+                f"its child process could not be started: {first_line(error)}"
+            ) from None
+        setups_pending = bool(self._awaited)  # after the start: a fresh child has none
+        if not sent:
+            death = self._death()
+            if setups_pending:
+                return self.run(member, timeout, fmt, device, patterns, route, repeat)
+            raise death
         limit = None if timeout is None else (2 if repeat else 1) * timeout + STARTUP_ALLOWANCE_S
         deadline = None if limit is None else time.monotonic() + limit
         while True:
@@ -274,7 +302,7 @@ class ChildProcess:
                 message = self._receive(None if deadline is None else max(0.0, deadline - time.monotonic()))
             except EOFError:
                 death = self._death()
-                if setups_in_flight:  # a setup may have been what died: try the call alone
+                if setups_pending:
                     return self.run(member, timeout, fmt, device, patterns, route, repeat)
                 raise death from None
             if message is None:  # stuck where its own timeout cannot reach (holding the GIL)
@@ -282,6 +310,7 @@ class ChildProcess:
                 raise ImplementationError(f"did not return within {limit:g} s; its child process was killed")
             if message[0] == "ran":
                 break
+            setups_pending = False  # a setup answered: the child serves the call next, so a death is its
         _, kind, payload = message
         if kind == "ok":
             return np.asarray(payload)

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ from gelu_audit.numerics.formats import BF16, FP16, FP32, FP64, values_to_patter
 from gelu_audit.numerics.formulas import ERF, FORMULAS
 from gelu_audit.numerics.inputs import parse_range
 from gelu_audit.references.mpmath_ziv import reference_point
-from tests.helpers import session_cache_dir
+from tests.helpers import run_cli, session_cache_dir
 
 NO_COMPILER = compile_requirement("cpu", FP16)
 needs_compiler = pytest.mark.skipif(
@@ -275,3 +276,77 @@ def test_a_jax_that_does_not_import_is_a_setup_skip(tmp_path) -> None:
         "None",
         "SETUP_FAILED jax does not import: ImportError: broken for this test",
     ]
+
+
+# --- JAX's compiled executables, kept between runs ---------------------------------------------
+
+
+@needs_jax
+def test_jax_builds_are_kept_in_one_directory_per_installation_and_a_users_own_setting_wins(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from gelu_audit.implementations.frameworks import JAX_CACHE_SUBDIRECTORY, keep_jax_builds
+
+    if sys.platform != "linux":
+        pytest.skip("kept on Linux only")
+    monkeypatch.delitem(sys.modules, "jax", raising=False)  # as in a CLI process, before JAX
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_"))}
+    monkeypatch.setattr(os, "environ", environment)
+    directory = keep_jax_builds(tmp_path)
+    if directory is None:
+        pytest.skip("this machine lists no CPU features, or torch is missing: nothing is kept")
+    assert directory.parent == tmp_path / JAX_CACHE_SUBDIRECTORY
+    assert environment["JAX_COMPILATION_CACHE_DIR"] == str(directory)
+    assert environment["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] == "0"
+    assert keep_jax_builds(tmp_path) is None  # the variable is set now: it is the user's to keep
+    monkeypatch.setattr(os, "environ", {**environment, "XLA_FLAGS": "--xla_cpu_enable_fast_math=true"})
+    del os.environ["JAX_COMPILATION_CACHE_DIR"]
+    other = keep_jax_builds(tmp_path)
+    assert other is not None and other != directory  # XLA's flags change the code: another directory
+    assert keep_jax_builds(None) is None
+
+
+@needs_jax
+@pytest.mark.slow
+def test_a_second_run_loads_the_kept_jax_builds_and_gives_the_same_report(tmp_path: Path) -> None:
+    """The first run compiles and keeps every executable; the second compiles nothing new (no
+    entry is added) and gives the same report. The tables are the session's, linked."""
+    from gelu_audit.environment import cpu_features
+    from gelu_audit.implementations.kept_facts import torch_install
+
+    if sys.platform != "linux" or not cpu_features() or torch_install() is None:
+        pytest.skip("nothing is kept here: not Linux, no CPU features listed, or no torch")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for table in session_cache_dir().glob("reference-fp16-*.npz"):
+        (cache / table.name).symlink_to(table)
+    args = (
+        "accuracy",
+        "-d",
+        "fp16",
+        "-i",
+        "jax-gelu,jax-jit-gelu-tanh",
+        "-f",
+        "json",
+        "--cache-dir",
+        str(cache),
+    )
+    environment = {"JAX_COMPILATION_CACHE_DIR": ""}  # whatever the test run has set: not kept here
+    documents, entries = [], []
+    for _ in range(2):
+        result = run_cli(*args, env=environment)
+        assert result.returncode == 0, result.stderr[-2000:]
+        documents.append(json.loads(result.stdout))
+        entries.append(sorted(p.name for p in (cache / "jax-compilation").glob("*/*-cache")))
+    assert entries[0], "the first run kept no executable"
+    assert entries[1] == entries[0]
+    assert [c["status"] for c in documents[1]["results"]] == ["ok", "ok"]
+    assert _untimed(documents[0]["results"]) == _untimed(documents[1]["results"])
+
+
+def _untimed(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _untimed(v) for k, v in value.items() if k not in ("seconds", "created")}
+    if isinstance(value, list):
+        return [_untimed(v) for v in value]
+    return value

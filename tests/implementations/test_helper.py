@@ -10,6 +10,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -37,9 +38,10 @@ from gelu_audit.numerics.inputs import parse_range
 from gelu_audit.report.json_documents import render_accuracy_json
 
 if __name__ == "__main__":  # the helper is spawned: it imports this module again
-    use_helper, rows, cache, passes = sys.argv[1] == "helper", sys.argv[2], sys.argv[3], sys.argv[4]
+    use_helper, rows, cache, passes, dtypes = sys.argv[1] == "helper", *sys.argv[2:6]
     settings = AuditSettings(
-        dtypes=("fp16",), implementations=tuple(rows.split(",")), value_range=parse_range("-6:6"),
+        dtypes=tuple(dtypes.split(",")), implementations=tuple(rows.split(",")),
+        value_range=parse_range("-6:6"),
         passes=tuple(Pass(p) for p in passes.split(",")), cache_dir=Path(cache),
     )
     report = run_audit(settings, use_helper=use_helper)
@@ -64,13 +66,13 @@ def _untimed(value: Any) -> Any:
 
 
 def _audit(
-    where: str, rows: tuple[str, ...], passes: str, tmp_path: Path, **environment: str
+    where: str, rows: tuple[str, ...], passes: str, tmp_path: Path, dtypes: str = "fp16", **environment: str
 ) -> dict[str, Any]:
-    """An fp16 audit of ``rows`` in a fresh process, with the helper or without (``where``)."""
+    """An audit of ``rows`` in a fresh process, with the helper or without (``where``)."""
     script = tmp_path / "audit.py"
     script.write_text(_AUDIT, encoding="utf-8")
     run = subprocess.run(
-        [sys.executable, str(script), where, ",".join(rows), str(session_cache_dir()), passes],
+        [sys.executable, str(script), where, ",".join(rows), str(session_cache_dir()), passes, dtypes],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), **environment},
@@ -84,7 +86,8 @@ def _audit(
 @pytest.mark.compile
 @needs_compiler
 def test_the_helper_gives_the_in_process_report_and_this_process_never_loads_dynamo(tmp_path: Path) -> None:
-    rows = ("torch-gelu", "torch-compile-gelu", "numpy-erf")  # results must keep their places
+    # results must keep their places; tanh's references are first needed by the helper's row
+    rows = ("torch-gelu", "torch-compile-gelu", "numpy-erf", "torch-compile-gelu-tanh")
     helped = _audit("helper", rows, "forward", tmp_path)
     assert helped["dynamo here"] is False  # Dynamo and Inductor were loaded by the helper alone
     here = _audit("here", rows, "forward", tmp_path)
@@ -100,35 +103,49 @@ def test_the_helper_gives_the_in_process_report_and_this_process_never_loads_dyn
 def test_a_build_that_fails_in_the_helper_gives_the_in_process_report(tmp_path: Path) -> None:
     """Inductor's compiler fails (a ``$CXX`` that exits 1, and a fresh Inductor cache so that
     nothing is loaded from it). The compiled tanh row is skipped with the build's message, in
-    the same place among the skips (after it, numpy-erf's backward is not differentiable) and
-    without the tanh references only it needed."""
+    its place among the skips (before onnxruntime's bf16, which has no kernel, while numpy-erf
+    runs), in both passes, and without the tanh references only it needed. After the first
+    failed build Inductor is loaded, and its own compiler check gives the later reasons, in
+    both processes alike."""
     compiler = tmp_path / "failing-c++"
     compiler.write_text("#!/bin/sh\necho 'this compiler always fails' >&2\nexit 1\n", encoding="utf-8")
     compiler.chmod(compiler.stat().st_mode | stat.S_IEXEC)
-    rows = ("torch-compile-gelu-tanh", "numpy-erf")
+    rows = ("numpy-erf", "torch-compile-gelu-tanh", "onnxruntime-gelu")
     documents = []
     for where in ("helper", "here"):
         environment = {"CXX": str(compiler), "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / f"inductor-{where}")}
-        documents.append(_audit(where, rows, "forward,backward", tmp_path, **environment)["document"])
+        audited = _audit(where, rows, "forward,backward", tmp_path, "fp16,bf16", **environment)
+        documents.append(audited["document"])
     helped, here = documents
-    assert [(s["implementation"], s["pass"]) for s in here["skipped"]] == [
-        ("torch-compile-gelu-tanh", "forward"),
-        ("torch-compile-gelu-tanh", "backward"),
-        ("numpy-erf", "backward"),
-    ]
-    assert "torch.compile failed" in here["skipped"][0]["reason"]
-    assert [source["formula"] for source in here["references"]["fp16"]] == ["erf"]
+    skips = [(s["implementation"], s["dtype"], s["pass"]) for s in here["skipped"]]
+    assert skips == [
+        ("torch-compile-gelu-tanh", "fp16", "forward"),
+        ("numpy-erf", "fp16", "backward"),
+        ("torch-compile-gelu-tanh", "fp16", "backward"),
+        ("onnxruntime-gelu", "fp16", "backward"),
+        ("torch-compile-gelu-tanh", "bf16", "forward"),  # the helper's, before one decided at once
+        ("onnxruntime-gelu", "bf16", "forward"),
+        ("numpy-erf", "bf16", "backward"),
+        ("torch-compile-gelu-tanh", "bf16", "backward"),
+        ("onnxruntime-gelu", "bf16", "backward"),
+    ], skips
+    compiled = [s["reason"] for s in here["skipped"] if "compile" in s["implementation"]]
+    assert compiled[0].startswith("torch.compile failed") and all("C++ compiler" in r for r in compiled)
+    assert {source["formula"] for dtype in ("fp16", "bf16") for source in here["references"][dtype]} == {
+        "erf"
+    }
     assert _untimed(helped) == _untimed(here)
 
 
 def test_only_built_ins_that_may_build_in_the_helper_are_handed_over(monkeypatch: pytest.MonkeyPatch) -> None:
     """Rows without a costly build stay and start no helper; so does a compiled row once
     Inductor is loaded here (a user's settings may be in this process)."""
-    assert hand_to_helper(select_implementations(["numpy-erf"]), [FORMATS["fp16"]]) == {}
+    fp16 = [FORMATS["fp16"]]
+    assert hand_to_helper(select_implementations(["numpy-erf"]), fp16, ()) == {}
+    compiled = select_implementations(["numpy-erf", "torch-compile-gelu"])
+    assert hand_to_helper(compiled, fp16, ("cuda",)) == {}  # the helper takes the CPU's cases alone
     monkeypatch.setitem(sys.modules, "torch._inductor.config", sys.modules.get("torch._inductor.config", sys))
-    assert (
-        hand_to_helper(select_implementations(["numpy-erf", "torch-compile-gelu"]), [FORMATS["fp16"]]) == {}
-    )
+    assert hand_to_helper(compiled, fp16, ()) == {}
 
 
 # --- the child's protocol, with kernels of this module ----------------------------------------
@@ -170,16 +187,29 @@ def test_a_helper_that_dies_while_building_is_a_skip_and_the_other_setups_are_as
         child.close()
 
 
+def _sleeps(device: str, fmt: Any) -> None:
+    time.sleep(0.3)
+
+
+def _slow_to_set_up() -> Implementation:
+    return Implementation("slow-to-set-up", "numpy", ERF, np.copy, "test", prepare=_sleeps)
+
+
 @pytest.mark.slow
-def test_a_call_made_while_setups_are_pending_gets_its_answer_and_the_setups_theirs() -> None:
-    child = ChildProcess(with_backward("identity", _answers_with_its_input))
+def test_a_call_made_while_setups_are_pending_is_served_between_two_of_them() -> None:
+    """Four setups of 0.3 s are asked ahead; once the first is answered, a call is made. The
+    child answers the setup it was doing, then the call, before the setups after it."""
+    child = ChildProcess(with_backward("slow", _slow_to_set_up))
     patterns = np.arange(0, 2**16, 5, dtype=np.uint16)
+    names = ("fp16", "bf16", "fp32", "fp64")
     try:
-        child.set_up_ahead([("identity", name, "cpu") for name in ("fp16", "bf16", "fp32", "fp64")])
-        assert np.array_equal(
-            child.run("identity", None, FORMATS["fp16"], "cpu", patterns, direct_call, True), patterns
-        )
-        assert all(child.setup_failure("identity", FORMATS[name], "cpu") is None for name in ("bf16", "fp64"))
+        child.set_up_ahead([("slow", name, "cpu") for name in names])
+        assert child.setup_failure("slow", FORMATS["fp16"], "cpu") is None
+        answers = child.run("slow", None, FORMATS["fp16"], "cpu", patterns, direct_call, True)
+        assert np.array_equal(answers, patterns)
+        assert child._setups.get(("slow", "bf16", "cpu"), "not answered") is None  # answered during the call
+        assert ("slow", "fp64", "cpu") in child._awaited  # not yet: the call came first
+        assert all(child.setup_failure("slow", FORMATS[name], "cpu") is None for name in names)
     finally:
         child.close()
 
