@@ -24,6 +24,7 @@ May import: numerics, implementations.model, .availability, .devices, .isolation
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from functools import partial
 
@@ -38,19 +39,29 @@ HELPED_DEVICE = "cpu"
 """The device whose cases the helper takes (see the module's docstring for why not a GPU's)."""
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def hand_to_helper(
     implementations: list[Implementation], formats: list[FloatFormat], devices: tuple[str, ...]
 ) -> dict[str, Implementation]:
     """Start the helper on the rows that may build there: each such row's CPU cases as
     implementations hosted by the helper, by name (empty when there are none, the CPU is not
-    among the ``devices`` asked (none: the default set, which has it), or no child can be
-    started). The helper starts building at once, dtype by dtype.
+    among the ``devices`` asked (none: the default set, which has it), this process has one CPU
+    to run on, or no child can be started). The helper starts building at once, dtype by dtype.
 
     A hosted row's ``prepare`` waits for the helper's answer, so an audit that comes to it last
     has spent the build's time on the rest. Called before anything imports torch: the helper
     checks for itself whether torch and a compiler are there before it builds (the audit checks
     too, and asks only for what it found)."""
     if devices and HELPED_DEVICE not in {parse_device(device) for device in devices}:
+        return {}
+    if usable_cpus() < 2:  # the helper's work would wait for the audit's, and import torch again
         return {}
     own = {impl.name for impl in built_in_implementations()}
     rows = [

@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from gelu_audit.implementations import helper
 from gelu_audit.implementations.compiled import compile_requirement
 from gelu_audit.implementations.gradient import backward_implementation
 from gelu_audit.implementations.helper import hand_to_helper
-from gelu_audit.implementations.isolation import BACKWARD, ChildProcess, with_backward
+from gelu_audit.implementations.isolation import BACKWARD, ChildProcess, InChild, with_backward
 from gelu_audit.implementations.model import Implementation
 from gelu_audit.implementations.registry import built_in_named, select_implementations
 from gelu_audit.implementations.runner import direct_call, run_implementation_bits
@@ -138,13 +139,27 @@ def test_a_build_that_fails_in_the_helper_gives_the_in_process_report(tmp_path: 
 
 
 def test_only_built_ins_that_may_build_in_the_helper_are_handed_over(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Rows without a costly build stay and start no helper; so does a compiled row once
-    Inductor is loaded here (a user's settings may be in this process)."""
+    """A compiled row's CPU cases go to the helper while Inductor is not loaded here. Rows
+    without a costly build stay and start no helper; so does the compiled row when the audit
+    is not on the CPU, with one CPU to run on, or once Inductor is loaded here (a user's
+    settings may be in this process)."""
     fp16 = [FORMATS["fp16"]]
-    assert hand_to_helper(select_implementations(["numpy-erf"]), fp16, ()) == {}
     compiled = select_implementations(["numpy-erf", "torch-compile-gelu"])
+    monkeypatch.delitem(sys.modules, "torch._inductor.config", raising=False)
+    hosted = hand_to_helper(compiled, fp16, ())
+    try:
+        assert set(hosted) == {"torch-compile-gelu"}
+        assert isinstance(hosted["torch-compile-gelu"].isolation, InChild)
+    finally:
+        for impl in hosted.values():
+            assert isinstance(impl.isolation, InChild)
+            impl.isolation.child.close()
+    assert hand_to_helper(select_implementations(["numpy-erf"]), fp16, ()) == {}
     assert hand_to_helper(compiled, fp16, ("cuda",)) == {}  # the helper takes the CPU's cases alone
-    monkeypatch.setitem(sys.modules, "torch._inductor.config", sys.modules.get("torch._inductor.config", sys))
+    with monkeypatch.context() as one_cpu:  # no overlap to gain, one more import of torch to pay
+        one_cpu.setattr(helper, "usable_cpus", lambda: 1)
+        assert hand_to_helper(compiled, fp16, ()) == {}
+    monkeypatch.setitem(sys.modules, "torch._inductor.config", sys)  # loaded here, by a user
     assert hand_to_helper(compiled, fp16, ()) == {}
 
 
