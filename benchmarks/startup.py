@@ -36,8 +36,10 @@ EVERY_ROW = """
 import sys
 from gelu_audit.audits.accuracy import AuditSettings, run_audit
 from gelu_audit.report.json_documents import render_accuracy_json
+from gelu_audit.implementations.frameworks import keep_jax_builds
 from gelu_audit.user_cache import default_cache_dir
 settings = AuditSettings(dtypes=("fp16",), cache_dir=default_cache_dir())  # the CLI's default
+keep_jax_builds(settings.cache_dir)  # as the CLI does: these rows differ from it in the helper alone
 report = run_audit(settings, use_helper=sys.argv[1] == "helper")
 render_accuracy_json(report, {})
 """

@@ -594,8 +594,10 @@ def run_audit(
     start = time.perf_counter()
     implementations = select_implementations(list(settings.implementations), settings.plugin_options)
     formats = [FORMATS[name] for name in settings.dtypes]
+    streamed = [fmt for fmt in formats if settings.exhaustive and fmt.name == "fp32"]
+    helped = [fmt for fmt in formats if fmt not in streamed]  # a stream's workers build their own
     # first, so that the helper builds while this process imports torch
-    hosted = hand_to_helper(implementations, formats, settings.devices) if use_helper else {}
+    hosted = hand_to_helper(implementations, helped, settings.devices) if use_helper and helped else {}
     devices, skipped_devices = resolve_devices(list(settings.devices))
     skipped = [
         Skipped(impl.name, device, fmt.name, str(reason), pass_)
@@ -613,8 +615,8 @@ def run_audit(
     states: dict[str, dict[str, Any]] = {}
     for fmt in formats:
         for pass_ in settings.passes:
-            planned = _planned_cases(implementations, hosted, devices, fmt, pass_, bool(settings.devices))
-            if not (settings.exhaustive and fmt.name == "fp32"):
+            if fmt not in streamed:
+                planned = _planned_cases(implementations, hosted, devices, fmt, pass_, bool(settings.devices))
                 for outcome_of_case in _audit_planned(
                     planned, fmt, pass_, settings, progress, all_inputs, all_sources
                 ):
@@ -623,7 +625,7 @@ def run_audit(
                     else:
                         results.append(outcome_of_case)
                 continue
-            planned = [_decided(plan, fmt) for plan in planned]  # the stream's workers build their own
+            planned = _planned_cases(implementations, {}, devices, fmt, pass_, bool(settings.devices))
             skipped.extend(plan.skipped for plan in planned if plan.skipped is not None)
             cases = [(plan.audited, plan.device) for plan in planned if plan.audited is not None]
             if cases:

@@ -48,17 +48,19 @@ def keep_jax_builds(cache_dir: Path | None) -> Path | None:
     None where nothing is kept. To be called by the CLI before JAX is imported.
 
     Eager ``jax.nn.gelu`` compiles each of its primitives for each dtype, and the jitted rows
-    their fused kernel: 104 compiles, about 3 s of a warm ``gelu-audit accuracy`` here
-    (docs/speed.md). JAX's persistent compilation cache keeps each executable on disk and loads
-    it in a later process instead of compiling it again; the executable is the compiler's own
-    output, so the answers are the same bits. JAX keys each executable by its program, compile
-    options and versions, but a loaded CPU executable is machine code, and an executable from
-    another CPU or another jaxlib build can crash the process that loads it (reported for an
-    in-place jaxlib reinstall). So the directory is named by a fingerprint of gelu-audit's
-    installation and the CPU (:func:`~.kept_facts.fingerprint`), jax's and jaxlib's versions,
-    each of jaxlib's native libraries (path, size, time) and the ``JAX_*``/``XLA_*`` variables;
-    without CPU features or jaxlib nothing is kept. Linux only; a user's own cache setting
-    (``JAX_COMPILATION_CACHE_DIR``) wins, and a process where JAX is already loaded (a caller's
+    their fused kernel: 104 compiles, 4.2 s of a warm ``gelu-audit accuracy`` under cProfile
+    here (16.5 s in all; docs/speed.md). JAX's persistent compilation cache keeps each
+    executable on disk and loads it in a later process instead of compiling it again; the
+    executable is the compiler's own output, so the answers are the same bits. JAX keys each
+    executable by its program, compile options and versions, but a loaded CPU executable is
+    machine code, and an executable from another CPU or another jaxlib build can crash the
+    process that loads it (reported for an in-place jaxlib reinstall). So the directory is
+    named by a fingerprint of gelu-audit's installation and the CPU
+    (:func:`~.kept_facts.fingerprint`: torch's install included), jax's and jaxlib's versions,
+    the native libraries at the top of jaxlib's package (``jaxlib/*.so``: path, size, time) and
+    the ``JAX_*``/``XLA_*`` variables other than JAX's cache settings; without CPU features,
+    torch or jaxlib nothing is kept. Linux only; a user's own cache setting (a non-empty
+    ``JAX_COMPILATION_CACHE_DIR``) wins, and a process where JAX is already loaded (a caller's
     own configuration) is left alone. Set through the environment, so the helper and the
     exhaustive workers keep theirs too."""
     if cache_dir is None or sys.platform != "linux" or "jax" in sys.modules:
