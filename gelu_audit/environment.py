@@ -48,6 +48,13 @@ def cpu_features() -> str:
     return " ".join(sorted((_cpuinfo_first("flags", "features") or "").split()))
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on: its affinity where the OS has one, else every CPU."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def timestamp() -> str:
     """Now, as every document and every kept fact records it: UTC, ISO 8601, to the second."""
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

@@ -615,8 +615,11 @@ def run_audit(
     states: dict[str, dict[str, Any]] = {}
     for fmt in formats:
         for pass_ in settings.passes:
+            helped_here = {} if fmt in streamed else hosted
+            planned = _planned_cases(
+                implementations, helped_here, devices, fmt, pass_, bool(settings.devices)
+            )
             if fmt not in streamed:
-                planned = _planned_cases(implementations, hosted, devices, fmt, pass_, bool(settings.devices))
                 for outcome_of_case in _audit_planned(
                     planned, fmt, pass_, settings, progress, all_inputs, all_sources
                 ):
@@ -625,7 +628,6 @@ def run_audit(
                     else:
                         results.append(outcome_of_case)
                 continue
-            planned = _planned_cases(implementations, {}, devices, fmt, pass_, bool(settings.devices))
             skipped.extend(plan.skipped for plan in planned if plan.skipped is not None)
             cases = [(plan.audited, plan.device) for plan in planned if plan.audited is not None]
             if cases:

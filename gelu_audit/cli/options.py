@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from gelu_audit.environment import usable_cpus
 from gelu_audit.errors import EnvironmentUnavailableError, UsageError
 from gelu_audit.numerics.formulas import FORMULA_NAMES
 from gelu_audit.progress import ProgressSink
@@ -151,7 +152,7 @@ def check_workers(option: str, count: int) -> None:
 
 
 def default_jobs() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    return usable_cpus()
 
 
 def plugin_options(function: Any) -> Any:

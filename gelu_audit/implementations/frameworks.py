@@ -72,6 +72,8 @@ def keep_jax_builds(cache_dir: Path | None) -> Path | None:
     if not locations:
         return None
     libraries = sorted(str(path) for path in Path(locations[0]).glob("*.so"))
+    if not libraries:
+        return None
     steering = sorted(
         f"{name}={value}"
         for name, value in os.environ.items()
@@ -82,7 +84,7 @@ def keep_jax_builds(cache_dir: Path | None) -> Path | None:
     except importlib.metadata.PackageNotFoundError:
         return None
     key = fingerprint(*versions, *(file_stamp(path) or path for path in libraries), *steering)
-    if key is None or not libraries:
+    if key is None:
         return None
     directory = cache_dir / JAX_CACHE_SUBDIRECTORY / key[:20]
     os.environ["JAX_COMPILATION_CACHE_DIR"] = str(directory)

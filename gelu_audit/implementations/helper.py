@@ -19,15 +19,15 @@ audit's process: a second CUDA context costs memory and is refused on a GPU in e
 mode. A failed build is the row's skip with the build's own message, as in process; a helper
 that dies while building is a skip that says how. When no child can be started, the rows stay
 in the audit's process.
-May import: numerics, implementations.model, .availability, .devices, .isolation, .registry.
+May import: foundation, numerics, implementations.model, .availability, .devices, .isolation, .registry.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from functools import partial
 
+from gelu_audit.environment import usable_cpus
 from gelu_audit.implementations.availability import claim_reason
 from gelu_audit.implementations.devices import parse_device
 from gelu_audit.implementations.isolation import InChild, child_process, with_backward
@@ -37,14 +37,6 @@ from gelu_audit.numerics.formats import FloatFormat
 
 HELPED_DEVICE = "cpu"
 """The device whose cases the helper takes (see the module's docstring for why not a GPU's)."""
-
-
-def usable_cpus() -> int:
-    """The CPUs this process may run on (its affinity, where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 def hand_to_helper(

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from gelu_audit.implementations.availability import preparation_failure, unavailable_reason
+from gelu_audit.implementations.availability import skip_reason
 from gelu_audit.implementations.devices import device_unavailable_reason
 from gelu_audit.implementations.gradient import backward_implementation
 from gelu_audit.implementations.model import (
@@ -113,11 +113,7 @@ def _setup_in_child(impl: Implementation | str, fmt_name: str, device: str) -> s
         return impl
     fmt = FORMATS[fmt_name]
     try:
-        reason = (
-            device_unavailable_reason(device)
-            or unavailable_reason(impl, device, fmt)
-            or preparation_failure(impl, device, fmt)
-        )
+        reason = device_unavailable_reason(device) or skip_reason(impl, device, fmt)
     except Exception as error:  # noqa: BLE001 - a setup that fails in any way cannot run
         return f"its setup failed in its child process: {first_line(error)}"
     return None if reason is None else reason.message
