@@ -115,6 +115,10 @@ step accuracy-fp16-bf16 90 "${AUDIT[@]}" accuracy -d fp16,bf16 --device cpu --de
 step accuracy-fp32-fp64 60 "${AUDIT[@]}" accuracy -d fp32,fp64 --device "$DEVICE" --no-progress -f json
 step exhaustive-fp32 75 "${AUDIT[@]}" accuracy --device "$DEVICE" -d fp32 --exhaustive "${RANGE[@]}" -i torch-gelu \
     -j "$(nproc)" --no-progress -f json
+# The same with the references' float64 work on the CPU (the SciPy tier): the step above ran it
+# on the GPU (--reference-tier auto); the reports' RN_T and regions must agree, the last digits may not
+step exhaustive-fp32-scipy-tier 75 "${AUDIT[@]}" accuracy --device "$DEVICE" -d fp32 --exhaustive "${RANGE[@]}" \
+    -i torch-gelu --reference-tier scipy -j "$(nproc)" --no-progress -f json
 # Where the exhaustive audit's time goes with the kernel on the device: 1/16 of the space, the
 # kernel alone, and its call as the audit makes it against its stage (the rest is statistics)
 step exhaustive-split 90 "$PY" benchmarks/exhaustive_fp32.py --device "$TORCH_DEVICE" --fraction "$SPLIT_FRACTION" \
@@ -133,7 +137,8 @@ BITS=("$PY" benchmarks/cuda_bits.py --device "$TORCH_DEVICE")
 step bits 60 "${BITS[@]}" -i torch-gelu,torch-gelu-tanh,torch-erf-composite,torch-quick-gelu,torch-tanh-pow,torch-tanh-fast,torch-gelu-clip10
 step bits-compiled 90 "${BITS[@]}" -i torch-compile-gelu,torch-compile-gelu-tanh
 
-for name in environment smoke-cpu list accuracy-fp16-bf16 accuracy-fp32-fp64 exhaustive-fp32 gradient-fp16-bf16 \
+for name in environment smoke-cpu list accuracy-fp16-bf16 accuracy-fp32-fp64 exhaustive-fp32 exhaustive-fp32-scipy-tier \
+    gradient-fp16-bf16 \
     gradient-exhaustive-fp32 speed speed-compiled paths bits bits-compiled; do
     [ -s "$OUT/$name.out" ] && mv "$OUT/$name.out" "$OUT/$name.json"
 done

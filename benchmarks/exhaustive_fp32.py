@@ -3,7 +3,9 @@
 Prints, from one run on this machine:
   1. pure mpmath references per second (fp32 stratified sample, Ziv loop as used for tables);
   2. fast-tier references per second with the mpmath fall-back, on the same sample and on a
-     whole shard of the fp32 space (regions in their real proportions);
+     whole shard of the fp32 space (regions in their real proportions): the SciPy tier, then
+     the torch tier on the CPU (one thread, as a worker runs) and, with --device cuda:N, on that
+     GPU, side by side, with whether each gives the SciPy tier's references bit for bit;
   3. the wall time of `--exhaustive` for the given implementations (all 2^32 inputs, or 1/N of
      them with --fraction N and the total extrapolated: the stream's fixed cost, measured on a
      few thousand inputs, once, the rest times N), with CPU seconds per stage and the peak
@@ -22,9 +24,11 @@ Prints, from one run on this machine:
     python benchmarks/exhaustive_fp32.py --fraction 16 --pass both -i torch-gelu,torch-gelu-aten
     python benchmarks/exhaustive_fp32.py --fraction 16 --store -i torch-gelu --then torch-gelu-aten
     python benchmarks/exhaustive_fp32.py --device cuda:0 -j 16     # kernels on a GPU (cuda_check.sh)
+    python benchmarks/exhaustive_fp32.py --fraction 16 --reference-tier torch   # references by torch
 
-With --device, the implementations run there (the references and statistics stay on the CPU),
-and the floor is the kernel on inputs already there. For the forward pass it also prints, per
+With --device, the implementations run there (the statistics stay on the CPU; the references
+too unless --reference-tier says otherwise, e.g. torch:cuda:0), and the floor is the kernel on
+inputs already there. For the forward pass it also prints, per
 implementation, the CPU seconds of the call as the audit makes it (input made and sent, checks,
 bits back; one thread, as a worker), against its stage's: what is left is the statistics.
 """
@@ -49,10 +53,12 @@ from gelu_audit.numerics.formulas import ERF, Function, Pass, exact_function_for
 from gelu_audit.numerics.inputs import parse_range, stratified_inputs
 from gelu_audit.references.fast_gradient import fast_references_of
 from gelu_audit.references.mpmath_ziv import compute_references
+from gelu_audit.references.tiers import SCIPY_TIER, ReferenceTier, parse_tier
 
 
-def reference_rates(function: Function) -> None:
-    """mpmath and fast-tier references per second for ``function`` (one process)."""
+def reference_rates(function: Function, device: str = "cpu") -> None:
+    """mpmath and fast-tier references per second for ``function`` (one process); the torch
+    tier beside the SciPy tier on the CPU and on ``device``."""
     sample = stratified_inputs(FP32, 2000, seed=1).values
     start = time.perf_counter()
     compute_references(function, FP32, sample)
@@ -64,13 +70,54 @@ def reference_rates(function: Function) -> None:
     patterns = np.concatenate(list(shard_chunks(256)))
     x = patterns.view(np.float32).astype(np.float64)
     start = time.perf_counter()
-    _, shard_counts = fast_references_of(function, FP32, x)
+    scipy_refs, shard_counts = fast_references_of(function, FP32, x)
     fast_space_rate = len(x) / (time.perf_counter() - start)
     print(f"reference throughput ({function}, one process)")
     print(f"  mpmath, fp32 stratified sample    {mpmath_rate:>14,.0f} points/s")
     print(f"  fast tier, same sample            {fast_sample_rate:>14,.0f} points/s   {counts.counts}")
     print(f"  fast tier, 1/256 of the fp32 space {fast_space_rate:>13,.0f} points/s   {shard_counts.counts}")
     print(f"  ratio fast/mpmath on the space    {fast_space_rate / mpmath_rate:>14,.0f}x")
+    torch_tiers = ["torch:cpu"] + ([f"torch:{device}"] if device != "cpu" else [])
+    for spec in torch_tiers:
+        tier_rate(function, x, scipy_refs, fast_space_rate, parse_tier(spec))
+
+
+def tier_rate(function: Function, x: np.ndarray, expected, scipy_rate: float, tier: ReferenceTier) -> None:
+    """The torch tier over the same 1/256 of the space: points per second, best of three (one
+    torch thread, as in a worker), in 1M chunks as the stream's 64K passes would not be; against
+    the SciPy tier's rate, and whether its references are the SciPy tier's bit for bit."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        fast_references_of(function, FP32, x[:1000], tier=tier)  # the device's start, untimed
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            parts = [
+                fast_references_of(function, FP32, x[i : i + (1 << 20)], tier=tier)[0]
+                for i in range(0, len(x), 1 << 20)
+            ]
+            best = min(best, time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(threads)
+    got = {
+        name: np.concatenate([getattr(p, name) for p in parts])
+        for name in ("binade", "mant_hi", "mant_lo", "rounded")
+    }
+    same_rounded = np.array_equal(got["rounded"].view(np.int64), expected.rounded.view(np.int64))
+    same_all = same_rounded and all(
+        np.array_equal(
+            got[name].view(np.int64), getattr(expected, name).astype(got[name].dtype).view(np.int64)
+        )
+        for name in ("binade", "mant_hi", "mant_lo")
+    )
+    rate = len(x) / best
+    print(
+        f"  {tier.spec} tier, same 1/256, 1M chunks {rate:>10,.0f} points/s   "
+        f"{rate / scipy_rate:.2f}x the SciPy tier; RN_T the same: {same_rounded}, every array: {same_all}"
+    )
 
 
 def shard_space(fraction: int) -> PatternSpace:
@@ -138,6 +185,7 @@ def timed_stream(
     jobs: int,
     store: Path | None = None,
     device: str = "cpu",
+    tier: ReferenceTier = SCIPY_TIER,
 ) -> tuple[StreamOutcome, float]:
     """An exhaustive stream of ``names`` in ``pass_`` over ``space`` (references for the exact
     GELU or GELU′ and each implementation's own formula), and its wall seconds."""
@@ -157,6 +205,7 @@ def timed_stream(
         jobs=jobs,
         pass_=pass_,
         store=store,
+        tier=tier,
     )
     return outcome, time.perf_counter() - start
 
@@ -179,15 +228,17 @@ def audit(
     label: str = "",
     fixed: float = 0.0,
     device: str = "cpu",
+    tier: ReferenceTier = SCIPY_TIER,
 ) -> dict[str, float]:
     """One exhaustive stream of ``names`` in ``pass_``; prints it; CPU seconds per stage.
     ``fixed``: the stream's fixed cost (:func:`fixed_cost`), counted once when scaling."""
     space = shard_space(fraction)
-    outcome, wall = timed_stream(names, pass_, space, jobs, store, device)
+    outcome, wall = timed_stream(names, pass_, space, jobs, store, device, tier)
     scale = fraction
     share = "all" if scale == 1 else f"1/{scale}"
     print(
-        f"\nexhaustive fp32 {pass_} on {device}, {len(outcome.inputs):,} points ({share}), {jobs} jobs{label}"
+        f"\nexhaustive fp32 {pass_} on {device}, {len(outcome.inputs):,} points ({share}), {jobs} jobs, "
+        f"reference tier {tier}{label}"
     )
     whole = (wall - fixed) * scale + fixed  # the fixed cost once, the rest scaled
     print(
@@ -234,19 +285,23 @@ def main() -> None:
     parser.add_argument("--store", action="store_true", help="also time --reference-store: write, then read")
     parser.add_argument("--then", default="", help="with --store: implementations audited from the store")
     parser.add_argument("--device", default="cpu", help="where the implementations run (cpu, cuda:0)")
+    parser.add_argument(
+        "--reference-tier", default="scipy", help="the audits' fast tier: scipy, torch, torch:cuda:0"
+    )
     args = parser.parse_args()
+    tier = parse_tier(args.reference_tier)
     device = args.device
     passes = tuple(Pass) if args.passes == "both" else (Pass(args.passes),)
 
     tune_allocator()
     for pass_ in passes:
-        reference_rates(ERF if pass_ is Pass.FORWARD else ERF.derivative)
+        reference_rates(ERF if pass_ is Pass.FORWARD else ERF.derivative, device)
     names = tuple(args.impl.split(","))
     fixed = {
         pass_: fixed_cost(names, pass_, args.jobs, device) if args.fraction > 1 else 0.0 for pass_ in passes
     }
     seconds = {
-        pass_: audit(names, pass_, args.fraction, args.jobs, fixed=fixed[pass_], device=device)
+        pass_: audit(names, pass_, args.fraction, args.jobs, fixed=fixed[pass_], device=device, tier=tier)
         for pass_ in passes
     }
     if len(passes) == 2:
@@ -284,6 +339,7 @@ def main() -> None:
                 store,
                 ", writing a reference store",
                 fixed[passes[0]],
+                tier=tier,
             )
             size = sum(f.stat().st_size for f in store.rglob("*.npz")) * args.fraction
             later = tuple(args.then.split(",")) if args.then else names
@@ -295,6 +351,7 @@ def main() -> None:
                 store,
                 ", reading the reference store",
                 fixed[passes[0]],
+                tier=tier,
             )
             print("\nreference store, side by side (wall for all 2^32 inputs)")
             print(f"  no store                 {wall:8.0f} s   ({', '.join(names)})")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +38,14 @@ from gelu_audit.audits.stats import (
     reference_blocks,
 )
 from gelu_audit.audits.thresholds import Threshold
-from gelu_audit.errors import UsageError
+from gelu_audit.errors import EnvironmentUnavailableError, UsageError
 from gelu_audit.implementations.availability import (
     earlier_failure,
     preparation_failure,
     skip_reason,
     unavailable_reason,
 )
-from gelu_audit.implementations.devices import resolve_devices
+from gelu_audit.implementations.devices import device_unavailable_reason, resolve_devices
 from gelu_audit.implementations.gradient import NOT_DIFFERENTIABLE, backward_implementation
 from gelu_audit.implementations.helper import HELPED_DEVICE, hand_to_helper
 from gelu_audit.implementations.model import Implementation, ImplementationError, SkipKind, SkipReason
@@ -66,6 +66,7 @@ from gelu_audit.progress import SILENT, ProgressSink
 from gelu_audit.references.cache import exhaustive_table
 from gelu_audit.references.fast_gradient import fast_references_of
 from gelu_audit.references.mpmath_ziv import compute_references, reference_point
+from gelu_audit.references.tiers import SCIPY_TIER, ReferenceTier, TierBackend
 
 AuditedInputs = InputSet | StreamedInputs
 """How one dtype's inputs were chosen: an in-memory set (16-bit formats, samples) or the
@@ -338,6 +339,14 @@ class AuditSettings:
     """Per-case limits from the configuration (``[[tool.gelu-audit.threshold]]``)."""
     passes: tuple[Pass, ...] = (Pass.FORWARD,)
     """``--pass``: the forward GELU, its gradient, or both."""
+    reference_tier: ReferenceTier | None = None
+    """``--reference-tier``: where the fast tier's float64 work runs. None (``auto``): chosen by
+    :func:`reference_tier_for` once the devices are known; a report's settings hold the choice."""
+
+    @property
+    def tier(self) -> ReferenceTier:
+        """The reference tier in effect (SciPy until :func:`run_audit` has chosen)."""
+        return self.reference_tier or SCIPY_TIER
 
     @property
     def policies(self) -> tuple[Policy, ...]:
@@ -425,13 +434,14 @@ def references_for(
                     return compute_references(formula, fmt, values, settings.jobs, advance, chunk_size=256)
 
                 references[formula.name], counts = fast_references_of(
-                    formula, fmt, inputs.values, parallel_mpmath
+                    formula, fmt, inputs.values, parallel_mpmath, settings.tier
                 )
                 advance(len(inputs) - counts.counts["mpmath"])
             sources.append(
                 {
                     "formula": formula.name,
                     "engine": "fast tier + mpmath",
+                    "tier": settings.tier.spec,
                     "cache": None,
                     "from_cache": False,
                     "note": None,
@@ -599,6 +609,7 @@ def run_audit(
     # first, so that the helper builds while this process imports torch
     hosted = hand_to_helper(implementations, helped, settings.devices) if use_helper and helped else {}
     devices, skipped_devices = resolve_devices(list(settings.devices))
+    settings = replace(settings, reference_tier=reference_tier_for(settings.reference_tier, devices))
     skipped = [
         Skipped(impl.name, device, fmt.name, str(reason), pass_)
         for device, reason in skipped_devices
@@ -649,6 +660,20 @@ def run_audit(
     )
 
 
+def reference_tier_for(asked: ReferenceTier | None, devices: list[str]) -> ReferenceTier:
+    """``--reference-tier`` as asked (its device checked), or by default the torch tier on the
+    first CUDA device the audit runs on, else the SciPy tier.
+
+    On a GPU the region ``fast`` runs beside the kernels; on the CPU the SciPy tier is the
+    faster of the two (1.7–2.5× in the core, docs/findings.md §11) and gives the same bits."""
+    if asked is not None:
+        if asked.device != "cpu" and (reason := device_unavailable_reason(asked.device)) is not None:
+            raise EnvironmentUnavailableError(f"--reference-tier {asked.spec}: {reason}")
+        return asked
+    cuda = [device for device in devices if device.startswith("cuda")]
+    return ReferenceTier(TierBackend.TORCH, cuda[0]) if cuda else SCIPY_TIER
+
+
 # --- exhaustive fp32 ---------------------------------------------------------------------------
 
 
@@ -692,6 +717,7 @@ def streamed_cases(
         pass_of(cases[0][0].formula),
         settings.policies,
         settings.reference_store,
+        settings.tier,
     )
 
 
@@ -703,6 +729,7 @@ def outcome_parts(
         {
             "formula": f,
             "engine": "fast tier + mpmath",
+            "tier": settings.tier.spec,
             "cache": None if settings.reference_store is None else str(settings.reference_store),
             "from_cache": bool(outcome.store.chunks_read) and not outcome.store.chunks_written,
             "note": None,

@@ -21,6 +21,7 @@ from gelu_audit.numerics.exact_values import ReferenceValues
 from gelu_audit.numerics.formats import FloatFormat
 from gelu_audit.numerics.formulas import Function
 from gelu_audit.references.fast_gradient import fast_references_of
+from gelu_audit.references.tiers import SCIPY_TIER, ReferenceTier
 
 
 @dataclass
@@ -35,6 +36,8 @@ class DeferredBlock:
     top: int
     shared: bool = field(default=False, kw_only=True)
     """Several answers will be compared with the computed block (``ReferenceBlock.shared``)."""
+    tier: ReferenceTier = field(default=SCIPY_TIER, kw_only=True)
+    """The fast tier's backend for the references computed on demand (the stream's)."""
     _references: ReferenceValues | None = field(default=None, kw_only=True, repr=False)
     _full: ReferenceBlock | None = field(default=None, kw_only=True, repr=False)
 
@@ -51,7 +54,7 @@ class DeferredBlock:
     def references(self) -> ReferenceValues:
         """The block's references, from the fast tier (the same code as for any block)."""
         if self._references is None:
-            self._references, _ = fast_references_of(self.function, self.fmt, self.x)
+            self._references, _ = fast_references_of(self.function, self.fmt, self.x, tier=self.tier)
         return self._references
 
     def full(self) -> ReferenceBlock:
@@ -71,5 +74,5 @@ class DeferredBlock:
         if self._references is not None:
             ref = self._references.take(where)
         else:
-            ref, _ = fast_references_of(self.function, self.fmt, self.x[where])
+            ref, _ = fast_references_of(self.function, self.fmt, self.x[where], tier=self.tier)
         return ReferenceBlock.build(self.fmt, self.x[where], self.index[where], ref, self.top)

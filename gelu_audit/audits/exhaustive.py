@@ -50,6 +50,7 @@ from gelu_audit.numerics.ulp import HISTOGRAM_EDGES
 from gelu_audit.progress import SILENT, ProgressSink
 from gelu_audit.references.fast_gradient import fast_references_of
 from gelu_audit.references.fast_tier import BLOCK, TierCounts
+from gelu_audit.references.tiers import SCIPY_TIER, ReferenceTier
 
 STRIPE = 1 << 20
 """Bit patterns per shard stripe (4,096 stripes in fp32)."""
@@ -248,6 +249,8 @@ class ChunkTask:
     policies: tuple[Policy, ...] = BUILTIN_POLICIES
     store: str | None = None
     """``--reference-store``: the directory of stored references (None: no store)."""
+    tier: ReferenceTier = SCIPY_TIER
+    """Where the fast tier's region ``fast`` runs (``--reference-tier``)."""
 
 
 REPEAT_EVERY = 64
@@ -322,7 +325,7 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
     x = patterns_to_values(fmt, patterns)
     index = patterns.astype(np.int64)
     start = time.perf_counter()
-    store = ChunkStore(Path(task.store), fmt, task.start, task.stop) if task.store else None
+    store = ChunkStore(Path(task.store), fmt, task.start, task.stop, task.tier) if task.store else None
     # known blocks, carried over from prototypes: faster than computed or read from a store,
     # except with a tolerance under 1/2 ULP, where tiny blocks fall back to the arithmetic (the
     # store then serves them better)
@@ -465,7 +468,7 @@ def _blocks(
         if stored is not None:
             blocks[formula], tiers[formula] = stored.blocks, stored.regions
             continue
-        ref, tiers[formula] = fast_references_of(FUNCTIONS[formula], fmt, x)
+        ref, tiers[formula] = fast_references_of(FUNCTIONS[formula], fmt, x, tier=task.tier)
         blocks[formula] = computed[formula] = reference_blocks(fmt, x, index, ref, task.top, shared)
     return blocks, tiers, computed
 
@@ -624,6 +627,7 @@ def stream(
     pass_: Pass = Pass.FORWARD,
     policies: tuple[Policy, ...] = BUILTIN_POLICIES,
     store: Path | None = None,
+    tier: ReferenceTier = SCIPY_TIER,
 ) -> StreamOutcome:
     """Audit every case over the whole space; ``jobs`` worker processes (1: in this process)."""
     if fmt.width != 32:
@@ -645,6 +649,7 @@ def stream(
             pass_.value,
             policies,
             None if store is None else str(store),
+            tier,
         )
         for i, (a, b) in enumerate(space.items(chunk_size))
     )

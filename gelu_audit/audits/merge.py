@@ -31,6 +31,7 @@ from gelu_audit.numerics.formats import FP32
 from gelu_audit.numerics.formulas import Pass
 from gelu_audit.numerics.inputs import ValueRange
 from gelu_audit.references.fast_tier import REGIONS
+from gelu_audit.references.tiers import ReferenceTier, parse_tier
 
 _PER_SHARD_SETTINGS = ("shard", "jobs", "chunk_size")
 """Settings that may differ between the shards of one run."""
@@ -97,7 +98,16 @@ def _settings(document: dict[str, Any]) -> AuditSettings:
         plugin_options=_plugin_options(s.get("impl_options", {})),
         thresholds=parse_thresholds(s.get("thresholds", []), "shard settings"),
         passes=tuple(Pass(p) for p in s.get("passes", ["forward"])),
+        reference_tier=_reference_tier(s.get("reference_tier", "scipy")),
     )
+
+
+def _reference_tier(saved: Any) -> ReferenceTier:
+    """A shard's reference tier (reports from before the torch tier were SciPy's)."""
+    try:
+        return parse_tier(str(saved))
+    except ValueError as error:
+        raise ReportFormatError(f"shard settings: {error}") from None
 
 
 def _plugin_options(saved: dict[str, Any]) -> PluginOptions:
@@ -173,6 +183,7 @@ def merge_shards(loaded: list[tuple[str, dict[str, Any]]]) -> tuple[AuditReport,
             {
                 "formula": f,
                 "engine": "fast tier + mpmath",
+                "tier": settings.tier.spec,
                 "cache": None,
                 "from_cache": False,
                 "note": f"merged from {len(documents)} shards",

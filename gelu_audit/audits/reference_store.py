@@ -50,12 +50,14 @@ from gelu_audit.references.cache import save_npz_atomically
 from gelu_audit.references.fast_gradient import fast_references_of
 from gelu_audit.references.fast_tier import BLOCK, TierCounts
 from gelu_audit.references.mpmath_ziv import REFERENCE_VERSION
+from gelu_audit.references.tiers import SCIPY_TIER, ReferenceTier
 from gelu_audit.user_cache import TEMPORARY_SUFFIX
 
-STORE_VERSION = 2
+STORE_VERSION = 3
 """Bumped whenever what a chunk file holds, or how a summary is computed, changes (2: the
 saturated tail's trailing mantissa is +0, summaries cut at global block boundaries, the
-numeric environment in the key)."""
+numeric environment in the key; 3: the fast region's float64 forms for erf at x ≥ 0 and tanh′
+changed, see ``numerics.array_ops``)."""
 
 FINGERPRINT_STEP = 65537
 """Every 65,537th fp32 pattern (65,536 of them, every region) is a probe of the environment."""
@@ -108,14 +110,16 @@ def remove_stale_temporaries(path: Path, older_than_s: float = STALE_AFTER_S) ->
 
 
 @cache
-def numeric_environment(function: str, fmt: FloatFormat) -> dict[str, Any]:
+def numeric_environment(function: str, fmt: FloatFormat, tier: ReferenceTier = SCIPY_TIER) -> dict[str, Any]:
     """What a summary's last digits depend on besides the settings.
 
     RN_T(y) is the same everywhere, but the residuals behind the summaries come from the fast
     tier's float64 mantissas, and those depend on the NumPy and SciPy builds and on the SIMD
     code NumPy dispatches to on this CPU. So the key holds their versions, the dispatch, and
     a SHA-256 of the tier's values at 65,536 probe patterns spread over every region: a store
-    written elsewhere is another folder, never mixed with this machine's numbers.
+    written elsewhere is another folder, never mixed with this machine's numbers. The torch
+    tier (``tier``) adds its name, device and torch's version: on a GPU its mantissas are the
+    device's own.
     """
     import platform
 
@@ -125,7 +129,7 @@ def numeric_environment(function: str, fmt: FloatFormat) -> dict[str, Any]:
     from gelu_audit import __version__
 
     patterns = np.arange(0, 1 << 32, FINGERPRINT_STEP, dtype=np.uint64).astype(np.uint32)
-    ref, _ = fast_references_of(FUNCTIONS[function], fmt, patterns_to_values(fmt, patterns))
+    ref, _ = fast_references_of(FUNCTIONS[function], fmt, patterns_to_values(fmt, patterns), tier=tier)
     sha = hashlib.sha256()
     for column in (ref.binade.astype(np.int64), ref.mant_hi, ref.mant_lo, ref.rounded):
         sha.update(np.ascontiguousarray(column).tobytes())
@@ -136,7 +140,13 @@ def numeric_environment(function: str, fmt: FloatFormat) -> dict[str, Any]:
         dispatch = [name for name in umath.__cpu_dispatch__ if features.get(name)]
     except (ImportError, AttributeError):  # a NumPy without these internals: versions and values still key it
         dispatch = []
+    backend: dict[str, Any] = {}
+    if tier != SCIPY_TIER:
+        import torch
+
+        backend = {"tier": str(tier), "torch": torch.__version__}
     return {
+        **backend,
         "gelu_audit": __version__,
         "numpy": np.__version__,
         "scipy": scipy.__version__,
@@ -147,23 +157,30 @@ def numeric_environment(function: str, fmt: FloatFormat) -> dict[str, Any]:
     }
 
 
-def _settings_id(function: str, fmt: FloatFormat, like: ErrorAccumulator) -> str:
+def _settings_id(function: str, fmt: FloatFormat, like: ErrorAccumulator, tier: ReferenceTier) -> str:
     """A short name for the files of one reference function under one set of settings, in
     one numeric environment."""
-    text = json.dumps(
-        [function, REFERENCE_VERSION, STORE_VERSION, list(like.settings), numeric_environment(function, fmt)]
-    )
+    environment = numeric_environment(function, fmt, tier)
+    text = json.dumps([function, REFERENCE_VERSION, STORE_VERSION, list(like.settings), environment])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def chunk_path(
-    root: Path, fmt: FloatFormat, function: str, like: ErrorAccumulator, start: int, stop: int
+    root: Path,
+    fmt: FloatFormat,
+    function: str,
+    like: ErrorAccumulator,
+    start: int,
+    stop: int,
+    tier: ReferenceTier = SCIPY_TIER,
 ) -> Path:
-    folder = f"{fmt.name}-{function}-{_settings_id(function, fmt, like)}"
+    folder = f"{fmt.name}-{function}-{_settings_id(function, fmt, like, tier)}"
     return Path(root) / folder / f"{start:08x}-{stop:08x}.npz"
 
 
-def _meta(fmt: FloatFormat, function: str, like: ErrorAccumulator, start: int, stop: int) -> dict[str, Any]:
+def _meta(
+    fmt: FloatFormat, function: str, like: ErrorAccumulator, start: int, stop: int, tier: ReferenceTier
+) -> dict[str, Any]:
     return {
         "kind": "gelu-audit reference store chunk",
         "store_version": STORE_VERSION,
@@ -171,7 +188,7 @@ def _meta(fmt: FloatFormat, function: str, like: ErrorAccumulator, start: int, s
         "format": fmt.name,
         "function": function,
         "settings": list(like.settings),
-        "environment": numeric_environment(function, fmt),
+        "environment": numeric_environment(function, fmt, tier),
         "start": start,
         "stop": stop,
         "block": BLOCK,
@@ -265,16 +282,19 @@ class ChunkStore:
     fmt: FloatFormat
     start: int
     stop: int
+    tier: ReferenceTier = SCIPY_TIER
+    """The fast tier's backend: part of the stored files' key, and what differing blocks
+    compute their references with."""
     tally: StoreTally = field(default_factory=StoreTally)
 
     def load(
         self, function: str, like: ErrorAccumulator, x: np.ndarray, patterns: np.ndarray
     ) -> StoredChunk | None:
         """The stored chunk if its file is intact and is the one asked for, else None."""
-        path = chunk_path(self.root, self.fmt, function, like, self.start, self.stop)
+        path = chunk_path(self.root, self.fmt, function, like, self.start, self.stop, self.tier)
         if not path.exists():
             return None
-        meta = _meta(self.fmt, function, like, self.start, self.stop)
+        meta = _meta(self.fmt, function, like, self.start, self.stop, self.tier)
         try:
             with np.load(path, allow_pickle=False) as data:
                 stored_meta = json.loads(str(data["meta"]))
@@ -312,6 +332,7 @@ class ChunkStore:
                 rounded[part],
                 summary,
                 like.settings,
+                tier=self.tier,
             )
             for part, summary in zip(slices, summaries, strict=True)
         ]
@@ -330,8 +351,8 @@ class ChunkStore:
         rounded = np.concatenate([b.ref.rounded for b in blocks]).astype(np.float32).view(np.uint32)
         summaries = [_without_policies(block.summary(like).to_state()) for block in blocks]
         payload = _payload(np.diff(rounded, prepend=np.uint32(0)), summaries, regions.counts)
-        meta = _meta(self.fmt, function, like, self.start, self.stop)
-        path = chunk_path(self.root, self.fmt, function, like, self.start, self.stop)
+        meta = _meta(self.fmt, function, like, self.start, self.stop, self.tier)
+        path = chunk_path(self.root, self.fmt, function, like, self.start, self.stop, self.tier)
         try:
             save_npz_atomically(
                 path,

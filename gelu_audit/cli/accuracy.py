@@ -41,6 +41,7 @@ from gelu_audit.report.output_format import OutputFormat
 
 if TYPE_CHECKING:  # pragma: no cover
     from gelu_audit.audits.accuracy import AuditReport
+    from gelu_audit.references.tiers import ReferenceTier
 
 
 @click.command()
@@ -135,6 +136,16 @@ if TYPE_CHECKING:  # pragma: no cover
     "settings pays mostly for the kernel.",
 )
 @click.option(
+    "--reference-tier",
+    default="auto",
+    show_default=True,
+    metavar="TIER",
+    help="Where the fast reference tier's float64 work runs (fp32 and samples): scipy (NumPy, "
+    "in the audit's processes), torch or torch:cuda[:N], or auto: torch on the audit's CUDA device "
+    "when it runs on one, else scipy. The same correctly rounded references either way; on the CPU "
+    "the same bits.",
+)
+@click.option(
     "--pass",
     "audited_pass",
     type=click.Choice(["forward", "backward", "both"]),
@@ -203,6 +214,7 @@ def accuracy(**options: Any) -> None:
             for name in split_list(options["policies"])
         ),
         passes=tuple(Pass) if options["audited_pass"] == "both" else (Pass(options["audited_pass"]),),
+        reference_tier=reference_tier_option(options["reference_tier"]),
     )
     if settings.shard and options["output_format"] is not OutputFormat.JSON:
         raise UsageError("--shard writes a partial report for `gelu-audit merge`: add --format json")
@@ -223,6 +235,18 @@ def accuracy(**options: Any) -> None:
         for path in write_plots(accuracy_document(report, environment), plot_target):
             click.echo(f"gelu-audit: wrote {path}", err=True)
     emit_accuracy(report, environment, options)
+
+
+def reference_tier_option(text: str) -> ReferenceTier | None:
+    """``--reference-tier``: None for ``auto`` (the audit chooses by its devices)."""
+    from gelu_audit.references.tiers import parse_tier
+
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        return parse_tier(text)
+    except ValueError as error:
+        raise UsageError(f"--reference-tier: {error}") from None
 
 
 def emit_accuracy(report: AuditReport, environment: dict[str, Any], options: dict[str, Any]) -> NoReturn:

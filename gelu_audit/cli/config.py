@@ -109,7 +109,7 @@ def command_defaults(
     return defaults
 
 
-_PARSED = ("dtype", "device", "range", "sizes", "max-slowdown", "chunk-size", "shard")
+_PARSED = ("dtype", "device", "range", "sizes", "max-slowdown", "chunk-size", "shard", "reference-tier")
 
 
 def _check_meaning(key: str, value: Any, where: str) -> None:
@@ -119,6 +119,7 @@ def _check_meaning(key: str, value: Any, where: str) -> None:
         return
     from gelu_audit.audits.exhaustive import parse_shard
     from gelu_audit.audits.speed import parse_slowdown
+    from gelu_audit.cli.accuracy import reference_tier_option
     from gelu_audit.cli.options import parse_chunk_size, parse_sizes
     from gelu_audit.implementations.devices import parse_device
     from gelu_audit.numerics.formats import parse_format
@@ -132,6 +133,7 @@ def _check_meaning(key: str, value: Any, where: str) -> None:
         "max-slowdown": parse_slowdown,
         "chunk-size": parse_chunk_size,
         "shard": parse_shard,
+        "reference-tier": reference_tier_option,
     }
     try:
         for item in value if isinstance(value, (list, tuple)) else [value]:

@@ -17,7 +17,11 @@ mpmath Ziv loop can bound the error by their magnitudes where they cancel (GELU�
 near x ≈ −0.7518). :class:`Pass` says which of the two an audit measures.
 numpy, scipy and mpmath are imported when a formula is evaluated, never when this module loads:
 the command line names the formulas in ``--help``, which must stay instant.
-May import: nothing of gelu_audit.
+The float64 forms the fast tier's ``fast`` region uses (``float64_value``, ``float64_terms``
+and the amplification bounds for arrays) take an :class:`~gelu_audit.numerics.array_ops.ArrayOps`:
+the same expressions run by NumPy/SciPy or by torch, from primitives both compute alike.
+
+May import: numerics.array_ops.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from gelu_audit.numerics.array_ops import NUMPY_OPS, ArrayOps
 
 if TYPE_CHECKING:  # pragma: no cover
     import mpmath
@@ -54,19 +60,17 @@ class _AmplificationBits:
     """The amplification bound as whole bits, for a formula and a derivative alike."""
 
     amplification: Callable[[float], float]
-    amplification_array: Callable[[np.ndarray], np.ndarray]
+    amplification_array: Callable[[np.ndarray, ArrayOps], np.ndarray]
 
     def amplification_bits(self, x: float) -> int:
         """The amplification bound at ``x`` as a whole number of bits (≥ 0)."""
         return max(0, math.ceil(self.amplification(abs(x))))
 
-    def amplification_bits_array(self, ax: np.ndarray) -> np.ndarray:
+    def amplification_bits_array(self, ax: np.ndarray, ops: ArrayOps = NUMPY_OPS) -> np.ndarray:
         """:meth:`amplification_bits` for an array of |x| (int64)."""
-        import numpy as np
-
-        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            bits = self.amplification_array(ax)
-        return np.maximum(0, np.ceil(bits)).astype(np.int64)
+        with ops.errstate():
+            bits = self.amplification_array(ax, ops)
+        return ops.to_int64(ops.at_least(ops.ceil(bits), 0))
 
 
 @dataclass(frozen=True)
@@ -79,11 +83,12 @@ class Formula(_AmplificationBits):
     """The exact real function it stands for, for people."""
     mpmath_value: Callable[[mpmath.mpf], mpmath.mpf]
     """f(x) in mpmath at the working precision in effect (cancellation-free)."""
-    float64_value: Callable[[np.ndarray], np.ndarray]
-    """f(x) in float64 for inputs of at most 24 significant bits (the fast tier)."""
+    float64_value: Callable[[np.ndarray, ArrayOps], np.ndarray]
+    """f(x) in float64 for inputs of at most 24 significant bits (the fast tier), from the
+    primitives of the given :class:`~gelu_audit.numerics.array_ops.ArrayOps`."""
     amplification: Callable[[float], float]
     """log2 of a bound on how much the formula amplifies relative rounding errors at x."""
-    amplification_array: Callable[[np.ndarray], np.ndarray]
+    amplification_array: Callable[[np.ndarray, ArrayOps], np.ndarray]
     """The same bound for an array of |x| (the same expressions, vectorized)."""
     series_coefficient: float
     """c in f(x) = x/2 + c·x² + O(x⁴): decides the rounding of tiny |x| exactly."""
@@ -139,7 +144,7 @@ class Derivative(_AmplificationBits):
     """log2 of a bound on how much the terms amplify relative rounding errors at |x|."""
     flat_from: float
     """For x ≥ flat_from, RN(f′(x)) = 1 in every format; for x ≤ −flat_from, −0."""
-    float64_terms: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+    float64_terms: Callable[[np.ndarray, ArrayOps], tuple[np.ndarray, np.ndarray]]
     """The two terms in float64, each to a few ulps times ``amplification`` (the fast tier),
     for inputs of at most 24 significant bits; exact where a term underflows is not promised:
     the tier only trusts results whose terms are normal numbers."""
@@ -147,7 +152,7 @@ class Derivative(_AmplificationBits):
     """log2|f′(x)| for x ≤ −2, without forming f′(x) (it may be far below float64's range)."""
     excess: Callable[[np.ndarray], np.ndarray]
     """f′(x) − 1 > 0 for x ≥ 2, without cancellation (f′ approaches 1 from above)."""
-    amplification_array: Callable[[np.ndarray], np.ndarray]
+    amplification_array: Callable[[np.ndarray, ArrayOps], np.ndarray]
     """``amplification`` for an array of |x| (the same expressions, vectorized)."""
 
     @property
@@ -197,19 +202,19 @@ def _erf_mpmath(x: mpmath.mpf) -> mpmath.mpf:
     return x / 2 * mpmath.erfc(-x / mpmath.sqrt(2))
 
 
-def _erf_float64(x: np.ndarray) -> np.ndarray:
-    """For x < 0, (x/2)·erfcx(|x|/√2)·e^(−x²/2): x² is exact (48 bits), so the exponential
-    carries no amplified argument error, and erfcx is well conditioned; for x ≥ 0,
-    (x/2)·(1 + erf(x/√2)) with 1 + erf in [1, 2]."""
-    import numpy as np
-    from scipy import special
+def _erfc_half_x_squared(x: np.ndarray, ops: ArrayOps) -> tuple[np.ndarray, np.ndarray]:
+    """erfcx(|x|/√2) and e^(−x²/2), whose product is erfc(|x|/√2): x² is exact (48 bits), so
+    the exponential carries no amplified argument error, and erfcx is well conditioned. (Not
+    erf or erfc themselves: torch's and SciPy's differ in the last bits, erfcx and exp do
+    not; see :mod:`~gelu_audit.numerics.array_ops`.)"""
+    return ops.erfcx(ops.abs(x) * _SQRT1_2), ops.exp(-0.5 * (x * x))
 
-    y = np.empty_like(x)
-    neg = x < 0
-    xn, xp = x[neg], x[~neg]
-    y[neg] = 0.5 * xn * special.erfcx(xn * -_SQRT1_2) * np.exp(-0.5 * (xn * xn))
-    y[~neg] = 0.5 * xp * (1.0 + special.erf(xp * _SQRT1_2))
-    return y
+
+def _erf_float64(x: np.ndarray, ops: ArrayOps) -> np.ndarray:
+    """For x < 0, (x/2)·erfc(|x|/√2); for x ≥ 0, (x/2)·(2 − erfc(x/√2)), with 2 − erfc in
+    [1, 2]: erfc(|x|/√2) from :func:`_erfc_half_x_squared` on both sides."""
+    scaled, gauss = _erfc_half_x_squared(x, ops)
+    return ops.where(x < 0, 0.5 * x * scaled * gauss, 0.5 * x * (2.0 - scaled * gauss))
 
 
 def _erf_amplification(ax: float) -> float:
@@ -219,10 +224,8 @@ def _erf_amplification(ax: float) -> float:
     return math.log2(2.0 + ax * ax) if ax < ASYMPTOTIC_FROM else 4.0
 
 
-def _erf_amplification_array(ax: np.ndarray) -> np.ndarray:
-    import numpy as np
-
-    return np.where(ax < ASYMPTOTIC_FROM, np.log2(2.0 + ax * ax), 4.0)
+def _erf_amplification_array(ax: np.ndarray, ops: ArrayOps) -> np.ndarray:
+    return ops.where(ax < ASYMPTOTIC_FROM, ops.log2(2.0 + ax * ax), 4.0)
 
 
 def _erf_tail_mass(x: np.ndarray) -> np.ndarray:
@@ -257,24 +260,25 @@ def _tanh_argument(x: np.ndarray) -> np.ndarray:
     return 2 * SQRT_2_OVER_PI_F64 * (x + TANH_CUBIC_F64 * x**3)
 
 
-def _tanh_float64(x: np.ndarray) -> np.ndarray:
-    import numpy as np
+def _tanh_product_argument(x: np.ndarray) -> np.ndarray:
+    """t = 2u with x³ as x·x·x, for the fast region: a power is not the same bits in NumPy and
+    torch, products are."""
+    return 2.0 * SQRT_2_OVER_PI_F64 * (x + TANH_CUBIC_F64 * (x * x * x))
 
-    t = 2.0 * SQRT_2_OVER_PI_F64 * (x + TANH_CUBIC_F64 * (x * x * x))
-    return x / (1.0 + np.exp(-t))
+
+def _tanh_float64(x: np.ndarray, ops: ArrayOps) -> np.ndarray:
+    return x / (1.0 + ops.exp(-_tanh_product_argument(x)))
 
 
 def _tanh_amplification(ax: float) -> float:
     """σ(t) has condition number |t|·(1 − σ(t)) ≤ |t|, and t itself collects a few roundings."""
-    t = 2 * SQRT_2_OVER_PI_F64 * (ax + TANH_CUBIC_F64 * ax**3) if ax < 1e100 else math.inf
+    t = 2 * SQRT_2_OVER_PI_F64 * (ax + TANH_CUBIC_F64 * (ax * ax * ax)) if ax < 1e100 else math.inf
     return math.log2(6 * (t + 1)) if math.isfinite(t) else 3 * math.log2(ax) + 3
 
 
-def _tanh_amplification_array(ax: np.ndarray) -> np.ndarray:
-    import numpy as np
-
-    t = 2 * SQRT_2_OVER_PI_F64 * (ax + TANH_CUBIC_F64 * ax**3)
-    return np.where(np.isfinite(t), np.log2(6 * (t + 1)), 3 * np.log2(ax) + 3)
+def _tanh_amplification_array(ax: np.ndarray, ops: ArrayOps) -> np.ndarray:
+    t = 2 * SQRT_2_OVER_PI_F64 * (ax + TANH_CUBIC_F64 * (ax * ax * ax))
+    return ops.where(ops.isfinite(t), ops.log2(6 * (t + 1)), 3 * ops.log2(ax) + 3)
 
 
 def _tanh_tail_mass(x: np.ndarray) -> np.ndarray:
@@ -307,10 +311,8 @@ def _sigmoid_mpmath(x: mpmath.mpf) -> mpmath.mpf:
     return x / (1 + mpmath.exp(-mpmath.mpf(SIGMOID_SLOPE) * x))
 
 
-def _sigmoid_float64(x: np.ndarray) -> np.ndarray:
-    import numpy as np
-
-    return x / (1.0 + np.exp(-(SIGMOID_SLOPE_F64 * x)))
+def _sigmoid_float64(x: np.ndarray, ops: ArrayOps) -> np.ndarray:
+    return x / (1.0 + ops.exp(-(SIGMOID_SLOPE_F64 * x)))
 
 
 def _sigmoid_amplification(ax: float) -> float:
@@ -318,10 +320,8 @@ def _sigmoid_amplification(ax: float) -> float:
     return 1 + math.log2(SIGMOID_SLOPE_F64 * ax + 1) if ax < 1e300 else math.log2(ax) + 2
 
 
-def _sigmoid_amplification_array(ax: np.ndarray) -> np.ndarray:
-    import numpy as np
-
-    return 1 + np.log2(SIGMOID_SLOPE_F64 * ax + 1)
+def _sigmoid_amplification_array(ax: np.ndarray, ops: ArrayOps) -> np.ndarray:
+    return 1 + ops.log2(SIGMOID_SLOPE_F64 * ax + 1)
 
 
 def _sigmoid_tail_mass(x: np.ndarray) -> np.ndarray:
@@ -412,10 +412,8 @@ def _erf_derivative_amplification(ax: float) -> float:
     return 1 + math.log2(2.0 + ax * ax)
 
 
-def _erf_derivative_amplification_array(ax: np.ndarray) -> np.ndarray:
-    import numpy as np
-
-    return 1 + np.log2(2.0 + ax * ax)
+def _erf_derivative_amplification_array(ax: np.ndarray, ops: ArrayOps) -> np.ndarray:
+    return 1 + ops.log2(2.0 + ax * ax)
 
 
 def _tanh_derivative_terms(x: mpmath.mpf) -> tuple[mpmath.mpf, mpmath.mpf]:
@@ -446,16 +444,11 @@ def _sigmoid_derivative_amplification(ax: float) -> float:
     return _sigmoid_amplification(ax) + 2
 
 
-def _erf_derivative_float64(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Φ(x) and x·φ(x). For x < 0, Φ = ½·erfcx(|x|/√2)·e^(−x²/2) (x² exact: no amplified
-    argument error in the exponential); for x ≥ 0, Φ = ½·(1 + erf(x/√2)), in [½, 1]."""
-    import numpy as np
-    from scipy import special
-
-    gauss = np.exp(-0.5 * (x * x))
-    cdf = np.where(
-        x < 0, 0.5 * special.erfcx(np.abs(x) * _SQRT1_2) * gauss, 0.5 * (1.0 + special.erf(x * _SQRT1_2))
-    )
+def _erf_derivative_float64(x: np.ndarray, ops: ArrayOps) -> tuple[np.ndarray, np.ndarray]:
+    """Φ(x) and x·φ(x). For x < 0, Φ = ½·erfc(|x|/√2); for x ≥ 0, Φ = ½·(2 − erfc(x/√2)), in
+    [½, 1]: erfc(|x|/√2) from :func:`_erfc_half_x_squared` on both sides."""
+    scaled, gauss = _erfc_half_x_squared(x, ops)
+    cdf = ops.where(x < 0, 0.5 * scaled * gauss, 0.5 * (2.0 - scaled * gauss))
     return cdf, x * gauss * _INV_SQRT_2PI
 
 
@@ -479,12 +472,10 @@ def _erf_derivative_excess(x: np.ndarray) -> np.ndarray:
         return np.exp(-0.5 * (x * x)) * (x * _INV_SQRT_2PI - 0.5 * special.erfcx(x * _SQRT1_2))
 
 
-def _logistic_float64(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _logistic_float64(t: np.ndarray, ops: ArrayOps = NUMPY_OPS) -> tuple[np.ndarray, np.ndarray]:
     """σ(t) and 1 − σ(t) in float64, each directly."""
-    import numpy as np
-
-    with np.errstate(over="ignore", under="ignore"):
-        return 1.0 / (1.0 + np.exp(-t)), 1.0 / (1.0 + np.exp(t))
+    with ops.errstate():
+        return 1.0 / (1.0 + ops.exp(-t)), 1.0 / (1.0 + ops.exp(t))
 
 
 def _logistic_derivative_log2(x: np.ndarray, t: np.ndarray, slope: np.ndarray) -> np.ndarray:
@@ -500,8 +491,8 @@ def _tanh_slope(x: np.ndarray) -> np.ndarray:
     return 2 * SQRT_2_OVER_PI_F64 * (1.0 + 3 * TANH_CUBIC_F64 * (x * x))
 
 
-def _tanh_derivative_float64(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    s, sbar = _logistic_float64(_tanh_argument(x))
+def _tanh_derivative_float64(x: np.ndarray, ops: ArrayOps) -> tuple[np.ndarray, np.ndarray]:
+    s, sbar = _logistic_float64(_tanh_product_argument(x), ops)
     return s, x * s * sbar * _tanh_slope(x)
 
 
@@ -515,9 +506,9 @@ def _tanh_derivative_excess(x: np.ndarray) -> np.ndarray:
     return sbar * (x * s * _tanh_slope(x) - 1.0)
 
 
-def _sigmoid_derivative_float64(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _sigmoid_derivative_float64(x: np.ndarray, ops: ArrayOps) -> tuple[np.ndarray, np.ndarray]:
     t = SIGMOID_SLOPE_F64 * x
-    s, sbar = _logistic_float64(t)
+    s, sbar = _logistic_float64(t, ops)
     return s, t * s * sbar
 
 
@@ -557,7 +548,7 @@ DERIVATIVES: dict[str, Derivative] = {
             float64_terms=_tanh_derivative_float64,
             log2_magnitude=_tanh_derivative_log2,
             excess=_tanh_derivative_excess,
-            amplification_array=lambda ax: 2 + _tanh_amplification_array(ax),
+            amplification_array=lambda ax, ops: 2 + _tanh_amplification_array(ax, ops),
         ),
         Derivative(
             SIGMOID,
@@ -568,7 +559,7 @@ DERIVATIVES: dict[str, Derivative] = {
             float64_terms=_sigmoid_derivative_float64,
             log2_magnitude=_sigmoid_derivative_log2,
             excess=_sigmoid_derivative_excess,
-            amplification_array=lambda ax: 2 + _sigmoid_amplification_array(ax),
+            amplification_array=lambda ax, ops: 2 + _sigmoid_amplification_array(ax, ops),
         ),
     )
 }

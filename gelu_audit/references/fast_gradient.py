@@ -22,7 +22,7 @@ float64, mpmath only where undecided), with the derivative's own facts
 
 ``tests/references/test_fast_gradient.py`` measures the float64 terms against mpmath and checks
 that this tier and mpmath give identical references on every region.
-May import: numerics, references.mpmath_ziv, references.fast_tier.
+May import: numerics, references.mpmath_ziv, references.fast_tier, references.tiers.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import math
 
 import numpy as np
 
+from gelu_audit.numerics.array_ops import NUMPY_OPS, ArrayOps
 from gelu_audit.numerics.exact_values import BINADE_FLOOR, ReferenceValues
 from gelu_audit.numerics.formats import FloatFormat
 from gelu_audit.numerics.formulas import Derivative, Function
@@ -43,10 +44,10 @@ from gelu_audit.references.fast_tier import (
     _meets,
     decide_by_blocks,
     fast_references,
-    fill_rest,
     one_rounding,
     tiny_bound,
 )
+from gelu_audit.references.tiers import SCIPY_TIER, FastRegion, ReferenceTier
 
 SMALLEST_TRUSTED_TERM = 2.0**-1000
 """Terms below this may be float64 subnormals, whose relative error is unbounded: not trusted."""
@@ -59,13 +60,16 @@ good to the terms' size only. The bound is conservative (the measured error is 3
 so a kept mantissa is good to about 2^−37: 2^−13 of an fp32 ULP."""
 
 
-def fast_terms(derivative: Derivative, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """f′(x) = a + b in float64, and the bound on its absolute error."""
-    x = np.asarray(x, dtype=np.float64)
-    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-        a, b = derivative.float64_terms(x)
-        amp = derivative.amplification_bits_array(np.abs(x))
-        radius = (np.abs(a) + np.abs(b)) * (FAST_ERROR_ULPS * np.ldexp(1.0, (amp - 53).astype(np.int32)))
+def fast_terms(
+    derivative: Derivative, x: np.ndarray, ops: ArrayOps = NUMPY_OPS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """f′(x) = a + b in float64, and the bound on its absolute error (``x`` an array of ``ops``)."""
+    if ops is NUMPY_OPS:
+        x = np.asarray(x, dtype=np.float64)
+    with ops.errstate():
+        a, b = derivative.float64_terms(x, ops)
+        amp = derivative.amplification_bits_array(ops.abs(x), ops)
+        radius = (ops.abs(a) + ops.abs(b)) * (FAST_ERROR_ULPS * ops.pow2(ops.to_int32(amp - 53)))
     return a, b, radius
 
 
@@ -103,20 +107,27 @@ def _underflow(derivative: Derivative, fmt: FloatFormat, x: np.ndarray) -> tuple
     return done, b, -np.exp2(ly - b), 0.0, -0.0
 
 
-def _fast(derivative: Derivative, fmt: FloatFormat, x: np.ndarray) -> tuple:
-    a, b, radius = fast_terms(derivative, x)
+def _fast(derivative: Derivative, fmt: FloatFormat, x: np.ndarray, ops: ArrayOps = NUMPY_OPS) -> tuple:
+    a, b, radius = fast_terms(derivative, x, ops)
     y = a + b
-    radius = radius + np.abs(y) * 2.0**-52
-    decided, binade, hi, rounded = one_rounding(fmt, y, radius)
-    with np.errstate(invalid="ignore", under="ignore"):
+    radius = radius + ops.abs(y) * 2.0**-52
+    decided, binade, hi, rounded = one_rounding(fmt, y, radius, ops)
+    with ops.errstate():
         done = (
             decided
             & ((y - radius) * (y + radius) > 0)
-            & (np.abs(a) + np.abs(b) >= SMALLEST_TRUSTED_TERM)
-            & (np.isfinite(a) & np.isfinite(b))
-            & (radius <= np.abs(y) * MANTISSA_ACCURACY)
+            & (ops.abs(a) + ops.abs(b) >= SMALLEST_TRUSTED_TERM)
+            & (ops.isfinite(a) & ops.isfinite(b))
+            & (radius <= ops.abs(y) * MANTISSA_ACCURACY)
         )
     return done, binade[done], hi[done], 0.0, rounded[done]
+
+
+def fast_gradient_region(derivative: Derivative, fmt: FloatFormat) -> FastRegion | None:
+    """The region ``fast`` of f′ in ``fmt`` (None for fp64, as for the formulas)."""
+    if fmt.precision >= 53:
+        return None
+    return lambda x, ops: _fast(derivative, fmt, x, ops)
 
 
 def _fill_block(derivative: Derivative, fmt: FloatFormat, x: np.ndarray, out: _Block) -> None:
@@ -153,27 +164,40 @@ def _fill_block(derivative: Derivative, fmt: FloatFormat, x: np.ndarray, out: _B
         if index.size:
             done, *values = region(derivative, fmt, x[index])
             out.assign(index[done], name, *values)
-    if fmt.precision < 53:
-        fill_rest(lambda rest: _fast(derivative, fmt, rest), x, out, "fast")
 
 
 def fast_gradient_references(
-    derivative: Derivative, fmt: FloatFormat, values: np.ndarray, fallback: Fallback | None = None
+    derivative: Derivative,
+    fmt: FloatFormat,
+    values: np.ndarray,
+    fallback: Fallback | None = None,
+    tier: ReferenceTier = SCIPY_TIER,
 ) -> tuple[ReferenceValues, TierCounts]:
     """References of f′ for float64 inputs of ``fmt`` by region, mpmath only where undecided
     (the same contract as :func:`~gelu_audit.references.fast_tier.fast_references`)."""
     return decide_by_blocks(
-        lambda x, block: _fill_block(derivative, fmt, x, block), derivative, fmt, values, fallback
+        lambda x, block: _fill_block(derivative, fmt, x, block),
+        fast_gradient_region(derivative, fmt),
+        derivative,
+        fmt,
+        values,
+        fallback,
+        tier,
     )
 
 
 def fast_references_of(
-    function: Function, fmt: FloatFormat, values: np.ndarray, fallback: Fallback | None = None
+    function: Function,
+    fmt: FloatFormat,
+    values: np.ndarray,
+    fallback: Fallback | None = None,
+    tier: ReferenceTier = SCIPY_TIER,
 ) -> tuple[ReferenceValues, TierCounts]:
-    """The fast tier of a formula (forward) or of its derivative (backward)."""
+    """The fast tier of a formula (forward) or of its derivative (backward), its region
+    ``fast`` run by ``tier``."""
     if isinstance(function, Derivative):
-        return fast_gradient_references(function, fmt, values, fallback)
-    return fast_references(function, fmt, values, fallback)
+        return fast_gradient_references(function, fmt, values, fallback, tier)
+    return fast_references(function, fmt, values, fallback, tier)
 
 
 def tiny_bound_of(function: Function, fmt: FloatFormat) -> float:

@@ -32,10 +32,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gelu_audit.numerics.array_ops import NUMPY_OPS, ArrayOps
 from gelu_audit.numerics.exact_values import BINADE_FLOOR, ReferenceValues
 from gelu_audit.numerics.formats import FloatFormat
 from gelu_audit.numerics.formulas import Formula, Function
 from gelu_audit.references.mpmath_ziv import compute_references
+from gelu_audit.references.tiers import SCIPY_TIER, FastRegion, ReferenceTier
 
 FAST_ERROR_ULPS = 64.0
 """Assumed bound on the float64 evaluation's error, in float64 ulps (2^−53 relative) times the
@@ -64,18 +66,21 @@ REGIONS = ("trivial", "tiny", "saturated", "underflow", "fast", "mpmath")
 # --- float64 evaluation -------------------------------------------------------------------------
 
 
-def fast_gelu(formula: Formula, x: np.ndarray) -> np.ndarray:
+def fast_gelu(formula: Formula, x: np.ndarray, ops: ArrayOps = NUMPY_OPS) -> np.ndarray:
     """f(x) in float64 for inputs of formats with at most 24 significant bits (see
-    :attr:`~gelu_audit.numerics.formulas.Formula.float64_value`)."""
-    x = np.asarray(x, dtype=np.float64)
-    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        return formula.float64_value(x)
+    :attr:`~gelu_audit.numerics.formulas.Formula.float64_value`); ``x`` an array of ``ops``."""
+    if ops is NUMPY_OPS:
+        x = np.asarray(x, dtype=np.float64)
+    with ops.errstate():
+        return formula.float64_value(x, ops)
 
 
-def fast_bound(formula: Formula, x: np.ndarray) -> np.ndarray:
+def fast_bound(formula: Formula, x: np.ndarray, ops: ArrayOps = NUMPY_OPS) -> np.ndarray:
     """The relative error bound of :func:`fast_gelu` at each x."""
-    amp = formula.amplification_bits_array(np.abs(np.asarray(x, dtype=np.float64)))
-    return FAST_ERROR_ULPS * np.ldexp(1.0, (amp - 53).astype(np.int32))
+    if ops is NUMPY_OPS:
+        x = np.asarray(x, dtype=np.float64)
+    amp = formula.amplification_bits_array(ops.abs(x), ops)
+    return FAST_ERROR_ULPS * ops.pow2(ops.to_int32(amp - 53))
 
 
 # --- rounding to the target format --------------------------------------------------------------
@@ -202,7 +207,7 @@ def _underflow(formula: Formula, fmt: FloatFormat, x: np.ndarray) -> tuple:
     return done, b, h, 0.0, -0.0
 
 
-def one_rounding(fmt: FloatFormat, y: np.ndarray, radius: np.ndarray) -> tuple:
+def one_rounding(fmt: FloatFormat, y: np.ndarray, radius: np.ndarray, ops: ArrayOps = NUMPY_OPS) -> tuple:
     """Ziv's test: where y ± radius (float64; radius ≥ 0 and absolute, or NaN or ∞, which
     decide nothing) lies in one binade of one sign and rounds to one value of T, that value is
     RN_T of anything in between.
@@ -213,36 +218,47 @@ def one_rounding(fmt: FloatFormat, y: np.ndarray, radius: np.ndarray) -> tuple:
     binade and sign crossings, ties, T's subnormals, overflow), in about half the NumPy
     passes: both ends share y's binade where it matters, so one frexp of |y| gives the spacing
     both are scaled by, and their magnitudes (|y| ∓ radius) stand for ends of either sign.
+    ``y`` and ``radius`` are arrays of ``ops`` (NumPy's, or torch tensors on a device).
     """
-    ay = np.abs(y)
-    mantissa, exponent = np.frexp(ay)
+    ay = ops.abs(y)
+    mantissa, exponent = ops.frexp(ay)
     binade = exponent - 1
-    quantum = np.maximum(binade, fmt.emin) - (fmt.precision - 1)
-    with np.errstate(invalid="ignore", over="ignore"):
-        low = np.ldexp(ay - radius, -quantum)  # in units of T's spacing at y's binade (exact
+    quantum = ops.at_least(binade, fmt.emin) - (fmt.precision - 1)
+    with ops.errstate():
+        low = ops.ldexp(ay - radius, -quantum)  # in units of T's spacing at y's binade (exact
         # wherever it matters: it rounds only far below the binade's bottom)
-        high = np.ldexp(ay + radius, -quantum)
-        units = np.rint(low)
-        bottom = np.ldexp(1.0, binade - quantum)  # 2^binade in those units
-        magnitude = np.ldexp(units, quantum)
+        high = ops.ldexp(ay + radius, -quantum)
+        units = ops.rint(low)
+        bottom = ops.pow2(binade - quantum)  # 2^binade in those units
+        magnitude = ops.ldexp(units, quantum)
         overflows = magnitude > fmt.largest_finite  # then the upper end does too: both ±inf
         # both ends in y's binade (never so for y = 0, ±inf or NaN), and one rounding
-        done = (low >= bottom) & (high < 2 * bottom) & ((units == np.rint(high)) | overflows)
-    rounded = np.copysign(np.where(overflows, np.inf, magnitude), y)
-    return done, binade, np.copysign(2 * mantissa, y), rounded
+        done = (low >= bottom) & (high < 2 * bottom) & ((units == ops.rint(high)) | overflows)
+    rounded = ops.copysign(ops.where(overflows, math.inf, magnitude), y)
+    return done, binade, ops.copysign(2 * mantissa, y), rounded
 
 
-def _fast(formula: Formula, fmt: FloatFormat, x: np.ndarray) -> tuple:
+def _fast(formula: Formula, fmt: FloatFormat, x: np.ndarray, ops: ArrayOps = NUMPY_OPS) -> tuple:
     """Region ``fast``: float64 value ± bound in one rounding and one binade of T."""
-    y = fast_gelu(formula, x)
-    done, binade, hi, rounded = one_rounding(fmt, y, np.abs(y) * (fast_bound(formula, x) + 2.0**-52))
+    y = fast_gelu(formula, x, ops)
+    radius = ops.abs(y) * (fast_bound(formula, x, ops) + 2.0**-52)
+    done, binade, hi, rounded = one_rounding(fmt, y, radius, ops)
     if done.all():
         return done, binade, hi, 0.0, rounded
     return done, binade[done], hi[done], 0.0, rounded[done]
 
 
+def fast_region(formula: Formula, fmt: FloatFormat) -> FastRegion | None:
+    """The region ``fast`` of ``formula`` in ``fmt`` (None for fp64: float64 cannot decide
+    roundings to float64, mpmath does)."""
+    if fmt.precision >= 53:
+        return None
+    return lambda x, ops: _fast(formula, fmt, x, ops)
+
+
 def _fill_block(formula: Formula, fmt: FloatFormat, x: np.ndarray, out: _Block) -> None:
-    """Decide every point of one block, whole-block shortcuts first."""
+    """Decide the points of one block that the regions before ``fast`` can, whole-block
+    shortcuts first."""
     lowest, highest = x.min(), x.max()  # NaN if any NaN: no shortcut applies
     bound = tiny_bound(fmt)
     if (lowest >= 2.0**-1021 and highest < bound) or (-bound < lowest and highest <= -(2.0**-1021)):
@@ -295,9 +311,6 @@ def _fill_block(formula: Formula, fmt: FloatFormat, x: np.ndarray, out: _Block) 
         deep = np.flatnonzero((x <= formula.deep_below) & (x > -np.inf))
         out.assign(deep, "underflow", BINADE_FLOOR, -1.0, 0.0, -0.0)
 
-    if fmt.precision < 53:
-        fill_rest(lambda rest: _fast(formula, fmt, rest), x, out, "fast")
-
 
 def _meets(lowest: float, highest: float) -> Callable[[float, float], bool]:
     """Whether a block whose inputs lie in [lowest, highest] may hold one in [low, high]:
@@ -329,39 +342,66 @@ Fallback = Callable[[Function, FloatFormat, np.ndarray], ReferenceValues]
 
 
 def fast_references(
-    formula: Formula, fmt: FloatFormat, values: np.ndarray, fallback: Fallback | None = None
+    formula: Formula,
+    fmt: FloatFormat,
+    values: np.ndarray,
+    fallback: Fallback | None = None,
+    tier: ReferenceTier = SCIPY_TIER,
 ) -> tuple[ReferenceValues, TierCounts]:
     """References for float64 inputs of ``fmt`` by region, mpmath only where undecided.
 
     ``fallback`` defaults to :func:`~gelu_audit.references.mpmath_ziv.compute_references` in this process;
-    pass a parallel one when many points may need it (fp64).
+    pass a parallel one when many points may need it (fp64). ``tier``: where the region
+    ``fast`` runs (:mod:`~gelu_audit.references.tiers`).
 
     Returns the same data as :func:`~gelu_audit.references.mpmath_ziv.compute_references` with the same
     ``rounded`` values and binades; mantissas agree to the region's accuracy (double-double in
     ``tiny`` and ``saturated``, about 2^−40 in ``fast``, 2^−20 in ``underflow``).
     """
     return decide_by_blocks(
-        lambda x, block: _fill_block(formula, fmt, x, block), formula, fmt, values, fallback
+        lambda x, block: _fill_block(formula, fmt, x, block),
+        fast_region(formula, fmt),
+        formula,
+        fmt,
+        values,
+        fallback,
+        tier,
     )
 
 
 BlockFiller = Callable[[np.ndarray, "_Block"], None]
-"""Decides what it can of one block of inputs, region by region (leaving the rest at −1)."""
+"""Decides what it can of one block of inputs by the regions before ``fast``, region by region
+(leaving the rest at −1)."""
 
 
 def decide_by_blocks(
-    fill: BlockFiller, function: Function, fmt: FloatFormat, values: np.ndarray, fallback: Fallback | None
+    fill: BlockFiller,
+    fast: FastRegion | None,
+    function: Function,
+    fmt: FloatFormat,
+    values: np.ndarray,
+    fallback: Fallback | None,
+    tier: ReferenceTier = SCIPY_TIER,
 ) -> tuple[ReferenceValues, TierCounts]:
     """The tier's frame, for a formula or a derivative: ``fill`` each block of BLOCK inputs,
-    then mpmath (``fallback``) for whatever is left; with how many points each region decided."""
+    then the region ``fast`` (None: none) for the rest, then mpmath (``fallback``) for whatever
+    is left; with how many points each region decided.
+
+    The SciPy tier runs ``fast`` in each block right after ``fill``, while the block is in
+    cache; another tier takes the rest of every block at once (one transfer to its device)."""
     x = np.asarray(values, dtype=np.float64)
     n = len(x)
     # every point is assigned below (a region or mpmath): no need to zero 32 bytes a point first
     out = _Block(np.empty(n, np.int64), np.empty(n), np.empty(n), np.empty(n), np.full(n, -1, np.int8))
+    decide = None if fast is None else (lambda rest: tier.run(fast, rest))
     for start in range(0, n, BLOCK):
         part = slice(start, start + BLOCK)
         block = _Block(out.binade[part], out.hi[part], out.lo[part], out.rounded[part], out.region[part])
         fill(x[part], block)
+        if decide is not None and tier.decides_by_block:
+            fill_rest(decide, x[part], block, "fast")
+    if decide is not None and not tier.decides_by_block:
+        fill_rest(decide, x, out, "fast")
     undecided = np.flatnonzero(out.region < 0)
     if undecided.size:
         slow = (fallback or compute_references)(function, fmt, x[undecided])

@@ -45,6 +45,7 @@ def settings_document(report: AuditReport) -> dict[str, Any]:
         "thresholds": [threshold_document(t) for t in s.thresholds],
         "passes": [str(p) for p in s.passes],
         "policies": [policy.to_json() for policy in s.policies],
+        "reference_tier": s.tier.spec,
     }
 
 

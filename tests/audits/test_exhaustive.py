@@ -18,9 +18,10 @@ from gelu_audit.implementations.registry import registry
 from gelu_audit.implementations.runner import run_implementation
 from gelu_audit.numerics.exact_values import ReferenceValues
 from gelu_audit.numerics.formats import FP32, patterns_to_values
-from gelu_audit.numerics.formulas import ERF, TANH, Formula
+from gelu_audit.numerics.formulas import ERF, TANH, Formula, Pass
 from gelu_audit.numerics.inputs import parse_range
 from gelu_audit.references.fast_tier import fast_references
+from gelu_audit.references.tiers import ReferenceTier, TierBackend
 from tests.helpers import assert_usage_error, run_cli
 
 CASES = (("torch-gelu", "cpu"), ("numpy-tanh", "cpu"))
@@ -54,6 +55,28 @@ def test_chunk_size_and_jobs_do_not_change_results() -> None:
     parallel = stream(*args, jobs=2, chunk_size=1 << 17)
     assert states(small) == states(large) == states(parallel)
     assert small.tiers["erf"].counts == parallel.tiers["erf"].counts
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pass_", list(Pass), ids=str)
+def test_the_torch_tier_streams_the_scipy_tiers_numbers(pass_: Pass) -> None:
+    """Every accumulator state and region count of a stream, bit for bit, with the references'
+    region ``fast`` run by torch on the CPU (in this process, and in the stream's worker
+    processes): where the negative tail underflows, where the positive one saturates, and in
+    the core, with kernels claiming erf and tanh."""
+    cases = (("torch-gelu", "cpu"), ("torch-gelu-tanh", "cpu"))
+    functions = ("erf", "tanh") if pass_ is Pass.FORWARD else ("erf-grad", "tanh-grad")
+    seen: dict[str, int] = {}
+    for text, jobs in (("-15:-14.4", 1), ("5.9:6.1", 1), ("0.5:0.52", 2)):
+        args = (FP32, PatternSpace(FP32, parse_range(text)), functions, cases, 2.0, 5)
+        scipy = stream(*args, jobs=jobs, pass_=pass_)
+        torch_tier = stream(*args, jobs=jobs, pass_=pass_, tier=ReferenceTier(TierBackend.TORCH, "cpu"))
+        assert states(scipy) == states(torch_tier), text
+        assert scipy.tiers == torch_tier.tiers, text
+        assert not scipy.errors and not torch_tier.errors
+        for region, count in scipy.tiers[functions[0]].counts.items():
+            seen[region] = seen.get(region, 0) + count
+    assert all(seen[region] > 0 for region in ("saturated", "underflow", "fast")), seen
 
 
 def test_passes_over_a_chunk_give_the_whole_chunk_s_numbers(monkeypatch: pytest.MonkeyPatch) -> None:

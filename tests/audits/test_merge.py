@@ -56,3 +56,11 @@ def test_merging_shards_equals_one_run(tmp_path) -> None:
         run_cli("merge", str(tmp_path / "s1.json"), str(tmp_path / "other.json"), str(tmp_path / "s3.json")),
         "other settings (top)",
     )
+    assert one["settings"]["reference_tier"] == combined["settings"]["reference_tier"] == "scipy"
+    other = json.loads((tmp_path / "s2.json").read_text())
+    other["settings"]["reference_tier"] = "torch:cuda:0"  # a shard run on a GPU: other mantissas
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    assert_usage_error(
+        run_cli("merge", str(tmp_path / "s1.json"), str(tmp_path / "other.json"), str(tmp_path / "s3.json")),
+        "other settings (reference_tier)",
+    )

@@ -17,6 +17,7 @@ from gelu_audit.audits.reference_store import STALE_AFTER_S, chunk_path, numeric
 from gelu_audit.audits.stats import ErrorAccumulator
 from gelu_audit.numerics.formats import FP32
 from gelu_audit.numerics.inputs import parse_range
+from gelu_audit.references.tiers import SCIPY_TIER, ReferenceTier, TierBackend
 from tests.helpers import assert_usage_error, run_cli
 
 # Subnormals (F.gelu flushes them), the tiny region, and x in [-2.7, -2.6] (not correctly
@@ -197,3 +198,25 @@ def test_below_half_an_ulp_known_chunks_go_to_the_store(tmp_path: Path) -> None:
     read = run(space, (("torch-gelu-aten", "cpu"),), tmp_path, tolerance=1e-30)
     assert read.store.chunks_read == written.store.chunks_written
     assert states(read) == states(run(space, (("torch-gelu-aten", "cpu"),), None, tolerance=1e-30))
+
+
+def test_the_torch_tier_keeps_its_own_store_with_the_same_numbers(tmp_path: Path) -> None:
+    """A store written by the torch tier is read back by it, and its numbers are the SciPy
+    tier's; the two tiers key their files apart (on a GPU the mantissas are the device's)."""
+    torch_tier = ReferenceTier(TierBackend.TORCH, "cpu")
+    first = (("torch-gelu", "cpu"),)
+    later = (("torch-gelu-aten", "cpu"), ("numpy-tanh", "cpu"))
+
+    def audit(cases, store, tier):
+        return stream(FP32, SPACE, ("erf", "tanh"), cases, 2.0, 5, chunk_size=CHUNK, store=store, tier=tier)
+
+    written = audit(first, tmp_path, torch_tier)
+    assert written.store.chunks_written and not written.store.chunks_read
+    read = audit(later, tmp_path, torch_tier)
+    assert read.store.chunks_read == written.store.chunks_written and not read.store.chunks_written
+    plain = audit(later, None, SCIPY_TIER)
+    assert states(read) == states(plain) and read.tiers == plain.tiers
+    like = ErrorAccumulator("exact", 2.0, 5)
+    assert chunk_path(tmp_path, FP32, "erf", like, 0, CHUNK, torch_tier) != chunk_path(
+        tmp_path, FP32, "erf", like, 0, CHUNK
+    )

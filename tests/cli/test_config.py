@@ -67,6 +67,10 @@ def test_explicit_config_file(tmp_path: Path) -> None:
         ('[tool.gelu-audit]\ndtype = "fp17"', "[tool.gelu-audit]: dtype: unknown dtype 'fp17'"),
         ("[tool.gelu-audit]\nrange = [8, -8]", "[tool.gelu-audit]: range: malformed range '8:-8'"),
         ('[tool.gelu-audit]\ndevice = "tpu"', "[tool.gelu-audit]: device: unknown device 'tpu'"),
+        (
+            '[tool.gelu-audit]\nreference-tier = "numpy"',
+            "[tool.gelu-audit]: reference-tier: --reference-tier: unknown",
+        ),
         ("[[tool.gelu-audit.threshold]]\nmax-ulps = 2", "threshold[0]: unknown key 'max-ulps'"),
         (
             "[[tool.gelu-audit.threshold]]\nmax-ulp = -1",
