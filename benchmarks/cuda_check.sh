@@ -116,7 +116,8 @@ step accuracy-fp32-fp64 60 "${AUDIT[@]}" accuracy -d fp32,fp64 --device "$DEVICE
 step exhaustive-fp32 75 "${AUDIT[@]}" accuracy --device "$DEVICE" -d fp32 --exhaustive "${RANGE[@]}" -i torch-gelu \
     -j "$(nproc)" --no-progress -f json
 # The same with the references' float64 work on the CPU (the SciPy tier): the step above ran it
-# on the GPU (--reference-tier auto); the reports' RN_T and regions must agree, the last digits may not
+# on the GPU (--reference-tier auto). RN_T must agree; the last digits may not, and a few points may
+# change region (fast or mpmath) where the two bounds differ
 step exhaustive-fp32-scipy-tier 75 "${AUDIT[@]}" accuracy --device "$DEVICE" -d fp32 --exhaustive "${RANGE[@]}" \
     -i torch-gelu --reference-tier scipy -j "$(nproc)" --no-progress -f json
 # Where the exhaustive audit's time goes with the kernel on the device: 1/16 of the space, the

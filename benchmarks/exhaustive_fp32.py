@@ -3,9 +3,10 @@
 Prints, from one run on this machine:
   1. pure mpmath references per second (fp32 stratified sample, Ziv loop as used for tables);
   2. fast-tier references per second with the mpmath fall-back, on the same sample and on a
-     whole shard of the fp32 space (regions in their real proportions): the SciPy tier, then
-     the torch tier on the CPU (one thread, as a worker runs) and, with --device cuda:N, on that
-     GPU, side by side, with whether each gives the SciPy tier's references bit for bit;
+     whole shard of the fp32 space (regions in their real proportions); then the tiers side by
+     side, alternating: the SciPy tier, the torch tier on the CPU (one thread, as a worker runs)
+     and, with --device cuda:N, on that GPU, over that shard and over the core, in arrays of 1M
+     and 64K, with whether each gives the SciPy tier's references bit for bit;
   3. the wall time of `--exhaustive` for the given implementations (all 2^32 inputs, or 1/N of
      them with --fraction N and the total extrapolated: the stream's fixed cost, measured on a
      few thousand inputs, once, the rest times N), with CPU seconds per stage and the peak
@@ -36,6 +37,7 @@ bits back; one thread, as a worker), against its stage's: what is left is the st
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import tempfile
 import time
@@ -77,47 +79,69 @@ def reference_rates(function: Function, device: str = "cpu") -> None:
     print(f"  fast tier, same sample            {fast_sample_rate:>14,.0f} points/s   {counts.counts}")
     print(f"  fast tier, 1/256 of the fp32 space {fast_space_rate:>13,.0f} points/s   {shard_counts.counts}")
     print(f"  ratio fast/mpmath on the space    {fast_space_rate / mpmath_rate:>14,.0f}x")
-    torch_tiers = ["torch:cpu"] + ([f"torch:{device}"] if device != "cpu" else [])
-    for spec in torch_tiers:
-        tier_rate(function, x, scipy_refs, fast_space_rate, parse_tier(spec))
+    tiers = [SCIPY_TIER, parse_tier("torch:cpu")] + (
+        [parse_tier(f"torch:{device}")] if device != "cpu" else []
+    )
+    tier_rates(function, x, scipy_refs, tiers)
 
 
-def tier_rate(function: Function, x: np.ndarray, expected, scipy_rate: float, tier: ReferenceTier) -> None:
-    """The torch tier over the same 1/256 of the space: points per second, best of three (one
-    torch thread, as in a worker), in 1M chunks as the stream's 64K passes would not be; against
-    the SciPy tier's rate, and whether its references are the SciPy tier's bit for bit."""
+def tier_rates(function: Function, space: np.ndarray, expected, tiers: list[ReferenceTier]) -> None:
+    """The tiers side by side, alternating, best of three, one torch thread (as in a worker):
+    points per second over the 1/256 of the space above (the real mix of regions; only the
+    region ``fast`` moves to torch) and over 2^22 points of the core (|x| in [0.5, 4), both
+    signs: all ``fast``), in arrays of 1M and of 64K (what the stream hands the tier per pass);
+    and whether each tier's references over the space are the SciPy tier's bit for bit."""
     import torch
 
+    core = np.concatenate(
+        [
+            np.arange(a, a + (1 << 20), dtype=np.uint32)
+            for a in (0x3F000000, 0x40000000, 0xBF000000, 0xC0000000)
+        ]
+    )
+    inputs = {"1/256 of the space": space, "core": core.view(np.float32).astype(np.float64)}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    best: dict[tuple[str, str, int], float] = {}
+    same: dict[str, bool] = {}
     try:
-        fast_references_of(function, FP32, x[:1000], tier=tier)  # the device's start, untimed
-        best = float("inf")
+        for tier in tiers:
+            fast_references_of(function, FP32, space[:1000], tier=tier)  # a device's start, untimed
         for _ in range(3):
-            start = time.perf_counter()
-            parts = [
-                fast_references_of(function, FP32, x[i : i + (1 << 20)], tier=tier)[0]
-                for i in range(0, len(x), 1 << 20)
-            ]
-            best = min(best, time.perf_counter() - start)
+            for label, x in inputs.items():
+                for size in (1 << 20, 1 << 16):
+                    for tier in tiers:
+                        start = time.perf_counter()
+                        parts = [
+                            fast_references_of(function, FP32, x[i : i + size], tier=tier)[0]
+                            for i in range(0, len(x), size)
+                        ]
+                        seconds = time.perf_counter() - start
+                        key = (tier.spec, label, size)
+                        best[key] = min(best.get(key, math.inf), seconds)
+                        if label != "core" and size == 1 << 20:
+                            same[tier.spec] = all(
+                                np.array_equal(
+                                    np.concatenate([getattr(p, name) for p in parts]).view(np.uint8),
+                                    np.ascontiguousarray(getattr(expected, name)).view(np.uint8),
+                                )
+                                for name in ("binade", "mant_hi", "mant_lo", "rounded")
+                            )
     finally:
         torch.set_num_threads(threads)
-    got = {
-        name: np.concatenate([getattr(p, name) for p in parts])
-        for name in ("binade", "mant_hi", "mant_lo", "rounded")
-    }
-    same_rounded = np.array_equal(got["rounded"].view(np.int64), expected.rounded.view(np.int64))
-    same_all = same_rounded and all(
-        np.array_equal(
-            got[name].view(np.int64), getattr(expected, name).astype(got[name].dtype).view(np.int64)
-        )
-        for name in ("binade", "mant_hi", "mant_lo")
-    )
-    rate = len(x) / best
+    print("  the tiers side by side (Mpoints/s, best of 3, one thread; x: against scipy):")
     print(
-        f"  {tier.spec} tier, same 1/256, 1M chunks {rate:>10,.0f} points/s   "
-        f"{rate / scipy_rate:.2f}x the SciPy tier; RN_T the same: {same_rounded}, every array: {same_all}"
+        f"  {'tier':<14} {'space, 1M':>16} {'space, 64K':>16} {'core, 1M':>16} {'core, 64K':>16}"
+        "   bits as scipy"
     )
+    for tier in tiers:
+        cells = []
+        for label, x in inputs.items():
+            for size in (1 << 20, 1 << 16):
+                rate = len(x) / best[(tier.spec, label, size)]
+                ratio = best[(SCIPY_TIER.spec, label, size)] / best[(tier.spec, label, size)]
+                cells.append(f"{rate / 1e6:8.1f} ({ratio:4.2f}x)")
+        print(f"  {tier.spec:<14} {' '.join(f'{c:>16}' for c in cells)}   {same[tier.spec]}")
 
 
 def shard_space(fraction: int) -> PatternSpace:

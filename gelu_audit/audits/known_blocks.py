@@ -89,6 +89,10 @@ from gelu_audit.audits.stats import (
 from gelu_audit.numerics.formats import FloatFormat, values_to_patterns
 from gelu_audit.numerics.formulas import Derivative, Formula, Function
 from gelu_audit.numerics.ulp import HISTOGRAM_EDGES
+
+# The references these blocks compute (for differing points, a tiny slice's float64 errors,
+# prototypes) are decided by the regions before ``fast``, which run in NumPy whatever the
+# stream's --reference-tier (references/tiers.py): the default tier serves them.
 from gelu_audit.references.fast_gradient import fast_references_of, tiny_bound_of
 from gelu_audit.references.fast_tier import BLOCK, REGIONS, TierCounts
 

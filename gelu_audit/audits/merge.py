@@ -54,7 +54,7 @@ def _order_shards(loaded: list[tuple[str, dict[str, Any]]]) -> list[dict[str, An
     for document in documents:
         settings = {k: v for k, v in document["settings"].items() if k not in _PER_SHARD_SETTINGS}
         if settings != same:
-            differing = sorted(k for k in same if same[k] != settings.get(k))
+            differing = sorted(k for k in set(same) | set(settings) if same.get(k) != settings.get(k))
             raise ReportFormatError(
                 f"{document['_path']} was run with other settings ({', '.join(differing)})"
             )

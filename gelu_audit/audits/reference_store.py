@@ -118,8 +118,9 @@ def numeric_environment(function: str, fmt: FloatFormat, tier: ReferenceTier = S
     code NumPy dispatches to on this CPU. So the key holds their versions, the dispatch, and
     a SHA-256 of the tier's values at 65,536 probe patterns spread over every region: a store
     written elsewhere is another folder, never mixed with this machine's numbers. The torch
-    tier (``tier``) adds its name, device and torch's version: on a GPU its mantissas are the
-    device's own.
+    tier (``tier``) adds its name, torch's version and what its primitives' code depends on:
+    ATen's CPU capability, or the GPU's name, compute capability and CUDA version (on a GPU its
+    mantissas are the device's own).
     """
     import platform
 
@@ -144,7 +145,13 @@ def numeric_environment(function: str, fmt: FloatFormat, tier: ReferenceTier = S
     if tier != SCIPY_TIER:
         import torch
 
-        backend = {"tier": str(tier), "torch": torch.__version__}
+        backend = {"tier": tier.spec, "torch": torch.__version__}
+        if tier.device == "cpu":
+            backend["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+        else:
+            backend["gpu"] = torch.cuda.get_device_name(tier.device)
+            backend["compute_capability"] = list(torch.cuda.get_device_capability(tier.device))
+            backend["cuda"] = torch.version.cuda
     return {
         **backend,
         "gelu_audit": __version__,

@@ -4,12 +4,15 @@ for torch.
 The region (each formula's float64 value and error bound, each derivative's two terms, Ziv's
 one-rounding test) is written once, against :class:`ArrayOps`, and run either by NumPy/SciPy in
 the audit's process (the SciPy tier) or by torch on a device (the torch tier,
-:mod:`gelu_audit.references.torch_tier`). Only primitives that give the same bits in both
-libraries on the CPU are offered: ``benchmarks/torch_primitives.py`` compares them at 2^20
-inputs, and erfcx, exp, log2, arithmetic, frexp, ldexp and rint agree at every one, where erf,
-erfc, log_ndtr, exp2, tanh, log1p and ``x**3`` do not. So on the CPU both tiers compute the same
-values bit for bit. On a GPU, torch's erfcx, exp and log2 are the device's own, and only the
-tier's bound test against mpmath on that device vouches for them (docs/methodology.md).
+:mod:`gelu_audit.references.tiers`). Only primitives that give the same bits in both libraries
+on the CPU are offered: ``benchmarks/torch_primitives.py`` compares them at 2^20 inputs, and
+erfcx, exp, log2, arithmetic, frexp and rint agree at every one, where erf, erfc, log_ndtr,
+exp2, tanh, log1p and ``x**3`` do not; torch's ``ldexp`` and powers of two are built here from
+exact powers of two (:meth:`TorchOps.pow2`). So on the CPU both tiers compute the same values
+bit for bit, which ``tests/references/test_tiers.py`` checks wherever the suite runs (a CPU or
+a build whose exp or erfcx differ would fail it). On a GPU, torch's erfcx, exp and log2 are
+the device's own, and only the tier's bound test against mpmath on that device vouches for
+them (docs/methodology.md).
 
 Arrays are NumPy arrays or torch tensors according to the instance; both libraries' operators
 (``+``, ``*``, ``<``, ``&``) serve for the rest.
@@ -158,17 +161,20 @@ class TorchOps(ArrayOps):
 
     def ldexp(self, x: Array, e: Array) -> Array:
         """x·2^e as one product with an exact power of two (torch's own ldexp multiplies by
-        pow(2, e), which a GPU's pow need not compute exactly)."""
+        pow(2, e), which a GPU's pow need not compute exactly): NumPy's ldexp wherever 2^e is
+        a float64 number, −1074 ≤ e ≤ 1023. The tier's scalings are by T's spacings, within
+        [−1000, 149]."""
         return x * self.pow2(e)
 
     def pow2(self, e: Array) -> Array:
-        """2^e, exactly (rounded once where it leaves float64's range), as the product of two
-        normal powers of two built from their bits: a float64 subnormal y makes the tier scale
-        by 2^e below 2^−1022 (the tier's tests hold it to NumPy's at every edge)."""
+        """2^e as the product of two normal powers of two built from their bits: exact, or
+        rounded once (to 0 or ∞) outside float64's range, for −2044 ≤ e ≤ 2046. A float64
+        subnormal y makes Ziv's test ask for 2^e below 2^−1022 (2^−1050 in fp16); the tier's
+        tests hold it to NumPy's over [−1100, 1029]."""
         import torch
 
         e = e.to(torch.int64)
-        half = e >> 1  # both halves within [−1037, 1023] for the e the tier uses
+        half = e >> 1  # both halves normal exponents, [−1022, 1023], for e in [−2044, 2046]
 
         def power(k: Array) -> Array:
             return ((k + 1023) << 52).view(torch.float64)

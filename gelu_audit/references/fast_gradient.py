@@ -120,7 +120,7 @@ def _fast(derivative: Derivative, fmt: FloatFormat, x: np.ndarray, ops: ArrayOps
             & (ops.isfinite(a) & ops.isfinite(b))
             & (radius <= ops.abs(y) * MANTISSA_ACCURACY)
         )
-    return done, binade[done], hi[done], 0.0, rounded[done]
+    return done, binade, hi, 0.0, rounded
 
 
 def fast_gradient_region(derivative: Derivative, fmt: FloatFormat) -> FastRegion | None:

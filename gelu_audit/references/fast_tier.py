@@ -243,9 +243,7 @@ def _fast(formula: Formula, fmt: FloatFormat, x: np.ndarray, ops: ArrayOps = NUM
     y = fast_gelu(formula, x, ops)
     radius = ops.abs(y) * (fast_bound(formula, x, ops) + 2.0**-52)
     done, binade, hi, rounded = one_rounding(fmt, y, radius, ops)
-    if done.all():
-        return done, binade, hi, 0.0, rounded
-    return done, binade[done], hi[done], 0.0, rounded[done]
+    return done, binade, hi, 0.0, rounded
 
 
 def fast_region(formula: Formula, fmt: FloatFormat) -> FastRegion | None:
@@ -325,16 +323,21 @@ def _meets(lowest: float, highest: float) -> Callable[[float, float], bool]:
 
 
 def fill_rest(region: Callable[[np.ndarray], tuple], x: np.ndarray, out: _Block, name: str) -> None:
-    """Decide by ``region`` (returning the decided mask, then the values) the points of the
-    block that no region has decided yet. Where that is the whole block and ``region``
-    decides all of it (most blocks of the core), the inputs and outputs go as slices, not
-    through index arrays: the same values without two copies and a scatter of the block."""
+    """Decide by ``region`` (returning the decided mask, then the values at every point given
+    it: arrays, or one scalar for all) the points of the block that no region has decided yet.
+    Where that is the whole block and ``region`` decides all of it (most blocks of the core),
+    the inputs and outputs go as slices, not through index arrays: the same values without two
+    copies and a scatter of the block. (The mask is applied here, in NumPy: a tier on a GPU
+    sends its answers back whole, with no selection and no synchronisation there.)"""
     rest = np.flatnonzero(out.region < 0)
     if not rest.size:
         return
     whole = rest.size == len(x)
     done, *values = region(x if whole else x[rest])
-    out.assign(slice(None) if whole and done.all() else rest[done], name, *values)
+    if whole and done.all():
+        out.assign(slice(None), name, *values)
+        return
+    out.assign(rest[done], name, *(v[done] if isinstance(v, np.ndarray) else v for v in values))
 
 
 Fallback = Callable[[Function, FloatFormat, np.ndarray], ReferenceValues]
@@ -388,7 +391,8 @@ def decide_by_blocks(
     is left; with how many points each region decided.
 
     The SciPy tier runs ``fast`` in each block right after ``fill``, while the block is in
-    cache; another tier takes the rest of every block at once (one transfer to its device)."""
+    cache; another tier takes the rest of every block at once (one array sent to its device, its
+    answers brought back whole)."""
     x = np.asarray(values, dtype=np.float64)
     n = len(x)
     # every point is assigned below (a region or mpmath): no need to zero 32 bytes a point first

@@ -36,8 +36,8 @@ class TierBackend(enum.Enum):
 
 FastRegion = Callable[[Any, ArrayOps], tuple]
 """The ``fast`` region of one function and format: given points (an array of the ops) and the
-ops, returns (decided mask, binade, 2·mantissa, lo, RN_T) of the decided points (each value an
-array over them or one scalar for all)."""
+ops, returns (decided mask, binade, 2·mantissa, lo, RN_T) at every point given (each value an
+array over them or one scalar for all), meaningful where decided."""
 
 
 @dataclass(frozen=True)

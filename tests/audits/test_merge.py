@@ -64,3 +64,11 @@ def test_merging_shards_equals_one_run(tmp_path) -> None:
         run_cli("merge", str(tmp_path / "s1.json"), str(tmp_path / "other.json"), str(tmp_path / "s3.json")),
         "other settings (reference_tier)",
     )
+    for shard in ("s1", "s2", "s3"):  # every shard the same, but not a tier this version knows
+        document = json.loads((tmp_path / f"{shard}.json").read_text())
+        document["settings"]["reference_tier"] = "jax"
+        (tmp_path / f"odd-{shard}.json").write_text(json.dumps(document))
+    assert_usage_error(
+        run_cli("merge", *(str(tmp_path / f"odd-s{k}.json") for k in (1, 2, 3))),
+        "unknown reference tier 'jax'",
+    )

@@ -66,8 +66,11 @@ def test_an_unknown_tier_is_a_usage_error(tier: str, message: str) -> None:
 def test_a_gpu_tier_without_a_gpu_is_one_line() -> None:
     result = run_cli("accuracy", "-d", "fp32", "-i", "torch-gelu", "--reference-tier", "torch:cuda")
     assert_usage_error(result, "--reference-tier torch:cuda:0: no CUDA device here")
-    with pytest.raises(EnvironmentUnavailableError):
-        reference_tier_for(ReferenceTier(TierBackend.TORCH, "cuda:1"), ["cpu"])
+
+
+def test_a_gpu_that_is_not_here_is_refused() -> None:
+    with pytest.raises(EnvironmentUnavailableError, match="--reference-tier torch:cuda:999"):
+        reference_tier_for(ReferenceTier(TierBackend.TORCH, "cuda:999"), ["cpu"])
 
 
 def test_auto_runs_the_tier_beside_the_first_gpu() -> None:

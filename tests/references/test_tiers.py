@@ -73,6 +73,24 @@ def test_the_torch_tier_gives_the_scipy_tiers_references_bit_for_bit(function: F
         assert all(scipy_counts.counts[region] > 0 for region in REGIONS[:-1]), scipy_counts.counts
 
 
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("function", list(FUNCTIONS.values()), ids=str)
+def test_the_gpu_tier_gives_the_scipy_tiers_roundings(function: Function) -> None:
+    """On a GPU, erfcx, exp and log2 are the device's: RN_T (with the sign of zero) and the
+    binades are the SciPy tier's at every point, and the mantissas agree to the tier's
+    accuracy (far below what a report prints); a point may change region (fast or mpmath)."""
+    x = every_region(function)
+    expected, _ = fast_references_of(function, FP32, x)
+    got, counts = fast_references_of(function, FP32, x, tier=ReferenceTier(TierBackend.TORCH, "cuda:0"))
+    assert np.array_equal(expected.rounded.view(np.int64), got.rounded.view(np.int64))
+    assert np.array_equal(expected.binade, got.binade)
+    finite = np.isfinite(expected.mant_hi) & (expected.binade > -(1 << 40))
+    mantissa, other = expected.mant_hi + expected.mant_lo, got.mant_hi + got.mant_lo
+    assert np.all(np.abs(mantissa - other)[finite] <= 2.0**-32 * np.abs(mantissa)[finite])
+    assert counts.counts["fast"] > len(x) // 10
+
+
 def _to_patterns(fmt, x32: np.ndarray) -> np.ndarray:
     """The patterns of ``fmt`` nearest the float32 values (through ml_dtypes-free rounding:
     the top bits of the float32 pattern for bf16, a cast for fp16)."""
@@ -152,7 +170,7 @@ def test_parse_tier_refuses(text: str) -> None:
 def test_powers_of_two_and_scalings_are_numpys(tier: ReferenceTier) -> None:
     """``pow2`` and ``ldexp`` from torch as NumPy's ldexp gives them, for every exponent from
     below float64's subnormals to past its range (a float64 subnormal y makes Ziv's test scale
-    by 2^−1050), and for scalings whose result is subnormal (rounded once)."""
+    by 2^−1050 in fp16), and for scalings whose result is subnormal (rounded once)."""
     exponents = np.arange(-1100, 1030)
     values = np.random.default_rng(2).uniform(1, 2, len(exponents)) * np.ldexp(1.0, -(exponents % 60))
     with np.errstate(over="ignore"):
