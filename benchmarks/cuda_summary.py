@@ -77,9 +77,13 @@ def accuracy(document: dict[str, Any] | None, title: str) -> list[str]:
         for s in document["skipped"]
     ]
     streams = document.get("streams", {})
+    tier = document["settings"].get("reference_tier", "scipy")
     for dtype, timing in streams.items():
+        references = timing.get("cpu_seconds", {}).get("reference")
         lines.append(
-            f"- {dtype} exhaustive: {float(timing['wall_seconds']):.1f} s wall, {timing['jobs']} jobs"
+            f"- {dtype} exhaustive: {float(timing['wall_seconds']):.1f} s wall, {timing['jobs']} jobs, "
+            f"reference tier {tier}"
+            + (f" ({float(references):.1f} CPU-s of references)" if references is not None else "")
         )
     return lines
 
@@ -158,6 +162,8 @@ def main() -> None:
     page += ["## Accuracy", "", *accuracy(load(out, "accuracy-fp16-bf16"), "fp16, bf16 (exhaustive)"), ""]
     page += [*accuracy(load(out, "accuracy-fp32-fp64"), "fp32, fp64 (sampled)"), ""]
     page += [*accuracy(load(out, "exhaustive-fp32"), "fp32, exhaustive"), ""]
+    scipy_tier = load(out, "exhaustive-fp32-scipy-tier")
+    page += [*accuracy(scipy_tier, "fp32, exhaustive, references on the CPU (SciPy tier)"), ""]
     page += [*accuracy(load(out, "gradient-fp16-bf16"), "the gradient: fp16, bf16 (exhaustive)"), ""]
     page += [*accuracy(load(out, "gradient-exhaustive-fp32"), "the gradient: fp32, exhaustive"), ""]
     page += [

@@ -82,8 +82,10 @@ def speed(**options: Any) -> None:
         run_speed,
     )
     from gelu_audit.cli.options import parse_sizes
+    from gelu_audit.implementations.frameworks import keep_jax_builds
     from gelu_audit.report.envelope import DocumentKind, load_document, reading
     from gelu_audit.report.render import render_speed
+    from gelu_audit.user_cache import default_cache_dir
 
     if options["samples"] < 3:
         raise UsageError("--samples must be at least 3")
@@ -117,6 +119,9 @@ def speed(**options: Any) -> None:
         ),
         plugin_options=plugin_settings(options),
     )
+    # JAX's compiles happen in untimed warm-ups, but the run waits for them: kept as `accuracy`
+    # keeps them, in the same cache directory (speed has no --cache-dir of its own)
+    keep_jax_builds(default_cache_dir())
     report = run_speed(settings, RichProgress(not options["no_progress"]))
     comparisons = (
         None

@@ -350,3 +350,24 @@ def _untimed(value: object) -> object:
     if isinstance(value, list):
         return [_untimed(v) for v in value]
     return value
+
+
+@needs_jax
+def test_speed_keeps_the_jax_builds_where_accuracy_does(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``speed`` compiles the JAX rows in its warm-ups: the executables go to the cache
+    directory's jax-compilation folder, the one ``accuracy`` would use."""
+    from gelu_audit.implementations.frameworks import keep_jax_builds
+
+    args = ("speed", "-i", "jax-jit-gelu", "--sizes", "1K", "--samples", "3", "--target", "0", "-f", "json")
+    result = run_cli(*args, env={"JAX_COMPILATION_CACHE_DIR": "", "GELU_AUDIT_CACHE_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    monkeypatch.delitem(sys.modules, "jax", raising=False)  # as in a CLI process, before JAX
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION_CACHE")}
+    monkeypatch.setattr(os, "environ", environment)
+    directory = keep_jax_builds(tmp_path)  # where accuracy would keep them, from the same settings
+    if directory is None:
+        pytest.skip("nothing is kept here: not Linux, no CPU features listed, or no torch")
+    kept = sorted((tmp_path / "jax-compilation").glob("*/*-cache"))
+    assert kept and {p.parent for p in kept} == {directory}
