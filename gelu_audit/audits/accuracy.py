@@ -665,7 +665,7 @@ def reference_tier_for(asked: ReferenceTier | None, devices: list[str]) -> Refer
     first CUDA device the audit runs on, else the SciPy tier.
 
     On a GPU the region ``fast`` runs beside the kernels; on the CPU the SciPy tier is the
-    faster of the two (2–3× in the core on a 2-core Xeon, docs/speed.md) and gives the same bits."""
+    faster of the two (1.9–3.3× in the core on a 2-core Xeon, docs/speed.md) and gives the same bits."""
     if asked is not None:
         if asked.device != "cpu" and (reason := device_unavailable_reason(asked.device)) is not None:
             raise EnvironmentUnavailableError(f"--reference-tier {asked.spec}: {reason}")

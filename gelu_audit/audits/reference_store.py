@@ -20,7 +20,8 @@ of the differing points alone (the fast tier) and replaces their share of the su
 the same as without a store, bit for bit, on the machine and libraries that wrote it
 (``tests/audits/test_reference_store.py``); another NumPy, SciPy or SIMD dispatch changes the
 float64 residuals' last digits, so it reads and writes a folder of its own
-(:func:`numeric_environment`).
+(:func:`numeric_environment`), as does another reference tier (``--reference-tier``: torch's
+version and ATen's CPU capability, or the GPU's facts, join the key).
 
 Each file is one chunk, written atomically and checked on read (metadata and a SHA-256 of the
 contents): a damaged, foreign or outdated file is never trusted, only recomputed and rewritten.

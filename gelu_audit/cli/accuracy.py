@@ -141,9 +141,9 @@ if TYPE_CHECKING:  # pragma: no cover
     show_default=True,
     metavar="TIER",
     help="Where the fast reference tier's float64 work runs (fp32 and samples): scipy (NumPy, "
-    "in the audit's processes), torch or torch:cuda[:N], or auto: torch on the audit's CUDA device "
-    "when it runs on one, else scipy. The same correctly rounded references either way; on the CPU "
-    "the same bits. Name it for shards that may run on different machines.",
+    "in the audit's processes), torch (= torch:cpu) or torch:cuda[:N], or auto: torch on the "
+    "audit's CUDA device when it runs on one, else scipy. The same correctly rounded references "
+    "either way; on the CPU the same bits. Name it for shards that may run on different machines.",
 )
 @click.option(
     "--pass",

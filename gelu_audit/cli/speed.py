@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Any
 
@@ -27,7 +28,7 @@ from gelu_audit.cli.options import (
     split_list,
     use_color,
 )
-from gelu_audit.errors import UsageError
+from gelu_audit.errors import EnvironmentUnavailableError, UsageError
 
 
 @click.command()
@@ -121,7 +122,8 @@ def speed(**options: Any) -> None:
     )
     # JAX's compiles happen in untimed warm-ups, but the run waits for them: kept as `accuracy`
     # keeps them, in the same cache directory (speed has no --cache-dir of its own)
-    keep_jax_builds(default_cache_dir())
+    with contextlib.suppress(EnvironmentUnavailableError):  # no cache directory can be named
+        keep_jax_builds(default_cache_dir())
     report = run_speed(settings, RichProgress(not options["no_progress"]))
     comparisons = (
         None

@@ -162,8 +162,8 @@ class TorchOps(ArrayOps):
     def ldexp(self, x: Array, e: Array) -> Array:
         """x·2^e as one product with an exact power of two (torch's own ldexp multiplies by
         pow(2, e), which a GPU's pow need not compute exactly): NumPy's ldexp wherever 2^e is
-        a float64 number, −1074 ≤ e ≤ 1023. The tier's scalings are by T's spacings, within
-        [−1000, 149]."""
+        a float64 number, −1074 ≤ e ≤ 1023. The tier scales by T's spacings and their inverses,
+        within ±1000."""
         return x * self.pow2(e)
 
     def pow2(self, e: Array) -> Array:

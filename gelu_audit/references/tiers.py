@@ -2,9 +2,10 @@
 SciPy tier), or torch on a device (the torch tier).
 
 Only the ``fast`` region moves: it holds most of the points an exhaustive fp32 run computes
-(the core, |x| from about 2^−28 to 16) and all of the tier's float64 arithmetic. The other
+(the core, |x| from about 2^−28 to 16) and the bulk of the tier's float64 arithmetic. The other
 regions (NaN and infinities, tiny x, the saturated and underflowing tails) are decided by a few
-comparisons, most blocks by a whole-block shortcut, and stay in NumPy; mpmath decides what is
+comparisons and, in the tails, a few special-function calls, most blocks by a whole-block
+shortcut, and stay in NumPy; mpmath decides what is
 left either way. The region is written once (:mod:`~gelu_audit.numerics.array_ops`): on the CPU
 both tiers give the same bits, and on a GPU the same roundings, with mantissas within the
 tier's bound (the bound test runs per device).
