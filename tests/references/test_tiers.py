@@ -93,7 +93,8 @@ def test_the_torch_tier_gives_the_scipy_tiers_roundings_on_any_device(function: 
             relative = 2 * (fast_bound(function, x) + 2.0**-52)
     kept = np.isfinite(expected.mant_hi) & (expected.binade > -(1 << 40))
     mantissa, other = expected.mant_hi + expected.mant_lo, got.mant_hi + got.mant_lo
-    assert np.all((np.abs(mantissa - other) <= relative * np.abs(mantissa))[kept])
+    with np.errstate(invalid="ignore"):  # ±inf's mantissas (not kept)
+        assert np.all((np.abs(mantissa - other) <= relative * np.abs(mantissa))[kept])
     assert counts.counts["fast"] > len(x) // 10
 
 
