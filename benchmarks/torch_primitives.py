@@ -6,9 +6,10 @@ Prints, for 2^20 float64 inputs in [-20, 20] (one thread each, the tier's worker
 milliseconds per call for each side, the ratio, and the share of results whose bits differ.
 Then the fast tier itself on 1/256 of the fp32 space, split into its float64 evaluation and
 the rest (region logic, rounding, residuals), to show which part a faster erf could shorten.
-Last, the tier's ``fast`` region for erf written once from the primitives that agree (erfcx,
-exp, log2, arithmetic, frexp, ldexp, rint) and run by NumPy and by torch: whether the two give
-the same values, roundings and decisions, and how long each takes in 32K and 1M blocks.
+Last, the tier's own ``fast`` region for erf (``fast_tier.fast_region``, written once against
+``numerics.array_ops`` from the primitives that agree) run by NumPy and by torch: whether the
+two give the same decisions, mantissas and roundings, and how long each takes in 32K and 1M
+blocks.
 
     python benchmarks/torch_primitives.py
     python benchmarks/torch_primitives.py --device cuda:0   # on a GPU (benchmarks/cuda_check.sh)
@@ -23,7 +24,6 @@ points it decided.
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -33,9 +33,10 @@ import scipy.special as special
 import torch
 
 from gelu_audit.audits.exhaustive import PatternSpace, Shard, tune_allocator
+from gelu_audit.numerics.array_ops import NUMPY_OPS, TORCH_OPS, ArrayOps
 from gelu_audit.numerics.formats import FP32
 from gelu_audit.numerics.formulas import ERF
-from gelu_audit.references.fast_tier import fast_gelu, fast_references
+from gelu_audit.references.fast_tier import fast_gelu, fast_references, fast_region
 
 
 def best_ms(function: Callable[[], object], repeats: int = 7, device: str = "cpu") -> float:
@@ -113,89 +114,25 @@ def main() -> None:
     shared_primitives(values)
 
 
-def _erf_fast_region(xp: object, x: object) -> tuple[object, object, object]:
-    """The ``fast`` region's arithmetic for erf and fp32, written once for NumPy or torch:
-    GELU(x) = (x/2)·erfc(|x|/√2) below 0 and (x/2)·(2 − erfc(x/√2)) above, with
-    erfc(z) = erfcx(z)·e^(−x²/2) (x² exact for fp32 x), the error bound, and the rounding of
-    both ends to fp32. Returns the value, the rounded low end and whether the ends agree."""
-    ops: Any = xp
-    g = ops.exp(-(0.5 * (x * x)))  # type: ignore[operator]
-    c = ops.erfcx(ops.abs(x) * math.sqrt(0.5)) * g
-    y = ops.where(x < 0, 0.5 * x * c, 0.5 * x * (2.0 - c))  # type: ignore[operator]
-    amplification = ops.ceil(ops.log2(2.0 + x * x))  # type: ignore[operator]
-    bound = 64.0 * ops.pow2(amplification - 53)
-    radius = ops.abs(y) * (bound + 2.0**-52)
-
-    def to_fp32(v: Any) -> Any:
-        quantum = ops.clip_below(ops.frexp(v)[1] - 1, -126) - 23
-        return ops.ldexp(ops.rint(ops.ldexp(v, -quantum)), quantum)
-
-    low, high = to_fp32(y - radius), to_fp32(y + radius)
-    return y, low, low == high
-
-
-class _NumPyOps:
-    exp, abs, where, ceil, log2, frexp, ldexp, rint = (
-        np.exp,
-        np.abs,
-        np.where,
-        np.ceil,
-        np.log2,
-        np.frexp,
-        np.ldexp,
-        np.rint,
-    )
-    erfcx = staticmethod(special.erfcx)
-
-    @staticmethod
-    def pow2(e: np.ndarray) -> np.ndarray:
-        return np.ldexp(1.0, e.astype(np.int32))
-
-    @staticmethod
-    def clip_below(e: np.ndarray, low: int) -> np.ndarray:
-        return np.maximum(e, low)
-
-
-class _TorchOps:
-    exp, abs, where, ceil, log2, frexp, ldexp, rint = (
-        torch.exp,
-        torch.abs,
-        torch.where,
-        torch.ceil,
-        torch.log2,
-        torch.frexp,
-        torch.ldexp,
-        torch.round,
-    )
-    erfcx = staticmethod(torch.special.erfcx)
-
-    @staticmethod
-    def pow2(e: torch.Tensor) -> torch.Tensor:
-        return torch.ldexp(torch.ones_like(e), e.to(torch.int32))
-
-    @staticmethod
-    def clip_below(e: torch.Tensor, low: int) -> torch.Tensor:
-        return torch.clamp(e, min=low)
-
-
 def shared_primitives(values: np.ndarray, device: str = "cpu") -> None:
-    """The erf ``fast`` region from the primitives that agree, by NumPy and by torch."""
+    """The tier's erf ``fast`` region, by NumPy and by torch."""
     x = values[(np.abs(values) < 8) & (values != 0)]
     t = torch.from_numpy(x).to(device)
-    ours, theirs = _erf_fast_region(_NumPyOps, x), _erf_fast_region(_TorchOps, t)
+    ours = fast_region(ERF, FP32, x, NUMPY_OPS)
+    theirs = fast_region(ERF, FP32, t, TORCH_OPS)
     differ = [
-        int(np.count_nonzero(np.asarray(a) != b.cpu().numpy()))  # type: ignore[attr-defined]
-        for a, b in zip(ours, theirs)
+        int(np.count_nonzero(ours[k] != theirs[k].cpu().numpy()))
+        for k in (0, 2, 4)  # the decided mask, the mantissas, RN_T
     ]
-    print(f"\nthe erf fast region from shared primitives, {len(x):,} points of it (|x| < 8):")
-    print(f"  values, rounded ends, decisions that differ, NumPy vs torch: {', '.join(map(str, differ))}")
+    print(f"\nthe tier's erf fast region, {len(x):,} points of it (|x| < 8):")
+    print(f"  decisions, mantissas, roundings that differ, NumPy vs torch: {', '.join(map(str, differ))}")
 
-    def in_blocks(ops: object, data: Any, block: int) -> Callable[[], object]:
-        return lambda: [_erf_fast_region(ops, data[i : i + block]) for i in range(0, len(data), block)]
+    def in_blocks(ops: ArrayOps, data: Any, block: int) -> Callable[[], object]:
+        return lambda: [fast_region(ERF, FP32, data[i : i + block], ops) for i in range(0, len(data), block)]
 
     for block in (1 << 15, 1 << 20) if device == "cpu" else (1 << 20, 1 << 23):
-        ms_np = best_ms(in_blocks(_NumPyOps, x, block), 3)
-        ms_torch = best_ms(in_blocks(_TorchOps, t, block), 3, device)
+        ms_np = best_ms(in_blocks(NUMPY_OPS, x, block), 3)
+        ms_torch = best_ms(in_blocks(TORCH_OPS, t, block), 3, device)
         print(
             f"  blocks of {block:>9,}: NumPy {ms_np:6.1f} ms, torch {ms_torch:6.1f} ms "
             f"({ms_torch / ms_np:.2f}x)"
@@ -204,8 +141,8 @@ def shared_primitives(values: np.ndarray, device: str = "cpu") -> None:
 
 def whole_space(device: str, chunk_bits: int = 26, space: int = 1 << 32) -> None:
     """All 2^32 fp32 inputs on the GPU, made there from their bit patterns chunk by chunk:
-    F.gelu alone (the floor), then the erf ``fast`` region (value, bound, rounding of both
-    ends), with how many points it decided. Nothing but the counts comes back to the host."""
+    F.gelu alone (the floor), then the tier's erf ``fast`` region (value, bound, Ziv's test),
+    with how many points it decided. Nothing but the counts comes back to the host."""
     chunk = 1 << chunk_bits
     bits = torch.arange(chunk, dtype=torch.int64, device=device)
 
@@ -218,19 +155,18 @@ def whole_space(device: str, chunk_bits: int = 26, space: int = 1 << 32) -> None
 
     decided = torch.zeros((), dtype=torch.int64, device=device)
 
-    def fast_region() -> None:
+    def whole_region() -> None:
         decided.zero_()
         for start in range(0, space, chunk):
-            x = inputs(start).to(torch.float64)
-            _, _, agree = _erf_fast_region(_TorchOps, x)
-            decided.add_(agree.sum())  # type: ignore[attr-defined]
+            done, *_ = fast_region(ERF, FP32, inputs(start).to(torch.float64), TORCH_OPS)
+            decided.add_(done.sum())
 
     gelu_ms = best_ms(gelu_alone, 2, device)
-    fast_ms = best_ms(fast_region, 2, device)
+    fast_ms = best_ms(whole_region, 2, device)
     print(f"\nall 2^32 fp32 inputs on {device}, made there in chunks of 2^{chunk_bits}:")
     print(f"  F.gelu alone (fp32): {gelu_ms:.1f} ms")
     print(
-        f"  the erf fast region in float64 (value, bound, both ends rounded): {fast_ms:.1f} ms, "
+        f"  the tier's erf fast region in float64 (value, bound, Ziv's test): {fast_ms:.1f} ms, "
         f"{int(decided):,} points decided ({100 * int(decided) / space:.2f}%)"
     )
 

@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from gelu_audit.numerics.array_ops import NUMPY_OPS, ArrayOps
+from gelu_audit.numerics.array_ops import NUMPY_OPS, Array, ArrayOps
 from gelu_audit.numerics.exact_values import BINADE_FLOOR, ReferenceValues
 from gelu_audit.numerics.formats import FloatFormat
 from gelu_audit.numerics.formulas import Derivative, Function
@@ -47,7 +47,7 @@ from gelu_audit.references.fast_tier import (
     one_rounding,
     tiny_bound,
 )
-from gelu_audit.references.tiers import SCIPY_TIER, FastRegion, ReferenceTier
+from gelu_audit.references.tiers import SCIPY_TIER, ReferenceTier
 
 SMALLEST_TRUSTED_TERM = 2.0**-1000
 """Terms below this may be float64 subnormals, whose relative error is unbounded: not trusted."""
@@ -60,12 +60,9 @@ good to the terms' size only. The bound is conservative (the measured error is 3
 so a kept mantissa is good to about 2^−37: 2^−13 of an fp32 ULP."""
 
 
-def fast_terms(
-    derivative: Derivative, x: np.ndarray, ops: ArrayOps = NUMPY_OPS
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def fast_terms(derivative: Derivative, x: Array, ops: ArrayOps = NUMPY_OPS) -> tuple[Array, Array, Array]:
     """f′(x) = a + b in float64, and the bound on its absolute error (``x`` an array of ``ops``)."""
-    if ops is NUMPY_OPS:
-        x = np.asarray(x, dtype=np.float64)
+    x = ops.float64(x)
     with ops.errstate():
         a, b = derivative.float64_terms(x, ops)
         amp = derivative.amplification_bits_array(ops.abs(x), ops)
@@ -107,7 +104,7 @@ def _underflow(derivative: Derivative, fmt: FloatFormat, x: np.ndarray) -> tuple
     return done, b, -np.exp2(ly - b), 0.0, -0.0
 
 
-def _fast(derivative: Derivative, fmt: FloatFormat, x: np.ndarray, ops: ArrayOps = NUMPY_OPS) -> tuple:
+def _fast(derivative: Derivative, fmt: FloatFormat, x: Array, ops: ArrayOps = NUMPY_OPS) -> tuple:
     a, b, radius = fast_terms(derivative, x, ops)
     y = a + b
     radius = radius + ops.abs(y) * 2.0**-52
@@ -121,13 +118,6 @@ def _fast(derivative: Derivative, fmt: FloatFormat, x: np.ndarray, ops: ArrayOps
             & (radius <= ops.abs(y) * MANTISSA_ACCURACY)
         )
     return done, binade, hi, 0.0, rounded
-
-
-def fast_gradient_region(derivative: Derivative, fmt: FloatFormat) -> FastRegion | None:
-    """The region ``fast`` of f′ in ``fmt`` (None for fp64, as for the formulas)."""
-    if fmt.precision >= 53:
-        return None
-    return lambda x, ops: _fast(derivative, fmt, x, ops)
 
 
 def _fill_block(derivative: Derivative, fmt: FloatFormat, x: np.ndarray, out: _Block) -> None:
@@ -177,7 +167,7 @@ def fast_gradient_references(
     (the same contract as :func:`~gelu_audit.references.fast_tier.fast_references`)."""
     return decide_by_blocks(
         lambda x, block: _fill_block(derivative, fmt, x, block),
-        fast_gradient_region(derivative, fmt),
+        lambda x, ops: _fast(derivative, fmt, x, ops),
         derivative,
         fmt,
         values,

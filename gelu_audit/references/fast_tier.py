@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gelu_audit.numerics.array_ops import NUMPY_OPS, ArrayOps
+from gelu_audit.numerics.array_ops import NUMPY_OPS, Array, ArrayOps
 from gelu_audit.numerics.exact_values import BINADE_FLOOR, ReferenceValues
 from gelu_audit.numerics.formats import FloatFormat
 from gelu_audit.numerics.formulas import Formula, Function
@@ -66,20 +66,16 @@ REGIONS = ("trivial", "tiny", "saturated", "underflow", "fast", "mpmath")
 # --- float64 evaluation -------------------------------------------------------------------------
 
 
-def fast_gelu(formula: Formula, x: np.ndarray, ops: ArrayOps = NUMPY_OPS) -> np.ndarray:
+def fast_gelu(formula: Formula, x: Array, ops: ArrayOps = NUMPY_OPS) -> Array:
     """f(x) in float64 for inputs of formats with at most 24 significant bits (see
     :attr:`~gelu_audit.numerics.formulas.Formula.float64_value`); ``x`` an array of ``ops``."""
-    if ops is NUMPY_OPS:
-        x = np.asarray(x, dtype=np.float64)
     with ops.errstate():
-        return formula.float64_value(x, ops)
+        return formula.float64_value(ops.float64(x), ops)
 
 
-def fast_bound(formula: Formula, x: np.ndarray, ops: ArrayOps = NUMPY_OPS) -> np.ndarray:
+def fast_bound(formula: Formula, x: Array, ops: ArrayOps = NUMPY_OPS) -> Array:
     """The relative error bound of :func:`fast_gelu` at each x."""
-    if ops is NUMPY_OPS:
-        x = np.asarray(x, dtype=np.float64)
-    amp = formula.amplification_bits_array(ops.abs(x), ops)
+    amp = formula.amplification_bits_array(ops.abs(ops.float64(x)), ops)
     return FAST_ERROR_ULPS * ops.pow2(ops.to_int32(amp - 53))
 
 
@@ -207,7 +203,7 @@ def _underflow(formula: Formula, fmt: FloatFormat, x: np.ndarray) -> tuple:
     return done, b, h, 0.0, -0.0
 
 
-def one_rounding(fmt: FloatFormat, y: np.ndarray, radius: np.ndarray, ops: ArrayOps = NUMPY_OPS) -> tuple:
+def one_rounding(fmt: FloatFormat, y: Array, radius: Array, ops: ArrayOps = NUMPY_OPS) -> tuple:
     """Ziv's test: where y ± radius (float64; radius ≥ 0 and absolute, or NaN or ∞, which
     decide nothing) lies in one binade of one sign and rounds to one value of T, that value is
     RN_T of anything in between.
@@ -238,20 +234,14 @@ def one_rounding(fmt: FloatFormat, y: np.ndarray, radius: np.ndarray, ops: Array
     return done, binade, ops.copysign(2 * mantissa, y), rounded
 
 
-def _fast(formula: Formula, fmt: FloatFormat, x: np.ndarray, ops: ArrayOps = NUMPY_OPS) -> tuple:
-    """Region ``fast``: float64 value ± bound in one rounding and one binade of T."""
+def fast_region(formula: Formula, fmt: FloatFormat, x: Array, ops: ArrayOps = NUMPY_OPS) -> tuple:
+    """Region ``fast``: float64 value ± bound in one rounding and one binade of T. Returns
+    (decided mask, binade, 2·mantissa, lo, RN_T) at every point of ``x`` (an array of ``ops``),
+    meaningful where decided."""
     y = fast_gelu(formula, x, ops)
     radius = ops.abs(y) * (fast_bound(formula, x, ops) + 2.0**-52)
     done, binade, hi, rounded = one_rounding(fmt, y, radius, ops)
     return done, binade, hi, 0.0, rounded
-
-
-def fast_region(formula: Formula, fmt: FloatFormat) -> FastRegion | None:
-    """The region ``fast`` of ``formula`` in ``fmt`` (None for fp64: float64 cannot decide
-    roundings to float64, mpmath does)."""
-    if fmt.precision >= 53:
-        return None
-    return lambda x, ops: _fast(formula, fmt, x, ops)
 
 
 def _fill_block(formula: Formula, fmt: FloatFormat, x: np.ndarray, out: _Block) -> None:
@@ -363,7 +353,7 @@ def fast_references(
     """
     return decide_by_blocks(
         lambda x, block: _fill_block(formula, fmt, x, block),
-        fast_region(formula, fmt),
+        lambda x, ops: fast_region(formula, fmt, x, ops),
         formula,
         fmt,
         values,
@@ -379,7 +369,7 @@ BlockFiller = Callable[[np.ndarray, "_Block"], None]
 
 def decide_by_blocks(
     fill: BlockFiller,
-    fast: FastRegion | None,
+    fast: FastRegion,
     function: Function,
     fmt: FloatFormat,
     values: np.ndarray,
@@ -387,8 +377,9 @@ def decide_by_blocks(
     tier: ReferenceTier = SCIPY_TIER,
 ) -> tuple[ReferenceValues, TierCounts]:
     """The tier's frame, for a formula or a derivative: ``fill`` each block of BLOCK inputs,
-    then the region ``fast`` (None: none) for the rest, then mpmath (``fallback``) for whatever
-    is left; with how many points each region decided.
+    then the region ``fast`` for the rest (not for fp64: float64 cannot decide roundings to
+    float64), then mpmath (``fallback``) for whatever is left; with how many points each region
+    decided.
 
     The SciPy tier runs ``fast`` in each block right after ``fill``, while the block is in
     cache; another tier takes the rest of every block at once (one array sent to its device, its
@@ -397,7 +388,7 @@ def decide_by_blocks(
     n = len(x)
     # every point is assigned below (a region or mpmath): no need to zero 32 bytes a point first
     out = _Block(np.empty(n, np.int64), np.empty(n), np.empty(n), np.empty(n), np.full(n, -1, np.int8))
-    decide = None if fast is None else (lambda rest: tier.run(fast, rest))
+    decide = (lambda rest: tier.run(fast, rest)) if fmt.precision < 53 else None
     for start in range(0, n, BLOCK):
         part = slice(start, start + BLOCK)
         block = _Block(out.binade[part], out.hi[part], out.lo[part], out.rounded[part], out.region[part])
