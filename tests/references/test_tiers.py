@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gelu_audit.numerics.formats import BF16, FP16, FP32, FP64, patterns_to_values
+from gelu_audit.numerics.formats import BF16, FP16, FP32, FP64, patterns_to_values, values_to_patterns
 from gelu_audit.numerics.formulas import FORMULAS, FUNCTIONS, Derivative, Function
 from gelu_audit.references.fast_gradient import MANTISSA_ACCURACY, fast_references_of, fast_terms
 from gelu_audit.references.fast_tier import REGIONS, fast_bound, fast_gelu, one_rounding
@@ -61,9 +61,8 @@ def test_the_torch_tier_gives_the_scipy_tiers_references_bit_for_bit(function: F
     region's count (every region before mpmath occurs; what mpmath decides, it decides for
     both)."""
     x = every_region(function)
-    if fmt is not FP32:
-        x = x.astype(np.float32)  # the format's own values: rounded through T
-        x = patterns_to_values(fmt, _to_patterns(fmt, x))
+    if fmt is not FP32:  # the format's own values: the inputs converted to T
+        x = patterns_to_values(fmt, values_to_patterns(fmt, x))
     scipy_refs, scipy_counts = fast_references_of(function, fmt, x)
     torch_refs, torch_counts = fast_references_of(function, fmt, x, tier=TORCH_CPU)
     assert_same_bits(scipy_refs, torch_refs, f"{function} {fmt}")
@@ -96,15 +95,6 @@ def test_the_torch_tier_gives_the_scipy_tiers_roundings_on_any_device(function: 
     with np.errstate(invalid="ignore"):  # ±inf's mantissas (not kept)
         assert np.all((np.abs(mantissa - other) <= relative * np.abs(mantissa))[kept])
     assert counts.counts["fast"] > len(x) // 10
-
-
-def _to_patterns(fmt, x32: np.ndarray) -> np.ndarray:
-    """The patterns of ``fmt`` nearest the float32 values (through ml_dtypes-free rounding:
-    the top bits of the float32 pattern for bf16, a cast for fp16)."""
-    if fmt is FP16:
-        with np.errstate(over="ignore"):
-            return x32.astype(np.float16).view(np.uint16)
-    return (x32.view(np.uint32) >> 16).astype(np.uint16)
 
 
 def test_fp64_has_no_fast_region_on_either_tier() -> None:
