@@ -254,7 +254,7 @@ class ChildProcess:
                 try:
                     self.set_up_ahead([key])
                 except (OSError, RuntimeError) as error:  # no fresh child after a death
-                    self._setups[key] = f"its child process could not be started: {first_line(error)}"
+                    self._setups[key] = _not_started(error)
                 continue
             try:
                 self._receive()
@@ -282,9 +282,7 @@ class ChildProcess:
         try:
             sent = self._send(request)
         except (OSError, RuntimeError) as error:
-            raise ImplementationError(
-                f"its child process could not be started: {first_line(error)}"
-            ) from None
+            raise ImplementationError(_not_started(error)) from None
         setups_pending = bool(self._awaited)  # after the start: a fresh child has none
         if not sent:
             death = self._death()
@@ -360,3 +358,8 @@ def isolated(impl: Implementation, loader: Loader, key: Hashable) -> Implementat
     members = with_backward(impl.name, loader)
     child, backward_child = child_process(key, members), child_process(("backward", key), members)
     return replace(impl, isolation=InChild(child, impl.name, impl.timeout, backward_child))
+
+
+def _not_started(error: BaseException) -> str:
+    """What a setup or a call says when no child process could be started for it."""
+    return f"its child process could not be started: {first_line(error)}"
