@@ -22,6 +22,11 @@ def pytest_configure(config: pytest.Config) -> None:
     """Give torch.compile's Inductor a kernel cache of this session's own, before anything
     imports torch. A cache built under another CPU capability is reused without a check and can
     return garbage (docs/findings.md §18), so a test's answer would depend on what ran before."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # pytest-xdist's workers are given COLUMNS=80 and LINES=24; a plain run, like the pipe or
+        # CI log the report tests assume, has neither (report_width then lays out 160 columns)
+        for name in ("COLUMNS", "LINES"):
+            os.environ.pop(name, None)
     if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
         path = tempfile.mkdtemp(prefix="gelu-audit-inductor-")
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = path
@@ -44,20 +49,42 @@ SUITE_TABLES = (
 
 
 @pytest.fixture(scope="session", autouse=True)
-def suite_tables(session_cache: Path, request: pytest.FixtureRequest) -> None:
+def suite_tables(
+    session_cache: Path, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """For a run of the whole suite, build the tables it reads up front on two processes, as the
     CLI does, instead of one process in whichever in-process audit first asks (the Python API's
     default): about 25 s instead of 45 s of mpmath. A run of a few tests builds only what those
-    need, when they need it."""
+    need, when they need it.
+
+    Under pytest-xdist (the README's ``-n auto``) the workers are the processes: they build the
+    tables once between them, in a directory of the run's, each table by whichever worker takes
+    its lock first (the others start from the other end of the list, and wait on a table only
+    when they reach it), and each worker copies them into its own session cache, which tests
+    may damage or fill without touching another worker's."""
     if request.session.testscollected < 100:
         return
     from gelu_audit.numerics.formats import FORMATS
     from gelu_audit.numerics.formulas import FUNCTIONS
-    from gelu_audit.references.cache import exhaustive_table
+    from gelu_audit.references.cache import cache_path, exhaustive_table
 
-    for fmt, formulas in SUITE_TABLES:
-        for formula in formulas:
-            exhaustive_table(FUNCTIONS[formula], FORMATS[fmt], session_cache, jobs=2)
+    tables = [(FUNCTIONS[formula], FORMATS[fmt]) for fmt, formulas in SUITE_TABLES for formula in formulas]
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        for function, fmt in tables:
+            exhaustive_table(function, fmt, session_cache, jobs=2)
+        return
+    import fcntl
+
+    shared = tmp_path_factory.getbasetemp().parent / "suite-tables"
+    shared.mkdir(exist_ok=True)
+    if int(worker.removeprefix("gw")) % 2:
+        tables.reverse()
+    for function, fmt in tables:
+        with open(shared / f"{fmt.name}-{function.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # built by another worker meanwhile: read, not rebuilt
+            exhaustive_table(function, fmt, shared, jobs=1)
+        shutil.copy(cache_path(shared, function, fmt), cache_path(session_cache, function, fmt))
 
 
 @pytest.fixture(scope="module")

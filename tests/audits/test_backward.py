@@ -113,7 +113,9 @@ def test_exhaustive_fp32_backward_streams_shards_and_merges(sample_plugin: Path,
     for k in (1, 2):
         shard = run_cli("accuracy", "--no-progress", "-f", "json", *common, "-j", "1", "--chunk-size", "64K",
                         "--shard", f"{k}/2", "-o", str(tmp_path / f"s{k}.json"))  # fmt: skip
-        assert shard.returncode == 0, shard.stderr
+        written = tmp_path / f"s{k}.json"
+        errors = [r["error"] for r in json.loads(written.read_text())["results"]] if written.exists() else []
+        assert shard.returncode == 0, (shard.stderr, errors)  # a case's error says what failed
     merged = run_cli("merge", str(tmp_path / "s1.json"), str(tmp_path / "s2.json"), "-f", "json")
     assert merged.returncode == 0, merged.stderr
     combined = json.loads(merged.stdout)
