@@ -43,6 +43,7 @@ from gelu_audit.implementations.model import Implementation, ImplementationError
 from gelu_audit.implementations.plugins import PluginOptions
 from gelu_audit.implementations.registry import implementation_named
 from gelu_audit.implementations.runner import run_implementation_bits
+from gelu_audit.numerics.exact_values import ReferenceValues
 from gelu_audit.numerics.formats import FORMATS, FP32, FloatFormat, patterns_to_values
 from gelu_audit.numerics.formulas import FUNCTIONS, Function, Pass
 from gelu_audit.numerics.inputs import ValueRange
@@ -373,13 +374,21 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
             continue
         answers[case] = _as_float32(fmt, bits)
         seconds[case[0]] = seconds.get(case[0], 0.0) + time.perf_counter() - start
-    tiers = {}
     # passes cut where blocks are (global multiples of PASS, itself a multiple of BLOCK)
     cuts = [0, *range(-task.start % PASS or PASS, len(x), PASS), len(x)]
-    for cut in itertools.starmap(slice, itertools.pairwise(cuts)):
+    passes = list(itertools.starmap(slice, itertools.pairwise(cuts)))
+    start = time.perf_counter()
+    known_passes = [known_of(cut) for cut in passes]
+    at_once = {} if task.tier.decides_by_block else _references_at_once(task, fmt, x, passes, known_passes)
+    tiers = {formula: counts for formula, (_, _, counts) in at_once.items()}
+    seconds["reference"] += time.perf_counter() - start
+    for number, cut in enumerate(passes):
         start = time.perf_counter()
+        computed_here = {
+            f: ref.take(parts[number]) for f, (ref, parts, _) in at_once.items() if number in parts
+        }
         blocks, tiers_here, _ = _blocks(
-            task, fmt, None, shared, patterns[cut], x[cut], index[cut], known_of(cut)
+            task, fmt, None, shared, patterns[cut], x[cut], index[cut], known_passes[number], computed_here
         )
         seconds["reference"] += time.perf_counter() - start
         for formula, counts in tiers_here.items():
@@ -440,6 +449,38 @@ def _fold_case(
         accumulators[case] = here
 
 
+def _references_at_once(
+    task: ChunkTask,
+    fmt: FloatFormat,
+    x: np.ndarray,
+    passes: list[slice],
+    known_passes: list[dict[str, tuple[KnownChunk, TierCounts] | None]],
+) -> dict[str, tuple[ReferenceValues, dict[int, slice], TierCounts]]:
+    """For a tier that decides once per array (torch): each formula's references for every pass
+    of the chunk that is not known, in one call, with where each pass's points lie in them and
+    the region counts of them all.
+
+    One call per chunk instead of one per 64K pass: the region ``fast`` is about 125-150 torch
+    operations whatever the array's length (counted for erf, tanh and erf′), each a kernel
+    launch on a GPU, so a 1M chunk in 64K passes would cost 16 times the launches and
+    transfers. Each point's reference does not depend on which others are computed with it
+    (tested: the stream gives the SciPy tier's states)."""
+    at_once = {}
+    for formula in task.formulas:
+        unknown = [number for number, known in enumerate(known_passes) if known[formula] is None]
+        if not unknown:
+            continue
+        parts, offset = {}, 0
+        for number in unknown:
+            length = passes[number].stop - passes[number].start
+            parts[number] = slice(offset, offset + length)
+            offset += length
+        points = np.concatenate([x[passes[number]] for number in unknown])
+        ref, counts = fast_references_of(FUNCTIONS[formula], fmt, points, tier=task.tier)
+        at_once[formula] = (ref, parts, counts)
+    return at_once
+
+
 def _blocks(
     task: ChunkTask,
     fmt: FloatFormat,
@@ -449,10 +490,12 @@ def _blocks(
     x: np.ndarray,
     index: np.ndarray,
     known: dict[str, tuple[KnownChunk, TierCounts] | None],
+    computed_before: Mapping[str, ReferenceValues] | None = None,
 ) -> tuple[dict[str, Sequence[AuditBlock]], dict[str, TierCounts], dict[str, list[ReferenceBlock]]]:
-    """Each formula's blocks for these inputs (known, stored, or computed by the fast tier;
-    ``shared``: several answers will be compared with them), its region counts, and the blocks
-    computed here (for the store)."""
+    """Each formula's blocks for these inputs (known, stored, computed before for the whole
+    chunk (:func:`_references_at_once`; their region counts are the chunk's, not counted here),
+    or computed by the fast tier; ``shared``: several answers will be compared with them), its
+    region counts, and the blocks computed here (for the store)."""
     blocks: dict[str, Sequence[AuditBlock]] = {}
     tiers: dict[str, TierCounts] = {}
     computed: dict[str, list[ReferenceBlock]] = {}
@@ -460,6 +503,9 @@ def _blocks(
         carried = known[formula]
         if carried is not None:
             blocks[formula], tiers[formula] = carried
+            continue
+        if computed_before and formula in computed_before:
+            blocks[formula] = reference_blocks(fmt, x, index, computed_before[formula], task.top, shared)
             continue
         stored = None
         if store is not None:  # (the settings only a store needs: not built for every pass)

@@ -11,7 +11,8 @@ both tiers give the same bits, and on a GPU the same roundings, with mantissas w
 tier's bound (the bound test runs per device).
 
 The SciPy tier decides block by block, in cache; the torch tier takes every undecided point of
-the array it is given at once, so a GPU sees a few large transfers instead of many small ones.
+the array it is given at once (in the exhaustive stream, a whole chunk's passes that are not
+known), so a GPU sees a few large transfers and launches instead of many small ones.
 
 May import: numerics.
 """

@@ -6,6 +6,7 @@ import itertools
 import json
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -103,6 +104,46 @@ def test_passes_over_a_chunk_give_the_whole_chunk_s_numbers(monkeypatch: pytest.
         k: c.to_state() for k, c in whole.accumulators.items()
     }
     assert passes.tiers == whole.tiers and passes.points == whole.points == 300_000
+
+
+def test_a_torch_tier_takes_a_chunk_s_passes_that_are_not_known_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The torch tier computes a chunk's references in one call per formula over every pass
+    that is not known (on a GPU each of its operations is a launch: once a chunk, not once a
+    64K pass), with the SciPy tier's states and region counts pass by pass: in the core, and in
+    a chunk that starts mid-block and whose last passes are known (erf saturates from 64, tanh
+    from 32, so its passes there are known throughout)."""
+    calls: list[str] = []
+    counted = exhaustive.fast_references_of
+
+    def counting(function, *args, **kwargs):  # a pass-through spy
+        calls.append(function.name)
+        return counted(function, *args, **kwargs)
+
+    monkeypatch.setattr(exhaustive, "fast_references_of", counting)
+    pass_ = exhaustive.PASS
+    sixty_four = int(np.array([64.0], np.float32).view(np.uint32)[0])
+    core = int(np.array([1.3], np.float32).view(np.uint32)[0]) + 777
+    cases = (("torch-gelu", "cpu"), ("numpy-tanh", "cpu"))
+    core_passes = len(range(-core % pass_ or pass_, 3 * pass_ + 999, pass_)) + 1  # as audit_chunk cuts
+    chunks = {  # (start, stop): the passes not known, per formula
+        (sixty_four - 3 * pass_ - 12345, sixty_four + 2 * pass_): {"erf": 4},  # of 6; tanh's all known
+        (core, core + 3 * pass_ + 999): {"erf": core_passes, "tanh": core_passes},
+    }
+    for (start, stop), unknown in chunks.items():
+        task = ChunkTask("fp32", start, stop, ("erf", "tanh"), cases, 2.0, 5)
+        calls.clear()
+        scipy = audit_chunk(task)
+        assert sorted(calls) == sorted(f for f, passes in unknown.items() for _ in range(passes)), calls
+        calls.clear()
+        torch_tier = audit_chunk(replace(task, tier=ReferenceTier(TierBackend.TORCH, "cpu")))
+        assert sorted(calls) == sorted(unknown), calls  # once for the chunk
+        assert {k: c.to_state() for k, c in scipy.accumulators.items()} == {
+            k: c.to_state() for k, c in torch_tier.accumulators.items()
+        }
+        assert scipy.tiers == torch_tier.tiers and not scipy.errors and not torch_tier.errors
+    assert torch_tier.tiers["erf"].counts["fast"] == stop - start  # the core's region ran in torch
 
 
 def test_streamed_statistics_equal_the_in_memory_ones() -> None:
