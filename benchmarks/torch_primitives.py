@@ -9,7 +9,9 @@ the rest (region logic, rounding, residuals), to show which part a faster erf co
 Last, the tier's own ``fast`` region for erf (``fast_tier.fast_region``, written once against
 ``numerics.array_ops`` from the primitives that agree) run by NumPy and by torch: whether the
 two give the same decisions, mantissas and roundings, and how long each takes in 32K and 1M
-blocks.
+blocks. And how many torch operations (on a GPU, kernel launches) the torch tier's one call
+makes for erf, tanh and erf′, at 64K points (a pass of the stream) and at 1M (a chunk): why the
+stream gives that tier a whole chunk at once.
 
     python benchmarks/torch_primitives.py
     python benchmarks/torch_primitives.py --device cuda:0   # on a GPU (benchmarks/cuda_check.sh)
@@ -98,6 +100,7 @@ def main() -> None:
             f"{differ:>11,} ({100 * differ / len(a):.2f}%)"
         )
 
+    region_operations(device)
     space = PatternSpace(FP32, None, Shard(1, 256))
     if on_gpu:
         patterns = np.concatenate([np.arange(a, b, dtype=np.uint64) for a, b in space.items(1 << 20)])
@@ -112,6 +115,35 @@ def main() -> None:
     print(f"  of which the float64 evaluation, at most (every |x| < 50): {evaluation:.0f} ms")
     print(f"  the rest (regions, rounding to fp32, bookkeeping): {whole - evaluation:.0f} ms or more")
     shared_primitives(values)
+
+
+def region_operations(device: str) -> None:
+    """Torch operations in one call of the torch tier (``fast_references_of``) on core points,
+    counted with a dispatch mode: each is a kernel launch on a GPU, whatever the array's length."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from gelu_audit.numerics.formulas import FUNCTIONS
+    from gelu_audit.references.fast_gradient import fast_references_of
+    from gelu_audit.references.tiers import ReferenceTier, TierBackend
+
+    class Counting(TorchDispatchMode):
+        count = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.count += 1
+            return func(*args, **(kwargs or {}))
+
+    tier = ReferenceTier(TierBackend.TORCH, device)
+    start = int(np.array([1.3], np.float32).view(np.uint32)[0])
+    print(f"\ntorch operations per call of the torch tier on {device} (core points from x = 1.3):")
+    for name in ("erf", "tanh", "erf-grad"):
+        counts = []
+        for size in (1 << 16, 1 << 20):
+            x = np.arange(start, start + size, dtype=np.uint32).view(np.float32).astype(np.float64)
+            with Counting() as counting:
+                fast_references_of(FUNCTIONS[name], FP32, x, tier=tier)
+            counts.append(counting.count)
+        print(f"  {name:<9} {counts[0]:5} at 64K points, {counts[1]:5} at 1M")
 
 
 def shared_primitives(values: np.ndarray, device: str = "cpu") -> None:
