@@ -9,7 +9,7 @@ the rest (region logic, rounding, residuals), to show which part a faster erf co
 Last, the tier's own ``fast`` region for erf (``fast_tier.fast_region``, written once against
 ``numerics.array_ops`` from the primitives that agree) run by NumPy and by torch: whether the
 two give the same decisions, mantissas and roundings, and how long each takes in 32K and 1M
-blocks. And how many torch operations (on a GPU, kernel launches) the torch tier's one call
+blocks. And how many torch operations (on a GPU, roughly kernel launches) the torch tier's one call
 makes for erf, tanh and erf′, at 64K points (a pass of the stream) and at 1M (a chunk): why the
 stream gives that tier a whole chunk at once.
 
@@ -119,7 +119,8 @@ def main() -> None:
 
 def region_operations(device: str) -> None:
     """Torch operations in one call of the torch tier (``fast_references_of``) on core points,
-    counted with a dispatch mode: each is a kernel launch on a GPU, whatever the array's length."""
+    counted with a dispatch mode: on a GPU each is roughly a kernel launch (views launch none, a
+    few ops launch more), whatever the array's length."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
     from gelu_audit.numerics.formulas import FUNCTIONS

@@ -19,9 +19,10 @@ SAMPLE_PLUGIN = Path(__file__).resolve().parent / "sample_plugin"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Give torch.compile's Inductor a kernel cache of this session's own, before anything
-    imports torch. A cache built under another CPU capability is reused without a check and can
-    return garbage (docs/findings.md §18), so a test's answer would depend on what ran before."""
+    """Give torch.compile's Inductor a kernel cache of this run's own, before anything imports
+    torch (pytest-xdist's workers inherit the one their controller made: the same CPU). A cache
+    built under another CPU capability is reused without a check and can return garbage
+    (docs/findings.md §18), so a test's answer would depend on what ran before."""
     if os.environ.get("PYTEST_XDIST_WORKER"):
         # pytest-xdist's workers are given COLUMNS=80 and LINES=24; a plain run, like the pipe or
         # CI log the report tests assume, has neither (report_width then lays out 160 columns)
@@ -59,14 +60,14 @@ def suite_tables(
 
     Under pytest-xdist (the README's ``-n auto``) the workers are the processes: they build the
     tables once between them, in a directory of the run's, each table by whichever worker takes
-    its lock first (the others start from the other end of the list, and wait on a table only
-    when they reach it), and each worker copies them into its own session cache, which tests
-    may damage or fill without touching another worker's."""
+    its lock first (each worker starts at its own share of the list, and waits on a table only
+    when it reaches one another worker holds), and each worker saves them into its own session
+    cache, which tests may damage or fill without touching another worker's."""
     if request.session.testscollected < 100:
         return
     from gelu_audit.numerics.formats import FORMATS
     from gelu_audit.numerics.formulas import FUNCTIONS
-    from gelu_audit.references.cache import cache_path, exhaustive_table
+    from gelu_audit.references.cache import cache_path, exhaustive_table, save_table
 
     tables = [(FUNCTIONS[formula], FORMATS[fmt]) for fmt, formulas in SUITE_TABLES for formula in formulas]
     worker = os.environ.get("PYTEST_XDIST_WORKER")
@@ -78,13 +79,14 @@ def suite_tables(
 
     shared = tmp_path_factory.getbasetemp().parent / "suite-tables"
     shared.mkdir(exist_ok=True)
-    if int(worker.removeprefix("gw")) % 2:
-        tables.reverse()
-    for function, fmt in tables:
+    first = (
+        int(worker.removeprefix("gw")) * len(tables) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    )
+    for function, fmt in tables[first:] + tables[:first]:
         with open(shared / f"{fmt.name}-{function.name}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # built by another worker meanwhile: read, not rebuilt
-            exhaustive_table(function, fmt, shared, jobs=1)
-        shutil.copy(cache_path(shared, function, fmt), cache_path(session_cache, function, fmt))
+            table, _ = exhaustive_table(function, fmt, shared, jobs=1)
+        save_table(cache_path(session_cache, function, fmt), function, fmt, table)
 
 
 @pytest.fixture(scope="module")

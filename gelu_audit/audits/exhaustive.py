@@ -377,18 +377,35 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
     # passes cut where blocks are (global multiples of PASS, itself a multiple of BLOCK)
     cuts = [0, *range(-task.start % PASS or PASS, len(x), PASS), len(x)]
     passes = list(itertools.starmap(slice, itertools.pairwise(cuts)))
-    start = time.perf_counter()
-    known_passes = [known_of(cut) for cut in passes]
-    at_once = {} if task.tier.decides_by_block else _references_at_once(task, fmt, x, passes, known_passes)
-    tiers = {formula: counts for formula, (_, _, counts) in at_once.items()}
-    seconds["reference"] += time.perf_counter() - start
+    tiers = {}
+    # a tier that decides once per array gets every pass that is not known at once (so it needs
+    # them all known first); the SciPy tier, pass by pass, judges each pass when it comes to it
+    known_passes: list[dict[str, tuple[KnownChunk, TierCounts] | None] | None] = [None] * len(passes)
+    at_once: dict[str, tuple[ReferenceValues, dict[int, slice], TierCounts]] = {}
+    if not task.tier.decides_by_block:
+        start = time.perf_counter()
+        judged = [known_of(cut) for cut in passes]
+        at_once = _references_at_once(task, fmt, x, passes, judged)
+        known_passes = [known for known in judged]  # noqa: C416 - widened to the list's type
+        del judged
+        seconds["reference"] += time.perf_counter() - start
     for number, cut in enumerate(passes):
         start = time.perf_counter()
+        known_here = known_passes[number]
+        known_passes[number] = None  # not kept past its pass: its blocks may fill in references
         computed_here = {
             f: ref.take(parts[number]) for f, (ref, parts, _) in at_once.items() if number in parts
         }
         blocks, tiers_here, _ = _blocks(
-            task, fmt, None, shared, patterns[cut], x[cut], index[cut], known_passes[number], computed_here
+            task,
+            fmt,
+            None,
+            shared,
+            patterns[cut],
+            x[cut],
+            index[cut],
+            known_of(cut) if known_here is None else known_here,
+            computed_here,
         )
         seconds["reference"] += time.perf_counter() - start
         for formula, counts in tiers_here.items():
@@ -397,6 +414,8 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
             start = time.perf_counter()
             _fold_case(accumulators, case, blocks, _widened(got[cut]), task)
             seconds[case[0]] += time.perf_counter() - start
+    for formula, (_, _, counts) in at_once.items():  # the chunk's counts, once
+        tiers[formula] = tiers[formula] + counts
     return ChunkResult(len(x), accumulators, errors, tiers, seconds, peak_rss_mib(), StoreTally())
 
 
@@ -460,11 +479,13 @@ def _references_at_once(
     of the chunk that is not known, in one call, with where each pass's points lie in them and
     the region counts of them all.
 
-    One call per chunk instead of one per 64K pass: the region ``fast`` is about 125-150 torch
-    operations whatever the array's length (counted for erf, tanh and erf′), each a kernel
-    launch on a GPU, so a 1M chunk in 64K passes would cost 16 times the launches and
-    transfers. Each point's reference does not depend on which others are computed with it
-    (tested: the stream gives the SciPy tier's states)."""
+    One call per chunk instead of one per 64K pass: the region ``fast`` is about 125-150
+    dispatched torch operations whatever the array's length (counted for erf, tanh and erf′ by
+    benchmarks/torch_primitives.py), each roughly a kernel launch on a GPU, so a 1M chunk in 64K
+    passes would cost 16 times the launches and transfers. The chunk's references are held
+    until its passes are done: 32 bytes a point per formula. Each point's reference does not
+    depend on which others are computed with it (tested: the stream gives the SciPy tier's
+    states)."""
     at_once = {}
     for formula in task.formulas:
         unknown = [number for number, known in enumerate(known_passes) if known[formula] is None]
@@ -493,7 +514,7 @@ def _blocks(
     computed_before: Mapping[str, ReferenceValues] | None = None,
 ) -> tuple[dict[str, Sequence[AuditBlock]], dict[str, TierCounts], dict[str, list[ReferenceBlock]]]:
     """Each formula's blocks for these inputs (known, stored, computed before for the whole
-    chunk (:func:`_references_at_once`; their region counts are the chunk's, not counted here),
+    chunk (:func:`_references_at_once`; their region counts are the chunk's, zero here),
     or computed by the fast tier; ``shared``: several answers will be compared with them), its
     region counts, and the blocks computed here (for the store)."""
     blocks: dict[str, Sequence[AuditBlock]] = {}
@@ -506,6 +527,7 @@ def _blocks(
             continue
         if computed_before and formula in computed_before:
             blocks[formula] = reference_blocks(fmt, x, index, computed_before[formula], task.top, shared)
+            tiers[formula] = TierCounts.zero()  # the caller counts the chunk's once
             continue
         stored = None
         if store is not None:  # (the settings only a store needs: not built for every pass)
