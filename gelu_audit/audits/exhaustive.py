@@ -459,13 +459,12 @@ def _fold_case(
     got: np.ndarray,
     task: ChunkTask,
 ) -> None:
-    """Fold one case's answers on these blocks into its accumulators."""
+    """Fold one case's answers on these blocks into its accumulators (the chunk's earlier passes'
+    ones, if any)."""
     formula = _implementation(case[0], task.plugin_options, task.pass_).formula
-    here = case_accumulators(blocks, got, formula, task.tolerance, task.top, task.policies)
-    if case in accumulators:
-        accumulators[case].merge(here)
-    else:
-        accumulators[case] = here
+    accumulators[case] = case_accumulators(
+        blocks, got, formula, task.tolerance, task.top, task.policies, accumulators.get(case)
+    )
 
 
 def _references_at_once(

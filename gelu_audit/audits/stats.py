@@ -828,10 +828,13 @@ class PolicyTally:
     def add(self, finite_breaks: int, nonfinite: int, ratio: float, worst: Candidate | None) -> None:
         self.finite_breaks += finite_breaks
         self.nonfinite += nonfinite
-        if worst is not None and (
-            self.worst is None or (ratio, -worst.index) > (self.max_ratio, -self.worst.index)
-        ):
+        if worst is not None and self.would_keep(ratio, worst.index):
             self.max_ratio, self.worst = ratio, worst
+
+    def would_keep(self, ratio: float, index: int) -> bool:
+        """Whether an input with this ratio and index would become the worst: asked before its
+        candidate is built, which costs more than the comparison (most blocks' worst is not)."""
+        return self.worst is None or (ratio, -index) > (self.max_ratio, -self.worst.index)
 
     def merge(self, other: PolicyTally) -> None:
         self.add(other.finite_breaks, other.nonfinite, other.max_ratio, other.worst)
@@ -1077,6 +1080,8 @@ class ErrorAccumulator:
         if where.size > 4 * self.top:
             order = np.lexsort((block.index[where], -errors[where]))[: self.top]
             where = where[order]
+        if len(self.worst) >= self.top and self.worst[-1].error is not None:  # below the last kept:
+            where = where[errors[where] >= self.worst[-1].error]  # none of them would enter
         distances = _distances_at(where, differs, dist_sub)
         self.worst = _worst_first(self.worst + _candidates(block, got, where, errors, distances), self.top)
 
@@ -1106,10 +1111,15 @@ class ErrorAccumulator:
         rest[flushed] = -1.0
         if len(rest) and rest.max() > 0:
             at = np.array([np.argmax(rest)])  # the first of equal maxima: the lowest index in the block
-            distance = _distances_at(at, differs, dist_sub)
-            self.worst_outside_flush = _worst_first(
-                self.worst_outside_flush + _candidates(block, got, at, errors, distance), 1
-            )
+            kept = self.worst_outside_flush
+            if not kept or (float(rest[at[0]]), -int(block.index[at[0]])) > (
+                kept[0].error or 0.0,
+                -kept[0].index,
+            ):
+                distance = _distances_at(at, differs, dist_sub)
+                self.worst_outside_flush = _worst_first(
+                    kept + _candidates(block, got, at, errors, distance), 1
+                )
 
     def _note_zero_answers(
         self,
@@ -1160,8 +1170,12 @@ class ErrorAccumulator:
         self.max_abs = max(self.max_abs, 0.0)
         none = np.zeros(0, np.int64)
         for policy, _ in self.rules(fmt):
-            worst = block.rounded_candidates(np.zeros(1, np.int64))[0]
-            self.tallies.setdefault(policy.name, PolicyTally()).add(0, 0, 0.0, worst)
+            tally = self.tallies.setdefault(policy.name, PolicyTally())
+            first = int(block.index[0])
+            worst = (
+                block.rounded_candidates(np.zeros(1, np.int64))[0] if tally.would_keep(0.0, first) else None
+            )
+            tally.add(0, 0, 0.0, worst)
         if block.normal.any():
             self.max_rel = max(self.max_rel or 0.0, 0.0)
         candidates = block.rounded_candidates(np.arange(min(n, self.top)))
@@ -1192,9 +1206,11 @@ class ErrorAccumulator:
             else:  # one answer: evaluated everywhere, nothing kept
                 ratios = _rule_ratios(rule, block, slice(None), got, abs_error, mismatched)
             at = np.array([int(np.argmax(ratios))])
-            worst = _candidates(block, got, at, errors, _distances_at(at, differs, dist_sub))[0]
-            tally = self.tallies.setdefault(policy.name, PolicyTally())
-            tally.add(int(np.count_nonzero(ratios > 1)), len(mismatched), float(ratios[at[0]]), worst)
+            ratio, tally = float(ratios[at[0]]), self.tallies.setdefault(policy.name, PolicyTally())
+            worst = None
+            if tally.would_keep(ratio, int(block.index[at[0]])):
+                worst = _candidates(block, got, at, errors, _distances_at(at, differs, dist_sub))[0]
+            tally.add(int(np.count_nonzero(ratios > 1)), len(mismatched), ratio, worst)
 
     def merge(self, other: ErrorAccumulator) -> None:
         """Fold in another accumulator of the same case (another process or shard)."""
@@ -1388,9 +1404,12 @@ def accumulate(
     tolerance: float,
     top: int,
     policies: tuple[Policy, ...] = BUILTIN_POLICIES,
+    into: ErrorAccumulator | None = None,
 ) -> ErrorAccumulator:
-    """Fold the results ``got`` (in the blocks' order, concatenated) into one accumulator."""
-    acc = ErrorAccumulator(against, tolerance, top, policies=policies)
+    """Fold the results ``got`` (in the blocks' order, concatenated) into one accumulator:
+    ``into`` (the same numbers as a fresh one merged into it, and its worst inputs so far let
+    most blocks skip building candidates that would not be kept), else a new one."""
+    acc = ErrorAccumulator(against, tolerance, top, policies=policies) if into is None else into
     if isinstance(blocks, KnownAnswers):
         known = blocks.whole_summary(acc, got)
         if known is not None:
@@ -1444,14 +1463,31 @@ def case_accumulators(
     tolerance: float,
     top: int,
     policies: tuple[Policy, ...] = BUILTIN_POLICIES,
+    into: CaseAccumulators | None = None,
 ) -> CaseAccumulators:
     """Against the exact GELU (or GELU′), and against the claimed formula (or its derivative;
-    None when that is the exact one)."""
+    None when that is the exact one); folded into ``into`` when given (see :func:`accumulate`)."""
     exact_function = exact_function_for(formula)
-    exact = accumulate(blocks[exact_function.name], got, "exact", tolerance, top, policies)
+    exact = accumulate(
+        blocks[exact_function.name],
+        got,
+        "exact",
+        tolerance,
+        top,
+        policies,
+        None if into is None else into.exact,
+    )
     own = (
         None
         if formula is exact_function
-        else accumulate(blocks[formula.name], got, against_label(formula), tolerance, top, policies)
+        else accumulate(
+            blocks[formula.name],
+            got,
+            against_label(formula),
+            tolerance,
+            top,
+            policies,
+            None if into is None else into.own,
+        )
     )
     return CaseAccumulators(exact, own)
