@@ -26,14 +26,10 @@ inputs' selection. So the compiled figure is what fusion would make of this shar
 
 from __future__ import annotations
 
-import argparse
-import time
-from collections.abc import Callable
-
 import numpy as np
 import torch
+from torch_primitives import best_ms, device_from_arguments
 
-from gelu_audit.audits.exhaustive import tune_allocator
 from gelu_audit.audits.stats import SKETCH_SHIFT, ErrorAccumulator, reference_blocks
 from gelu_audit.implementations.registry import registry
 from gelu_audit.implementations.runner import run_implementation
@@ -44,21 +40,6 @@ from gelu_audit.references.fast_tier import fast_references
 
 TOLERANCE = 2.0
 UNIT = 2.0 ** (FP32.precision - 1)
-
-
-def best_seconds(function: Callable[[], object], device: str, repeats: int = 5) -> float:
-    """The best of ``repeats`` timed calls (after one untimed call), synchronized on a GPU."""
-    function()
-    best = float("inf")
-    for _ in range(repeats):
-        if device != "cpu":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        function()
-        if device != "cpu":
-            torch.cuda.synchronize(device)
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def subset_numpy(got: np.ndarray, hi: np.ndarray, lo: np.ndarray, scale: np.ndarray, y: np.ndarray) -> tuple:
@@ -119,11 +100,7 @@ def as_plain(values: tuple) -> tuple:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cpu", help="where the torch side runs (cpu, cuda:0)")
-    device = parser.parse_args().device
-    torch.set_num_threads(1)
-    tune_allocator()
+    device = device_from_arguments(__doc__.splitlines()[0])
     start = int(np.array([1.0], np.float32).view(np.uint32)[0])
     patterns = np.concatenate(
         [np.arange(start + k * (1 << 23) // 8, start + k * (1 << 23) // 8 + (1 << 17)) for k in range(8)]
@@ -160,21 +137,19 @@ def main() -> None:
         print(
             f"  the subset in torch ({name}, {device}) gives NumPy's results: {as_plain(result) == expected}"
         )
-    figures = {
-        "fold_block, block by block (NumPy)": best_seconds(fold, "cpu", 3),
-        "the subset, NumPy, 32K blocks": best_seconds(
-            lambda: [subset_numpy(*(a[k : k + 32768] for a in arrays)) for k in range(0, n, 32768)], "cpu"
+    milliseconds = {
+        "fold_block, block by block (NumPy)": best_ms(fold, 3),
+        "the subset, NumPy, 32K blocks": best_ms(
+            lambda: [subset_numpy(*(a[k : k + 32768] for a in arrays)) for k in range(0, n, 32768)], 5
         ),
-        f"the subset, torch eager on {device}, 1M at once": best_seconds(
-            lambda: subset_torch(*tensors), device
+        f"the subset, torch eager on {device}, 1M at once": best_ms(
+            lambda: subset_torch(*tensors), 5, device
         ),
-        f"the subset, torch.compile on {device}, 1M at once": best_seconds(
-            lambda: compiled(*tensors), device
-        ),
+        f"the subset, torch.compile on {device}, 1M at once": best_ms(lambda: compiled(*tensors), 5, device),
     }
-    for label, seconds in figures.items():
-        print(f"  {label:<48} {1e9 * seconds / n:8.1f} ns a point")
-    fixed = best_seconds(fold_small, "cpu") / 100
+    for label, ms in milliseconds.items():
+        print(f"  {label:<48} {1e6 * ms / n:8.1f} ns a point")
+    fixed = best_ms(fold_small, 5) / 1e3 / 100
     print(
         f"  fold_block's fixed cost, a 256-point block: {1e6 * fixed:.0f} µs a call "
         f"({1e9 * fixed / 32768:.1f} ns a point of a 32K block)"

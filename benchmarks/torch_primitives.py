@@ -59,12 +59,19 @@ def best_ms(function: Callable[[], object], repeats: int = 7, device: str = "cpu
     return 1e3 * min(times)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def device_from_arguments(description: str) -> str:
+    """``--device`` from the command line (where the torch side runs), with one torch thread and
+    the stream workers' allocator setting, as a worker computes."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--device", default="cpu", help="where the torch side runs (cpu, cuda:0)")
-    device = parser.parse_args().device
+    device: str = parser.parse_args().device
     torch.set_num_threads(1)
     tune_allocator()
+    return device
+
+
+def main() -> None:
+    device = device_from_arguments(__doc__.splitlines()[0])
     on_gpu = device != "cpu"
     x = np.random.default_rng(1).uniform(-20.0, 20.0, 1 << (24 if on_gpu else 20))
     t = torch.from_numpy(x).to(device)

@@ -768,8 +768,13 @@ def _distances_at(where: np.ndarray, differs: np.ndarray, dist_sub: np.ndarray) 
     return distances
 
 
+def _rank(error: float | None, index: int) -> tuple[float, int]:
+    """The worst inputs' order: the larger error first, then the smaller index."""
+    return -(error or 0.0), index
+
+
 def _worst_first(candidates: list[Candidate], top: int) -> list[Candidate]:
-    return sorted(candidates, key=lambda c: (-(c.error or 0.0), c.index))[:top]
+    return sorted(candidates, key=lambda c: _rank(c.error, c.index))[:top]
 
 
 def _first(candidates: list[Candidate], top: int) -> list[Candidate]:
@@ -1112,9 +1117,8 @@ class ErrorAccumulator:
         if len(rest) and rest.max() > 0:
             at = np.array([np.argmax(rest)])  # the first of equal maxima: the lowest index in the block
             kept = self.worst_outside_flush
-            if not kept or (float(rest[at[0]]), -int(block.index[at[0]])) > (
-                kept[0].error or 0.0,
-                -kept[0].index,
+            if not kept or _rank(float(rest[at[0]]), int(block.index[at[0]])) < _rank(
+                kept[0].error, kept[0].index
             ):
                 distance = _distances_at(at, differs, dist_sub)
                 self.worst_outside_flush = _worst_first(
@@ -1169,9 +1173,9 @@ class ErrorAccumulator:
         self.max_ulp = max(self.max_ulp, 0.0)
         self.max_abs = max(self.max_abs, 0.0)
         none = np.zeros(0, np.int64)
+        first = int(block.index[0])
         for policy, _ in self.rules(fmt):
             tally = self.tallies.setdefault(policy.name, PolicyTally())
-            first = int(block.index[0])
             worst = (
                 block.rounded_candidates(np.zeros(1, np.int64))[0] if tally.would_keep(0.0, first) else None
             )
