@@ -7,7 +7,9 @@ oneDNN on the Xeon, findings §11), so ``ErrorAccumulator.fold_block`` does its 
 most points: about 100 NumPy passes over a 32K block, none of them dominant. This measures, on
 ``torch-gelu``'s answers over 2^20 core inputs (|x| in [1, 2)), one thread:
 
-1. ``fold_block`` itself, block by block (what the audit runs), in ns a point;
+1. ``fold_block`` itself, block by block (what the audit runs), in ns a point: with the compiled
+   loop (``audits/_fold.c``, where the install built it) and with NumPy alone, alternating, and
+   whether both give the same state;
 2. a subset of its per-point work written once in NumPy: the ULP error (the scaled form of
    ``numerics.ulp.ulp_errors`` for blocks in range), the histogram bin, the sketch bin, the
    absolute and relative errors, and the reductions that do not depend on order (the largest
@@ -30,6 +32,7 @@ import numpy as np
 import torch
 from torch_primitives import best_ms, device_from_arguments
 
+from gelu_audit.audits import fused
 from gelu_audit.audits.stats import SKETCH_SHIFT, ErrorAccumulator, reference_blocks
 from gelu_audit.implementations.registry import registry
 from gelu_audit.implementations.runner import run_implementation
@@ -113,11 +116,21 @@ def main() -> None:
     share = 100 * differ / len(x)
     print(f"torch-gelu over {len(x):,} core inputs (|x| in [1, 2)): {share:.0f}% differ from RN_T(y)")
 
-    def fold() -> None:
+    def fold() -> ErrorAccumulator:
         accumulator, position = ErrorAccumulator("exact", TOLERANCE, 5), 0
         for block in blocks:
             accumulator.fold_block(block, got[position : position + len(block.x)])
             position += len(block.x)
+        return accumulator
+
+    compiled_loop = fused.library
+
+    def numpy_only() -> ErrorAccumulator:
+        fused.library = lambda: None  # type: ignore[assignment]
+        try:
+            return fold()
+        finally:
+            fused.library = compiled_loop
 
     small = reference_blocks(FP32, x[:256], patterns[:256].astype(np.int64), ref.take(slice(0, 256)), 5)[0]
 
@@ -137,8 +150,19 @@ def main() -> None:
         print(
             f"  the subset in torch ({name}, {device}) gives NumPy's results: {as_plain(result) == expected}"
         )
+    if compiled_loop() is None:
+        print("  the compiled loop is not built here: fold_block runs NumPy's passes")
+    else:
+        same = str(fold().to_state()) == str(numpy_only().to_state())
+        print(f"  fold_block with the compiled loop gives NumPy's state: {same}")
+        for _ in range(2):  # alternating
+            loop_ms, numpy_ms = best_ms(fold, 3), best_ms(numpy_only, 3)
+            print(
+                f"  fold_block, block by block: compiled loop {1e6 * loop_ms / len(x):.1f}, "
+                f"NumPy {1e6 * numpy_ms / len(x):.1f} ns a point ({numpy_ms / loop_ms:.2f}x)"
+            )
     milliseconds = {
-        "fold_block, block by block (NumPy)": best_ms(fold, 3),
+        "fold_block, block by block (NumPy)": best_ms(numpy_only, 3),
         "the subset, NumPy, 32K blocks": best_ms(
             lambda: [subset_numpy(*(a[k : k + 32768] for a in arrays)) for k in range(0, n, 32768)], 5
         ),

@@ -33,6 +33,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from gelu_audit.audits import fused
 from gelu_audit.audits.estimates import SampleEstimates
 from gelu_audit.audits.policies import BUILTIN_POLICIES, Policy, Tolerance, violation_ratios
 from gelu_audit.audits.profile import ErrorProfile, ProfileAccumulator, SegmentRuns
@@ -768,6 +769,15 @@ def _distances_at(where: np.ndarray, differs: np.ndarray, dist_sub: np.ndarray) 
     return distances
 
 
+def _fused_candidates(
+    block: ReferenceBlock, got: np.ndarray, where: np.ndarray, errors: np.ndarray
+) -> list[Candidate]:
+    """:func:`_candidates` where every value is finite: the ordinal distances computed at
+    ``where`` alone."""
+    distances = ordinal_distances(block.fmt, got[where], block.ref.take(where))
+    return _candidates(block, got, where, errors, distances)
+
+
 def _rank(error: float | None, index: int) -> tuple[float, int]:
     """The worst inputs' order: the larger error first, then the smaller index."""
     return -(error or 0.0), index
@@ -1013,10 +1023,19 @@ class ErrorAccumulator:
     def fold_block(self, block: ReferenceBlock, got: np.ndarray) -> None:
         """The arithmetic of :meth:`add_block`: every statistic, point by point."""
         fmt, ref = block.fmt, block.ref
-        differs = block.differing(got)
-        if block.exact and not differs.size and self.tolerance >= 0:
+        if block.exact and self.tolerance >= 0 and not block.differing(got).size:
             self._fold_exact(block, got)
             return
+        rules = self.rules(fmt)
+        if len(got) and fused.covers(fmt, [rule for _, rule in rules]):
+            folded = fused.fold_fp32_block(
+                block.x, ref, block.residual, got, self.tolerance, [rule for _, rule in rules],
+                self.sketch, SKETCH_SHIFT, self.histogram,
+            )  # fmt: skip
+            if folded is not None:
+                self._fold_fused(block, got, folded, rules)
+                return
+        differs = block.differing(got)
         sub, got_sub = (ref, got) if differs.size == len(got) else (ref.take(differs), got[differs])
         if differs.size:
             with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
@@ -1124,6 +1143,69 @@ class ErrorAccumulator:
                 self.worst_outside_flush = _worst_first(
                     kept + _candidates(block, got, at, errors, distance), 1
                 )
+
+    def _fold_fused(
+        self,
+        block: ReferenceBlock,
+        got: np.ndarray,
+        folded: fused.FusedFold,
+        rules: list[tuple[Policy, Tolerance]],
+    ) -> None:
+        """:meth:`fold_block` from the compiled loop's reductions (:mod:`fused`), on a block it
+        covers: every value finite, no zero answer, no zero or subnormal input or RN_T(y), so
+        nothing is flushed, mismatched or a wrong zero. The float sums run here, over the differing
+        points' residuals and errors in order, as :meth:`fold_block` sums them. The worst
+        inputs are chosen from every point's error: the block's ``top`` largest hold its worst
+        whichever points the threshold comes from."""
+        fmt, n, errors = block.fmt, len(got), folded.errors
+        self.points += n
+        self.finite += n
+        self.total.add_float(block.residual_sum)
+        if folded.residual_at.size:
+            self.total.add_float(-float(np.sum(folded.residual_at)))
+            self.total.add_float(float(np.sum(folded.errors_at)))
+        self.correct += n - folded.wrong
+        self.max_ulp = max(self.max_ulp, folded.max_error)
+        if folded.wrong:
+            self.max_ordinal = max(self.max_ordinal, folded.max_ordinal)
+        self.max_abs = max(self.max_abs, folded.max_abs)
+        for (policy, _), ratio, breaks, first in zip(
+            rules, folded.rule_ratios, folded.rule_breaks, folded.rule_first_max
+        ):
+            tally = self.tallies.setdefault(policy.name, PolicyTally())
+            worst = None
+            if tally.would_keep(ratio, int(block.index[first])):
+                worst = _fused_candidates(block, got, np.array([first]), errors)[0]
+            tally.add(breaks, 0, ratio, worst)
+        if folded.any_normal:
+            self.max_rel = max(self.max_rel or 0.0, folded.max_rel)
+
+        last = self.worst[-1].error if len(self.worst) >= self.top else None
+        if self.top > 0 and (last is None or folded.max_error >= last):  # else none would enter
+            where = (
+                np.flatnonzero(errors >= np.partition(errors, n - self.top)[n - self.top])
+                if n >= self.top
+                else np.arange(n)
+            )
+            if where.size > 4 * self.top:
+                where = where[np.lexsort((block.index[where], -errors[where]))[: self.top]]
+            if last is not None:
+                where = where[errors[where] >= last]
+            self.worst = _worst_first(self.worst + _fused_candidates(block, got, where, errors), self.top)
+
+        bounds = (folded.failure_below, folded.failure_above, False)  # no x is 0 here
+        self.failures.note(*bounds)
+        self.normal_failures.note(*bounds)  # no subnormal input or RN_T(y) here
+        self.profile.add(fmt, block.runs(), errors, errors > self.tolerance, np.zeros(0, np.int64))
+        self.nonfinite = _first(self.nonfinite, self.top)
+        if folded.max_error > 0:
+            first = folded.first_max_error
+            kept = self.worst_outside_flush
+            if not kept or _rank(folded.max_error, int(block.index[first])) < _rank(
+                kept[0].error, kept[0].index
+            ):
+                candidate = _fused_candidates(block, got, np.array([first]), errors)
+                self.worst_outside_flush = _worst_first(kept + candidate, 1)
 
     def _note_zero_answers(
         self,

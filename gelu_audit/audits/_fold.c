@@ -1,0 +1,238 @@
+/* One block of an fp32 audit folded in one loop: the per-point arithmetic of
+ * ErrorAccumulator.fold_block (gelu_audit/audits/stats.py), fused.
+ *
+ * NumPy runs that arithmetic as some fifty passes over each block; here it is one pass, with
+ * the same IEEE double operations in the same order (built with -ffp-contract=off: no fused
+ * multiply-adds), so every value is the NumPy path's bit for bit. What depends on order (the
+ * float sums, the worst inputs' selection) stays in Python: this loop hands back each
+ * differing point's error and residual, in order, for NumPy's own pairwise sums, and the
+ * whole error array. tests/audits/test_fused_fold.py compares the two paths' statistics.
+ *
+ * It covers the common block only: every answer, input and reference finite, no zero answer,
+ * no zero or subnormal input or RN_T(y), binades where the error scales by a power of two. Anything
+ * else returns -1 before writing, and the caller folds the block in NumPy.
+ *
+ * Loaded with ctypes (gelu_audit/audits/fused.py): plain C, no Python API.
+ */
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { COMBINE_SUM = 0, COMBINE_MAX = 1, COMBINE_SWITCH = 2 };
+enum { RULE_FIELDS = 6 }; /* combine, has_below, rtol, atol, switch, below */
+enum { HISTOGRAM_POWERS = 12 }; /* len(HISTOGRAM_EDGES): the powers 2^-1 ... 2^9, then 1000 */
+
+static inline uint64_t bits64(double v) {
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    return u;
+}
+
+static inline double from_bits64(uint64_t u) {
+    double v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+static inline uint32_t bits32(float v) {
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    return u;
+}
+
+/* formats.ordinals for fp32: consecutive floats differ by 1, both zeros are 0. */
+static inline int64_t ordinal(double v) {
+    uint32_t u = bits32((float)v);
+    int64_t magnitude = (int64_t)(u & 0x7FFFFFFFu);
+    return (u >> 31) ? -magnitude : magnitude;
+}
+
+/* ulp.histogram_bins for one finite error >= 0, without branches (it runs in a vector loop). */
+static inline int64_t histogram_bin(double err) {
+    const uint64_t u = bits64(err);
+    int64_t powers_below = (int64_t)((u >> 52) & 0x7FF) - 1022 + ((u & ((1ULL << 52) - 1)) != 0);
+    powers_below = powers_below < 0 ? 0 : powers_below;
+    powers_below = powers_below > HISTOGRAM_POWERS - 1 ? HISTOGRAM_POWERS - 1 : powers_below;
+    return u == 0 ? 0 : powers_below + 1 + (u > bits64(1000.0));
+}
+
+/* Largest and smallest of non-negative doubles as their bit patterns, whose unsigned order
+ * is theirs: integer reductions, which the compiler vectorizes where the same reductions in
+ * doubles it may not (their NaN and signed-zero rules). */
+static inline int64_t signed_bits(double v) { return (int64_t)bits64(v); }
+static inline int64_t max_i64(int64_t a, int64_t b) { return a > b ? a : b; }
+static inline int64_t min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* `value` where `condition` (0 or 1) holds, else INT64_MAX: in bit operations, which the
+ * compiler vectorizes inside a reduction where a conditional expression it may not. */
+static inline int64_t where_or_max(int64_t condition, int64_t value) {
+    const int64_t mask = -condition;
+    return (value & mask) | (INT64_MAX & ~mask);
+}
+
+/* The first position holding `target` (one is there), for non-negative doubles (compared by
+ * their bit patterns): the least such index, a reduction over every position, which
+ * vectorizes where an early exit would not. */
+static inline int64_t first_at(const double *values, int64_t n, double target) {
+    const int64_t key = signed_bits(target);
+    int64_t first = INT64_MAX;
+    for (int64_t i = 0; i < n; i++) first = min_i64(first, where_or_max(signed_bits(values[i]) == key, i));
+    return first;
+}
+
+/* Compiled for each of these instruction sets, the best chosen when the library loads: the
+ * loops are vector loops, and IEEE arithmetic gives the same bits in any of them. */
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__clang__)
+#define VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define VECTOR_CLONES
+#endif
+
+/* Returns how many points differ from RN_T(y) bit for bit (their residuals and errors are
+ * written, in order, to residual_at and errors_at), or -1 if the block is not one this loop
+ * covers or memory ran out (then only the scratch outputs errors, residual_at and errors_at
+ * are written).
+ *
+ * scalars out: largest error, largest absolute error, largest relative error (normal |y|),
+ *   failing x nearest 0 below (NaN: none), failing x nearest 0 above (NaN: none).
+ * integers out: position of the first largest error, answers not RN_T(y) (ordinal distance
+ *   above 0), largest ordinal distance, whether any |y| is normal.
+ * Per rule (rules: RULE_FIELDS doubles each): the largest ratio error / allowance
+ *   (rule_ratio), the breaks (ratio > 1) and the first position of the largest ratio
+ *   (rule_counts: two each). sketch and histogram: counts added. */
+VECTOR_CLONES
+int64_t fold_fp32_block(
+    int64_t n, const double *got, const double *x, const int64_t *binade, const double *hi,
+    const double *lo, const double *rounded, const double *residual, int64_t precision,
+    int64_t emin, double tolerance, int64_t n_rules, const double *rules, double *errors,
+    double *residual_at, double *errors_at, int64_t *sketch, int64_t sketch_shift,
+    int64_t *histogram, double *scalars, int64_t *integers, double *rule_ratio,
+    int64_t *rule_counts) {
+    const double smallest_normal = ldexp(1.0, (int)emin);
+    const int64_t shift = precision - 1;
+    const double unit = ldexp(1.0, (int)shift);
+    double *magnitudes = malloc((size_t)(n > 0 ? n : 1) * sizeof(double));
+    double *abs_errors = malloc((size_t)(n > 0 ? n : 1) * sizeof(double));
+    double *ratios = malloc((size_t)(n > 0 ? n : 1) * sizeof(double));
+    uint8_t *differs = malloc((size_t)(n > 0 ? n : 1));
+    if (!magnitudes || !abs_errors || !ratios || !differs) {
+        free(magnitudes);
+        free(abs_errors);
+        free(ratios);
+        free(differs);
+        return -1;
+    }
+    int64_t covered = 1;
+    for (int64_t i = 0; i < n; i++) {
+        /* the block is one this loop covers: every value finite, no zero answer, no zero or
+         * subnormal input or RN_T(y), a binade whose ulp scales by building a power of two */
+        const double ax = fabs(x[i]), ar = fabs(rounded[i]), ag = fabs(got[i]);
+        const double ah = fabs(hi[i]), al = fabs(lo[i]);
+        const int64_t b = binade[i];
+        covered &= (ag <= DBL_MAX) & (ag > 0) & (ax <= DBL_MAX) & (ax >= smallest_normal) &
+                   (ah <= DBL_MAX) & (ah > 0) & (al <= DBL_MAX) & (ar <= DBL_MAX) & (ar >= smallest_normal) &
+                   (b >= emin) & (b >= shift - 1023) & (b <= shift + 1022) & (b <= 1000);
+    }
+    if (!covered) {
+        free(magnitudes);
+        free(abs_errors);
+        free(ratios);
+        free(differs);
+        return -1;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const double g = got[i], h = hi[i], l = lo[i];
+        const int64_t b = binade[i];
+        /* ulp.ulp_errors, its scaled form: both sides times 2^-quantum, exact */
+        const double scale = from_bits64((uint64_t)(1023 - (b - shift)) << 52);
+        errors[i] = fabs((g * scale - h * unit) - l * unit);
+        differs[i] = bits64(g) != bits64(rounded[i]);
+        /* y as float64 (ReferenceValues.approximate): (hi + lo)·2^binade, a normal number */
+        const double approx = (h + l) * from_bits64((uint64_t)(1023 + b) << 52);
+        magnitudes[i] = fabs(approx);
+        abs_errors[i] = fabs(g - approx);
+    }
+    int64_t max_err = 0, max_abs = 0, max_rel = 0, wrong = 0, max_ordinal = 0, any_normal = 0;
+    int64_t below_key = INT64_MAX, above_key = INT64_MAX;
+    for (int64_t i = 0; i < n; i++) max_err = max_i64(max_err, signed_bits(errors[i]));
+    for (int64_t i = 0; i < n; i++) max_abs = max_i64(max_abs, signed_bits(abs_errors[i]));
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t distance = llabs(ordinal(got[i]) - ordinal(rounded[i]));
+        wrong += distance > 0;
+    }
+    for (int64_t i = 0; i < n; i++)
+        max_ordinal = max_i64(max_ordinal, llabs(ordinal(got[i]) - ordinal(rounded[i])));
+    for (int64_t i = 0; i < n; i++) any_normal |= magnitudes[i] >= smallest_normal;
+    for (int64_t i = 0; i < n; i++) {
+        const double rel = abs_errors[i] / magnitudes[i];
+        max_rel = max_i64(max_rel, magnitudes[i] >= smallest_normal ? signed_bits(rel) : 0);
+    }
+    /* stats.failure_bounds: the failing x nearest 0 on each side (by |x|; no x is 0 here). In
+     * bit patterns, as integers: an error (>= 0) exceeds the tolerance where its pattern
+     * exceeds the tolerance's (every error does where the tolerance is below 0). */
+    const int64_t tolerance_key = tolerance < 0 ? -1 : signed_bits(tolerance);
+    const uint64_t sign = 1ULL << 63;
+    for (int64_t i = 0; i < n; i++) {
+        const uint64_t u = bits64(x[i]);
+        const int64_t failing_below = (signed_bits(errors[i]) > tolerance_key) & (u > sign);
+        below_key = min_i64(below_key, where_or_max(failing_below, (int64_t)(u & ~sign)));
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const uint64_t u = bits64(x[i]);
+        const int64_t failing_above = (signed_bits(errors[i]) > tolerance_key) & (u < sign);
+        above_key = min_i64(above_key, where_or_max(failing_above, (int64_t)u));
+    }
+    int64_t m = 0;
+    for (int64_t i = 0; i < n; i++) { /* the differing points' residuals and errors, in order */
+        residual_at[m] = residual[i];
+        errors_at[m] = errors[i];
+        m += differs[i];
+    }
+    int64_t bins[4][HISTOGRAM_POWERS + 2] = {{0}}; /* four copies: no chain of increments */
+    for (int64_t i = 0; i < n; i++) {
+        sketch[bits32((float)errors[i]) >> sketch_shift]++;
+        bins[i & 3][histogram_bin(errors[i])]++;
+    }
+    for (int c = 0; c < 4; c++)
+        for (int k = 0; k < HISTOGRAM_POWERS + 2; k++) histogram[k] += bins[c][k];
+    for (int64_t r = 0; r < n_rules; r++) { /* policies.violation_ratios, one rule at a time */
+        const double *rule = rules + RULE_FIELDS * r;
+        const int64_t combine = (int64_t)rule[0], has_below = rule[1] != 0;
+        const double rtol = rule[2], atol = rule[3], switch_at = rule[4], below = rule[5];
+        int64_t max_ratio = 0;
+        int64_t breaks = 0;
+        for (int64_t i = 0; i < n; i++) {
+            const double magnitude = magnitudes[i], abs_err = abs_errors[i], relative = rtol * magnitude;
+            const double sum = atol + relative, larger = atol >= relative ? atol : relative;
+            const double switched = magnitude > switch_at ? relative : atol;
+            double allowed = combine == COMBINE_SUM ? sum : combine == COMBINE_MAX ? larger : switched;
+            allowed = has_below & (x[i] <= below) & (atol > allowed) ? atol : allowed;
+            /* the double nearest a / b is above 1 exactly where a > b (a, b >= 0): a > b
+             * puts a at least one ulp of b above b, so a / b at least 2^-52 above 1 */
+            breaks += abs_err > allowed;
+            const double quotient = abs_err / allowed;
+            const double ratio = abs_err == 0 ? 0.0 : quotient;
+            ratios[i] = ratio;
+            max_ratio = max_i64(max_ratio, signed_bits(ratio));
+        }
+        rule_ratio[r] = from_bits64((uint64_t)max_ratio);
+        rule_counts[2 * r] = breaks;
+        rule_counts[2 * r + 1] = first_at(ratios, n, from_bits64((uint64_t)max_ratio));
+    }
+    scalars[0] = from_bits64((uint64_t)max_err);
+    scalars[1] = from_bits64((uint64_t)max_abs);
+    scalars[2] = from_bits64((uint64_t)max_rel);
+    scalars[3] = below_key == INT64_MAX ? NAN : -from_bits64((uint64_t)below_key);
+    scalars[4] = above_key == INT64_MAX ? NAN : from_bits64((uint64_t)above_key);
+    integers[0] = first_at(errors, n, from_bits64((uint64_t)max_err));
+    integers[1] = wrong;
+    integers[2] = max_ordinal;
+    integers[3] = any_normal;
+    free(magnitudes);
+    free(abs_errors);
+    free(ratios);
+    free(differs);
+    return m;
+}

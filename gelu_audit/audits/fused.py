@@ -1,0 +1,174 @@
+"""The fp32 block fold in one compiled loop, where the install built it (``_fold.c``).
+
+An exhaustive fp32 audit spends most of a kernel's time in ``ErrorAccumulator.fold_block``:
+in the core most answers differ from RN_T(y), and NumPy runs the fold's arithmetic as some
+fifty passes over each 32K block (docs/speed.md, "what fusing the comparison would buy").
+``_fold.c`` does the same per-point arithmetic in one pass, with the same double operations,
+and hands back what depends on order (each differing point's error and residual, for NumPy's
+pairwise sums; the error array, for the worst inputs), so the statistics are the NumPy path's
+bit for bit (tests/audits/test_fused_fold.py).
+
+The loop is a C extension that ``pip install`` compiles where a C compiler is at hand
+(pyproject.toml: optional, so an install without one still succeeds). Without it, or with
+``GELU_AUDIT_FUSED_FOLD=0`` in the environment, every block takes the NumPy path: the same
+numbers, more slowly. It is loaded with ctypes: plain C, no Python API.
+
+May import: numpy, gelu_audit.numerics, gelu_audit.audits.policies.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import importlib.util
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from gelu_audit.audits.policies import Combine, Tolerance
+from gelu_audit.numerics.exact_values import ReferenceValues
+from gelu_audit.numerics.formats import FP32, FloatFormat
+
+SWITCH_VARIABLE = "GELU_AUDIT_FUSED_FOLD"
+"""Set to 0 to fold every block in NumPy (the same numbers; for comparisons and debugging)."""
+
+_COMBINE_CODES = {Combine.SUM: 0, Combine.MAX: 1, Combine.SWITCH: 2}
+
+_DOUBLES = np.ctypeslib.ndpointer(np.float64, flags="C_CONTIGUOUS")
+_INT64S = np.ctypeslib.ndpointer(np.int64, flags="C_CONTIGUOUS")
+
+
+@functools.cache
+def library() -> ctypes.CDLL | None:
+    """The compiled loop, or None: not built with this install, or switched off."""
+    if os.environ.get(SWITCH_VARIABLE, "1") == "0":
+        return None
+    spec = importlib.util.find_spec("gelu_audit.audits._fold")
+    if spec is None or not spec.origin:
+        return None
+    try:
+        loaded = ctypes.CDLL(spec.origin)
+    except OSError:
+        return None
+    function = loaded.fold_fp32_block
+    i64, f64 = ctypes.c_int64, ctypes.c_double
+    function.restype = i64
+    function.argtypes = [
+        i64, _DOUBLES, _DOUBLES, _INT64S, _DOUBLES, _DOUBLES, _DOUBLES, _DOUBLES,
+        i64, i64, f64, i64, _DOUBLES, _DOUBLES, _DOUBLES, _DOUBLES, _INT64S, i64,
+        _INT64S, _DOUBLES, _INT64S, _DOUBLES, _INT64S,
+    ]  # fmt: skip
+    return loaded
+
+
+def covers(fmt: FloatFormat, rules: Sequence[Tolerance]) -> bool:
+    """Whether the loop can fold blocks of ``fmt`` under these rules (fp32, rules against y),
+    before looking at a block's values."""
+    return fmt is FP32 and library() is not None and not any(rule.rounded_reference for rule in rules)
+
+
+@dataclass(frozen=True)
+class FusedFold:
+    """One block folded by the loop: what ``fold_block`` computes point by point, reduced."""
+
+    errors: np.ndarray
+    """Each point's ULP error (all finite)."""
+    residual_at: np.ndarray
+    """The residuals where the answer differs from RN_T(y), in order."""
+    errors_at: np.ndarray
+    """The errors there, in order."""
+    max_error: float
+    first_max_error: int
+    """The first position of the largest error."""
+    max_abs: float
+    max_rel: float
+    any_normal: bool
+    wrong: int
+    """Answers other than RN_T(y) (ordinal distance above 0)."""
+    max_ordinal: int
+    failure_below: float | None
+    failure_above: float | None
+    rule_ratios: list[float]
+    rule_breaks: list[int]
+    rule_first_max: list[int]
+
+
+def fold_fp32_block(
+    x: np.ndarray,
+    ref: ReferenceValues,
+    residual: np.ndarray,
+    got: np.ndarray,
+    tolerance: float,
+    rules: Sequence[Tolerance],
+    sketch: np.ndarray,
+    sketch_shift: int,
+    histogram: np.ndarray,
+) -> FusedFold | None:
+    """Fold one fp32 block with the loop; None where the block is not one it covers (a value
+    not finite, a zero answer, a zero or subnormal input or RN_T(y)): nothing is counted then.
+    ``sketch`` and ``histogram`` are the accumulator's counts, added to in place."""
+    loaded = library()
+    assert loaded is not None, "covers() first"
+    n = len(got)
+    parameters = np.zeros(6 * len(rules))
+    for k, rule in enumerate(rules):
+        below = rule.absolute_below
+        parameters[6 * k : 6 * k + 6] = (
+            _COMBINE_CODES[rule.combine],
+            below is not None,
+            rule.rtol,
+            rule.atol,
+            rule.switch,
+            0.0 if below is None else below,
+        )
+    errors, residual_at, errors_at = np.empty(n), np.empty(n), np.empty(n)
+    scalars, integers = np.empty(5), np.empty(4, np.int64)
+    rule_ratio, rule_counts = np.empty(len(rules)), np.empty(2 * len(rules), np.int64)
+    m = loaded.fold_fp32_block(
+        n,
+        np.ascontiguousarray(got, np.float64),
+        np.ascontiguousarray(x, np.float64),
+        np.ascontiguousarray(ref.binade, np.int64),
+        np.ascontiguousarray(ref.mant_hi),
+        np.ascontiguousarray(ref.mant_lo),
+        np.ascontiguousarray(ref.rounded),
+        np.ascontiguousarray(residual),
+        FP32.precision,
+        FP32.emin,
+        tolerance,
+        len(rules),
+        parameters,
+        errors,
+        residual_at,
+        errors_at,
+        sketch,
+        sketch_shift,
+        histogram,
+        scalars,
+        integers,
+        rule_ratio,
+        rule_counts,
+    )
+    if m < 0:
+        return None
+    below, above = float(scalars[3]), float(scalars[4])
+    return FusedFold(
+        errors,
+        residual_at[:m],
+        errors_at[:m],
+        float(scalars[0]),
+        int(integers[0]),
+        float(scalars[1]),
+        float(scalars[2]),
+        bool(integers[3]),
+        int(integers[1]),
+        int(integers[2]),
+        None if math.isnan(below) else below,
+        None if math.isnan(above) else above,
+        rule_ratio.tolist(),
+        rule_counts[0::2].tolist(),
+        rule_counts[1::2].tolist(),
+    )

@@ -1,0 +1,144 @@
+"""The compiled fp32 fold (``audits/_fold.c``) against the NumPy fold: the same statistics."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from gelu_audit.audits import fused
+from gelu_audit.audits.policies import BUILTIN_POLICIES, Policy, mixed_policy
+from gelu_audit.audits.stats import SKETCH_BINS, SKETCH_SHIFT, ErrorAccumulator, accumulate, reference_blocks
+from gelu_audit.implementations.registry import registry
+from gelu_audit.implementations.runner import run_implementation
+from gelu_audit.numerics.exact_values import ReferenceValues
+from gelu_audit.numerics.formats import FP32
+from gelu_audit.numerics.formulas import ERF, TANH
+from gelu_audit.numerics.ulp import HISTOGRAM_LABELS
+from gelu_audit.references.fast_tier import BLOCK, fast_references
+
+needs_the_loop = pytest.mark.skipif(
+    fused.library() is None, reason="the compiled fold is not built here (no C compiler at install)"
+)
+
+
+def test_the_loop_is_built_where_the_install_had_a_c_compiler() -> None:
+    """pyproject.toml builds the loop as an optional extension: where a compiler is at hand,
+    an install without it is a broken build, not a machine without one."""
+    if not (shutil.which("cc") or shutil.which("gcc")):
+        pytest.skip("no C compiler here: the NumPy fold serves")
+    assert fused.library() is not None
+
+
+def _patterns(start: float, count: int, offset: int = 0) -> np.ndarray:
+    """``count`` consecutive fp32 patterns from ``start``'s, moved ``offset`` patterns."""
+    first = int(np.float32(start).view(np.uint32)) + offset
+    return np.arange(first, first + count).astype(np.uint32)
+
+
+def _answers(patterns: np.ndarray, rounded: np.ndarray, name: str) -> Iterator[tuple[str, np.ndarray]]:
+    """A real kernel's answers, and the same garbled: off by one and by many steps, zeros of
+    both signs, a NaN and an infinity in some blocks (which the loop must leave to NumPy)."""
+    got = run_implementation(registry()[name], FP32, "cpu", patterns)
+    yield name, got
+    garbled = got.astype(np.float32)
+    garbled[::13] = np.nextafter(garbled[::13], np.float32(np.inf))
+    garbled[5::29] = garbled[5::29] * np.float32(1.5)
+    yield f"{name}, off", garbled.astype(np.float64)
+    broken = garbled.copy()
+    broken[7] = 0.0
+    broken[BLOCK + 9] = -0.0
+    broken[2 * BLOCK + 11] = np.nan
+    broken[2 * BLOCK + 12] = np.inf
+    yield f"{name}, zeros and NaN in three blocks", broken.astype(np.float64)
+    yield "RN_T(y)", rounded
+
+
+# The core, where answers differ from RN_T(y) at many points; x from -2 down, below benchdnn's
+# cutoff for an absolute error (about -1.56 for erf); from -4 down, where |y| falls through
+# benchdnn's switch at 1e-5; a range that starts mid-block and crosses from x whose y is
+# subnormal in fp32 (the loop leaves those blocks to NumPy) to x whose y is normal.
+RANGES = [
+    (1.0, 4 * BLOCK, 0),
+    (-0.75, 4 * BLOCK, 0),
+    (-2.0, 4 * BLOCK, 0),
+    (-4.0, 4 * BLOCK, 0),
+    (2.0**-125, 3 * BLOCK, -BLOCK // 2 * 3),
+]
+
+
+def _state(
+    x: np.ndarray,
+    index: np.ndarray,
+    ref: ReferenceValues,
+    got: np.ndarray,
+    against: str,
+    tolerance: float,
+    top: int,
+    shared: bool,
+    policies: tuple[Policy, ...],
+) -> str:
+    """The accumulator's whole state over the blocks, as JSON (NaN answers compare equal)."""
+    blocks = reference_blocks(FP32, x, index, ref, top, shared)
+    state = accumulate(blocks, got, against, tolerance, top, policies).to_state()
+    return json.dumps(state, sort_keys=True, default=lambda value: np.asarray(value).tolist())
+
+
+@needs_the_loop
+@pytest.mark.parametrize("start, count, offset", RANGES)
+def test_the_compiled_fold_gives_the_numpy_fold_s_statistics(
+    start: float, count: int, offset: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every statistic of every case, state for state: the loop's blocks and NumPy's, for
+    kernels of both formulas, garbled answers, one and five worst inputs, tolerances of 0,
+    2 and 1e9 ULP and one below 0, blocks shared or not, and an rtol/atol policy beside the
+    built-in ones. The loop must have taken blocks (the test is not vacuous) and
+    left the broken ones to NumPy."""
+    patterns = _patterns(start, count, offset)
+    x = patterns.view(np.float32).astype(np.float64)
+    index = patterns.astype(np.int64)
+    policies = (*BUILTIN_POLICIES, mixed_policy(1e-6, 1e-7))
+    taken, declined = 0, 0
+    original = fused.fold_fp32_block
+
+    def counted(*args: object, **kwargs: object) -> fused.FusedFold | None:
+        nonlocal taken, declined
+        folded = original(*args, **kwargs)  # type: ignore[arg-type]
+        taken, declined = taken + (folded is not None), declined + (folded is None)
+        return folded
+
+    for formula, against, kernel in ((ERF, "exact", "torch-gelu"), (TANH, "tanh", "torch-gelu-tanh")):
+        ref, _ = fast_references(formula, FP32, x)
+        for label, got in _answers(patterns, ref.rounded, kernel):
+            for top, tolerance, shared in ((5, 2.0, False), (1, 0.0, True), (5, 1e9, True), (1, -1.0, False)):
+                case = (x, index, ref, got, against, tolerance, top, shared, policies)
+                monkeypatch.setattr(fused, "fold_fp32_block", counted)
+                compiled = _state(*case)
+                monkeypatch.setattr(fused, "library", lambda: None)
+                numpy = _state(*case)
+                monkeypatch.undo()
+                assert compiled == numpy, (label, against, top, tolerance, shared)
+    assert taken > 0 and declined > 0
+
+
+@needs_the_loop
+def test_a_block_the_loop_declines_is_left_untouched() -> None:
+    """A block with a value the loop does not cover (here one NaN answer) returns None and
+    adds nothing to the counts it was handed."""
+    x = _patterns(1.0, 1024).view(np.float32).astype(np.float64)
+    ref, _ = fast_references(ERF, FP32, x)
+    got = ref.rounded.copy()
+    got[700] = np.nan
+    block = reference_blocks(FP32, x, np.arange(len(x)), ref, 5)[0]
+    sketch = np.zeros(SKETCH_BINS + 1, np.int64)
+    histogram = np.zeros(len(HISTOGRAM_LABELS) + 1, np.int64)
+    rules = [rule for _, rule in ErrorAccumulator("exact", 2.0, 5).rules(FP32)]
+    args = (block.x, block.ref, block.residual)
+    assert fused.fold_fp32_block(*args, got, 2.0, rules, sketch, SKETCH_SHIFT, histogram) is None
+    assert not sketch.any() and not histogram.any()
+    got[700] = ref.rounded[700]
+    folded = fused.fold_fp32_block(*args, got, 2.0, rules, sketch, SKETCH_SHIFT, histogram)
+    assert folded is not None and sketch.sum() == histogram.sum() == len(x)
