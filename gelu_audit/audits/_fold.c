@@ -172,7 +172,7 @@ int64_t fold_fp32_block(
     /* stats.failure_bounds: the failing x nearest 0 on each side (by |x|; no x is 0 here). In
      * bit patterns, as integers: an error (>= 0) exceeds the tolerance where its pattern
      * exceeds the tolerance's (every error does where the tolerance is below 0). */
-    const int64_t tolerance_key = tolerance < 0 ? -1 : signed_bits(tolerance);
+    const int64_t tolerance_key = tolerance < 0 ? -1 : signed_bits(fabs(tolerance)); /* -0: +0 */
     const uint64_t sign = 1ULL << 63;
     for (int64_t i = 0; i < n; i++) {
         const uint64_t u = bits64(x[i]);
@@ -209,8 +209,9 @@ int64_t fold_fp32_block(
             const double switched = magnitude > switch_at ? relative : atol;
             double allowed = combine == COMBINE_SUM ? sum : combine == COMBINE_MAX ? larger : switched;
             allowed = has_below & (x[i] <= below) & (atol > allowed) ? atol : allowed;
-            /* the double nearest a / b is above 1 exactly where a > b (a, b >= 0): a > b
-             * puts a at least one ulp of b above b, so a / b at least 2^-52 above 1 */
+            /* the double nearest a / b is above 1 exactly where a > b (a >= 0, b >= +0):
+             * a > b puts a at least one ulp of b above b, so a / b above 1 + 2^-53, which
+             * rounds to 1 + 2^-52 or more */
             breaks += abs_err > allowed;
             const double quotient = abs_err / allowed;
             const double ratio = abs_err == 0 ? 0.0 : quotient;

@@ -39,6 +39,8 @@ _COMBINE_CODES = {Combine.SUM: 0, Combine.MAX: 1, Combine.SWITCH: 2}
 
 _DOUBLES = np.ctypeslib.ndpointer(np.float64, flags="C_CONTIGUOUS")
 _INT64S = np.ctypeslib.ndpointer(np.int64, flags="C_CONTIGUOUS")
+_COUNTS = np.ctypeslib.ndpointer(np.int64, flags=("C_CONTIGUOUS", "WRITEABLE"))
+"""The accumulator's counts, added to in place: a read-only array is refused, as ``+=`` would."""
 
 
 @functools.cache
@@ -58,16 +60,27 @@ def library() -> ctypes.CDLL | None:
     function.restype = i64
     function.argtypes = [
         i64, _DOUBLES, _DOUBLES, _INT64S, _DOUBLES, _DOUBLES, _DOUBLES, _DOUBLES,
-        i64, i64, f64, i64, _DOUBLES, _DOUBLES, _DOUBLES, _DOUBLES, _INT64S, i64,
-        _INT64S, _DOUBLES, _INT64S, _DOUBLES, _INT64S,
+        i64, i64, f64, i64, _DOUBLES, _DOUBLES, _DOUBLES, _DOUBLES, _COUNTS, i64,
+        _COUNTS, _DOUBLES, _INT64S, _DOUBLES, _INT64S,
     ]  # fmt: skip
     return loaded
 
 
 def covers(fmt: FloatFormat, rules: Sequence[Tolerance]) -> bool:
-    """Whether the loop can fold blocks of ``fmt`` under these rules (fp32, rules against y),
-    before looking at a block's values."""
-    return fmt is FP32 and library() is not None and not any(rule.rounded_reference for rule in rules)
+    """Whether the loop can fold blocks of ``fmt`` under these rules, before looking at a
+    block's values: fp32, and rules against y whose allowance is +0 or more (rtol and atol
+    not below +0: an allowance of −0 makes NumPy's ratios −inf, which the loop does not
+    follow)."""
+    return (
+        fmt is FP32
+        and library() is not None
+        and all(not rule.rounded_reference and _plus(rule.rtol) and _plus(rule.atol) for rule in rules)
+    )
+
+
+def _plus(value: float) -> bool:
+    """``value`` is +0 or above (not −0, not NaN)."""
+    return value >= 0 and math.copysign(1.0, value) > 0
 
 
 @dataclass(frozen=True)
