@@ -92,8 +92,9 @@ static inline int64_t first_at(const double *values, int64_t n, double target) {
 
 /* Returns how many points differ from RN_T(y) bit for bit (their residuals and errors are
  * written, in order, to residual_at and errors_at), or -1 if the block is not one this loop
- * covers or memory ran out (then only the scratch outputs errors, residual_at and errors_at
- * are written).
+ * covers or memory ran out (then only the scratch outputs errors, distances, residual_at and
+ * errors_at may be written). errors and distances: each point's ULP error and ordinal
+ * distance.
  *
  * scalars out: largest error, largest absolute error, largest relative error (normal |y|),
  *   failing x nearest 0 below (NaN: none), failing x nearest 0 above (NaN: none).
@@ -107,7 +108,7 @@ int64_t fold_fp32_block(
     int64_t n, const double *got, const double *x, const int64_t *binade, const double *hi,
     const double *lo, const double *rounded, const double *residual, int64_t precision,
     int64_t emin, double tolerance, int64_t n_rules, const double *rules, double *errors,
-    double *residual_at, double *errors_at, int64_t *sketch, int64_t sketch_shift,
+    int64_t *distances, double *residual_at, double *errors_at, int64_t *sketch, int64_t sketch_shift,
     int64_t *histogram, double *scalars, int64_t *integers, double *rule_ratio,
     int64_t *rule_counts) {
     const double smallest_normal = ldexp(1.0, (int)emin);
@@ -158,12 +159,9 @@ int64_t fold_fp32_block(
     int64_t below_key = INT64_MAX, above_key = INT64_MAX;
     for (int64_t i = 0; i < n; i++) max_err = max_i64(max_err, signed_bits(errors[i]));
     for (int64_t i = 0; i < n; i++) max_abs = max_i64(max_abs, signed_bits(abs_errors[i]));
-    for (int64_t i = 0; i < n; i++) {
-        const int64_t distance = llabs(ordinal(got[i]) - ordinal(rounded[i]));
-        wrong += distance > 0;
-    }
-    for (int64_t i = 0; i < n; i++)
-        max_ordinal = max_i64(max_ordinal, llabs(ordinal(got[i]) - ordinal(rounded[i])));
+    for (int64_t i = 0; i < n; i++) distances[i] = llabs(ordinal(got[i]) - ordinal(rounded[i]));
+    for (int64_t i = 0; i < n; i++) wrong += distances[i] > 0;
+    for (int64_t i = 0; i < n; i++) max_ordinal = max_i64(max_ordinal, distances[i]);
     for (int64_t i = 0; i < n; i++) any_normal |= magnitudes[i] >= smallest_normal;
     for (int64_t i = 0; i < n; i++) {
         const double rel = abs_errors[i] / magnitudes[i];

@@ -37,11 +37,6 @@ SWITCH_VARIABLE = "GELU_AUDIT_FUSED_FOLD"
 
 _COMBINE_CODES = {Combine.SUM: 0, Combine.MAX: 1, Combine.SWITCH: 2}
 
-_DOUBLES = np.ctypeslib.ndpointer(np.float64, flags="C_CONTIGUOUS")
-_INT64S = np.ctypeslib.ndpointer(np.int64, flags="C_CONTIGUOUS")
-_COUNTS = np.ctypeslib.ndpointer(np.int64, flags=("C_CONTIGUOUS", "WRITEABLE"))
-"""The accumulator's counts, added to in place: a read-only array is refused, as ``+=`` would."""
-
 
 @functools.cache
 def library() -> ctypes.CDLL | None:
@@ -56,14 +51,49 @@ def library() -> ctypes.CDLL | None:
     except OSError:
         return None
     function = loaded.fold_fp32_block
-    i64, f64 = ctypes.c_int64, ctypes.c_double
+    i64, f64, array = ctypes.c_int64, ctypes.c_double, ctypes.c_void_p
     function.restype = i64
     function.argtypes = [
-        i64, _DOUBLES, _DOUBLES, _INT64S, _DOUBLES, _DOUBLES, _DOUBLES, _DOUBLES,
-        i64, i64, f64, i64, _DOUBLES, _DOUBLES, _DOUBLES, _DOUBLES, _COUNTS, i64,
-        _COUNTS, _DOUBLES, _INT64S, _DOUBLES, _INT64S,
+        i64, array, array, array, array, array, array, array, i64, i64, f64, i64, array,
+        array, array, array, array, array, i64, array, array, array, array, array,
     ]  # fmt: skip
     return loaded
+
+
+def _address(values: np.ndarray, dtype: type) -> int:
+    """Where the C loop reads ``values``: a contiguous array of ``dtype`` (copied only if it
+    is not one). The caller keeps ``values`` alive for the call. Raw addresses rather than
+    ctypes' checked array types, whose checks cost as much as a small block's loop."""
+    if values.dtype != dtype or not values.flags.c_contiguous:
+        raise ValueError(f"the fused fold needs contiguous {np.dtype(dtype)} arrays")
+    return int(values.ctypes.data)
+
+
+def _counts_address(counts: np.ndarray) -> int:
+    """The accumulator's counts, which the loop adds to in place: contiguous, int64 and
+    writable (a read-only array is refused, as ``+=`` would refuse it)."""
+    if not counts.flags.writeable:
+        raise ValueError("the fused fold adds to writable counts only")
+    return _address(counts, np.int64)
+
+
+@functools.cache
+def _rule_parameters(rules: tuple[Tolerance, ...]) -> np.ndarray:
+    """The rules as the loop reads them: six doubles each (combine, has_below, rtol, atol,
+    switch, below)."""
+    parameters = np.zeros(6 * len(rules))
+    for k, rule in enumerate(rules):
+        below = rule.absolute_below
+        parameters[6 * k : 6 * k + 6] = (
+            _COMBINE_CODES[rule.combine],
+            below is not None,
+            rule.rtol,
+            rule.atol,
+            rule.switch,
+            0.0 if below is None else below,
+        )
+    parameters.flags.writeable = False
+    return parameters
 
 
 def covers(fmt: FloatFormat, rules: Sequence[Tolerance]) -> bool:
@@ -89,6 +119,8 @@ class FusedFold:
 
     errors: np.ndarray
     """Each point's ULP error (all finite)."""
+    distances: np.ndarray
+    """Each point's ordinal distance from RN_T(y)."""
     residual_at: np.ndarray
     """The residuals where the answer differs from RN_T(y), in order."""
     errors_at: np.ndarray
@@ -126,50 +158,49 @@ def fold_fp32_block(
     loaded = library()
     assert loaded is not None, "covers() first"
     n = len(got)
-    parameters = np.zeros(6 * len(rules))
-    for k, rule in enumerate(rules):
-        below = rule.absolute_below
-        parameters[6 * k : 6 * k + 6] = (
-            _COMBINE_CODES[rule.combine],
-            below is not None,
-            rule.rtol,
-            rule.atol,
-            rule.switch,
-            0.0 if below is None else below,
+    inputs = [
+        np.ascontiguousarray(values, dtype)
+        for values, dtype in (
+            (got, np.float64),
+            (x, np.float64),
+            (ref.binade, np.int64),
+            (ref.mant_hi, np.float64),
+            (ref.mant_lo, np.float64),
+            (ref.rounded, np.float64),
+            (residual, np.float64),
         )
+    ]
+    parameters = _rule_parameters(tuple(rules))
     errors, residual_at, errors_at = np.empty(n), np.empty(n), np.empty(n)
+    distances = np.empty(n, np.int64)
     scalars, integers = np.empty(5), np.empty(4, np.int64)
     rule_ratio, rule_counts = np.empty(len(rules)), np.empty(2 * len(rules), np.int64)
     m = loaded.fold_fp32_block(
         n,
-        np.ascontiguousarray(got, np.float64),
-        np.ascontiguousarray(x, np.float64),
-        np.ascontiguousarray(ref.binade, np.int64),
-        np.ascontiguousarray(ref.mant_hi),
-        np.ascontiguousarray(ref.mant_lo),
-        np.ascontiguousarray(ref.rounded),
-        np.ascontiguousarray(residual),
+        *(_address(values, values.dtype.type) for values in inputs),
         FP32.precision,
         FP32.emin,
         tolerance,
         len(rules),
-        parameters,
-        errors,
-        residual_at,
-        errors_at,
-        sketch,
+        _address(parameters, np.float64),
+        _address(errors, np.float64),
+        _address(distances, np.int64),
+        _address(residual_at, np.float64),
+        _address(errors_at, np.float64),
+        _counts_address(sketch),
         sketch_shift,
-        histogram,
-        scalars,
-        integers,
-        rule_ratio,
-        rule_counts,
+        _counts_address(histogram),
+        _address(scalars, np.float64),
+        _address(integers, np.int64),
+        _address(rule_ratio, np.float64),
+        _address(rule_counts, np.int64),
     )
     if m < 0:
         return None
     below, above = float(scalars[3]), float(scalars[4])
     return FusedFold(
         errors,
+        distances,
         residual_at[:m],
         errors_at[:m],
         float(scalars[0]),

@@ -770,12 +770,10 @@ def _distances_at(where: np.ndarray, differs: np.ndarray, dist_sub: np.ndarray) 
 
 
 def _fused_candidates(
-    block: ReferenceBlock, got: np.ndarray, where: np.ndarray, errors: np.ndarray
+    block: ReferenceBlock, got: np.ndarray, where: np.ndarray, folded: fused.FusedFold
 ) -> list[Candidate]:
-    """:func:`_candidates` where every value is finite: the ordinal distances computed at
-    ``where`` alone."""
-    distances = ordinal_distances(block.fmt, got[where], block.ref.take(where))
-    return _candidates(block, got, where, errors, distances)
+    """:func:`_candidates` from the compiled loop's errors and ordinal distances."""
+    return _candidates(block, got, where, folded.errors, folded.distances[where])
 
 
 def _rank(error: float | None, index: int) -> tuple[float, int]:
@@ -1175,7 +1173,7 @@ class ErrorAccumulator:
             tally = self.tallies.setdefault(policy.name, PolicyTally())
             worst = None
             if tally.would_keep(ratio, int(block.index[first])):
-                worst = _fused_candidates(block, got, np.array([first]), errors)[0]
+                worst = _fused_candidates(block, got, np.array([first]), folded)[0]
             tally.add(breaks, 0, ratio, worst)
         if folded.any_normal:
             self.max_rel = max(self.max_rel or 0.0, folded.max_rel)
@@ -1191,7 +1189,7 @@ class ErrorAccumulator:
                 where = where[np.lexsort((block.index[where], -errors[where]))[: self.top]]
             if last is not None:
                 where = where[errors[where] >= last]
-            self.worst = _worst_first(self.worst + _fused_candidates(block, got, where, errors), self.top)
+            self.worst = _worst_first(self.worst + _fused_candidates(block, got, where, folded), self.top)
 
         bounds = (folded.failure_below, folded.failure_above, False)  # no x is 0 here
         self.failures.note(*bounds)
@@ -1204,7 +1202,7 @@ class ErrorAccumulator:
             if not kept or _rank(folded.max_error, int(block.index[first])) < _rank(
                 kept[0].error, kept[0].index
             ):
-                candidate = _fused_candidates(block, got, np.array([first]), errors)
+                candidate = _fused_candidates(block, got, np.array([first]), folded)
                 self.worst_outside_flush = _worst_first(kept + candidate, 1)
 
     def _note_zero_answers(
