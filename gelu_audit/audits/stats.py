@@ -416,12 +416,6 @@ class ReferenceBlock:
     """y finite (and so RN_T(y) too: GELU(x) ≤ x never overflows)."""
     residual: np.ndarray
     """|RN_T(y) − y| / ulp_T(y), 0 where y is not finite."""
-    abs_residual: np.ndarray
-    rel_residual: np.ndarray
-    """|RN_T(y) − y| / |y| where y is a normal number of T, else 0."""
-    normal: np.ndarray
-    sketch: np.ndarray
-    histogram: np.ndarray
     top: int
     shared: bool = False
     """Several answers will be compared with this block (more than one case, or a reference
@@ -434,9 +428,42 @@ class ReferenceBlock:
     there has statistics that need no per-point arithmetic (:meth:`ErrorAccumulator.fold_block`)."""
     _threshold: float | None = None
     _runs: SegmentRuns | None = None
-    _magnitude: np.ndarray | None = None
     _summaries: dict[tuple[Any, ...], ErrorAccumulator] = field(default_factory=dict)
     _policy_ratios: dict[Tolerance, np.ndarray] = field(default_factory=dict)
+    _residual_arrays: ResidualArrays | None = None
+
+    @property
+    def abs_residual(self) -> np.ndarray:
+        """|RN_T(y) − y| per point, 0 where y is not finite."""
+        return self.residual_arrays().abs_residual
+
+    @property
+    def rel_residual(self) -> np.ndarray:
+        """|RN_T(y) − y| / |y| where y is a normal number of T, else 0."""
+        return self.residual_arrays().rel_residual
+
+    @property
+    def normal(self) -> np.ndarray:
+        """y finite and a normal number of T."""
+        return self.residual_arrays().normal
+
+    @property
+    def sketch(self) -> np.ndarray:
+        """Each residual's p99 sketch bin (SKETCH_BINS where y is not finite)."""
+        return self.residual_arrays().sketch
+
+    @property
+    def histogram(self) -> np.ndarray:
+        """Each residual's histogram bin (the last, excluded, where y is not finite)."""
+        return self.residual_arrays().histogram
+
+    def residual_arrays(self) -> ResidualArrays:
+        """RN_T(y)'s own statistics point by point, computed on first use: NumPy's arithmetic
+        needs them, the compiled loop (:mod:`fused`) does not, so a block it folds never pays
+        for them."""
+        if self._residual_arrays is None:
+            self._residual_arrays = ResidualArrays.of(self.fmt, self.ref, self.finite, self.residual)
+        return self._residual_arrays
 
     def policy_ratios(self, rule: Tolerance) -> np.ndarray:
         """The rule's ratio error / allowance for RN_T(y) itself at every point: 0 throughout
@@ -504,10 +531,7 @@ class ReferenceBlock:
     def magnitude(self) -> np.ndarray:
         """|y| per point (0 where y is not finite), for the tolerance policies; computed on
         first use and shared by every implementation."""
-        if self._magnitude is None:
-            approx = self.ref.approximate()
-            self._magnitude = np.where(self.finite, np.abs(approx), 0.0)
-        return self._magnitude
+        return self.residual_arrays().magnitude
 
     def runs(self) -> SegmentRuns:
         """The block's inputs grouped by profile segment; computed on first use, shared."""
@@ -535,39 +559,49 @@ class ReferenceBlock:
         top: int,
         shared: bool = False,
     ) -> ReferenceBlock:
-        approx = ref.approximate()
-        if _exact_block(fmt, ref, approx):
+        if _exact_block(fmt, ref):
             n = len(x)
-            normal = np.abs(approx) >= fmt.smallest_normal
+            normal = np.abs(ref.rounded) >= fmt.smallest_normal  # RN_T(y) is y as float64 here
+            arrays = ResidualArrays(
+                np.zeros(n), np.zeros(n), normal, np.full(n, _ZERO_SKETCH_BIN), np.zeros(n, np.int64),
+                np.abs(ref.rounded),
+            )  # fmt: skip
             return ReferenceBlock(
-                fmt, x, index, ref, np.ones(n, bool), np.zeros(n), np.zeros(n), np.zeros(n), normal,
-                np.full(n, _ZERO_SKETCH_BIN), np.zeros(n, np.int64), top, shared, exact=True,
+                fmt, x, index, ref, np.ones(n, bool), np.zeros(n), top, shared, exact=True,
+                _residual_arrays=arrays,
             )  # fmt: skip
         finite = np.isfinite(ref.mant_hi)
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             residual = np.where(finite, ulp_errors(fmt, ref.rounded, ref), 0.0)
+        return ReferenceBlock(fmt, x, index, ref, finite, residual, top, shared)
+
+
+@dataclass(frozen=True)
+class ResidualArrays:
+    """A block's RN_T(y) statistics point by point, beyond its residuals (0 where y is not
+    finite; the bins: the excluded one)."""
+
+    abs_residual: np.ndarray
+    rel_residual: np.ndarray
+    normal: np.ndarray
+    sketch: np.ndarray
+    histogram: np.ndarray
+    magnitude: np.ndarray
+    """|y|, for the tolerance policies."""
+
+    @staticmethod
+    def of(
+        fmt: FloatFormat, ref: ReferenceValues, finite: np.ndarray, residual: np.ndarray
+    ) -> ResidualArrays:
+        approx = ref.approximate()
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             abs_residual = np.where(finite, np.abs(ref.rounded - approx), 0.0)
-            magnitude = np.where(finite, np.abs(approx), 0.0)  # |y|, as magnitude() gives it
+            magnitude = np.where(finite, np.abs(approx), 0.0)
             normal = finite & (magnitude >= fmt.smallest_normal)
             rel_residual = np.where(normal, abs_residual / magnitude, 0.0)
-        excluded_sketch = np.where(finite, sketch_bins(residual), SKETCH_BINS)
-        excluded_hist = np.where(finite, histogram_bins(residual), len(HISTOGRAM_LABELS))
-        return ReferenceBlock(
-            fmt,
-            x,
-            index,
-            ref,
-            finite,
-            residual,
-            abs_residual,
-            rel_residual,
-            normal,
-            excluded_sketch,
-            excluded_hist,
-            top,
-            shared,
-            _magnitude=magnitude,
-        )
+        sketch = np.where(finite, sketch_bins(residual), SKETCH_BINS)
+        histogram = np.where(finite, histogram_bins(residual), len(HISTOGRAM_LABELS))
+        return ResidualArrays(abs_residual, rel_residual, normal, sketch, histogram, magnitude)
 
 
 def _subnormal_masks(block: ReferenceBlock) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -599,7 +633,7 @@ _UNDERFLOW_MARGIN = 1100
 """A binade this far below T's smallest ulp: y scaled to T's ulps underflows float64 to ±0."""
 
 
-def _exact_block(fmt: FloatFormat, ref: ReferenceValues, approx: np.ndarray) -> bool:
+def _exact_block(fmt: FloatFormat, ref: ReferenceValues) -> bool:
     """Whether every residual |RN_T(y) − y| / ulp_T(y) of the block is exactly 0, as
     :func:`~gelu_audit.numerics.ulp.ulp_errors` computes it, decided from a few passes over the
     data rather than from how the references were made (the fast tier, mpmath or a store).
@@ -612,8 +646,9 @@ def _exact_block(fmt: FloatFormat, ref: ReferenceValues, approx: np.ndarray) -> 
     ``approx`` is −0 too). The first point rules out most other blocks at once.
     """
     lo, rounded = ref.mant_lo, ref.rounded
-    if not len(lo) or lo[0] != 0 or approx[0] != rounded[0]:
+    if not len(lo) or lo[0] != 0 or ref.take(slice(0, 1)).approximate()[0] != rounded[0]:
         return False
+    approx = ref.approximate()
     if lo.any() or not np.array_equal(approx.view(np.int64), rounded.view(np.int64)):
         return False
     if not np.isfinite(approx).all():
