@@ -82,6 +82,11 @@ static inline int64_t first_at(const double *values, int64_t n, double target) {
     return first;
 }
 
+/* The calling convention of fold_fp32_block, which gelu_audit/audits/fused.py checks before
+ * it calls: a library built from an older source (an editable install not rebuilt) is left
+ * alone, and NumPy folds. Raise it with any change to the parameters. */
+int64_t fold_abi_version(void) { return 2; }
+
 /* Compiled for each of these instruction sets, the best chosen when the library loads: the
  * loops are vector loops, and IEEE arithmetic gives the same bits in any of them. */
 #if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__clang__)

@@ -31,11 +31,14 @@ import numpy as np
 from gelu_audit.audits.policies import Combine, Tolerance
 from gelu_audit.numerics.exact_values import ReferenceValues
 from gelu_audit.numerics.formats import FP32, FloatFormat
+from gelu_audit.numerics.ulp import HISTOGRAM_LABELS
 
 SWITCH_VARIABLE = "GELU_AUDIT_FUSED_FOLD"
 """Set to 0 to fold every block in NumPy (the same numbers; for comparisons and debugging)."""
 
 _COMBINE_CODES = {Combine.SUM: 0, Combine.MAX: 1, Combine.SWITCH: 2}
+_ABI_VERSION = 2
+"""``fold_abi_version()`` of the ``_fold.c`` this module calls: its parameters, in order."""
 
 
 @functools.cache
@@ -48,7 +51,11 @@ def library() -> ctypes.CDLL | None:
         return None
     try:
         loaded = ctypes.CDLL(spec.origin)
-    except OSError:
+        version = loaded.fold_abi_version
+    except (OSError, AttributeError):
+        return None
+    version.restype = ctypes.c_int64
+    if version() != _ABI_VERSION:  # built from another source: its parameters may differ
         return None
     function = loaded.fold_fp32_block
     i64, f64, array = ctypes.c_int64, ctypes.c_double, ctypes.c_void_p
@@ -60,21 +67,22 @@ def library() -> ctypes.CDLL | None:
     return loaded
 
 
-def _address(values: np.ndarray, dtype: type) -> int:
-    """Where the C loop reads ``values``: a contiguous array of ``dtype`` (copied only if it
-    is not one). The caller keeps ``values`` alive for the call. Raw addresses rather than
-    ctypes' checked array types, whose checks cost as much as a small block's loop."""
-    if values.dtype != dtype or not values.flags.c_contiguous:
-        raise ValueError(f"the fused fold needs contiguous {np.dtype(dtype)} arrays")
+def _address(values: np.ndarray, dtype: type, length: int) -> int:
+    """Where the C loop reads or writes ``values``: a contiguous array of ``dtype`` with at
+    least ``length`` items. The caller keeps ``values`` alive for the call. Raw addresses
+    rather than ctypes' checked array types, whose checks cost as much as a small block's
+    loop; these checks are the ones that matter."""
+    if values.dtype != dtype or not values.flags.c_contiguous or len(values) < length:
+        raise ValueError(f"the fused fold needs contiguous {np.dtype(dtype)} arrays of {length} or more")
     return int(values.ctypes.data)
 
 
-def _counts_address(counts: np.ndarray) -> int:
-    """The accumulator's counts, which the loop adds to in place: contiguous, int64 and
-    writable (a read-only array is refused, as ``+=`` would refuse it)."""
+def _counts_address(counts: np.ndarray, bins: int) -> int:
+    """The accumulator's counts, which the loop adds to in place: contiguous int64, writable
+    (a read-only array is refused, as ``+=`` would refuse it) and holding every bin."""
     if not counts.flags.writeable:
         raise ValueError("the fused fold adds to writable counts only")
-    return _address(counts, np.int64)
+    return _address(counts, np.int64, bins)
 
 
 @functools.cache
@@ -177,23 +185,23 @@ def fold_fp32_block(
     rule_ratio, rule_counts = np.empty(len(rules)), np.empty(2 * len(rules), np.int64)
     m = loaded.fold_fp32_block(
         n,
-        *(_address(values, values.dtype.type) for values in inputs),
+        *(_address(values, values.dtype.type, n) for values in inputs),
         FP32.precision,
         FP32.emin,
         tolerance,
         len(rules),
-        _address(parameters, np.float64),
-        _address(errors, np.float64),
-        _address(distances, np.int64),
-        _address(residual_at, np.float64),
-        _address(errors_at, np.float64),
-        _counts_address(sketch),
+        _address(parameters, np.float64, 6 * len(rules)),
+        _address(errors, np.float64, n),
+        _address(distances, np.int64, n),
+        _address(residual_at, np.float64, n),
+        _address(errors_at, np.float64, n),
+        _counts_address(sketch, (0x7FFFFFFF >> sketch_shift) + 1),  # every non-negative float32
         sketch_shift,
-        _counts_address(histogram),
-        _address(scalars, np.float64),
-        _address(integers, np.int64),
-        _address(rule_ratio, np.float64),
-        _address(rule_counts, np.int64),
+        _counts_address(histogram, len(HISTOGRAM_LABELS)),  # the loop's bins (no excluded one)
+        _address(scalars, np.float64, 5),
+        _address(integers, np.int64, 4),
+        _address(rule_ratio, np.float64, len(rules)),
+        _address(rule_counts, np.int64, 2 * len(rules)),
     )
     if m < 0:
         return None

@@ -153,3 +153,22 @@ def test_a_block_the_loop_declines_is_left_untouched() -> None:
     got[700] = ref.rounded[700]
     folded = fused.fold_fp32_block(*args, got, 2.0, rules, sketch, SKETCH_SHIFT, histogram)
     assert folded is not None and sketch.sum() == histogram.sum() == len(x)
+    with pytest.raises(ValueError, match="arrays of 1025 or more"):  # an answer longer than the block
+        fused.fold_fp32_block(*args, np.append(got, 1.0), 2.0, rules, sketch, SKETCH_SHIFT, histogram)
+    with pytest.raises(ValueError, match="writable"):
+        sketch.flags.writeable = False
+        fused.fold_fp32_block(*args, got, 2.0, rules, sketch, SKETCH_SHIFT, histogram)
+
+
+@needs_the_loop
+def test_a_library_built_from_another_source_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The library says which calling convention it was built with, and fused.py calls only
+    the one it was written for: a library built from another version of ``_fold.c`` (an
+    editable install not rebuilt) is not loaded, and NumPy folds."""
+    monkeypatch.setattr(fused, "_ABI_VERSION", fused._ABI_VERSION + 1)
+    fused.library.cache_clear()
+    try:
+        assert fused.library() is None
+        assert not fused.covers(FP32, [])
+    finally:
+        fused.library.cache_clear()
