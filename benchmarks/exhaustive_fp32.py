@@ -18,7 +18,10 @@ Prints, from one run on this machine:
      alone, and its stage's CPU seconds per job as a multiple of that; each implementation's
      call as the audit makes it, and what of its stage is left for the statistics;
   6. with --store: the same audit writing a --reference-store, then each implementation again
-     (and --then, e.g. a kernel not seen before) reading it, with the store's size on disk.
+     (and --then, e.g. a kernel not seen before) reading it, with the store's size on disk;
+  7. issue 16's targets against this run's figures: met, or by how much not (one kernel's wall
+     where -i names one, each further kernel's where it names several, the audit against the
+     first kernel alone), with the peak memory.
 
     python benchmarks/exhaustive_fp32.py                      # full 2^32 run of torch-gelu
     python benchmarks/exhaustive_fp32.py --fraction 16 -i torch-gelu,torch-gelu-aten
@@ -295,7 +298,37 @@ def audit(
             f"{100 * stats.correctly_rounded:.4f}%, non-finite {exact.nonfinite_count:,}, "
             f"domain {stats.accurate_domain.lo!r}..{stats.accurate_domain.hi!r}"
         )
-    return {"wall": whole, **{k: v * scale for k, v in outcome.seconds.items()}}
+    peak = outcome.peak_rss_mib or 0.0
+    return {"wall": whole, **{k: v * scale for k, v in outcome.seconds.items()}, PEAK: peak}
+
+
+PEAK = "peak MiB"
+"""The key of the largest worker's peak resident memory in :func:`audit`'s figures."""
+
+TARGETS = {"one kernel, wall": 60.0, "each further kernel, wall": 15.0, "audit / kernel alone": 3.0}
+"""Issue 16's targets on 2 cores (seconds, and a ratio)."""
+
+
+def print_targets(names: tuple[str, ...], seconds: dict[str, float], floor: float, jobs: int) -> None:
+    """This run's figures against issue 16's targets: met, or by how much not. A further
+    kernel's wall is its stage's CPU seconds over the jobs (its share of a stream that keeps
+    every job busy); one kernel's is the stream's wall where it was the only kernel."""
+    figures: dict[str, float | None] = {
+        "one kernel, wall": seconds["wall"] if len(names) == 1 else None,
+        "each further kernel, wall": max((seconds[name] / jobs for name in names[1:]), default=None),
+        "audit / kernel alone": seconds["wall"] / floor,
+    }
+    print(f"\ntargets (issue 16, {jobs} jobs; the largest worker peaked at {seconds[PEAK]:.0f} MiB)")
+    for label, target in TARGETS.items():
+        figure = figures[label]
+        if figure is None:
+            verdict = "not measured by this run (one kernel: -i with one; further: -i with several)"
+        elif figure <= target:
+            verdict = f"{figure:.1f}: met (target {target:g})"
+        else:
+            over = f"{figure - target:.1f} over the {target:g} asked ({figure / target:.1f}x)"
+            verdict = f"{figure:.1f}: not met, {over}"
+        print(f"  {label:<27} {verdict}")
 
 
 def main() -> None:
@@ -331,7 +364,9 @@ def main() -> None:
     if len(passes) == 2:
         print("\nside by side (CPU seconds for all 2^32 inputs; wall for the whole stream)")
         print(f"  {'stage':<24} {'forward':>10} {'backward':>10}")
-        for stage in dict.fromkeys([*seconds[Pass.FORWARD], *seconds[Pass.BACKWARD]]):
+        for stage in [
+            k for k in dict.fromkeys([*seconds[Pass.FORWARD], *seconds[Pass.BACKWARD]]) if k != PEAK
+        ]:
             forward, backward = seconds[Pass.FORWARD].get(stage), seconds[Pass.BACKWARD].get(stage)
             print(f"  {stage:<24} {forward or 0:10.1f} {backward or 0:10.1f}")
     floors = {name: kernel_alone(name, args.fraction, args.jobs, device) for name in names}
@@ -352,6 +387,7 @@ def main() -> None:
             f"  {name} alone: {floors[name]:.1f} s; its stage {spent:.0f} CPU-s, "
             f"{spent / args.jobs / floors[name]:.1f}x the kernel alone per thread"
         )
+    print_targets(names, seconds[passes[0]], floor, args.jobs)
     if args.store:
         with tempfile.TemporaryDirectory(prefix="gelu-audit-store-") as folder:
             store = Path(folder)
