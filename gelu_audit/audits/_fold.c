@@ -97,9 +97,8 @@ int64_t fold_abi_version(void) { return 2; }
 
 /* Returns how many points differ from RN_T(y) bit for bit (their residuals and errors are
  * written, in order, to residual_at and errors_at), or -1 if the block is not one this loop
- * covers or memory ran out (then only the scratch outputs errors, distances, residual_at and
- * errors_at may be written). errors and distances: each point's ULP error and ordinal
- * distance.
+ * covers or memory ran out (then nothing is written). errors and distances: each point's ULP
+ * error and ordinal distance.
  *
  * scalars out: largest error, largest absolute error, largest relative error (normal |y|),
  *   failing x nearest 0 below (NaN: none), failing x nearest 0 above (NaN: none).
@@ -119,17 +118,6 @@ int64_t fold_fp32_block(
     const double smallest_normal = ldexp(1.0, (int)emin);
     const int64_t shift = precision - 1;
     const double unit = ldexp(1.0, (int)shift);
-    double *magnitudes = malloc((size_t)(n > 0 ? n : 1) * sizeof(double));
-    double *abs_errors = malloc((size_t)(n > 0 ? n : 1) * sizeof(double));
-    double *ratios = malloc((size_t)(n > 0 ? n : 1) * sizeof(double));
-    uint8_t *differs = malloc((size_t)(n > 0 ? n : 1));
-    if (!magnitudes || !abs_errors || !ratios || !differs) {
-        free(magnitudes);
-        free(abs_errors);
-        free(ratios);
-        free(differs);
-        return -1;
-    }
     int64_t covered = 1;
     for (int64_t i = 0; i < n; i++) {
         /* the block is one this loop covers: every value finite, no zero answer, no zero or
@@ -141,20 +129,16 @@ int64_t fold_fp32_block(
                    (ah <= DBL_MAX) & (ah > 0) & (al <= DBL_MAX) & (ar <= DBL_MAX) & (ar >= smallest_normal) &
                    (b >= emin) & (b >= shift - 1023) & (b <= shift + 1022) & (b <= 1000);
     }
-    if (!covered) {
-        free(magnitudes);
-        free(abs_errors);
-        free(ratios);
-        free(differs);
-        return -1;
-    }
+    /* scratch: |y|, the absolute errors and one rule's ratios, a block's worth each */
+    double *magnitudes = covered ? malloc(3 * (size_t)(n > 0 ? n : 1) * sizeof(double)) : NULL;
+    if (!magnitudes) return -1;
+    double *abs_errors = magnitudes + n, *ratios = magnitudes + 2 * n;
     for (int64_t i = 0; i < n; i++) {
         const double g = got[i], h = hi[i], l = lo[i];
         const int64_t b = binade[i];
         /* ulp.ulp_errors, its scaled form: both sides times 2^-quantum, exact */
         const double scale = from_bits64((uint64_t)(1023 - (b - shift)) << 52);
         errors[i] = fabs((g * scale - h * unit) - l * unit);
-        differs[i] = bits64(g) != bits64(rounded[i]);
         /* y as float64 (ReferenceValues.approximate): (hi + lo)·2^binade, a normal number */
         const double approx = (h + l) * from_bits64((uint64_t)(1023 + b) << 52);
         magnitudes[i] = fabs(approx);
@@ -191,7 +175,7 @@ int64_t fold_fp32_block(
     for (int64_t i = 0; i < n; i++) { /* the differing points' residuals and errors, in order */
         residual_at[m] = residual[i];
         errors_at[m] = errors[i];
-        m += differs[i];
+        m += bits64(got[i]) != bits64(rounded[i]);
     }
     int64_t bins[4][HISTOGRAM_POWERS + 2] = {{0}}; /* four copies: no chain of increments */
     for (int64_t i = 0; i < n; i++) {
@@ -235,8 +219,5 @@ int64_t fold_fp32_block(
     integers[2] = max_ordinal;
     integers[3] = any_normal;
     free(magnitudes);
-    free(abs_errors);
-    free(ratios);
-    free(differs);
     return m;
 }

@@ -1060,10 +1060,11 @@ class ErrorAccumulator:
             self._fold_exact(block, got)
             return
         rules = self.rules(fmt)
-        if len(got) and fused.covers(fmt, [rule for _, rule in rules]):
+        tolerances = [rule for _, rule in rules]
+        if len(got) and fused.covers(fmt, tolerances):
             folded = fused.fold_fp32_block(
-                block.x, ref, block.residual, got, self.tolerance, [rule for _, rule in rules],
-                self.sketch, SKETCH_SHIFT, self.histogram,
+                block.x, ref, block.residual, got, self.tolerance, tolerances, self.sketch, SKETCH_SHIFT,
+                self.histogram,
             )  # fmt: skip
             if folded is not None:
                 self._fold_fused(block, got, folded, rules)
@@ -1133,12 +1134,7 @@ class ErrorAccumulator:
             )
         else:
             threshold = block.threshold()
-        where = np.flatnonzero((errors >= threshold) & finite)
-        if where.size > 4 * self.top:
-            order = np.lexsort((block.index[where], -errors[where]))[: self.top]
-            where = where[order]
-        if len(self.worst) >= self.top and self.worst[-1].error is not None:  # below the last kept:
-            where = where[errors[where] >= self.worst[-1].error]  # none of them would enter
+        where = self._worth_keeping(np.flatnonzero((errors >= threshold) & finite), errors, block.index)
         distances = _distances_at(where, differs, dist_sub)
         self.worst = _worst_first(self.worst + _candidates(block, got, where, errors, distances), self.top)
 
@@ -1168,14 +1164,25 @@ class ErrorAccumulator:
         rest[flushed] = -1.0
         if len(rest) and rest.max() > 0:
             at = np.array([np.argmax(rest)])  # the first of equal maxima: the lowest index in the block
-            kept = self.worst_outside_flush
-            if not kept or _rank(float(rest[at[0]]), int(block.index[at[0]])) < _rank(
-                kept[0].error, kept[0].index
-            ):
-                distance = _distances_at(at, differs, dist_sub)
-                self.worst_outside_flush = _worst_first(
-                    kept + _candidates(block, got, at, errors, distance), 1
-                )
+            self._note_outside_flush(
+                float(rest[at[0]]),
+                int(block.index[at[0]]),
+                lambda: _candidates(block, got, at, errors, _distances_at(at, differs, dist_sub)),
+            )
+
+    def _last_kept_error(self) -> float | None:
+        """The error of the last worst input kept, once ``top`` are (None before): a candidate
+        below it would not enter."""
+        return self.worst[-1].error if len(self.worst) >= self.top else None
+
+    def _worth_keeping(self, where: np.ndarray, errors: np.ndarray, index: np.ndarray) -> np.ndarray:
+        """Of a block's positions ``where`` (every point at or above a threshold that holds the
+        block's ``top`` worst), those worth building a candidate for: the block's ``top`` worst
+        by rank where there are many, and none below the last worst input kept."""
+        if where.size > 4 * self.top:
+            where = where[np.lexsort((index[where], -errors[where]))[: self.top]]
+        last = self._last_kept_error()
+        return where if last is None else where[errors[where] >= last]
 
     def _fold_fused(
         self,
@@ -1213,17 +1220,14 @@ class ErrorAccumulator:
         if folded.any_normal:
             self.max_rel = max(self.max_rel or 0.0, folded.max_rel)
 
-        last = self.worst[-1].error if len(self.worst) >= self.top else None
+        last = self._last_kept_error()
         if self.top > 0 and (last is None or folded.max_error >= last):  # else none would enter
             where = (
                 np.flatnonzero(errors >= np.partition(errors, n - self.top)[n - self.top])
                 if n >= self.top
                 else np.arange(n)
             )
-            if where.size > 4 * self.top:
-                where = where[np.lexsort((block.index[where], -errors[where]))[: self.top]]
-            if last is not None:
-                where = where[errors[where] >= last]
+            where = self._worth_keeping(where, errors, block.index)
             self.worst = _worst_first(self.worst + _fused_candidates(block, got, where, folded), self.top)
 
         bounds = (folded.failure_below, folded.failure_above, False)  # no x is 0 here
@@ -1232,13 +1236,17 @@ class ErrorAccumulator:
         self.profile.add(fmt, block.runs(), errors, errors > self.tolerance, np.zeros(0, np.int64))
         self.nonfinite = _first(self.nonfinite, self.top)
         if folded.max_error > 0:
-            first = folded.first_max_error
-            kept = self.worst_outside_flush
-            if not kept or _rank(folded.max_error, int(block.index[first])) < _rank(
-                kept[0].error, kept[0].index
-            ):
-                candidate = _fused_candidates(block, got, np.array([first]), folded)
-                self.worst_outside_flush = _worst_first(kept + candidate, 1)
+            at = np.array([folded.first_max_error])
+            self._note_outside_flush(
+                folded.max_error, int(block.index[at[0]]), lambda: _fused_candidates(block, got, at, folded)
+            )
+
+    def _note_outside_flush(self, error: float, index: int, candidate: Callable[[], list[Candidate]]) -> None:
+        """A block's largest error outside the flushed points, at its first position: kept if it
+        ranks before the one kept so far, its candidate built only then."""
+        kept = self.worst_outside_flush
+        if not kept or _rank(error, index) < _rank(kept[0].error, kept[0].index):
+            self.worst_outside_flush = _worst_first(kept + candidate(), 1)
 
     def _note_zero_answers(
         self,
