@@ -13,6 +13,11 @@ states (a whole exhaustive run varies by several percent from day to day):
 ``--core``: 16 chunks of the core instead (eight in [1, 2), eight in [−2, −1): computed, not
 carried over as known blocks), best of three rounds per stage.
 
+``--space``: every 64th chunk of the whole fp32 space instead (64 chunks), two rounds, each
+stage's seconds split between the chunks that are known throughout (carried over from
+prototypes: the tiny region, both tails) and the others, in ms a chunk and scaled to the whole
+space (CPU seconds): where a kernel's time goes across the space, not only in its core.
+
 ``--profile``: one more round under cProfile, then the 30 functions with the most time of their
 own: where a kernel's stage goes (the statistics' passes, the policies, the error arithmetic).
 """
@@ -24,8 +29,9 @@ import sys
 
 def main() -> None:
     core = "--core" in sys.argv
+    space = "--space" in sys.argv
     profile = "--profile" in sys.argv
-    arguments = [a for a in sys.argv[1:] if a not in ("--core", "--profile")]
+    arguments = [a for a in sys.argv[1:] if a not in ("--core", "--space", "--profile")]
     sys.path.insert(0, arguments[0] if arguments else ".")
     import torch
 
@@ -34,7 +40,7 @@ def main() -> None:
     try:
         from gelu_audit.audits.exhaustive import ChunkTask, audit_chunk, tune_allocator
     except ImportError:  # a checkout from before the regrouping into packages
-        from gelu_audit.exhaustive import ChunkTask, audit_chunk, tune_allocator  # type: ignore[no-redef]
+        from gelu_audit.exhaustive import ChunkTask, audit_chunk, tune_allocator  # type: ignore[no-redef,import-not-found]
 
     names = arguments[1].split(",") if len(arguments) > 1 else ["torch-gelu"]
     cases = tuple((name, "cpu") for name in names)
@@ -42,16 +48,30 @@ def main() -> None:
     tune_allocator()
     import scipy.special  # noqa: F401 - before the clock, as the stream's workers do (older checkouts: at import)
 
-    def stage_seconds(starts: range | list[int]) -> dict[str, float]:
-        """Seconds per stage over one round of the chunks of 2^20 patterns from ``starts``."""
+    def stage_seconds(starts: range | list[int], kinds: dict[int, str] | None = None) -> dict[str, float]:
+        """Seconds per stage over one round of the chunks of 2^20 patterns from ``starts``
+        (with ``kinds``, per stage and kind of chunk: "stage, kind")."""
         totals: dict[str, float] = {}
         for start in starts:
             task = ChunkTask("fp32", start, start + (1 << 20), ("erf",), cases, 2.0, 5)
             for stage, seconds in audit_chunk(task).seconds.items():
-                totals[stage] = totals.get(stage, 0.0) + seconds
+                key = stage if kinds is None else f"{stage}, {kinds[start]}"
+                totals[key] = totals.get(key, 0.0) + seconds
         return totals
 
-    if core:
+    if space:
+        starts = [k << 20 for k in range(37, 4096, 64)]
+        kinds = {start: _kind(start) for start in starts}
+        rounds = [stage_seconds(starts, kinds) for _ in range(2)]
+        print(gelu_audit.__file__, "every 64th chunk,", sum(k == "known" for k in kinds.values()), "known")
+        for key in sorted(rounds[0]):
+            seconds = [r[key] for r in rounds]
+            chunks = sum(1 for kind in kinds.values() if key.endswith(kind))
+            print(
+                f"  {key:32s} ms a chunk {', '.join(f'{1000 * s / chunks:7.2f}' for s in seconds)}"
+                f"   whole space (CPU s) {', '.join(f'{64 * s:6.1f}' for s in seconds)}"
+            )
+    elif core:
         starts = [0x3F800000 + k * (1 << 20) for k in range(8)] + [
             0xBF800000 + k * (1 << 20) for k in range(8)
         ]
@@ -72,8 +92,22 @@ def main() -> None:
         import pstats
 
         profiler = cProfile.Profile()
-        profiler.runcall(stage_seconds, starts)
+        profiler.runcall(stage_seconds, starts)  # (--space: every 64th chunk)
         pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+
+
+def _kind(start: int) -> str:
+    """Whether the erf references of the 2^20 fp32 patterns from ``start`` are known
+    throughout (carried over from prototypes) or computed."""
+    import numpy as np
+
+    from gelu_audit.audits.known_blocks import known_blocks
+    from gelu_audit.numerics.formats import FP32, patterns_to_values
+    from gelu_audit.numerics.formulas import ERF
+
+    patterns = np.arange(start, start + (1 << 20), dtype=np.int64)
+    x = patterns_to_values(FP32, patterns.astype(np.uint32))
+    return "known" if known_blocks(ERF, FP32, x, patterns, 5, True, consecutive=True) else "computed"
 
 
 if __name__ == "__main__":

@@ -82,10 +82,44 @@ static inline int64_t first_at(const double *values, int64_t n, double target) {
     return first;
 }
 
+/* policies.violation_ratios for each rule (RULE_FIELDS doubles each), reduced: the largest
+ * ratio error / allowance (rule_ratio), the breaks (ratio > 1) and the first position of the
+ * largest ratio (rule_counts: two each). ratios: scratch, n doubles. Inlined into each
+ * instruction set's build of its callers. */
+static inline __attribute__((always_inline)) void fold_rules(
+    int64_t n, const double *x, const double *magnitudes, const double *abs_errors, double *ratios,
+    int64_t n_rules, const double *rules, double *rule_ratio, int64_t *rule_counts) {
+    for (int64_t r = 0; r < n_rules; r++) { /* one rule at a time */
+        const double *rule = rules + RULE_FIELDS * r;
+        const int64_t combine = (int64_t)rule[0], has_below = rule[1] != 0;
+        const double rtol = rule[2], atol = rule[3], switch_at = rule[4], below = rule[5];
+        int64_t max_ratio = 0;
+        int64_t breaks = 0;
+        for (int64_t i = 0; i < n; i++) {
+            const double magnitude = magnitudes[i], abs_err = abs_errors[i], relative = rtol * magnitude;
+            const double sum = atol + relative, larger = atol >= relative ? atol : relative;
+            const double switched = magnitude > switch_at ? relative : atol;
+            double allowed = combine == COMBINE_SUM ? sum : combine == COMBINE_MAX ? larger : switched;
+            allowed = has_below & (x[i] <= below) & (atol > allowed) ? atol : allowed;
+            /* the double nearest a / b is above 1 exactly where a > b (a >= 0, b >= +0):
+             * a > b puts a at least one ulp of b above b, so a / b above 1 + 2^-53, which
+             * rounds to 1 + 2^-52 or more */
+            breaks += abs_err > allowed;
+            const double quotient = abs_err / allowed;
+            const double ratio = abs_err == 0 ? 0.0 : quotient;
+            ratios[i] = ratio;
+            max_ratio = max_i64(max_ratio, signed_bits(ratio));
+        }
+        rule_ratio[r] = from_bits64((uint64_t)max_ratio);
+        rule_counts[2 * r] = breaks;
+        rule_counts[2 * r + 1] = first_at(ratios, n, from_bits64((uint64_t)max_ratio));
+    }
+}
+
 /* The calling convention of fold_fp32_block, which gelu_audit/audits/fused.py checks before
  * it calls: a library built from an older source (an editable install not rebuilt) is left
  * alone, and NumPy folds. Raise it with any change to the parameters. */
-int64_t fold_abi_version(void) { return 2; }
+int64_t fold_abi_version(void) { return 3; }
 
 /* Compiled for each of these instruction sets, the best chosen when the library loads: the
  * loops are vector loops, and IEEE arithmetic gives the same bits in any of them. */
@@ -184,31 +218,7 @@ int64_t fold_fp32_block(
     }
     for (int c = 0; c < 4; c++)
         for (int k = 0; k < HISTOGRAM_POWERS + 2; k++) histogram[k] += bins[c][k];
-    for (int64_t r = 0; r < n_rules; r++) { /* policies.violation_ratios, one rule at a time */
-        const double *rule = rules + RULE_FIELDS * r;
-        const int64_t combine = (int64_t)rule[0], has_below = rule[1] != 0;
-        const double rtol = rule[2], atol = rule[3], switch_at = rule[4], below = rule[5];
-        int64_t max_ratio = 0;
-        int64_t breaks = 0;
-        for (int64_t i = 0; i < n; i++) {
-            const double magnitude = magnitudes[i], abs_err = abs_errors[i], relative = rtol * magnitude;
-            const double sum = atol + relative, larger = atol >= relative ? atol : relative;
-            const double switched = magnitude > switch_at ? relative : atol;
-            double allowed = combine == COMBINE_SUM ? sum : combine == COMBINE_MAX ? larger : switched;
-            allowed = has_below & (x[i] <= below) & (atol > allowed) ? atol : allowed;
-            /* the double nearest a / b is above 1 exactly where a > b (a >= 0, b >= +0):
-             * a > b puts a at least one ulp of b above b, so a / b above 1 + 2^-53, which
-             * rounds to 1 + 2^-52 or more */
-            breaks += abs_err > allowed;
-            const double quotient = abs_err / allowed;
-            const double ratio = abs_err == 0 ? 0.0 : quotient;
-            ratios[i] = ratio;
-            max_ratio = max_i64(max_ratio, signed_bits(ratio));
-        }
-        rule_ratio[r] = from_bits64((uint64_t)max_ratio);
-        rule_counts[2 * r] = breaks;
-        rule_counts[2 * r + 1] = first_at(ratios, n, from_bits64((uint64_t)max_ratio));
-    }
+    fold_rules(n, x, magnitudes, abs_errors, ratios, n_rules, rules, rule_ratio, rule_counts);
     scalars[0] = from_bits64((uint64_t)max_err);
     scalars[1] = from_bits64((uint64_t)max_abs);
     scalars[2] = from_bits64((uint64_t)max_rel);
@@ -220,4 +230,82 @@ int64_t fold_fp32_block(
     integers[3] = any_normal;
     free(magnitudes);
     return m;
+}
+
+enum { TILE = 2048 }; /* points a tile: its three scratch arrays stay in the first-level cache */
+
+/* The statistics against y as float64 of answers that are RN_T(y) at every point, from the
+ * references (binade, hi, lo, rounded): the largest absolute and relative errors (scalars: two)
+ * and each rule's largest ratio, breaks and first position of the largest ratio (as
+ * fold_fp32_block gives them). What KnownBlock._float64_errors (gelu_audit/audits/known_blocks.py)
+ * computes for a known tiny span, whose ULP statistics are carried over but whose y as float64
+ * does not scale from binade to binade; the same double operations as its NumPy passes
+ * (ReferenceValues.approximate, then policies.violation_ratios).
+ *
+ * Tile by tile, merged: maxima, sums, and a later tile's largest ratio replaces an earlier one's
+ * only where it is larger (the first position over the whole, as np.argmax gives).
+ *
+ * Returns 0, or -1 (nothing written) where a binade is out of double's normal powers of two, or
+ * a y as float64 is not finite or below 2^emin (the span is then computed point by point). */
+VECTOR_CLONES
+int64_t rounded_float64_errors(
+    int64_t n, const double *x, const int64_t *binade, const double *hi, const double *lo,
+    const double *rounded, int64_t emin, int64_t n_rules, const double *rules, double *scalars,
+    double *rule_ratio, int64_t *rule_counts) {
+    const double smallest_normal = ldexp(1.0, (int)emin);
+    const size_t rules_held = (size_t)(n_rules > 0 ? n_rules : 1);
+    /* scratch: a tile's |y|, absolute errors and ratios, and each rule's largest ratio in a tile;
+     * per rule, the tile's counts (two), and the largest ratio so far (its bits), its first
+     * position and the breaks */
+    double *magnitudes = malloc((3 * TILE + rules_held) * sizeof(double));
+    int64_t *tile_counts = malloc(5 * rules_held * sizeof(int64_t));
+    if (!magnitudes || !tile_counts) {
+        free(magnitudes);
+        free(tile_counts);
+        return -1;
+    }
+    double *abs_errors = magnitudes + TILE, *ratios = magnitudes + 2 * TILE, *tile_ratio = magnitudes + 3 * TILE;
+    int64_t *best_key = tile_counts + 2 * rules_held, *first = best_key + rules_held, *breaks = first + rules_held;
+    for (int64_t r = 0; r < n_rules; r++) {
+        best_key[r] = -1; /* below every ratio's bits: the first tile's largest replaces it */
+        first[r] = breaks[r] = 0;
+    }
+    int64_t max_abs = 0, max_rel = 0, covered = 1;
+    for (int64_t start = 0; start < n && covered; start += TILE) {
+        const int64_t m = n - start < TILE ? n - start : TILE;
+        for (int64_t i = 0; i < m; i++) {
+            const int64_t b = binade[start + i];
+            const int64_t in_range = (b >= -1022) & (b <= 1023);
+            /* ldexp(hi + lo, binade) as a product by 2^binade: the same double where y is normal */
+            const double scale = from_bits64((uint64_t)(1023 + (in_range ? b : 0)) << 52);
+            const double approx = (hi[start + i] + lo[start + i]) * scale;
+            magnitudes[i] = fabs(approx);
+            abs_errors[i] = fabs(rounded[start + i] - approx);
+            covered &= in_range & (magnitudes[i] <= DBL_MAX) & (magnitudes[i] >= smallest_normal);
+        }
+        for (int64_t i = 0; i < m; i++) {
+            max_abs = max_i64(max_abs, signed_bits(abs_errors[i]));
+            max_rel = max_i64(max_rel, signed_bits(abs_errors[i] / magnitudes[i]));
+        }
+        fold_rules(m, x + start, magnitudes, abs_errors, ratios, n_rules, rules, tile_ratio, tile_counts);
+        for (int64_t r = 0; r < n_rules; r++) {
+            breaks[r] += tile_counts[2 * r];
+            if (signed_bits(tile_ratio[r]) > best_key[r]) {
+                best_key[r] = signed_bits(tile_ratio[r]);
+                first[r] = start + tile_counts[2 * r + 1];
+            }
+        }
+    }
+    if (covered) {
+        scalars[0] = from_bits64((uint64_t)max_abs);
+        scalars[1] = from_bits64((uint64_t)max_rel);
+        for (int64_t r = 0; r < n_rules; r++) {
+            rule_ratio[r] = best_key[r] < 0 ? 0.0 : from_bits64((uint64_t)best_key[r]);
+            rule_counts[2 * r] = breaks[r];
+            rule_counts[2 * r + 1] = first[r];
+        }
+    }
+    free(magnitudes);
+    free(tile_counts);
+    return covered ? 0 : -1;
 }

@@ -29,6 +29,7 @@ from gelu_audit.audits.known_blocks import KnownChunk, known_blocks
 from gelu_audit.audits.policies import BUILTIN_POLICIES, Policy
 from gelu_audit.audits.reference_store import ChunkStore, StoreTally
 from gelu_audit.audits.stats import (
+    AnswerBits,
     AuditBlock,
     CaseAccumulators,
     ErrorAccumulator,
@@ -354,7 +355,7 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
             bits = _answer(task, fmt, case, patterns, errors)
             if bits is None:
                 continue
-            _fold_case(accumulators, case, blocks, patterns_to_values(fmt, bits), task)
+            _fold_case(accumulators, case, blocks, AnswerBits(fmt, bits), task)
             seconds[case[0]] = seconds.get(case[0], 0.0) + time.perf_counter() - start
         if store is not None and computed:
             start = time.perf_counter()
@@ -456,7 +457,7 @@ def _fold_case(
     accumulators: dict[tuple[str, str], CaseAccumulators],
     case: tuple[str, str],
     blocks: Mapping[str, Sequence[AuditBlock]],
-    got: np.ndarray,
+    got: np.ndarray | AnswerBits,
     task: ChunkTask,
 ) -> None:
     """Fold one case's answers on these blocks into its accumulators (the chunk's earlier passes'

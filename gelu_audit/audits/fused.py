@@ -37,7 +37,7 @@ SWITCH_VARIABLE = "GELU_AUDIT_FUSED_FOLD"
 """Set to 0 to fold every block in NumPy (the same numbers; for comparisons and debugging)."""
 
 _COMBINE_CODES = {Combine.SUM: 0, Combine.MAX: 1, Combine.SWITCH: 2}
-_ABI_VERSION = 2
+_ABI_VERSION = 3
 """``fold_abi_version()`` of the ``_fold.c`` this module calls: its parameters, in order."""
 
 
@@ -64,6 +64,9 @@ def library() -> ctypes.CDLL | None:
         i64, array, array, array, array, array, array, array, i64, i64, f64, i64, array,
         array, array, array, array, array, i64, array, array, array, array, array,
     ]  # fmt: skip
+    function = loaded.rounded_float64_errors
+    function.restype = i64
+    function.argtypes = [i64, array, array, array, array, array, i64, i64, array, array, array, array]
     return loaded
 
 
@@ -106,13 +109,16 @@ def _rule_parameters(rules: tuple[Tolerance, ...]) -> np.ndarray:
 
 def covers(fmt: FloatFormat, rules: Sequence[Tolerance]) -> bool:
     """Whether the loop can fold blocks of ``fmt`` under these rules, before looking at a
-    block's values: fp32, and rules against y whose allowance is +0 or more (rtol and atol
-    not below +0: an allowance of −0 makes NumPy's ratios −inf, which the loop does not
-    follow)."""
-    return (
-        fmt is FP32
-        and library() is not None
-        and all(not rule.rounded_reference and _plus(rule.rtol) and _plus(rule.atol) for rule in rules)
+    block's values: fp32, and rules the loop follows (:func:`follows`)."""
+    return fmt is FP32 and follows(rules)
+
+
+def follows(rules: Sequence[Tolerance]) -> bool:
+    """Whether the library is here and follows these rules: rules against y whose allowance is
+    +0 or more (rtol and atol not below +0: an allowance of −0 makes NumPy's ratios −inf,
+    which the loop does not follow)."""
+    return library() is not None and all(
+        not rule.rounded_reference and _plus(rule.rtol) and _plus(rule.atol) for rule in rules
     )
 
 
@@ -220,6 +226,63 @@ def fold_fp32_block(
         int(integers[2]),
         None if math.isnan(below) else below,
         None if math.isnan(above) else above,
+        rule_ratio.tolist(),
+        rule_counts[0::2].tolist(),
+        rule_counts[1::2].tolist(),
+    )
+
+
+@dataclass(frozen=True)
+class Float64Errors:
+    """The statistics against y as float64 of answers that are RN_T(y) throughout."""
+
+    max_abs: float
+    max_rel: float
+    rule_ratios: list[float]
+    """Each rule's largest ratio error / allowance."""
+    rule_breaks: list[int]
+    rule_first_max: list[int]
+    """The first position of each rule's largest ratio."""
+
+
+def rounded_float64_errors(
+    fmt: FloatFormat, x: np.ndarray, ref: ReferenceValues, rules: Sequence[Tolerance]
+) -> Float64Errors | None:
+    """For answers that are RN_T(y) at every point: the largest absolute and relative errors
+    against y as float64, and each rule's largest ratio, breaks and its first position, as
+    NumPy's passes give them (``ReferenceValues.approximate``, ``policies.violation_ratios``;
+    known_blocks' tiny spans). None where a y as float64 is not finite or is below T's smallest
+    normal (the caller's NumPy passes then decide). ``follows(rules)`` first."""
+    loaded = library()
+    assert loaded is not None, "follows() first"
+    n = len(x)
+    inputs = [
+        np.ascontiguousarray(values, dtype)
+        for values, dtype in (
+            (x, np.float64),
+            (ref.binade, np.int64),
+            (ref.mant_hi, np.float64),
+            (ref.mant_lo, np.float64),
+            (ref.rounded, np.float64),
+        )
+    ]
+    parameters = _rule_parameters(tuple(rules))
+    scalars, rule_ratio, rule_counts = np.empty(2), np.empty(len(rules)), np.empty(2 * len(rules), np.int64)
+    status = loaded.rounded_float64_errors(
+        n,
+        *(_address(values, values.dtype.type, n) for values in inputs),
+        fmt.emin,
+        len(rules),
+        _address(parameters, np.float64, 6 * len(rules)),
+        _address(scalars, np.float64, 2),
+        _address(rule_ratio, np.float64, len(rules)),
+        _address(rule_counts, np.int64, 2 * len(rules)),
+    )
+    if status < 0:
+        return None
+    return Float64Errors(
+        float(scalars[0]),
+        float(scalars[1]),
         rule_ratio.tolist(),
         rule_counts[0::2].tolist(),
         rule_counts[1::2].tolist(),

@@ -70,30 +70,34 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
+from gelu_audit.audits import fused
 from gelu_audit.audits.deferred_blocks import DeferredBlock
-from gelu_audit.audits.policies import violation_ratios
+from gelu_audit.audits.policies import Tolerance, violation_ratios
 from gelu_audit.audits.profile import ProfileAccumulator, segment_keys
 from gelu_audit.audits.stats import (
     SKETCH_BINS,
     SKETCH_SHIFT,
+    AnswerBits,
     Candidate,
     ErrorAccumulator,
     PolicyTally,
     ReferenceBlock,
+    answer_values,
     block_slices,
     differing_positions,
 )
-from gelu_audit.numerics.formats import FloatFormat, values_to_patterns
+from gelu_audit.numerics.formats import FloatFormat, patterns_to_values, values_to_patterns
 from gelu_audit.numerics.formulas import Derivative, Formula, Function
 from gelu_audit.numerics.ulp import HISTOGRAM_EDGES
 
 # The references these blocks compute (for differing points, a tiny slice's float64 errors,
 # prototypes) are decided by the regions before ``fast``, which run in NumPy whatever the
 # stream's --reference-tier (references/tiers.py): the default tier serves them.
-from gelu_audit.references.fast_gradient import fast_references_of, tiny_bound_of
+from gelu_audit.references.fast_gradient import fast_references_of, tiny_bound_of, tiny_references_of
 from gelu_audit.references.fast_tier import BLOCK, REGIONS, TierCounts
 
 FLOAT64_EXACT_TOP_BINADE = -56
@@ -285,12 +289,15 @@ class _KnownSpan(DeferredBlock):
     def _make_prototype(self, like: ErrorAccumulator, answer: float | None) -> _Prototype | None:
         raise NotImplementedError
 
-    def _constant_answer(self, got: np.ndarray) -> float | None:
+    def _constant_answer(self, got: np.ndarray | AnswerBits) -> float | None:
         """``got``'s one value, where it is a constant over these inputs and RN_T(y) is a
         constant with no residual (the tails of :data:`UNDERFLOWED` and the gradient's flat
         tails: there a constant answer's statistics carry over too); else None."""
         if self.region.scales or not self.region.constant or not len(got):
             return None
+        if isinstance(got, AnswerBits):  # one pattern throughout (then one float64 value)
+            same = bool((got.bits == got.bits[0]).all())
+            return float(patterns_to_values(got.fmt, got.bits[:1])[0]) if same else None
         bits = got.view(np.int64)
         return float(got[0]) if (bits == bits[0]).all() else None
 
@@ -378,42 +385,61 @@ class _KnownSpan(DeferredBlock):
         above :data:`FLOAT64_EXACT_TOP_BINADE` y as float64 is no longer RN_T(y), and its
         rounding does not scale with the binade. These are the largest absolute and relative
         errors and each policy's ratios, as :meth:`ReferenceBlock.build` and
-        :meth:`ErrorAccumulator.fold_block` compute them for RN_T(y), in a few passes. The
-        ULP statistics stay the prototype's. False (compute the block) unless RN_T(y) is the
-        region's here too and every y finite and normal, as those passes assume.
+        :meth:`ErrorAccumulator.fold_block` compute them for RN_T(y). The ULP statistics stay
+        the prototype's. False (compute the block) unless RN_T(y) is the region's here too and
+        every y finite and normal, as those statistics assume.
 
-        The passes go over BLOCK inputs at a time, each slice's references (the fast tier's,
-        which decides point by point) and arrays staying in the core's cache (over a whole
-        chunk at once they take twice as long), and merge: maxima, counts, and each policy's
-        largest ratio at its first position (a later slice replaces it only with a larger one,
-        as ``np.argmax`` over the whole would choose)."""
+        The compiled library computes them in one pass (``fused.rounded_float64_errors``)
+        from the region's references made at once (``tiny_references_of``): 60 ms a 2^20
+        chunk in NumPy's passes, for each of fp32's 432 such chunks, came to a fifth of an
+        exhaustive audit's time (2026-11-30). Without it, :meth:`_float64_errors_in_numpy`."""
         rules = [(policy, rule) for policy, rule in summary.rules(self.fmt) if not rule.rounded_reference]
+        computed = None
+        tolerances = [rule for _, rule in rules]
+        if fused.follows(tolerances):
+            references = tiny_references_of(self.function, self.fmt, self.x)
+            computed = fused.rounded_float64_errors(self.fmt, self.x, references, tolerances)
+        if computed is None:
+            computed = self._float64_errors_in_numpy(tolerances)
+        if computed is None:
+            return False
+        summary.max_abs, summary.max_rel = computed.max_abs, computed.max_rel
+        for (policy, _), count, ratio, at in zip(
+            rules, computed.rule_breaks, computed.rule_ratios, computed.rule_first_max, strict=True
+        ):
+            worst = self.sub_block(np.array([at])).rounded_candidates(np.zeros(1, np.int64))[0]
+            tally = summary.tallies[policy.name] = PolicyTally()
+            tally.add(count, 0, ratio, worst)
+        return True
+
+    def _float64_errors_in_numpy(self, rules: list[Tolerance]) -> fused.Float64Errors | None:
+        """:meth:`_float64_errors`' statistics in NumPy passes, BLOCK inputs at a time, each
+        slice's references (the fast tier's, which decides point by point) and arrays staying
+        in the core's cache (over a whole chunk at once they take twice as long), merged:
+        maxima, counts, and each policy's largest ratio at its first position (a later slice
+        replaces it only with a larger one, as ``np.argmax`` over the whole would choose).
+        None where RN_T(y) is not the region's or a y is not finite and normal."""
         max_abs = max_rel = 0.0  # (rules against RN_T(y) itself: every ratio 0, as carried)
         breaks, largest, first_at = [0] * len(rules), [-math.inf] * len(rules), [0] * len(rules)
         for start in range(0, len(self.x), BLOCK):
             x = self.x[start : start + BLOCK]
             ref, _ = fast_references_of(self.function, self.fmt, x)  # the slice's, in cache
             if not np.array_equal(ref.rounded.view(np.int64), self.region.rounded(x).view(np.int64)):
-                return False
+                return None
             approx = ref.approximate()
             magnitude = np.abs(approx)
             if not (np.isfinite(approx).all() and magnitude.min() >= self.fmt.smallest_normal):
-                return False
+                return None
             abs_residual = np.abs(ref.rounded - approx)
             max_abs = max(max_abs, float(abs_residual.max()))
             max_rel = max(max_rel, float((abs_residual / magnitude).max()))
-            for i, (_, rule) in enumerate(rules):
+            for i, rule in enumerate(rules):
                 ratios = violation_ratios(rule, abs_residual, magnitude, x)
                 at = int(np.argmax(ratios))
                 breaks[i] += int(np.count_nonzero(ratios > 1))
                 if float(ratios[at]) > largest[i]:
                     largest[i], first_at[i] = float(ratios[at]), start + at
-        summary.max_abs, summary.max_rel = max_abs, max_rel
-        for (policy, _), count, ratio, at in zip(rules, breaks, largest, first_at, strict=True):
-            worst = self.sub_block(np.array([at])).rounded_candidates(np.zeros(1, np.int64))[0]
-            tally = summary.tallies[policy.name] = PolicyTally()
-            tally.add(count, 0, ratio, worst)
-        return True
+        return fused.Float64Errors(max_abs, max_rel, largest, breaks, first_at)
 
 
 @dataclass
@@ -459,12 +485,14 @@ class KnownChunk(list[KnownBlock]):
         super().__init__(blocks)
         self.whole = whole
 
-    def whole_summary(self, like: ErrorAccumulator, got: np.ndarray) -> ErrorAccumulator | None:
+    def whole_summary(self, like: ErrorAccumulator, got: np.ndarray | AnswerBits) -> ErrorAccumulator | None:
         """The statistics of ``got`` over the chunk, where its prototype knows them
         (:class:`~gelu_audit.audits.stats.KnownAnswers`); None otherwise."""
         if self.whole is None:
             return None
-        return self.whole.whole_summary(like, np.asarray(got, dtype=np.float64))
+        if not isinstance(got, AnswerBits):
+            got = np.asarray(got, dtype=np.float64)
+        return self.whole.whole_summary(like, got)
 
 
 @dataclass
@@ -473,13 +501,29 @@ class _WholeChunk(_KnownSpan):
 
     blocks: list[KnownBlock]
 
-    def whole_summary(self, like: ErrorAccumulator, got: np.ndarray) -> ErrorAccumulator | None:
+    def whole_summary(self, like: ErrorAccumulator, got: np.ndarray | AnswerBits) -> ErrorAccumulator | None:
         if len(got) != len(self.x) or not len(got):
             return None
-        if np.array_equal(got.view(np.int64), self.region.rounded(self.x).view(np.int64)):
+        if isinstance(got, AnswerBits) and got.fmt is self.fmt:  # compared as the format's patterns
+            rounded = self._rounded_patterns
+            if rounded is not None and np.array_equal(got.bits, rounded):
+                return self._carried_once(like, None)
+        elif np.array_equal(answer_values(got).view(np.int64), self.region.rounded(self.x).view(np.int64)):
             return self._carried_once(like, None)
         answer = self._constant_answer(got)
         return None if answer is None else self._carried_once(like, answer)
+
+    @cached_property
+    def _rounded_patterns(self) -> np.ndarray | None:
+        """RN_T(y) over the chunk as the format's bit patterns, once for all the kernels compared
+        with it (a constant region's as a single pattern, which broadcasts); None where a
+        value is not one of the format's (the float64 comparison then decides)."""
+        x = self.x[:1] if self.region.constant else self.x
+        rounded = self.region.rounded(x)
+        patterns = values_to_patterns(self.fmt, rounded)
+        if not np.array_equal(patterns_to_values(self.fmt, patterns).view(np.int64), rounded.view(np.int64)):
+            return None
+        return patterns
 
     def _make_prototype(self, like: ErrorAccumulator, answer: float | None) -> _Prototype | None:
         """The blocks' prototypes, merged (each is computed once per worker and shared)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from collections.abc import Iterator
 
@@ -10,14 +11,16 @@ import numpy as np
 import pytest
 
 from gelu_audit.audits import fused
+from gelu_audit.audits.known_blocks import known_blocks
 from gelu_audit.audits.policies import BUILTIN_POLICIES, Policy, mixed_policy
 from gelu_audit.audits.stats import SKETCH_BINS, SKETCH_SHIFT, ErrorAccumulator, accumulate, reference_blocks
 from gelu_audit.implementations.registry import registry
 from gelu_audit.implementations.runner import run_implementation
 from gelu_audit.numerics.exact_values import ReferenceValues
 from gelu_audit.numerics.formats import FP32
-from gelu_audit.numerics.formulas import ERF, TANH
+from gelu_audit.numerics.formulas import ERF, SIGMOID, TANH, Function
 from gelu_audit.numerics.ulp import HISTOGRAM_LABELS
+from gelu_audit.references.fast_gradient import tiny_references_of
 from gelu_audit.references.fast_tier import BLOCK, fast_references
 
 needs_the_loop = pytest.mark.skipif(
@@ -172,3 +175,70 @@ def test_a_library_built_from_another_source_is_left_alone(monkeypatch: pytest.M
         assert not fused.covers(FP32, [])
     finally:
         fused.library.cache_clear()
+
+
+@needs_the_loop
+@pytest.mark.parametrize(
+    ("function", "binade", "negative"),
+    [
+        (ERF, -29, False),
+        (ERF, -40, True),
+        (TANH, -40, False),
+        (SIGMOID, -33, True),
+        (ERF.derivative, -28, True),
+        (TANH.derivative, -45, False),
+    ],
+    ids=str,
+)
+def test_the_compiled_float64_errors_of_a_tiny_span_are_numpy_s(
+    function: Function, binade: int, negative: bool
+) -> None:
+    """A known tiny span's statistics against y as float64 (``KnownBlock._float64_errors``),
+    from the library in tiles and from NumPy's passes a block at a time, are the same: the
+    largest absolute and relative errors, and every policy's breaks, largest ratio and its
+    first position. Over a span that is not a whole number of blocks or tiles, with the
+    built-in policies, policies halfway between the span's smallest and largest errors (they
+    break at part of it), and one that allows no error (inf at every point with an error, so
+    the first largest is the first such point)."""
+    first = int(np.float32(math.ldexp(-1.0 if negative else 1.0, binade)).view(np.uint32)) + (5 << 15) + 3
+    patterns = np.arange(first, first + 3 * BLOCK + 777).astype(np.uint32)
+    x = patterns.view(np.float32).astype(np.float64)
+    served = known_blocks(function, FP32, x, patterns.astype(np.int64), 5, shared=False, consecutive=True)
+    assert served is not None
+    chunk, _ = served
+    span = chunk.whole
+    assert span is not None
+    ref = tiny_references_of(function, FP32, x)
+    approx = ref.approximate()
+    abs_errors = np.abs(ref.rounded - approx)
+    assert abs_errors.any()  # above 2^−55: y as float64 is not RN_T(y)
+    rules = [rule for policy in BUILTIN_POLICIES for rule in policy.rules.values()]
+    rel_errors = abs_errors / np.abs(approx)
+    for errors in (rel_errors, abs_errors):
+        middle = float((errors.min() + errors.max()) / 2)
+        rules += [mixed_policy(middle, 0.0).rules["fp32"], mixed_policy(0.0, middle).rules["fp32"]]
+    rules += [mixed_policy(0.0, 0.0).rules["fp32"]]
+    rules = [rule for rule in rules if not rule.rounded_reference]
+    compiled = fused.rounded_float64_errors(FP32, x, ref, rules)
+    assert compiled is not None
+    assert compiled == span._float64_errors_in_numpy(rules)
+    assert 0 < compiled.rule_breaks[-2] < len(x) and compiled.rule_breaks[-1] == np.count_nonzero(abs_errors)
+    assert compiled.rule_first_max[-1] == int(np.flatnonzero(abs_errors)[0])
+
+
+@needs_the_loop
+def test_float64_errors_the_library_does_not_cover_are_left_to_numpy() -> None:
+    """Where a y as float64 is below T's smallest normal, not finite, or its binade is not a
+    normal power of two of float64, the library declines (None) and NumPy's passes decide."""
+    rules = [mixed_policy(1e-6, 1e-7).rules["fp32"]]
+    x = np.full(3000, 1e-9)
+
+    def references(binade: int, hi: float) -> ReferenceValues:
+        """y = 2^−20 everywhere but at one point past the first tile."""
+        ref = ReferenceValues(np.full(3000, -20), np.ones(3000), np.zeros(3000), np.full(3000, 1e-9))
+        ref.binade[2500], ref.mant_hi[2500] = binade, hi
+        return ref
+
+    for binade, hi in ((-127, 1.0), (-20, np.nan), (-20, np.inf), (-1100, 1.0), (1030, 1.0)):
+        assert fused.rounded_float64_errors(FP32, x, references(binade, hi), rules) is None, (binade, hi)
+    assert fused.rounded_float64_errors(FP32, x, references(-126, 1.0), rules) is not None

@@ -21,7 +21,7 @@ from gelu_audit.audits.known_blocks import (
     tiny_bounds,
 )
 from gelu_audit.audits.policies import Policy, Tolerance
-from gelu_audit.audits.stats import ErrorAccumulator, ReferenceBlock, accumulate, reference_blocks
+from gelu_audit.audits.stats import AnswerBits, ErrorAccumulator, ReferenceBlock, accumulate, reference_blocks
 from gelu_audit.implementations.gradient import backward_implementation
 from gelu_audit.implementations.registry import registry
 from gelu_audit.implementations.runner import run_implementation
@@ -390,7 +390,9 @@ def test_a_whole_chunk_carried_at_once_equals_its_blocks_folded_one_by_one(
     where RN_T(y) is a constant, is carried over at once (``KnownChunk.whole_summary``). Its
     statistics must be the arithmetic's block by block (eight blocks, from mid-binade, the
     tiny region below and above 2^−55, both tails, forward and backward). An answer one ulp
-    off at a single point is not known at once: each block is asked, with the same result."""
+    off at a single point is not known at once: each block is asked, with the same result.
+    The same answers as the format's bit patterns (``AnswerBits``, as the stream hands them
+    over) give the same statistics, the same way."""
     patterns = _patterns(binade, negative, 3 << 15, 1 << 18)
     x, index = patterns_to_values(FP32, patterns), patterns.astype(np.int64)
     ref, _ = fast_references_of(function, FP32, x)
@@ -406,15 +408,16 @@ def test_a_whole_chunk_carried_at_once_equals_its_blocks_folded_one_by_one(
         "+0": (np.zeros(len(x)), zero_errors),
         "nudged": (nudged, False),
     }
-    for name, (got, whole) in answers.items():
+    for (name, (got, whole)), as_bits in itertools.product(answers.items(), (False, True)):
+        given = AnswerBits(FP32, values_to_patterns(FP32, got)) if as_bits else got
         served = known_blocks.known_blocks(function, FP32, x, index, 5, shared=True)
         assert served is not None
         chunk, _ = served
         like = ErrorAccumulator(function.name, 2.0, 5)
-        assert (chunk.whole_summary(like, got) is not None) == whole, name
-        carried = accumulate(chunk, got, function.name, 2.0, 5)
+        assert (chunk.whole_summary(like, given) is not None) == whole, (name, as_bits)
+        carried = accumulate(chunk, given, function.name, 2.0, 5)
         computed = accumulate(computed_blocks, got, function.name, 2.0, 5)
-        assert json.dumps(carried.to_state()) == json.dumps(computed.to_state()), name
+        assert json.dumps(carried.to_state()) == json.dumps(computed.to_state()), (name, as_bits)
 
 
 @pytest.mark.parametrize("start", [2.0**-100, -(2.0**-100), 2.0**70, -(2.0**70)], ids=str)
