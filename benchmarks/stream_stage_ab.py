@@ -16,7 +16,8 @@ carried over as known blocks), best of three rounds per stage.
 ``--space``: every 64th chunk of the whole fp32 space instead (64 chunks), two rounds, each
 stage's seconds split between the chunks that are known throughout (carried over from
 prototypes: the tiny region, both tails) and the others, in ms a chunk and scaled to the whole
-space (CPU seconds): where a kernel's time goes across the space, not only in its core.
+space (CPU seconds): where a kernel's time goes across the space, not only in its core. Each chunk's
+``audit_chunk, whole`` is its call from start to end: the stages and what no stage counts.
 
 ``--profile``: one more round under cProfile, then the 30 functions with the most time of their
 own: where a kernel's stage goes (the statistics' passes, the policies, the error arithmetic).
@@ -25,6 +26,7 @@ own: where a kernel's stage goes (the statistics' passes, the policies, the erro
 from __future__ import annotations
 
 import sys
+import time
 
 
 def main() -> None:
@@ -54,9 +56,12 @@ def main() -> None:
         totals: dict[str, float] = {}
         for start in starts:
             task = ChunkTask("fp32", start, start + (1 << 20), ("erf",), cases, 2.0, 5)
+            began = time.perf_counter()
             for stage, seconds in audit_chunk(task).seconds.items():
                 key = stage if kinds is None else f"{stage}, {kinds[start]}"
                 totals[key] = totals.get(key, 0.0) + seconds
+            whole = "audit_chunk, whole" if kinds is None else f"audit_chunk, whole, {kinds[start]}"
+            totals[whole] = totals.get(whole, 0.0) + time.perf_counter() - began  # the stages and the rest
         return totals
 
     if space:

@@ -18,7 +18,7 @@ import numpy as np
 
 from gelu_audit.audits.stats import ErrorAccumulator, ReferenceBlock
 from gelu_audit.numerics.exact_values import ReferenceValues
-from gelu_audit.numerics.formats import FloatFormat
+from gelu_audit.numerics.formats import BlockInputs, FloatFormat
 from gelu_audit.numerics.formulas import Function
 from gelu_audit.references.fast_gradient import fast_references_of
 from gelu_audit.references.tiers import SCIPY_TIER, ReferenceTier
@@ -31,8 +31,8 @@ class DeferredBlock:
     fmt: FloatFormat
     function: Function
     """A formula (the forward pass) or its derivative (backward)."""
-    x: np.ndarray
-    index: np.ndarray
+    inputs: BlockInputs
+    """Its inputs (a known block's made from their patterns only where it needs them)."""
     top: int
     shared: bool = field(default=False, kw_only=True)
     """Several answers will be compared with the computed block (``ReferenceBlock.shared``)."""
@@ -40,6 +40,16 @@ class DeferredBlock:
     """The fast tier's backend for the references computed on demand (the stream's)."""
     _references: ReferenceValues | None = field(default=None, kw_only=True, repr=False)
     _full: ReferenceBlock | None = field(default=None, kw_only=True, repr=False)
+
+    @property
+    def x(self) -> np.ndarray:
+        """The inputs as float64 values."""
+        return self.inputs.x
+
+    @property
+    def index(self) -> np.ndarray:
+        """The inputs' global indices."""
+        return self.inputs.index
 
     def knows(self, like: ErrorAccumulator) -> bool:
         """Whether the block's own summary serves ``like``'s settings (else it is computed)."""
@@ -49,7 +59,7 @@ class DeferredBlock:
         """Up to half the block while the summary is known without the references."""
         if self._full is not None:
             return self._full.worth_replacing(like, differing)
-        return self.knows(like) and 2 * differing <= len(self.x)
+        return self.knows(like) and 2 * differing <= len(self.inputs)
 
     def references(self) -> ReferenceValues:
         """The block's references, from the fast tier (the same code as for any block)."""
@@ -71,8 +81,9 @@ class DeferredBlock:
         decides point by point, so they are the values the whole block gets."""
         if self._full is not None:
             return self._full.sub_block(where)
+        x = self.inputs.values_at(where)
         if self._references is not None:
             ref = self._references.take(where)
         else:
-            ref, _ = fast_references_of(self.function, self.fmt, self.x[where], tier=self.tier)
-        return ReferenceBlock.build(self.fmt, self.x[where], self.index[where], ref, self.top)
+            ref, _ = fast_references_of(self.function, self.fmt, x, tier=self.tier)
+        return ReferenceBlock.build(self.fmt, x, self.inputs.indices_at(where), ref, self.top)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gelu_audit.audits.known_blocks import KnownChunk, known_blocks
+from gelu_audit.audits.known_blocks import KnownChunk, known_blocks_of
 from gelu_audit.audits.policies import BUILTIN_POLICIES, Policy
 from gelu_audit.audits.reference_store import ChunkStore, StoreTally
 from gelu_audit.audits.stats import (
@@ -45,7 +45,7 @@ from gelu_audit.implementations.plugins import PluginOptions
 from gelu_audit.implementations.registry import implementation_named
 from gelu_audit.implementations.runner import run_implementation_bits
 from gelu_audit.numerics.exact_values import ReferenceValues
-from gelu_audit.numerics.formats import FORMATS, FP32, FloatFormat, patterns_to_values
+from gelu_audit.numerics.formats import FORMATS, FP32, BlockInputs, FloatFormat, patterns_to_values
 from gelu_audit.numerics.formulas import FUNCTIONS, Function, Pass
 from gelu_audit.numerics.inputs import ValueRange
 from gelu_audit.numerics.ulp import HISTOGRAM_EDGES
@@ -324,8 +324,7 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
     """References, every implementation, and their accumulators for one chunk of patterns."""
     fmt = FORMATS[task.fmt]
     patterns = np.arange(task.stop - task.start, dtype=np.uint32) + np.uint32(task.start)  # stop ≤ 2^32
-    x = patterns_to_values(fmt, patterns)
-    index = patterns.astype(np.int64)
+    inputs = BlockInputs(fmt, patterns=patterns)  # values and indices made where needed
     start = time.perf_counter()
     store = ChunkStore(Path(task.store), fmt, task.start, task.stop, task.tier) if task.store else None
     # known blocks, carried over from prototypes: faster than computed or read from a store,
@@ -334,21 +333,19 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
     carry = store is None or task.tolerance >= HISTOGRAM_EDGES[0]
     shared = store is not None or len(task.cases) > 1  # the summaries will be needed
 
-    def known_of(cut: slice) -> dict[str, tuple[KnownChunk, TierCounts] | None]:
+    def known_of(part: BlockInputs) -> dict[str, tuple[KnownChunk, TierCounts] | None]:
         return {
-            f: known_blocks(FUNCTIONS[f], fmt, x[cut], index[cut], task.top, shared, consecutive=True)
-            if carry
-            else None
+            f: known_blocks_of(FUNCTIONS[f], fmt, part, task.top, shared, consecutive=True) if carry else None
             for f in task.formulas
         }
 
-    known = known_of(slice(None))
+    known = known_of(inputs)
     seconds = {"reference": time.perf_counter() - start}
     accumulators: dict[tuple[str, str], CaseAccumulators] = {}
     errors: dict[tuple[str, str], str] = {}
     if store is not None or all(k is not None for k in known.values()):  # the chunk at once
         start = time.perf_counter()
-        blocks, tiers, computed = _blocks(task, fmt, store, shared, patterns, x, index, known)
+        blocks, tiers, computed = _blocks(task, fmt, store, shared, inputs, known)
         seconds["reference"] += time.perf_counter() - start
         for case in task.cases:  # one answer at a time, dropped once folded in
             start = time.perf_counter()
@@ -364,7 +361,7 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
                 store.save(formula, like, written, tiers[formula])
             seconds["reference store"] = time.perf_counter() - start
         tally = store.tally if store else StoreTally()
-        return ChunkResult(len(x), accumulators, errors, tiers, seconds, peak_rss_mib(), tally)
+        return ChunkResult(len(inputs), accumulators, errors, tiers, seconds, peak_rss_mib(), tally)
 
     # every answer first, as float32 (fp32's values, exactly, in half the memory)
     answers: dict[tuple[str, str], np.ndarray] = {}
@@ -376,7 +373,7 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
         answers[case] = _as_float32(fmt, bits)
         seconds[case[0]] = seconds.get(case[0], 0.0) + time.perf_counter() - start
     # passes cut where blocks are (global multiples of PASS, itself a multiple of BLOCK)
-    cuts = [0, *range(-task.start % PASS or PASS, len(x), PASS), len(x)]
+    cuts = [0, *range(-task.start % PASS or PASS, len(inputs), PASS), len(inputs)]
     passes = list(itertools.starmap(slice, itertools.pairwise(cuts)))
     tiers = {}
     # a tier that decides once per array gets every pass that is not known at once (so it needs
@@ -385,13 +382,14 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
     at_once: dict[str, tuple[ReferenceValues, dict[int, slice], TierCounts]] = {}
     if not task.tier.decides_by_block:
         start = time.perf_counter()
-        judged = [known_of(cut) for cut in passes]
-        at_once = _references_at_once(task, fmt, x, passes, judged)
+        judged = [known_of(inputs.cut(cut)) for cut in passes]
+        at_once = _references_at_once(task, fmt, inputs.x, passes, judged)
         known_passes = list(judged)
         del judged  # each pass's entry is dropped after its pass (below): no other reference
         seconds["reference"] += time.perf_counter() - start
     for number, cut in enumerate(passes):
         start = time.perf_counter()
+        here = inputs.cut(cut)
         known_here = known_passes[number]
         known_passes[number] = None  # not kept past its pass: its blocks may fill in references
         computed_here = {
@@ -402,10 +400,8 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
             fmt,
             None,
             shared,
-            patterns[cut],
-            x[cut],
-            index[cut],
-            known_of(cut) if known_here is None else known_here,
+            here,
+            known_of(here) if known_here is None else known_here,
             computed_here,
         )
         seconds["reference"] += time.perf_counter() - start
@@ -417,7 +413,7 @@ def audit_chunk(task: ChunkTask) -> ChunkResult:
             seconds[case[0]] += time.perf_counter() - start
     for formula, (_, _, counts) in at_once.items():  # the chunk's counts, once
         tiers[formula] = tiers[formula] + counts
-    return ChunkResult(len(x), accumulators, errors, tiers, seconds, peak_rss_mib(), StoreTally())
+    return ChunkResult(len(inputs), accumulators, errors, tiers, seconds, peak_rss_mib(), StoreTally())
 
 
 def _as_float32(fmt: FloatFormat, bits: np.ndarray) -> np.ndarray:
@@ -507,9 +503,7 @@ def _blocks(
     fmt: FloatFormat,
     store: ChunkStore | None,
     shared: bool,
-    patterns: np.ndarray,
-    x: np.ndarray,
-    index: np.ndarray,
+    inputs: BlockInputs,
     known: dict[str, tuple[KnownChunk, TierCounts] | None],
     computed_before: Mapping[str, ReferenceValues] | None = None,
 ) -> tuple[dict[str, Sequence[AuditBlock]], dict[str, TierCounts], dict[str, list[ReferenceBlock]]]:
@@ -526,18 +520,23 @@ def _blocks(
             blocks[formula], tiers[formula] = carried
             continue
         if computed_before and formula in computed_before:
-            blocks[formula] = reference_blocks(fmt, x, index, computed_before[formula], task.top, shared)
+            blocks[formula] = reference_blocks(
+                fmt, inputs.x, inputs.index, computed_before[formula], task.top, shared
+            )
             tiers[formula] = TierCounts.zero()  # the caller counts the chunk's once
             continue
         stored = None
         if store is not None:  # (the settings only a store needs: not built for every pass)
             like = _against(FUNCTIONS[formula], task.tolerance, task.top, task.policies)
-            stored = store.load(formula, like, x, patterns)
+            assert inputs.patterns is not None  # (the stream's chunks are given by their patterns)
+            stored = store.load(formula, like, inputs.x, inputs.patterns)
         if stored is not None:
             blocks[formula], tiers[formula] = stored.blocks, stored.regions
             continue
-        ref, tiers[formula] = fast_references_of(FUNCTIONS[formula], fmt, x, tier=task.tier)
-        blocks[formula] = computed[formula] = reference_blocks(fmt, x, index, ref, task.top, shared)
+        ref, tiers[formula] = fast_references_of(FUNCTIONS[formula], fmt, inputs.x, tier=task.tier)
+        blocks[formula] = computed[formula] = reference_blocks(
+            fmt, inputs.x, inputs.index, ref, task.top, shared
+        )
     return blocks, tiers, computed
 
 

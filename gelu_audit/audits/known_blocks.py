@@ -88,9 +88,10 @@ from gelu_audit.audits.stats import (
     ReferenceBlock,
     answer_values,
     block_slices,
+    consecutive_block_slices,
     differing_positions,
 )
-from gelu_audit.numerics.formats import FloatFormat, patterns_to_values, values_to_patterns
+from gelu_audit.numerics.formats import BlockInputs, FloatFormat, patterns_to_values, values_to_patterns
 from gelu_audit.numerics.formulas import Derivative, Formula, Function
 from gelu_audit.numerics.ulp import HISTOGRAM_EDGES
 
@@ -144,6 +145,9 @@ class KnownRegion:
     """True: the residuals scale by 2^k with the binade. False: they are all 0."""
     constant: bool = False
     """RN_T(y) is one value over the region (then a constant answer's statistics carry too)."""
+    rounded_patterns: Callable[[FloatFormat, np.ndarray], np.ndarray] | None = None
+    """RN_T(y)'s bit patterns from the inputs', in integer arithmetic, where RN_T(y) is not
+    a constant (a chunk given by its patterns is then not decoded to be compared)."""
 
 
 def _minus_zero(x: np.ndarray) -> np.ndarray:
@@ -166,8 +170,13 @@ def _flat_below(f: Function, fmt: FloatFormat, lowest: float, highest: float) ->
     return isinstance(f, Derivative) and -math.inf < lowest and highest <= -f.flat_from
 
 
-TINY = KnownRegion("tiny", _in_tiny, lambda x: 0.5 * x, -90, True)
-SATURATED = KnownRegion("saturated", _saturated, lambda x: x, 40, False)
+def _one_binade_lower(fmt: FloatFormat, patterns: np.ndarray) -> np.ndarray:
+    """The patterns of x/2 where x/2 is a normal number (the exponent field less 1)."""
+    return patterns - patterns.dtype.type(1 << fmt.mantissa_bits)
+
+
+TINY = KnownRegion("tiny", _in_tiny, lambda x: 0.5 * x, -90, True, rounded_patterns=_one_binade_lower)
+SATURATED = KnownRegion("saturated", _saturated, lambda x: x, 40, False, rounded_patterns=lambda fmt, p: p)
 UNDERFLOWED = KnownRegion("underflow", _underflowed, _minus_zero, 40, False, constant=True)
 FORWARD_REGIONS = (TINY, SATURATED, UNDERFLOWED)
 
@@ -203,46 +212,66 @@ def known_blocks(
     shared: bool,
     consecutive: bool = False,
 ) -> tuple[KnownChunk, TierCounts] | None:
+    """:func:`known_blocks_of` inputs given as their values and indices."""
+    return known_blocks_of(function, fmt, BlockInputs(fmt, x=x, index=index), top, shared, consecutive)
+
+
+def known_blocks_of(
+    function: Function,
+    fmt: FloatFormat,
+    inputs: BlockInputs,
+    top: int,
+    shared: bool,
+    consecutive: bool = False,
+) -> tuple[KnownChunk, TierCounts] | None:
     """A stream's chunk as known blocks, with the fast tier's region counts for it; None unless
-    its inputs are consecutive bit patterns (``index``: their patterns; a prototype is found by
-    the block's first pattern and length), all in one known region, each block in one
-    binade. ``consecutive``: the caller made ``index`` as a range of patterns, so neither that
-    nor the inputs' extremes need a pass over the chunk (:func:`_range_extremes`)."""
-    if not len(x):
+    its inputs are consecutive bit patterns (its indices: their patterns; a prototype is found
+    by the block's first pattern and length), all in one known region, each block in one
+    binade. ``consecutive``: the caller made the inputs as a range of patterns, so neither
+    that nor their extremes need a pass over the chunk (:func:`_range_extremes`), and inputs
+    given by their patterns are decoded only where the blocks need them."""
+    n = len(inputs)
+    if not n:
         return None
-    consecutive = consecutive and int(index[-1]) - int(index[0]) == len(index) - 1  # a cheap guard
-    extremes = _range_extremes(fmt, x, index) if consecutive else None
-    lowest, highest = extremes or (float(x.min()), float(x.max()))
+    first_index, last_index = inputs.index_at(0), inputs.index_at(n - 1)
+    consecutive = consecutive and last_index - first_index == n - 1  # a cheap guard
+    ends = inputs.values_at([0, n - 1])
+    extremes = (
+        _range_extremes(fmt, float(ends[0]), float(ends[1]), first_index, last_index) if consecutive else None
+    )
+    lowest, highest = extremes or (float(inputs.x.min()), float(inputs.x.max()))
     region = known_region(function, fmt, lowest, highest)
-    if region is None or int(values_to_patterns(fmt, x[:1])[0]) != int(index[0]):
+    if region is None or int(values_to_patterns(fmt, ends[:1])[0]) != first_index:
         return None
-    if not consecutive and not np.all(np.diff(index) == 1):
+    if not consecutive and not np.all(np.diff(inputs.index) == 1):
         return None
     blocks = []
-    for part in block_slices(index):
-        binades = np.frexp(x[part][[0, -1]])[1] - 1
+    for part in block_slices(inputs.index) if not consecutive else consecutive_block_slices(first_index, n):
+        binades = np.frexp(inputs.values_at([part.start, part.stop - 1]))[1] - 1
         if binades[0] != binades[1]:
             return None
         blocks.append(
-            KnownBlock(fmt, function, x[part], index[part], top, region, int(binades[0]), shared=shared)
+            KnownBlock(fmt, function, inputs.cut(part), top, region, int(binades[0]), shared=shared)
         )
     one_binade = blocks[0].binade == blocks[-1].binade  # (a chunk of the stream always is)
-    whole = _WholeChunk(fmt, function, x, index, top, region, blocks[0].binade, blocks, shared=shared)
+    whole = _WholeChunk(fmt, function, inputs, top, region, blocks[0].binade, blocks, shared=shared)
     chunk = KnownChunk(blocks, whole if one_binade else None)
     counts = dict.fromkeys(REGIONS, 0)
-    counts[region.name] = len(x)
+    counts[region.name] = n
     return chunk, TierCounts(counts)
 
 
-def _range_extremes(fmt: FloatFormat, x: np.ndarray, index: np.ndarray) -> tuple[float, float] | None:
+def _range_extremes(
+    fmt: FloatFormat, first: float, last: float, first_index: int, last_index: int
+) -> tuple[float, float] | None:
     """The least and greatest of inputs that are a range of patterns within one sign, from its
-    two ends: such inputs rise (or fall, below 0) with their patterns, and NaN patterns are
-    the top of each sign's range, so an end that is not NaN has none beyond it. NaN at an end
-    gives NaN, as ``min`` and ``max`` would (no region holds it); a range that crosses the
-    sign bit gives None (the caller then takes ``min`` and ``max``)."""
-    if (int(index[0]) ^ int(index[-1])) >> (fmt.width - 1):
+    two ends (their values and patterns): such inputs rise (or fall, below 0) with their
+    patterns, and NaN patterns are the top of each sign's range, so an end that is not NaN has
+    none beyond it. NaN at an end gives NaN, as ``min`` and ``max`` would (no region holds
+    it); a range that crosses the sign bit gives None (the caller then takes ``min`` and
+    ``max``)."""
+    if (first_index ^ last_index) >> (fmt.width - 1):
         return None
-    first, last = float(x[0]), float(x[-1])
     if math.isnan(first) or math.isnan(last):
         return math.nan, math.nan
     return min(first, last), max(first, last)
@@ -309,9 +338,16 @@ class _KnownSpan(DeferredBlock):
         return self._summaries[key]
 
     def _prototype(self, like: ErrorAccumulator, answer: float | None) -> _Prototype | None:
-        offset = int(self.index[0]) & ((1 << self.fmt.mantissa_bits) - 1)  # index: the patterns
-        negative = bool(self.x[0] < 0)
-        where = (type(self).__name__, self.region.name, negative, offset, len(self.x), _answer_bits(answer))
+        offset = self.inputs.index_at(0) & ((1 << self.fmt.mantissa_bits) - 1)  # index: the patterns
+        negative = bool(self.inputs.values_at([0])[0] < 0)
+        where = (
+            type(self).__name__,
+            self.region.name,
+            negative,
+            offset,
+            len(self.inputs),
+            _answer_bits(answer),
+        )
         key = (self.function.name, self.fmt.name, like.settings, self.top, *where)
         if key not in _PROTOTYPES:
             _PROTOTYPES[key] = self._make_prototype(like, answer)
@@ -331,7 +367,10 @@ class _KnownSpan(DeferredBlock):
         exponents = (prototype.sketch_bins >> _EXPONENT) + k
         if k and (exponents.min() < 1 or exponents.max() > 254):  # float32 normal here as there
             return None
-        first, last = segment_keys(self.fmt, self.x[[0, -1]])  # |x| rises or falls through the block
+        n = len(self.inputs)
+        first, last = segment_keys(
+            self.fmt, self.inputs.values_at([0, n - 1])
+        )  # |x| rises or falls through it
         if first != last:
             return None
         summary = like.empty_like()
@@ -348,7 +387,8 @@ class _KnownSpan(DeferredBlock):
         held += [tally.worst for tally in source.tallies.values() if tally.worst is not None]
         positions = np.array(sorted({c.index - prototype.first_index for c in held}), np.int64)
         float64_errors = self.region.scales and self.binade > FLOAT64_EXACT_TOP_BINADE
-        ref, _ = fast_references_of(self.function, self.fmt, self.x[positions])  # their references alone
+        values = self.inputs.values_at(positions)
+        ref, _ = fast_references_of(self.function, self.fmt, values)  # their references alone
         at = {int(p): i for i, p in enumerate(positions)}
 
         def here(c: Candidate) -> Candidate:
@@ -358,8 +398,8 @@ class _KnownSpan(DeferredBlock):
             i = at[position]
             return Candidate(
                 None if c.error is None else math.ldexp(c.error, k),
-                int(self.index[position]),
-                float(self.x[position]),
+                self.inputs.index_at(position),
+                float(values[i]),
                 float(ref.rounded[i]) if answer is None else c.got,
                 int(ref.binade[i]),
                 float(ref.mant_hi[i]),
@@ -375,7 +415,7 @@ class _KnownSpan(DeferredBlock):
             theirs = source.tallies[name].worst
             tally.worst = None if theirs is None else here(theirs)
         summary.profile = ProfileAccumulator()
-        summary.profile.add_segment(self.fmt, int(first), len(self.x), max_ulp, 0)
+        summary.profile.add_segment(self.fmt, int(first), n, max_ulp, 0)
         if float64_errors and not self._float64_errors(summary):
             return None
         return summary
@@ -502,7 +542,7 @@ class _WholeChunk(_KnownSpan):
     blocks: list[KnownBlock]
 
     def whole_summary(self, like: ErrorAccumulator, got: np.ndarray | AnswerBits) -> ErrorAccumulator | None:
-        if len(got) != len(self.x) or not len(got):
+        if len(got) != len(self.inputs) or not len(got):
             return None
         if isinstance(got, AnswerBits) and got.fmt is self.fmt:  # compared as the format's patterns
             rounded = self._rounded_patterns
@@ -518,7 +558,10 @@ class _WholeChunk(_KnownSpan):
         """RN_T(y) over the chunk as the format's bit patterns, once for all the kernels compared
         with it (a constant region's as a single pattern, which broadcasts); None where a
         value is not one of the format's (the float64 comparison then decides)."""
-        x = self.x[:1] if self.region.constant else self.x
+        given = self.inputs.patterns
+        if not self.region.constant and self.region.rounded_patterns is not None and given is not None:
+            return self.region.rounded_patterns(self.fmt, given)
+        x = self.inputs.values_at([0]) if self.region.constant else self.x
         rounded = self.region.rounded(x)
         patterns = values_to_patterns(self.fmt, rounded)
         if not np.array_equal(patterns_to_values(self.fmt, patterns).view(np.int64), rounded.view(np.int64)):

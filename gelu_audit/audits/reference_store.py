@@ -45,7 +45,7 @@ import numpy as np
 from gelu_audit.audits.deferred_blocks import DeferredBlock
 from gelu_audit.audits.stats import ErrorAccumulator, ReferenceBlock, block_slices, differing_positions
 from gelu_audit.errors import UsageError
-from gelu_audit.numerics.formats import FloatFormat, patterns_to_values
+from gelu_audit.numerics.formats import BlockInputs, FloatFormat, patterns_to_values
 from gelu_audit.numerics.formulas import FUNCTIONS
 from gelu_audit.references.cache import save_npz_atomically
 from gelu_audit.references.fast_gradient import fast_references_of
@@ -334,8 +334,7 @@ class ChunkStore:
             StoredBlock(
                 self.fmt,
                 FUNCTIONS[function],
-                x[part],
-                index[part],
+                BlockInputs(self.fmt, x=x[part], index=index[part]),
                 like.top,
                 rounded[part],
                 summary,

@@ -673,10 +673,14 @@ def block_slices(index: np.ndarray) -> list[slice]:
     BLOCK (so a chunk that starts mid-block starts with a short one)."""
     n = len(index)
     if n and int(index[-1]) - int(index[0]) == n - 1:  # consecutive (a chunk of patterns): arithmetic
-        first = -int(index[0]) % BLOCK
-        cuts = [0, *range(first or BLOCK, n, BLOCK), n]
-    else:
-        cuts = [0, *(np.flatnonzero(np.diff(index // BLOCK)) + 1).tolist(), n]
+        return consecutive_block_slices(int(index[0]), n)
+    cuts = [0, *(np.flatnonzero(np.diff(index // BLOCK)) + 1).tolist(), n]
+    return [slice(a, b) for a, b in pairwise(cuts) if b > a]
+
+
+def consecutive_block_slices(first_index: int, n: int) -> list[slice]:
+    """:func:`block_slices` of ``n`` consecutive indices from ``first_index``."""
+    cuts = [0, *range(-first_index % BLOCK or BLOCK, n, BLOCK), n]
     return [slice(a, b) for a, b in pairwise(cuts) if b > a]
 
 
@@ -686,7 +690,10 @@ class AuditBlock(Protocol):
     (:class:`~gelu_audit.audits.deferred_blocks.DeferredBlock`: a block of the reference store,
     or a known block)."""
 
-    x: np.ndarray
+    @property
+    def x(self) -> np.ndarray:
+        """The block's inputs as float64 values."""
+        ...
 
     def differing(self, got: np.ndarray) -> np.ndarray: ...
 

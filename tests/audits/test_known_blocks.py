@@ -17,6 +17,7 @@ from gelu_audit.audits.known_blocks import (
     TINY,
     UNDERFLOWED,
     KnownBlock,
+    KnownRegion,
     known_region,
     tiny_bounds,
 )
@@ -25,7 +26,7 @@ from gelu_audit.audits.stats import AnswerBits, ErrorAccumulator, ReferenceBlock
 from gelu_audit.implementations.gradient import backward_implementation
 from gelu_audit.implementations.registry import registry
 from gelu_audit.implementations.runner import run_implementation
-from gelu_audit.numerics.formats import FP16, FP32, FP64, patterns_to_values, values_to_patterns
+from gelu_audit.numerics.formats import FP16, FP32, FP64, BlockInputs, patterns_to_values, values_to_patterns
 from gelu_audit.numerics.formulas import ERF, SIGMOID, TANH, Formula, Function
 from gelu_audit.references.fast_gradient import fast_references_of
 
@@ -269,7 +270,7 @@ def test_a_chunk_of_the_stream_gives_the_same_results_with_and_without_known_blo
         task = ChunkTask("fp32", int(pattern), int(pattern) + (1 << 17), formulas, cases, 2.0, 5, pass_=pass_)
         carried = audit_chunk(task)
         with monkeypatch.context() as patch:
-            patch.setattr(exhaustive, "known_blocks", lambda *args, **kwargs: None)
+            patch.setattr(exhaustive, "known_blocks_of", lambda *args, **kwargs: None)
             computed = audit_chunk(task)
         assert not carried.errors
         assert {k: v.to_state() for k, v in carried.accumulators.items()} == {
@@ -316,7 +317,8 @@ def test_a_range_of_patterns_is_judged_by_its_ends_as_by_all_its_inputs() -> Non
     ends = np.array(
         [0x7F7FFFF0, 0x80000010]
     )  # the ends of a range across +inf, the positive NaNs and the sign bit
-    assert known_blocks._range_extremes(FP32, patterns_to_values(FP32, ends.astype(np.uint32)), ends) is None
+    first, last = patterns_to_values(FP32, ends.astype(np.uint32))
+    assert known_blocks._range_extremes(FP32, first, last, int(ends[0]), int(ends[1])) is None
 
 
 def _range(first: int, length: int) -> tuple[np.ndarray, np.ndarray]:
@@ -471,3 +473,59 @@ def test_a_whole_chunk_above_2_to_the_minus_55_breaks_policies_as_its_blocks_do(
     breaks = {name: tally.finite_breaks for name, tally in computed.tallies.items()}
     assert 0 < breaks["relative"] < len(x) and 0 < breaks["absolute"] < len(x), breaks
     assert breaks["none"] == np.count_nonzero(residuals[1]) > 0 and breaks["rounded"] == 0, breaks
+
+
+@pytest.mark.parametrize("region", [TINY, SATURATED], ids=lambda r: r.name)
+def test_rn_s_patterns_from_the_inputs_patterns_are_rn_s_own(region: KnownRegion) -> None:
+    """Where RN_T(y) is not a constant, a chunk given by its patterns gets RN_T(y)'s patterns
+    in integer arithmetic (``KnownRegion.rounded_patterns``): in every binade of the region,
+    both signs and both ends of each binade, they are the patterns of ``rounded(x)``."""
+    assert region.rounded_patterns is not None
+    binades = [b for b, _ in _binades(ERF) if known_region(ERF, FP32, *_binade_range(b)) is region]
+    assert len(binades) > 50
+    for binade, negative in itertools.product(set(binades), (False, True)):
+        for offset in (0, (1 << 23) - 64):
+            patterns = _patterns(binade, negative, offset, 64)
+            x = patterns_to_values(FP32, patterns)
+            if known_region(ERF, FP32, float(x.min()), float(x.max())) is not region:
+                continue
+            expected = values_to_patterns(FP32, region.rounded(x))
+            assert np.array_equal(region.rounded_patterns(FP32, patterns), expected), (binade, negative)
+
+
+def _binade_range(binade: int) -> tuple[float, float]:
+    return math.ldexp(1.0, binade), math.ldexp(1.0, binade + 1) * (1 - 2.0**-24)
+
+
+@pytest.mark.parametrize(
+    ("function", "binade", "negative"),
+    [(ERF, -100, False), (ERF, -40, True), (ERF, 50, False), (ERF, 50, True), (ERF.derivative, 60, True)],
+    ids=str,
+)
+def test_a_chunk_given_by_its_patterns_is_decoded_only_where_needed(
+    function: Function, binade: int, negative: bool
+) -> None:
+    """A stream's chunk is given by its patterns (``BlockInputs``). Known throughout and
+    answered with RN_T(y), its statistics are the same as from its values and indices, and it
+    decodes its values only where a tiny chunk computes its errors against y as float64 (above
+    2^−55), never its indices; an answer that differs decodes them and gives the same
+    statistics too."""
+    patterns = _patterns(binade, negative, 3 << 15, 1 << 17)
+    x, index = patterns_to_values(FP32, patterns), patterns.astype(np.int64)
+    ref, _ = fast_references_of(function, FP32, x)
+    nudged = ref.rounded.copy()
+    nudged[777] = np.nextafter(np.float32(nudged[777]), np.float32(np.inf))
+    for got, whole in ((ref.rounded, True), (nudged, False)):
+        inputs = BlockInputs(FP32, patterns=patterns)
+        served = known_blocks.known_blocks_of(function, FP32, inputs, 5, shared=True, consecutive=True)
+        assert served is not None
+        chunk, _ = served
+        answers = AnswerBits(FP32, values_to_patterns(FP32, got))
+        given = accumulate(chunk, answers, function.name, 2.0, 5)
+        arrays, _ = known_blocks.known_blocks(function, FP32, x, index, 5, shared=True, consecutive=True)
+        assert json.dumps(given.to_state()) == json.dumps(
+            accumulate(arrays, got, function.name, 2.0, 5).to_state()
+        )
+        computes_float64 = TINY.holds(function, FP32, float(x.min()), float(x.max())) and binade > -56
+        if whole:
+            assert (inputs._x is not None) == computes_float64 and inputs._index is None
