@@ -119,7 +119,7 @@ static inline __attribute__((always_inline)) void fold_rules(
 /* The calling convention of fold_fp32_block, which gelu_audit/audits/fused.py checks before
  * it calls: a library built from an older source (an editable install not rebuilt) is left
  * alone, and NumPy folds. Raise it with any change to the parameters. */
-int64_t fold_abi_version(void) { return 3; }
+int64_t fold_abi_version(void) { return 4; }
 
 /* Compiled for each of these instruction sets, the best chosen when the library loads: the
  * loops are vector loops, and IEEE arithmetic gives the same bits in any of them. */
@@ -232,26 +232,34 @@ int64_t fold_fp32_block(
     return m;
 }
 
-enum { TILE = 2048 }; /* points a tile: its three scratch arrays stay in the first-level cache */
 
-/* The statistics against y as float64 of answers that are RN_T(y) at every point, from the
- * references (binade, hi, lo, rounded): the largest absolute and relative errors (scalars: two)
- * and each rule's largest ratio, breaks and first position of the largest ratio (as
- * fold_fp32_block gives them). What KnownBlock._float64_errors (gelu_audit/audits/known_blocks.py)
- * computes for a known tiny span, whose ULP statistics are carried over but whose y as float64
- * does not scale from binade to binade; the same double operations as its NumPy passes
- * (ReferenceValues.approximate, then policies.violation_ratios).
+enum { TILE = 2048 }; /* points a tile: its arrays stay in the first-level cache */
+enum { TINY_FORMULA = 0, TINY_DERIVATIVE = 1 };
+
+/* The statistics against y as float64 of answers that are RN_T(y) at every point of a span of
+ * the fast tier's region ``tiny`` (KnownBlock._float64_errors, gelu_audit/audits/known_blocks.py:
+ * a known tiny span's ULP statistics are carried over, but y as float64 does not scale from
+ * binade to binade above 2^-55): the largest absolute and relative errors (scalars: two) and
+ * each rule's largest ratio, breaks and first position of the largest ratio (as fold_fp32_block
+ * gives them).
  *
+ * The references are the tier's own closed form for that region, made here point by point with
+ * the same double operations (gelu_audit/references: fast_tier._tiny with every x/2 normal, for
+ * a formula; fast_gradient._tiny, for its derivative), then y as float64 and the rules as NumPy's
+ * passes make them (ReferenceValues.approximate, policies.violation_ratios):
+ *   formula (kind TINY_FORMULA, k1 = c): half = x/2, frexp(half) = (m, e), below = (m == -1/2),
+ *     hi = below ? -2 : 2m, binade = e - 1 - below, lo = (c·x)·(2·hi), RN_T(y) = half;
+ *   derivative (TINY_DERIVATIVE, k1 = 4·2c, k2 = 2·2c): x < 0 ? (binade -2, hi 2, lo k1·x)
+ *     : (-1, 1, k2·x), RN_T(y) = 1/2.
  * Tile by tile, merged: maxima, sums, and a later tile's largest ratio replaces an earlier one's
  * only where it is larger (the first position over the whole, as np.argmax gives).
  *
- * Returns 0, or -1 (nothing written) where a binade is out of double's normal powers of two, or
- * a y as float64 is not finite or below 2^emin (the span is then computed point by point). */
+ * Returns 0, or -1 (nothing written) where an x/2 is not a normal double (formula), or a y as
+ * float64 is not finite or is below 2^emin (the caller's NumPy passes then decide). */
 VECTOR_CLONES
-int64_t rounded_float64_errors(
-    int64_t n, const double *x, const int64_t *binade, const double *hi, const double *lo,
-    const double *rounded, int64_t emin, int64_t n_rules, const double *rules, double *scalars,
-    double *rule_ratio, int64_t *rule_counts) {
+int64_t tiny_float64_errors(
+    int64_t n, const double *x, int64_t kind, double k1, double k2, int64_t emin, int64_t n_rules,
+    const double *rules, double *scalars, double *rule_ratio, int64_t *rule_counts) {
     const double smallest_normal = ldexp(1.0, (int)emin);
     const size_t rules_held = (size_t)(n_rules > 0 ? n_rules : 1);
     /* scratch: a tile's |y|, absolute errors and ratios, and each rule's largest ratio in a tile;
@@ -270,24 +278,45 @@ int64_t rounded_float64_errors(
         best_key[r] = -1; /* below every ratio's bits: the first tile's largest replaces it */
         first[r] = breaks[r] = 0;
     }
+    const uint64_t exponent_field = 0x7FFULL << 52;
     int64_t max_abs = 0, max_rel = 0, covered = 1;
     for (int64_t start = 0; start < n && covered; start += TILE) {
-        const int64_t m = n - start < TILE ? n - start : TILE;
-        for (int64_t i = 0; i < m; i++) {
-            const int64_t b = binade[start + i];
-            const int64_t in_range = (b >= -1022) & (b <= 1023);
+        const int64_t t = n - start < TILE ? n - start : TILE;
+        for (int64_t i = 0; i < t; i++) {
+            const double v = x[start + i];
+            double hi, lo, rounded;
+            int64_t b, normal = 1;
+            if (kind == TINY_FORMULA) {
+                const double half = 0.5 * v;
+                /* frexp of a normal double, from its bits: m in [1/2, 1) with half's sign */
+                const uint64_t u = bits64(half), field = u & exponent_field;
+                normal = (field != 0) & (field != exponent_field);
+                const double m = from_bits64((u & ~exponent_field) | (1022ULL << 52));
+                const int64_t e = (int64_t)(field >> 52) - 1022;
+                const int64_t below = m == -0.5;
+                hi = below ? -2.0 : 2 * m;
+                b = e - 1 - below;
+                lo = k1 * v * (2 * hi);
+                rounded = half;
+            } else {
+                const int64_t below = v < 0;
+                b = below ? -2 : -1;
+                hi = below ? 2.0 : 1.0;
+                lo = below ? k1 * v : k2 * v;
+                rounded = 0.5;
+            }
             /* ldexp(hi + lo, binade) as a product by 2^binade: the same double where y is normal */
-            const double scale = from_bits64((uint64_t)(1023 + (in_range ? b : 0)) << 52);
-            const double approx = (hi[start + i] + lo[start + i]) * scale;
+            const int64_t in_range = (b >= -1022) & (b <= 1023);
+            const double approx = (hi + lo) * from_bits64((uint64_t)(1023 + (in_range ? b : 0)) << 52);
             magnitudes[i] = fabs(approx);
-            abs_errors[i] = fabs(rounded[start + i] - approx);
-            covered &= in_range & (magnitudes[i] <= DBL_MAX) & (magnitudes[i] >= smallest_normal);
+            abs_errors[i] = fabs(rounded - approx);
+            covered &= normal & in_range & (magnitudes[i] <= DBL_MAX) & (magnitudes[i] >= smallest_normal);
         }
-        for (int64_t i = 0; i < m; i++) {
+        for (int64_t i = 0; i < t; i++) {
             max_abs = max_i64(max_abs, signed_bits(abs_errors[i]));
             max_rel = max_i64(max_rel, signed_bits(abs_errors[i] / magnitudes[i]));
         }
-        fold_rules(m, x + start, magnitudes, abs_errors, ratios, n_rules, rules, tile_ratio, tile_counts);
+        fold_rules(t, x + start, magnitudes, abs_errors, ratios, n_rules, rules, tile_ratio, tile_counts);
         for (int64_t r = 0; r < n_rules; r++) {
             breaks[r] += tile_counts[2 * r];
             if (signed_bits(tile_ratio[r]) > best_key[r]) {

@@ -31,13 +31,16 @@ import numpy as np
 from gelu_audit.audits.policies import Combine, Tolerance
 from gelu_audit.numerics.exact_values import ReferenceValues
 from gelu_audit.numerics.formats import FP32, FloatFormat
+from gelu_audit.numerics.formulas import Derivative, Function
 from gelu_audit.numerics.ulp import HISTOGRAM_LABELS
 
 SWITCH_VARIABLE = "GELU_AUDIT_FUSED_FOLD"
 """Set to 0 to fold every block in NumPy (the same numbers; for comparisons and debugging)."""
 
 _COMBINE_CODES = {Combine.SUM: 0, Combine.MAX: 1, Combine.SWITCH: 2}
-_ABI_VERSION = 3
+_TINY_FORMULA, _TINY_DERIVATIVE = 0, 1
+"""``tiny_float64_errors``' kinds of reference: a formula's region ``tiny``, its derivative's."""
+_ABI_VERSION = 4
 """``fold_abi_version()`` of the ``_fold.c`` this module calls: its parameters, in order."""
 
 
@@ -64,9 +67,9 @@ def library() -> ctypes.CDLL | None:
         i64, array, array, array, array, array, array, array, i64, i64, f64, i64, array,
         array, array, array, array, array, i64, array, array, array, array, array,
     ]  # fmt: skip
-    function = loaded.rounded_float64_errors
+    function = loaded.tiny_float64_errors
     function.restype = i64
-    function.argtypes = [i64, array, array, array, array, array, i64, i64, array, array, array, array]
+    function.argtypes = [i64, array, i64, f64, f64, i64, i64, array, array, array, array]
     return loaded
 
 
@@ -245,32 +248,35 @@ class Float64Errors:
     """The first position of each rule's largest ratio."""
 
 
-def rounded_float64_errors(
-    fmt: FloatFormat, x: np.ndarray, ref: ReferenceValues, rules: Sequence[Tolerance]
+def tiny_float64_errors(
+    fmt: FloatFormat, function: Function, x: np.ndarray, rules: Sequence[Tolerance]
 ) -> Float64Errors | None:
-    """For answers that are RN_T(y) at every point: the largest absolute and relative errors
-    against y as float64, and each rule's largest ratio, breaks and its first position, as
-    NumPy's passes give them (``ReferenceValues.approximate``, ``policies.violation_ratios``;
-    known_blocks' tiny spans). None where a y as float64 is not finite or is below T's smallest
-    normal (the caller's NumPy passes then decide). ``follows(rules)`` first."""
+    """For inputs that all lie in the fast tier's region ``tiny`` of ``function`` (for a
+    formula, every |x/2| a normal number of T), answered with RN_T(y) at every point: the
+    largest absolute and relative errors against y as float64, and each rule's largest ratio,
+    breaks and its first position, as NumPy's passes over the tier's references give them
+    (``ReferenceValues.approximate``, ``policies.violation_ratios``; known_blocks' tiny spans).
+    The loop makes the region's references itself, from the tier's closed form (``_fold.c``
+    says which), so no reference array is made. None where a y as float64 is not finite or is
+    below T's smallest normal, or an x/2 is not a normal double (the caller's NumPy passes
+    then decide). ``follows(rules)`` first; the caller vouches for the region."""
     loaded = library()
     assert loaded is not None, "follows() first"
-    n = len(x)
-    inputs = [
-        np.ascontiguousarray(values, dtype)
-        for values, dtype in (
-            (x, np.float64),
-            (ref.binade, np.int64),
-            (ref.mant_hi, np.float64),
-            (ref.mant_lo, np.float64),
-            (ref.rounded, np.float64),
-        )
-    ]
+    if isinstance(function, Derivative):
+        c2 = 2 * function.of.series_coefficient
+        kind, k1, k2 = _TINY_DERIVATIVE, 4 * c2, 2 * c2  # (as fast_gradient._tiny multiplies)
+    else:
+        kind, k1, k2 = _TINY_FORMULA, function.series_coefficient, 0.0
+    values = np.ascontiguousarray(x, np.float64)
+    n = len(values)
     parameters = _rule_parameters(tuple(rules))
     scalars, rule_ratio, rule_counts = np.empty(2), np.empty(len(rules)), np.empty(2 * len(rules), np.int64)
-    status = loaded.rounded_float64_errors(
+    status = loaded.tiny_float64_errors(
         n,
-        *(_address(values, values.dtype.type, n) for values in inputs),
+        _address(values, np.float64, n),
+        kind,
+        k1,
+        k2,
         fmt.emin,
         len(rules),
         _address(parameters, np.float64, 6 * len(rules)),

@@ -98,7 +98,7 @@ from gelu_audit.numerics.ulp import HISTOGRAM_EDGES
 # The references these blocks compute (for differing points, a tiny slice's float64 errors,
 # prototypes) are decided by the regions before ``fast``, which run in NumPy whatever the
 # stream's --reference-tier (references/tiers.py): the default tier serves them.
-from gelu_audit.references.fast_gradient import fast_references_of, tiny_bound_of, tiny_references_of
+from gelu_audit.references.fast_gradient import fast_references_of, tiny_bound_of
 from gelu_audit.references.fast_tier import BLOCK, REGIONS, TierCounts
 
 FLOAT64_EXACT_TOP_BINADE = -56
@@ -429,16 +429,15 @@ class _KnownSpan(DeferredBlock):
         the prototype's. False (compute the block) unless RN_T(y) is the region's here too and
         every y finite and normal, as those statistics assume.
 
-        The compiled library computes them in one pass (``fused.rounded_float64_errors``)
-        from the region's references made at once (``tiny_references_of``): 60 ms a 2^20
-        chunk in NumPy's passes, for each of fp32's 432 such chunks, came to a fifth of an
-        exhaustive audit's time (2026-11-30). Without it, :meth:`_float64_errors_in_numpy`."""
+        The compiled library computes them in one pass over x, which makes the region's
+        references as it goes (``fused.tiny_float64_errors``): 60 ms a 2^20 chunk in NumPy's
+        passes, for each of fp32's 432 such chunks, came to a fifth of an exhaustive audit's
+        time (2026-11-30). Without it, :meth:`_float64_errors_in_numpy`."""
         rules = [(policy, rule) for policy, rule in summary.rules(self.fmt) if not rule.rounded_reference]
         computed = None
         tolerances = [rule for _, rule in rules]
         if fused.follows(tolerances):
-            references = tiny_references_of(self.function, self.fmt, self.x)
-            computed = fused.rounded_float64_errors(self.fmt, self.x, references, tolerances)
+            computed = fused.tiny_float64_errors(self.fmt, self.function, self.x, tolerances)
         if computed is None:
             computed = self._float64_errors_in_numpy(tolerances)
         if computed is None:

@@ -46,7 +46,6 @@ from gelu_audit.references.fast_tier import (
     fast_references,
     one_rounding,
     tiny_bound,
-    tiny_references,
 )
 from gelu_audit.references.tiers import SCIPY_TIER, ReferenceTier
 
@@ -189,17 +188,6 @@ def fast_references_of(
     if isinstance(function, Derivative):
         return fast_gradient_references(function, fmt, values, fallback, tier)
     return fast_references(function, fmt, values, fallback, tier)
-
-
-def tiny_references_of(function: Function, fmt: FloatFormat, x: np.ndarray) -> ReferenceValues:
-    """The references of inputs that all lie in the fast tier's region ``tiny`` of a formula
-    (where also every |x/2| is a normal number of T: :func:`fast_tier.tiny_references`) or of
-    its derivative, all at once: what :func:`fast_references_of` gives them, without its
-    per-block dispatch (tested). The caller vouches for the range (known_blocks' tiny spans)."""
-    if isinstance(function, Derivative):
-        binade, hi, lo, rounded = _tiny(function, x)
-        return ReferenceValues(binade, hi, lo, np.full(len(x), rounded))
-    return tiny_references(function, fmt, x)
 
 
 def tiny_bound_of(function: Function, fmt: FloatFormat) -> float:

@@ -175,15 +175,6 @@ def _tiny(formula: Formula, fmt: FloatFormat, x: np.ndarray, halves_normal: bool
     return exponent - 1 - below, hi, formula.series_coefficient * x * (2 * hi), rounded
 
 
-def tiny_references(formula: Formula, fmt: FloatFormat, x: np.ndarray) -> ReferenceValues:
-    """The references of inputs that all lie in the region ``tiny`` with every |x/2| a normal
-    number of T (2·T's smallest normal ≤ |x| < :func:`tiny_bound`), all at once: what
-    :func:`fast_references` gives them (its blocks of such inputs take this same shortcut),
-    without deciding each block's regions first. The caller vouches for the range."""
-    binade, hi, lo, rounded = _tiny(formula, fmt, x, halves_normal=True)
-    return ReferenceValues(binade.astype(np.int64), hi, lo, rounded)
-
-
 def _saturated(formula: Formula, fmt: FloatFormat, x: np.ndarray) -> tuple:
     """Region ``saturated`` for x ≥ SATURATION_FROM: (decided mask, binade, hi, lo, rounded)."""
     defect = np.zeros_like(x)

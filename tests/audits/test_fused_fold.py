@@ -17,10 +17,10 @@ from gelu_audit.audits.stats import SKETCH_BINS, SKETCH_SHIFT, ErrorAccumulator,
 from gelu_audit.implementations.registry import registry
 from gelu_audit.implementations.runner import run_implementation
 from gelu_audit.numerics.exact_values import ReferenceValues
-from gelu_audit.numerics.formats import FP32
+from gelu_audit.numerics.formats import FP16, FP32
 from gelu_audit.numerics.formulas import ERF, SIGMOID, TANH, Function
 from gelu_audit.numerics.ulp import HISTOGRAM_LABELS
-from gelu_audit.references.fast_gradient import tiny_references_of
+from gelu_audit.references.fast_gradient import fast_references_of
 from gelu_audit.references.fast_tier import BLOCK, fast_references
 
 needs_the_loop = pytest.mark.skipif(
@@ -179,28 +179,30 @@ def test_a_library_built_from_another_source_is_left_alone(monkeypatch: pytest.M
 
 @needs_the_loop
 @pytest.mark.parametrize(
-    ("function", "binade", "negative"),
+    ("function", "binade", "negative", "offset"),
     [
-        (ERF, -29, False),
-        (ERF, -40, True),
-        (TANH, -40, False),
-        (SIGMOID, -33, True),
-        (ERF.derivative, -28, True),
-        (TANH.derivative, -45, False),
+        (ERF, -29, False, (5 << 15) + 3),
+        (ERF, -40, True, (5 << 15) + 3),
+        (ERF, -35, True, 0),  # from x = −2^−35, whose x/2 is −2^−36: f(x) is a binade lower
+        (TANH, -40, False, (5 << 15) + 3),
+        (SIGMOID, -33, True, (5 << 15) + 3),
+        (ERF.derivative, -28, True, (5 << 15) + 3),
+        (TANH.derivative, -45, False, (5 << 15) + 3),
     ],
     ids=str,
 )
 def test_the_compiled_float64_errors_of_a_tiny_span_are_numpy_s(
-    function: Function, binade: int, negative: bool
+    function: Function, binade: int, negative: bool, offset: int
 ) -> None:
     """A known tiny span's statistics against y as float64 (``KnownBlock._float64_errors``),
-    from the library in tiles and from NumPy's passes a block at a time, are the same: the
-    largest absolute and relative errors, and every policy's breaks, largest ratio and its
-    first position. Over a span that is not a whole number of blocks or tiles, with the
-    built-in policies, policies halfway between the span's smallest and largest errors (they
-    break at part of it), and one that allows no error (inf at every point with an error, so
-    the first largest is the first such point)."""
-    first = int(np.float32(math.ldexp(-1.0 if negative else 1.0, binade)).view(np.uint32)) + (5 << 15) + 3
+    from the library (which makes the region's references itself, in tiles) and from NumPy's
+    passes over the fast tier's references a block at a time, are the same: the largest
+    absolute and relative errors, and every policy's breaks, largest ratio and its first
+    position. Over a span that is not a whole number of blocks or tiles, with the built-in
+    policies, policies halfway between the span's smallest and largest errors (they break at
+    part of it), and one that allows no error (inf at every point with an error, so the first
+    largest is the first such point)."""
+    first = int(np.float32(math.ldexp(-1.0 if negative else 1.0, binade)).view(np.uint32)) + offset
     patterns = np.arange(first, first + 3 * BLOCK + 777).astype(np.uint32)
     x = patterns.view(np.float32).astype(np.float64)
     served = known_blocks(function, FP32, x, patterns.astype(np.int64), 5, shared=False, consecutive=True)
@@ -208,7 +210,7 @@ def test_the_compiled_float64_errors_of_a_tiny_span_are_numpy_s(
     chunk, _ = served
     span = chunk.whole
     assert span is not None
-    ref = tiny_references_of(function, FP32, x)
+    ref, _ = fast_references_of(function, FP32, x)
     approx = ref.approximate()
     abs_errors = np.abs(ref.rounded - approx)
     assert abs_errors.any()  # above 2^−55: y as float64 is not RN_T(y)
@@ -219,7 +221,7 @@ def test_the_compiled_float64_errors_of_a_tiny_span_are_numpy_s(
         rules += [mixed_policy(middle, 0.0).rules["fp32"], mixed_policy(0.0, middle).rules["fp32"]]
     rules += [mixed_policy(0.0, 0.0).rules["fp32"]]
     rules = [rule for rule in rules if not rule.rounded_reference]
-    compiled = fused.rounded_float64_errors(FP32, x, ref, rules)
+    compiled = fused.tiny_float64_errors(FP32, function, x, rules)
     assert compiled is not None
     assert compiled == span._float64_errors_in_numpy(rules)
     assert 0 < compiled.rule_breaks[-2] < len(x) and compiled.rule_breaks[-1] == np.count_nonzero(abs_errors)
@@ -228,17 +230,14 @@ def test_the_compiled_float64_errors_of_a_tiny_span_are_numpy_s(
 
 @needs_the_loop
 def test_float64_errors_the_library_does_not_cover_are_left_to_numpy() -> None:
-    """Where a y as float64 is below T's smallest normal, not finite, or its binade is not a
-    normal power of two of float64, the library declines (None) and NumPy's passes decide."""
+    """Where a y as float64 is below T's smallest normal, or an x is NaN, or an x/2 is not a
+    normal double, the library declines (None) and NumPy's passes decide; one such point past
+    the first tile is enough."""
     rules = [mixed_policy(1e-6, 1e-7).rules["fp32"]]
-    x = np.full(3000, 1e-9)
-
-    def references(binade: int, hi: float) -> ReferenceValues:
-        """y = 2^−20 everywhere but at one point past the first tile."""
-        ref = ReferenceValues(np.full(3000, -20), np.ones(3000), np.zeros(3000), np.full(3000, 1e-9))
-        ref.binade[2500], ref.mant_hi[2500] = binade, hi
-        return ref
-
-    for binade, hi in ((-127, 1.0), (-20, np.nan), (-20, np.inf), (-1100, 1.0), (1030, 1.0)):
-        assert fused.rounded_float64_errors(FP32, x, references(binade, hi), rules) is None, (binade, hi)
-    assert fused.rounded_float64_errors(FP32, x, references(-126, 1.0), rules) is not None
+    x = np.full(3000, 2.0**-40)
+    assert fused.tiny_float64_errors(FP32, ERF, x, rules) is not None
+    assert fused.tiny_float64_errors(FP16, ERF, x, rules) is None  # y below fp16's smallest normal
+    for odd in (np.nan, 1e-310):
+        given = x.copy()
+        given[2500] = odd
+        assert fused.tiny_float64_errors(FP32, ERF, given, rules) is None, odd

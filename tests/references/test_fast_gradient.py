@@ -15,10 +15,7 @@ from gelu_audit.references.fast_gradient import (
     MANTISSA_ACCURACY,
     SMALLEST_TRUSTED_TERM,
     fast_gradient_references,
-    fast_references_of,
     fast_terms,
-    tiny_bound_of,
-    tiny_references_of,
 )
 from gelu_audit.references.fast_tier import FAST_ERROR_ULPS
 from gelu_audit.references.mpmath_ziv import compute_references
@@ -98,25 +95,3 @@ def check_terms_within_bound(
         worst = max(worst, float(error / ri) * FAST_ERROR_ULPS)
     print(f"{formula}′: worst error {worst:.2f} of the assumed {FAST_ERROR_ULPS:g} scaled ulps")
     assert worst > 0 and math.isfinite(worst)
-
-
-@pytest.mark.parametrize("fmt_name", ["fp32", "bf16"])
-def test_the_tiny_region_s_references_at_once_are_the_tier_s(fmt_name: str) -> None:
-    """``tiny_references_of`` (known_blocks' tiny spans, without the per-block dispatch) gives
-    the fast tier's references bit for bit: every formula and its derivative, inputs drawn from
-    every binade of the region (for a formula, those whose x/2 is normal in T), both signs."""
-    fmt = FORMATS[fmt_name]
-    rng = np.random.default_rng(11)
-    for formula in FORMULAS.values():
-        for function in (formula, formula.derivative):
-            lowest, highest = math.ldexp(1.0, fmt.emin + 1), tiny_bound_of(function, fmt)
-            magnitudes = np.exp2(rng.uniform(math.log2(lowest), math.log2(highest), 4000))
-            x = (np.where(rng.random(4000) < 0.5, -1.0, 1.0) * magnitudes).astype(fmt.numpy_dtype())
-            x = np.concatenate([x.astype(np.float64), [lowest, -lowest]])
-            x = x[(np.abs(x) >= lowest) & (np.abs(x) < highest)]
-            at_once = tiny_references_of(function, fmt, x)
-            decided, _ = fast_references_of(function, fmt, x)
-            for field in ("binade", "mant_hi", "mant_lo", "rounded"):
-                ours, theirs = getattr(at_once, field), getattr(decided, field)
-                assert ours.dtype == theirs.dtype and ours.shape == theirs.shape, (function.name, field)
-                assert np.array_equal(ours.view(np.int64), theirs.view(np.int64)), (function.name, field)
