@@ -146,8 +146,9 @@ class KnownRegion:
     constant: bool = False
     """RN_T(y) is one value over the region (then a constant answer's statistics carry too)."""
     rounded_patterns: Callable[[FloatFormat, np.ndarray], np.ndarray] | None = None
-    """RN_T(y)'s bit patterns from the inputs', in integer arithmetic, where RN_T(y) is not
-    a constant (a chunk given by its patterns is then not decoded to be compared)."""
+    """RN_T(y)'s bit patterns from the inputs', in integer arithmetic (a chunk given by its
+    patterns is then not decoded to be compared), or its one pattern where RN_T(y) is one value
+    and the region is not ``constant`` (GELU′'s tiny region: ½)."""
 
 
 def _minus_zero(x: np.ndarray) -> np.ndarray:
@@ -180,7 +181,15 @@ SATURATED = KnownRegion("saturated", _saturated, lambda x: x, 40, False, rounded
 UNDERFLOWED = KnownRegion("underflow", _underflowed, _minus_zero, 40, False, constant=True)
 FORWARD_REGIONS = (TINY, SATURATED, UNDERFLOWED)
 
-GRADIENT_TINY = KnownRegion("tiny", _in_tiny, lambda x: np.full_like(x, 0.5), -90, True)
+
+def _half(fmt: FloatFormat, patterns: np.ndarray) -> np.ndarray:
+    """The one pattern of ½ (which broadcasts)."""
+    return values_to_patterns(fmt, np.array([0.5]))
+
+
+GRADIENT_TINY = KnownRegion(
+    "tiny", _in_tiny, lambda x: np.full_like(x, 0.5), -90, True, rounded_patterns=_half
+)
 """GELU′ = ½ + 2c·x + O(x³) rounds to ½. Its residual, 4c·|x|·2^(p−1) (8c for x < 0, a binade
 lower), scales with x as the forward's does, and y as float64 is ½ itself below 2^−54."""
 GRADIENT_SATURATED = KnownRegion("saturated", _flat, lambda x: np.full_like(x, 1.0), 40, False, constant=True)
@@ -545,7 +554,7 @@ class _WholeChunk(_KnownSpan):
             return None
         if isinstance(got, AnswerBits) and got.fmt is self.fmt:  # compared as the format's patterns
             rounded = self._rounded_patterns
-            if rounded is not None and np.array_equal(got.bits, rounded):
+            if rounded is not None and bool((got.bits == rounded).all()):  # (one pattern broadcasts)
                 return self._carried_once(like, None)
         elif np.array_equal(answer_values(got).view(np.int64), self.region.rounded(self.x).view(np.int64)):
             return self._carried_once(like, None)

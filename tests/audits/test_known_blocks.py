@@ -499,7 +499,15 @@ def _binade_range(binade: int) -> tuple[float, float]:
 
 @pytest.mark.parametrize(
     ("function", "binade", "negative"),
-    [(ERF, -100, False), (ERF, -40, True), (ERF, 50, False), (ERF, 50, True), (ERF.derivative, 60, True)],
+    [
+        (ERF, -100, False),
+        (ERF, -40, True),
+        (ERF, 50, False),
+        (ERF, 50, True),
+        (ERF.derivative, -100, True),
+        (ERF.derivative, -40, False),
+        (ERF.derivative, 60, True),
+    ],
     ids=str,
 )
 def test_a_chunk_given_by_its_patterns_is_decoded_only_where_needed(
@@ -508,8 +516,9 @@ def test_a_chunk_given_by_its_patterns_is_decoded_only_where_needed(
     """A stream's chunk is given by its patterns (``BlockInputs``). Known throughout and
     answered with RN_T(y), its statistics are the same as from its values and indices, and it
     decodes its values only where a tiny chunk computes its errors against y as float64 (above
-    2^−55), never its indices; an answer that differs decodes them and gives the same
-    statistics too."""
+    2^−55), never its indices, and its patterns say so (the summary carried is RN_T(y)'s, not a
+    constant answer's); an answer that differs decodes them and gives the same statistics
+    too."""
     patterns = _patterns(binade, negative, 3 << 15, 1 << 17)
     x, index = patterns_to_values(FP32, patterns), patterns.astype(np.int64)
     ref, _ = fast_references_of(function, FP32, x)
@@ -529,3 +538,4 @@ def test_a_chunk_given_by_its_patterns_is_decoded_only_where_needed(
         computes_float64 = TINY.holds(function, FP32, float(x.min()), float(x.max())) and binade > -56
         if whole:
             assert (inputs._x is not None) == computes_float64 and inputs._index is None
+            assert chunk.whole is not None and [answer for _, answer in chunk.whole._summaries] == [None]
