@@ -119,7 +119,7 @@ static inline __attribute__((always_inline)) void fold_rules(
 /* The calling convention of fold_fp32_block, which gelu_audit/audits/fused.py checks before
  * it calls: a library built from an older source (an editable install not rebuilt) is left
  * alone, and NumPy folds. Raise it with any change to the parameters. */
-int64_t fold_abi_version(void) { return 4; }
+int64_t fold_abi_version(void) { return 5; }
 
 /* Compiled for each of these instruction sets, the best chosen when the library loads: the
  * loops are vector loops, and IEEE arithmetic gives the same bits in any of them. */
@@ -337,4 +337,30 @@ int64_t tiny_float64_errors(
     free(magnitudes);
     free(tile_counts);
     return covered ? 0 : -1;
+}
+
+/* RN_T(y)'s own ULP errors (the residuals, numerics/ulp.py ulp_errors of RN_T(y) in its scaled
+ * form: both sides times 2^-quantum, exact) for a block whose references are all finite, none
+ * zero, and whose binades scale by building a power of two (the same conditions as that form's;
+ * ReferenceBlock.build). One pass instead of NumPy's six. Returns 0, or -1 (nothing written)
+ * where the block is not one it covers (NumPy then computes them). */
+VECTOR_CLONES
+int64_t rounded_residuals(
+    int64_t n, const double *rounded, const int64_t *binade, const double *hi, const double *lo,
+    int64_t precision, int64_t emin, double *residual) {
+    const int64_t shift = precision - 1;
+    const double unit = ldexp(1.0, (int)shift);
+    int64_t covered = 1;
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t b = binade[i];
+        const double ar = fabs(rounded[i]), ah = fabs(hi[i]), al = fabs(lo[i]);
+        covered &= (ar <= DBL_MAX) & (ah <= DBL_MAX) & (ah > 0) & (al <= DBL_MAX) & (b >= emin) &
+                   (b >= shift - 1023) & (b <= shift + 1022);
+    }
+    if (!covered) return -1;
+    for (int64_t i = 0; i < n; i++) {
+        const double scale = from_bits64((uint64_t)(1023 - (binade[i] - shift)) << 52);
+        residual[i] = fabs((rounded[i] * scale - hi[i] * unit) - lo[i] * unit);
+    }
+    return 0;
 }

@@ -40,7 +40,7 @@ SWITCH_VARIABLE = "GELU_AUDIT_FUSED_FOLD"
 _COMBINE_CODES = {Combine.SUM: 0, Combine.MAX: 1, Combine.SWITCH: 2}
 _TINY_FORMULA, _TINY_DERIVATIVE = 0, 1
 """``tiny_float64_errors``' kinds of reference: a formula's region ``tiny``, its derivative's."""
-_ABI_VERSION = 4
+_ABI_VERSION = 5
 """``fold_abi_version()`` of the ``_fold.c`` this module calls: its parameters, in order."""
 
 
@@ -70,6 +70,9 @@ def library() -> ctypes.CDLL | None:
     function = loaded.tiny_float64_errors
     function.restype = i64
     function.argtypes = [i64, array, i64, f64, f64, i64, i64, array, array, array, array]
+    function = loaded.rounded_residuals
+    function.restype = i64
+    function.argtypes = [i64, array, array, array, array, i64, i64, array]
     return loaded
 
 
@@ -293,3 +296,32 @@ def tiny_float64_errors(
         rule_counts[0::2].tolist(),
         rule_counts[1::2].tolist(),
     )
+
+
+def rounded_residuals(fmt: FloatFormat, ref: ReferenceValues) -> np.ndarray | None:
+    """RN_T(y)'s ULP errors (a block's residuals, ``ReferenceBlock.build``), as NumPy's
+    ``ulp_errors`` gives them, in one pass; None where a reference is not finite or is zero, or
+    a binade is outside the range whose ulp scales by building a power of two (NumPy then
+    computes them). Format-generic; 10 ms of NumPy a 2^20 chunk, 2026-11-30."""
+    loaded = library()
+    if loaded is None:
+        return None
+    n = len(ref.rounded)
+    inputs = [
+        np.ascontiguousarray(values, dtype)
+        for values, dtype in (
+            (ref.rounded, np.float64),
+            (ref.binade, np.int64),
+            (ref.mant_hi, np.float64),
+            (ref.mant_lo, np.float64),
+        )
+    ]
+    residual = np.empty(n)
+    status = loaded.rounded_residuals(
+        n,
+        *(_address(values, values.dtype.type, n) for values in inputs),
+        fmt.precision,
+        fmt.emin,
+        _address(residual, np.float64, n),
+    )
+    return None if status < 0 else residual

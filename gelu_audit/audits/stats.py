@@ -570,6 +570,9 @@ class ReferenceBlock:
                 fmt, x, index, ref, np.ones(n, bool), np.zeros(n), top, shared, exact=True,
                 _residual_arrays=arrays,
             )  # fmt: skip
+        residual = fused.rounded_residuals(fmt, ref) if len(x) else None  # (every y finite then)
+        if residual is not None:
+            return ReferenceBlock(fmt, x, index, ref, np.ones(len(x), bool), residual, top, shared)
         finite = np.isfinite(ref.mant_hi)
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             residual = np.where(finite, ulp_errors(fmt, ref.rounded, ref), 0.0)

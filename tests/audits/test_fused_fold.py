@@ -17,11 +17,12 @@ from gelu_audit.audits.stats import SKETCH_BINS, SKETCH_SHIFT, ErrorAccumulator,
 from gelu_audit.implementations.registry import registry
 from gelu_audit.implementations.runner import run_implementation
 from gelu_audit.numerics.exact_values import ReferenceValues
-from gelu_audit.numerics.formats import FP16, FP32
+from gelu_audit.numerics.formats import BF16, FP16, FP32, FloatFormat, patterns_to_values, values_to_patterns
 from gelu_audit.numerics.formulas import ERF, SIGMOID, TANH, Function
-from gelu_audit.numerics.ulp import HISTOGRAM_LABELS
+from gelu_audit.numerics.ulp import HISTOGRAM_LABELS, ulp_errors
 from gelu_audit.references.fast_gradient import fast_references_of
 from gelu_audit.references.fast_tier import BLOCK, fast_references
+from gelu_audit.references.mpmath_ziv import compute_references
 
 needs_the_loop = pytest.mark.skipif(
     fused.library() is None, reason="the compiled fold is not built here (no C compiler at install)"
@@ -241,3 +242,38 @@ def test_float64_errors_the_library_does_not_cover_are_left_to_numpy() -> None:
         given = x.copy()
         given[2500] = odd
         assert fused.tiny_float64_errors(FP32, ERF, given, rules) is None, odd
+
+
+@needs_the_loop
+@pytest.mark.parametrize("fmt", [FP32, BF16, FP16], ids=lambda f: f.name)
+def test_the_compiled_residuals_are_numpy_s_or_declined(fmt: FloatFormat) -> None:
+    """RN_T(y)'s ULP errors (a block's residuals) from the library are ``ulp_errors``' bit for
+    bit, in every binade of the format (positive and negative inputs, erf and tanh); a block
+    with a zero, subnormal-binade or non-finite reference is declined (None) and left to NumPy,
+    and taken where it has none."""
+    rng = np.random.default_rng(7)
+    patterns = rng.integers(0, 1 << fmt.width, 1 << 14, dtype=np.uint64).astype(fmt.uint_dtype)
+    x = patterns_to_values(fmt, patterns)
+    taken = 0
+    for formula in (ERF, TANH):
+        ref, _ = fast_references(formula, fmt, x)
+        assert fused.rounded_residuals(fmt, ref) is None  # zeros, NaN, ∞ and tiny y among them
+        for block in np.array_split(np.argsort(np.abs(x), kind="stable"), 64):
+            part = ref.take(block)
+            compiled = fused.rounded_residuals(fmt, part)
+            if compiled is None:
+                continue
+            taken += 1
+            with np.errstate(invalid="ignore", over="ignore"):
+                expected = ulp_errors(fmt, part.rounded, part)
+            assert np.array_equal(compiled.view(np.int64), expected.view(np.int64)), (formula.name, block[0])
+    assert taken >= 40
+    # mpmath's references carry y's double-double (hi not RN_T(y), lo not 0), which the fast
+    # tier's regions seldom do: both terms of the residual then count
+    core = patterns_to_values(fmt, values_to_patterns(fmt, rng.uniform(-3.0, 3.0, 1500)))
+    exact = compute_references(ERF, fmt, core[core != 0])
+    assert np.count_nonzero(exact.mant_lo) > 1000
+    compiled = fused.rounded_residuals(fmt, exact)
+    assert compiled is not None
+    expected = ulp_errors(fmt, exact.rounded, exact)
+    assert np.array_equal(compiled.view(np.int64), expected.view(np.int64))
