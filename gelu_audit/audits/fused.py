@@ -8,6 +8,11 @@ and hands back what depends on order (each differing point's error and residual,
 pairwise sums; the error array, for the worst inputs), so the statistics are the NumPy path's
 bit for bit (tests/audits/test_fused_fold.py).
 
+The same library makes two other passes of the statistics: a block's residuals
+(:func:`rounded_residuals`, RN_T(y)'s own ULP errors) and a known tiny span's errors against y
+as float64 (:func:`tiny_float64_errors`), each NumPy's values bit for bit, each declining what
+it does not cover.
+
 The loop is a C extension that ``pip install`` compiles where a C compiler is at hand
 (pyproject.toml: optional, so an install without one still succeeds). Without it, or with
 ``GELU_AUDIT_FUSED_FOLD=0`` in the environment, every block takes the NumPy path: the same
