@@ -552,11 +552,13 @@ class _WholeChunk(_KnownSpan):
     def whole_summary(self, like: ErrorAccumulator, got: np.ndarray | AnswerBits) -> ErrorAccumulator | None:
         if len(got) != len(self.inputs) or not len(got):
             return None
-        if isinstance(got, AnswerBits) and got.fmt is self.fmt:  # compared as the format's patterns
-            rounded = self._rounded_patterns
-            if rounded is not None and bool((got.bits == rounded).all()):  # (one pattern broadcasts)
-                return self._carried_once(like, None)
-        elif np.array_equal(answer_values(got).view(np.int64), self.region.rounded(self.x).view(np.int64)):
+        if isinstance(got, AnswerBits) and got.fmt is self.fmt and self._rounded_patterns is not None:
+            rounded = bool((got.bits == self._rounded_patterns).all())  # (one pattern broadcasts)
+        else:
+            rounded = np.array_equal(
+                answer_values(got).view(np.int64), self.region.rounded(self.x).view(np.int64)
+            )
+        if rounded:
             return self._carried_once(like, None)
         answer = self._constant_answer(got)
         return None if answer is None else self._carried_once(like, answer)
