@@ -45,9 +45,12 @@ def _patterns(start: float, count: int, offset: int = 0) -> np.ndarray:
 
 def _answers(patterns: np.ndarray, rounded: np.ndarray, name: str) -> Iterator[tuple[str, np.ndarray]]:
     """A real kernel's answers, and the same garbled: off by one and by many steps, zeros of
-    both signs, a NaN and an infinity in some blocks (which the loop must leave to NumPy)."""
+    both signs, a NaN and an infinity in some blocks (which the loop must leave to NumPy); and
+    one step up everywhere (from 40 up every error is then exactly 1: the largest error ties in
+    every tile of the loop, and its first position must be the block's first)."""
     got = run_implementation(registry()[name], FP32, "cpu", patterns)
     yield name, got
+    yield f"{name}, one step up", np.nextafter(got.astype(np.float32), np.float32(np.inf)).astype(np.float64)
     garbled = got.astype(np.float32)
     garbled[3::13] = np.nextafter(garbled[3::13], np.float32(np.inf))
     garbled[5::29] = garbled[5::29] * np.float32(1.5)
@@ -139,25 +142,32 @@ def test_the_compiled_fold_gives_the_numpy_fold_s_statistics(
 @needs_the_loop
 def test_a_block_the_loop_declines_is_left_untouched() -> None:
     """A block with a value the loop does not cover (here one NaN answer) returns None and
-    adds nothing to the counts it was handed; a rule whose allowance is −0 (NumPy's ratios
-    −inf) is not the loop's at all."""
+    leaves the counts it was handed as they were, wherever the value is: the loop goes tile by
+    tile (2,048 points), so one in a later tile is found after earlier tiles were counted, and
+    their counts are taken back. A rule whose allowance is −0 (NumPy's ratios −inf) is not the
+    loop's at all."""
     assert not fused.covers(FP32, [mixed_policy(-0.0, -0.0).rules["fp32"]])
     assert fused.covers(FP32, [mixed_policy(0.0, 0.0).rules["fp32"]])
-    x = _patterns(1.0, 1024).view(np.float32).astype(np.float64)
+    x = _patterns(1.0, 9000).view(np.float32).astype(np.float64)
     ref, _ = fast_references(ERF, FP32, x)
-    got = ref.rounded.copy()
-    got[700] = np.nan
     block = reference_blocks(FP32, x, np.arange(len(x)), ref, 5)[0]
     sketch = np.zeros(SKETCH_BINS + 1, np.int64)
     histogram = np.zeros(len(HISTOGRAM_LABELS) + 1, np.int64)
     rules = [rule for _, rule in ErrorAccumulator("exact", 2.0, 5).rules(FP32)]
     args = (block.x, block.ref, block.residual)
-    assert fused.fold_fp32_block(*args, got, 2.0, rules, sketch, SKETCH_SHIFT, histogram) is None
-    assert not sketch.any() and not histogram.any()
-    got[700] = ref.rounded[700]
+    for bad in (0, 700, 2048, 5000, len(x) - 1):  # the first tile, a later one, the last point
+        got = ref.rounded.copy()
+        got[bad] = np.nan
+        assert fused.fold_fp32_block(*args, got, 2.0, rules, sketch, SKETCH_SHIFT, histogram) is None
+        assert not sketch.any() and not histogram.any(), bad
+    got = ref.rounded.copy()
     folded = fused.fold_fp32_block(*args, got, 2.0, rules, sketch, SKETCH_SHIFT, histogram)
     assert folded is not None and sketch.sum() == histogram.sum() == len(x)
-    with pytest.raises(ValueError, match="arrays of 1025 or more"):  # an answer longer than the block
+    counted = sketch.copy(), histogram.copy()
+    got[6000] = -np.inf  # declined with counts already there: they stay as they were
+    assert fused.fold_fp32_block(*args, got, 2.0, rules, sketch, SKETCH_SHIFT, histogram) is None
+    assert np.array_equal(sketch, counted[0]) and np.array_equal(histogram, counted[1])
+    with pytest.raises(ValueError, match="arrays of 9001 or more"):  # an answer longer than the block
         fused.fold_fp32_block(*args, np.append(got, 1.0), 2.0, rules, sketch, SKETCH_SHIFT, histogram)
     with pytest.raises(ValueError, match="writable"):
         sketch.flags.writeable = False
