@@ -27,6 +27,7 @@ enum { COMBINE_SUM = 0, COMBINE_MAX = 1, COMBINE_SWITCH = 2 };
 enum { RULE_FIELDS = 6 }; /* combine, has_below, rtol, atol, switch, below */
 enum { HISTOGRAM_POWERS = 12 }; /* len(HISTOGRAM_EDGES): the powers 2^-1 ... 2^9, then 1000 */
 enum { TILE = 2048 }; /* points a tile: a tile's arrays stay in the core's first caches */
+enum { TOP_HELD = 64 }; /* the most largest errors fold_fp32_block keeps for a threshold */
 
 static inline uint64_t bits64(double v) {
     uint64_t u;
@@ -128,7 +129,7 @@ static inline __attribute__((always_inline)) void fold_rules(
 /* The calling convention of fold_fp32_block, which gelu_audit/audits/fused.py checks before
  * it calls: a library built from an older source (an editable install not rebuilt) is left
  * alone, and NumPy folds. Raise it with any change to the parameters. */
-int64_t fold_abi_version(void) { return 5; }
+int64_t fold_abi_version(void) { return 6; }
 
 /* Compiled for each of these instruction sets, the best chosen when the library loads: the
  * loops are vector loops, and IEEE arithmetic gives the same bits in any of them. */
@@ -151,7 +152,9 @@ int64_t fold_abi_version(void) { return 5; }
  * the tiles before it added to the sketch are taken back.
  *
  * scalars out: largest error, largest absolute error, largest relative error (normal |y|),
- *   failing x nearest 0 below (NaN: none), failing x nearest 0 above (NaN: none).
+ *   failing x nearest 0 below (NaN: none), failing x nearest 0 above (NaN: none), and the
+ *   top-th largest error counting repeats (np.partition(errors, n - top)[n - top], the
+ *   threshold of the block's worst inputs; NaN where top is 0 or above TOP_HELD, or n < top).
  * integers out: position of the first largest error, answers not RN_T(y) (ordinal distance
  *   above 0), largest ordinal distance, whether any |y| is normal.
  * Per rule (rules: RULE_FIELDS doubles each): the largest ratio error / allowance
@@ -161,7 +164,7 @@ VECTOR_CLONES
 int64_t fold_fp32_block(
     int64_t n, const double *got, const double *x, const int64_t *binade, const double *hi,
     const double *lo, const double *rounded, const double *residual, int64_t precision,
-    int64_t emin, double tolerance, int64_t n_rules, const double *rules, double *errors,
+    int64_t emin, double tolerance, int64_t top, int64_t n_rules, const double *rules, double *errors,
     int64_t *distances, double *residual_at, double *errors_at, int64_t *sketch, int64_t sketch_shift,
     int64_t *histogram, double *scalars, int64_t *integers, double *rule_ratio,
     int64_t *rule_counts) {
@@ -188,6 +191,11 @@ int64_t fold_fp32_block(
     int64_t max_err = -1, first_max_err = INT64_MAX, max_abs = 0, max_rel = 0, wrong = 0, max_ordinal = 0;
     int64_t any_normal = 0, below_key = INT64_MAX, above_key = INT64_MAX, m = 0, covered = 1;
     int64_t bins[4][HISTOGRAM_POWERS + 2] = {{0}}; /* four copies: no chain of increments */
+    /* the top largest errors so far, smallest first: kept[0] is the top-th largest once `held`
+     * reaches top (a tile whose largest is not above it adds nothing, and is not looked at) */
+    double kept[TOP_HELD];
+    int64_t held = 0;
+    const int64_t keeping = top > 0 && top <= TOP_HELD;
     const int64_t tolerance_key = tolerance < 0 ? -1 : signed_bits(fabs(tolerance)); /* -0: +0 */
     const uint64_t sign = 1ULL << 63;
     int64_t start = 0;
@@ -240,6 +248,16 @@ int64_t fold_fp32_block(
             max_err = tile_max;
             first_max_err = start + first_at(e_, t, from_bits64((uint64_t)tile_max));
         }
+        if (keeping && (held < top || from_bits64((uint64_t)tile_max) > kept[0])) {
+            for (int64_t i = 0; i < t; i++) {
+                const double error = e_[i];
+                if (held == top && !(error > kept[0])) continue;
+                int64_t k = held < top ? held++ : 0; /* the slot freed: a new one, or the smallest */
+                for (; k > 0 && kept[k - 1] > error; k--) kept[k] = kept[k - 1]; /* (a new slot) */
+                for (; k + 1 < held && kept[k + 1] < error; k++) kept[k] = kept[k + 1]; /* (the smallest) */
+                kept[k] = error;
+            }
+        }
         for (int64_t i = 0; i < t; i++) { /* the differing points' residuals and errors, in order */
             const double error = e_[i];
             residual_at[m] = residual[start + i];
@@ -269,6 +287,7 @@ int64_t fold_fp32_block(
     scalars[2] = from_bits64((uint64_t)max_rel);
     scalars[3] = below_key == INT64_MAX ? NAN : -from_bits64((uint64_t)below_key);
     scalars[4] = above_key == INT64_MAX ? NAN : from_bits64((uint64_t)above_key);
+    scalars[5] = keeping && held == top ? kept[0] : NAN;
     integers[0] = first_max_err;
     integers[1] = wrong;
     integers[2] = max_ordinal;

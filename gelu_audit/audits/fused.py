@@ -45,7 +45,7 @@ SWITCH_VARIABLE = "GELU_AUDIT_FUSED_FOLD"
 _COMBINE_CODES = {Combine.SUM: 0, Combine.MAX: 1, Combine.SWITCH: 2}
 _TINY_FORMULA, _TINY_DERIVATIVE = 0, 1
 """``tiny_float64_errors``' kinds of reference: a formula's region ``tiny``, its derivative's."""
-_ABI_VERSION = 5
+_ABI_VERSION = 6
 """``fold_abi_version()`` of the ``_fold.c`` this module calls: its parameters, in order."""
 
 
@@ -69,7 +69,7 @@ def library() -> ctypes.CDLL | None:
     i64, f64, array = ctypes.c_int64, ctypes.c_double, ctypes.c_void_p
     function.restype = i64
     function.argtypes = [
-        i64, array, array, array, array, array, array, array, i64, i64, f64, i64, array,
+        i64, array, array, array, array, array, array, array, i64, i64, f64, i64, i64, array,
         array, array, array, array, array, i64, array, array, array, array, array,
     ]  # fmt: skip
     function = loaded.tiny_float64_errors
@@ -100,9 +100,9 @@ def _counts_address(counts: np.ndarray, bins: int) -> int:
 
 
 @functools.cache
-def _rule_parameters(rules: tuple[Tolerance, ...]) -> np.ndarray:
+def _rule_parameters(rules: tuple[Tolerance, ...]) -> tuple[np.ndarray, int]:
     """The rules as the loop reads them: six doubles each (combine, has_below, rtol, atol,
-    switch, below)."""
+    switch, below), and where they are (kept alive by this cache)."""
     parameters = np.zeros(6 * len(rules))
     for k, rule in enumerate(rules):
         below = rule.absolute_below
@@ -115,7 +115,7 @@ def _rule_parameters(rules: tuple[Tolerance, ...]) -> np.ndarray:
             0.0 if below is None else below,
         )
     parameters.flags.writeable = False
-    return parameters
+    return parameters, _address(parameters, np.float64, len(parameters))
 
 
 def covers(fmt: FloatFormat, rules: Sequence[Tolerance]) -> bool:
@@ -136,6 +136,41 @@ def follows(rules: Sequence[Tolerance]) -> bool:
 def _plus(value: float) -> bool:
     """``value`` is +0 or above (not −0, not NaN)."""
     return value >= 0 and math.copysign(1.0, value) > 0
+
+
+TOP_HELD = 64
+"""The most worst inputs a block keeps for which the loop finds their threshold itself (the
+block's top-th largest error); above that, NumPy's partition does (``_fold.c``'s ``TOP_HELD``)."""
+
+
+@dataclass(frozen=True)
+class BlockArrays:
+    """A block's reference arrays as the loop reads them, with where they are: made once per
+    block and shared by every answer folded against it (NumPy takes about a microsecond and a
+    half to say where an array is, and a call needs seven)."""
+
+    arrays: tuple[np.ndarray, ...]
+    """x, the binades, both mantissa words, RN_T(y) and the residuals (kept alive for the addresses)."""
+    addresses: tuple[int, ...]
+
+    def __len__(self) -> int:
+        return len(self.arrays[0])
+
+    @staticmethod
+    def of(x: np.ndarray, ref: ReferenceValues, residual: np.ndarray) -> BlockArrays:
+        n = len(x)
+        arrays = tuple(
+            np.ascontiguousarray(values, dtype)
+            for values, dtype in (
+                (x, np.float64),
+                (ref.binade, np.int64),
+                (ref.mant_hi, np.float64),
+                (ref.mant_lo, np.float64),
+                (ref.rounded, np.float64),
+                (residual, np.float64),
+            )
+        )
+        return BlockArrays(arrays, tuple(_address(values, values.dtype.type, n) for values in arrays))
 
 
 @dataclass(frozen=True)
@@ -164,14 +199,17 @@ class FusedFold:
     rule_ratios: list[float]
     rule_breaks: list[int]
     rule_first_max: list[int]
+    top_threshold: float | None
+    """The block's top-th largest error counting repeats (``np.partition``'s, the threshold of
+    its worst inputs); None where the loop did not look for it (top 0 or above
+    :data:`TOP_HELD`, or fewer points than top)."""
 
 
 def fold_fp32_block(
-    x: np.ndarray,
-    ref: ReferenceValues,
-    residual: np.ndarray,
+    block: BlockArrays,
     got: np.ndarray,
     tolerance: float,
+    top: int,
     rules: Sequence[Tolerance],
     sketch: np.ndarray,
     sketch_shift: int,
@@ -182,47 +220,47 @@ def fold_fp32_block(
     ``sketch`` and ``histogram`` are the accumulator's counts, added to in place."""
     loaded = library()
     assert loaded is not None, "covers() first"
-    n = len(got)
-    inputs = [
-        np.ascontiguousarray(values, dtype)
-        for values, dtype in (
-            (got, np.float64),
-            (x, np.float64),
-            (ref.binade, np.int64),
-            (ref.mant_hi, np.float64),
-            (ref.mant_lo, np.float64),
-            (ref.rounded, np.float64),
-            (residual, np.float64),
-        )
-    ]
-    parameters = _rule_parameters(tuple(rules))
-    errors, residual_at, errors_at = np.empty(n), np.empty(n), np.empty(n)
-    distances = np.empty(n, np.int64)
-    scalars, integers = np.empty(5), np.empty(4, np.int64)
-    rule_ratio, rule_counts = np.empty(len(rules)), np.empty(2 * len(rules), np.int64)
+    n = len(block)
+    if len(got) != n:
+        raise ValueError(f"the fused fold needs one answer for each of the block's {n} points")
+    got = np.ascontiguousarray(got, np.float64)
+    _, parameters = _rule_parameters(tuple(rules))
+    k = len(rules)
+    # the per-point outputs in one array and the reductions in another: two addresses, not eight
+    outputs, reduced = np.empty((4, n)), np.empty(10 + 3 * k)
+    errors, distances, residual_at, errors_at = outputs[0], outputs[1].view(np.int64), outputs[2], outputs[3]
+    scalars, integers = reduced[:6], reduced[6:10].view(np.int64)
+    rule_ratio, rule_counts = reduced[10 : 10 + k], reduced[10 + k :].view(np.int64)
+    at, into, double = (
+        _address(outputs.reshape(-1), np.float64, 4 * n),
+        _address(reduced, np.float64, 10 + 3 * k),
+        8,
+    )
     m = loaded.fold_fp32_block(
         n,
-        *(_address(values, values.dtype.type, n) for values in inputs),
+        _address(got, np.float64, n),
+        *block.addresses,
         FP32.precision,
         FP32.emin,
         tolerance,
-        len(rules),
-        _address(parameters, np.float64, 6 * len(rules)),
-        _address(errors, np.float64, n),
-        _address(distances, np.int64, n),
-        _address(residual_at, np.float64, n),
-        _address(errors_at, np.float64, n),
+        top,
+        k,
+        parameters,
+        at,  # errors, then the distances, residual_at and errors_at: n each
+        at + n * double,
+        at + 2 * n * double,
+        at + 3 * n * double,
         _counts_address(sketch, (0x7FFFFFFF >> sketch_shift) + 1),  # every non-negative float32
         sketch_shift,
         _counts_address(histogram, len(HISTOGRAM_LABELS)),  # the loop's bins (no excluded one)
-        _address(scalars, np.float64, 5),
-        _address(integers, np.int64, 4),
-        _address(rule_ratio, np.float64, len(rules)),
-        _address(rule_counts, np.int64, 2 * len(rules)),
+        into,  # six scalars, four integers, then each rule's ratio and its two counts
+        into + 6 * double,
+        into + 10 * double,
+        into + (10 + k) * double,
     )
     if m < 0:
         return None
-    below, above = float(scalars[3]), float(scalars[4])
+    below, above, threshold = float(scalars[3]), float(scalars[4]), float(scalars[5])
     return FusedFold(
         errors,
         distances,
@@ -240,6 +278,7 @@ def fold_fp32_block(
         rule_ratio.tolist(),
         rule_counts[0::2].tolist(),
         rule_counts[1::2].tolist(),
+        None if math.isnan(threshold) else threshold,
     )
 
 
@@ -277,7 +316,7 @@ def tiny_float64_errors(
         kind, k1, k2 = _TINY_FORMULA, function.series_coefficient, 0.0
     values = np.ascontiguousarray(x, np.float64)
     n = len(values)
-    parameters = _rule_parameters(tuple(rules))
+    _, parameters = _rule_parameters(tuple(rules))
     scalars, rule_ratio, rule_counts = np.empty(2), np.empty(len(rules)), np.empty(2 * len(rules), np.int64)
     status = loaded.tiny_float64_errors(
         n,
@@ -287,7 +326,7 @@ def tiny_float64_errors(
         k2,
         fmt.emin,
         len(rules),
-        _address(parameters, np.float64, 6 * len(rules)),
+        parameters,
         _address(scalars, np.float64, 2),
         _address(rule_ratio, np.float64, len(rules)),
         _address(rule_counts, np.int64, 2 * len(rules)),

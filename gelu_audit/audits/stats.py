@@ -431,6 +431,7 @@ class ReferenceBlock:
     _summaries: dict[tuple[Any, ...], ErrorAccumulator] = field(default_factory=dict)
     _policy_ratios: dict[Tolerance, np.ndarray] = field(default_factory=dict)
     _residual_arrays: ResidualArrays | None = None
+    _fused_arrays: fused.BlockArrays | None = None
 
     @property
     def abs_residual(self) -> np.ndarray:
@@ -464,6 +465,13 @@ class ReferenceBlock:
         if self._residual_arrays is None:
             self._residual_arrays = ResidualArrays.of(self.fmt, self.ref, self.finite, self.residual)
         return self._residual_arrays
+
+    def fused_arrays(self) -> fused.BlockArrays:
+        """The block's arrays as the compiled loop reads them, made on first use and shared by
+        every answer it folds here."""
+        if self._fused_arrays is None:
+            self._fused_arrays = fused.BlockArrays.of(self.x, self.ref, self.residual)
+        return self._fused_arrays
 
     def policy_ratios(self, rule: Tolerance) -> np.ndarray:
         """The rule's ratio error / allowance for RN_T(y) itself at every point: 0 throughout
@@ -1073,7 +1081,7 @@ class ErrorAccumulator:
         tolerances = [rule for _, rule in rules]
         if len(got) and fused.covers(fmt, tolerances):
             folded = fused.fold_fp32_block(
-                block.x, ref, block.residual, got, self.tolerance, tolerances, self.sketch, SKETCH_SHIFT,
+                block.fused_arrays(), got, self.tolerance, self.top, tolerances, self.sketch, SKETCH_SHIFT,
                 self.histogram,
             )  # fmt: skip
             if folded is not None:
@@ -1232,11 +1240,10 @@ class ErrorAccumulator:
 
         last = self._last_kept_error()
         if self.top > 0 and (last is None or folded.max_error >= last):  # else none would enter
-            where = (
-                np.flatnonzero(errors >= np.partition(errors, n - self.top)[n - self.top])
-                if n >= self.top
-                else np.arange(n)
-            )
+            threshold = folded.top_threshold  # the loop's, where it looked
+            if threshold is None and n >= self.top:
+                threshold = np.partition(errors, n - self.top)[n - self.top]
+            where = np.flatnonzero(errors >= threshold) if n >= self.top else np.arange(n)
             where = self._worth_keeping(where, errors, block.index)
             self.worst = _worst_first(self.worst + _fused_candidates(block, got, where, folded), self.top)
 

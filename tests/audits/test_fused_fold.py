@@ -154,24 +154,57 @@ def test_a_block_the_loop_declines_is_left_untouched() -> None:
     sketch = np.zeros(SKETCH_BINS + 1, np.int64)
     histogram = np.zeros(len(HISTOGRAM_LABELS) + 1, np.int64)
     rules = [rule for _, rule in ErrorAccumulator("exact", 2.0, 5).rules(FP32)]
-    args = (block.x, block.ref, block.residual)
+    arrays = block.fused_arrays()
     for bad in (0, 700, 2048, 5000, len(x) - 1):  # the first tile, a later one, the last point
         got = ref.rounded.copy()
         got[bad] = np.nan
-        assert fused.fold_fp32_block(*args, got, 2.0, rules, sketch, SKETCH_SHIFT, histogram) is None
+        assert fused.fold_fp32_block(arrays, got, 2.0, 5, rules, sketch, SKETCH_SHIFT, histogram) is None
         assert not sketch.any() and not histogram.any(), bad
     got = ref.rounded.copy()
-    folded = fused.fold_fp32_block(*args, got, 2.0, rules, sketch, SKETCH_SHIFT, histogram)
+    folded = fused.fold_fp32_block(arrays, got, 2.0, 5, rules, sketch, SKETCH_SHIFT, histogram)
     assert folded is not None and sketch.sum() == histogram.sum() == len(x)
     counted = sketch.copy(), histogram.copy()
     got[6000] = -np.inf  # declined with counts already there: they stay as they were
-    assert fused.fold_fp32_block(*args, got, 2.0, rules, sketch, SKETCH_SHIFT, histogram) is None
+    assert fused.fold_fp32_block(arrays, got, 2.0, 5, rules, sketch, SKETCH_SHIFT, histogram) is None
     assert np.array_equal(sketch, counted[0]) and np.array_equal(histogram, counted[1])
-    with pytest.raises(ValueError, match="arrays of 9001 or more"):  # an answer longer than the block
-        fused.fold_fp32_block(*args, np.append(got, 1.0), 2.0, rules, sketch, SKETCH_SHIFT, histogram)
+    with pytest.raises(ValueError, match="one answer for each of the block's 9000 points"):  # one too many
+        fused.fold_fp32_block(arrays, np.append(got, 1.0), 2.0, 5, rules, sketch, SKETCH_SHIFT, histogram)
     with pytest.raises(ValueError, match="writable"):
         sketch.flags.writeable = False
-        fused.fold_fp32_block(*args, got, 2.0, rules, sketch, SKETCH_SHIFT, histogram)
+        fused.fold_fp32_block(arrays, got, 2.0, 5, rules, sketch, SKETCH_SHIFT, histogram)
+
+
+@needs_the_loop
+@pytest.mark.parametrize("start", [1.0, 40.0])
+def test_the_loop_s_threshold_of_the_worst_inputs_is_numpy_s_partition(start: float) -> None:
+    """The top-th largest error counting repeats, as ``np.partition`` gives it, for every top
+    the loop keeps (1 to ``TOP_HELD``); none above that, for a top of 0, or for fewer points
+    than top. From 40 up an answer one step off has the error 1 exactly at every point (every
+    largest error a repeat); in the core, a kernel's errors are nearly all distinct."""
+    rules = [rule for _, rule in ErrorAccumulator("exact", 2.0, 5).rules(FP32)]
+    for count in (3 * 2048 + 5, 40):
+        patterns = _patterns(start, count)
+        x = patterns.view(np.float32).astype(np.float64)
+        ref, _ = fast_references(ERF, FP32, x)
+        block = reference_blocks(FP32, x, patterns.astype(np.int64), ref, 5)[0]
+        kernel = run_implementation(registry()["torch-gelu"], FP32, "cpu", patterns)
+        step_up = np.nextafter(kernel.astype(np.float32), np.float32(np.inf)).astype(np.float64)
+        for label, got in (("kernel", kernel), ("one step up", step_up), ("RN_T(y)", ref.rounded)):
+            for top in (0, 1, 2, 5, 41, fused.TOP_HELD, fused.TOP_HELD + 1):
+                sketch = np.zeros(SKETCH_BINS + 1, np.int64)
+                histogram = np.zeros(len(HISTOGRAM_LABELS) + 1, np.int64)
+                folded = fused.fold_fp32_block(
+                    block.fused_arrays(), got, 2.0, top, rules, sketch, SKETCH_SHIFT, histogram
+                )
+                assert folded is not None
+                errors = folded.errors
+                if 0 < top <= fused.TOP_HELD and count >= top:
+                    assert folded.top_threshold == np.partition(errors, count - top)[count - top], (
+                        label,
+                        top,
+                    )
+                else:
+                    assert folded.top_threshold is None, (label, top, count)
 
 
 @needs_the_loop
