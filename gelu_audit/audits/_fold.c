@@ -129,7 +129,7 @@ static inline __attribute__((always_inline)) void fold_rules(
 /* The calling convention of fold_fp32_block, which gelu_audit/audits/fused.py checks before
  * it calls: a library built from an older source (an editable install not rebuilt) is left
  * alone, and NumPy folds. Raise it with any change to the parameters. */
-int64_t fold_abi_version(void) { return 6; }
+int64_t fold_abi_version(void) { return 7; }
 
 /* Compiled for each of these instruction sets, the best chosen when the library loads: the
  * loops are vector loops, and IEEE arithmetic gives the same bits in any of them. */
@@ -156,7 +156,8 @@ int64_t fold_abi_version(void) { return 6; }
  *   top-th largest error counting repeats (np.partition(errors, n - top)[n - top], the
  *   threshold of the block's worst inputs; NaN where top is 0 or above TOP_HELD, or n < top).
  * integers out: position of the first largest error, answers not RN_T(y) (ordinal distance
- *   above 0), largest ordinal distance, whether any |y| is normal.
+ *   above 0), largest ordinal distance, whether any |y| is normal, errors above the
+ *   tolerance.
  * Per rule (rules: RULE_FIELDS doubles each): the largest ratio error / allowance
  *   (rule_ratio), the breaks (ratio > 1) and the first position of the largest ratio
  *   (rule_counts: two each). sketch and histogram: counts added. */
@@ -189,7 +190,7 @@ int64_t fold_fp32_block(
         breaks[r] = 0;
     }
     int64_t max_err = -1, first_max_err = INT64_MAX, max_abs = 0, max_rel = 0, wrong = 0, max_ordinal = 0;
-    int64_t any_normal = 0, below_key = INT64_MAX, above_key = INT64_MAX, m = 0, covered = 1;
+    int64_t any_normal = 0, below_key = INT64_MAX, above_key = INT64_MAX, m = 0, covered = 1, over = 0;
     int64_t bins[4][HISTOGRAM_POWERS + 2] = {{0}}; /* four copies: no chain of increments */
     /* the top largest errors so far, smallest first: kept[0] is the top-th largest once `held`
      * reaches top (a tile whose largest is not above it adds nothing, and is not looked at) */
@@ -240,6 +241,7 @@ int64_t fold_fp32_block(
              * its pattern exceeds the tolerance's (every error does where it is below 0). */
             const uint64_t u = bits64(v);
             const int64_t failing = signed_bits(error) > tolerance_key;
+            over += failing;
             below_key = min_i64(below_key, where_or_max(failing & (u > sign), (int64_t)(u & ~sign)));
             above_key = min_i64(above_key, where_or_max(failing & (u < sign), (int64_t)u));
         }
@@ -292,6 +294,7 @@ int64_t fold_fp32_block(
     integers[1] = wrong;
     integers[2] = max_ordinal;
     integers[3] = any_normal;
+    integers[4] = over;
     return m;
 }
 

@@ -7,7 +7,7 @@ references come from the fast tier only when an answer differs from RN_T(y), the
 question goes to the computed :class:`~gelu_audit.audits.stats.ReferenceBlock`; and until
 then an answer that differs at up to half the block gets the known summary with the differing
 points' share replaced, since the full arithmetic would need the whole block's references
-first. Each subclass says what it knows (``summary``, ``differing``, ``answer_summary``).
+first. Each subclass says what it knows (``summary``, ``differs``, ``answer_summary``).
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ SWITCH_VARIABLE = "GELU_AUDIT_FUSED_FOLD"
 _COMBINE_CODES = {Combine.SUM: 0, Combine.MAX: 1, Combine.SWITCH: 2}
 _TINY_FORMULA, _TINY_DERIVATIVE = 0, 1
 """``tiny_float64_errors``' kinds of reference: a formula's region ``tiny``, its derivative's."""
-_ABI_VERSION = 6
+_ABI_VERSION = 7
 """``fold_abi_version()`` of the ``_fold.c`` this module calls: its parameters, in order."""
 
 
@@ -194,6 +194,8 @@ class FusedFold:
     wrong: int
     """Answers other than RN_T(y) (ordinal distance above 0)."""
     max_ordinal: int
+    over: int
+    """Errors above the tolerance."""
     failure_below: float | None
     failure_above: float | None
     rule_ratios: list[float]
@@ -227,13 +229,13 @@ def fold_fp32_block(
     _, parameters = _rule_parameters(tuple(rules))
     k = len(rules)
     # the per-point outputs in one array and the reductions in another: two addresses, not eight
-    outputs, reduced = np.empty((4, n)), np.empty(10 + 3 * k)
+    outputs, reduced = np.empty((4, n)), np.empty(11 + 3 * k)
     errors, distances, residual_at, errors_at = outputs[0], outputs[1].view(np.int64), outputs[2], outputs[3]
-    scalars, integers = reduced[:6], reduced[6:10].view(np.int64)
-    rule_ratio, rule_counts = reduced[10 : 10 + k], reduced[10 + k :].view(np.int64)
+    scalars, integers = reduced[:6], reduced[6:11].view(np.int64)
+    rule_ratio, rule_counts = reduced[11 : 11 + k], reduced[11 + k :].view(np.int64)
     at, into, double = (
         _address(outputs.reshape(-1), np.float64, 4 * n),
-        _address(reduced, np.float64, 10 + 3 * k),
+        _address(reduced, np.float64, 11 + 3 * k),
         8,
     )
     m = loaded.fold_fp32_block(
@@ -253,10 +255,10 @@ def fold_fp32_block(
         _counts_address(sketch, (0x7FFFFFFF >> sketch_shift) + 1),  # every non-negative float32
         sketch_shift,
         _counts_address(histogram, len(HISTOGRAM_LABELS)),  # the loop's bins (no excluded one)
-        into,  # six scalars, four integers, then each rule's ratio and its two counts
+        into,  # six scalars, five integers, then each rule's ratio and its two counts
         into + 6 * double,
-        into + 10 * double,
-        into + (10 + k) * double,
+        into + 11 * double,
+        into + (11 + k) * double,
     )
     if m < 0:
         return None
@@ -273,6 +275,7 @@ def fold_fp32_block(
         bool(integers[3]),
         int(integers[1]),
         int(integers[2]),
+        int(integers[4]),
         None if math.isnan(below) else below,
         None if math.isnan(above) else above,
         rule_ratio.tolist(),

@@ -89,7 +89,7 @@ from gelu_audit.audits.stats import (
     answer_values,
     block_slices,
     consecutive_block_slices,
-    differing_positions,
+    differing_mask,
 )
 from gelu_audit.numerics.formats import BlockInputs, FloatFormat, patterns_to_values, values_to_patterns
 from gelu_audit.numerics.formulas import Derivative, Formula, Function
@@ -321,8 +321,8 @@ class _KnownSpan(DeferredBlock):
     """Of x (every input's)."""
     _summaries: dict[tuple[object, ...], ErrorAccumulator | None] = field(default_factory=dict, kw_only=True)
 
-    def differing(self, got: np.ndarray) -> np.ndarray:
-        return differing_positions(got, self.region.rounded(self.x))
+    def differs(self, got: np.ndarray) -> np.ndarray:
+        return differing_mask(got, self.region.rounded(self.x))
 
     def _make_prototype(self, like: ErrorAccumulator, answer: float | None) -> _Prototype | None:
         raise NotImplementedError

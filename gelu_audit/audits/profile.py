@@ -116,6 +116,13 @@ class SegmentRuns:
     segment: np.ndarray | int
     """Every position's segment (−1 for NaN/inf), or the one segment of them all."""
 
+    def whole_segment(self, n: int) -> int | None:
+        """The segment of all ``n`` positions where they are one run of one segment (a stream's
+        block), else None: then a block's statistics per segment are its totals."""
+        if self.keys.size == 1 and self.order is None and self.counts[0] == n:
+            return int(self.keys[0])
+        return None
+
     def segment_at(self, positions: np.ndarray) -> np.ndarray:
         if isinstance(self.segment, int):
             return np.full(len(positions), self.segment, np.int64)
@@ -218,10 +225,9 @@ class ProfileAccumulator:
     ) -> None:
         """``errors`` (0 where not finite) and ``over`` per position; ``mismatched`` positions."""
         self._ensure(fmt)
-        if runs.keys.size == 1 and runs.order is None and runs.counts[0] == len(errors):  # one segment
-            self.add_segment(
-                fmt, int(runs.keys[0]), len(errors), float(errors.max()), int(np.count_nonzero(over))
-            )
+        whole = runs.whole_segment(len(errors))
+        if whole is not None:
+            self.add_segment(fmt, whole, len(errors), float(errors.max()), int(np.count_nonzero(over)))
         elif runs.keys.size:
             ordered = errors if runs.order is None else errors[runs.order]
             flags = over if runs.order is None else over[runs.order]

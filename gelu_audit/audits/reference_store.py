@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from gelu_audit.audits.deferred_blocks import DeferredBlock
-from gelu_audit.audits.stats import ErrorAccumulator, ReferenceBlock, block_slices, differing_positions
+from gelu_audit.audits.stats import ErrorAccumulator, ReferenceBlock, block_slices, differing_mask
 from gelu_audit.errors import UsageError
 from gelu_audit.numerics.formats import BlockInputs, FloatFormat, patterns_to_values
 from gelu_audit.numerics.formulas import FUNCTIONS
@@ -236,8 +236,8 @@ class StoredBlock(DeferredBlock):
         """The stored summary is for the settings it was written with."""
         return like.settings == self.settings
 
-    def differing(self, got: np.ndarray) -> np.ndarray:
-        return differing_positions(got, self.rounded)
+    def differs(self, got: np.ndarray) -> np.ndarray:
+        return differing_mask(got, self.rounded)
 
     def summary(self, like: ErrorAccumulator) -> ErrorAccumulator:
         return self.stored_summary if self.knows(like) else self.full().summary(like)
