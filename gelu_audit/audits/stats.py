@@ -519,8 +519,15 @@ class ReferenceBlock:
         less than the full arithmetic: the summary is at hand (or the block is shared, so it
         will serve other answers), and those points are at most a quarter of the block
         (replacing runs the arithmetic twice on them, measured slower than once on the block
-        from about half)."""
-        return (self.shared or like.settings in self._summaries) and 4 * differing <= len(self.x)
+        from about half) or, where the compiled loop folds the block, none at all: it folds
+        a whole fp32 block faster than replacing even a few of its points (16-17 ns a point
+        against 22 for three points of a 32K block and 38-71 for 2-25% of them, fp32 core,
+        2026-11-30), and its summary costs a fold."""
+        if not (self.shared or like.settings in self._summaries):
+            return False
+        if differing and like.fused_fold_covers(self.fmt):
+            return False
+        return 4 * differing <= len(self.x)
 
     def summary(self, like: ErrorAccumulator) -> ErrorAccumulator:
         """The statistics of a correctly rounded answer on this block, computed once and shared.
@@ -1063,9 +1070,22 @@ class ErrorAccumulator:
     def rules(self, fmt: FloatFormat) -> list[tuple[Policy, Tolerance]]:
         """Each policy with the rule it applies to this case in ``fmt``, in the policies' order
         (a policy without one is skipped). A rule is looked up by formula; the correctly rounded
-        audit (``exact``) reads erf's."""
-        formula = "erf" if self.against == "exact" else self.against
-        return [(p, rule) for p in self.policies if (rule := p.rule(fmt.name, formula)) is not None]
+        audit (``exact``) reads erf's. Looked up once per format (every block asks)."""
+        if fmt.name not in self._rules:
+            formula = "erf" if self.against == "exact" else self.against
+            self._rules[fmt.name] = [
+                (p, rule) for p in self.policies if (rule := p.rule(fmt.name, formula)) is not None
+            ]
+        return self._rules[fmt.name]
+
+    @cached_property
+    def _rules(self) -> dict[str, list[tuple[Policy, Tolerance]]]:
+        return {}
+
+    def fused_fold_covers(self, fmt: FloatFormat) -> bool:
+        """Whether the compiled loop folds this case's blocks in ``fmt`` (:func:`fused.covers`;
+        a block whose values it does not cover still goes to NumPy)."""
+        return fused.covers(fmt, [rule for _, rule in self.rules(fmt)])
 
     @cached_property
     def settings(self) -> tuple[Any, ...]:
@@ -1082,7 +1102,7 @@ class ErrorAccumulator:
             return
         rules = self.rules(fmt)
         tolerances = [rule for _, rule in rules]
-        if len(got) and fused.covers(fmt, tolerances):
+        if len(got) and self.fused_fold_covers(fmt):
             folded = fused.fold_fp32_block(
                 block.fused_arrays(), got, self.tolerance, self.top, tolerances, self.sketch, SKETCH_SHIFT,
                 self.histogram,
