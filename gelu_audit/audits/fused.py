@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import importlib.util
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -37,6 +35,7 @@ from gelu_audit.audits.policies import Combine, Tolerance
 from gelu_audit.numerics.exact_values import ReferenceValues
 from gelu_audit.numerics.formats import FP32, FloatFormat
 from gelu_audit.numerics.formulas import Derivative, Function
+from gelu_audit.numerics.native import address, load_library
 from gelu_audit.numerics.ulp import HISTOGRAM_LABELS
 
 SWITCH_VARIABLE = "GELU_AUDIT_FUSED_FOLD"
@@ -51,19 +50,10 @@ _ABI_VERSION = 7
 
 @functools.cache
 def library() -> ctypes.CDLL | None:
-    """The compiled loop, or None: not built with this install, or switched off."""
-    if os.environ.get(SWITCH_VARIABLE, "1") == "0":
-        return None
-    spec = importlib.util.find_spec("gelu_audit.audits._fold")
-    if spec is None or not spec.origin:
-        return None
-    try:
-        loaded = ctypes.CDLL(spec.origin)
-        version = loaded.fold_abi_version
-    except (OSError, AttributeError):
-        return None
-    version.restype = ctypes.c_int64
-    if version() != _ABI_VERSION:  # built from another source: its parameters may differ
+    """The compiled loop, or None: not built with this install, built from another source (its
+    parameters may differ), or switched off."""
+    loaded = load_library("gelu_audit.audits._fold", "fold_abi_version", _ABI_VERSION, SWITCH_VARIABLE)
+    if loaded is None:
         return None
     function = loaded.fold_fp32_block
     i64, f64, array = ctypes.c_int64, ctypes.c_double, ctypes.c_void_p
@@ -81,22 +71,12 @@ def library() -> ctypes.CDLL | None:
     return loaded
 
 
-def _address(values: np.ndarray, dtype: type, length: int) -> int:
-    """Where the C loop reads or writes ``values``: a contiguous array of ``dtype`` with at
-    least ``length`` items. The caller keeps ``values`` alive for the call. Raw addresses
-    rather than ctypes' checked array types, whose checks cost as much as a small block's
-    loop; these checks are the ones that matter."""
-    if values.dtype != dtype or not values.flags.c_contiguous or len(values) < length:
-        raise ValueError(f"the fused fold needs contiguous {np.dtype(dtype)} arrays of {length} or more")
-    return int(values.ctypes.data)
-
-
 def _counts_address(counts: np.ndarray, bins: int) -> int:
     """The accumulator's counts, which the loop adds to in place: contiguous int64, writable
     (a read-only array is refused, as ``+=`` would refuse it) and holding every bin."""
     if not counts.flags.writeable:
         raise ValueError("the fused fold adds to writable counts only")
-    return _address(counts, np.int64, bins)
+    return address(counts, np.int64, bins)
 
 
 @functools.cache
@@ -115,7 +95,7 @@ def _rule_parameters(rules: tuple[Tolerance, ...]) -> tuple[np.ndarray, int]:
             0.0 if below is None else below,
         )
     parameters.flags.writeable = False
-    return parameters, _address(parameters, np.float64, len(parameters))
+    return parameters, address(parameters, np.float64, len(parameters))
 
 
 def covers(fmt: FloatFormat, rules: Sequence[Tolerance]) -> bool:
@@ -170,7 +150,7 @@ class BlockArrays:
                 (residual, np.float64),
             )
         )
-        return BlockArrays(arrays, tuple(_address(values, values.dtype.type, n) for values in arrays))
+        return BlockArrays(arrays, tuple(address(values, values.dtype.type, n) for values in arrays))
 
 
 @dataclass(frozen=True)
@@ -234,13 +214,13 @@ def fold_fp32_block(
     scalars, integers = reduced[:6], reduced[6:11].view(np.int64)
     rule_ratio, rule_counts = reduced[11 : 11 + k], reduced[11 + k :].view(np.int64)
     at, into, double = (
-        _address(outputs.reshape(-1), np.float64, 4 * n),
-        _address(reduced, np.float64, 11 + 3 * k),
+        address(outputs.reshape(-1), np.float64, 4 * n),
+        address(reduced, np.float64, 11 + 3 * k),
         8,
     )
     m = loaded.fold_fp32_block(
         n,
-        _address(got, np.float64, n),
+        address(got, np.float64, n),
         *block.addresses,
         FP32.precision,
         FP32.emin,
@@ -323,16 +303,16 @@ def tiny_float64_errors(
     scalars, rule_ratio, rule_counts = np.empty(2), np.empty(len(rules)), np.empty(2 * len(rules), np.int64)
     status = loaded.tiny_float64_errors(
         n,
-        _address(values, np.float64, n),
+        address(values, np.float64, n),
         kind,
         k1,
         k2,
         fmt.emin,
         len(rules),
         parameters,
-        _address(scalars, np.float64, 2),
-        _address(rule_ratio, np.float64, len(rules)),
-        _address(rule_counts, np.int64, 2 * len(rules)),
+        address(scalars, np.float64, 2),
+        address(rule_ratio, np.float64, len(rules)),
+        address(rule_counts, np.int64, 2 * len(rules)),
     )
     if status < 0:
         return None
@@ -366,9 +346,9 @@ def rounded_residuals(fmt: FloatFormat, ref: ReferenceValues) -> np.ndarray | No
     residual = np.empty(n)
     status = loaded.rounded_residuals(
         n,
-        *(_address(values, values.dtype.type, n) for values in inputs),
+        *(address(values, values.dtype.type, n) for values in inputs),
         fmt.precision,
         fmt.emin,
-        _address(residual, np.float64, n),
+        address(residual, np.float64, n),
     )
     return None if status < 0 else residual

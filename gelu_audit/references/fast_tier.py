@@ -26,6 +26,8 @@ and fails if any point exceeds it.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +38,7 @@ from gelu_audit.numerics.array_ops import NUMPY_OPS, Array, ArrayOps
 from gelu_audit.numerics.exact_values import BINADE_FLOOR, ReferenceValues
 from gelu_audit.numerics.formats import FloatFormat
 from gelu_audit.numerics.formulas import Formula, Function
+from gelu_audit.numerics.native import address, load_library
 from gelu_audit.references.mpmath_ziv import compute_references
 from gelu_audit.references.tiers import SCIPY_TIER, FastRegion, ReferenceTier
 
@@ -203,6 +206,52 @@ def _underflow(formula: Formula, fmt: FloatFormat, x: np.ndarray) -> tuple:
     return done, b, h, 0.0, -0.0
 
 
+COMPILED_SWITCH = "GELU_AUDIT_COMPILED_ZIV"
+"""Set to 0 to run Ziv's test in NumPy's passes (the same decisions and values; for
+comparisons and debugging)."""
+_ZIV_ABI_VERSION = 1
+"""``ziv_abi_version()`` of the ``_ziv.c`` this module calls."""
+
+
+@functools.cache
+def _ziv_library() -> ctypes.CDLL | None:
+    """:func:`one_rounding` in one compiled pass (``_ziv.c``), or None: not built with this
+    install, built from another source, or switched off (:data:`COMPILED_SWITCH`)."""
+    loaded = load_library("gelu_audit.references._ziv", "ziv_abi_version", _ZIV_ABI_VERSION, COMPILED_SWITCH)
+    if loaded is not None:
+        i64, f64, array = ctypes.c_int64, ctypes.c_double, ctypes.c_void_p
+        loaded.one_rounding.restype = None
+        loaded.one_rounding.argtypes = [i64, array, array, i64, i64, f64, array, array, array, array]
+    return loaded
+
+
+def _compiled_one_rounding(fmt: FloatFormat, y: Array, radius: Array) -> tuple | None:
+    """:func:`one_rounding` by ``_ziv.c``, for NumPy's float64 arrays and formats with at most 24
+    significant bits (its scalings by powers of two are exact there); None otherwise, or where
+    the library is not here. One pass instead of NumPy's twenty (2026-11-30, fp32 core)."""
+    loaded = _ziv_library()
+    if loaded is None or fmt.precision > 24 or not isinstance(y, np.ndarray):
+        return None
+    y = np.ascontiguousarray(y, np.float64)
+    radius = np.ascontiguousarray(np.broadcast_to(radius, y.shape), np.float64)
+    n = len(y)
+    done, binade = np.empty(n, np.int64), np.empty(n, np.int64)
+    hi, rounded = np.empty(n), np.empty(n)
+    loaded.one_rounding(
+        n,
+        address(y, np.float64, n),
+        address(radius, np.float64, n),
+        fmt.precision,
+        fmt.emin,
+        fmt.largest_finite,
+        address(done, np.int64, n),
+        address(binade, np.int64, n),
+        address(hi, np.float64, n),
+        address(rounded, np.float64, n),
+    )
+    return done != 0, binade, hi, rounded
+
+
 def one_rounding(fmt: FloatFormat, y: Array, radius: Array, ops: ArrayOps = NUMPY_OPS) -> tuple:
     """Ziv's test: where y ± radius (float64; radius ≥ 0 and absolute, or NaN or ∞, which
     decide nothing) lies in one binade of one sign and rounds to one value of T, that value is
@@ -214,8 +263,11 @@ def one_rounding(fmt: FloatFormat, y: Array, radius: Array, ops: ArrayOps = NUMP
     binade and sign crossings, ties, T's subnormals, overflow), in about half the NumPy
     passes: both ends share y's binade where it matters, so one frexp of |y| gives the spacing
     both are scaled by, and their magnitudes (|y| ∓ radius) stand for ends of either sign.
-    ``y`` and ``radius`` are arrays of ``ops`` (NumPy's, or torch tensors on a device).
+    ``y`` and ``radius`` are arrays of ``ops`` (NumPy's, or torch tensors on a device). For
+    NumPy's, where the library is built, one compiled pass does the same (``_ziv.c``).
     """
+    if ops is NUMPY_OPS and (compiled := _compiled_one_rounding(fmt, y, radius)) is not None:
+        return compiled
     ay = ops.abs(y)
     mantissa, exponent = ops.frexp(ay)
     binade = exponent - 1

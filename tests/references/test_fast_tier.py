@@ -22,6 +22,7 @@ from gelu_audit.numerics.formats import (
 from gelu_audit.numerics.formulas import ERF, FUNCTIONS, Formula, Function
 from gelu_audit.numerics.formulas import FORMULAS as ALL_FORMULAS
 from gelu_audit.numerics.inputs import stratified_inputs
+from gelu_audit.references import fast_tier
 from gelu_audit.references.cache import exhaustive_table
 from gelu_audit.references.fast_gradient import fast_references_of
 from gelu_audit.references.fast_tier import (
@@ -217,6 +218,37 @@ def test_one_rounding_decides_as_rounding_both_ends_does(fmt) -> None:
         assert np.array_equal(rounded[done].view(np.int64), r_low[done].view(np.int64))
         decided.append(int(np.count_nonzero(done)))
     assert min(decided[:4]) > 0 and max(decided) < len(y) and 0 in decided  # both outcomes, often
+
+
+@pytest.mark.parametrize("fmt", [FP16, BF16, FP32], ids=str)
+def test_the_compiled_ziv_test_is_numpy_s_bit_for_bit(fmt, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``_ziv.c``'s one pass against NumPy's passes, at every point (decided or not): the
+    decisions, binades, mantissas and roundings, sign of zero and NaN bits included, on the edge
+    values and on random doubles of every binade (subnormal, normal, inf, NaN patterns), with
+    radii of every size, exact distances to the rounding boundaries among them."""
+    if fast_tier._ziv_library() is None:
+        pytest.skip("the compiled Ziv test is not built here (no C compiler at install)")
+    rng = np.random.default_rng(11)
+    y = np.concatenate([_edge_values(fmt), rng.integers(0, 2**64, 20000, dtype=np.uint64).view(np.float64)])
+    with np.errstate(invalid="ignore", over="ignore"):
+        ay, spacing = np.abs(y), spacing_at(fmt, y)
+        boundary = np.floor(ay / spacing) * spacing + spacing / 2
+        radii = [
+            np.abs(y) * relative for relative in (0.0, 2.0**-60, 2.0**-30, 2.0**-24, 0.5, 3.0, np.inf, np.nan)
+        ]
+        radii += [np.abs(boundary - ay), np.nextafter(np.abs(boundary - ay), np.inf), rng.random(len(y)) * ay]
+    compared = 0
+    for r in radii:
+        compiled = one_rounding(fmt, y, r)
+        with monkeypatch.context() as patch:
+            patch.setattr(fast_tier, "_ziv_library", lambda: None)
+            numpy = one_rounding(fmt, y, r)
+        assert np.array_equal(compiled[0], numpy[0])
+        assert np.array_equal(compiled[1], numpy[1])
+        for mine, theirs in zip(compiled[2:], numpy[2:]):
+            assert np.array_equal(mine.view(np.int64), theirs.view(np.int64))
+        compared += int(np.count_nonzero(compiled[0]))
+    assert compared > 0
 
 
 @pytest.mark.parametrize("formula", FORMULAS, ids=str)
