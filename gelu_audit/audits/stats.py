@@ -515,19 +515,15 @@ class ReferenceBlock:
         return float(np.sum(self.residual))
 
     def worth_replacing(self, like: ErrorAccumulator, differing: int) -> bool:
-        """Whether taking :meth:`summary` and replacing ``differing`` points' share of it costs
-        less than the full arithmetic: the summary is at hand (or the block is shared, so it
-        will serve other answers), and those points are at most a quarter of the block
-        (replacing runs the arithmetic twice on them, measured slower than once on the block
-        from about half) or, where the compiled loop folds the block, none at all: it folds
-        a whole fp32 block faster than replacing even a few of its points (16-17 ns a point
-        against 22 for three points of a 32K block and 38-71 for 2-25% of them, fp32 core,
-        2026-11-30), and its summary costs a fold."""
-        if not (self.shared or like.settings in self._summaries):
-            return False
-        if differing and like.fused_fold_covers(self.fmt):
-            return False
-        return 4 * differing <= len(self.x)
+        """Whether :meth:`summary` serves this answer: it is RN_T(y) at every point, and the
+        summary is at hand (or the block is shared, so it will serve other answers). An answer
+        that differs anywhere is folded whole: the fold makes errors only where the answer
+        differs (NumPy) or in one compiled pass, and replacing even a few points' share of the
+        summary costs more (``benchmarks/compare_first.py``, 2^18 fp32 core points, 2026-11-30,
+        for 0.01-25% of the points: 20-35 ns a point against 14-16 with the loop, 36-84 against
+        35-66 in NumPy alone). A stored or known block, whose full references cost more than
+        its summary, decides for itself (:class:`~gelu_audit.audits.deferred_blocks.DeferredBlock`)."""
+        return differing == 0 and (self.shared or like.settings in self._summaries)
 
     def summary(self, like: ErrorAccumulator) -> ErrorAccumulator:
         """The statistics of a correctly rounded answer on this block, computed once and shared.
@@ -1082,11 +1078,6 @@ class ErrorAccumulator:
     def _rules(self) -> dict[str, list[tuple[Policy, Tolerance]]]:
         return {}
 
-    def fused_fold_covers(self, fmt: FloatFormat) -> bool:
-        """Whether the compiled loop folds this case's blocks in ``fmt`` (:func:`fused.covers`;
-        a block whose values it does not cover still goes to NumPy)."""
-        return fused.covers(fmt, [rule for _, rule in self.rules(fmt)])
-
     @cached_property
     def settings(self) -> tuple[Any, ...]:
         """What the statistics depend on besides the answers (a block's summaries are kept per
@@ -1102,7 +1093,7 @@ class ErrorAccumulator:
             return
         rules = self.rules(fmt)
         tolerances = [rule for _, rule in rules]
-        if len(got) and self.fused_fold_covers(fmt):
+        if len(got) and fused.covers(fmt, tolerances):
             folded = fused.fold_fp32_block(
                 block.fused_arrays(), got, self.tolerance, self.top, tolerances, self.sketch, SKETCH_SHIFT,
                 self.histogram,

@@ -13,7 +13,14 @@ import pytest
 
 from gelu_audit.audits import exhaustive, fused, stats
 from gelu_audit.audits.exhaustive import ChunkTask, PatternSpace, Shard, audit_chunk, parse_shard, stream
-from gelu_audit.audits.stats import ErrorAccumulator, InputValues, accumulate, block_slices, reference_blocks
+from gelu_audit.audits.stats import (
+    ErrorAccumulator,
+    InputValues,
+    ReferenceBlock,
+    accumulate,
+    block_slices,
+    reference_blocks,
+)
 from gelu_audit.errors import UsageError
 from gelu_audit.implementations.registry import registry
 from gelu_audit.implementations.runner import run_implementation
@@ -205,19 +212,24 @@ def blocks_from(
 
 @pytest.mark.parametrize("tolerance", [2.0, 0.3])  # 0.3: correctly rounded points fail too
 @pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("replacing", [False, True])
 def test_compare_first_gives_the_statistics_of_the_full_arithmetic(
-    tolerance: float, compiled: bool, monkeypatch: pytest.MonkeyPatch
+    tolerance: float, compiled: bool, replacing: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A block answered with RN_T(y) throughout takes the block's shared summary; one that
-    differs at some points takes the summary with those points' share replaced, or the full
-    arithmetic where that cannot be exact. Every path must give the state the full
-    arithmetic gives, in JSON, character for character, whatever the mix of blocks. Where the
-    compiled loop folds fp32 blocks (``compiled``), a block that differs anywhere is folded
-    whole, which is faster there: no share is replaced."""
+    differs anywhere is folded whole (faster, with the compiled loop or without). Stored and
+    known blocks replace the differing points' share of their summary instead, or fold where
+    that cannot be exact: ``replacing`` has computed blocks do the same, at up to a quarter
+    of a block. Every path must give the state the full arithmetic gives, in JSON, character
+    for character, whatever the mix of blocks, with the compiled loop and in NumPy."""
     if not compiled:
         monkeypatch.setattr(fused, "library", lambda: None)
     elif fused.library() is None:
         pytest.skip("the compiled fold is not built here (no C compiler at install)")
+    if replacing:
+        monkeypatch.setattr(
+            ReferenceBlock, "worth_replacing", lambda self, like, differing: 4 * differing <= len(self.x)
+        )
     starts = (
         0x00000000,  # subnormals: flushed by F.gelu
         0x20000000,  # tiny
@@ -254,10 +266,10 @@ def test_compare_first_gives_the_statistics_of_the_full_arithmetic(
             whole += not block.differs(part).any()
             full.fold_block(block, part)
         assert json.dumps(compared.to_state()) == json.dumps(full.to_state()), name  # NaN == NaN
-    if compiled:
-        assert whole and not outcomes  # RN_T(y)'s summary where it serves, else the whole block
-    else:
+    if replacing:
         assert whole and True in outcomes and False in outcomes  # all three paths were taken
+    else:
+        assert whole and not outcomes  # RN_T(y)'s summary where it serves, else the whole block
 
 
 def _one_ulp_up(values: np.ndarray) -> np.ndarray:
