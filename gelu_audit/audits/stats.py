@@ -420,8 +420,8 @@ class ReferenceBlock:
     top: int
     shared: bool = False
     """Several answers will be compared with this block (more than one case, or a reference
-    store to write): its summary is worth computing even for an answer that differs, since
-    the next answer replaces only the points where it differs."""
+    store to write): its summary is worth computing for the first answer that is RN_T(y)
+    throughout, since the others that are take it as it is (and a store keeps it)."""
     exact: bool = False
     """RN_T(y) is y itself at every point, as far as the error arithmetic can see (every
     residual is exactly 0: :func:`_exact_block`). Half the fp32 space is such blocks (the
@@ -969,10 +969,10 @@ class ErrorAccumulator:
 
         Compare first, on a block that other answers share (or a stored or known one). Where
         the answer is RN_T(y) throughout, the block's statistics are its shared summary's. Where
-        it differs at some points, they are the summary's with those points' share replaced
-        (:meth:`replaced`): the arithmetic runs on those points only. A computed block of one
-        answer alone gets the arithmetic at once, summary or not; a stored or known block, whose
-        summary costs less than the arithmetic, is replaced into up to half its points. A known
+        it differs at some points of a stored or known block (up to half of them), whose
+        summary costs less than its references, they are the summary's with those points'
+        share replaced (:meth:`replaced`): the arithmetic runs on those points only. A computed
+        block that differs anywhere gets the arithmetic (``worth_replacing`` says which). A known
         block may also know the statistics of an answer other than RN_T(y)
         (``answer_summary``). Every path gives the numbers of :meth:`fold_block` (tested).
         """

@@ -334,11 +334,18 @@ def test_parse_slowdown() -> None:
 
 
 def test_speed_command_json_and_self_baseline(tmp_path) -> None:
+    """The JSON report, and a run compared with its own baseline: no regression within 1000%.
+    One torch thread: with two, beside the suite's other worker, the second run's 1K call once
+    took 7.6 ms against some 30 µs (CI, 2026-11-30; not reproduced beside one busy process, cause
+    not pinned down), and the comparison rightly called that a regression. This test is of the
+    report and the comparison, not of torch's thread pool."""
     report = tmp_path / "speed.json"
     first = run_cli(
         "speed",
         "-i",
         "torch-gelu,numpy-sigmoid",
+        "--threads",
+        "1",
         "--sizes",
         "1K",
         "--samples",
@@ -364,6 +371,8 @@ def test_speed_command_json_and_self_baseline(tmp_path) -> None:
         "speed",
         "-i",
         "torch-gelu,numpy-sigmoid",
+        "--threads",
+        "1",
         "--sizes",
         "1K",
         "--samples",
