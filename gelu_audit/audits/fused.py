@@ -127,7 +127,9 @@ block's top-th largest error); above that, NumPy's partition does (``_fold.c``'s
 class BlockArrays:
     """A block's reference arrays as the loop reads them, with where they are: made once per
     block and shared by every answer folded against it (NumPy takes about a microsecond and a
-    half to say where an array is, and a call needs seven)."""
+    half to say where an array is, and a call needs seven). The addresses hold in the process
+    that made them: blocks are made and folded in one process (a stream's worker) and never
+    pickled; a copied block would need its own."""
 
     arrays: tuple[np.ndarray, ...]
     """x, the binades, both mantissa words, RN_T(y) and the residuals (kept alive for the addresses)."""

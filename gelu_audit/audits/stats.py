@@ -1067,15 +1067,15 @@ class ErrorAccumulator:
         """Each policy with the rule it applies to this case in ``fmt``, in the policies' order
         (a policy without one is skipped). A rule is looked up by formula; the correctly rounded
         audit (``exact``) reads erf's. Looked up once per format (every block asks)."""
-        if fmt.name not in self._rules:
+        kept = self._rules.get(fmt.name)
+        if kept is None or kept[0] is not self.policies:  # (policies set after construction too)
             formula = "erf" if self.against == "exact" else self.against
-            self._rules[fmt.name] = [
-                (p, rule) for p in self.policies if (rule := p.rule(fmt.name, formula)) is not None
-            ]
-        return self._rules[fmt.name]
+            rules = [(p, rule) for p in self.policies if (rule := p.rule(fmt.name, formula)) is not None]
+            kept = self._rules[fmt.name] = (self.policies, rules)
+        return kept[1]
 
     @cached_property
-    def _rules(self) -> dict[str, list[tuple[Policy, Tolerance]]]:
+    def _rules(self) -> dict[str, tuple[tuple[Policy, ...], list[tuple[Policy, Tolerance]]]]:
         return {}
 
     @cached_property

@@ -226,11 +226,12 @@ def _ziv_library() -> ctypes.CDLL | None:
 
 
 def _compiled_one_rounding(fmt: FloatFormat, y: Array, radius: Array) -> tuple | None:
-    """:func:`one_rounding` by ``_ziv.c``, for NumPy's float64 arrays and formats with at most 24
-    significant bits (its scalings by powers of two are exact there); None otherwise, or where
-    the library is not here. One pass instead of NumPy's twenty (2026-11-30, fp32 core)."""
+    """:func:`one_rounding` by ``_ziv.c``, for NumPy's one-dimensional arrays and formats with
+    at most 24 significant bits (its scalings by powers of two are exact there); None otherwise,
+    or where the library is not here. One pass instead of NumPy's twenty (2026-11-30, fp32
+    core). The binades come back as int64 (NumPy's frexp gives int32): the same values."""
     loaded = _ziv_library()
-    if loaded is None or fmt.precision > 24 or not isinstance(y, np.ndarray):
+    if loaded is None or fmt.precision > 24 or not isinstance(y, np.ndarray) or y.ndim != 1:
         return None
     y = np.ascontiguousarray(y, np.float64)
     radius = np.ascontiguousarray(np.broadcast_to(radius, y.shape), np.float64)

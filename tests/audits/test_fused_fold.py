@@ -177,10 +177,11 @@ def test_a_block_the_loop_declines_is_left_untouched() -> None:
 @needs_the_loop
 @pytest.mark.parametrize("start", [1.0, 40.0])
 def test_the_loop_s_threshold_of_the_worst_inputs_is_numpy_s_partition(start: float) -> None:
-    """The top-th largest error counting repeats, as ``np.partition`` gives it, for every top
-    the loop keeps (1 to ``TOP_HELD``); none above that, for a top of 0, or for fewer points
-    than top. From 40 up an answer one step off has the error 1 exactly at every point (every
-    largest error a repeat); in the core, a kernel's errors are nearly all distinct."""
+    """The top-th largest error counting repeats, as ``np.partition`` gives it, for tops the
+    loop keeps (1, 2, 5, 41 and ``TOP_HELD``); none above that, for a top of 0, or for fewer
+    points than top. From 40 up an answer one step off has the error 1 exactly at every point
+    (every largest error a repeat); in the core, a kernel's errors are nearly all distinct.
+    The count of errors above the tolerance (2) too; the main test's profiles cover other tolerances."""
     rules = [rule for _, rule in ErrorAccumulator("exact", 2.0, 5).rules(FP32)]
     for count in (3 * 2048 + 5, 40):
         patterns = _patterns(start, count)
@@ -198,6 +199,7 @@ def test_the_loop_s_threshold_of_the_worst_inputs_is_numpy_s_partition(start: fl
                 )
                 assert folded is not None
                 errors = folded.errors
+                assert folded.over == np.count_nonzero(errors > 2.0), label
                 if 0 < top <= fused.TOP_HELD and count >= top:
                     assert folded.top_threshold == np.partition(errors, count - top)[count - top], (
                         label,
