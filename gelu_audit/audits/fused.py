@@ -53,8 +53,11 @@ def library() -> ctypes.CDLL | None:
     """The compiled loop, or None: not built with this install, built from another source (its
     parameters may differ), or switched off."""
     loaded = load_library("gelu_audit.audits._fold", "fold_abi_version", _ABI_VERSION, SWITCH_VARIABLE)
-    if loaded is None:
-        return None
+    return None if loaded is None else declared(loaded)
+
+
+def declared(loaded: ctypes.CDLL) -> ctypes.CDLL:
+    """``loaded`` (a build of ``_fold.c``) with its functions' parameters declared for ctypes."""
     function = loaded.fold_fp32_block
     i64, f64, array = ctypes.c_int64, ctypes.c_double, ctypes.c_void_p
     function.restype = i64

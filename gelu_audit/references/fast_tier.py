@@ -218,10 +218,14 @@ def _ziv_library() -> ctypes.CDLL | None:
     """:func:`one_rounding` in one compiled pass (``_ziv.c``), or None: not built with this
     install, built from another source, or switched off (:data:`COMPILED_SWITCH`)."""
     loaded = load_library("gelu_audit.references._ziv", "ziv_abi_version", _ZIV_ABI_VERSION, COMPILED_SWITCH)
-    if loaded is not None:
-        i64, f64, array = ctypes.c_int64, ctypes.c_double, ctypes.c_void_p
-        loaded.one_rounding.restype = None
-        loaded.one_rounding.argtypes = [i64, array, array, i64, i64, f64, array, array, array, array]
+    return None if loaded is None else ziv_declared(loaded)
+
+
+def ziv_declared(loaded: ctypes.CDLL) -> ctypes.CDLL:
+    """``loaded`` (a build of ``_ziv.c``) with ``one_rounding``'s parameters declared for ctypes."""
+    i64, f64, array = ctypes.c_int64, ctypes.c_double, ctypes.c_void_p
+    loaded.one_rounding.restype = None
+    loaded.one_rounding.argtypes = [i64, array, array, i64, i64, f64, array, array, array, array]
     return loaded
 
 
