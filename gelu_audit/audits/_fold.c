@@ -87,16 +87,66 @@ static inline int64_t first_at(const double *values, int64_t n, double target) {
     return first;
 }
 
+/* A tile's scratch (|y|, the absolute errors and one rule's ratios: TILE doubles each) and, per
+ * rule, what fold_rules merges over tiles: the largest ratio so far (its bits, best_key: -1
+ * before the first tile), its first position and the breaks. */
+typedef struct {
+    double *magnitudes, *abs_errors, *ratios;
+    int64_t *best_key, *first, *breaks;
+} TileScratch;
+
+/* 0, or -1 where memory ran out (then nothing is held). first_before: each rule's first position
+ * until a tile has one (what its caller reports for no points at all). */
+static inline __attribute__((always_inline)) int64_t make_tile_scratch(
+    TileScratch *scratch, int64_t n_rules, int64_t first_before) {
+    const size_t rules_held = (size_t)(n_rules > 0 ? n_rules : 1);
+    scratch->magnitudes = malloc(3 * TILE * sizeof(double));
+    scratch->best_key = malloc(3 * rules_held * sizeof(int64_t));
+    if (!scratch->magnitudes || !scratch->best_key) {
+        free(scratch->magnitudes);
+        free(scratch->best_key);
+        return -1;
+    }
+    scratch->abs_errors = scratch->magnitudes + TILE;
+    scratch->ratios = scratch->magnitudes + 2 * TILE;
+    scratch->first = scratch->best_key + rules_held;
+    scratch->breaks = scratch->first + rules_held;
+    for (int64_t r = 0; r < n_rules; r++) {
+        scratch->best_key[r] = -1; /* below every ratio's bits: the first tile's largest replaces it */
+        scratch->first[r] = first_before;
+        scratch->breaks[r] = 0;
+    }
+    return 0;
+}
+
+/* Each rule's largest ratio (rule_ratio) and its breaks and first position (rule_counts: two
+ * each), as fold_fp32_block and tiny_float64_errors hand them back. */
+static inline __attribute__((always_inline)) void rules_out(
+    const TileScratch *scratch, int64_t n_rules, double *rule_ratio, int64_t *rule_counts) {
+    for (int64_t r = 0; r < n_rules; r++) {
+        rule_ratio[r] = scratch->best_key[r] < 0 ? 0.0 : from_bits64((uint64_t)scratch->best_key[r]);
+        rule_counts[2 * r] = scratch->breaks[r];
+        rule_counts[2 * r + 1] = scratch->first[r];
+    }
+}
+
+static inline __attribute__((always_inline)) void free_tile_scratch(TileScratch *scratch) {
+    free(scratch->magnitudes);
+    free(scratch->best_key);
+}
+
 /* policies.violation_ratios for each rule (RULE_FIELDS doubles each) over one tile of points
- * starting at position `start`, merged into the tiles' so far: per rule, the largest ratio
- * error / allowance (its bits, best_key: -1 before the first tile), the first position of that
- * largest ratio (first: a later tile's replaces it only where its own is larger, so the least
- * such position over the whole, as np.argmax gives) and the breaks (ratio > 1). ratios:
- * scratch, n doubles. Inlined into each instruction set's build of its callers. */
+ * starting at position `start` (|y| and the absolute errors in the scratch), merged into the
+ * tiles' so far: per rule, the largest ratio error / allowance, its first position (a later
+ * tile's replaces it only where its own is larger, so the least such position over the whole,
+ * as np.argmax gives) and the breaks (ratio > 1). Inlined into each instruction set's build of
+ * its callers. */
 static inline __attribute__((always_inline)) void fold_rules(
-    int64_t start, int64_t n, const double *x, const double *magnitudes, const double *abs_errors,
-    double *ratios, int64_t n_rules, const double *rules, int64_t *best_key, int64_t *first,
-    int64_t *breaks) {
+    int64_t start, int64_t n, const double *x, const TileScratch *scratch, int64_t n_rules,
+    const double *rules) {
+    const double *magnitudes = scratch->magnitudes, *abs_errors = scratch->abs_errors;
+    double *ratios = scratch->ratios;
+    int64_t *best_key = scratch->best_key, *first = scratch->first, *breaks = scratch->breaks;
     for (int64_t r = 0; r < n_rules; r++) { /* one rule at a time */
         const double *rule = rules + RULE_FIELDS * r;
         const int64_t combine = (int64_t)rule[0], has_below = rule[1] != 0;
@@ -172,23 +222,9 @@ int64_t fold_fp32_block(
     const double smallest_normal = ldexp(1.0, (int)emin);
     const int64_t shift = precision - 1;
     const double unit = ldexp(1.0, (int)shift);
-    const size_t rules_held = (size_t)(n_rules > 0 ? n_rules : 1);
-    /* scratch: a tile's |y|, absolute errors and one rule's ratios; per rule, the largest
-     * ratio so far (its bits), its first position and the breaks (fold_rules) */
-    double *magnitudes = malloc(3 * TILE * sizeof(double));
-    int64_t *rule_state = malloc(3 * rules_held * sizeof(int64_t));
-    if (!magnitudes || !rule_state) {
-        free(magnitudes);
-        free(rule_state);
-        return -1;
-    }
-    double *abs_errors = magnitudes + TILE, *ratios = magnitudes + 2 * TILE;
-    int64_t *best_key = rule_state, *first = best_key + rules_held, *breaks = first + rules_held;
-    for (int64_t r = 0; r < n_rules; r++) {
-        best_key[r] = -1; /* below every ratio's bits: the first tile's largest replaces it */
-        first[r] = INT64_MAX;
-        breaks[r] = 0;
-    }
+    TileScratch scratch;
+    if (make_tile_scratch(&scratch, n_rules, INT64_MAX) < 0) return -1;
+    double *magnitudes = scratch.magnitudes, *abs_errors = scratch.abs_errors;
     int64_t max_err = -1, first_max_err = INT64_MAX, max_abs = 0, max_rel = 0, wrong = 0, max_ordinal = 0;
     int64_t any_normal = 0, below_key = INT64_MAX, above_key = INT64_MAX, m = 0, covered = 1, over = 0;
     int64_t bins[4][HISTOGRAM_POWERS + 2] = {{0}}; /* four copies: no chain of increments */
@@ -268,22 +304,16 @@ int64_t fold_fp32_block(
             sketch[bits32((float)error) >> sketch_shift]++;
             bins[i & 3][histogram_bin(error)]++;
         }
-        fold_rules(start, t, x_, magnitudes, abs_errors, ratios, n_rules, rules, best_key, first, breaks);
+        fold_rules(start, t, x_, &scratch, n_rules, rules);
     }
-    free(magnitudes);
+    if (covered) rules_out(&scratch, n_rules, rule_ratio, rule_counts);
+    free_tile_scratch(&scratch);
     if (!covered) { /* nothing counted: take back the tiles' sketch counts before this one */
         for (int64_t i = 0; i < start; i++) sketch[bits32((float)errors[i]) >> sketch_shift]--;
-        free(rule_state);
         return -1;
     }
     for (int c = 0; c < 4; c++)
         for (int k = 0; k < HISTOGRAM_POWERS + 2; k++) histogram[k] += bins[c][k];
-    for (int64_t r = 0; r < n_rules; r++) {
-        rule_ratio[r] = best_key[r] < 0 ? 0.0 : from_bits64((uint64_t)best_key[r]);
-        rule_counts[2 * r] = breaks[r];
-        rule_counts[2 * r + 1] = first[r];
-    }
-    free(rule_state);
     scalars[0] = max_err < 0 ? 0.0 : from_bits64((uint64_t)max_err);
     scalars[1] = from_bits64((uint64_t)max_abs);
     scalars[2] = from_bits64((uint64_t)max_rel);
@@ -325,22 +355,9 @@ int64_t tiny_float64_errors(
     int64_t n, const double *x, int64_t kind, double k1, double k2, int64_t emin, int64_t n_rules,
     const double *rules, double *scalars, double *rule_ratio, int64_t *rule_counts) {
     const double smallest_normal = ldexp(1.0, (int)emin);
-    const size_t rules_held = (size_t)(n_rules > 0 ? n_rules : 1);
-    /* scratch: a tile's |y|, absolute errors and one rule's ratios; per rule, the largest
-     * ratio so far (its bits), its first position and the breaks (fold_rules) */
-    double *magnitudes = malloc(3 * TILE * sizeof(double));
-    int64_t *rule_state = malloc(3 * rules_held * sizeof(int64_t));
-    if (!magnitudes || !rule_state) {
-        free(magnitudes);
-        free(rule_state);
-        return -1;
-    }
-    double *abs_errors = magnitudes + TILE, *ratios = magnitudes + 2 * TILE;
-    int64_t *best_key = rule_state, *first = best_key + rules_held, *breaks = first + rules_held;
-    for (int64_t r = 0; r < n_rules; r++) {
-        best_key[r] = -1; /* below every ratio's bits: the first tile's largest replaces it */
-        first[r] = breaks[r] = 0;
-    }
+    TileScratch scratch;
+    if (make_tile_scratch(&scratch, n_rules, 0) < 0) return -1;
+    double *magnitudes = scratch.magnitudes, *abs_errors = scratch.abs_errors;
     const uint64_t exponent_field = 0x7FFULL << 52;
     int64_t max_abs = 0, max_rel = 0, covered = 1;
     for (int64_t start = 0; start < n && covered; start += TILE) {
@@ -379,19 +396,14 @@ int64_t tiny_float64_errors(
             max_abs = max_i64(max_abs, signed_bits(abs_errors[i]));
             max_rel = max_i64(max_rel, signed_bits(abs_errors[i] / magnitudes[i]));
         }
-        fold_rules(start, t, x + start, magnitudes, abs_errors, ratios, n_rules, rules, best_key, first, breaks);
+        fold_rules(start, t, x + start, &scratch, n_rules, rules);
     }
     if (covered) {
         scalars[0] = from_bits64((uint64_t)max_abs);
         scalars[1] = from_bits64((uint64_t)max_rel);
-        for (int64_t r = 0; r < n_rules; r++) {
-            rule_ratio[r] = best_key[r] < 0 ? 0.0 : from_bits64((uint64_t)best_key[r]);
-            rule_counts[2 * r] = breaks[r];
-            rule_counts[2 * r + 1] = first[r];
-        }
+        rules_out(&scratch, n_rules, rule_ratio, rule_counts);
     }
-    free(magnitudes);
-    free(rule_state);
+    free_tile_scratch(&scratch);
     return covered ? 0 : -1;
 }
 
