@@ -143,19 +143,16 @@ class BlockArrays:
 
     @staticmethod
     def of(x: np.ndarray, ref: ReferenceValues, residual: np.ndarray) -> BlockArrays:
-        n = len(x)
-        arrays = tuple(
-            np.ascontiguousarray(values, dtype)
-            for values, dtype in (
-                (x, np.float64),
-                (ref.binade, np.int64),
-                (ref.mant_hi, np.float64),
-                (ref.mant_lo, np.float64),
-                (ref.rounded, np.float64),
-                (residual, np.float64),
-            )
-        )
-        return BlockArrays(arrays, tuple(address(values, values.dtype.type, n) for values in arrays))
+        f64, i64 = np.float64, np.int64
+        pairs = ((x, f64), (ref.binade, i64), (ref.mant_hi, f64), (ref.mant_lo, f64), (ref.rounded, f64))
+        return BlockArrays(*_held([*pairs, (residual, f64)], len(x)))
+
+
+def _held(pairs: Sequence[tuple[np.ndarray, type]], n: int) -> tuple[tuple[np.ndarray, ...], tuple[int, ...]]:
+    """Each array as a contiguous one of its dtype, and where it is (``n`` items or more): the
+    caller keeps the arrays alive for as long as it uses the addresses."""
+    arrays: tuple[np.ndarray, ...] = tuple(np.ascontiguousarray(values, dtype) for values, dtype in pairs)
+    return arrays, tuple(address(values, values.dtype.type, n) for values in arrays)
 
 
 @dataclass(frozen=True)
@@ -339,19 +336,17 @@ def rounded_residuals(fmt: FloatFormat, ref: ReferenceValues) -> np.ndarray | No
     if loaded is None:
         return None
     n = len(ref.rounded)
-    inputs = [
-        np.ascontiguousarray(values, dtype)
-        for values, dtype in (
-            (ref.rounded, np.float64),
-            (ref.binade, np.int64),
-            (ref.mant_hi, np.float64),
-            (ref.mant_lo, np.float64),
-        )
-    ]
+    pairs = (
+        (ref.rounded, np.float64),
+        (ref.binade, np.int64),
+        (ref.mant_hi, np.float64),
+        (ref.mant_lo, np.float64),
+    )
+    _alive, addresses = _held(pairs, n)  # (the arrays stay alive through the call)
     residual = np.empty(n)
     status = loaded.rounded_residuals(
         n,
-        *(address(values, values.dtype.type, n) for values in inputs),
+        *addresses,
         fmt.precision,
         fmt.emin,
         address(residual, np.float64, n),
