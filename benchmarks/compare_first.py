@@ -20,6 +20,7 @@ handful of its points.
 from __future__ import annotations
 
 import time
+from unittest import mock
 
 import numpy as np
 
@@ -67,29 +68,17 @@ def main() -> None:
 
 
 def _fold(blocks: list[st.ReferenceBlock], got: np.ndarray, replacing: bool) -> None:
-    """``got`` folded into a fresh accumulator block by block: each block that differs replaced
-    into its summary where at most a quarter differs (``replacing``, as stored and known blocks
-    decide), else the whole block folded; RN_T(y) throughout takes the summary either way."""
-    like = st.ErrorAccumulator("exact", 2.0, 5, policies=BUILTIN_POLICIES)
-    start = 0
-    for block in blocks:
-        part = got[start : start + len(block.x)]
-        start += len(block.x)
-        differs = np.flatnonzero(block.differs(part))
-        if not differs.size:
-            like.merge(block.summary(like))
-        elif replacing and 4 * differs.size <= len(block.x):
-            sub = block.sub_block(differs)
-            answer = like.empty_like()
-            answer.fold_block(sub, part[differs])
-            flushed = sub.index[(part[differs] == 0) & (sub.ref.rounded != 0)]
-            replaced = block.summary(like).replaced(sub.summary(like), answer, sub.index, flushed)
-            if replaced is None:
-                like.fold_block(block, part)
-            else:
-                like.merge(replaced)
-        else:
-            like.fold_block(block, part)
+    """``got`` folded into a fresh accumulator through ``accumulate`` (``add_block``), computed
+    blocks deciding as they do (the whole block where anything differs) or, with ``replacing``,
+    as stored and known blocks do (the summary with the differing share replaced, up to a
+    quarter of a block here)."""
+    if not replacing:
+        st.accumulate(blocks, got, "exact", 2.0, 5, BUILTIN_POLICIES)
+        return
+    with mock.patch.object(
+        st.ReferenceBlock, "worth_replacing", lambda self, like, differing: 4 * differing <= len(self.x)
+    ):
+        st.accumulate(blocks, got, "exact", 2.0, 5, BUILTIN_POLICIES)
 
 
 if __name__ == "__main__":

@@ -520,8 +520,8 @@ class ReferenceBlock:
         that differs anywhere is folded whole: the fold makes errors only where the answer
         differs (NumPy) or in one compiled pass, and replacing even a few points' share of the
         summary costs more (``benchmarks/compare_first.py``, 2^18 fp32 core points, 2026-11-30,
-        for 0.01-25% of the points: 20-35 ns a point against 14-16 with the loop, 36-84 against
-        35-66 in NumPy alone). A stored or known block, whose full references cost more than
+        for 0.01-25% of the points: 22-41 ns a point against 15-16 with the loop, 38-83 against
+        37-66 in NumPy alone). A stored or known block, whose full references cost more than
         its summary, decides for itself (:class:`~gelu_audit.audits.deferred_blocks.DeferredBlock`)."""
         return differing == 0 and (self.shared or like.settings in self._summaries)
 
