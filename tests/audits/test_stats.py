@@ -50,3 +50,59 @@ def test_blocks_folded_into_one_accumulator_equal_them_folded_apart_and_merged(o
     assert top == 1 or len({c.error for c in together.worst}) < top  # the premise: ties
     assert together.worst_outside_flush[0].index < 2_000_000
     assert all(t.worst is not None and t.worst.index < 2_000_000 for t in together.tallies.values())
+
+
+def _nan_input_case() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """fp32 inputs where y is a NaN (quiet and signalling NaNs of both signs), next to ±inf and
+    some ordinary x, with their indices; and ``F.gelu``'s answers, which pass each NaN's payload
+    through."""
+    import torch
+
+    patterns = np.concatenate(
+        [
+            np.arange(0x7F800000, 0x7F800000 + 3000),  # +inf, then signalling NaNs
+            np.arange(0x7FC00000 - 500, 0x7FC00000 + 500),  # signalling into quiet
+            np.arange(0xFF800000, 0xFF800000 + 700),  # -inf, then negative NaNs
+            np.arange(0x3F800000, 0x3F800000 + 500),  # x from 1: finite y
+        ]
+    ).astype(np.uint32)
+    x = torch.from_numpy(patterns.view(np.int32).copy()).view(torch.float32)
+    got = torch.nn.functional.gelu(x).numpy().astype(np.float64)
+    return patterns.view(np.float32).astype(np.float64), patterns.astype(np.int64), got
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_nan_answer_where_y_is_nan_is_not_a_difference_and_changes_no_statistic(
+    shared: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ReferenceBlock.differs`` leaves out a NaN answer where RN_T(y) is a NaN, whatever its
+    sign and payload, so such a block folds as RN_T(y) (its summary, where the block is shared).
+    The statistics must be those of the comparison bit for bit, which folds every such point:
+    for the kernel's own NaNs, NaNs of the other sign, and with a NaN also at a finite y (a
+    non-finite mismatch, which must still count)."""
+    from gelu_audit.audits.policies import BUILTIN_POLICIES
+    from gelu_audit.audits.stats import accumulate, differing_mask, reference_blocks
+
+    x, index, got = _nan_input_case()
+    ref, _ = fast_references(ERF, FP32, x)
+    assert np.isnan(ref.rounded).sum() > 4000 and np.isnan(got[np.isnan(ref.rounded)]).all()
+    assert np.count_nonzero(differing_mask(got, ref.rounded)) > 3000  # payloads differ from RN_T(y)'s
+    flipped = -got  # every NaN of the other sign
+    mismatched = got.copy()
+    mismatched[-7] = np.nan
+    for answers in (got, flipped, mismatched):
+
+        def state(answers: np.ndarray) -> str:
+            blocks = reference_blocks(FP32, x, index, ref, 5, shared)
+            accumulator = accumulate(blocks, answers, "exact", 2.0, 5, BUILTIN_POLICIES)
+            return repr(accumulator.to_state())
+
+        now = state(answers)
+        with monkeypatch.context() as patched:
+            patched.setattr(
+                ReferenceBlock, "differs", lambda self, got: differing_mask(got, self.ref.rounded)
+            )
+            bitwise = state(answers)
+        assert now == bitwise
+    whole = ReferenceBlock.build(FP32, x, index, ref, 5)  # the premise: the NaNs are left out
+    assert not whole.differs(got)[np.isnan(ref.rounded)].any()
