@@ -11,9 +11,10 @@
  * whole error array. tests/audits/test_fused_fold.py compares the two paths' statistics.
  *
  * It covers the common block only: every answer, input and reference finite, no zero answer,
- * no zero or subnormal input or RN_T(y), binades where the error scales by a power of two. Anything
- * else returns -1 with the accumulator's counts as they were, and the caller folds the block in
- * NumPy.
+ * input or RN_T(y), binades where the error scales by a power of two (subnormal inputs and
+ * results are covered: they are counted, and the failures over normal numbers leave them out).
+ * Anything else returns -1 with the accumulator's counts as they were, and the caller folds the
+ * block in NumPy.
  *
  * Loaded with ctypes (gelu_audit/audits/fused.py): plain C, no Python API.
  */
@@ -45,11 +46,13 @@ static inline double from_bits64(uint64_t u) {
 static inline __attribute__((always_inline)) double power_of_two(int64_t k) { return from_bits64((uint64_t)(1023 + k) << 52); }
 
 /* ulp.ulp_errors in its scaled form: |v - (hi + lo)·2^binade| in units of T's spacing there,
- * both sides times 2^-quantum (quantum = binade - shift, shift = p - 1, unit = 2^shift), exact
- * for binades whose scaling is a normal power of two. One expression for an answer's error and
- * RN_T(y)'s residual. */
-static inline __attribute__((always_inline)) double scaled_ulp_error(double v, double hi, double lo, int64_t binade, int64_t shift, double unit) {
-    return fabs((v * power_of_two(shift - binade) - hi * unit) - lo * unit);
+ * both sides times 2^-quantum (quantum = spaced - shift, shift = p - 1; spaced: the binade whose
+ * spacing T has there, max(binade, emin)), so y's mantissa words are times unit = 2^(binade -
+ * quantum): 2^shift in T's normal range, less below it, where NumPy's ldexp scales them by the
+ * same power. Exact for binades whose scalings are normal powers of two. One expression for an
+ * answer's error and RN_T(y)'s residual. */
+static inline __attribute__((always_inline)) double scaled_ulp_error(double v, double hi, double lo, int64_t spaced, int64_t shift, double unit) {
+    return fabs((v * power_of_two(shift - spaced) - hi * unit) - lo * unit);
 }
 
 static inline uint32_t bits32(float v) {
@@ -190,7 +193,7 @@ static inline __attribute__((always_inline)) void fold_rules(
 /* The calling convention of fold_fp32_block, which gelu_audit/audits/fused.py checks before
  * it calls: a library built from an older source (an editable install not rebuilt) is left
  * alone, and NumPy folds. Raise it with any change to the parameters. */
-int64_t fold_abi_version(void) { return 7; }
+int64_t fold_abi_version(void) { return 8; }
 
 /* Compiled for each of these instruction sets, the best chosen when the library loads: the
  * loops are vector loops, and IEEE arithmetic gives the same bits in any of them. */
@@ -215,10 +218,12 @@ int64_t fold_abi_version(void) { return 7; }
  * scalars out: largest error, largest absolute error, largest relative error (normal |y|),
  *   failing x nearest 0 below (NaN: none), failing x nearest 0 above (NaN: none), and the
  *   top-th largest error counting repeats (np.partition(errors, n - top)[n - top], the
- *   threshold of the block's worst inputs; NaN where top is 0 or above TOP_HELD, or n < top).
+ *   threshold of the block's worst inputs; NaN where top is 0 or above TOP_HELD, or n < top),
+ *   then the failing x nearest 0 below and above among the points where neither x nor RN_T(y)
+ *   is subnormal.
  * integers out: position of the first largest error, answers not RN_T(y) (ordinal distance
  *   above 0), largest ordinal distance, whether any |y| is normal, errors above the
- *   tolerance.
+ *   tolerance, subnormal inputs, subnormal RN_T(y) where the input is normal.
  * Per rule (rules: RULE_FIELDS doubles each): the largest ratio error / allowance
  *   (rule_ratio), the breaks (ratio > 1) and the first position of the largest ratio
  *   (rule_counts: two each). sketch and histogram: counts added. */
@@ -238,6 +243,7 @@ int64_t fold_fp32_block(
     double *magnitudes = scratch.magnitudes, *abs_errors = scratch.abs_errors;
     int64_t max_err = -1, first_max_err = INT64_MAX, max_abs = 0, max_rel = 0, wrong = 0, max_ordinal = 0;
     int64_t any_normal = 0, below_key = INT64_MAX, above_key = INT64_MAX, m = 0, covered = 1, over = 0;
+    int64_t normal_below_key = INT64_MAX, normal_above_key = INT64_MAX, subnormal_inputs = 0, subnormal_results = 0;
     int64_t bins[4][HISTOGRAM_POWERS + 2] = {{0}}; /* four copies: no chain of increments */
     /* the top largest errors so far, smallest first: kept[0] is the top-th largest once `held`
      * reaches top (a tile whose largest is not above it adds nothing, and is not looked at) */
@@ -261,11 +267,11 @@ int64_t fold_fp32_block(
             const double g = g_[i], h = h_[i], l = l_[i], v = x_[i], r = r_[i];
             const double ax = fabs(v), ar = fabs(r), ag = fabs(g), ah = fabs(h), al = fabs(l);
             const int64_t b = b_[i];
-            covered &= (ag <= DBL_MAX) & (ag > 0) & (ax <= DBL_MAX) & (ax >= smallest_normal) &
-                       (ah <= DBL_MAX) & (ah > 0) & (al <= DBL_MAX) & (ar <= DBL_MAX) &
-                       (ar >= smallest_normal) & (b >= emin) & (b >= shift - 1023) & (b <= shift + 1022) &
-                       (b <= 1000);
-            const double error = scaled_ulp_error(g, h, l, b, shift, unit);
+            const int64_t spaced = b > emin ? b : emin; /* T's spacing there: subnormal y share emin's */
+            covered &= (ag <= DBL_MAX) & (ag > 0) & (ax <= DBL_MAX) & (ax > 0) & (ah <= DBL_MAX) & (ah > 0) &
+                       (al <= DBL_MAX) & (ar <= DBL_MAX) & (ar > 0) & (spaced >= shift - 1023) &
+                       (spaced <= shift + 1022) & (b - spaced + shift >= -1022) & (b <= 1000);
+            const double error = scaled_ulp_error(g, h, l, spaced, shift, power_of_two(b - spaced + shift));
             e_[i] = error;
             /* y as float64 (ReferenceValues.approximate): (hi + lo)·2^binade, a normal number */
             const double approx = (h + l) * power_of_two(b);
@@ -289,6 +295,14 @@ int64_t fold_fp32_block(
             over += failing;
             below_key = min_i64(below_key, where_or_max(failing & (u > sign), (int64_t)(u & ~sign)));
             above_key = min_i64(above_key, where_or_max(failing & (u < sign), (int64_t)u));
+            /* stats._subnormal_masks: x subnormal; RN_T(y) subnormal where x is not (neither is
+             * 0 here); and the failures over normal numbers, where neither is subnormal */
+            const int64_t subnormal_x = ax < smallest_normal, subnormal_r = ar < smallest_normal;
+            subnormal_inputs += subnormal_x;
+            subnormal_results += subnormal_r & !subnormal_x;
+            const int64_t normal_failing = failing & !subnormal_x & !subnormal_r;
+            normal_below_key = min_i64(normal_below_key, where_or_max(normal_failing & (u > sign), (int64_t)(u & ~sign)));
+            normal_above_key = min_i64(normal_above_key, where_or_max(normal_failing & (u < sign), (int64_t)u));
         }
         if (!covered) break;
         if (tile_max > max_err) { /* the first position of the largest error, over the tiles */
@@ -329,11 +343,15 @@ int64_t fold_fp32_block(
     scalars[3] = below_key == INT64_MAX ? NAN : -from_bits64((uint64_t)below_key);
     scalars[4] = above_key == INT64_MAX ? NAN : from_bits64((uint64_t)above_key);
     scalars[5] = keeping && held == top ? kept[0] : NAN;
+    scalars[6] = normal_below_key == INT64_MAX ? NAN : -from_bits64((uint64_t)normal_below_key);
+    scalars[7] = normal_above_key == INT64_MAX ? NAN : from_bits64((uint64_t)normal_above_key);
     integers[0] = first_max_err;
     integers[1] = wrong;
     integers[2] = max_ordinal;
     integers[3] = any_normal;
     integers[4] = over;
+    integers[5] = subnormal_inputs;
+    integers[6] = subnormal_results;
     return m;
 }
 
@@ -436,6 +454,6 @@ int64_t rounded_residuals(
                    (b >= shift - 1023) & (b <= shift + 1022);
     }
     if (!covered) return -1;
-    for (int64_t i = 0; i < n; i++) residual[i] = scaled_ulp_error(rounded[i], hi[i], lo[i], binade[i], shift, unit);
+    for (int64_t i = 0; i < n; i++) residual[i] = scaled_ulp_error(rounded[i], hi[i], lo[i], binade[i], shift, unit); /* (binades from emin) */
     return 0;
 }

@@ -44,7 +44,7 @@ SWITCH_VARIABLE = "GELU_AUDIT_FUSED_FOLD"
 _COMBINE_CODES = {Combine.SUM: 0, Combine.MAX: 1, Combine.SWITCH: 2}
 _TINY_FORMULA, _TINY_DERIVATIVE = 0, 1
 """``tiny_float64_errors``' kinds of reference: a formula's region ``tiny``, its derivative's."""
-_ABI_VERSION = 7
+_ABI_VERSION = 8
 """``fold_abi_version()`` of the ``_fold.c`` this module calls: its parameters, in order."""
 
 
@@ -121,6 +121,9 @@ def _plus(value: float) -> bool:
     return value >= 0 and math.copysign(1.0, value) > 0
 
 
+SCALARS, INTEGERS = 8, 7
+"""How many doubles and 64-bit integers ``fold_fp32_block`` reduces to, besides its rules'."""
+
 TOP_HELD = 64
 """The most worst inputs a block keeps for which the loop finds their threshold itself (the
 block's top-th largest error); above that, NumPy's partition does (``_fold.c``'s ``TOP_HELD``)."""
@@ -180,6 +183,13 @@ class FusedFold:
     """Errors above the tolerance."""
     failure_below: float | None
     failure_above: float | None
+    normal_failure_below: float | None
+    normal_failure_above: float | None
+    """The failing x nearest 0 among the points where neither x nor RN_T(y) is subnormal."""
+    subnormal_inputs: int
+    subnormal_results: int
+    """RN_T(y) subnormal where x is not (``stats._subnormal_masks``; no answer is 0 here, so
+    none of these was flushed)."""
     rule_ratios: list[float]
     rule_breaks: list[int]
     rule_first_max: list[int]
@@ -200,7 +210,7 @@ def fold_fp32_block(
     histogram: np.ndarray,
 ) -> FusedFold | None:
     """Fold one fp32 block with the loop; None where the block is not one it covers (a value
-    not finite, a zero answer, a zero or subnormal input or RN_T(y)): nothing is counted then.
+    not finite, a zero answer, a zero input or RN_T(y)): nothing is counted then.
     ``sketch`` and ``histogram`` are the accumulator's counts, added to in place."""
     loaded = library()
     assert loaded is not None, "covers() first"
@@ -211,13 +221,14 @@ def fold_fp32_block(
     _, parameters = _rule_parameters(tuple(rules))
     k = len(rules)
     # the per-point outputs in one array and the reductions in another: two addresses, not eight
-    outputs, reduced = np.empty((4, n)), np.empty(11 + 3 * k)
+    outputs, reduced = np.empty((4, n)), np.empty(SCALARS + INTEGERS + 3 * k)
     errors, distances, residual_at, errors_at = outputs[0], outputs[1].view(np.int64), outputs[2], outputs[3]
-    scalars, integers = reduced[:6], reduced[6:11].view(np.int64)
-    rule_ratio, rule_counts = reduced[11 : 11 + k], reduced[11 + k :].view(np.int64)
+    rules_at = SCALARS + INTEGERS
+    scalars, integers = reduced[:SCALARS], reduced[SCALARS:rules_at].view(np.int64)
+    rule_ratio, rule_counts = reduced[rules_at : rules_at + k], reduced[rules_at + k :].view(np.int64)
     at, into, double = (
         address(outputs.reshape(-1), np.float64, 4 * n),
-        address(reduced, np.float64, 11 + 3 * k),
+        address(reduced, np.float64, rules_at + 3 * k),
         8,
     )
     m = loaded.fold_fp32_block(
@@ -237,14 +248,15 @@ def fold_fp32_block(
         _counts_address(sketch, (0x7FFFFFFF >> sketch_shift) + 1),  # every non-negative float32
         sketch_shift,
         _counts_address(histogram, len(HISTOGRAM_LABELS)),  # the loop's bins (no excluded one)
-        into,  # six scalars, five integers, then each rule's ratio and its two counts
-        into + 6 * double,
-        into + 11 * double,
-        into + (11 + k) * double,
+        into,  # the scalars, the integers, then each rule's ratio and its two counts
+        into + SCALARS * double,
+        into + rules_at * double,
+        into + (rules_at + k) * double,
     )
     if m < 0:
         return None
     below, above, threshold = float(scalars[3]), float(scalars[4]), float(scalars[5])
+    normal_below, normal_above = float(scalars[6]), float(scalars[7])
     return FusedFold(
         errors,
         distances,
@@ -260,6 +272,10 @@ def fold_fp32_block(
         int(integers[4]),
         None if math.isnan(below) else below,
         None if math.isnan(above) else above,
+        None if math.isnan(normal_below) else normal_below,
+        None if math.isnan(normal_above) else normal_above,
+        int(integers[5]),
+        int(integers[6]),
         rule_ratio.tolist(),
         rule_counts[0::2].tolist(),
         rule_counts[1::2].tolist(),

@@ -1241,11 +1241,11 @@ class ErrorAccumulator:
         rules: list[tuple[Policy, Tolerance]],
     ) -> None:
         """:meth:`fold_block` from the compiled loop's reductions (:mod:`fused`), on a block it
-        covers: every value finite, no zero answer, no zero or subnormal input or RN_T(y), so
-        nothing is flushed, mismatched or a wrong zero. The float sums run here, over the differing
-        points' residuals and errors in order, as :meth:`fold_block` sums them. The worst
-        inputs are chosen from every point's error: the block's ``top`` largest hold its worst
-        whichever points the threshold comes from."""
+        covers: every value finite, no zero answer, input or RN_T(y), so nothing is flushed,
+        mismatched or a wrong zero (a subnormal input or RN_T(y) is counted, by the loop). The
+        float sums run here, over the differing points' residuals and errors in order, as
+        :meth:`fold_block` sums them. The worst inputs are chosen from every point's error: the
+        block's ``top`` largest hold its worst whichever points the threshold comes from."""
         fmt, n, errors = block.fmt, len(got), folded.errors
         self.points += n
         self.finite += n
@@ -1278,9 +1278,10 @@ class ErrorAccumulator:
             where = self._worth_keeping(where, errors, block.index)
             self.worst = _worst_first(self.worst + _fused_candidates(block, got, where, folded), self.top)
 
-        bounds = (folded.failure_below, folded.failure_above, False)  # no x is 0 here
-        self.failures.note(*bounds)
-        self.normal_failures.note(*bounds)  # no subnormal input or RN_T(y) here
+        self.failures.note(folded.failure_below, folded.failure_above, False)  # no x is 0 here
+        self.normal_failures.note(folded.normal_failure_below, folded.normal_failure_above, False)
+        if folded.subnormal_inputs or folded.subnormal_results:  # none of them flushed: no answer is 0
+            self.subnormal_counts += [folded.subnormal_inputs, 0, folded.subnormal_results, 0]
         runs = block.runs()
         whole = runs.whole_segment(n)
         if whole is not None:  # the loop's largest error and count above the tolerance serve
