@@ -81,7 +81,11 @@ def main() -> None:
     installed = fused.library()
     builds: dict[str, ctypes.CDLL] = {}
     for path in args.builds:
-        builds[path] = fused.declared(ctypes.CDLL(os.path.abspath(path)))
+        library = ctypes.CDLL(os.path.abspath(path))
+        library.fold_abi_version.restype = ctypes.c_int64
+        if library.fold_abi_version() != fused._ABI_VERSION:  # its outputs would be read wrongly
+            raise SystemExit(f"{path}: built from a _fold.c of another calling convention")
+        builds[path] = fused.declared(library)
     if not builds:
         if installed is None:
             raise SystemExit("no compiled fold here (not built, or GELU_AUDIT_FUSED_FOLD=0)")

@@ -237,7 +237,6 @@ int64_t fold_fp32_block(
     int64_t *rule_counts) {
     const double smallest_normal = ldexp(1.0, (int)emin);
     const int64_t shift = precision - 1;
-    const double unit = ldexp(1.0, (int)shift);
     TileScratch scratch;
     if (make_tile_scratch(&scratch, n_rules, INT64_MAX) < 0) return -1;
     double *magnitudes = scratch.magnitudes, *abs_errors = scratch.abs_errors;
@@ -262,15 +261,15 @@ int64_t fold_fp32_block(
         int64_t *d_ = distances + start;
         int64_t tile_max = 0;
         for (int64_t i = 0; i < t; i++) {
-            /* the block is one this loop covers: every value finite, no zero answer, no zero or
-             * subnormal input or RN_T(y), a binade whose ulp scales by building a power of two */
+            /* the block is one this loop covers: every value finite, no zero answer, input or
+             * RN_T(y), binades whose scalings (and y as float64) are built as normal powers of two */
             const double g = g_[i], h = h_[i], l = l_[i], v = x_[i], r = r_[i];
             const double ax = fabs(v), ar = fabs(r), ag = fabs(g), ah = fabs(h), al = fabs(l);
             const int64_t b = b_[i];
             const int64_t spaced = b > emin ? b : emin; /* T's spacing there: subnormal y share emin's */
             covered &= (ag <= DBL_MAX) & (ag > 0) & (ax <= DBL_MAX) & (ax > 0) & (ah <= DBL_MAX) & (ah > 0) &
                        (al <= DBL_MAX) & (ar <= DBL_MAX) & (ar > 0) & (spaced >= shift - 1023) &
-                       (spaced <= shift + 1022) & (b - spaced + shift >= -1022) & (b <= 1000);
+                       (spaced <= shift + 1022) & (b - spaced + shift >= -1022) & (b >= -1022) & (b <= 1000);
             const double error = scaled_ulp_error(g, h, l, spaced, shift, power_of_two(b - spaced + shift));
             e_[i] = error;
             /* y as float64 (ReferenceValues.approximate): (hi + lo)·2^binade, a normal number */

@@ -504,7 +504,9 @@ class ReferenceBlock:
         nor a non-finite mismatch), and kernels pass their input's payload through, so each of
         fp32's 2^24 NaN inputs would otherwise differ and be folded point by point, in NumPy
         (0.15-0.2 s a 2^20 chunk, for each kernel: 2.5 CPU-s of a further kernel's audit of the
-        space, 2026-11-30)."""
+        space, 2026-11-30). Their one trace: a policy's worst input while its largest ratio is
+        0, which no report shows (``PolicyTally.finish``), holds RN_T(y)'s NaN where the summary
+        served (tests/audits/test_stats.py)."""
         mask = differing_mask(got, self.ref.rounded)
         if self._nan_references is not None:
             mask &= ~(self._nan_references & np.isnan(got))

@@ -67,10 +67,10 @@ def _answers(patterns: np.ndarray, rounded: np.ndarray, name: str) -> Iterator[t
 # The core, where answers differ from RN_T(y) at many points; x from -2 down, below benchdnn's
 # cutoff for an absolute error (about -1.56 for erf); from -4 down, where |y| falls through
 # benchdnn's switch at 1e-5; a range that starts mid-block and crosses from x whose y is
-# subnormal in fp32 to x whose y is normal; subnormal x (y subnormal too), and x from subnormal
-# into normal below 0 (the loop counts the subnormal inputs and results, and leaves them out of
-# the failures over normal numbers); x from 40 up, where every residual is exactly 0 (exact
-# blocks, folded by the loop where an answer differs).
+# subnormal in fp32 to x whose y is normal; subnormal x (y subnormal too), and blocks of subnormal
+# then normal x below 0 (the boundary is a block's: the loop counts the subnormal inputs and
+# results, and leaves them out of the failures over normal numbers); x from 40 up, where every
+# residual is exactly 0 (exact blocks, folded by the loop where an answer differs).
 RANGES = [
     (1.0, 4 * BLOCK, 0),
     (-0.75, 4 * BLOCK, 0),
