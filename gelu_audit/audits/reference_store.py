@@ -36,14 +36,20 @@ import tempfile
 import time
 import zlib
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gelu_audit.audits.deferred_blocks import DeferredBlock
-from gelu_audit.audits.stats import ErrorAccumulator, ReferenceBlock, block_slices, differing_mask
+from gelu_audit.audits.stats import (
+    ErrorAccumulator,
+    ReferenceBlock,
+    answer_differs,
+    block_slices,
+    nan_positions,
+)
 from gelu_audit.errors import UsageError
 from gelu_audit.numerics.formats import BlockInputs, FloatFormat, patterns_to_values
 from gelu_audit.numerics.formulas import FUNCTIONS
@@ -237,7 +243,13 @@ class StoredBlock(DeferredBlock):
         return like.settings == self.settings
 
     def differs(self, got: np.ndarray) -> np.ndarray:
-        return differing_mask(got, self.rounded)
+        """Where ``got`` is not the stored RN_T(y), as ``ReferenceBlock.differs`` says it."""
+        return answer_differs(got, self.rounded, self._nan_references)
+
+    @cached_property
+    def _nan_references(self) -> np.ndarray | None:
+        """Where RN_T(y) is a NaN; None where it is nowhere (almost every block)."""
+        return nan_positions(self.rounded)
 
     def summary(self, like: ErrorAccumulator) -> ErrorAccumulator:
         return self.stored_summary if self.knows(like) else self.full().summary(like)

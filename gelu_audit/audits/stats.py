@@ -404,6 +404,22 @@ def differing_mask(got: np.ndarray, rounded: np.ndarray) -> np.ndarray:
     return got.view(np.int64) != rounded.view(np.int64)
 
 
+def answer_differs(got: np.ndarray, rounded: np.ndarray, nan_rounded: np.ndarray | None) -> np.ndarray:
+    """Where an answer is not RN_T(y) (``rounded``) as the statistics see it: bit for bit, but
+    for a NaN where RN_T(y) is a NaN (``nan_rounded``: where it is; None: nowhere), whose sign
+    and payload no statistic reads (``ReferenceBlock.differs``)."""
+    mask = differing_mask(got, rounded)
+    if nan_rounded is not None:
+        mask &= ~(nan_rounded & np.isnan(got))
+    return mask
+
+
+def nan_positions(rounded: np.ndarray) -> np.ndarray | None:
+    """Where RN_T(y) is a NaN, for :func:`answer_differs`; None where it is nowhere."""
+    nan = np.isnan(rounded)
+    return nan if nan.any() else None
+
+
 @dataclass
 class ReferenceBlock:
     """One block of inputs with its reference and the errors of the correctly rounded answer."""
@@ -507,19 +523,12 @@ class ReferenceBlock:
         space, 2026-11-30). Their one trace: a policy's worst input while its largest ratio is
         0, which no report shows (``PolicyTally.finish``), holds RN_T(y)'s NaN where the summary
         served (tests/audits/test_stats.py)."""
-        mask = differing_mask(got, self.ref.rounded)
-        if self._nan_references is not None:
-            mask &= ~(self._nan_references & np.isnan(got))
-        return mask
+        return answer_differs(got, self.ref.rounded, self._nan_references)
 
     @cached_property
     def _nan_references(self) -> np.ndarray | None:
-        """Where RN_T(y) is a NaN; None where it is nowhere (almost every block: :meth:`differs`
-        then compares bits alone)."""
-        if self.finite.all():
-            return None
-        nan = np.isnan(self.ref.rounded)
-        return nan if nan.any() else None
+        """Where RN_T(y) is a NaN; None where it is nowhere (almost every block)."""
+        return None if self.finite.all() else nan_positions(self.ref.rounded)
 
     def sub_block(self, where: np.ndarray) -> ReferenceBlock:
         """The block's points at positions ``where``, as a block of their own."""

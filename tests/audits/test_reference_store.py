@@ -12,8 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from gelu_audit.audits.exhaustive import PatternSpace, stream
-from gelu_audit.audits.reference_store import STALE_AFTER_S, chunk_path, numeric_environment, open_store
+from gelu_audit.audits.exhaustive import PatternSpace, Shard, stream
+from gelu_audit.audits.reference_store import (
+    STALE_AFTER_S,
+    StoredBlock,
+    chunk_path,
+    numeric_environment,
+    open_store,
+)
 from gelu_audit.audits.stats import ErrorAccumulator
 from gelu_audit.numerics.formats import FP32
 from gelu_audit.numerics.inputs import parse_range
@@ -220,3 +226,25 @@ def test_the_torch_tier_keeps_its_own_store_with_the_same_numbers(tmp_path: Path
     assert chunk_path(tmp_path, FP32, "erf", like, 0, CHUNK, torch_tier) != chunk_path(
         tmp_path, FP32, "erf", like, 0, CHUNK
     )
+
+
+def test_nan_inputs_read_from_the_store_give_the_numbers_computed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chunk of −∞ and negative NaNs: RN_T(y) is a NaN there, and kernels pass their input's
+    NaN payload through, which a stored block does not count as a difference (as a computed one
+    does not: ``ReferenceBlock.differs``), so its stored summary serves them without the block's
+    references (only the one with −∞ computes them, where the answers are NaN); the numbers are
+    those of an audit without a store."""
+    space = PatternSpace(FP32, None, Shard(4089, 4096))  # stripe 4088: -inf, then negative NaNs
+    assert [a for a, _ in space.items(1 << 20)] == [0xFF800000]
+    run(space, (("torch-gelu", "cpu"),), tmp_path)
+    later = (("torch-gelu-aten", "cpu"), ("numpy-erf", "cpu"))
+    computed = []
+    full = StoredBlock.full
+    monkeypatch.setattr(StoredBlock, "full", lambda self: computed.append(self.index[0]) or full(self))
+    read = run(space, later, tmp_path)
+    monkeypatch.undo()
+    assert read.store.chunks_read and not read.store.chunks_written
+    assert set(computed) <= {0xFF800000}  # of 32 blocks, for each formula
+    assert states(read) == states(run(space, later, None))
