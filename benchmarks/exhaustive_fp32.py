@@ -10,7 +10,13 @@ Prints, from one run on this machine:
   3. the wall time of `--exhaustive` for the given implementations (all 2^32 inputs, or 1/N of
      them with --fraction N and the total extrapolated: the stream's fixed cost, measured on a
      few thousand inputs, once, the rest times N), with CPU seconds per stage and the peak
-     resident memory of the largest worker;
+     resident memory of the largest worker. The extrapolation counts N times what each worker
+     computes once whatever the fraction: the known regions' prototypes, one per region, sign,
+     answer and place in a binade (of each 32K block and each 1M chunk; about 3 ms each). A fraction that is a multiple of
+     8 samples one place in each binade (132 prototypes for `torch-gelu` at 16); any other
+     samples all eight (1,056 at 17), which put the first kernel's stage at 177 CPU-s where
+     the whole space takes 55-76 (2026-11-30). Take a power of two, and the whole space for
+     figures to publish;
   4. with --pass both: the same for the gradient (GELU′ references, backward kernels), and the
      two passes' times side by side;
   5. the floor: the first implementation alone (its eager call, torch threads = --jobs) over the
@@ -262,6 +268,11 @@ def audit(
     space = shard_space(fraction)
     outcome, wall = timed_stream(names, pass_, space, jobs, store, device, tier)
     scale = fraction
+    if scale > 1 and scale % 8:
+        print(
+            f"  (1/{scale} samples every place in a binade: each worker's prototypes, computed once"
+            f" whatever the fraction, are counted {scale} times; a multiple of 8 is closer)"
+        )
     share = "all" if scale == 1 else f"1/{scale}"
     print(
         f"\nexhaustive fp32 {pass_} on {device}, {len(outcome.inputs):,} points ({share}), {jobs} jobs, "
