@@ -12,11 +12,11 @@ Prints, from one run on this machine:
      few thousand inputs, once, the rest times N), with CPU seconds per stage and the peak
      resident memory of the largest worker. The extrapolation counts N times what each worker
      computes once whatever the fraction: the known regions' prototypes, one per region, sign,
-     answer and place in a binade (of each 32K block and each 1M chunk; about 3 ms each). A fraction that is a multiple of
-     8 samples one place in each binade (132 prototypes for `torch-gelu` at 16); any other
-     samples all eight (1,056 at 17), which put the first kernel's stage at 177 CPU-s where
-     the whole space takes 55-76 (2026-11-30). Take a power of two, and the whole space for
-     figures to publish;
+     answer and place in a binade (of each 32K block and each 1M chunk; about 3 ms each). A
+     fraction that is a multiple of 8 samples one place in each binade (132 prototypes for
+     `torch-gelu` at 16); any other samples all eight (1,056 at 17), which put the first
+     kernel's stage at 177 CPU-s where the whole space takes 55-76 (2026-11-30). Take a power
+     of two, and the whole space for figures to publish;
   4. with --pass both: the same for the gradient (GELU′ references, backward kernels), and the
      two passes' times side by side;
   5. the floor: the first implementation alone (its eager call, torch threads = --jobs) over the
