@@ -19,6 +19,7 @@ LAYERS: dict[str, int] = {
     "progress": 0,
     "environment": 0,
     "user_cache": 0,
+    "standard_output": 0,
     "numerics": 1,
     "references": 2,
     "implementations": 2,

@@ -61,7 +61,7 @@ from gelu_audit.numerics.formulas import (
     exact_function_for,
     pass_of,
 )
-from gelu_audit.numerics.inputs import InputSet, ValueRange, default_inputs, special_values
+from gelu_audit.numerics.inputs import InputSet, ValueRange, default_inputs, require_values_in, special_values
 from gelu_audit.progress import SILENT, ProgressSink
 from gelu_audit.references.cache import exhaustive_table
 from gelu_audit.references.fast_gradient import fast_references_of
@@ -394,7 +394,15 @@ class AuditReport:
 
     @property
     def passed(self) -> bool:
-        return all(v.passed for v in self.verdicts)
+        """Every case meets the gate and thresholds; and where either is set, some case ran: a
+        gate over no case (every one skipped, say a kernel without the dtype asked) checked
+        nothing, which a CI job must not read as a pass."""
+        return all(v.passed for v in self.verdicts) and not self.gated_nothing
+
+    @property
+    def gated_nothing(self) -> bool:
+        """A gate or threshold was set and no case ran."""
+        return not self.results and (self.settings.gate is not None or bool(self.settings.thresholds))
 
 
 def references_for(
@@ -618,6 +626,8 @@ def run_audit(
         for impl in implementations
         if unavailable_reason(impl, device, fmt) is None
     ]
+    for fmt in formats:  # an audit of no input would pass any gate
+        require_values_in(fmt, settings.value_range)
     check_exhaustive_settings(settings)
     results: list[CaseResult] = []
     all_inputs: dict[str, AuditedInputs] = {}

@@ -36,7 +36,7 @@ import numpy as np
 from gelu_audit.errors import UsageError
 from gelu_audit.implementations.availability import skip_reason
 from gelu_audit.implementations.devices import resolve_devices
-from gelu_audit.implementations.model import Implementation, ImplementationError, first_line
+from gelu_audit.implementations.model import Implementation, ImplementationError, first_line, reportable
 from gelu_audit.implementations.plugins import PluginOptions
 from gelu_audit.implementations.registry import select_implementations
 from gelu_audit.implementations.runner import implementation_warnings_silenced, make_input, run_implementation
@@ -483,7 +483,9 @@ def timed_call(impl: Implementation, x: Any, answer: Any) -> Callable[[], Any]:
     try:
         call = impl.speed_call(x)
         timed_answer = np.asarray(call())
-    except Exception as error:  # a failing kernel is the case's error, not ours
+    except BaseException as error:  # a failing kernel is the case's error, not ours
+        if not reportable(error):
+            raise
         raise ImplementationError(f"its speed call failed: {first_line(error)}") from error
     try:
         expected = np.asarray(answer)
@@ -532,16 +534,20 @@ def time_case(
     x = make_input(impl, fmt, device, patterns)
     clock = make_clock(device)
     with implementation_warnings_silenced():
-        start = time.perf_counter()
-        answer = impl.function(x)
-        if time.perf_counter() - start > TOO_SLOW_S:
-            return SpeedCase(**base, status="skipped", reason=f"first call took over {TOO_SLOW_S} s")
         try:
+            start = time.perf_counter()
+            answer = impl.function(x)
+            if time.perf_counter() - start > TOO_SLOW_S:
+                return SpeedCase(**base, status="skipped", reason=f"first call took over {TOO_SLOW_S} s")
             timed = timed_call(impl, x, answer)
+            del answer  # not held through the timing (16M answers are 64 MB)
+            timing, copy, ratios, times = time_pair(clock, timed, copy_function(impl, x), protocol)
         except ImplementationError as error:
             return SpeedCase(**base, status="error", reason=str(error))
-        del answer  # not held through the timing (16M answers are 64 MB)
-        timing, copy, ratios, times = time_pair(clock, timed, copy_function(impl, x), protocol)
+        except BaseException as error:  # the kernel failed at this size, after passing at 1K
+            if not reportable(error):
+                raise
+            return SpeedCase(**base, status="error", reason=f"raised {first_line(error)} while timed")
     moved = 2 * size * fmt.width // 8
     bandwidth = moved / timing.median / 1e9
     copy_bandwidth = moved / copy.median / 1e9

@@ -20,6 +20,7 @@ from gelu_audit.cli.options import (
     default_jobs,
     details_option,
     device_option,
+    document_on_stdout_only,
     dtype_names,
     dtype_option,
     format_option,
@@ -36,11 +37,12 @@ from gelu_audit.cli.options import (
     split_list,
     use_color,
 )
-from gelu_audit.errors import UsageError
+from gelu_audit.errors import EnvironmentUnavailableError, UsageError
 from gelu_audit.report.output_format import OutputFormat
 
 if TYPE_CHECKING:  # pragma: no cover
     from gelu_audit.audits.accuracy import AuditReport
+    from gelu_audit.audits.thresholds import Threshold
     from gelu_audit.references.tiers import ReferenceTier
 
 
@@ -165,6 +167,7 @@ if TYPE_CHECKING:  # pragma: no cover
 )
 @progress_option
 @plugin_options
+@document_on_stdout_only
 def accuracy(**options: Any) -> None:
     """Audit accuracy in ULPs against correctly rounded mpmath references."""
     from gelu_audit.audits.accuracy import AuditSettings, run_audit
@@ -218,7 +221,7 @@ def accuracy(**options: Any) -> None:
     )
     if settings.shard and options["output_format"] is not OutputFormat.JSON:
         raise UsageError("--shard writes a partial report for `gelu-audit merge`: add --format json")
-    parse_also(options["also"])  # a typo fails now, not after the audit
+    parse_also(options["also"], options["output"])  # a typo fails now, not after the audit
     plot_target = None
     if options["plot_file"]:
         from gelu_audit.report.plot import check_plot_path, require_matplotlib
@@ -228,13 +231,39 @@ def accuracy(**options: Any) -> None:
     keep_jax_builds(cache_dir)
     report = run_audit(settings, RichProgress(not options["no_progress"]), use_helper=True)
     environment = collect_environment()
+    for threshold in unmatched_thresholds(report):
+        click.echo(f"gelu-audit: warning: {threshold.describe()} matched no case of this run", err=True)
+    place_accuracy(report, environment, options)  # first: a plot that cannot be drawn keeps the report
     if plot_target:
-        from gelu_audit.report.json_documents import accuracy_document
-        from gelu_audit.report.plot import write_plots
+        draw_plots(report, environment, plot_target)
+    sys.exit(EXIT_OK if report.passed else EXIT_FAILED)
 
-        for path in write_plots(accuracy_document(report, environment), plot_target):
-            click.echo(f"gelu-audit: wrote {path}", err=True)
-    emit_accuracy(report, environment, options)
+
+def unmatched_thresholds(report: AuditReport) -> list[Threshold]:
+    """The configured thresholds that selected no case, run or skipped: most likely a typo in a
+    selector, which would otherwise drop the limit without a word. (A warning, not an error: a
+    shared configuration may name kernels or devices a given run does not have.)"""
+    cases = [(c.implementation, c.dtype, c.device, c.pass_.value) for c in report.results]
+    cases += [(s.implementation, s.dtype, s.device, s.pass_.value) for s in report.skipped]
+    return [t for t in report.settings.thresholds if not any(t.matches(*case) for case in cases)]
+
+
+def draw_plots(report: AuditReport, environment: dict[str, Any], target: Path) -> None:
+    """``--plot``, once the report is written. An audit with nothing to draw (every case failed
+    or was skipped) is said in one line and keeps its verdict; a file that cannot be written is
+    exit 2, saying the report was written."""
+    from gelu_audit.report.json_documents import accuracy_document
+    from gelu_audit.report.plot import write_plots
+
+    try:
+        written = write_plots(accuracy_document(report, environment), target)
+    except UsageError as nothing:
+        click.echo(f"gelu-audit: no plot: {nothing}", err=True)
+        return
+    except EnvironmentUnavailableError as error:
+        raise EnvironmentUnavailableError(f"{error} (the report itself was written)") from None
+    for path in written:
+        click.echo(f"gelu-audit: wrote {path}", err=True)
 
 
 def reference_tier_option(text: str) -> ReferenceTier | None:
@@ -252,15 +281,20 @@ def reference_tier_option(text: str) -> ReferenceTier | None:
 def emit_accuracy(report: AuditReport, environment: dict[str, Any], options: dict[str, Any]) -> NoReturn:
     """Render an accuracy report as asked (and as every --also asks), place it, exit with its verdict:
     one measurement, as many views as CI needs."""
+    place_accuracy(report, environment, options)
+    sys.exit(EXIT_OK if report.passed else EXIT_FAILED)
+
+
+def place_accuracy(report: AuditReport, environment: dict[str, Any], options: dict[str, Any]) -> None:
+    """Render the report in each format asked and place each document."""
     from gelu_audit.report.render import render_accuracy
 
     views = {"details": options.get("details", False), "profile": options.get("profile", False)}
-    for output_format, file in parse_also(options.get("also", ())):
+    for output_format, file in parse_also(options.get("also", ()), options["output"]):
         place_document(render_accuracy(report, output_format, environment, **views), file)
     color = use_color() and options["output"] is None
     text = render_accuracy(report, options["output_format"], environment, color=color, **views)
     place_document(text, options["output"])
-    sys.exit(EXIT_OK if report.passed else EXIT_FAILED)
 
 
 @click.command()

@@ -60,11 +60,49 @@ def read_table(path: Path, explicit: bool) -> dict[str, Any] | None:
     except ValueError as error:  # tomllib.TOMLDecodeError
         raise UsageError(f"{path}: not valid TOML ({error})") from None
     if "tool" in document:
-        table = document["tool"].get(TABLE)
+        tool = document["tool"]
+        if not isinstance(tool, dict):
+            raise UsageError(f"{path}: `tool` must be a table ([tool.{TABLE}]), not {_toml_kind(tool)}")
+        table = tool.get(TABLE)
         if table is None and explicit:
             raise UsageError(f"--config {path}: has no [tool.{TABLE}] table")
+        if table is not None and not isinstance(table, dict):
+            raise UsageError(f"{path}: tool.{TABLE} must be a table, not {_toml_kind(table)}")
         return table
     return document if explicit else None
+
+
+def _toml_kind(value: Any) -> str:
+    """A TOML value's kind, for an error: what the file holds, in TOML's words."""
+    kinds = [(bool, "a boolean"), (int, "an integer"), (float, "a float"), (str, "a string")]
+    kinds += [(list, "an array"), (dict, "a table")]
+    for kind, words in kinds:
+        if isinstance(value, kind):
+            return f"{words} ({value!r})" if kind is not dict else words
+    return f"a date or time ({value})"  # tomllib's datetime, date and time
+
+
+def _check_toml_type(key: str, value: Any, param: click.Option, where: str) -> None:
+    """A value of the kind the option takes, before click converts it: click would turn 1.7
+    into the integer 1, true into 1 and 7 into the folder "7", where a file holds a mistake."""
+    items = value if isinstance(value, list) else [value]
+    kind = param.type
+    for item in items:
+        if isinstance(item, list) and not param.multiple and key != "range":
+            raise UsageError(f"{where}: {key} takes one value, not a nested array")
+        for leaf in item if isinstance(item, list) else [item]:
+            if param.is_flag:
+                continue  # checked as a boolean by the caller
+            if isinstance(kind, click.types.IntParamType):  # (a string: click says why it is not one)
+                ok = isinstance(leaf, int | str) and not isinstance(leaf, bool)
+            elif isinstance(kind, click.types.FloatParamType) or key == "range":
+                ok = isinstance(leaf, int | float | str) and not isinstance(leaf, bool)
+            elif isinstance(kind, click.Choice | click.types.StringParamType | click.Path):
+                ok = isinstance(leaf, str)
+            else:
+                ok = isinstance(leaf, int | float | str) and not isinstance(leaf, bool)
+            if not ok:
+                raise UsageError(f"{where}: {key}: {_toml_kind(leaf)} is not a value it takes")
 
 
 def _long_name(param: click.Parameter) -> str | None:
@@ -91,6 +129,7 @@ def command_defaults(
                 f"{', '.join(sorted(options))})"
             )
         param = options[key]
+        _check_toml_type(key, value, param, where)
         if param.multiple:
             value = value if isinstance(value, list) else [value]
             value = [",".join(map(str, v)) if isinstance(v, list) else v for v in value]

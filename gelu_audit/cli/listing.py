@@ -6,6 +6,7 @@ import click
 
 from gelu_audit.cli.options import (
     device_option,
+    document_on_stdout_only,
     dtype_option,
     format_option,
     place_document,
@@ -26,6 +27,7 @@ from gelu_audit.report.output_format import LIST_FORMATS, OutputFormat
     "machine-facts.json (whether torch imports, F.gelu's CPU kernel per dtype), and keep the "
     "new answers.",
 )
+@document_on_stdout_only
 def list_command(
     dtypes: tuple[str, ...], devices: tuple[str, ...], output_format: OutputFormat, remeasure: bool
 ) -> None:

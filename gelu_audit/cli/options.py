@@ -5,7 +5,10 @@ May import: everything below the command line (lazily, so ``--help`` stays insta
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -20,6 +23,7 @@ from gelu_audit.errors import EnvironmentUnavailableError, UsageError
 from gelu_audit.numerics.formulas import FORMULA_NAMES
 from gelu_audit.progress import ProgressSink
 from gelu_audit.report.output_format import ALL_FORMATS, OutputFormat, names
+from gelu_audit.standard_output import document_is_terminal, document_stream, reserved_for_the_document
 
 if TYPE_CHECKING:  # pragma: no cover
     from gelu_audit.implementations.plugins import PluginOptions
@@ -73,7 +77,11 @@ def fail(message: str) -> NoReturn:
 
 def use_color() -> bool:
     """Colour only on a terminal, and never with NO_COLOR set (https://no-color.org)."""
-    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    return document_is_terminal() and "NO_COLOR" not in os.environ
+
+
+STANDARD_OUTPUT_NAMES = ("-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1")
+"""``-o`` values that mean standard output."""
 
 
 def place_document(text: str, output: str | None) -> None:
@@ -82,11 +90,23 @@ def place_document(text: str, output: str | None) -> None:
     A file is written beside its target and renamed over it, so a reader never sees half a
     document and a failed write (full disk, size limit, missing or read-only directory) leaves
     an existing target as it was. It gets the permissions of a plain write under the umask,
-    not mkstemp's 0600: a CI artefact server or a colleague must be able to read it."""
-    if output is None or output == "-":
-        _write_stdout(text)
+    not mkstemp's 0600: a CI artefact server or a colleague must be able to read it.
+
+    A rename replaces a directory entry, so two kinds of target are written otherwise: one that
+    is not a regular file (``/dev/null``, ``/dev/stdout``, a FIFO) is written in place, as a
+    shell's ``>`` would, never replaced by a file; a symbolic link is followed, and the file it
+    names is the one replaced, so the link stays a link."""
+    if output is None or output in STANDARD_OUTPUT_NAMES:
+        _write_stdout(text)  # (descriptor 1 is stderr while kernels may print: the names would say so)
         return
-    path = Path(output)
+    try:
+        target = os.stat(output)  # follows links
+    except OSError:
+        target = None
+    if target is not None and not stat.S_ISREG(target.st_mode) and not stat.S_ISDIR(target.st_mode):
+        _write_in_place(text, output)
+        return
+    path = Path(os.path.realpath(output)) if os.path.islink(output) else Path(output)
     tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
@@ -100,6 +120,15 @@ def place_document(text: str, output: str | None) -> None:
         raise EnvironmentUnavailableError(f"cannot write {output}: {error.strerror}") from None
 
 
+def _write_in_place(text: str, output: str) -> None:
+    """The document written straight into a device, FIFO or the like (nothing to replace)."""
+    try:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as error:
+        raise EnvironmentUnavailableError(f"cannot write {output}: {error.strerror}") from None
+
+
 def _umask() -> int:
     """The process's umask (reading it means setting it: set it straight back)."""
     mask = os.umask(0o022)
@@ -110,17 +139,36 @@ def _umask() -> int:
 def _write_stdout(text: str) -> None:
     """The document to stdout, flushed here, so that a full disk or a closed pipe is one clear
     line (exit 2) instead of an error when the interpreter flushes at exit."""
+    stream = document_stream()
+    if stream is None:  # started with standard output closed (`>&-`)
+        raise EnvironmentUnavailableError(
+            "cannot write the document to standard output: it is closed (give -o FILE)"
+        )
     try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        stream.write(text)
+        stream.flush()
     except OSError as error:
         # Nothing more can reach this stdout: point it at /dev/null so the exit does not retry.
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(devnull, stream.fileno())
         os.close(devnull)
         raise EnvironmentUnavailableError(
             f"cannot write the document to standard output: {error.strerror}"
         ) from None
+
+
+def document_on_stdout_only(command: Callable[..., Any]) -> Callable[..., Any]:
+    """A command that runs kernels or loads plugins: what they print goes to stderr while it
+    runs, and standard output gets the one document (:mod:`gelu_audit.standard_output`).
+    Applied below click's decorators, so ``--help`` still prints to stdout."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with reserved_for_the_document():
+            return command(*args, **kwargs)
+
+    return run
 
 
 def split_list(values: tuple[str, ...]) -> list[str]:
@@ -135,12 +183,20 @@ def dtype_names(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(parse_format(d).name for d in split_list(values)))
 
 
+MAX_SAMPLES = 1 << 32
+"""The largest ``--samples``: as many as fp32 has inputs (fp64's sample is held in memory)."""
+
+
 def check_sampling(samples: int | None, top: int) -> None:
     """``--samples`` and ``--top`` of the commands that audit inputs."""
     if top < 1:
         raise UsageError("--top must be at least 1")
     if samples is not None and samples < 1:
         raise UsageError(f"--samples must be a positive number, not {samples}")
+    if samples is not None and samples > MAX_SAMPLES:
+        raise UsageError(
+            f"--samples {samples:,} is more than {MAX_SAMPLES:,} (every fp32 input: -d fp32 --exhaustive)"
+        )
 
 
 def check_workers(option: str, count: int) -> None:
@@ -287,16 +343,33 @@ def format_option(
     )
 
 
-def parse_also(values: tuple[str, ...]) -> list[tuple[OutputFormat, str]]:
-    """``--also FORMAT=FILE`` pairs, checked before any work is done."""
+def parse_also(values: tuple[str, ...], output: str | None = None) -> list[tuple[OutputFormat, str]]:
+    """``--also FORMAT=FILE`` pairs, checked before any work is done: each names a format and a
+    file of its own (two documents written to one file would leave only the last; ``output``,
+    ``-o``'s file, counts too; ``-`` is standard output, which carries one document)."""
     pairs = []
     known = names(ALL_FORMATS)
+    taken: dict[str, str] = {}
+    if output is not None:
+        taken[_same_file_key(output)] = "-o"
     for value in values:
         fmt, _, file = value.partition("=")
         if fmt not in known or not file:
             raise UsageError(f"--also {value!r}: expected FORMAT=FILE with FORMAT one of {', '.join(known)}")
+        key = _same_file_key(file)
+        if key in taken or (key == "-" and output is None):
+            other = taken.get(key, "the report itself")
+            raise UsageError(
+                f"--also {value!r}: {file!r} is already written by {other}; give each view a file of its own"
+            )
+        taken[key] = f"--also {value!r}"
         pairs.append((OutputFormat(fmt), file))
     return pairs
+
+
+def _same_file_key(file: str) -> str:
+    """What two spellings of one output share: ``-``, or the path with links resolved."""
+    return "-" if file in STANDARD_OUTPUT_NAMES else os.path.realpath(file)
 
 
 # --- options several commands share (one definition each, so they read and behave alike) -----
@@ -350,7 +423,13 @@ sampling_options = (
         metavar="N",
         help="Sample size for fp32/fp64 (defaults 20000 and 10000). fp16/bf16 are exhaustive.",
     ),
-    click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fp32/fp64 sample."),
+    click.option(
+        "--seed",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help="Seed of the fp32/fp64 sample.",
+    ),
 )
 """``--samples N --seed S``: the stratified sample of fp32/fp64 (checked by :func:`check_sampling`)."""
 

@@ -14,6 +14,7 @@ from gelu_audit.cli.options import (
     RichProgress,
     check_sampling,
     device_option,
+    document_on_stdout_only,
     dtype_names,
     dtype_option,
     format_option,
@@ -48,6 +49,7 @@ from gelu_audit.report.output_format import PATHS_FORMATS
 @output_option
 @progress_option
 @plugin_options
+@document_on_stdout_only
 def paths(**options: Any) -> None:
     """Check that layouts, sizes and in-place/out= calls of a PyTorch GELU give the same bits.
 

@@ -16,6 +16,7 @@ from gelu_audit.cli.options import (
     check_workers,
     compare_by_option,
     device_option,
+    document_on_stdout_only,
     dtype_names,
     dtype_option,
     format_option,
@@ -70,6 +71,7 @@ from gelu_audit.errors import EnvironmentUnavailableError, UsageError
 @output_option
 @progress_option
 @plugin_options
+@document_on_stdout_only
 def speed(**options: Any) -> None:
     """Time implementations against a plain copy of the same size (the bandwidth limit)."""
     from gelu_audit.audits.speed import (
@@ -134,7 +136,16 @@ def speed(**options: Any) -> None:
     allowed = max_slowdown if baseline else None
     text = render_speed(report, comparisons, allowed, options["output_format"], color=color, metric=metric)
     place_document(text, options["output"])
-    failed = any(c.status == "error" for c in report.cases) or any(
-        c.verdict == "regression" for c in comparisons or []
+    compared_nothing = comparisons == []  # a baseline, and no case of this run in it: checked nothing
+    if compared_nothing:
+        click.echo(
+            "gelu-audit: FAIL: no case of this run is in the baseline (cases match by implementation, "
+            "device, dtype and size), so nothing was compared",
+            err=True,
+        )
+    failed = (
+        compared_nothing
+        or any(c.status == "error" for c in report.cases)
+        or any(c.verdict == "regression" for c in comparisons or [])
     )
     sys.exit(EXIT_FAILED if failed else EXIT_OK)

@@ -73,7 +73,7 @@ def _child_main(connection: Connection, loaders: dict[str, Loader]) -> None:
         if name not in loaded:
             try:
                 loaded[name] = loaders[name]()
-            except Exception as error:  # noqa: BLE001 - reported with every request
+            except BaseException as error:  # noqa: BLE001 - reported with every request (SIGINT ignored here)
                 loaded[name] = f"could not be loaded in its child process: {first_line(error)}"
         return loaded[name]
 
@@ -100,6 +100,8 @@ def _child_main(connection: Connection, loaders: dict[str, Loader]) -> None:
             connection.send(("ran", "stuck", str(error)))  # its thread still runs: the parent kills us
         except ImplementationError as error:
             connection.send(("ran", "error", str(error)))
+        except KeyboardInterrupt as error:  # the kernel's own (SIGINT is ignored here): its error
+            connection.send(("ran", "error", f"raised {first_line(error)}"))
         else:
             connection.send(("ran", "ok", bits))
 
@@ -114,7 +116,7 @@ def _setup_in_child(impl: Implementation | str, fmt_name: str, device: str) -> s
     fmt = FORMATS[fmt_name]
     try:
         reason = device_unavailable_reason(device) or skip_reason(impl, device, fmt)
-    except Exception as error:  # noqa: BLE001 - a setup that fails in any way cannot run
+    except BaseException as error:  # noqa: BLE001 - a setup that fails in any way cannot run
         return f"its setup failed in its child process: {first_line(error)}"
     return None if reason is None else reason.message
 

@@ -136,6 +136,15 @@ class SkipReason:
         return self.message
 
 
+def reportable(error: BaseException) -> bool:
+    """Whether an exception raised by user code (a kernel, a plugin's import or load) is that
+    code's failure, to report as its case's error while the audit goes on: anything but
+    KeyboardInterrupt, which is Ctrl-C or SIGTERM, the run's own stop. ``sys.exit`` in a kernel
+    (SystemExit) and classes derived from BaseException itself are included: left to rise, the
+    first ended a whole audit with exit code 0 and no report."""
+    return not isinstance(error, KeyboardInterrupt)
+
+
 def first_line(error: BaseException) -> str:
     """An exception as one line: its type and the first line of its message."""
     text = str(error).strip()

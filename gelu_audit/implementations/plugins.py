@@ -26,7 +26,7 @@ from typing import Any
 
 from gelu_audit.errors import UsageError
 from gelu_audit.implementations.isolation import isolated
-from gelu_audit.implementations.model import ALL_DTYPES, Implementation, first_line
+from gelu_audit.implementations.model import ALL_DTYPES, Implementation, first_line, reportable
 from gelu_audit.numerics.formats import FloatFormat
 from gelu_audit.numerics.formulas import ERF, FORMULA_NAMES, FORMULAS, Function
 
@@ -181,7 +181,9 @@ def load_import_string(spec: str, options: PluginOptions) -> Implementation:
     module_name, attribute = spec.split(":", 1)
     try:
         module = importlib.import_module(module_name)
-    except Exception as error:  # noqa: BLE001 - any import failure is the user's to fix
+    except BaseException as error:  # any import failure is the user's to fix, sys.exit included
+        if not reportable(error):
+            raise
         raise UsageError(f"--impl {spec}: cannot import {module_name!r} ({first_line(error)})") from None
     obj: Any = module
     for part in attribute.split("."):
@@ -200,7 +202,9 @@ def entry_point_implementations(options: PluginOptions | None = None) -> list[Im
         origin = _entry_origin(entry)
         try:
             found.append(implementation_from(entry.load(), entry.name, options, origin))
-        except Exception as error:  # noqa: BLE001 - a broken plugin must not stop other audits
+        except BaseException as error:  # a broken plugin must not stop other audits
+            if not reportable(error):
+                raise
             reason = str(error) if isinstance(error, UsageError) else first_line(error)
             found.append(
                 Implementation(

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from gelu_audit.implementations.model import Implementation, ImplementationError, first_line
+from gelu_audit.implementations.model import Implementation, ImplementationError, first_line, reportable
 from gelu_audit.numerics.formats import FloatFormat, patterns_to_values
 
 Route = Callable[[Implementation, Any], Any]
@@ -225,7 +225,9 @@ def guarded_bits(
                     torch.cuda.synchronize(device)
         except ImplementationError:
             raise
-        except Exception as error:  # any failure of user code is reported
+        except BaseException as error:  # any failure of user code is reported, sys.exit included
+            if not reportable(error):
+                raise
             raise ImplementationError(f"raised {first_line(error)}") from error
         answers.append(output_bits(impl, fmt, device, x, out))
         if not input_unchanged(impl, fmt, x, patterns):

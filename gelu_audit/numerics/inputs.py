@@ -21,7 +21,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from gelu_audit.errors import UsageError
-from gelu_audit.numerics.formats import FloatFormat, all_patterns, patterns_to_values, values_to_patterns
+from gelu_audit.numerics.formats import (
+    FloatFormat,
+    all_patterns,
+    ordinals,
+    patterns_to_values,
+    values_to_patterns,
+)
 
 DEFAULT_SAMPLES: dict[str, int] = {"fp32": 20_000, "fp64": 10_000}
 """Default sample sizes of the sampled formats; fp16 and bf16 are always exhaustive."""
@@ -281,6 +287,26 @@ def stratified_inputs(
     return InputSet(
         fmt, patterns, values, "stratified", samples, seed, value_range, stratum_of, np.array(sizes, np.int64)
     )
+
+
+def lowest_value_in(fmt: FloatFormat, value_range: ValueRange) -> float | None:
+    """The least value of ``fmt`` (±∞ included) in the range, or None where it holds none
+    (``1e6:1e7`` in fp16, whose largest finite value is 65504): an audit of no input would pass
+    any gate, so the command line refuses such a range instead."""
+    lo = np.array([value_range.lo], dtype=np.float64)
+    nearest = patterns_to_values(fmt, values_to_patterns(fmt, lo))[0]  # rounded by the conversion
+    if nearest < value_range.lo:  # the next value up
+        nearest = patterns_to_values(fmt, _ordinal_to_pattern(fmt, ordinals(fmt, np.array([nearest])) + 1))[0]
+    return float(nearest) if value_range.lo <= nearest <= value_range.hi else None
+
+
+def require_values_in(fmt: FloatFormat, value_range: ValueRange | None) -> None:
+    """Refuse (exit 2) a ``--range`` that holds no value of ``fmt``."""
+    if value_range is not None and lowest_value_in(fmt, value_range) is None:
+        raise UsageError(
+            f"--range {value_range} holds no {fmt.name} value (its finite values lie within "
+            f"±{fmt.largest_finite:g})"
+        )
 
 
 def default_inputs(

@@ -9,10 +9,11 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import sys
 
 from rich.console import Console
 from rich.text import Text
+
+from gelu_audit.standard_output import document_is_terminal
 
 DEFAULT_WIDTH = 160
 """Columns when neither the caller, ``COLUMNS`` nor a terminal says (a pipe, a CI log)."""
@@ -26,7 +27,7 @@ def report_width(width: int | None = None) -> int:
     columns = os.environ.get("COLUMNS", "")
     if columns.isdigit() and int(columns) >= 40:
         return int(columns)
-    if sys.stdout.isatty():
+    if document_is_terminal():
         return max(40, shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns)
     return DEFAULT_WIDTH
 

@@ -28,10 +28,14 @@ DOMAIN_STRIP = 0.12
 
 
 def check_plot_path(path: str) -> Path:
-    """The output path, refused (exit 2) unless it ends in .png or .svg."""
+    """The output path, refused (exit 2) unless it ends in .png or .svg and its folder exists
+    (as ``-o`` refuses a missing folder: a typo in a path should not make folders)."""
     target = Path(path)
     if target.suffix.lower() not in PLOT_SUFFIXES:
         raise UsageError(f"cannot plot to {path!r}: the file name must end in .png or .svg")
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise UsageError(f"cannot plot to {path!r}: {str(folder)!r} is not a folder")
     return target
 
 
@@ -138,11 +142,15 @@ def write_plots(
         heatmap = style == "heatmap" or (style == "auto" and len(cases) >= HEATMAP_FROM)
         painter = draw_heatmap if heatmap else draw
         figure = painter(plt, document, dtype, device, cases, against, pass_ == "backward")
-        path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.partial")
-        figure.savefig(partial, format=path.suffix.lower().lstrip("."), dpi=100)
-        plt.close(figure)
-        partial.replace(path)
+        try:
+            figure.savefig(partial, format=path.suffix.lower().lstrip("."), dpi=100)
+            partial.replace(path)
+        except OSError as error:
+            partial.unlink(missing_ok=True)
+            raise EnvironmentUnavailableError(f"cannot write {path}: {error.strerror or error}") from None
+        finally:
+            plt.close(figure)
     return paths
 
 

@@ -416,6 +416,8 @@ def notes(report: AuditReport, details: bool) -> list[str]:
         failed = sum(not v.passed for v in report.verdicts)
         summary += f"; gate max {gate.max_ulp:g} ULP against {gate.against}: "
         summary += "all pass" if failed == 0 else f"{failed} FAIL"
+    if report.gated_nothing:
+        summary = f"{summary.removesuffix(': all pass')}; FAIL: no case ran, so the gate checked nothing"
     lines.append(summary)
     lines.append(
         "ULP vs the exact GELU; w/o flush: inputs flushed to ±0 left out; CR: correctly rounded; "

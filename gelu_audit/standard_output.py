@@ -1,0 +1,98 @@
+"""Standard output carries exactly one document: what kernels and plugins print goes to stderr.
+
+A plugin that prints at import or in its kernel (a debug line, a library's banner), native code
+that writes to file descriptor 1, or a worker process started by the audit would otherwise put
+its lines in front of the JSON a CI job parses. While a command of the command line runs,
+:func:`reserved_for_the_document` points ``sys.stdout`` and descriptor 1 at stderr, keeping the
+real standard output aside for the document alone (:func:`document_stream`); child processes
+inherit the redirection. The Python API (``check``, ``run_audit``) touches none of this: there
+the caller's streams are the caller's.
+
+May import: nothing of gelu_audit (foundation).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import io
+import os
+import sys
+from collections.abc import Iterator
+from typing import TextIO
+
+_document: TextIO | None = None
+"""The real standard output while reserved; None otherwise (then it is ``sys.stdout``)."""
+_reserved = False
+
+
+def document_stream() -> TextIO | None:
+    """Where the one document goes: the reserved standard output, else ``sys.stdout`` (None when
+    the process was started with its standard output closed)."""
+    return _document if _reserved else sys.stdout
+
+
+def document_is_terminal() -> bool:
+    """Whether the document goes to a terminal (colour, the terminal's width)."""
+    stream = document_stream()
+    try:
+        return stream is not None and stream.isatty()
+    except (OSError, ValueError):  # a closed or detached stream
+        return False
+
+
+def _flush_native_stdio() -> None:
+    """Flush C's stdio buffers (a kernel's ``printf``), so that they land where they were
+    written for, before descriptor 1 is pointed back at the real standard output."""
+    with contextlib.suppress(OSError, AttributeError, TypeError):
+        ctypes.CDLL(None).fflush(None)
+
+
+@contextlib.contextmanager
+def reserved_for_the_document() -> Iterator[None]:
+    """Everything printed inside goes to stderr; :func:`document_stream` is the real stdout.
+
+    At the descriptor level too where ``sys.stdout`` is descriptor 1 (a real process, not a test
+    runner's captured stream), so that native writes and child processes follow."""
+    global _document, _reserved
+    original = sys.stdout
+    saved_fd: int | None = None
+    document: TextIO | None = original
+    try:
+        descriptor = original.fileno() if original is not None else None
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        descriptor = None
+    try:
+        if descriptor == 1 and sys.stderr is not None:
+            original.flush()
+            saved_fd = os.dup(1)
+            os.dup2(sys.stderr.fileno(), 1)
+            document = open(  # noqa: SIM115 - closed in the finally below
+                saved_fd,
+                "w",
+                encoding=original.encoding,
+                errors=original.errors,
+                closefd=False,
+            )
+    except (OSError, ValueError, io.UnsupportedOperation):
+        if saved_fd is not None:  # dup2 failed after dup: nothing redirected
+            os.close(saved_fd)
+            saved_fd = None
+        document = original
+    _document, _reserved = document, True
+    if sys.stderr is not None:
+        sys.stdout = sys.stderr
+    try:
+        yield
+    finally:
+        _flush_native_stdio()
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            sys.stderr.flush()
+        sys.stdout = original
+        _document, _reserved = None, False
+        if saved_fd is not None:
+            with contextlib.suppress(OSError, ValueError):
+                if document is not None:
+                    document.close()  # flushes; the descriptor (closefd=False) is closed here
+            os.dup2(saved_fd, 1)
+            os.close(saved_fd)
