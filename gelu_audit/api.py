@@ -25,7 +25,7 @@ from gelu_audit.implementations.devices import parse_device
 from gelu_audit.implementations.plugins import DEFAULT_TIMEOUT_S, PluginOptions, implementation_from
 from gelu_audit.numerics.formats import parse_format
 from gelu_audit.numerics.formulas import ERF
-from gelu_audit.numerics.inputs import default_inputs, parse_range
+from gelu_audit.numerics.inputs import default_inputs, parse_range, require_values_in
 from gelu_audit.progress import SILENT
 from gelu_audit.user_cache import default_cache_dir
 
@@ -78,6 +78,7 @@ def check(
         gate=Threshold.gate(max_ulp, against) if max_ulp is not None else None,
         domain_tolerance=domain_tolerance,
     )
+    require_values_in(fmt, settings.value_range)  # a check of no input would pass
     inputs = default_inputs(fmt, samples, seed, settings.value_range)
     references, _ = references_for(inputs, {ERF, impl.formula}, settings, SILENT)
     blocks = prepared_blocks(inputs, references, settings.top)

@@ -17,6 +17,7 @@ import contextlib
 import ctypes
 import io
 import os
+import re
 import sys
 from collections.abc import Iterator
 from typing import TextIO
@@ -39,6 +40,18 @@ def document_is_terminal() -> bool:
         return stream is not None and stream.isatty()
     except (OSError, ValueError):  # a closed or detached stream
         return False
+
+
+def document_columns() -> int | None:
+    """The width of the terminal the document goes to, if it goes to one (asked of its own
+    descriptor: descriptor 1 may be stderr while reserved)."""
+    stream = document_stream()
+    if not document_is_terminal() or stream is None:
+        return None
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return None
 
 
 def _flush_native_stdio() -> None:
@@ -86,8 +99,10 @@ def reserved_for_the_document() -> Iterator[None]:
         yield
     finally:
         _flush_native_stdio()
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            sys.stderr.flush()
+        for stream in (sys.stderr, original, sys.__stdout__):  # what a kernel wrote through a kept
+            with contextlib.suppress(OSError, ValueError, AttributeError):  # stream: out while 1 is stderr
+                if stream is not None:
+                    stream.flush()
         sys.stdout = original
         _document, _reserved = None, False
         if saved_fd is not None:
@@ -96,3 +111,30 @@ def reserved_for_the_document() -> Iterator[None]:
                     document.close()  # flushes; the descriptor (closefd=False) is closed here
             os.dup2(saved_fd, 1)
             os.close(saved_fd)
+
+
+_DESCRIPTOR_1 = re.compile(r"/(?:proc/(?:self|thread-self|\d+)|dev)/fd/1")
+
+
+def names_standard_output(path: str) -> bool:
+    """Whether ``path`` is a spelling of this process's standard output (``/dev/stdout``,
+    ``/dev/fd/1``, ``/proc/self/fd/1``, a link to one of them): while standard output is
+    reserved, opening it would open descriptor 1, which is stderr then. Links are followed
+    one at a time, since the last one is a descriptor, not a path."""
+    current = os.path.abspath(path)
+    for _ in range(40):  # as many links as the kernel follows
+        current = "/" + current.lstrip("/")  # POSIX keeps a leading "//"
+        if current == "/dev/stdout" or _DESCRIPTOR_1.fullmatch(current):
+            if current.startswith("/proc/") and current.split("/")[2] not in ("self", "thread-self"):
+                return current.split("/")[2] == str(os.getpid())
+            return True
+        parent, _, name = current.rpartition("/")
+        try:
+            parent = os.path.realpath(parent) if parent else "/"
+            candidate = os.path.join(parent, name)
+            if not os.path.islink(candidate):
+                return False
+            current = os.path.normpath(os.path.join(parent, os.readlink(candidate)))
+        except OSError:
+            return False
+    return False

@@ -399,6 +399,8 @@ class AuditReport:
         nothing, which a CI job must not read as a pass."""
         return all(v.passed for v in self.verdicts) and not self.gated_nothing
 
+    GATED_NOTHING = "no case ran, so the gate checked nothing"
+
     @property
     def gated_nothing(self) -> bool:
         """A gate or threshold was set and no case ran."""
@@ -612,6 +614,8 @@ def run_audit(
     start = time.perf_counter()
     implementations = select_implementations(list(settings.implementations), settings.plugin_options)
     formats = [FORMATS[name] for name in settings.dtypes]
+    for fmt in formats:  # an audit of no input would pass any gate: refused before any work
+        require_values_in(fmt, settings.value_range)
     streamed = [fmt for fmt in formats if settings.exhaustive and fmt.name == "fp32"]
     helped = [fmt for fmt in formats if fmt not in streamed]  # a stream's workers build their own
     # first, so that the helper builds while this process imports torch
@@ -626,8 +630,6 @@ def run_audit(
         for impl in implementations
         if unavailable_reason(impl, device, fmt) is None
     ]
-    for fmt in formats:  # an audit of no input would pass any gate
-        require_values_in(fmt, settings.value_range)
     check_exhaustive_settings(settings)
     results: list[CaseResult] = []
     all_inputs: dict[str, AuditedInputs] = {}

@@ -234,6 +234,8 @@ def accuracy(**options: Any) -> None:
     for threshold in unmatched_thresholds(report):
         click.echo(f"gelu-audit: warning: {threshold.describe()} matched no case of this run", err=True)
     place_accuracy(report, environment, options)  # first: a plot that cannot be drawn keeps the report
+    if report.gated_nothing:
+        click.echo(f"gelu-audit: FAIL: {report.GATED_NOTHING}", err=True)
     if plot_target:
         draw_plots(report, environment, plot_target)
     sys.exit(EXIT_OK if report.passed else EXIT_FAILED)

@@ -93,14 +93,14 @@ def _check_toml_type(key: str, value: Any, param: click.Option, where: str) -> N
         for leaf in item if isinstance(item, list) else [item]:
             if param.is_flag:
                 continue  # checked as a boolean by the caller
-            if isinstance(kind, click.types.IntParamType):  # (a string: click says why it is not one)
-                ok = isinstance(leaf, int | str) and not isinstance(leaf, bool)
-            elif isinstance(kind, click.types.FloatParamType) or key == "range":
-                ok = isinstance(leaf, int | float | str) and not isinstance(leaf, bool)
-            elif isinstance(kind, click.Choice | click.types.StringParamType | click.Path):
+            if isinstance(leaf, bool):
+                ok = False
+            elif isinstance(kind, click.types.IntParamType):  # (a string: click says why it is not one)
+                ok = isinstance(leaf, int | str) or (isinstance(leaf, float) and leaf.is_integer())
+            elif isinstance(kind, click.types.FloatParamType) or key in NUMBERS_AS_TEXT:
+                ok = isinstance(leaf, int | float | str)
+            else:  # names, paths, choices: a number there is a slip (cache-dir = 7 made a folder "7")
                 ok = isinstance(leaf, str)
-            else:
-                ok = isinstance(leaf, int | float | str) and not isinstance(leaf, bool)
             if not ok:
                 raise UsageError(f"{where}: {key}: {_toml_kind(leaf)} is not a value it takes")
 
@@ -147,6 +147,10 @@ def command_defaults(
         defaults[param.name] = converted
     return defaults
 
+
+NUMBERS_AS_TEXT = ("range", "sizes", "max-slowdown", "chunk-size", "target")
+"""Text options whose value may be written as a TOML number: ``sizes = 1024``,
+``max-slowdown = 0.1``, ``target = 0``, ``range = [-8, 8]``."""
 
 _PARSED = ("dtype", "device", "range", "sizes", "max-slowdown", "chunk-size", "shard", "reference-tier")
 

@@ -23,7 +23,12 @@ from gelu_audit.errors import EnvironmentUnavailableError, UsageError
 from gelu_audit.numerics.formulas import FORMULA_NAMES
 from gelu_audit.progress import ProgressSink
 from gelu_audit.report.output_format import ALL_FORMATS, OutputFormat, names
-from gelu_audit.standard_output import document_is_terminal, document_stream, reserved_for_the_document
+from gelu_audit.standard_output import (
+    document_is_terminal,
+    document_stream,
+    names_standard_output,
+    reserved_for_the_document,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from gelu_audit.implementations.plugins import PluginOptions
@@ -80,10 +85,6 @@ def use_color() -> bool:
     return document_is_terminal() and "NO_COLOR" not in os.environ
 
 
-STANDARD_OUTPUT_NAMES = ("-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1")
-"""``-o`` values that mean standard output."""
-
-
 def place_document(text: str, output: str | None) -> None:
     """Write the one document to stdout, or atomically to ``output``.
 
@@ -96,7 +97,7 @@ def place_document(text: str, output: str | None) -> None:
     is not a regular file (``/dev/null``, ``/dev/stdout``, a FIFO) is written in place, as a
     shell's ``>`` would, never replaced by a file; a symbolic link is followed, and the file it
     names is the one replaced, so the link stays a link."""
-    if output is None or output in STANDARD_OUTPUT_NAMES:
+    if output is None or _is_standard_output(output):
         _write_stdout(text)  # (descriptor 1 is stderr while kernels may print: the names would say so)
         return
     try:
@@ -369,7 +370,12 @@ def parse_also(values: tuple[str, ...], output: str | None = None) -> list[tuple
 
 def _same_file_key(file: str) -> str:
     """What two spellings of one output share: ``-``, or the path with links resolved."""
-    return "-" if file in STANDARD_OUTPUT_NAMES else os.path.realpath(file)
+    return "-" if _is_standard_output(file) else os.path.realpath(file)
+
+
+def _is_standard_output(output: str) -> bool:
+    """``-o -``, or a path that names standard output (``/dev/stdout``, a link to it)."""
+    return output == "-" or names_standard_output(output)
 
 
 # --- options several commands share (one definition each, so they read and behave alike) -----

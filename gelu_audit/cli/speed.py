@@ -139,8 +139,8 @@ def speed(**options: Any) -> None:
     compared_nothing = comparisons == []  # a baseline, and no case of this run in it: checked nothing
     if compared_nothing:
         click.echo(
-            "gelu-audit: FAIL: no case of this run is in the baseline (cases match by implementation, "
-            "device, dtype and size), so nothing was compared",
+            "gelu-audit: FAIL: no case of this run was compared with the baseline (none was timed, or "
+            "none is in it: cases match by implementation, device, dtype and size)",
             err=True,
         )
     failed = (

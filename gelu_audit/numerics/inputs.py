@@ -303,10 +303,16 @@ def lowest_value_in(fmt: FloatFormat, value_range: ValueRange) -> float | None:
 def require_values_in(fmt: FloatFormat, value_range: ValueRange | None) -> None:
     """Refuse (exit 2) a ``--range`` that holds no value of ``fmt``."""
     if value_range is not None and lowest_value_in(fmt, value_range) is None:
-        raise UsageError(
-            f"--range {value_range} holds no {fmt.name} value (its finite values lie within "
-            f"±{fmt.largest_finite:g})"
+        beyond = (
+            min(abs(value_range.lo), abs(value_range.hi)) > fmt.largest_finite
+            and value_range.lo * value_range.hi > 0
         )
+        why = (
+            f" (its finite values lie within ±{fmt.largest_finite:g})"
+            if beyond
+            else " (it falls between two of them)"
+        )
+        raise UsageError(f"--range {value_range} holds no {fmt.name} value{why}")
 
 
 def default_inputs(

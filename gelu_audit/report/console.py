@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 
 from rich.console import Console
 from rich.text import Text
 
-from gelu_audit.standard_output import document_is_terminal
+from gelu_audit.standard_output import document_columns
 
 DEFAULT_WIDTH = 160
 """Columns when neither the caller, ``COLUMNS`` nor a terminal says (a pipe, a CI log)."""
@@ -27,9 +26,8 @@ def report_width(width: int | None = None) -> int:
     columns = os.environ.get("COLUMNS", "")
     if columns.isdigit() and int(columns) >= 40:
         return int(columns)
-    if document_is_terminal():
-        return max(40, shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns)
-    return DEFAULT_WIDTH
+    columns_here = document_columns()
+    return DEFAULT_WIDTH if columns_here is None else max(40, columns_here)
 
 
 def render_to_string(renderables: list[object], color: bool, width: int | None = None) -> str:

@@ -29,6 +29,8 @@ def render_accuracy_github(report: AuditReport) -> str:
         title = f"gelu-audit: {case.implementation} {case.dtype} {case.device}"
         message = "\n".join(filter(None, [*verdict.reasons, worst_line(case)]))
         lines.append(github_annotation("error", title, message))
+    if report.gated_nothing:
+        lines.append(github_annotation("error", "gelu-audit accuracy", report.GATED_NOTHING))
     failed = sum(not v.passed for v in report.verdicts)
     summary = (
         f"{len(report.results)} case(s), {failed} failed, {len(report.skipped)} skipped, "

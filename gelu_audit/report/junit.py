@@ -70,6 +70,14 @@ def render_accuracy_junit(report: AuditReport) -> str:
             suite.set(key, str(value))
             totals[key] += value
         suite.set("time", f"{seconds:.3f}")
+    if report.gated_nothing:  # a failure of the run itself, where a viewer counts failures
+        suite = ET.SubElement(root, "testsuite", name="gelu-audit.accuracy", tests="1", failures="1")
+        suite.set("errors", "0")
+        suite.set("skipped", "0")
+        gate = ET.SubElement(suite, "testcase", classname="gelu-audit", name="gate", time="0")
+        ET.SubElement(gate, "failure", message=report.GATED_NOTHING, type="AccuracyGate")
+        totals["tests"] += 1
+        totals["failures"] += 1
     for key, value in totals.items():
         root.set(key, str(value))
     root.set("time", f"{report.seconds:.3f}")

@@ -33,6 +33,8 @@ def render_accuracy_markdown(report: AuditReport) -> str:
     """A heading with the verdict, one GitHub table per dtype, skipped cases folded away."""
     failed = sum(not v.passed for v in report.verdicts)
     status = "✅ pass" if report.passed else f"❌ {failed} of {len(report.results)} case(s) failed"
+    if report.gated_nothing:
+        status = f"❌ {report.GATED_NOTHING}"
     lines = [f"## gelu-audit accuracy: {status}", ""]
     tolerance = report.settings.effective_domain_tolerance
     for dtype, inputs in report.inputs.items():

@@ -417,7 +417,7 @@ def notes(report: AuditReport, details: bool) -> list[str]:
         summary += f"; gate max {gate.max_ulp:g} ULP against {gate.against}: "
         summary += "all pass" if failed == 0 else f"{failed} FAIL"
     if report.gated_nothing:
-        summary = f"{summary.removesuffix(': all pass')}; FAIL: no case ran, so the gate checked nothing"
+        summary = f"{summary.removesuffix(': all pass')}; FAIL: {report.GATED_NOTHING}"
     lines.append(summary)
     lines.append(
         "ULP vs the exact GELU; w/o flush: inputs flushed to ±0 left out; CR: correctly rounded; "

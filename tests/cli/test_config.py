@@ -135,3 +135,23 @@ def test_subcommand_tables(tmp_path: Path) -> None:
     result = run_cli("speed", cwd=root)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["settings"]["sizes"] == [1024]
+
+
+@pytest.mark.parametrize(
+    "command, table",
+    [
+        ("speed", {"max-slowdown": 0.1, "target": 0, "sizes": [1024, 65536]}),
+        ("compare", {"max-slowdown": 0.1}),
+        ("accuracy", {"chunk-size": 1048576, "samples": 2e4, "range": [-8, 8], "impl-timeout": 30}),
+    ],
+)
+def test_numbers_are_taken_where_an_option_reads_one(command: str, table: dict[str, object]) -> None:
+    """TOML numbers for the text options that mean numbers (sizes, an allowance, a chunk size)
+    and a whole float for an integer: taken, as before the kinds were checked."""
+    import click
+
+    from gelu_audit.cli.config import command_defaults
+    from gelu_audit.cli.main import cli
+
+    chosen = cli.commands[command]
+    assert command_defaults(chosen, click.Context(chosen), table, "pyproject.toml")

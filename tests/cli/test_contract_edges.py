@@ -23,6 +23,7 @@ print("PRINTED AT IMPORT")
 
 def prints(x):
     print("PRINTED BY THE KERNEL")
+    sys.__stdout__.write("WRITTEN TO sys.__stdout__\\n")  # a stream kept from before the run
     return F.gelu(x)
 
 
@@ -52,11 +53,13 @@ FP16 = ("accuracy", "-d", "fp16", "--no-progress")
 
 
 def test_what_kernels_print_goes_to_stderr_and_stdout_holds_the_document(kernels: dict[str, str]) -> None:
-    result = run_cli(*FP16, "-i", "hostile:prints", "-f", "json", env=kernels)
+    buffered = {**kernels, "PYTHONUNBUFFERED": ""}  # sys.__stdout__ buffered, as outside CI runners
+    result = run_cli(*FP16, "-i", "hostile:prints", "-f", "json", env=buffered)
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)  # the whole of stdout is the one document
     assert [case["status"] for case in document["results"]] == ["ok"]
-    assert "PRINTED AT IMPORT" in result.stderr and "PRINTED BY THE KERNEL" in result.stderr
+    for line in ("PRINTED AT IMPORT", "PRINTED BY THE KERNEL", "WRITTEN TO sys.__stdout__"):
+        assert line in result.stderr
 
 
 @pytest.mark.parametrize("isolate", [(), ("--isolate",)], ids=["in process", "isolated"])
@@ -114,8 +117,14 @@ def test_o_writes_into_a_fifo_instead_of_replacing_it(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not Path("/dev/stdout").exists(), reason="no /dev/stdout here")
-def test_o_dev_stdout_is_standard_output() -> None:
-    result = run_cli(*AUDIT, "-o", "/dev/stdout")
+@pytest.mark.parametrize("spelling", ["/dev/stdout", "a link to //dev/stdout"])
+def test_o_dev_stdout_is_standard_output(spelling: str, tmp_path: Path) -> None:
+    """Descriptor 1 is stderr while the audit runs: each spelling must still reach stdout."""
+    output = spelling
+    if spelling.startswith("a link"):
+        output = str(tmp_path / "out")
+        Path(output).symlink_to("//dev/stdout")
+    result = run_cli(*AUDIT, "-o", output)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["schema"] == "gelu-audit.accuracy"
 
@@ -148,12 +157,19 @@ def test_a_run_with_nothing_to_plot_keeps_its_report_and_verdict(
     assert json.loads(report.read_text(encoding="utf-8"))["results"][0]["error"] == "raised SystemExit: 0"
 
 
-def test_a_gate_over_no_case_fails(kernels: dict[str, str]) -> None:
+def test_a_gate_over_no_case_fails(kernels: dict[str, str], tmp_path: Path) -> None:
     """Every case skipped (the kernel has no fp16): the gate checked nothing, exit 1."""
-    args = (*FP16, "-i", "hostile:prints", "--impl-dtypes", "bf16", "--max-ulp", "4")
+    views = {view: tmp_path / f"report.{view}" for view in ("markdown", "junit", "github", "json")}
+    also = [f"--also={view}={path}" for view, path in views.items()]
+    args = (*FP16, "-i", "hostile:prints", "--impl-dtypes", "bf16", "--max-ulp", "4", *also)
     result = run_cli(*args, env=kernels)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "FAIL: no case ran, so the gate checked nothing" in result.stdout
+    nothing = "no case ran, so the gate checked nothing"
+    assert f"FAIL: {nothing}" in result.stdout and f"gelu-audit: FAIL: {nothing}" in result.stderr
+    assert f"## gelu-audit accuracy: ❌ {nothing}" in views["markdown"].read_text(encoding="utf-8")
+    assert f'<failure message="{nothing}"' in views["junit"].read_text(encoding="utf-8")
+    assert f"::error title=gelu-audit accuracy::{nothing}" in views["github"].read_text(encoding="utf-8")
+    assert json.loads(views["json"].read_text(encoding="utf-8"))["summary"]["all_passed"] is False
     ungated = run_cli(*FP16, "-i", "hostile:prints", "--impl-dtypes", "bf16", env=kernels)
     assert ungated.returncode == 0, ungated.stderr  # nothing asked of it: a report of skips
 
@@ -220,4 +236,4 @@ def test_a_speed_baseline_that_shares_no_case_with_the_run_fails(tmp_path: Path)
     assert run_cli(*quick, "--sizes", "1K", "-f", "json", "-o", str(base)).returncode == 0
     result = run_cli(*quick, "--sizes", "2K", "--baseline", str(base))
     assert result.returncode == 1, result.stderr
-    assert "FAIL: no case of this run is in the baseline" in result.stderr
+    assert "FAIL: no case of this run was compared with the baseline" in result.stderr
