@@ -54,6 +54,19 @@ def document_columns() -> int | None:
         return None
 
 
+def _point_descriptor_1_away() -> None:
+    """Descriptor 1 to stderr, or, where the process has no stderr (``2>&-``), to the null
+    device: what kernels print is dropped rather than written into the document."""
+    try:
+        os.dup2(sys.stderr.fileno(), 1)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, 1)
+        finally:
+            os.close(null)
+
+
 def _flush_native_stdio() -> None:
     """Flush C's stdio buffers (a kernel's ``printf``), so that they land where they were
     written for, before descriptor 1 is pointed back at the real standard output."""
@@ -76,10 +89,10 @@ def reserved_for_the_document() -> Iterator[None]:
     except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
         descriptor = None
     try:
-        if descriptor == 1 and sys.stderr is not None:
+        if descriptor == 1:
             original.flush()
             saved_fd = os.dup(1)
-            os.dup2(sys.stderr.fileno(), 1)
+            _point_descriptor_1_away()
             document = open(  # noqa: SIM115 - closed in the finally below
                 saved_fd,
                 "w",
@@ -88,13 +101,15 @@ def reserved_for_the_document() -> Iterator[None]:
                 closefd=False,
             )
     except (OSError, ValueError, io.UnsupportedOperation):
-        if saved_fd is not None:  # dup2 failed after dup: nothing redirected
+        if saved_fd is not None:  # put descriptor 1 back as it was: nothing redirected
+            with contextlib.suppress(OSError):
+                os.dup2(saved_fd, 1)
             os.close(saved_fd)
             saved_fd = None
         document = original
     _document, _reserved = document, True
-    if sys.stderr is not None:
-        sys.stdout = sys.stderr
+    sink = open(os.devnull, "w") if sys.stderr is None else None  # noqa: SIM115 - closed below
+    sys.stdout = sys.stderr if sink is None else sink
     try:
         yield
     finally:
@@ -104,6 +119,8 @@ def reserved_for_the_document() -> Iterator[None]:
                 if stream is not None:
                     stream.flush()
         sys.stdout = original
+        if sink is not None:
+            sink.close()
         _document, _reserved = None, False
         if saved_fd is not None:
             with contextlib.suppress(OSError, ValueError):

@@ -12,6 +12,7 @@ change in ratio to copy against ``--max-slowdown``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,7 +79,11 @@ def _judge(
         return [], ["runs again"]
     if old["status"] != "ok":
         return [], []
-    if new["max_ulp"] > old["max_ulp"] + allow_ulp:
+    if math.isnan(new["max_ulp"]) and not math.isnan(old["max_ulp"]):  # no comparison holds for a NaN
+        worse.append(f"max ULP {old['max_ulp']:.4g} → nan")
+    elif math.isnan(old["max_ulp"]) and not math.isnan(new["max_ulp"]):
+        better.append(f"max ULP nan → {new['max_ulp']:.4g}")
+    elif new["max_ulp"] > old["max_ulp"] + allow_ulp:
         worse.append(f"max ULP {old['max_ulp']:.4g} → {new['max_ulp']:.4g} (at x = {new['worst_x']!r})")
     elif new["max_ulp"] < old["max_ulp"] - allow_ulp:
         better.append(f"max ULP {old['max_ulp']:.4g} → {new['max_ulp']:.4g}")
@@ -126,7 +131,7 @@ def compare_accuracy(
     notes = []
     for dtype in sorted(set(old.get("inputs", {})) & set(new.get("inputs", {}))):
         a, b = old["inputs"][dtype], new["inputs"][dtype]
-        if any(a.get(k) != b.get(k) for k in ("method", "count", "seed", "range")):
+        if any(a.get(k) != b.get(k) for k in ("method", "count", "seed", "range", "shard")):
             notes.append(
                 f"{dtype}: the inputs differ ({a.get('description')} vs {b.get('description')}); "
                 "maxima of different samples are not comparable"

@@ -72,9 +72,9 @@ def _order_shards(loaded: list[tuple[str, dict[str, Any]]]) -> list[dict[str, An
             )
         shards[shard.index] = document
     count = parse_shard(first["settings"]["shard"]).count
-    missing = [str(i) for i in range(1, count + 1) if i not in shards]
+    missing = [i for i in range(1, count + 1) if i not in shards]
     if missing:
-        raise ReportFormatError(f"missing shard(s) {', '.join(missing)} of {count}")
+        raise ReportFormatError(f"missing shard(s) {number_ranges(missing)} of {count}")
     return [shards[i] for i in range(1, count + 1)]
 
 
@@ -233,3 +233,15 @@ def merge_shards(loaded: list[tuple[str, dict[str, Any]]]) -> tuple[AuditReport,
     environment = dict(first["environment"])
     environment["merged_from"] = [d["_path"] for d in documents]
     return report, environment
+
+
+def number_ranges(numbers: list[int]) -> str:
+    """Sorted numbers as runs, ``1, 3–5, 9``: a merge of one shard of 4,096 names the other
+    4,095 in one short line."""
+    runs: list[list[int]] = []
+    for number in numbers:
+        if runs and number == runs[-1][1] + 1:
+            runs[-1][1] = number
+        else:
+            runs.append([number, number])
+    return ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in runs)

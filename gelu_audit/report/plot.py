@@ -142,10 +142,11 @@ def write_plots(
         heatmap = style == "heatmap" or (style == "auto" and len(cases) >= HEATMAP_FROM)
         painter = draw_heatmap if heatmap else draw
         figure = painter(plt, document, dtype, device, cases, against, pass_ == "backward")
-        partial = path.with_name(f".{path.name}.partial")
+        written = path.resolve() if path.is_symlink() else path  # a link stays a link, as with -o
+        partial = written.with_name(f".{written.name}.partial")
         try:
             figure.savefig(partial, format=path.suffix.lower().lstrip("."), dpi=100)
-            partial.replace(path)
+            partial.replace(written)
         except OSError as error:
             partial.unlink(missing_ok=True)
             raise EnvironmentUnavailableError(f"cannot write {path}: {error.strerror or error}") from None

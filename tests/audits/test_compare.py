@@ -90,3 +90,14 @@ def test_compare_speed_reports_and_refuse_mixed_kinds(baseline: Path, tmp_path: 
         "cannot compare a gelu-audit.accuracy report with a gelu-audit.speed report",
     )
     assert_usage_error(run_cli("compare", str(baseline), str(tmp_path / "none.json")), "cannot read")
+
+
+def test_a_max_ulp_that_became_nan_is_a_regression() -> None:
+    """No comparison holds for a NaN: "nan" (how a report writes one) is worse, not unchanged."""
+    from gelu_audit.audits.compare import _judge
+
+    old = {"status": "ok", "max_ulp": 1.5, "correctly_rounded": 0.9, "domain": [-4.0, 4.0], "nonfinite": 0}
+    new = {**old, "max_ulp": float("nan"), "worst_x": None}
+    worse, better = _judge(old, new, 0.0, 0.0)
+    assert worse == ["max ULP 1.5 → nan"] and better == []
+    assert _judge(new, old, 0.0, 0.0) == ([], ["max ULP nan → 1.5"])

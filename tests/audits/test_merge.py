@@ -72,3 +72,11 @@ def test_merging_shards_equals_one_run(tmp_path) -> None:
         run_cli("merge", *(str(tmp_path / f"odd-s{k}.json") for k in (1, 2, 3))),
         "unknown reference tier 'jax'",
     )
+
+
+def test_missing_shards_are_named_as_runs() -> None:
+    """A merge of one shard of 4,096 names the other 4,095 in one short line."""
+    from gelu_audit.audits.merge import number_ranges
+
+    assert number_ranges([1, 3, 4, 5, 9]) == "1, 3–5, 9"
+    assert number_ranges(list(range(2, 4097))) == "2–4096"

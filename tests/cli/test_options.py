@@ -8,7 +8,10 @@ from gelu_audit.cli.options import parse_chunk_size, parse_size, parse_sizes
 from gelu_audit.errors import UsageError
 
 
-@pytest.mark.parametrize("text, sizes", [("1K,64K", (1024, 65536)), ("1M", (1 << 20,)), ("100", (100,))])
+@pytest.mark.parametrize(
+    "text, sizes",
+    [("1K,64K", (1024, 65536)), ("1M", (1 << 20,)), ("100", (100,)), ("1K,1024,64K,1K", (1024, 65536))],
+)
 def test_parse_sizes(text: str, sizes) -> None:
     assert parse_sizes(text) == sizes
 
