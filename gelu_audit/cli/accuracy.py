@@ -234,11 +234,9 @@ def accuracy(**options: Any) -> None:
     for threshold in unmatched_thresholds(report):
         click.echo(f"gelu-audit: warning: {threshold.describe()} matched no case of this run", err=True)
     place_accuracy(report, environment, options)  # first: a plot that cannot be drawn keeps the report
-    if report.gated_nothing:
-        click.echo(f"gelu-audit: FAIL: {report.GATED_NOTHING}", err=True)
     if plot_target:
         draw_plots(report, environment, plot_target)
-    sys.exit(EXIT_OK if report.passed else EXIT_FAILED)
+    exit_with_verdict(report)
 
 
 def unmatched_thresholds(report: AuditReport) -> list[Threshold]:
@@ -284,6 +282,14 @@ def emit_accuracy(report: AuditReport, environment: dict[str, Any], options: dic
     """Render an accuracy report as asked (and as every --also asks), place it, exit with its verdict:
     one measurement, as many views as CI needs."""
     place_accuracy(report, environment, options)
+    exit_with_verdict(report)
+
+
+def exit_with_verdict(report: AuditReport) -> NoReturn:
+    """Exit 0 or 1 by the report's verdict; a gate that had no case to check says so on stderr
+    too, where a CI log shows it beside the exit code."""
+    if report.gated_nothing:
+        click.echo(f"gelu-audit: FAIL: {report.GATED_NOTHING}", err=True)
     sys.exit(EXIT_OK if report.passed else EXIT_FAILED)
 
 
