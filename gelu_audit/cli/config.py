@@ -22,6 +22,7 @@ from typing import Any
 
 import click
 
+from gelu_audit.cli.options import names_nothing
 from gelu_audit.errors import UsageError
 
 TABLE = "gelu-audit"
@@ -130,6 +131,8 @@ def command_defaults(
             )
         param = options[key]
         _check_toml_type(key, value, param, where)
+        if isinstance(param.type, click.types.StringParamType) and names_nothing(param, value):
+            raise UsageError(f"{where}: {key} = {value!r}: an empty value; leave it out for its default")
         if param.multiple:
             value = value if isinstance(value, list) else [value]
             value = [",".join(map(str, v)) if isinstance(v, list) else v for v in value]

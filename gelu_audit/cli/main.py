@@ -22,7 +22,7 @@ from gelu_audit.cli.accuracy import accuracy, merge
 from gelu_audit.cli.compare import compare
 from gelu_audit.cli.config import install_environment_variables
 from gelu_audit.cli.listing import list_command
-from gelu_audit.cli.options import EXIT_OK, fail
+from gelu_audit.cli.options import EXIT_OK, fail, refuse_empty_values
 from gelu_audit.cli.paths import paths
 from gelu_audit.cli.plot import plot
 from gelu_audit.cli.speed import speed
@@ -39,6 +39,7 @@ for _command in (accuracy, merge, speed, paths, compare, plot, list_command):
     cli.add_command(_command)
 
 install_environment_variables(cli)
+refuse_empty_values(cli)
 
 
 # --- entry point ------------------------------------------------------------------------------

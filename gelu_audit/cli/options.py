@@ -177,6 +177,52 @@ def split_list(values: tuple[str, ...]) -> list[str]:
     return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
+LIST_OPTIONS = frozenset({"dtypes", "impls", "devices", "policies", "paths"})
+"""The repeatable options whose values are comma-separated lists (split_list reads them)."""
+
+
+def names_nothing(param: click.Parameter, value: object) -> bool:
+    """Whether a value given for a text option gives it nothing: blank, or for a list option
+    only commas, or (from the configuration file) an empty list."""
+    if isinstance(value, (list, tuple)):
+        return not value or any(names_nothing(param, item) for item in value)
+    if not isinstance(value, str):
+        return False
+    return not split_list((value,)) if param.name in LIST_OPTIONS else not value.strip()
+
+
+def refuse_empty_values(group: click.Group) -> None:
+    """Make an empty value given for any text option a usage error (one line, exit 2) instead of
+        the option's default: ``--baseline "$BASE"`` or ``-d "$DTYPES"`` with the variable unset must
+        not turn into a run without the baseline's gate, or over every dtype. Covers the command
+        line; config.command_defaults refuses the same in the configuration file, naming the file, and
+    click ignores an empty environment variable itself."""
+
+    def checked(callback: Callable[..., Any] | None) -> Callable[..., Any]:
+        def check(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+            source = ctx.get_parameter_source(param.name) if param.name else None
+            if source is click.core.ParameterSource.COMMANDLINE and names_nothing(param, value):
+                empty = next(v for v in (value if param.multiple else (value,)) if names_nothing(param, v))
+                raise click.BadParameter(
+                    f"{empty!r}: an empty value; leave the option out for its default",
+                    ctx,
+                    param,
+                    max(param.opts, key=len),
+                )
+            return callback(ctx, param, value) if callback else value
+
+        return check
+
+    for command in group.commands.values():
+        for param in command.params:
+            if (
+                isinstance(param, click.Option)
+                and not param.is_flag
+                and isinstance(param.type, click.types.StringParamType)
+            ):
+                param.callback = checked(param.callback)
+
+
 def dtype_names(values: tuple[str, ...]) -> tuple[str, ...]:
     """``--dtype`` values (aliases accepted) as format names, once each, in the order given."""
     from gelu_audit.numerics.formats import parse_format

@@ -237,3 +237,33 @@ def test_a_speed_baseline_that_shares_no_case_with_the_run_fails(tmp_path: Path)
     result = run_cli(*quick, "--sizes", "2K", "--baseline", str(base))
     assert result.returncode == 1, result.stderr
     assert "FAIL: no case of this run was compared with the baseline" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("accuracy", "-d", ""),
+        ("accuracy", "-d", "fp16", "-d", " , "),
+        ("accuracy", "-i", ""),
+        ("accuracy", "--range", ""),
+        ("accuracy", "-o", ""),
+        ("speed", "--baseline", ""),
+        ("paths", "--path", ","),
+    ],
+)
+def test_an_empty_value_is_refused_not_read_as_the_default(args: tuple[str, ...]) -> None:
+    """``-d "$DTYPES"`` or ``--baseline "$BASE"`` with the variable unset: before, the first
+    audited every dtype and the second ran with no baseline, so no gate (exit 0)."""
+    assert_usage_error(run_cli(*args), "an empty value; leave the option out for its default")
+
+
+@pytest.mark.parametrize(
+    ("table", "line"),
+    [("tool.gelu-audit", "dtype = []"), ("tool.gelu-audit.speed", 'baseline = ""')],
+)
+def test_an_empty_value_in_the_configuration_file_is_refused(tmp_path: Path, table: str, line: str) -> None:
+    (tmp_path / "pyproject.toml").write_text(f"[{table}]\n{line}\n", encoding="utf-8")
+    command = "speed" if "speed" in table else "accuracy"
+    result = run_cli(command, cwd=tmp_path)
+    assert_usage_error(result, f"[{table}]: {line.split(' =')[0]} = ")
+    assert "an empty value; leave it out for its default" in result.stderr
