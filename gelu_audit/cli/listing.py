@@ -46,5 +46,6 @@ def list_command(
         place_document(render_list_json(rows), None)
     else:
         from gelu_audit.report.list_table import render_list_table
+        from gelu_audit.report.visible import with_visible_text
 
-        place_document(render_list_table(rows, device_names, use_color()), None)
+        place_document(render_list_table(with_visible_text(rows), device_names, use_color()), None)

@@ -23,6 +23,7 @@ from gelu_audit.errors import EnvironmentUnavailableError, UsageError
 from gelu_audit.numerics.formulas import FORMULA_NAMES
 from gelu_audit.progress import ProgressSink
 from gelu_audit.report.output_format import ALL_FORMATS, OutputFormat, names
+from gelu_audit.report.visible import visible
 from gelu_audit.standard_output import (
     document_is_terminal,
     document_stream,
@@ -71,12 +72,12 @@ class RichProgress(ProgressSink):
             yield lambda steps: progress.advance(task_id, steps)
 
     def log(self, message: str) -> None:
-        click.echo(f"gelu-audit: {message}", err=True)
+        click.echo(f"gelu-audit: {visible(message)}", err=True)
 
 
 def fail(message: str) -> NoReturn:
-    """One clear line on stderr, exit 2."""
-    click.echo(f"gelu-audit: error: {message}", err=True)
+    """One clear line on stderr, exit 2 (what a plugin's error put in it, shown, not acted on)."""
+    click.echo(f"gelu-audit: error: {visible(message)}", err=True)
     sys.exit(EXIT_ERROR)
 
 

@@ -23,6 +23,7 @@ import dataclasses
 import enum
 import json
 import math
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -103,8 +104,14 @@ def dumps(document: dict[str, Any]) -> str:
     and histograms are long columns of numbers: one per line, they would be most of the file),
     and so does a small record of plain values (an input and its answer, an estimate and its
     interval): one record, one line; a short table of plain rows (a histogram) likewise."""
-    return _encode(jsonable(document), "") + "\n"
+    text = _encode(jsonable(document), "") + "\n"
+    # A lone surrogate (a kernel's message naming an undecodable file) has no UTF-8 encoding:
+    # the document could not be written. Outside strings JSON has none, so each becomes its
+    # \uXXXX escape, which a JSON reader turns back into the same character.
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 _RECORD_KEYS = 10
 """A dict of at most this many plain values is written on one line."""

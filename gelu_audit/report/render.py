@@ -15,6 +15,7 @@ from gelu_audit.audits.speed import BaselineChange, BaselineMetric, SpeedReport
 from gelu_audit.errors import UsageError
 from gelu_audit.report import github, json_documents, junit, markdown, table
 from gelu_audit.report.output_format import OutputFormat
+from gelu_audit.report.visible import with_visible_text
 
 
 def assert_never(value: NoReturn) -> NoReturn:
@@ -36,7 +37,10 @@ def render_accuracy(
     details: bool = False,
     profile: bool = False,
 ) -> str:
-    """An accuracy report (of ``accuracy`` or ``merge``) as a document."""
+    """An accuracy report (of ``accuracy`` or ``merge``) as a document. Every view but JSON
+    shows the names and reasons in it with their control characters escaped (report.visible)."""
+    if output_format is not OutputFormat.JSON:
+        report = with_visible_text(report)
     if output_format is OutputFormat.TABLE:
         return table.render_accuracy_table(report, color, details, profile=profile)
     if output_format is OutputFormat.JSON:
@@ -61,6 +65,8 @@ def render_speed(
 ) -> str:
     """A speed report, with its baseline comparison (by ``metric``) when there was one, as a
     document."""
+    if output_format is not OutputFormat.JSON:
+        report, comparisons = with_visible_text((report, comparisons))
     if output_format is OutputFormat.TABLE:
         return table.render_speed_table(report, comparisons, max_slowdown, color, metric)
     if output_format is OutputFormat.JSON:
@@ -84,6 +90,8 @@ def render_compare(
     color: bool = False,
 ) -> str:
     """``gelu-audit compare``'s result as a document."""
+    if output_format is not OutputFormat.JSON:
+        comparison = with_visible_text(comparison)
     if output_format is OutputFormat.TABLE:
         return table.render_compare_table(comparison, color)
     if output_format is OutputFormat.JSON:
@@ -99,6 +107,8 @@ def render_paths(
     report: PathsReport, output_format: OutputFormat, environment: dict[str, Any], *, color: bool = False
 ) -> str:
     """``gelu-audit paths``'s report as a document."""
+    if output_format is not OutputFormat.JSON:
+        report = with_visible_text(report)
     if output_format is OutputFormat.TABLE:
         return table.render_paths_table(report, color)
     if output_format is OutputFormat.JSON:

@@ -72,3 +72,49 @@ def test_plot_draws_dollar_signs_as_written(report: AuditReport, tmp_path: Path)
     document = accuracy_document(report, {"cpu": "unbalanced $ sign"})
     (path,) = write_plots(document, tmp_path / "hostile.png")
     assert path.stat().st_size > 10_000
+
+
+CONTROLS = "\x1b[31mred\x1b[0m\x00\x07 \u202eevil\x9b \udc80"
+"""An ANSI colour (compilers' and CUDA libraries' messages carry them), NUL, BEL, a right-to-left
+override, a C1 control and a lone surrogate (an undecodable file name)."""
+SHOWN = "\\x1b[31mred\\x1b[0m\\x00\\x07 \\u202eevil\\x9b \\udc80"
+
+
+@pytest.fixture(scope="module")
+def controlled(report: AuditReport) -> AuditReport:
+    """The same audit with the control characters in its names and reasons."""
+    results = [dataclasses.replace(case, implementation=CONTROLS) for case in report.results]
+    skipped = [Skipped(CONTROLS, "cuda", "fp16", f"reason {CONTROLS}")]
+    return dataclasses.replace(report, results=results, skipped=skipped)
+
+
+@pytest.mark.parametrize("output_format", [f for f in OutputFormat if f is not OutputFormat.JSON])
+def test_views_for_people_show_control_characters_as_escapes(
+    controlled: AuditReport, output_format: OutputFormat
+) -> None:
+    """Before, the table sent the escapes to the terminal and the JUnit document was not XML
+    (XML 1.0 forbids NUL and ESC: a test viewer dropped the whole report)."""
+    text = render_accuracy(controlled, output_format, {}, color=True)
+    assert SHOWN in text
+    assert not re.search("[\x00\x07\u202e\x9b\ud800-\udfff]", text)
+    assert "\x1b[31mred" not in text  # the table's own colours are the only escapes left
+    if output_format is OutputFormat.JUNIT:
+        names = {case.get("name") for case in ET.fromstring(text.encode()).iter("testcase")}
+        assert SHOWN in names
+
+
+def test_json_keeps_the_text_exactly(controlled: AuditReport) -> None:
+    """JSON escapes control characters itself, so the document holds the names as they were
+    (what a merge or a compare of it matches on). A lone surrogate is written as its escape:
+    before, the document could not be encoded, and ``-o`` lost the report (exit 2)."""
+    import json
+
+    text = render_accuracy(controlled, OutputFormat.JSON, {}).encode("utf-8")  # strict
+    document = json.loads(text)
+    assert {case["implementation"] for case in document["results"]} == {CONTROLS}
+
+
+def test_a_report_without_control_characters_is_shown_as_it_is(report: AuditReport) -> None:
+    from gelu_audit.report.visible import with_visible_text
+
+    assert with_visible_text(report) is report
