@@ -91,8 +91,10 @@ def place_document(text: str, output: str | None) -> None:
 
     A file is written beside its target and renamed over it, so a reader never sees half a
     document and a failed write (full disk, size limit, missing or read-only directory) leaves
-    an existing target as it was. It gets the permissions of a plain write under the umask,
-    not mkstemp's 0600: a CI artefact server or a colleague must be able to read it.
+    an existing target as it was. A new file gets the permissions of a plain write under the
+    umask, not mkstemp's 0600: a CI artefact server or a colleague must be able to read it; a
+    file replaced keeps its own (a report someone made private, or shared wider, stays so). Its
+    other hard links, if any, keep the old document: a rename cannot reach them.
 
     A rename replaces a directory entry, so two kinds of target are written otherwise: one that
     is not a regular file (``/dev/null``, ``/dev/stdout``, a FIFO) is written in place, as a
@@ -112,7 +114,8 @@ def place_document(text: str, output: str | None) -> None:
     tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
-        os.fchmod(fd, 0o666 & ~_umask())
+        replaced = target is not None and stat.S_ISREG(target.st_mode)
+        os.fchmod(fd, stat.S_IMODE(target.st_mode) if target and replaced else 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(tmp, path)

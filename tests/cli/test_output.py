@@ -49,11 +49,17 @@ def test_a_full_stdout_is_one_line_and_exit_2() -> None:
     ]
 
 
-def test_a_report_file_has_the_umask_permissions(tmp_path: Path) -> None:
+def test_a_new_report_file_has_the_umask_permissions_and_a_replaced_one_keeps_its_own(
+    tmp_path: Path,
+) -> None:
     target = tmp_path / "report.json"
     result = run(*AUDIT, "-f", "json", "-o", str(target), setup="import os; os.umask(0o022)")
     assert result.returncode == 0, result.stderr
     assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    target.chmod(0o600)  # made private: replacing it must not show it to others again
+    result = run(*AUDIT, "-f", "json", "-o", str(target), setup="import os; os.umask(0o022)")
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
 
 
 FILE_SIZE_LIMIT = (
