@@ -141,14 +141,15 @@ def _umask() -> int:
     return mask
 
 
+STDOUT_CLOSED = "cannot write the document to standard output: it is closed (give -o FILE)"
+
+
 def _write_stdout(text: str) -> None:
     """The document to stdout, flushed here, so that a full disk or a closed pipe is one clear
     line (exit 2) instead of an error when the interpreter flushes at exit."""
     stream = document_stream()
     if stream is None:  # started with standard output closed (`>&-`)
-        raise EnvironmentUnavailableError(
-            "cannot write the document to standard output: it is closed (give -o FILE)"
-        )
+        raise EnvironmentUnavailableError(STDOUT_CLOSED)
     try:
         stream.write(text)
         stream.flush()
@@ -166,10 +167,16 @@ def _write_stdout(text: str) -> None:
 def document_on_stdout_only(command: Callable[..., Any]) -> Callable[..., Any]:
     """A command that runs kernels or loads plugins: what they print goes to stderr while it
     runs, and standard output gets the one document (:mod:`gelu_audit.standard_output`).
-    Applied below click's decorators, so ``--help`` still prints to stdout."""
+    Applied below click's decorators, so ``--help`` still prints to stdout.
+
+    A document bound for a standard output that was closed (``>&-``) is refused before the
+    command runs, not after an audit whose report has nowhere to go."""
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
+        output = kwargs.get("output")
+        if document_stream() is None and (output is None or _is_standard_output(output)):
+            raise EnvironmentUnavailableError(STDOUT_CLOSED)
         with reserved_for_the_document():
             return command(*args, **kwargs)
 

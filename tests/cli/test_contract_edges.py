@@ -202,16 +202,21 @@ def test_configuration_values_of_the_wrong_kind_are_one_line(tmp_path: Path, tom
     assert_usage_error(run_cli(*FP16, "-i", "numpy-erf", cwd=tmp_path), message)
 
 
-def test_a_closed_stdout_is_one_line() -> None:
-    """Started with descriptor 1 closed (`>&-` in a shell), Python has no sys.stdout."""
+def test_a_closed_stdout_is_one_line_before_anything_runs(kernels: dict[str, str], tmp_path: Path) -> None:
+    """Started with descriptor 1 closed (`>&-` in a shell), Python has no sys.stdout. The run is
+    refused before it loads a kernel (before, the whole audit ran first, for nothing)."""
+    marker = tmp_path / "imported"
+    (tmp_path / "marks.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\nfrom torch.nn.functional import gelu\n", encoding="utf-8"
+    )
     result = subprocess.run(
-        ["sh", "-c", f'exec "{sys.executable}" -m gelu_audit "$@" >&-', "sh", *AUDIT],
+        ["sh", "-c", f'exec "{sys.executable}" -m gelu_audit "$@" >&-', "sh", *AUDIT, "-i", "marks:gelu"],
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "NO_COLOR": "1"},
+        env={**os.environ, "NO_COLOR": "1", **kernels},
         timeout=300,
     )
-    assert result.returncode == 2
+    assert result.returncode == 2 and not marker.exists()
     assert result.stderr.strip().splitlines() == [
         "gelu-audit: error: cannot write the document to standard output: it is closed (give -o FILE)"
     ]
