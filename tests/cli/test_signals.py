@@ -27,6 +27,24 @@ def _start(jobs: str, output: Path) -> subprocess.Popen[str]:
     )
 
 
+def _wait_until_chunks_run(process: subprocess.Popen[str], limit: float = 120.0) -> None:
+    """Until a process of the run's group has loaded the compiled fold, which only folding a
+    chunk loads: the stream is under way. (A fixed sleep of 8 s did this before: most of it
+    waiting, with the run's workers on both cores, beside the rest of the suite.)"""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                in_group = int(stat.read_text().rsplit(")", 1)[1].split()[2]) == process.pid
+                if in_group and "_fold" in (stat.parent / "maps").read_text():
+                    return
+            except (OSError, IndexError, ValueError):  # a process that ended meanwhile
+                continue
+        time.sleep(0.2)
+    raise AssertionError(f"no chunk was folded within {limit:g} s")
+
+
 def _group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
@@ -40,8 +58,7 @@ def _group_alive(pgid: int) -> bool:
 def test_sigterm_stops_an_exhaustive_run_cleanly(jobs: str, target: str, tmp_path: Path) -> None:
     output = tmp_path / "report.txt"
     process = _start(jobs, output)
-    time.sleep(8)  # the workers are running chunks by now
-    assert process.poll() is None, process.stderr.read() if process.stderr else ""
+    _wait_until_chunks_run(process)
     if target == "group":  # what a CI runner or `timeout` sends
         os.killpg(process.pid, signal.SIGTERM)
     else:
@@ -60,7 +77,7 @@ def test_sigterm_stops_an_exhaustive_run_cleanly(jobs: str, target: str, tmp_pat
 @pytest.mark.slow
 def test_ctrl_c_still_exits_130(tmp_path: Path) -> None:
     process = _start("2", tmp_path / "report.txt")
-    time.sleep(8)
+    _wait_until_chunks_run(process)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130 and "interrupted after " in stderr, stderr
