@@ -24,6 +24,7 @@ from gelu_audit.cli.options import (
     dtype_names,
     dtype_option,
     format_option,
+    goes_to_stdout,
     impl_option,
     output_option,
     parse_also,
@@ -34,6 +35,7 @@ from gelu_audit.cli.options import (
     profile_option,
     progress_option,
     sampling_option,
+    say,
     split_list,
     use_color,
 )
@@ -232,7 +234,7 @@ def accuracy(**options: Any) -> None:
     report = run_audit(settings, RichProgress(not options["no_progress"]), use_helper=True)
     environment = collect_environment()
     for threshold in unmatched_thresholds(report):
-        click.echo(f"gelu-audit: warning: {threshold.describe()} matched no case of this run", err=True)
+        say(f"warning: {threshold.describe()} matched no case of this run")
     place_accuracy(report, environment, options)  # first: a plot that cannot be drawn keeps the report
     if plot_target:
         draw_plots(report, environment, plot_target)
@@ -258,12 +260,12 @@ def draw_plots(report: AuditReport, environment: dict[str, Any], target: Path) -
     try:
         written = write_plots(accuracy_document(report, environment), target)
     except UsageError as nothing:
-        click.echo(f"gelu-audit: no plot: {nothing}", err=True)
+        say(f"no plot: {nothing}")
         return
     except EnvironmentUnavailableError as error:
         raise EnvironmentUnavailableError(f"{error} (the report itself was written)") from None
     for path in written:
-        click.echo(f"gelu-audit: wrote {path}", err=True)
+        say(f"wrote {path}")
 
 
 def reference_tier_option(text: str) -> ReferenceTier | None:
@@ -289,7 +291,7 @@ def exit_with_verdict(report: AuditReport) -> NoReturn:
     """Exit 0 or 1 by the report's verdict; a gate that had no case to check says so on stderr
     too, where a CI log shows it beside the exit code."""
     if report.gated_nothing:
-        click.echo(f"gelu-audit: FAIL: {report.GATED_NOTHING}", err=True)
+        say(f"FAIL: {report.GATED_NOTHING}")
     sys.exit(EXIT_OK if report.passed else EXIT_FAILED)
 
 
@@ -298,11 +300,12 @@ def place_accuracy(report: AuditReport, environment: dict[str, Any], options: di
     from gelu_audit.report.render import render_accuracy
 
     views = {"details": options.get("details", False), "profile": options.get("profile", False)}
-    for output_format, file in parse_also(options.get("also", ()), options["output"]):
-        place_document(render_accuracy(report, output_format, environment, **views), file)
-    color = use_color() and options["output"] is None
-    text = render_accuracy(report, options["output_format"], environment, color=color, **views)
-    place_document(text, options["output"])
+    documents = [(options["output_format"], options["output"])]
+    documents += parse_also(options.get("also", ()), options["output"])
+    # files first, the one for standard output last: a full or closed pipe loses no file's report
+    for output_format, file in sorted(documents, key=lambda document: goes_to_stdout(document[1])):
+        color = use_color() and file is None
+        place_document(render_accuracy(report, output_format, environment, color=color, **views), file)
 
 
 @click.command()

@@ -72,12 +72,19 @@ class RichProgress(ProgressSink):
             yield lambda steps: progress.advance(task_id, steps)
 
     def log(self, message: str) -> None:
-        click.echo(f"gelu-audit: {visible(message)}", err=True)
+        say(message)
+
+
+def say(message: str) -> None:
+    """One line on stderr, ``gelu-audit: ...``: names and messages from plugins, kernels and
+    configuration files in it are shown (report.visible), never acted on by the terminal, and
+    its line breaks are spaces."""
+    click.echo(f"gelu-audit: {' '.join(visible(message).splitlines())}", err=True)
 
 
 def fail(message: str) -> NoReturn:
-    """One clear line on stderr, exit 2 (what a plugin's error put in it, shown, not acted on)."""
-    click.echo(f"gelu-audit: error: {visible(message)}", err=True)
+    """One clear line on stderr, exit 2."""
+    say(f"error: {message}")
     sys.exit(EXIT_ERROR)
 
 
@@ -100,7 +107,7 @@ def place_document(text: str, output: str | None) -> None:
     is not a regular file (``/dev/null``, ``/dev/stdout``, a FIFO) is written in place, as a
     shell's ``>`` would, never replaced by a file; a symbolic link is followed, and the file it
     names is the one replaced, so the link stays a link."""
-    if output is None or _is_standard_output(output):
+    if output is None or goes_to_stdout(output):
         _write_stdout(text)  # (descriptor 1 is stderr while kernels may print: the names would say so)
         return
     try:
@@ -175,7 +182,8 @@ def document_on_stdout_only(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
         output = kwargs.get("output")
-        if document_stream() is None and (output is None or _is_standard_output(output)):
+        views = [value.partition("=")[2] for value in kwargs.get("also", ())]
+        if document_stream() is None and any(goes_to_stdout(file) for file in [output, *views]):
             raise EnvironmentUnavailableError(STDOUT_CLOSED)
         with reserved_for_the_document():
             return command(*args, **kwargs)
@@ -203,23 +211,46 @@ def names_nothing(param: click.Parameter, value: object) -> bool:
 
 
 def refuse_empty_values(group: click.Group) -> None:
-    """Make an empty value given for any text option a usage error (one line, exit 2) instead of
-        the option's default: ``--baseline "$BASE"`` or ``-d "$DTYPES"`` with the variable unset must
-        not turn into a run without the baseline's gate, or over every dtype. Covers the command
-        line; config.command_defaults refuses the same in the configuration file, naming the file, and
-    click ignores an empty environment variable itself."""
+    """Make an empty value given for a text option a usage error (one line, exit 2) instead of
+    the option's default: ``--baseline "$BASE"`` or ``-d "$DTYPES"`` with the variable unset must
+    not turn into a run without the baseline's gate, or over every dtype.
+
+    On the command line an empty value is also how one run clears a value that the
+    configuration file or an environment variable sets (``--baseline ''`` against ``baseline =
+    "base.json"``): there it gives the built-in default, and is refused only where there is
+    nothing to clear. An environment variable that names nothing (``GELU_AUDIT_ACCURACY_DTYPE=,``)
+    is refused, naming the variable (click ignores an empty one itself);
+    config.command_defaults refuses the same in the configuration file, naming the file."""
+    commandline, environment = click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT
+
+    def configured(ctx: click.Context, param: click.Option) -> bool:
+        variable = param.envvar if isinstance(param.envvar, str) else None
+        in_file = param.name in (ctx.default_map or {})
+        return in_file or bool(variable and os.environ.get(variable, "").strip())
+
+    def built_in_default(ctx: click.Context, param: click.Option) -> Any:
+        if param.multiple:
+            return ()
+        default = param.default
+        return param.type_cast_value(ctx, default) if isinstance(default, str) else None
 
     def checked(callback: Callable[..., Any] | None) -> Callable[..., Any]:
         def check(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
             source = ctx.get_parameter_source(param.name) if param.name else None
-            if source is click.core.ParameterSource.COMMANDLINE and names_nothing(param, value):
-                empty = next(v for v in (value if param.multiple else (value,)) if names_nothing(param, v))
-                raise click.BadParameter(
-                    f"{empty!r}: an empty value; leave the option out for its default",
-                    ctx,
-                    param,
-                    max(param.opts, key=len),
-                )
+            if isinstance(param, click.Option) and names_nothing(param, value):
+                if source is commandline and configured(ctx, param):
+                    value = built_in_default(ctx, param)
+                elif source is commandline:
+                    given = value if param.multiple else (value,)
+                    empty = next((v for v in given if names_nothing(param, v)), "")
+                    raise UsageError(
+                        f"{max(param.opts, key=len)}: {empty!r} is an empty value; leave the option out "
+                        "for its default (an empty value clears only one set by the configuration file "
+                        "or the environment)"
+                    )
+                elif source is environment:
+                    raw = os.environ.get(str(param.envvar), "")
+                    raise UsageError(f"{param.envvar}={raw!r} is an empty value; unset it for the default")
             return callback(ctx, param, value) if callback else value
 
         return check
@@ -428,12 +459,12 @@ def parse_also(values: tuple[str, ...], output: str | None = None) -> list[tuple
 
 def _same_file_key(file: str) -> str:
     """What two spellings of one output share: ``-``, or the path with links resolved."""
-    return "-" if _is_standard_output(file) else os.path.realpath(file)
+    return "-" if goes_to_stdout(file) else os.path.realpath(file)
 
 
-def _is_standard_output(output: str) -> bool:
-    """``-o -``, or a path that names standard output (``/dev/stdout``, a link to it)."""
-    return output == "-" or names_standard_output(output)
+def goes_to_stdout(output: str | None) -> bool:
+    """No ``-o``, ``-o -``, or a path that names standard output (``/dev/stdout``, a link to it)."""
+    return output is None or output == "-" or names_standard_output(output)
 
 
 # --- options several commands share (one definition each, so they read and behave alike) -----

@@ -26,6 +26,7 @@ from gelu_audit.cli.options import (
     plugin_options,
     plugin_settings,
     progress_option,
+    say,
     split_list,
     use_color,
 )
@@ -138,10 +139,9 @@ def speed(**options: Any) -> None:
     place_document(text, options["output"])
     compared_nothing = comparisons == []  # a baseline, and no case of this run in it: checked nothing
     if compared_nothing:
-        click.echo(
-            "gelu-audit: FAIL: no case of this run was compared with the baseline (none was timed, or "
-            "none is in it: cases match by implementation, device, dtype and size)",
-            err=True,
+        say(
+            "FAIL: no case of this run was compared with the baseline (none was timed, or "
+            "none is in it: cases match by implementation, device, dtype and size)"
         )
     failed = (
         compared_nothing

@@ -9,6 +9,7 @@ audit needs none of its 2^32 points. matplotlib is an optional extra (``gelu-aud
 from __future__ import annotations
 
 import math
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from gelu_audit.errors import EnvironmentUnavailableError, UsageError
 from gelu_audit.numerics.formats import FORMATS
 from gelu_audit.report.envelope import expand_profiles
 from gelu_audit.report.text import accuracy_rank_key
+from gelu_audit.report.visible import visible
 
 PLOT_SUFFIXES = (".png", ".svg")
 ERROR_FLOOR = 1e-3
@@ -146,6 +148,8 @@ def write_plots(
         partial = written.with_name(f".{written.name}.partial")
         try:
             figure.savefig(partial, format=path.suffix.lower().lstrip("."), dpi=100)
+            if written.is_file():  # a plot replaced keeps its permissions, as a report does with -o
+                partial.chmod(stat.S_IMODE(written.stat().st_mode))
             partial.replace(written)
         except OSError as error:
             partial.unlink(missing_ok=True)
@@ -167,8 +171,10 @@ def with_own_statistics(document: dict[str, Any]) -> dict[str, Any]:
 
 def literal(text: str) -> str:
     """Text drawn as written: matplotlib reads ``$…$`` as mathematics (and an unbalanced one as
-    an error), and names and versions come from the report, which anyone can have written."""
-    return text.replace("$", r"\$")
+    an error), and names and versions come from the report, which anyone can have written. Its
+    control characters are drawn as their escapes (report.visible): a lone surrogate made
+    matplotlib raise, an ESC printed a missing-glyph warning to stderr."""
+    return visible(text).replace("$", r"\$")
 
 
 def _title(document: dict[str, Any], dtype: str, device: str, against: str, backward: bool = False) -> str:

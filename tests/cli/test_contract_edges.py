@@ -202,7 +202,10 @@ def test_configuration_values_of_the_wrong_kind_are_one_line(tmp_path: Path, tom
     assert_usage_error(run_cli(*FP16, "-i", "numpy-erf", cwd=tmp_path), message)
 
 
-def test_a_closed_stdout_is_one_line_before_anything_runs(kernels: dict[str, str], tmp_path: Path) -> None:
+@pytest.mark.parametrize("views", [(), ("-o", "report.json", "--also", "table=-")])
+def test_a_closed_stdout_is_one_line_before_anything_runs(
+    kernels: dict[str, str], tmp_path: Path, views: tuple[str, ...]
+) -> None:
     """Started with descriptor 1 closed (`>&-` in a shell), Python has no sys.stdout. The run is
     refused before it loads a kernel (before, the whole audit ran first, for nothing)."""
     marker = tmp_path / "imported"
@@ -210,11 +213,21 @@ def test_a_closed_stdout_is_one_line_before_anything_runs(kernels: dict[str, str
         f"open({str(marker)!r}, 'w').close()\nfrom torch.nn.functional import gelu\n", encoding="utf-8"
     )
     result = subprocess.run(
-        ["sh", "-c", f'exec "{sys.executable}" -m gelu_audit "$@" >&-', "sh", *AUDIT, "-i", "marks:gelu"],
+        [
+            "sh",
+            "-c",
+            f'exec "{sys.executable}" -m gelu_audit "$@" >&-',
+            "sh",
+            *AUDIT,
+            "-i",
+            "marks:gelu",
+            *views,
+        ],
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "NO_COLOR": "1", **kernels},
         timeout=300,
+        cwd=tmp_path,
     )
     assert result.returncode == 2 and not marker.exists()
     assert result.stderr.strip().splitlines() == [
@@ -226,12 +239,15 @@ def test_a_threshold_that_selects_no_case_is_a_warning(tmp_path: Path) -> None:
     """A typo in a selector would drop its limit silently: the run says so on stderr."""
     config = '[[tool.gelu-audit.threshold]]\nimplementation = "numpy-erff"\nmax-ulp = 1\n'
     config += '\n[[tool.gelu-audit.threshold]]\ndtype = "fp16"\nmax-ulp = 100\n'
+    config += '\n[[tool.gelu-audit.threshold]]\nimplementation = "\\u001b]0;title\\u0007x"\nmax-ulp = 1\n'
     (tmp_path / "pyproject.toml").write_text(config, encoding="utf-8")
     result = run_cli(*FP16, "-i", "numpy-erf", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if "warning" in line]
     assert warnings == [
-        "gelu-audit: warning: threshold [implementation=numpy-erff] matched no case of this run"
+        "gelu-audit: warning: threshold [implementation=numpy-erff] matched no case of this run",
+        # the file's control characters shown, not sent to the terminal (it set the window title)
+        "gelu-audit: warning: threshold [implementation=\\x1b]0;title\\x07x] matched no case of this run",
     ]
 
 
@@ -260,6 +276,21 @@ def test_an_empty_value_is_refused_not_read_as_the_default(args: tuple[str, ...]
     """``-d "$DTYPES"`` or ``--baseline "$BASE"`` with the variable unset: before, the first
     audited every dtype and the second ran with no baseline, so no gate (exit 0)."""
     assert_usage_error(run_cli(*args), "an empty value; leave the option out for its default")
+
+
+def test_an_empty_value_clears_what_the_configuration_file_or_the_environment_sets(tmp_path: Path) -> None:
+    """The one way for a run to drop a configured value (``--range ''``): the built-in default."""
+    (tmp_path / "pyproject.toml").write_text('[tool.gelu-audit]\nrange = "-1:1"\n', encoding="utf-8")
+    configured = json.loads(run_cli(*AUDIT[:6], "-f", "json", cwd=tmp_path).stdout)
+    cleared = json.loads(run_cli(*AUDIT[:6], "-f", "json", "--range", "", cwd=tmp_path).stdout)
+    assert configured["settings"]["range"] == [-1.0, 1.0] and cleared["settings"]["range"] is None
+
+
+@pytest.mark.parametrize("value", [",", " "])
+def test_an_environment_variable_that_names_nothing_is_refused(value: str) -> None:
+    """Before, ``GELU_AUDIT_ACCURACY_DTYPE=,`` audited every dtype (click ignores only ``=``)."""
+    result = run_cli("accuracy", "-i", "numpy-erf", env={"GELU_AUDIT_ACCURACY_DTYPE": value})
+    assert_usage_error(result, f"GELU_AUDIT_ACCURACY_DTYPE={value!r} is an empty value; unset it")
 
 
 @pytest.mark.parametrize(
