@@ -71,11 +71,29 @@ def _order_shards(loaded: list[tuple[str, dict[str, Any]]]) -> list[dict[str, An
                 f"shard {shard} given twice ({shards[shard.index]['_path']}, {document['_path']})"
             )
         shards[shard.index] = document
+    for document in documents:  # what one run gives is the same cases on every shard
+        if _cases_of(document) != _cases_of(first):
+            raise ReportFormatError(
+                f"{document['_path']} audited other cases than {first['_path']} (an implementation or "
+                "device missing, or skipped, on one of the machines): its shards are not one run's"
+            )
     count = parse_shard(first["settings"]["shard"]).count
     missing = [i for i in range(1, count + 1) if i not in shards]
     if missing:
         raise ReportFormatError(f"missing shard(s) {number_ranges(missing)} of {count}")
     return [shards[i] for i in range(1, count + 1)]
+
+
+def _cases_of(document: dict[str, Any]) -> tuple[set[tuple[str, ...]], set[tuple[str, ...]]]:
+    """A shard's cases run and skipped, each as implementation, device, dtype and pass."""
+
+    def key(case: dict[str, Any]) -> tuple[str, ...]:
+        return tuple(str(case.get(k, "forward" if k == "pass" else "")) for k in _CASE_KEY)
+
+    return {key(c) for c in document["results"]}, {key(c) for c in document["skipped"]}
+
+
+_CASE_KEY = ("implementation", "device", "dtype", "pass")
 
 
 def _settings(document: dict[str, Any]) -> AuditSettings:
@@ -141,8 +159,14 @@ def merge_shards(loaded: list[tuple[str, dict[str, Any]]]) -> tuple[AuditReport,
 
     merged: dict[str, CaseAccumulators] = {}
     errors: dict[str, str] = {}
-    for state in states:
+    for document, state in zip(documents, states):
         errors.update({k: v for k, v in state["errors"].items() if k not in errors})
+        # a case can fail after its stream (at the special inputs, ±inf and NaN): its state is
+        # whole, its error only in the shard's results, and it stays the merged case's
+        for case in document["results"]:
+            key = f"{case['implementation']}@{case['device']}"
+            if case.get("status") == "error" and key not in errors:
+                errors[key] = str(case.get("error"))
         for key, case in state["cases"].items():
             accumulators = CaseAccumulators.from_state(case)
             if key not in merged:

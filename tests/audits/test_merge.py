@@ -64,6 +64,13 @@ def test_merging_shards_equals_one_run(tmp_path) -> None:
         run_cli("merge", str(tmp_path / "s1.json"), str(tmp_path / "other.json"), str(tmp_path / "s3.json")),
         "other settings (reference_tier)",
     )
+    other = json.loads((tmp_path / "s2.json").read_text())  # a runner without numpy-tanh: a third
+    other["results"] = [r for r in other["results"] if r["implementation"] != "numpy-tanh"]  # of its
+    (tmp_path / "other.json").write_text(json.dumps(other))  # space must not pass for the whole
+    assert_usage_error(
+        run_cli("merge", str(tmp_path / "s1.json"), str(tmp_path / "other.json"), str(tmp_path / "s3.json")),
+        "audited other cases than",
+    )
     for shard in ("s1", "s2", "s3"):  # every shard the same, but not a tier this version knows
         document = json.loads((tmp_path / f"{shard}.json").read_text())
         document["settings"]["reference_tier"] = "jax"
@@ -80,3 +87,33 @@ def test_missing_shards_are_named_as_runs() -> None:
 
     assert number_ranges([1, 3, 4, 5, 9]) == "1, 3–5, 9"
     assert number_ranges(list(range(2, 4097))) == "2–4096"
+
+
+NAN_HATER = """
+import torch
+import torch.nn.functional as F
+
+
+def gelu(x):
+    if torch.isnan(x).any():
+        raise ValueError("no NaN please")
+    return F.gelu(x)
+"""
+
+
+def test_a_case_that_failed_at_the_special_inputs_stays_failed_when_merged(tmp_path) -> None:
+    """The specials (±inf, NaN) run after the stream, so a kernel that raises only there has a
+    whole state in each shard and its error only in the shard's results: the merge rebuilt the
+    case from the state and passed it (exit 0)."""
+    (tmp_path / "nan_hater.py").write_text(NAN_HATER, encoding="utf-8")
+    env = {"PYTHONPATH": str(tmp_path)}
+    audit = ("accuracy", "-d", "fp32", "--exhaustive", "--range", "1:1.001", "-i", "nan_hater:gelu")
+    for k in (1, 2):
+        shard = run_cli(
+            *audit, "--shard", f"{k}/2", "-f", "json", "-o", str(tmp_path / f"s{k}.json"), env=env
+        )
+        assert shard.returncode == 1, shard.stderr
+    merged = run_cli("merge", str(tmp_path / "s1.json"), str(tmp_path / "s2.json"), "-f", "json")
+    assert merged.returncode == 1, merged.stderr
+    (case,) = json.loads(merged.stdout)["results"]
+    assert case["status"] == "error" and "no NaN please" in case["error"]
