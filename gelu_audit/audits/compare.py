@@ -46,6 +46,17 @@ class ReportComparison:
     def regressed(self) -> bool:
         return any(c.verdict in ("regression", "mixed", "missing") for c in self.changes)
 
+    @property
+    def compared_nothing(self) -> bool:
+        """No case is in both reports (every one ``new`` or ``missing``): a gate that checked
+        nothing, which fails as ``speed --baseline`` does."""
+        return all(c.verdict in ("new", "missing") for c in self.changes)
+
+    COMPARED_NOTHING = (
+        "no case of the new report was compared with the old one (none is in both: cases match by "
+        "implementation, dtype, device and pass, speed cases by size too)"
+    )
+
 
 def check_same_kind(old: dict[str, Any], new: dict[str, Any]) -> None:
     """Both reports must be of the same kind (accuracy or speed)."""
@@ -198,6 +209,11 @@ def compare_speed(
                 {"size": result.size, "change": result.change},
             )
         )
+    timed_before = {saved_case_key(c) for c in old.get("cases", []) if c.get("status") == "ok"}
+    for c in new.get("cases", []):  # timed before, not now: skipped (a first call over the limit)
+        if c.get("status") != "ok" and saved_case_key(c) in timed_before:  # or failed
+            reason = f"size {c['size']:,}: timed in the old report, {c.get('status')} now ({c.get('reason')})"
+            changes.append(CaseChange(c["implementation"], c["dtype"], c["device"], "regression", (reason,)))
     new_keys = {saved_case_key(c) for c in new.get("cases", [])}
     for c in old.get("cases", []):
         if c.get("status") == "ok" and saved_case_key(c) not in new_keys:

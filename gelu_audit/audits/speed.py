@@ -721,6 +721,17 @@ def compare_with_baseline(
     return compare_samples(timed, baseline, max_slowdown, metric)
 
 
+def untimed_since(cases: list[SpeedCase], baseline: list[dict[str, Any]]) -> list[SpeedCase]:
+    """The cases the baseline timed that were skipped now: a first call over the limit (0.5 s),
+    a slowdown too large to time, which no interval compares (failed cases fail the run anyway)."""
+    timed_before = {saved_case_key(c) for c in baseline if c.get("status") == "ok"}
+    return [
+        c
+        for c in cases
+        if c.status == "skipped" and (c.implementation, c.device, c.dtype, c.size) in timed_before
+    ]
+
+
 def compare_samples(
     timed: list[tuple[CaseKey, tuple[float, ...], float | None]],
     baseline: list[dict[str, Any]],

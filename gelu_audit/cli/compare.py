@@ -14,6 +14,7 @@ from gelu_audit.cli.options import (
     compare_by_option,
     format_option,
     place_document,
+    say,
     use_color,
 )
 from gelu_audit.errors import UsageError
@@ -84,4 +85,6 @@ def compare(old: str, new: str, **options: Any) -> None:
     color = use_color() and options["output"] is None
     text = render_compare(comparison, options["output_format"], old, new, settings, color=color)
     place_document(text, options["output"])
-    sys.exit(EXIT_FAILED if comparison.regressed else EXIT_OK)
+    if comparison.compared_nothing:
+        say(f"FAIL: {comparison.COMPARED_NOTHING}")
+    sys.exit(EXIT_FAILED if comparison.regressed or comparison.compared_nothing else EXIT_OK)

@@ -84,6 +84,7 @@ def speed(**options: Any) -> None:
         parse_share,
         parse_slowdown,
         run_speed,
+        untimed_since,
     )
     from gelu_audit.cli.options import parse_sizes
     from gelu_audit.implementations.frameworks import keep_jax_builds
@@ -143,8 +144,15 @@ def speed(**options: Any) -> None:
             "FAIL: no case of this run was compared with the baseline (none was timed, or "
             "none is in it: cases match by implementation, device, dtype and size)"
         )
+    untimed = [] if baseline is None else untimed_since(report.cases, baseline["cases"])
+    for case in untimed:
+        say(
+            f"FAIL: {case.implementation} {case.device} {case.dtype} {case.size:,}: timed in the "
+            f"baseline, not now ({case.reason})"
+        )
     failed = (
         compared_nothing
+        or bool(untimed)
         or any(c.status == "error" for c in report.cases)
         or any(c.verdict == "regression" for c in comparisons or [])
     )

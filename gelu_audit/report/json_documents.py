@@ -274,7 +274,11 @@ def compare_document(
         "old": old_path,
         "new": new_path,
         "settings": settings,
-        "summary": {**counts, "regressed": comparison.regressed},
+        "summary": {
+            **counts,
+            "regressed": comparison.regressed,
+            "compared_nothing": comparison.compared_nothing,
+        },
         "notes": comparison.notes,
         "changes": [
             {

@@ -535,3 +535,47 @@ def test_every_case_of_one_dtype_and_size_is_timed_on_inputs_made_once(monkeypat
     fp16 = FORMATS["fp16"]
     uniform = np.random.default_rng(0).uniform(-6, 6, 128)
     assert np.array_equal(speed_patterns(fp16, 128), values_to_patterns(fp16, uniform))
+
+
+SWITCHED = """
+import time
+
+import torch.nn.functional as F
+
+SLOW = {slow}
+
+
+def gelu(x):
+    if SLOW:
+        time.sleep(0.6)  # a first call over the 0.5 s limit: the case is skipped, not timed
+    return F.gelu(x)
+"""
+
+
+def test_a_case_timed_in_the_baseline_and_too_slow_to_time_now_fails(tmp_path) -> None:
+    """Before, ``speed --baseline`` left such a case out whenever another case was compared, and
+    ``compare`` compared nothing and exited 0: a kernel that became 100× slower passed both."""
+    from tests.helpers import run_cli
+
+    env = {"PYTHONPATH": str(tmp_path)}
+    quick = ("speed", "-i", "switched:gelu", "--sizes", "1K", "--samples", "3", "--target", "0")
+    reports = {}
+    for slow in (False, True):
+        (tmp_path / "switched.py").write_text(SWITCHED.format(slow=slow), encoding="utf-8")
+        reports[slow] = tmp_path / f"slow-{slow}.json"
+        args = (*quick, "-f", "json", "-o", str(reports[slow]))
+        if slow:
+            args += ("--baseline", str(reports[False]))
+        result = run_cli(*args, env=env)
+        assert result.returncode == (1 if slow else 0), result.stderr
+    assert (
+        "switched:gelu cpu fp32 1,024: timed in the baseline, not now (first call took over" in result.stderr
+    )
+    compared = run_cli("compare", str(reports[False]), str(reports[True]), "-f", "json")
+    assert compared.returncode == 1, compared.stderr
+    document = json.loads(compared.stdout)
+    (change,) = document["changes"]
+    assert change["verdict"] == "regression" and "skipped now" in change["worse"][0]
+    assert document["summary"]["regressed"] and not document["summary"]["compared_nothing"]
+    nothing = run_cli("compare", str(reports[True]), str(reports[True]))  # no case timed in either
+    assert nothing.returncode == 1 and "FAIL: no case of the new report was compared" in nothing.stderr
