@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import stat
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,19 @@ CORE = (-8.0, 8.0)
 """The linear close-up of the core, where GELU bends and the tail starts."""
 DOMAIN_STRIP = 0.12
 """Share of the error axes' height, at the bottom, for the accurate-domain bands."""
+
+ERROR_CEILING = 1e30
+"""Errors drawn at most this high: an answer off by more (an fp64 answer off by 10^300, an
+infinite error written as "inf") is drawn at the top of the axis instead of overflowing it."""
+
+
+def drawn_error(value: Any) -> float:
+    """An error in ULPs as drawn on the log axis: between the floor and the ceiling, an infinite
+    one at the ceiling (the report writes it as the string "inf")."""
+    number = float(value)
+    if math.isnan(number):
+        return ERROR_FLOOR
+    return min(max(number, ERROR_FLOOR), ERROR_CEILING)
 
 
 def check_plot_path(path: str) -> Path:
@@ -135,6 +149,20 @@ def write_plots(
     """Draw every selected dtype/device of an accuracy report; the files written. ``style``:
     ``lines`` (error against x, overlaid, and histograms), ``heatmap`` (one row per
     implementation), or ``auto``: a heatmap from :data:`HEATMAP_FROM` implementations on."""
+    with warnings.catch_warnings():  # matplotlib's warnings about odd data are not lines of ours:
+        warnings.simplefilter("ignore")  # what cannot be drawn is said once, as the run's error
+        return _write_plots(document, target, dtypes, implementations, devices, against, style)
+
+
+def _write_plots(
+    document: dict[str, Any],
+    target: Path,
+    dtypes: Sequence[str],
+    implementations: Sequence[str],
+    devices: Sequence[str],
+    against: str,
+    style: str,
+) -> list[Path]:
     plt = _pyplot()
     expand_profiles(document)  # a document built in this run is written compact (version 3)
     document = with_own_statistics(document)
@@ -202,7 +230,7 @@ def _stairs_runs(profile: dict[str, Any]) -> list[tuple[list[float], list[float]
     """The profile as runs of adjacent segments: (edges, values) for ``Axes.stairs``."""
     runs: list[tuple[list[float], list[float]]] = []
     for lo, hi, value in zip(profile["x_lo"], profile["x_hi"], profile["max_ulp"]):
-        lo, hi, value = float(lo), float(hi), max(float(value), ERROR_FLOOR)
+        lo, hi, value = float(lo), float(hi), drawn_error(value)
         if runs and runs[-1][0][-1] == lo:
             runs[-1][0].append(hi)
             runs[-1][1].append(value)
@@ -262,7 +290,7 @@ def draw(
             point = stats["worst"][0]
             x, err = float(point["x"]), float(point["ulp_error"] or 0.0)
             for axes in (full, core):
-                axes.plot([x], [max(err, ERROR_FLOOR)], marker="o", color=color, markersize=5)
+                axes.plot([x], [drawn_error(err)], marker="o", color=color, markersize=5)
             if worst_overall is None or err > worst_overall[2]:
                 worst_overall = (case["implementation"], x, err)
         # the accurate domain: one thin band per implementation along the bottom
@@ -279,7 +307,7 @@ def draw(
                 alpha=0.7,
                 linewidth=0,
             )
-    top = max(float(max(c[key]["profile"]["max_ulp"] or [1.0])) for c in cases)
+    top = max(drawn_error(v) for c in cases for v in c[key]["profile"]["max_ulp"] or [1.0])
     top = max(top, tolerance * 10) * 3
     decades = math.log10(top) - math.log10(ERROR_FLOOR)
     bottom = ERROR_FLOOR / 10 ** (decades * DOMAIN_STRIP / (1 - DOMAIN_STRIP) * 1.2)  # room for the bands
@@ -306,7 +334,7 @@ def draw(
         name, x, err = worst_overall
         full.annotate(
             f"worst: {literal(name)}\n{err:,.4g} ULP at x = {x:.6g}",
-            (x, max(err, ERROR_FLOOR)),
+            (x, drawn_error(err)),
             xytext=(0.02, 0.9),
             textcoords="axes fraction",
             fontsize=9,
@@ -363,7 +391,7 @@ def draw_heatmap(
     ordered = sorted(cases, key=lambda case: _accuracy_order(case, key))
     x_lo = [float(v) for v in ordered[0][key]["profile"]["x_lo"]]
     x_hi = [float(v) for v in ordered[0][key]["profile"]["x_hi"]]
-    grid = [[max(float(v), ERROR_FLOOR) for v in c[key]["profile"]["max_ulp"]] for c in ordered]
+    grid = [[drawn_error(v) for v in c[key]["profile"]["max_ulp"]] for c in ordered]
     points = ordered[0][key]["profile"]["points"]
     masked = [[value if count else math.nan for value, count in zip(row, points)] for row in grid]
     top = max(max(max(row) for row in grid), tolerance * 10)

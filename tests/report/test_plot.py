@@ -167,3 +167,24 @@ def test_without_matplotlib_the_extra_is_named(saved_report: Path, tmp_path: Pat
     code = code.replace(f"['plot', {str(saved_report)!r}, '-o',", "['accuracy', '-d', 'fp16', '--plot',")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert_usage_error(result, "plotting needs matplotlib")
+
+
+@pytest.mark.parametrize("style", ["lines", "heatmap"])
+def test_an_infinite_or_enormous_error_is_drawn_at_the_top(
+    saved_report: Path, tmp_path: Path, style: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """An error the report writes as "inf" (fp64 can have one) failed the whole plot (a string
+    compared with floats), and 1e300 overflowed matplotlib's axis, with its warnings on stderr."""
+    pytest.importorskip("matplotlib")
+    import json
+
+    from gelu_audit.report.envelope import expand_profiles
+    from gelu_audit.report.plot import write_plots
+
+    document = json.loads(saved_report.read_text(encoding="utf-8"))
+    expand_profiles(document)
+    first, second = [case for case in document["results"] if case["dtype"] == "fp16"][:2]
+    first["exact"]["profile"]["max_ulp"][10] = "inf"
+    second["exact"]["worst"][0]["ulp_error"] = 1e300
+    (path,) = write_plots(document, tmp_path / "extreme.png", dtypes=["fp16"], style=style)
+    assert path.read_bytes().startswith(b"\x89PNG") and capfd.readouterr().err == ""
