@@ -132,6 +132,25 @@ def place_document(text: str, output: str | None) -> None:
         raise EnvironmentUnavailableError(f"cannot write {output}: {error.strerror}") from None
 
 
+def check_writable(output: str) -> None:
+    """Refuse, before an audit that may take hours, a file :func:`place_document` could not
+    write: in a folder that does not exist or is not writable, or a folder itself. (A write can
+    still fail later, a full disk; then it is exit 2 and the previous file is kept.)"""
+    try:
+        target = os.stat(output)  # follows links
+    except OSError:
+        target = None
+    if target is not None and stat.S_ISDIR(target.st_mode):
+        raise EnvironmentUnavailableError(f"cannot write {output}: Is a directory")
+    if target is not None and not stat.S_ISREG(target.st_mode):
+        return  # a device or FIFO, written in place
+    folder = Path(os.path.realpath(output)).parent
+    if not folder.is_dir():
+        raise EnvironmentUnavailableError(f"cannot write {output}: No such file or directory ({folder})")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise EnvironmentUnavailableError(f"cannot write {output}: Permission denied ({folder})")
+
+
 def _write_in_place(text: str, output: str) -> None:
     """The document written straight into a device, FIFO or the like (nothing to replace)."""
     try:
@@ -185,6 +204,9 @@ def document_on_stdout_only(command: Callable[..., Any]) -> Callable[..., Any]:
         views = [value.partition("=")[2] for value in kwargs.get("also", ())]
         if document_stream() is None and any(goes_to_stdout(file) for file in [output, *views]):
             raise EnvironmentUnavailableError(STDOUT_CLOSED)
+        for file in [output, *views]:
+            if file and not goes_to_stdout(file):
+                check_writable(file)
         with reserved_for_the_document():
             return command(*args, **kwargs)
 

@@ -83,9 +83,16 @@ def test_a_write_that_fails_leaves_the_old_report_and_no_partial_file(tmp_path: 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
 
 
-def test_a_missing_directory_is_one_line(tmp_path: Path) -> None:
+def test_a_missing_directory_is_one_line_before_the_audit(tmp_path: Path) -> None:
+    """Checked up front: an exhaustive run used to take its hours first, and a bad ``--also``
+    failed after ``-o``'s file was written (exit 2 beside a written report)."""
     result = run(*AUDIT, "-o", str(tmp_path / "missing" / "report.txt"))
     assert_usage_error(result, "No such file or directory")
+    also = ("--also", f"markdown={tmp_path / 'missing' / 'report.md'}")
+    result = run(*AUDIT, "-f", "json", "-o", str(tmp_path / "report.json"), *also)
+    assert_usage_error(
+        result, f"cannot write {tmp_path / 'missing' / 'report.md'}: No such file or directory"
+    )
     assert list(tmp_path.iterdir()) == []
 
 
