@@ -54,12 +54,15 @@ TOO_SLOW_S = 0.5
 
 
 def parse_share(text: str, option: str, most: float) -> float:
-    """``10%`` or ``0.1`` → 0.1, between 0 and ``most``; a UsageError naming ``option``."""
+    """``10%`` or ``0.1`` → 0.1, between 0 and ``most``; a UsageError naming ``option``. A bare
+    number of 1 or more is refused: ``10`` is far more likely meant as 10% than as 1000%."""
     raw = text.strip()
     try:
         value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
     except ValueError:
         raise UsageError(f"malformed {option} {text!r}: use e.g. 10%") from None
+    if not raw.endswith("%") and value >= 1:  # `--max-slowdown 10` meant 1000%, not 10%
+        raise UsageError(f"{option} {text!r}: a number without % is a fraction (0.1 is 10%); write {raw}%")
     if not 0 <= value <= most:
         raise UsageError(f"{option} must be between 0% and {most:.0%}, not {text!r}")
     return value

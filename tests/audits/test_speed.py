@@ -331,6 +331,8 @@ def test_parse_slowdown() -> None:
     for bad in ("ten", "-5%", "5000%"):
         with pytest.raises(UsageError):
             parse_slowdown(bad)
+    with pytest.raises(UsageError, match="a number without % is a fraction"):  # was 1000%, silently
+        parse_slowdown("10")
 
 
 def test_speed_command_json_and_self_baseline(tmp_path) -> None:
