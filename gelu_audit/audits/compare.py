@@ -214,6 +214,17 @@ def compare_speed(
         if c.get("status") != "ok" and saved_case_key(c) in timed_before:  # or failed
             reason = f"size {c['size']:,}: timed in the old report, {c.get('status')} now ({c.get('reason')})"
             changes.append(CaseChange(c["implementation"], c["dtype"], c["device"], "regression", (reason,)))
+    old_status = {saved_case_key(c): c.get("status") for c in old.get("cases", [])}
+    for c in new.get("cases", []):  # timed now, and not timed before: new, or timed again
+        case_key = saved_case_key(c)
+        if c.get("status") != "ok" or old_status.get(case_key) == "ok":
+            continue
+        where = c["implementation"], c["dtype"], c["device"]
+        if case_key not in old_status:
+            changes.append(CaseChange(*where, "new", new={"size": c["size"]}))
+        else:
+            again = f"size {c['size']:,}: {old_status[case_key]} in the old report, timed now"
+            changes.append(CaseChange(*where, "improvement", better=(again,), new={"size": c["size"]}))
     new_keys = {saved_case_key(c) for c in new.get("cases", [])}
     for c in old.get("cases", []):
         if c.get("status") == "ok" and saved_case_key(c) not in new_keys:

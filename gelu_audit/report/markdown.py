@@ -124,7 +124,7 @@ def render_speed_markdown(
 
 
 def render_compare_markdown(comparison: ReportComparison) -> str:
-    status = "❌" if comparison.regressed else "✅"
+    status = "❌" if comparison.regressed or comparison.compared_nothing else "✅"
     lines = [
         f"## {status} gelu-audit compare ({compare_verdict_line(comparison)})",
         "",

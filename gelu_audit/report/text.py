@@ -279,5 +279,8 @@ def sorted_changes(comparison: ReportComparison) -> list[CaseChange]:
 def compare_verdict_line(comparison: ReportComparison) -> str:
     bad = sum(c.verdict in ("regression", "mixed", "missing") for c in comparison.changes)
     good = sum(c.verdict == "improvement" for c in comparison.changes)
+    compared = sum(c.verdict not in ("new", "missing") for c in comparison.changes)
     head = f"{bad} regression(s)" if bad else "no regression"
-    return f"{comparison.kind}: {head}, {good} improvement(s), {len(comparison.changes)} case(s) compared"
+    if comparison.compared_nothing:  # a gate that checked nothing: it fails (exit 1)
+        head = f"FAIL: no case is in both reports; {head}"
+    return f"{comparison.kind}: {head}, {good} improvement(s), {compared} case(s) compared"

@@ -581,3 +581,10 @@ def test_a_case_timed_in_the_baseline_and_too_slow_to_time_now_fails(tmp_path) -
     assert document["summary"]["regressed"] and not document["summary"]["compared_nothing"]
     nothing = run_cli("compare", str(reports[True]), str(reports[True]))  # no case timed in either
     assert nothing.returncode == 1 and "FAIL: no case of the new report was compared" in nothing.stderr
+    assert "FAIL: no case is in both reports" in nothing.stdout
+    again = run_cli("compare", str(reports[True]), str(reports[False]), "-f", "json")  # timed again
+    assert again.returncode == 0, again.stderr
+    (change,) = json.loads(again.stdout)["changes"]
+    assert (
+        change["verdict"] == "improvement" and "skipped in the old report, timed now" in change["better"][0]
+    )
