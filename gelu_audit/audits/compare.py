@@ -33,6 +33,9 @@ class CaseChange:
     better: tuple[str, ...] = ()
     old: dict[str, Any] | None = None
     new: dict[str, Any] | None = None
+    compared: bool = True
+    """False where nothing was measured against anything: ``new`` and ``missing``, and a speed case
+    timed now that the old report could not time (better, but no interval says by how much)."""
 
 
 @dataclass(frozen=True)
@@ -50,11 +53,11 @@ class ReportComparison:
     def compared_nothing(self) -> bool:
         """No case is in both reports (every one ``new`` or ``missing``): a gate that checked
         nothing, which fails as ``speed --baseline`` does."""
-        return all(c.verdict in ("new", "missing") for c in self.changes)
+        return not any(c.compared and c.verdict not in ("new", "missing") for c in self.changes)
 
     COMPARED_NOTHING = (
-        "no case of the new report was compared with the old one (none is in both: cases match by "
-        "implementation, dtype, device and pass, speed cases by size too)"
+        "no case of the new report was compared with the old one (none is in both, or, for speed, "
+        "timed in both: cases match by implementation, dtype, device and pass, speed cases by size too)"
     )
 
 
@@ -224,7 +227,9 @@ def compare_speed(
             changes.append(CaseChange(*where, "new", new={"size": c["size"]}))
         else:
             again = f"size {c['size']:,}: {old_status[case_key]} in the old report, timed now"
-            changes.append(CaseChange(*where, "improvement", better=(again,), new={"size": c["size"]}))
+            changes.append(
+                CaseChange(*where, "improvement", better=(again,), new={"size": c["size"]}, compared=False)
+            )
     new_keys = {saved_case_key(c) for c in new.get("cases", [])}
     for c in old.get("cases", []):
         if c.get("status") == "ok" and saved_case_key(c) not in new_keys:

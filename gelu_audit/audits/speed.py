@@ -644,6 +644,16 @@ class BaselineChange:
     copy_change: float | None = None
     """The copy's median time now ÷ in the baseline − 1: the same operation on the same bytes,
     so its change is the machine's between the two runs (None: the baseline has no copy)."""
+    untimed: str | None = None
+    """Why a case the baseline timed was not timed now (a first call over the limit): a
+    regression too large to time, its change and interval infinite."""
+
+
+BASELINE_COMPARED_NOTHING = (
+    "no case of this run was compared with the baseline (none was timed, or none is in it: cases "
+    "match by implementation, device, dtype and size)"
+)
+"""Why a run with ``--baseline`` fails when the baseline and the run share no timed case."""
 
 
 def bootstrap_change(
@@ -721,7 +731,22 @@ def compare_with_baseline(
         for c in cases
         if c.status == "ok"
     ]
-    return compare_samples(timed, baseline, max_slowdown, metric)
+    untimed = [
+        BaselineChange(
+            c.implementation,
+            c.device,
+            c.dtype,
+            c.size,
+            math.inf,
+            math.inf,
+            math.inf,
+            "regression",
+            metric,
+            untimed=c.reason,
+        )
+        for c in untimed_since(cases, baseline)
+    ]
+    return compare_samples(timed, baseline, max_slowdown, metric) + untimed
 
 
 def untimed_since(cases: list[SpeedCase], baseline: list[dict[str, Any]]) -> list[SpeedCase]:

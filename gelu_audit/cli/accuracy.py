@@ -15,6 +15,7 @@ from gelu_audit.cli.options import (
     RichProgress,
     against_option,
     also_option,
+    check_output_targets,
     check_sampling,
     check_workers,
     default_jobs,
@@ -321,6 +322,7 @@ def merge(reports: tuple[str, ...], **options: Any) -> None:
     from gelu_audit.audits.merge import merge_shards
     from gelu_audit.report.envelope import DocumentKind, load_document, reading
 
+    check_output_targets(options["output"], options["also"])
     shards = [(path, load_document(path, DocumentKind.ACCURACY)) for path in reports]
     with reading(list(reports)):
         report, environment = merge_shards(shards)

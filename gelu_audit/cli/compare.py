@@ -11,6 +11,7 @@ from gelu_audit.cli.config import config_option
 from gelu_audit.cli.options import (
     EXIT_FAILED,
     EXIT_OK,
+    check_output_targets,
     compare_by_option,
     format_option,
     place_document,
@@ -59,6 +60,7 @@ def compare(old: str, new: str, **options: Any) -> None:
     from gelu_audit.report.envelope import DocumentKind, load_document, reading
     from gelu_audit.report.render import render_compare
 
+    check_output_targets(options["output"])
     if not options["allow_ulp_increase"] >= 0 or not options["allow_cr_drop"] >= 0:
         raise UsageError("--allow-ulp-increase and --allow-cr-drop must be non-negative")
     max_slowdown = parse_slowdown(options["max_slowdown"])

@@ -132,6 +132,13 @@ def place_document(text: str, output: str | None) -> None:
         raise EnvironmentUnavailableError(f"cannot write {output}: {error.strerror}") from None
 
 
+def check_output_targets(output: str | None, also: tuple[str, ...] = ()) -> None:
+    """:func:`check_writable` for ``-o``'s file and every ``--also`` file, before the work."""
+    for file in [output, *(value.partition("=")[2] for value in also)]:
+        if file and not goes_to_stdout(file):
+            check_writable(file)
+
+
 def check_writable(output: str) -> None:
     """Refuse, before an audit that may take hours, a file :func:`place_document` could not
     write: in a folder that does not exist or is not writable, or a folder itself. (A write can
@@ -144,7 +151,7 @@ def check_writable(output: str) -> None:
         raise EnvironmentUnavailableError(f"cannot write {output}: Is a directory")
     if target is not None and not stat.S_ISREG(target.st_mode):
         return  # a device or FIFO, written in place
-    folder = Path(os.path.realpath(output)).parent
+    folder = (Path(os.path.realpath(output)) if os.path.islink(output) else Path(output)).parent
     if not folder.is_dir():
         raise EnvironmentUnavailableError(f"cannot write {output}: No such file or directory ({folder})")
     if not os.access(folder, os.W_OK | os.X_OK):
@@ -204,9 +211,7 @@ def document_on_stdout_only(command: Callable[..., Any]) -> Callable[..., Any]:
         views = [value.partition("=")[2] for value in kwargs.get("also", ())]
         if document_stream() is None and any(goes_to_stdout(file) for file in [output, *views]):
             raise EnvironmentUnavailableError(STDOUT_CLOSED)
-        for file in [output, *views]:
-            if file and not goes_to_stdout(file):
-                check_writable(file)
+        check_output_targets(output, kwargs.get("also", ()))
         with reserved_for_the_document():
             return command(*args, **kwargs)
 
@@ -260,11 +265,13 @@ def refuse_empty_values(group: click.Group) -> None:
         def check(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
             source = ctx.get_parameter_source(param.name) if param.name else None
             if isinstance(param, click.Option) and names_nothing(param, value):
-                if source is commandline and configured(ctx, param):
-                    value = built_in_default(ctx, param)
+                given = [v for v in (value if param.multiple else ()) if not names_nothing(param, v)]
+                if source is commandline and configured(ctx, param) and not param.required:
+                    # the configured value is dropped; values given beside the empty one stay
+                    value = tuple(given) if given else built_in_default(ctx, param)
                 elif source is commandline:
-                    given = value if param.multiple else (value,)
-                    empty = next((v for v in given if names_nothing(param, v)), "")
+                    values = value if param.multiple else (value,)
+                    empty = next((v for v in values if names_nothing(param, v)), "")
                     raise UsageError(
                         f"{max(param.opts, key=len)}: {empty!r} is an empty value; leave the option out "
                         "for its default (an empty value clears only one set by the configuration file "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gelu_audit.audits.accuracy import AuditReport
 from gelu_audit.audits.speed import BaselineChange, SpeedReport
-from gelu_audit.report.text import format_size, speed_failures, worst_line
+from gelu_audit.report.text import format_size, speed_failures, speed_run_failures, worst_line
 
 
 def _escape_data(text: str) -> str:
@@ -46,6 +46,7 @@ def render_speed_github(report: SpeedReport, comparisons: list[BaselineChange] |
         github_annotation("error", f"gelu-audit speed: {i} {t} {d} {format_size(s)}", why)
         for (i, d, t, s), why in failures.items()
     ]
+    lines += [github_annotation("error", "gelu-audit speed", why) for why in speed_run_failures(comparisons)]
     lines.append(
         github_annotation(
             "notice",

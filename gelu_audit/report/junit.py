@@ -13,7 +13,14 @@ import xml.etree.ElementTree as ET
 from gelu_audit.audits.accuracy import AuditReport
 from gelu_audit.audits.speed import BaselineChange, SpeedReport
 from gelu_audit.numerics.formulas import Pass
-from gelu_audit.report.text import format_domain, format_size, shown_domain, speed_failures, worst_line
+from gelu_audit.report.text import (
+    format_domain,
+    format_size,
+    shown_domain,
+    speed_failures,
+    speed_run_failures,
+    worst_line,
+)
 
 
 def render_accuracy_junit(report: AuditReport) -> str:
@@ -99,10 +106,13 @@ def render_speed_junit(report: SpeedReport, comparisons: list[BaselineChange] | 
             name=f"{c.implementation}[{format_size(c.size)}]",
             time=f"{seconds:.6f}",
         )
-        if c.status == "skipped":
-            ET.SubElement(case, "skipped", message=c.reason or "skipped")
-        elif key in failures:
+        if key in failures:  # a case the baseline timed and skipped now fails, not skips
             ET.SubElement(case, "error" if c.status == "error" else "failure", message=failures[key])
+        elif c.status == "skipped":
+            ET.SubElement(case, "skipped", message=c.reason or "skipped")
+    for why in speed_run_failures(comparisons):  # a baseline that compared nothing: one case for it
+        baseline = ET.SubElement(suite, "testcase", classname="gelu-audit.speed", name="baseline", time="0")
+        ET.SubElement(baseline, "failure", message=why)
     for name in ("tests", "failures", "errors", "skipped"):
         tag = {
             "tests": "testcase",

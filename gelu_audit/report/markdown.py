@@ -21,6 +21,7 @@ from gelu_audit.report.text import (
     sorted_changes,
     sparkline,
     speed_failures,
+    speed_run_failures,
 )
 
 
@@ -98,9 +99,12 @@ def render_speed_markdown(
     metric: BaselineMetric = BaselineMetric.RATIO,
 ) -> str:
     failures = speed_failures(report, comparisons)
+    run_failures = speed_run_failures(comparisons)
+    heading = f"❌ {len(failures)} case(s) failed" if failures else "❌ failed" if run_failures else "✅ pass"
     lines = [
-        f"## gelu-audit speed: {'✅ pass' if not failures else f'❌ {len(failures)} case(s) failed'}",
+        f"## gelu-audit speed: {heading}",
         "",
+        *(f"❌ {why}\n" for why in run_failures),
         "| implementation | device | dtype | size | median | GB/s | ratio to copy | verdict |",
         "|---|---|---|---:|---:|---:|---:|---|",
     ]

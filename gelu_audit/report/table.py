@@ -39,6 +39,7 @@ from gelu_audit.report.text import (
     shown_domain,
     sorted_changes,
     sparkline,
+    speed_run_failures,
 )
 
 # --- accuracy ---------------------------------------------------------------------------------
@@ -655,6 +656,13 @@ def render_speed_table(
             f"baseline: max slowdown {100 * (max_slowdown or 0):.0f}% of the {metric.compared} "
             f"(95% bootstrap interval); {regressions} regression(s)"
         )
+        lines += [
+            f"FAIL: {c.implementation} {c.device} {c.dtype} {format_size(c.size)}: timed in the "
+            f"baseline, not now ({c.untimed})"
+            for c in comparisons
+            if c.untimed is not None
+        ]
+        lines += [f"FAIL: {why}" for why in speed_run_failures(comparisons)]
         lines += copy_change_notes(comparisons)
     return render_to_string([table, "\n".join(lines)], color)
 

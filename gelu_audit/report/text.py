@@ -11,7 +11,14 @@ from gelu_audit.audits.accuracy import CaseResult
 from gelu_audit.audits.compare import CaseChange, ReportComparison
 from gelu_audit.audits.estimates import Estimate
 from gelu_audit.audits.profile import ErrorProfile
-from gelu_audit.audits.speed import BaselineChange, BaselineMetric, SpeedCase, SpeedReport, copy_drift
+from gelu_audit.audits.speed import (
+    BASELINE_COMPARED_NOTHING,
+    BaselineChange,
+    BaselineMetric,
+    SpeedCase,
+    SpeedReport,
+    copy_drift,
+)
 from gelu_audit.audits.stats import AccurateDomain, ErrorStats
 
 
@@ -189,12 +196,21 @@ def speed_failures(
         if c.status == "error"
     }
     for c in comparisons or []:
-        if c.verdict == "regression":
+        if c.untimed is not None:
+            failures[(c.implementation, c.device, c.dtype, c.size)] = (
+                f"timed in the baseline, not now ({c.untimed})"
+            )
+        elif c.verdict == "regression":
             failures[(c.implementation, c.device, c.dtype, c.size)] = (
                 f"{100 * c.change:+.1f}% slower {c.metric.relative_to} "
                 f"(95% CI {100 * c.ci_low:+.1f}…{100 * c.ci_high:+.1f}%)"
             )
     return failures
+
+
+def speed_run_failures(comparisons: list[BaselineChange] | None) -> list[str]:
+    """What fails a speed run as a whole rather than one case: a baseline that compared nothing."""
+    return [BASELINE_COMPARED_NOTHING] if comparisons == [] else []
 
 
 VERDICT_ORDER = ("regression", "missing", "mixed", "inconclusive", "improvement", "new", "unchanged")
@@ -279,8 +295,8 @@ def sorted_changes(comparison: ReportComparison) -> list[CaseChange]:
 def compare_verdict_line(comparison: ReportComparison) -> str:
     bad = sum(c.verdict in ("regression", "mixed", "missing") for c in comparison.changes)
     good = sum(c.verdict == "improvement" for c in comparison.changes)
-    compared = sum(c.verdict not in ("new", "missing") for c in comparison.changes)
+    compared = sum(c.compared and c.verdict not in ("new", "missing") for c in comparison.changes)
     head = f"{bad} regression(s)" if bad else "no regression"
     if comparison.compared_nothing:  # a gate that checked nothing: it fails (exit 1)
-        head = f"FAIL: no case is in both reports; {head}"
+        head = f"FAIL: no case was compared; {head}"
     return f"{comparison.kind}: {head}, {good} improvement(s), {compared} case(s) compared"

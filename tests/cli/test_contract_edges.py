@@ -284,6 +284,10 @@ def test_an_empty_value_clears_what_the_configuration_file_or_the_environment_se
     configured = json.loads(run_cli(*AUDIT[:6], "-f", "json", cwd=tmp_path).stdout)
     cleared = json.loads(run_cli(*AUDIT[:6], "-f", "json", "--range", "", cwd=tmp_path).stdout)
     assert configured["settings"]["range"] == [-1.0, 1.0] and cleared["settings"]["range"] is None
+    # beside other values the empty one drops only the file's: `-i numpy-erf -i ''` is numpy-erf
+    (tmp_path / "pyproject.toml").write_text('[tool.gelu-audit]\nimpl = "torch-gelu"\n', encoding="utf-8")
+    both = json.loads(run_cli(*AUDIT[:6], "-i", "", "-f", "json", "--range", "-1:1", cwd=tmp_path).stdout)
+    assert {case["implementation"] for case in both["results"]} == {"numpy-erf"}
 
 
 @pytest.mark.parametrize("value", [",", " "])

@@ -93,6 +93,8 @@ def test_a_missing_directory_is_one_line_before_the_audit(tmp_path: Path) -> Non
     assert_usage_error(
         result, f"cannot write {tmp_path / 'missing' / 'report.md'}: No such file or directory"
     )
+    through = tmp_path / "missing" / ".." / "report.json"  # the write would fail: a missing folder on the way
+    assert_usage_error(run(*AUDIT, "-o", str(through)), "No such file or directory")
     assert list(tmp_path.iterdir()) == []
 
 
