@@ -301,9 +301,10 @@ def place_accuracy(report: AuditReport, environment: dict[str, Any], options: di
     from gelu_audit.report.render import render_accuracy
 
     views = {"details": options.get("details", False), "profile": options.get("profile", False)}
-    documents = [(options["output_format"], options["output"])]
-    documents += parse_also(options.get("also", ()), options["output"])
-    # files first, the one for standard output last: a full or closed pipe loses no file's report
+    documents = parse_also(options.get("also", ()), options["output"])
+    documents.append((options["output_format"], options["output"]))
+    # the --also views, then -o's document, and standard output's last: a view that cannot be
+    # written stops the run before -o's file is replaced, and a full pipe loses no file
     for output_format, file in sorted(documents, key=lambda document: goes_to_stdout(document[1])):
         color = use_color() and file is None
         place_document(render_accuracy(report, output_format, environment, color=color, **views), file)
