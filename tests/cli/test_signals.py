@@ -3,11 +3,13 @@ in one line saying how far it got, with no worker process left behind and no rep
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,15 +18,40 @@ LONG_RUN = ["accuracy", "-d", "fp32", "--exhaustive", "--range", "-4:4", "-i", "
 """About two billion inputs: minutes of work, stopped after a few seconds."""
 
 
+def _default_sigint() -> None:
+    """In the child before it starts: Ctrl-C as a terminal delivers it. A suite started in the
+    background by a shell (`pytest … &`) ignores SIGINT, the child inherits that, and Python
+    then keeps it ignored, as it should: the run went on for minutes and the test timed out."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+_STARTED: list[subprocess.Popen[str]] = []
+
+
 def _start(jobs: str, output: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, "-m", "gelu_audit", *LONG_RUN, "-j", jobs, "-o", str(output)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
         env={**os.environ, "NO_COLOR": "1"},
+        preexec_fn=_default_sigint,
     )
+    _STARTED.append(process)
+    return process
+
+
+@pytest.fixture(autouse=True)
+def _no_run_left_behind() -> Iterator[None]:
+    """Every run a test started is killed, with its workers, when the test ends, passed or
+    failed: one left going took both cores from the rest of the suite for minutes."""
+    yield
+    while _STARTED:
+        process = _STARTED.pop()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def _wait_until_chunks_run(process: subprocess.Popen[str], limit: float = 120.0) -> None:
