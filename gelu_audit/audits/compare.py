@@ -212,21 +212,17 @@ def compare_speed(
                 {"size": result.size, "change": result.change},
             )
         )
-    timed_before = {saved_case_key(c) for c in old.get("cases", []) if c.get("status") == "ok"}
-    for c in new.get("cases", []):  # timed before, not now: skipped (a first call over the limit)
-        if c.get("status") != "ok" and saved_case_key(c) in timed_before:  # or failed
-            reason = f"size {c['size']:,}: timed in the old report, {c.get('status')} now ({c.get('reason')})"
-            changes.append(CaseChange(c["implementation"], c["dtype"], c["device"], "regression", (reason,)))
     old_status = {saved_case_key(c): c.get("status") for c in old.get("cases", [])}
-    for c in new.get("cases", []):  # timed now, and not timed before: new, or timed again
-        case_key = saved_case_key(c)
-        if c.get("status") != "ok" or old_status.get(case_key) == "ok":
-            continue
+    for c in new.get("cases", []):  # timed in one report and not the other
+        before, now = old_status.get(saved_case_key(c)), c.get("status")
         where = c["implementation"], c["dtype"], c["device"]
-        if case_key not in old_status:
+        if before == "ok" and now != "ok":  # skipped now (a first call over the limit), or failed
+            reason = f"size {c['size']:,}: timed in the old report, {now} now ({c.get('reason')})"
+            changes.append(CaseChange(*where, "regression", (reason,)))
+        elif now == "ok" and before is None:
             changes.append(CaseChange(*where, "new", new={"size": c["size"]}))
-        else:
-            again = f"size {c['size']:,}: {old_status[case_key]} in the old report, timed now"
+        elif now == "ok" and before != "ok":
+            again = f"size {c['size']:,}: {before} in the old report, timed now"
             changes.append(
                 CaseChange(*where, "improvement", better=(again,), new={"size": c["size"]}, compared=False)
             )

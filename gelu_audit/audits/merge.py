@@ -71,8 +71,9 @@ def _order_shards(loaded: list[tuple[str, dict[str, Any]]]) -> list[dict[str, An
                 f"shard {shard} given twice ({shards[shard.index]['_path']}, {document['_path']})"
             )
         shards[shard.index] = document
+    cases = _cases_of(first)
     for document in documents:  # what one run gives is the same cases on every shard
-        if _cases_of(document) != _cases_of(first):
+        if _cases_of(document) != cases:
             raise ReportFormatError(
                 f"{document['_path']} audited other cases than {first['_path']} (an implementation or "
                 "device missing, or skipped, on one of the machines): its shards are not one run's"

@@ -117,12 +117,12 @@ def place_document(text: str, output: str | None) -> None:
     if target is not None and not stat.S_ISREG(target.st_mode) and not stat.S_ISDIR(target.st_mode):
         _write_in_place(text, output)
         return
-    path = Path(os.path.realpath(output)) if os.path.islink(output) else Path(output)
+    path = _replaced_path(output)
     tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
-        replaced = target is not None and stat.S_ISREG(target.st_mode)
-        os.fchmod(fd, stat.S_IMODE(target.st_mode) if target and replaced else 0o666 & ~_umask())
+        replaced = target is not None and stat.S_ISREG(target.st_mode)  # keeps its own permissions
+        os.fchmod(fd, stat.S_IMODE(target.st_mode) if replaced and target else 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(tmp, path)
@@ -132,9 +132,19 @@ def place_document(text: str, output: str | None) -> None:
         raise EnvironmentUnavailableError(f"cannot write {output}: {error.strerror}") from None
 
 
+def _replaced_path(output: str) -> Path:
+    """The file a write to ``output`` replaces: the one a symbolic link names, so the link stays."""
+    return Path(os.path.realpath(output)) if os.path.islink(output) else Path(output)
+
+
+def _output_targets(output: str | None, also: tuple[str, ...]) -> list[str | None]:
+    """``-o``'s target (None: standard output) and each ``--also FORMAT=FILE``'s file."""
+    return [output, *(value.partition("=")[2] for value in also)]
+
+
 def check_output_targets(output: str | None, also: tuple[str, ...] = ()) -> None:
     """:func:`check_writable` for ``-o``'s file and every ``--also`` file, before the work."""
-    for file in [output, *(value.partition("=")[2] for value in also)]:
+    for file in _output_targets(output, also):
         if file and not goes_to_stdout(file):
             check_writable(file)
 
@@ -151,7 +161,7 @@ def check_writable(output: str) -> None:
         raise EnvironmentUnavailableError(f"cannot write {output}: Is a directory")
     if target is not None and not stat.S_ISREG(target.st_mode):
         return  # a device or FIFO, written in place
-    folder = (Path(os.path.realpath(output)) if os.path.islink(output) else Path(output)).parent
+    folder = _replaced_path(output).parent
     if not folder.is_dir():
         raise EnvironmentUnavailableError(f"cannot write {output}: No such file or directory ({folder})")
     if not os.access(folder, os.W_OK | os.X_OK):
@@ -207,11 +217,10 @@ def document_on_stdout_only(command: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
-        output = kwargs.get("output")
-        views = [value.partition("=")[2] for value in kwargs.get("also", ())]
-        if document_stream() is None and any(goes_to_stdout(file) for file in [output, *views]):
+        output, also = kwargs.get("output"), kwargs.get("also", ())
+        if document_stream() is None and any(goes_to_stdout(file) for file in _output_targets(output, also)):
             raise EnvironmentUnavailableError(STDOUT_CLOSED)
-        check_output_targets(output, kwargs.get("also", ()))
+        check_output_targets(output, also)
         with reserved_for_the_document():
             return command(*args, **kwargs)
 

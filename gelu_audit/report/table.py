@@ -40,6 +40,7 @@ from gelu_audit.report.text import (
     sorted_changes,
     sparkline,
     speed_run_failures,
+    untimed_text,
 )
 
 # --- accuracy ---------------------------------------------------------------------------------
@@ -657,8 +658,7 @@ def render_speed_table(
             f"(95% bootstrap interval); {regressions} regression(s)"
         )
         lines += [
-            f"FAIL: {c.implementation} {c.device} {c.dtype} {format_size(c.size)}: timed in the "
-            f"baseline, not now ({c.untimed})"
+            f"FAIL: {c.implementation} {c.device} {c.dtype} {format_size(c.size)}: {untimed_text(c)}"
             for c in comparisons
             if c.untimed is not None
         ]

@@ -197,15 +197,18 @@ def speed_failures(
     }
     for c in comparisons or []:
         if c.untimed is not None:
-            failures[(c.implementation, c.device, c.dtype, c.size)] = (
-                f"timed in the baseline, not now ({c.untimed})"
-            )
+            failures[(c.implementation, c.device, c.dtype, c.size)] = untimed_text(c)
         elif c.verdict == "regression":
             failures[(c.implementation, c.device, c.dtype, c.size)] = (
                 f"{100 * c.change:+.1f}% slower {c.metric.relative_to} "
                 f"(95% CI {100 * c.ci_low:+.1f}…{100 * c.ci_high:+.1f}%)"
             )
     return failures
+
+
+def untimed_text(change: BaselineChange) -> str:
+    """Why a case the baseline timed fails now that it was not timed."""
+    return f"timed in the baseline, not now ({change.untimed})"
 
 
 def speed_run_failures(comparisons: list[BaselineChange] | None) -> list[str]:
